@@ -1,0 +1,41 @@
+# netdiffus: two commands set everything up on a fresh machine.
+#   make demo   create .venv, install the CPU build of PyTorch and netdiffus, run the demo
+#   make test   the same set-up, then the test suite
+#   make bench  the benchmark protocol (benchmarks/), writes benchmarks/results/<date>.md
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of PyTorch. On a GPU machine choose a CUDA build instead, e.g.
+#   make TORCH_SPEC=torch==2.13.0 TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cu126 demo
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+RUN_DIR ?= runs/demo
+
+.PHONY: venv demo test test-all bench bench-quick clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(VENV)/bin/netdiffus demo -o $(RUN_DIR)
+
+test: venv
+	$(PY) -m pytest -q
+
+test-all: venv
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: venv
+	$(PY) -m benchmarks.run
+
+bench-quick: venv
+	$(PY) -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) runs build dist .pytest_cache

@@ -1,0 +1,1 @@
+"""netdiffus.diffusion."""

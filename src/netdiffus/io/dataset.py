@@ -1,0 +1,266 @@
+"""The dataset format every netdiffus command reads and writes.
+
+A dataset is a set of labelled fixed-length traces ``series`` of shape ``[N, C, T]`` (N traces,
+C channels, T bins) in original units (for example bytes per bin), with one id, label and source
+per trace, plus :class:`DatasetMeta` describing what the numbers are.
+
+On disk it is one Parquet file, one row per trace::
+
+    id: string, label: string, source: string, series: list<float32>
+
+``series`` holds the C * T values of the trace, channel-major (channel 0 first). The schema
+metadata key ``netdiffus`` holds :class:`DatasetMeta` as JSON (feature, unit, bin width, length,
+channel names, and free-form ``extra`` such as packet-size histograms kept for pcap export).
+
+Examples
+--------
+>>> import numpy as np
+>>> ds = TraceDataset(
+...     series=np.arange(12, dtype=np.float32).reshape(2, 1, 6),
+...     labels=["a", "b"], ids=["t0", "t1"], sources=["x.csv", "y.csv"],
+...     meta=DatasetMeta(feature="bytes", unit="bytes", bin_width_s=0.5))
+>>> ds.n_traces, ds.n_channels, ds.length, ds.classes
+(2, 1, 6, ['a', 'b'])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from netdiffus.errors import DatasetError, InputError
+
+__all__ = ["DatasetMeta", "TraceDataset", "read_dataset", "write_dataset", "atomic_path"]
+
+FORMAT_VERSION = 1
+META_KEY = b"netdiffus"
+
+
+@dataclass
+class DatasetMeta:
+    """What the numbers of a dataset mean.
+
+    Parameters
+    ----------
+    feature : str
+        Series kind, e.g. ``"bytes"`` (bytes per bin), ``"packets"``, ``"sizes"``, ``"iat"``, or the
+        source CSV column name.
+    unit : str
+        Unit of one value, e.g. ``"bytes"``, ``"packets"``, ``"seconds"``.
+    bin_width_s : float or None
+        Width of one bin in seconds (None for non-binned series such as packet sizes).
+    channels : list of str
+        Channel names, length C (``["value"]`` for single-channel series).
+    extra : dict
+        Free-form JSON-serialisable information (source layout, aggregation, packet-size
+        histograms per label, ...).
+    """
+
+    feature: str = "value"
+    unit: str = ""
+    bin_width_s: float | None = None
+    channels: list[str] = field(default_factory=lambda: ["value"])
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format_version": FORMAT_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "DatasetMeta":
+        known = {k: data[k] for k in ("feature", "unit", "bin_width_s", "channels", "extra") if k in data}
+        return cls(**known)
+
+
+@dataclass
+class TraceDataset:
+    """Labelled traces ``series`` ``[N, C, T]`` float32 in original units.
+
+    Parameters
+    ----------
+    series : ndarray, shape [N, C, T] (or [N, T], read as C = 1)
+    labels, ids, sources : sequences of str, length N
+    meta : DatasetMeta
+    """
+
+    series: np.ndarray
+    labels: list[str]
+    ids: list[str]
+    sources: list[str]
+    meta: DatasetMeta = field(default_factory=DatasetMeta)
+
+    def __post_init__(self) -> None:
+        series = np.asarray(self.series, dtype=np.float32)
+        if series.ndim == 2:
+            series = series[:, None, :]
+        if series.ndim != 3:
+            raise DatasetError(f"series must have shape [N, C, T] (got shape {tuple(series.shape)})")
+        self.series = series
+        self.labels = [str(x) for x in self.labels]
+        self.ids = [str(x) for x in self.ids]
+        self.sources = [str(x) for x in self.sources]
+        n = series.shape[0]
+        for name in ("labels", "ids", "sources"):
+            if len(getattr(self, name)) != n:
+                raise DatasetError(f"{name} must have one entry per trace ({n}) (got {len(getattr(self, name))})")
+        if len(self.meta.channels) != series.shape[1]:
+            if self.meta.channels == ["value"]:
+                self.meta.channels = [f"ch{i}" for i in range(series.shape[1])] if series.shape[1] > 1 else ["value"]
+            else:
+                raise DatasetError(
+                    f"meta.channels must name {series.shape[1]} channels (got {self.meta.channels})"
+                )
+
+    # -- shape ---------------------------------------------------------------------------------
+    @property
+    def n_traces(self) -> int:
+        return int(self.series.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.series.shape[1])
+
+    @property
+    def length(self) -> int:
+        return int(self.series.shape[2])
+
+    @property
+    def classes(self) -> list[str]:
+        """Sorted distinct labels."""
+        return sorted(set(self.labels))
+
+    def class_counts(self) -> dict[str, int]:
+        counts = Counter(self.labels)
+        return {c: counts[c] for c in self.classes}
+
+    def __len__(self) -> int:
+        return self.n_traces
+
+    # -- selection -----------------------------------------------------------------------------
+    def subset(self, index: Sequence[int] | np.ndarray) -> "TraceDataset":
+        """Return the traces at ``index`` (integer positions or a boolean mask)."""
+        idx = np.asarray(index)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        return TraceDataset(
+            series=self.series[idx].copy(),
+            labels=[self.labels[i] for i in idx],
+            ids=[self.ids[i] for i in idx],
+            sources=[self.sources[i] for i in idx],
+            meta=DatasetMeta.from_json(self.meta.to_json()),
+        )
+
+    def label_array(self) -> np.ndarray:
+        return np.asarray(self.labels, dtype=object)
+
+    def validate(self, *, what: str = "dataset") -> None:
+        """Raise :class:`DatasetError` if any value is NaN or infinite."""
+        bad = ~np.isfinite(self.series)
+        if bad.any():
+            i = int(np.flatnonzero(bad.reshape(self.n_traces, -1).any(axis=1))[0])
+            raise DatasetError(
+                f"{what} has {int(bad.sum())} NaN or infinite values (first in trace {self.ids[i]!r} "
+                f"from {self.sources[i]})"
+            )
+
+
+# -- Parquet I/O -------------------------------------------------------------------------------
+def atomic_path(path: str | os.PathLike[str]):
+    """Context manager yielding a temporary path next to ``path``, renamed onto it on success.
+
+    No half-written file is ever left at ``path``: on error the temporary file is removed.
+    """
+    return _AtomicPath(Path(path))
+
+
+class _AtomicPath:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
+    """Write ``dataset`` to a Parquet file at ``path`` (atomically) and return the path."""
+    path = Path(path)
+    n, c, t = dataset.series.shape
+    flat = np.ascontiguousarray(dataset.series.reshape(n, c * t), dtype=np.float32)
+    values = pa.array(flat.reshape(-1), type=pa.float32())
+    offsets = pa.array(np.arange(0, (n + 1) * c * t, c * t, dtype=np.int32) if n else np.zeros(1, np.int32))
+    series = pa.ListArray.from_arrays(offsets, values)
+    table = pa.table(
+        {
+            "id": pa.array(dataset.ids, type=pa.string()),
+            "label": pa.array(dataset.labels, type=pa.string()),
+            "source": pa.array(dataset.sources, type=pa.string()),
+            "series": series,
+        }
+    )
+    meta = dataset.meta.to_json()
+    meta["length"] = t
+    table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return path
+
+
+def read_dataset(path: str | os.PathLike[str]) -> TraceDataset:
+    """Read a dataset written by :func:`write_dataset`.
+
+    Raises
+    ------
+    InputError
+        If the file does not exist, is not Parquet, or lacks the netdiffus columns.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"dataset file {path} does not exist")
+    if path.is_dir():
+        raise InputError(f"dataset path {path} is a folder, expected a .parquet file")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path} is not a readable Parquet dataset ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in ("id", "label", "source", "series") if c not in table.column_names]
+    if missing:
+        raise InputError(f"{path} is not a netdiffus dataset: missing column(s) {', '.join(missing)}")
+    raw_meta = (table.schema.metadata or {}).get(META_KEY)
+    meta_json = json.loads(raw_meta) if raw_meta else {}
+    meta = DatasetMeta.from_json(meta_json)
+    n = table.num_rows
+    c = len(meta.channels)
+    col = table.column("series").combine_chunks()
+    values = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    lengths = np.diff(col.offsets.to_numpy())
+    if n and (lengths != lengths[0]).any():
+        raise InputError(f"{path}: traces have different lengths ({lengths.min()} to {lengths.max()})")
+    per_trace = int(lengths[0]) if n else int(meta_json.get("length", 0)) * c
+    if c and per_trace % c:
+        raise InputError(f"{path}: {per_trace} values per trace do not split into {c} channels")
+    series = values.reshape(n, c, per_trace // c if c else 0)
+    return TraceDataset(
+        series=series,
+        labels=table.column("label").to_pylist(),
+        ids=table.column("id").to_pylist(),
+        sources=table.column("source").to_pylist(),
+        meta=meta,
+    )
