@@ -1,0 +1,5 @@
+import sys
+
+from netdiffus.cli.main import main
+
+sys.exit(main())

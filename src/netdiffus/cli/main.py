@@ -1,0 +1,71 @@
+"""``netdiffus`` command line: parses arguments and calls the library; nothing else.
+
+Each subcommand lives in its own module ``netdiffus.cli.<name>`` exposing
+``add_parser(subparsers) -> argparse.ArgumentParser`` (which sets ``func=run`` as default) and
+``run(args) -> int``. A :class:`~netdiffus.errors.NetDiffusError` becomes one line on stderr,
+``error: <message>``, and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from netdiffus import __version__
+from netdiffus.errors import NetDiffusError
+
+SUBCOMMANDS = ("prepare", "fit", "sample", "evaluate", "export", "info", "demo")
+
+log = logging.getLogger("netdiffus")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netdiffus",
+        description="Synthetic network traffic from diffusion models on Gramian Angular Field images.",
+        epilog="Run 'netdiffus COMMAND --help' for a command's options and an example.",
+    )
+    parser.add_argument("--version", action="version", version=f"netdiffus {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"netdiffus.cli.{name}")
+        except ModuleNotFoundError as exc:  # a subcommand not built yet
+            if exc.name != f"netdiffus.cli.{name}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    if verbose < 2:
+        logging.getLogger("matplotlib").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args) or 0)
+    except NetDiffusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
