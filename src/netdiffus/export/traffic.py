@@ -1,0 +1,494 @@
+"""Series -> packet schedules: when each packet of a trace is sent, how large it is, which way.
+
+A *schedule* is what a capture needs before any header is built: for one trace, the send time
+(microseconds from the trace origin), the IP-level size (IP total length in bytes, the unit in
+which ``prepare`` counts bytes per bin) and the direction of every packet.
+
+Three series kinds are turned into schedules:
+
+``bytes``
+    Bytes per bin, one or two channels (one per direction). Every bin's integer byte count is
+    split into packets whose sizes sum to it exactly: sizes are drawn from the class's packet-size
+    histogram (or, without one, MTU-sized packets plus one remainder packet), always within
+    ``[min_size, mtu]``. A bin holding fewer bytes than one minimal packet cannot be written as
+    is; its bytes are carried into the next non-empty bin of the same channel (the trace total is
+    kept), and a remainder left at the end of a trace is added to its last packets.
+``packets``
+    Packets per bin; sizes are drawn as above (no byte total to match).
+``sizes``
+    Signed packet-size sequences, one channel: ``+s`` is a packet of ``s`` bytes from the client
+    (the traced device), ``-s`` one towards it, ``0`` is padding and is skipped. Sizes outside
+    ``[min_size, mtu]`` are clipped into it. Packets are spaced by exponential gaps with mean
+    ``packet_gap_s`` (a sizes series carries no timing).
+
+Inside a bin, send times follow the class's intra-bin offset histogram (arrival offset as a
+fraction of the bin width) or, without one, are uniform. Times stay ``guard_us`` away from bin
+edges so that any reader bins them the same way, except the first packet of a trace, which sits
+exactly on the start of its bin: a reader that starts its bins at a trace's first packet then
+lands on the same bin grid.
+
+Examples
+--------
+>>> import numpy as np
+>>> s = schedule_binned(np.array([[3000, 0, 100]]), kind="bytes", directions=[0],
+...                     bin_edges_us=np.array([0, 500_000, 1_000_000, 1_500_000]),
+...                     size_samplers=[None], offset_sampler=None, min_size=40, mtu=1500,
+...                     control=True, rng=np.random.default_rng(0))
+>>> s.size.tolist(), s.written.tolist()
+([40, 1500, 1460, 60, 40], [[3000, 0, 100]])
+>>> int(s.time_us[0])
+0
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from netdiffus.errors import ConfigError, DatasetError
+
+__all__ = [
+    "FeatureKind",
+    "Histogram",
+    "Schedule",
+    "resolve_feature",
+    "channel_directions",
+    "integer_series",
+    "schedule_binned",
+    "schedule_sizes",
+    "FORWARD",
+    "REVERSE",
+]
+
+FeatureKind = Literal["bytes", "packets", "sizes"]
+FEATURE_KINDS: tuple[str, ...] = ("bytes", "packets", "sizes")
+
+#: Direction codes: FORWARD is client -> server (sent by the traced device / the initiator),
+#: REVERSE is server -> client.
+FORWARD = 0
+REVERSE = 1
+
+_FORWARD_WORDS = {"up", "ul", "uplink", "upload", "out", "outgoing", "tx", "sent", "send", "from",
+                  "fwd", "forward", "src", "egress", "c2s"}
+_REVERSE_WORDS = {"down", "dl", "downlink", "download", "in", "incoming", "rx", "received", "recv",
+                  "to", "bwd", "backward", "reverse", "dst", "ingress", "s2c"}
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A histogram to draw values from: ``counts[k]`` values in ``[edges[k], edges[k+1])``.
+
+    Parameters
+    ----------
+    edges : ndarray, shape [K + 1]
+        Increasing bucket edges.
+    counts : ndarray, shape [K]
+        Non-negative counts (weights), not all zero.
+    """
+
+    edges: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def from_json(cls, obj: Any, *, what: str) -> "Histogram":
+        """Read ``{"edges": [...], "counts": [...]}``; raise :class:`DatasetError` naming ``what``."""
+        if not isinstance(obj, dict) or "edges" not in obj or "counts" not in obj:
+            raise DatasetError(f"{what} must be a dict with 'edges' and 'counts' (got {str(obj)[:60]})")
+        edges = np.asarray(obj["edges"], dtype=np.float64)
+        counts = np.asarray(obj["counts"], dtype=np.float64)
+        if edges.ndim != 1 or counts.ndim != 1 or len(edges) != len(counts) + 1 or len(counts) == 0:
+            raise DatasetError(
+                f"{what} must have len(edges) == len(counts) + 1 >= 2 (got {len(edges)} edges, {len(counts)} counts)"
+            )
+        if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+            raise DatasetError(f"{what} edges must be finite and increasing (got {edges[:6].tolist()}...)")
+        if not np.all(np.isfinite(counts)) or np.any(counts < 0) or counts.sum() <= 0:
+            raise DatasetError(f"{what} counts must be >= 0 and not all zero (got {counts[:6].tolist()}...)")
+        return cls(edges=edges, counts=counts)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` values: a bucket by its count, then uniformly inside it. Shape ``[n]``."""
+        p = self.counts / self.counts.sum()
+        k = rng.choice(len(p), size=n, p=p)
+        return self.edges[k] + rng.random(n) * (self.edges[k + 1] - self.edges[k])
+
+    def mean(self) -> float:
+        mid = 0.5 * (self.edges[1:] + self.edges[:-1])
+        return float((mid * self.counts).sum() / self.counts.sum())
+
+
+class SizeSampler:
+    """Integer IP packet sizes drawn from a histogram, bounded to ``[min_size, mtu]``."""
+
+    def __init__(self, hist: Histogram, *, min_size: int, mtu: int) -> None:
+        self.hist = hist
+        self.min_size = min_size
+        self.mtu = mtu
+        self.mean = float(np.clip(hist.mean(), min_size, mtu))
+
+    def __call__(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        x = np.floor(self.hist.sample(rng, n))
+        return np.clip(x, self.min_size, self.mtu).astype(np.int64)
+
+
+@dataclass
+class Schedule:
+    """The packets of one trace, sorted by send time.
+
+    Attributes
+    ----------
+    time_us : ndarray of int64, shape [P]
+        Send time in microseconds from the trace origin (start of bin 0).
+    size : ndarray of int64, shape [P]
+        IP total length in bytes.
+    direction : ndarray of int8, shape [P]
+        ``FORWARD`` (client -> server) or ``REVERSE``.
+    written : ndarray of int64, shape [C, T]
+        What the packets amount to per channel and bin, in the series' unit (bytes or packets per
+        bin; for ``sizes``, the signed sizes written, zero where skipped).
+    carried : int
+        Bytes moved to another bin than their own (bins too small for one packet).
+    dropped : int
+        Bytes (or packets) that could not be written at all.
+    """
+
+    time_us: np.ndarray
+    size: np.ndarray
+    direction: np.ndarray
+    written: np.ndarray
+    carried: int = 0
+    dropped: int = 0
+
+
+# -- feature and channel resolution ------------------------------------------------------------
+def resolve_feature(feature: str, override: str | None = None) -> FeatureKind:
+    """Decide how to read a dataset's series: ``bytes``, ``packets`` or ``sizes``.
+
+    ``override`` wins when given. Otherwise ``meta.feature`` is used as is when it is one of the
+    three, and a CSV column name counts as bytes per bin when it contains ``sum`` or ``bytes``, as
+    packets per bin when it contains ``count`` or ``pkt``.
+
+    >>> resolve_feature("frame_sum_dl"), resolve_feature("pkt_count_ul"), resolve_feature("bytes", "packets")
+    ('bytes', 'packets', 'packets')
+    """
+    if override is not None:
+        if override not in FEATURE_KINDS:
+            raise ConfigError(f"feature must be one of {', '.join(FEATURE_KINDS)} (got {override!r})")
+        return override  # type: ignore[return-value]
+    name = (feature or "").lower()
+    if name in FEATURE_KINDS:
+        return name  # type: ignore[return-value]
+    if name == "iat":
+        raise ConfigError(
+            "feature 'iat' (inter-arrival times) cannot be exported to pcap; export a bytes, packets "
+            "or sizes dataset, or pass --feature to say how to read the series"
+        )
+    if "sum" in name or "bytes" in name:
+        return "bytes"
+    if "count" in name or "pkt" in name:
+        return "packets"
+    raise ConfigError(
+        f"cannot tell whether series {feature!r} are bytes, packets or sizes; pass --feature bytes|packets|sizes"
+    )
+
+
+def channel_directions(channels: Sequence[str]) -> list[int]:
+    """Map channel names to directions (``FORWARD`` = client -> server, ``REVERSE``).
+
+    A name is split into words; ``up/ul/out/tx/from/sent/fwd/...`` mean forward (sent by the
+    client, i.e. the traced device), ``down/dl/in/rx/to/recv/bwd/...`` mean reverse. One channel
+    without such a word is forward. Two channels whose names do not decide it are read as
+    ``[forward, reverse]`` in order.
+
+    >>> channel_directions(["frame_sum_dl"]), channel_directions(["from_device", "to_device"])
+    ([1], [0, 1])
+    >>> channel_directions(["to_device", "from_device"]), channel_directions(["a", "b"])
+    ([1, 0], [0, 1])
+    """
+    if len(channels) not in (1, 2):
+        raise DatasetError(f"pcap export needs 1 or 2 channels (one per direction) (got {len(channels)}: {list(channels)})")
+    guesses = []
+    for name in channels:
+        words = set(w for w in re.split(r"[^a-z0-9]+", name.lower()) if w)
+        fwd, rev = bool(words & _FORWARD_WORDS), bool(words & _REVERSE_WORDS)
+        guesses.append(FORWARD if fwd and not rev else REVERSE if rev and not fwd else None)
+    if len(channels) == 1:
+        return [guesses[0] if guesses[0] is not None else FORWARD]
+    a, b = guesses
+    if a is not None and b is not None and a != b:
+        return [a, b]
+    if a is not None and b is None:
+        return [a, 1 - a]
+    if b is not None and a is None:
+        return [1 - b, b]
+    return [FORWARD, REVERSE]
+
+
+def integer_series(series: np.ndarray, kind: FeatureKind) -> tuple[np.ndarray, int]:
+    """Round float series to integers (half to even) and clip negative counts to zero.
+
+    Parameters
+    ----------
+    series : ndarray, shape [N, C, T]
+        Series in original units.
+    kind : {"bytes", "packets", "sizes"}
+        Signed sizes keep their sign; bytes and packets per bin are clipped at zero.
+
+    Returns
+    -------
+    ints : ndarray of int64, shape [N, C, T]
+    n_clipped : int
+        How many values were negative and set to zero.
+    """
+    x = np.rint(np.asarray(series, dtype=np.float64))
+    if not np.all(np.isfinite(x)):
+        raise DatasetError(f"series have {int((~np.isfinite(x)).sum())} NaN or infinite values")
+    n_clipped = 0
+    if kind != "sizes":
+        neg = x < 0
+        n_clipped = int(neg.sum())
+        x[neg] = 0
+    return x.astype(np.int64), n_clipped
+
+
+# -- bytes and packets per bin -----------------------------------------------------------------
+def _fill_mtu(total: int, *, min_size: int, mtu: int) -> list[int]:
+    """MTU-sized packets plus one remainder packet summing to ``total`` (``total >= min_size``)."""
+    q, r = divmod(total, mtu)
+    sizes = [mtu] * q
+    if r >= min_size:
+        sizes.append(r)
+    elif r > 0:  # q >= 1 here: borrow from the last full packet
+        sizes[-1] = mtu - (min_size - r)
+        sizes.append(min_size)
+    return sizes
+
+
+def _fill_drawn(total: int, sampler: SizeSampler, rng: np.random.Generator) -> list[int]:
+    """Drawn sizes summing exactly to ``total`` (``total >= min_size``)."""
+    lo, hi = sampler.min_size, sampler.mtu
+    parts: list[np.ndarray] = []
+    acc = 0
+    while True:
+        n = int((total - acc) / sampler.mean * 1.2) + 8
+        draws = sampler(rng, n)
+        cs = acc + np.cumsum(draws)
+        k = int(np.searchsorted(cs, total, side="right"))
+        if k < n:
+            parts.append(draws[:k])
+            acc = int(cs[k - 1]) if k else acc
+            break
+        parts.append(draws)
+        acc = int(cs[-1])
+    sizes = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    r = total - acc
+    if r == 0:
+        return sizes.tolist()
+    if r >= lo:
+        out = sizes.tolist()
+        out.append(r)  # r < the next draw <= mtu
+        return out
+    # 0 < r < min_size: spread r over packets with room below the MTU, last packets first
+    room = hi - sizes
+    if room.sum() >= r:
+        for i in range(len(sizes) - 1, -1, -1):
+            take = min(int(room[i]), r)
+            sizes[i] += take
+            r -= take
+            if r == 0:
+                break
+        return sizes.tolist()
+    out = sizes.tolist()  # every packet is full: split the last one (mtu + r >= 2 * min_size)
+    last = out.pop() + r
+    return out + [last - lo, lo]
+
+
+def schedule_binned(
+    values: np.ndarray,
+    *,
+    kind: Literal["bytes", "packets"],
+    directions: Sequence[int],
+    bin_edges_us: np.ndarray,
+    size_samplers: Sequence[SizeSampler | None],
+    offset_sampler: Histogram | None,
+    min_size: int,
+    mtu: int,
+    control: bool,
+    rng: np.random.Generator,
+    guard_us: int = 2,
+) -> Schedule:
+    """Packets for one trace of bytes or packets per bin.
+
+    Parameters
+    ----------
+    values : ndarray of int, shape [C, T]
+        Non-negative bytes (or packets) per bin, one channel per direction.
+    kind : {"bytes", "packets"}
+    directions : sequence of int, length C
+        Direction of each channel.
+    bin_edges_us : ndarray of int64, shape [T + 1]
+        Bin edges in microseconds from the trace origin.
+    size_samplers : sequence, length C
+        Size distribution per channel, or None for MTU-sized packets.
+    offset_sampler : Histogram or None
+        Arrival offset within a bin as a fraction of the bin width; None for uniform.
+    min_size, mtu : int
+        Smallest and largest IP packet size in bytes.
+    control : bool
+        Prefer header-only packets (``min_size``) as the first and last packet of each direction
+        (TCP SYN / SYN-ACK / FIN), when the bin's count allows it.
+    rng : numpy Generator
+    guard_us : int
+        Distance kept from bin edges, in microseconds.
+    """
+    c, t = values.shape
+    if len(bin_edges_us) != t + 1:
+        raise ValueError(f"bin_edges_us must have T + 1 = {t + 1} entries (got {len(bin_edges_us)})")
+    values = values.astype(np.int64)
+    written = np.zeros((c, t), np.int64)
+    times: list[np.ndarray] = []
+    sizes: list[np.ndarray] = []
+    dirs: list[np.ndarray] = []
+    bins_of: list[np.ndarray] = []
+    carried = dropped = 0
+    for ch in range(c):
+        sampler = size_samplers[ch]
+        row = values[ch]
+        nz = np.flatnonzero(row)
+        if not len(nz):
+            continue
+        last_bin = int(nz[-1])
+        first_done = False
+        carry = 0
+        ch_sizes: list[list[int]] = [[] for _ in range(t)]
+        for k in nz.tolist() if kind == "packets" else range(int(nz[0]), t):
+            v = int(row[k])
+            if kind == "packets":
+                if v <= 0:
+                    continue
+                s = sampler(rng, v) if sampler is not None else np.full(v, mtu, np.int64)
+                s = s.tolist()
+                if control:
+                    if k == last_bin and (len(s) > 1 or first_done):
+                        s[-1] = min_size  # FIN
+                    if not first_done:
+                        s[0] = min_size  # SYN / SYN-ACK
+                first_done = True
+                ch_sizes[k] = s
+                written[ch, k] = v
+                continue
+            b = v + carry
+            if b == 0:
+                continue
+            if b < min_size:
+                carry = b
+                continue
+            if carry:
+                carried += carry
+            carry = 0
+            head: list[int] = []
+            tail: list[int] = []
+            if control and not first_done and (b == min_size or b >= 2 * min_size):
+                head = [min_size]
+                b -= min_size
+            if control and k >= last_bin and (b == min_size or b >= 2 * min_size) and (b > 0):
+                tail = [min_size]
+                b -= min_size
+            mid = [] if b == 0 else (_fill_mtu(b, min_size=min_size, mtu=mtu) if sampler is None
+                                     else _fill_drawn(b, sampler, rng))
+            if len(mid) > 1:
+                mid = [mid[i] for i in rng.permutation(len(mid))]
+            first_done = True
+            ch_sizes[k] = head + mid + tail
+            written[ch, k] = sum(ch_sizes[k])
+        leftover = carry
+        if carry:  # bytes left at the end of the trace: add them to the last packets with room
+            for k in range(t - 1, -1, -1):
+                s = ch_sizes[k]
+                for i in range(len(s) - 1, -1, -1):
+                    take = min(mtu - s[i], carry)
+                    s[i] += take
+                    written[ch, k] += take
+                    carry -= take
+                    if carry == 0:
+                        break
+                if carry == 0:
+                    break
+            dropped += carry
+            carried += leftover - carry
+        for k in range(t):
+            s = ch_sizes[k]
+            if not s:
+                continue
+            n = len(s)
+            width = int(bin_edges_us[k + 1] - bin_edges_us[k])
+            span = max(width - 2 * guard_us, 1)
+            frac = offset_sampler.sample(rng, n) if offset_sampler is not None else rng.random(n)
+            frac = np.clip(frac, 0.0, np.nextafter(1.0, 0.0))
+            off = np.sort(guard_us + np.floor(frac * span).astype(np.int64))
+            times.append(bin_edges_us[k] + off)
+            sizes.append(np.asarray(s, np.int64))
+            dirs.append(np.full(n, directions[ch], np.int8))
+            bins_of.append(np.full(n, k, np.int64))
+    if not times:
+        return Schedule(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8), written, carried, dropped)
+    time_us = np.concatenate(times)
+    size = np.concatenate(sizes)
+    direction = np.concatenate(dirs)
+    bins = np.concatenate(bins_of)
+    # the first packet of the trace sits on the start of its bin, sent forward when possible
+    k0 = int(bins.min())
+    in_k0 = np.flatnonzero(bins == k0)
+    fwd = in_k0[direction[in_k0] == FORWARD]
+    cand = fwd if len(fwd) else in_k0
+    first = int(cand[np.argmin(time_us[cand])])
+    time_us[first] = bin_edges_us[k0]
+    order = np.argsort(time_us, kind="stable")
+    return Schedule(time_us[order], size[order], direction[order], written, carried, dropped)
+
+
+# -- signed packet sizes -----------------------------------------------------------------------
+def schedule_sizes(
+    values: np.ndarray,
+    *,
+    min_size: int,
+    mtu: int,
+    packet_gap_s: float,
+    rng: np.random.Generator,
+) -> tuple[Schedule, int]:
+    """Packets for one trace of signed packet sizes.
+
+    Parameters
+    ----------
+    values : ndarray of int, shape [1, T]
+        ``+s``: ``s`` bytes from the client; ``-s``: towards it; ``0``: padding (skipped).
+    min_size, mtu : int
+        Sizes are clipped into ``[min_size, mtu]``.
+    packet_gap_s : float
+        Mean gap between packets (exponential gaps, at least 1 microsecond).
+    rng : numpy Generator
+
+    Returns
+    -------
+    schedule : Schedule
+        ``written`` holds the signed sizes actually written, shape [1, T].
+    n_clipped : int
+        How many sizes were clipped into ``[min_size, mtu]``.
+    """
+    if values.shape[0] != 1:
+        raise DatasetError(f"a sizes series must have one channel (signed by direction) (got {values.shape[0]})")
+    row = values[0].astype(np.int64)
+    idx = np.flatnonzero(row)
+    mag = np.abs(row[idx])
+    clipped = np.clip(mag, min_size, mtu)
+    n_clipped = int((clipped != mag).sum())
+    direction = np.where(row[idx] > 0, FORWARD, REVERSE).astype(np.int8)
+    gaps = np.maximum(np.round(rng.exponential(packet_gap_s * 1e6, size=len(idx))), 1).astype(np.int64)
+    if len(gaps):
+        gaps[0] = 0
+    written = np.zeros_like(values, dtype=np.int64)
+    written[0, idx] = np.where(row[idx] > 0, clipped, -clipped)
+    return Schedule(np.cumsum(gaps), clipped, direction, written), n_clipped
