@@ -1,0 +1,225 @@
+"""CSV inputs of ``netdiffus prepare`` in three layouts -> a :class:`TraceDataset`.
+
+``per-trace``
+    One CSV file per trace, one row per bin (:func:`netdiffus.io.csv_traces.read_csv_traces`).
+``wide``
+    One table, one row per trace: an optional id column (``id``, ``trace_id``, ``trace``), an
+    optional ``label`` column (else the table's folder label) and the values ``v_0 .. v_{T-1}`` in
+    all the other numeric columns, in column order.
+``long``
+    One table of (trace id, time, value) rows: columns ``id`` / ``trace_id`` / ``trace`` /
+    ``flow_id``, ``time`` / ``t`` / ``timestamp`` / ``ts`` (seconds) and the value column
+    (``column``, default ``value``), optional ``label``. With a bin width the values are summed per
+    bin of ``time`` from each trace's first row; without one the values are taken in time order.
+
+``auto`` picks ``per-trace`` for folders, and for a single file ``long`` if it has an id and a
+time column, ``wide`` if it has more than two columns and no ``column`` is asked for,
+``per-trace`` otherwise.
+
+Examples
+--------
+>>> from pathlib import Path; import tempfile
+>>> p = Path(tempfile.mkdtemp()) / "long.csv"
+>>> _ = p.write_text("id,time,value,label\\na,0.0,5,x\\na,0.3,1,x\\na,1.2,2,x\\nb,3.0,7,y\\n")
+>>> ds, _ = prepare_csv([p], bin_width_s=0.5, length=3)
+>>> ds.ids, ds.labels, ds.series[:, 0].tolist()
+(['a', 'b'], ['x', 'y'], [[6.0, 0.0, 2.0], [7.0, 0.0, 0.0]])
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+
+from netdiffus.errors import ConfigError, InputError
+from netdiffus.io.csv_traces import aggregate_bins, fit_length, read_csv_traces
+from netdiffus.io.dataset import DatasetMeta, TraceDataset
+
+__all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table"]
+
+log = logging.getLogger(__name__)
+
+Layout = Literal["auto", "per-trace", "wide", "long"]
+ID_COLUMNS = ("id", "trace_id", "trace", "flow_id")
+TIME_COLUMNS = ("time", "t", "timestamp", "ts")
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        try:
+            return [h.strip() for h in next(csv.reader(fh))]
+        except StopIteration:
+            raise InputError(f"{path}: file is empty") from None
+
+
+def _find(header: list[str], names: Sequence[str]) -> int | None:
+    low = [h.lower() for h in header]
+    return next((low.index(n) for n in names if n in low), None)
+
+
+def detect_layout(path: Path, *, column: str | None) -> Literal["per-trace", "wide", "long"]:
+    """The layout of one CSV input (see the module docstring)."""
+    if path.is_dir():
+        return "per-trace"
+    header = _header(path)
+    if _find(header, ID_COLUMNS) is not None and _find(header, TIME_COLUMNS) is not None:
+        return "long"
+    if column is None and len(header) > 2:
+        return "wide"
+    return "per-trace"
+
+
+def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    header = _header(path)
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        return header, [r for r in reader if r]
+
+
+def read_wide_table(path: Path, *, label: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """(values [N, T], ids, labels) of a wide table (a row per trace)."""
+    header, rows = _rows(path)
+    j_id, j_label = _find(header, ID_COLUMNS), _find(header, ("label",))
+    value_cols = [j for j in range(len(header)) if j not in (j_id, j_label)]
+    if not rows:
+        raise InputError(f"{path}: table has no rows")
+    values = np.zeros((len(rows), len(value_cols)), np.float64)
+    for i, row in enumerate(rows):
+        for k, j in enumerate(value_cols):
+            cell = row[j].strip() if j < len(row) else ""
+            try:
+                values[i, k] = float(cell) if cell else 0.0
+            except ValueError:
+                raise InputError(f"{path}:{i + 2}: column {header[j]!r} has a non-numeric value {cell!r}") from None
+    if not np.isfinite(values).all():
+        raise InputError(f"{path}: the table has NaN or infinite values")
+    ids = [row[j_id].strip() if j_id is not None else f"{path.stem}#{i}" for i, row in enumerate(rows)]
+    labels = [row[j_label].strip() if j_label is not None else label for row in rows]
+    return values, ids, labels
+
+
+def read_long_table(
+    path: Path, *, column: str | None, bin_width_s: float | None, label: str
+) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """(series per trace, ids, labels) of a long table of (trace id, time, value) rows."""
+    header, rows = _rows(path)
+    j_id, j_time, j_label = _find(header, ID_COLUMNS), _find(header, TIME_COLUMNS), _find(header, ("label",))
+    name = column or "value"
+    if name not in header:
+        raise InputError(f"{path}: no column {name!r} (columns: {', '.join(header)[:200]})")
+    j_val = header.index(name)
+    traces: dict[str, list[tuple[float, float]]] = {}
+    labels: dict[str, str] = {}
+    for lineno, row in enumerate(rows, start=2):
+        try:
+            t, v = float(row[j_time]), float(row[j_val])
+        except (ValueError, IndexError):
+            raise InputError(f"{path}:{lineno}: time or {name!r} is not a number") from None
+        if not (np.isfinite(t) and np.isfinite(v)):
+            raise InputError(f"{path}:{lineno}: time or {name!r} is NaN or infinite")
+        key = row[j_id].strip()
+        traces.setdefault(key, []).append((t, v))
+        labels.setdefault(key, row[j_label].strip() if j_label is not None and j_label < len(row) else label)
+    series = []
+    for key, pts in traces.items():
+        arr = np.asarray(sorted(pts), dtype=np.float64)
+        if bin_width_s is None:
+            series.append(arr[:, 1])
+        else:
+            b = np.floor((arr[:, 0] - arr[0, 0]) / bin_width_s).astype(np.int64)
+            series.append(np.bincount(b, arr[:, 1], minlength=int(b.max()) + 1))
+    return series, list(traces), [labels[k] for k in traces]
+
+
+def prepare_csv(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    column: str | None = None,
+    length: int | None = None,
+    aggregate: int = 1,
+    label_from: str = "folder",
+    bin_width_s: float | None = None,
+    unit: str = "",
+    layout: Layout = "auto",
+    strict: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    t_start: float | None = None,
+):
+    """CSV inputs -> (TraceDataset ``[N, 1, T]``, PrepareSummary). See the module docstring."""
+    from netdiffus.prepare import PrepareSummary
+
+    t_start = time.perf_counter() if t_start is None else t_start
+    if label_from != "folder":
+        raise ConfigError(f"label_from must be 'folder' for CSV inputs (got {label_from!r})")
+    if layout not in ("auto", "per-trace", "wide", "long"):
+        raise ConfigError(f"csv_layout must be auto, per-trace, wide or long (got {layout!r})")
+    summary = PrepareSummary()
+    series: list[np.ndarray] = []
+    ids: list[str] = []
+    labels: list[str] = []
+    sources: list[str] = []
+    kinds = set()
+    for item in inputs:
+        path = Path(item)
+        kind = detect_layout(path, column=column) if layout == "auto" else layout
+        kinds.add(kind)
+        if kind == "per-trace":
+            if column is None:
+                raise ConfigError("column is required for per-trace CSV files (e.g. --column frame_sum_dl)")
+            ds, s = read_csv_traces(path, column=column, length=length, aggregate=aggregate, strict=strict,
+                                    progress=progress)
+            summary.files_read += s.files_read
+            summary.skipped += s.skipped
+            series += list(ds.series[:, 0].astype(np.float64))
+            ids += ds.ids
+            labels += ds.labels
+            sources += ds.sources
+            continue
+        if path.is_dir():
+            raise ConfigError(f"csv_layout {kind!r} needs a CSV file, not a folder (got {path})")
+        here = "."
+        try:
+            if kind == "wide":
+                values, tids, tlabels = read_wide_table(path, label=here)
+                rows = list(values)
+            else:
+                rows, tids, tlabels = read_long_table(path, column=column, bin_width_s=bin_width_s, label=here)
+        except InputError as exc:
+            if strict:
+                raise
+            summary.skipped.append((str(path), str(exc)))
+            log.warning("skipped %s", exc)
+            continue
+        for r in rows:
+            if length is not None:
+                r = fit_length(r, length * aggregate)
+            series.append(aggregate_bins(r, aggregate))
+        ids += tids
+        labels += tlabels
+        sources += [str(path)] * len(tids)
+        summary.files_read += 1
+    if not series:
+        raise InputError(f"no usable traces in {', '.join(str(i) for i in inputs)} ({len(summary.skipped)} skipped)")
+    t = min(len(s) for s in series) if length is None else length
+    if t < 1:
+        raise InputError(f"traces are shorter than aggregate={aggregate} bins")
+    arr = np.stack([fit_length(s, t)[:t] for s in series]).astype(np.float32)
+    summary.traces_per_label = dict(sorted(Counter(labels).items()))
+    name = column or "value"
+    meta = DatasetMeta(
+        feature=name,
+        unit=unit,
+        bin_width_s=None if bin_width_s is None else bin_width_s * aggregate,
+        channels=[name],
+        extra={"source_kind": "csv-" + "+".join(sorted(kinds)), "aggregate": aggregate},
+    )
+    summary.elapsed_s = time.perf_counter() - t_start
+    return TraceDataset(series=arr[:, None, :], labels=labels, ids=ids, sources=sources, meta=meta), summary

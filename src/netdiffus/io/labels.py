@@ -1,0 +1,227 @@
+"""Where a trace's label comes from (``--label-from``).
+
+``folder``
+    The capture's (or CSV file's) folder relative to the input folder it was found under, e.g.
+    ``Aria`` for ``captures/Aria/Setup-A-1-STA.pcap`` with input ``captures`` (``"."`` at the top).
+``regex:PATTERN``
+    :func:`re.search` of PATTERN on the file path (POSIX, relative to its input folder); the label
+    is the first group if the pattern has one, else the whole match. No match: the file is skipped.
+``csv:FILE``
+    A table of labels. Either a file-name table (columns ``file`` (or ``filename``, ``name``,
+    ``path``) and ``label``): the capture's name, or its path relative to the input, gives the
+    label. Or a flow table with CICFlowMeter columns (``Source IP``, ``Source Port``,
+    ``Destination IP``, ``Destination Port``, ``Protocol``, ``Timestamp``, ``Label``): a flow takes
+    the label of the row with the same bidirectional 5-tuple whose timestamp is nearest to the
+    flow's start (within ``time_window_s`` if given). CICFlowMeter timestamps are local time: give
+    their offset from UTC with ``utc_offset_h`` (-3 for CIC-IDS2017). Flows without a row are
+    dropped and counted as unmatched.
+
+Labellers are small picklable objects so the worker processes can apply them.
+
+Examples
+--------
+>>> from pathlib import Path
+>>> parse_label_from("regex:Setup-(\\\\w)-").label_file(Path("Aria/Setup-A-1-STA.pcap"), Path("."))
+'A'
+>>> parse_label_from("folder").label_file(Path("/d/Aria/x.pcap"), Path("/d"))
+'Aria'
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from netdiffus.errors import ConfigError, InputError
+from netdiffus.io.assembly import FlowKey, parse_ip
+
+__all__ = ["Labeler", "FolderLabels", "RegexLabels", "CsvFileLabels", "CsvFlowLabels", "parse_label_from"]
+
+FILE_COLUMNS = ("file", "filename", "file_name", "name", "path")
+FLOW_COLUMNS = ("source ip", "source port", "destination ip", "destination port", "protocol")
+_TIME_FORMATS = (
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%d/%m/%Y %I:%M:%S %p",
+)
+
+
+class Labeler:
+    """Base: ``label_file`` for file-level traces, ``label_flow`` for flows (None = no label)."""
+
+    per_flow = False
+
+    def label_file(self, path: Path, root: Path) -> str | None:
+        raise NotImplementedError
+
+    def label_flow(self, path: Path, root: Path, flow: FlowKey, start_s: float) -> str | None:
+        return self.label_file(path, root)
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+def _rel(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return Path(path.name)
+
+
+@dataclass
+class FolderLabels(Labeler):
+    def label_file(self, path: Path, root: Path) -> str | None:
+        return _rel(path, root).parent.as_posix()
+
+    def describe(self) -> str:
+        return "folder"
+
+
+@dataclass
+class RegexLabels(Labeler):
+    pattern: str
+    _re: re.Pattern = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            self._re = re.compile(self.pattern)
+        except re.error as exc:
+            raise ConfigError(f"label_from regex is invalid: {exc} (got {self.pattern!r})") from None
+
+    def label_file(self, path: Path, root: Path) -> str | None:
+        m = self._re.search(_rel(path, root).as_posix())
+        if m is None:
+            return None
+        return m.group(1) if self._re.groups else m.group(0)
+
+    def describe(self) -> str:
+        return f"regex {self.pattern!r}"
+
+
+@dataclass
+class CsvFileLabels(Labeler):
+    """Labels by file name (or relative path) from a two-column table."""
+
+    table: dict[str, str]
+    source: str = ""
+
+    def label_file(self, path: Path, root: Path) -> str | None:
+        rel = _rel(path, root).as_posix()
+        for k in (rel, path.name, path.stem):
+            if k in self.table:
+                return self.table[k]
+        return None
+
+    def describe(self) -> str:
+        return f"file names in {self.source}"
+
+
+@dataclass
+class CsvFlowLabels(Labeler):
+    """Labels by bidirectional 5-tuple (+ time) from a CICFlowMeter-style table.
+
+    ``rows`` maps the canonical 5-tuple to a sorted list of (start time in UTC seconds, label).
+    """
+
+    rows: dict[tuple, list[tuple[float, str]]]
+    time_window_s: float | None = None
+    source: str = ""
+    per_flow = True
+
+    def label_file(self, path: Path, root: Path) -> str | None:
+        return None
+
+    def label_flow(self, path: Path, root: Path, flow: FlowKey, start_s: float) -> str | None:
+        cands = self.rows.get(flow.canonical())
+        if not cands:
+            return None
+        times = [t for t, _ in cands]
+        i = bisect_left(times, start_s)
+        best = min((c for c in cands[max(i - 1, 0) : i + 1]), key=lambda c: abs(c[0] - start_s))
+        if self.time_window_s is not None and abs(best[0] - start_s) > self.time_window_s:
+            return None
+        return best[1]
+
+    def describe(self) -> str:
+        return f"5-tuples in {self.source}"
+
+
+def _parse_time(text: str, utc_offset_h: float) -> float | None:
+    text = text.strip()
+    try:
+        return float(text)  # epoch seconds
+    except ValueError:
+        pass
+    for fmt in _TIME_FORMATS:
+        try:
+            dt = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return dt.replace(tzinfo=timezone(timedelta(hours=utc_offset_h))).timestamp()
+    return None
+
+
+def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_offset_h: float = 0.0) -> Labeler:
+    """Read a label table (file-name or flow layout, see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"label file {path} does not exist")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip().lower() for h in next(reader)]
+        except StopIteration:
+            raise InputError(f"label file {path} is empty") from None
+        if "label" not in header:
+            raise InputError(f"label file {path} has no 'label' column (columns: {', '.join(header)[:200]})")
+        j_label = header.index("label")
+        if all(c in header for c in FLOW_COLUMNS):
+            js = [header.index(c) for c in FLOW_COLUMNS]
+            j_time = header.index("timestamp") if "timestamp" in header else None
+            rows: dict[tuple, list[tuple[float, str]]] = {}
+            for lineno, row in enumerate(reader, start=2):
+                if len(row) <= max(js + [j_label]):
+                    continue
+                try:
+                    src, sport, dst, dport, proto = (row[j].strip() for j in js)
+                    key = FlowKey(int(float(proto)), _ip_text(src), int(float(sport)), _ip_text(dst), int(float(dport)))
+                except ValueError:
+                    raise InputError(f"{path}:{lineno}: bad address, port or protocol in {row[js[0]]!r}") from None
+                t = _parse_time(row[j_time], utc_offset_h) if j_time is not None else None
+                rows.setdefault(key.canonical(), []).append((t if t is not None else 0.0, row[j_label].strip()))
+            for v in rows.values():
+                v.sort()
+            return CsvFlowLabels(rows=rows, time_window_s=time_window_s, source=str(path))
+        j_file = next((header.index(c) for c in FILE_COLUMNS if c in header), None)
+        if j_file is None:
+            raise InputError(
+                f"label file {path} needs a file column ({', '.join(FILE_COLUMNS)}) or the flow columns "
+                f"({', '.join(FLOW_COLUMNS)})"
+            )
+        table = {row[j_file].strip(): row[j_label].strip() for row in reader if len(row) > max(j_file, j_label)}
+        return CsvFileLabels(table=table, source=str(path))
+
+
+def _ip_text(text: str) -> str:
+    from netdiffus.io.assembly import format_ip
+
+    return format_ip(*parse_ip(text))
+
+
+def parse_label_from(spec: str, *, time_window_s: float | None = None, utc_offset_h: float = 0.0) -> Labeler:
+    """A :class:`Labeler` from ``folder``, ``regex:PATTERN`` or ``csv:FILE``."""
+    if spec == "folder":
+        return FolderLabels()
+    if spec.startswith("regex:") and len(spec) > 6:
+        return RegexLabels(spec[6:])
+    if spec.startswith("csv:") and len(spec) > 4:
+        return read_label_csv(spec[4:], time_window_s=time_window_s, utc_offset_h=utc_offset_h)
+    raise ConfigError(f"label_from must be folder, regex:PATTERN or csv:FILE (got {spec!r})")

@@ -1,0 +1,577 @@
+"""``prepare``: captures or CSV traces -> a labelled :class:`~netdiffus.io.dataset.TraceDataset`.
+
+The library entry point behind ``netdiffus prepare``. For captures it chains the parts that live
+apart: reading (:mod:`netdiffus.io.pcap`), trace assembly (:mod:`netdiffus.io.assembly`),
+series building (:mod:`netdiffus.features.series`) and labels (:mod:`netdiffus.io.labels`); files
+are processed in parallel by ``workers`` processes, each streaming its capture in bounded chunks.
+CSV inputs go to :mod:`netdiffus.io.csv_traces` (one file per trace) or
+:mod:`netdiffus.io.csv_tables` (one wide or long table).
+
+Metadata kept for the pcap exporter (``DatasetMeta.extra``, captures only)
+--------------------------------------------------------------------------
+``packet_sizes``
+    ``{label: {"edges": [...], "counts": [...]}}``: histogram of IP packet sizes (bytes, IP total
+    length) of the packets in the label's series; with ``split_direction`` or feature ``sizes``,
+    one per direction: ``{label: {"down": {...}, "up": {...}}}`` ("down" = to the host / flow
+    initiator = channel 0, "up" = from it = channel 1). Edges: 8-byte bins up to 1520, then
+    [1520, 65536).
+``intra_bin_offsets``
+    ``{label: {"edges": [...], "counts": [...]}}``: arrival offset of each packet within its bin as
+    a fraction of the bin width, 20 bins over [0, 1) (binned features only).
+``transport``
+    ``{label: "tcp" | "udp" | "other"}``: the transport of most of the label's packets.
+``unit_of_trace``, ``length_bytes`` (``"ip_total_length"``), ``alignment`` (``"first_packet"``),
+``label_from``, ``flow_timeouts_s``, ``host_by_source`` (host units) and ``labels_matched``.
+
+Examples
+--------
+>>> from netdiffus.prepare import prepare                                    # doctest: +SKIP
+>>> ds, summary = prepare(["captures/"], unit="host", feature="bytes",        # doctest: +SKIP
+...                       bin_width="0.25s", length=64, split_direction=True)
+>>> ds.series.shape, ds.meta.channels                                         # doctest: +SKIP
+((550, 2, 64), ['bytes_to_host', 'bytes_from_host'])
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+
+from netdiffus.errors import ConfigError, InputError
+from netdiffus.features.series import (
+    OFFSET_EDGES,
+    SIZE_EDGES,
+    TRANSPORTS,
+    Feature,
+    SeriesSpec,
+    histogram_json,
+    parse_duration,
+)
+from netdiffus.io.assembly import UNITS, HostKey, Trace, Unit, assemble, count_hosts
+from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.labels import Labeler, parse_label_from
+from netdiffus.io.pcap import CaptureError, Decoder, capture_kind, iter_packet_batches
+
+__all__ = ["prepare", "PrepareSummary", "find_inputs", "DEVICE_MAC_FILE"]
+
+log = logging.getLogger(__name__)
+
+InputFormat = Literal["auto", "csv", "pcap"]
+CsvLayout = Literal["auto", "per-trace", "wide", "long"]
+Progress = Callable[[int, int], None]
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+#: File next to a capture naming the device MAC of a ``host`` trace (IoT Sentinel layout).
+DEVICE_MAC_FILE = "_iotdevice-mac.txt"
+DEFAULT_CAPTURE_LENGTH = 64
+
+
+@dataclass
+class PrepareSummary:
+    """What ``prepare`` did.
+
+    Attributes
+    ----------
+    files_read : int
+    skipped : list of (path, reason)
+        Files not used, with the reason (unreadable, truncated, no label, no host, ...).
+    warnings : list of (path, message)
+        Recoverable problems in files that were used.
+    traces_per_label : dict
+    packets : int
+        Packets read from the captures used.
+    traces_too_short : int
+        Traces dropped by ``min_packets``.
+    traces_unlabelled : int
+        Flows without a row in a ``csv:`` flow table.
+    traces_labelled : int
+        Flows matched to a row of a ``csv:`` flow table.
+    elapsed_s : float
+    """
+
+    files_read: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    traces_per_label: dict[str, int] = field(default_factory=dict)
+    packets: int = 0
+    traces_too_short: int = 0
+    traces_unlabelled: int = 0
+    traces_labelled: int = 0
+    elapsed_s: float = 0.0
+
+    def format_text(self) -> str:
+        """The summary as lines of text (the CLI prints it)."""
+        n = sum(self.traces_per_label.values())
+        lines = [f"files read: {self.files_read}", f"files skipped: {len(self.skipped)}"]
+        lines += [f"  {p}: {r}" for p, r in self.skipped]
+        if self.warnings:
+            lines.append(f"warnings: {len(self.warnings)}")
+            lines += [f"  {m}" for _, m in self.warnings]
+        if self.packets:
+            rate = self.packets / self.elapsed_s if self.elapsed_s > 0 else 0.0
+            lines.append(f"packets: {self.packets} ({rate:,.0f}/s)")
+        if self.traces_too_short:
+            lines.append(f"traces dropped (fewer than min_packets): {self.traces_too_short}")
+        if self.traces_labelled or self.traces_unlabelled:
+            lines.append(
+                f"flows matched to a label row: {self.traces_labelled} of "
+                f"{self.traces_labelled + self.traces_unlabelled} (unmatched dropped)"
+            )
+        lines.append(f"traces: {n} in {len(self.traces_per_label)} label(s)")
+        lines += [f"  {lab}: {c}" for lab, c in sorted(self.traces_per_label.items())]
+        return "\n".join(lines)
+
+
+# -- input discovery ------------------------------------------------------------------------------
+def _is_capture_name(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(CAPTURE_SUFFIXES)
+
+
+def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: Literal["csv", "pcap"]) -> list[tuple[Path, Path]]:
+    """(file, root) pairs: files given directly, and matching files found under given folders.
+
+    ``root`` is the folder the label of a ``folder`` / ``regex:`` label is relative to (the given
+    folder, or a given file's own folder).
+    """
+    out: list[tuple[Path, Path]] = []
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            raise InputError(f"input path {p} does not exist")
+        if p.is_file():
+            out.append((p, p.parent))
+            continue
+        if kind == "csv":
+            found = sorted(p.rglob("*.csv"))
+        else:
+            found = sorted(f for f in p.rglob("*") if f.is_file() and _is_capture_name(f))
+        out += [(f, p) for f in found]
+    if not out:
+        what = ".csv files" if kind == "csv" else f"captures ({', '.join(CAPTURE_SUFFIXES)})"
+        raise InputError(f"no {what} found under {', '.join(str(i) for i in inputs)}")
+    return out
+
+
+def _detect_format(inputs: Sequence[str | os.PathLike[str]]) -> Literal["csv", "pcap"]:
+    for item in inputs:
+        p = Path(item)
+        if p.is_file():
+            if p.suffix.lower() == ".csv":
+                return "csv"
+            with open(p, "rb") as fh:
+                if capture_kind(fh.read(4)) is not None or _is_capture_name(p):
+                    return "pcap"
+        elif p.is_dir():
+            for f in p.rglob("*"):
+                if f.is_file() and _is_capture_name(f):
+                    return "pcap"
+                if f.suffix.lower() == ".csv":
+                    return "csv"
+    return "pcap"
+
+
+# -- per-capture work (runs in worker processes) -------------------------------------------------
+@dataclass(frozen=True)
+class _CaptureOptions:
+    unit: Unit
+    spec: SeriesSpec
+    min_packets: int
+    host: HostKey | None
+    idle_timeout_s: float
+    active_timeout_s: float
+    decoder: Decoder
+    strict: bool
+
+
+@dataclass
+class _FileResult:
+    path: str
+    series: np.ndarray | None = None  # [k, C, T] float32
+    ids: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    packets: int = 0
+    skipped: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    too_short: int = 0
+    unlabelled: int = 0
+    labelled: int = 0
+    host: str | None = None
+    size_hist: dict[str, np.ndarray] = field(default_factory=dict)  # label -> [2, bins]
+    offset_hist: dict[str, np.ndarray] = field(default_factory=dict)
+    transport: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(options: _CaptureOptions, labeler: Labeler) -> None:
+    _WORKER["options"] = options
+    _WORKER["labeler"] = labeler
+
+
+def _device_host(path: Path) -> HostKey | None:
+    mac_file = path.parent / DEVICE_MAC_FILE
+    if mac_file.is_file():
+        return HostKey.parse_mac(mac_file.read_text(encoding="utf-8", errors="replace").split()[0])
+    return None
+
+
+def _most_frequent_host(path: Path, decoder: Decoder) -> HostKey | None:
+    macs, ips = count_hosts(iter_packet_batches(path, decoder=decoder))
+    if macs:
+        return HostKey("mac", 0, max(macs.items(), key=lambda kv: (kv[1], -kv[0]))[0])
+    if ips:
+        (hi, lo), _ = max(ips.items(), key=lambda kv: (kv[1], (-kv[0][0], -kv[0][1])))
+        return HostKey("ip", hi, lo)
+    return None
+
+
+def _trace_id(path: Path, root: Path, trace: Trace, unit: Unit) -> str:
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+    base = rel.as_posix()
+    for suffix in (".gz", ".pcapng", ".pcap", ".cap", ".dmp"):
+        if base.lower().endswith(suffix):
+            base = base[: -len(suffix)]
+    return f"{base}#{trace.index}" if unit == "flow" else base
+
+
+def _process_capture(path: Path, root: Path) -> _FileResult:
+    opts: _CaptureOptions = _WORKER["options"]  # type: ignore[assignment]
+    labeler: Labeler = _WORKER["labeler"]  # type: ignore[assignment]
+    res = _FileResult(path=str(path))
+    try:
+        _process_capture_into(res, path, root, opts, labeler)
+    except CaptureError as exc:
+        res.skipped = str(exc).removeprefix(f"{path}: ")
+    except (InputError, ConfigError) as exc:
+        res.skipped = str(exc)
+    except (OSError, MemoryError) as exc:
+        res.skipped = f"cannot read ({exc})"
+    except Exception as exc:  # a reader bug must not lose the other files; keep the reason
+        log.debug("unexpected error in %s", path, exc_info=True)
+        res.skipped = f"unexpected error: {type(exc).__name__}: {exc}"
+    if res.skipped is not None:
+        res.series, res.ids, res.labels = None, [], []
+        res.size_hist, res.offset_hist, res.transport = {}, {}, {}
+    return res
+
+
+def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _CaptureOptions, labeler: Labeler) -> None:
+    spec, unit = opts.spec, opts.unit
+    file_label = None
+    if not (labeler.per_flow and unit == "flow"):
+        file_label = labeler.label_file(path, root)
+        if file_label is None:
+            res.skipped = f"no label ({labeler.describe()} gives none for this file)"
+            return
+    host = None
+    if unit == "host" or (unit == "file" and spec.signed_by_direction):
+        host = opts.host or _device_host(path) or _most_frequent_host(path, opts.decoder)
+        if host is None and unit == "host":
+            res.skipped = "no host: the capture has no MAC or IP address"
+            return
+        res.host = None if host is None else str(host)
+
+    def warn(msg: str) -> None:
+        if opts.strict:
+            raise CaptureError(msg)
+        res.warnings.append(msg)
+
+    counted = [0]
+
+    def counting(batches):
+        for b in batches:
+            counted[0] += len(b)
+            yield b
+
+    batches = counting(iter_packet_batches(path, decoder=opts.decoder, on_warning=warn))
+    traces = sorted(
+        assemble(batches, unit=unit, spec=spec, host=host, idle_timeout_s=opts.idle_timeout_s,
+                 active_timeout_s=opts.active_timeout_s),
+        key=lambda t: t.index,
+    )
+    res.packets = counted[0]
+    if not traces:
+        res.skipped = "no packets" + (f" of host {host}" if unit == "host" else "") if counted[0] == 0 or unit == "host" \
+            else "no IP packets (no flows)"
+        return
+    series = []
+    for tr in traces:
+        if tr.n_packets < opts.min_packets:
+            res.too_short += 1
+            continue
+        if file_label is not None:
+            label = file_label
+        else:
+            label = labeler.label_flow(path, root, tr.flow, tr.start_s)  # type: ignore[arg-type]
+            if label is None:
+                res.unlabelled += 1
+                continue
+            res.labelled += 1
+        b = tr.builder
+        series.append(b.series())
+        res.ids.append(_trace_id(path, root, tr, unit))
+        res.labels.append(label)
+        for store, value in ((res.size_hist, b.size_hist), (res.offset_hist, b.offset_hist), (res.transport, b.transport)):
+            store[label] = store[label] + value if label in store else value.copy()
+    if not series:
+        reason = f"all {len(traces)} trace(s) have fewer than {opts.min_packets} packets" if not res.unlabelled \
+            else f"no trace matched a label ({res.unlabelled} unmatched, {res.too_short} too short)"
+        res.skipped = reason
+        return
+    res.series = np.stack(series).astype(np.float32)
+
+
+def _prepare_captures(
+    files: list[tuple[Path, Path]],
+    *,
+    options: _CaptureOptions,
+    labeler: Labeler,
+    workers: int,
+    progress: Progress | None,
+    summary: PrepareSummary,
+) -> list[_FileResult]:
+    results: list[_FileResult | None] = [None] * len(files)
+
+    def take(i: int, res: _FileResult, done: int) -> None:
+        results[i] = res
+        if res.skipped is not None:
+            log.warning("skipped %s: %s", res.path, res.skipped)
+            if options.strict:
+                raise InputError(f"{res.path}: {res.skipped}")
+        for w in res.warnings:
+            log.warning("%s", w)
+        if progress is not None:
+            progress(done, len(files))
+
+    if workers <= 1 or len(files) == 1:
+        _init_worker(options, labeler)
+        for i, (path, root) in enumerate(files):
+            take(i, _process_capture(path, root), i + 1)
+    else:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options, labeler)) as pool:
+            futures = {pool.submit(_process_capture_remote, str(p), str(r)): i for i, (p, r) in enumerate(files)}
+            try:
+                for done, fut in enumerate(as_completed(futures), start=1):
+                    take(futures[fut], fut.result(), done)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    return [r for r in results if r is not None]
+
+
+def _process_capture_remote(path: str, root: str) -> _FileResult:
+    return _process_capture(Path(path), Path(root))
+
+
+def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, label_from: str,
+                  options: _CaptureOptions, summary: PrepareSummary) -> DatasetMeta:
+    size: dict[str, np.ndarray] = {}
+    offs: dict[str, np.ndarray] = {}
+    trans: dict[str, np.ndarray] = {}
+    for r in results:
+        for dst, src in ((size, r.size_hist), (offs, r.offset_hist), (trans, r.transport)):
+            for lab, v in src.items():
+                dst[lab] = dst[lab] + v if lab in dst else v.copy()
+    packet_sizes: dict[str, object] = {}
+    for lab in sorted(size):
+        h = size[lab]
+        if spec.signed_by_direction:
+            packet_sizes[lab] = {"down": histogram_json(h[0], SIZE_EDGES), "up": histogram_json(h[1], SIZE_EDGES)}
+        else:
+            packet_sizes[lab] = histogram_json(h.sum(axis=0), SIZE_EDGES)
+    extra: dict[str, object] = {
+        "source_kind": "pcap",
+        "unit_of_trace": unit,
+        "length_bytes": "ip_total_length",
+        "alignment": "first_packet",
+        "label_from": label_from,
+        "packet_sizes": packet_sizes,
+        "transport": {lab: TRANSPORTS[int(np.argmax(trans[lab]))] for lab in sorted(trans)},
+    }
+    if spec.binned:
+        extra["intra_bin_offsets"] = {lab: histogram_json(offs[lab], OFFSET_EDGES) for lab in sorted(offs)}
+    if unit == "flow":
+        extra["flow_timeouts_s"] = {"idle": options.idle_timeout_s, "active": options.active_timeout_s}
+        if summary.traces_labelled or summary.traces_unlabelled:
+            extra["labels_matched"] = {"matched": summary.traces_labelled, "unmatched": summary.traces_unlabelled}
+    hosts = {r.path: r.host for r in results if r.host is not None and r.series is not None}
+    if hosts:
+        extra["host_by_source"] = hosts
+    return DatasetMeta(
+        feature=spec.feature,
+        unit=spec.unit,
+        bin_width_s=spec.bin_width_s if spec.binned else None,
+        channels=spec.channels(unit=unit),
+        extra=extra,
+    )
+
+
+# -- the entry point ------------------------------------------------------------------------------
+def prepare(
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    format: InputFormat = "auto",
+    unit: Unit = "flow",
+    feature: Feature = "bytes",
+    bin_width: float | str | None = None,
+    length: int | None = None,
+    aggregate: int = 1,
+    split_direction: bool = False,
+    min_packets: int = 1,
+    label_from: str = "folder",
+    label_time_window_s: float | None = None,
+    label_utc_offset_h: float = 0.0,
+    host_mac: str | None = None,
+    idle_timeout_s: float = 120.0,
+    active_timeout_s: float = 1800.0,
+    column: str | None = None,
+    csv_layout: CsvLayout = "auto",
+    value_unit: str = "",
+    workers: int = 1,
+    strict: bool = False,
+    decoder: Decoder = "fast",
+    progress: Progress | None = None,
+) -> tuple[TraceDataset, PrepareSummary]:
+    """Turn captures or CSV traces into a labelled dataset.
+
+    Parameters
+    ----------
+    inputs : path or list of paths
+        Capture / CSV files and folders (searched recursively).
+    format : {"auto", "csv", "pcap"}
+        ``auto``: CSV if the inputs hold ``.csv`` files, captures otherwise.
+    unit : {"flow", "host", "file"}
+        Captures: what one trace is (see :mod:`netdiffus.io.assembly`). For ``host`` the host is
+        ``host_mac``, else the MAC in ``_iotdevice-mac.txt`` next to the capture, else the most
+        frequent unicast MAC (most frequent IP address on links without MACs).
+    feature : {"bytes", "packets", "sizes", "iat"}
+        Captures: the series (see :mod:`netdiffus.features.series`).
+    bin_width : float (seconds) or str (``"100ms"``, ``"0.5s"``), optional
+        Captures: bin width, default 0.5 s. CSV: width of one row, stored in the metadata.
+    length : int, optional
+        T after truncation / zero padding. Default: 64 for captures, the shortest trace for CSV.
+    aggregate : int
+        CSV: sum groups of this many rows. Captures: bins are ``aggregate * bin_width`` wide.
+    split_direction : bool
+        Captures, bytes and packets: two channels, to and from the host / flow initiator.
+    min_packets : int
+        Captures: drop traces with fewer packets.
+    label_from : str
+        ``folder``, ``regex:PATTERN`` or ``csv:FILE`` (see :mod:`netdiffus.io.labels`).
+    label_time_window_s, label_utc_offset_h : float
+        ``csv:`` flow tables: the largest gap between a flow's start and its row's timestamp, and
+        the table's offset from UTC in hours.
+    host_mac : str, optional
+        The host of ``unit="host"`` for every capture (overrides ``_iotdevice-mac.txt``).
+    idle_timeout_s, active_timeout_s : float
+        Flow timeouts.
+    column, csv_layout, value_unit :
+        CSV: the value column, the layout (``per-trace`` files, one ``wide`` table with a row per
+        trace, one ``long`` table of (trace id, time, value) rows) and the unit of the values.
+    workers : int
+        Processes reading captures in parallel (``0``: one per CPU core).
+    strict : bool
+        Raise on the first unusable file (or pcapng oddity) instead of skipping it.
+    decoder : {"fast", "dpkt"}
+        Header decoding of captures: the vectorised fast path, or dpkt (reference, slower).
+    progress : callable(done, total), optional
+        Called after each file.
+
+    Returns
+    -------
+    dataset : TraceDataset, series ``[N, C, T]`` float32
+    summary : PrepareSummary
+
+    Raises
+    ------
+    ConfigError
+        A bad option (names the option and the value).
+    InputError
+        No input, or no usable trace (or, with ``strict``, the first unusable file).
+    """
+    t_start = time.perf_counter()
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if not items:
+        raise InputError("no input given")
+    if format not in ("auto", "csv", "pcap"):
+        raise ConfigError(f"format must be auto, csv or pcap (got {format!r})")
+    if aggregate < 1:
+        raise ConfigError(f"aggregate must be >= 1 (got {aggregate})")
+    if length is not None and length < 1:
+        raise ConfigError(f"length must be >= 1 (got {length})")
+    if min_packets < 0:
+        raise ConfigError(f"min_packets must be >= 0 (got {min_packets})")
+    if workers < 0:
+        raise ConfigError(f"workers must be >= 0 (got {workers})")
+    if decoder not in ("fast", "dpkt"):
+        raise ConfigError(f"decoder must be fast or dpkt (got {decoder!r})")
+    for p in items:
+        if not Path(p).exists():
+            raise InputError(f"input path {p} does not exist")
+    kind = _detect_format(items) if format == "auto" else format
+    if kind == "csv":
+        from netdiffus.io.csv_tables import prepare_csv
+
+        return prepare_csv(
+            items, column=column, length=length, aggregate=aggregate, label_from=label_from,
+            bin_width_s=None if bin_width is None else parse_duration(bin_width), unit=value_unit,
+            layout=csv_layout, strict=strict, progress=progress, t_start=t_start,
+        )
+
+    if unit not in UNITS:
+        raise ConfigError(f"unit must be one of {', '.join(UNITS)} (got {unit!r})")
+    width = parse_duration(0.5 if bin_width is None else bin_width) * aggregate
+    spec = SeriesSpec(feature=feature, bin_width_s=width, length=length or DEFAULT_CAPTURE_LENGTH,
+                      split_direction=split_direction)
+    labeler = parse_label_from(label_from, time_window_s=label_time_window_s, utc_offset_h=label_utc_offset_h)
+    if labeler.per_flow and unit != "flow":
+        raise ConfigError(f"label_from {label_from!r} is a flow table: it needs unit 'flow' (got {unit!r})")
+    options = _CaptureOptions(
+        unit=unit, spec=spec, min_packets=min_packets, host=None if host_mac is None else HostKey.parse_mac(host_mac),
+        idle_timeout_s=idle_timeout_s, active_timeout_s=active_timeout_s, decoder=decoder, strict=strict,
+    )
+    files = find_inputs(items, kind="pcap")
+    summary = PrepareSummary()
+    n_workers = (os.cpu_count() or 1) if workers == 0 else workers
+    results = _prepare_captures(files, options=options, labeler=labeler, workers=n_workers, progress=progress,
+                                summary=summary)
+    series, labels, ids, sources = [], [], [], []
+    for r in results:
+        if r.skipped is not None:
+            summary.skipped.append((r.path, r.skipped))
+            continue
+        summary.files_read += 1
+        summary.packets += r.packets
+        summary.warnings += [(r.path, w) for w in r.warnings]
+        summary.traces_too_short += r.too_short
+        summary.traces_unlabelled += r.unlabelled
+        summary.traces_labelled += r.labelled
+        series.append(r.series)
+        labels += r.labels
+        ids += r.ids
+        sources += [r.path] * len(r.ids)
+    if not series:
+        raise InputError(
+            f"no usable traces in {len(files)} capture(s) ({len(summary.skipped)} skipped"
+            + (f"; first: {summary.skipped[0][0]}: {summary.skipped[0][1]}" if summary.skipped else "")
+            + ")"
+        )
+    summary.traces_per_label = dict(sorted(Counter(labels).items()))
+    meta = _capture_meta(results, spec=spec, unit=unit, label_from=label_from, options=options, summary=summary)
+    ds = TraceDataset(series=np.concatenate(series), labels=labels, ids=ids, sources=sources, meta=meta)
+    summary.elapsed_s = time.perf_counter() - t_start
+    return ds, summary
