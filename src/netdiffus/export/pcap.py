@@ -158,6 +158,13 @@ class ExportSummary:
         )
 
 
+def _readable(tmp: Path) -> None:
+    """Give a temporary output file the usual permissions (it is created private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+
+
 def load_export_input(path: str | os.PathLike[str]) -> TraceDataset:
     """Read what ``netdiffus export`` accepts: a dataset ``.parquet`` file or a run folder.
 
@@ -458,6 +465,7 @@ def export_pcap(
     n_packets = len(order)
     path = Path(path)
     with atomic_path(path) as tmp:
+        _readable(tmp)
         with open(tmp, "wb") as fh:
             fh.write(pcap_file_header(snaplen=snaplen or 65535))
             for a in range(0, n_packets, CHUNK_PACKETS):
@@ -498,7 +506,7 @@ def export_pcap(
         log.warning("%d series values were outside what a capture can hold and were clipped (see ExportSummary.n_clipped)", n_clipped)
     if carried or dropped:
         log.warning("%d bytes were moved to a neighbouring bin and %d dropped: bins held less than one packet", carried, dropped)
-    log.info(summary.describe())
+    log.debug(summary.describe())
     return summary
 
 
@@ -506,6 +514,7 @@ def write_flows_csv(summary: ExportSummary, path: str | os.PathLike[str]) -> Pat
     """Write one row per exported trace (id, label, transport, 5-tuple, packets, bytes), atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
+        _readable(tmp)
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["id", "label", "transport", "client", "client_port", "server", "server_port", "packets", "bytes"])

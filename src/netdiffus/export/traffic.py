@@ -417,6 +417,13 @@ def schedule_binned(
                         break
                 if carry == 0:
                     break
+            if carry:  # every packet is full: split the last one (mtu + carry >= 2 * min_size)
+                k = max(k for k in range(t) if ch_sizes[k]) if any(ch_sizes) else None
+                if k is not None:
+                    last = ch_sizes[k].pop() + carry
+                    ch_sizes[k] += [last - min_size, min_size]
+                    written[ch, k] += carry
+                    carry = 0
             dropped += carry
             carried += leftover - carry
         for k in range(t):
@@ -446,6 +453,13 @@ def schedule_binned(
     cand = fwd if len(fwd) else in_k0
     first = int(cand[np.argmin(time_us[cand])])
     time_us[first] = bin_edges_us[k0]
+    # the other direction answers first (SYN-ACK) before anything else in that bin
+    rest = in_k0[in_k0 != first]
+    other = rest[direction[rest] != direction[first]]
+    if len(other):
+        answer = int(other[np.argmin(time_us[other])])
+        earliest = int(rest[np.argmin(time_us[rest])])
+        time_us[answer], time_us[earliest] = time_us[earliest], time_us[answer]
     order = np.argsort(time_us, kind="stable")
     return Schedule(time_us[order], size[order], direction[order], written, carried, dropped)
 

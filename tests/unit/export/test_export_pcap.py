@@ -1,0 +1,244 @@
+"""export_pcap: options, determinism, atomic writes, TCP conversations, statistics and fallbacks."""
+
+from __future__ import annotations
+
+import logging
+
+import dpkt
+import numpy as np
+import pytest
+
+from netdiffus.errors import ConfigError, DatasetError, InputError
+from netdiffus.export import pcap as pcap_mod
+from netdiffus.export.addresses import AddressPlan
+from netdiffus.export.pcap import export_pcap, load_export_input, write_flows_csv
+from netdiffus.io.dataset import DatasetMeta, TraceDataset, write_dataset
+
+SIZE_EDGES = list(range(0, 1521, 8)) + [65536]
+
+
+def _hist(peaks):
+    counts = np.zeros(len(SIZE_EDGES) - 1)
+    for k, c in peaks.items():
+        counts[k] = c
+    return {"edges": SIZE_EDGES, "counts": counts.tolist()}
+
+
+def make_dataset(n=6, t=16, *, channels=("bytes_to_initiator", "bytes_from_initiator"), extra=None, seed=0,
+                 feature="bytes", labels=("a", "b")):
+    rng = np.random.default_rng(seed)
+    x = rng.lognormal(8, 1.5, size=(n, len(channels), t)).round()
+    x[rng.random(x.shape) < 0.3] = 0
+    x[:, -1, 0] = np.maximum(x[:, -1, 0], 1000)
+    return TraceDataset(series=x.astype(np.float32), labels=[labels[i % len(labels)] for i in range(n)],
+                        ids=[f"t{i}" for i in range(n)], sources=["synthetic"] * n,
+                        meta=DatasetMeta(feature=feature, unit="bytes", bin_width_s=0.5, channels=list(channels),
+                                         extra=extra or {}))
+
+
+def prepare_extra(labels=("a", "b"), transport=None):
+    return {
+        "packet_sizes": {lab: {"down": _hist({5: 10, 180: 50}), "up": _hist({5: 50, 20: 5})} for lab in labels},
+        "intra_bin_offsets": {lab: {"edges": np.linspace(0, 1, 21).tolist(), "counts": [1] * 20} for lab in labels},
+        "transport": transport or {lab: "tcp" for lab in labels},
+    }
+
+
+def read_packets(path):
+    with open(path, "rb") as fh:
+        return [(ts, dpkt.ethernet.Ethernet(buf)) for ts, buf in dpkt.pcap.Reader(fh)]
+
+
+def test_deterministic_given_seed(tmp_path):
+    ds = make_dataset(extra=prepare_extra())
+    a = export_pcap(ds, tmp_path / "a.pcap", seed=7)
+    b = export_pcap(ds, tmp_path / "b.pcap", seed=7)
+    c = export_pcap(ds, tmp_path / "c.pcap", seed=8)
+    assert (tmp_path / "a.pcap").read_bytes() == (tmp_path / "b.pcap").read_bytes()
+    assert (tmp_path / "a.pcap").read_bytes() != (tmp_path / "c.pcap").read_bytes()
+    assert np.array_equal(a.written, c.written)  # the seed changes packets, never the series
+    assert a.n_packets == len(read_packets(tmp_path / "a.pcap"))
+
+
+def test_summary_and_written_series(tmp_path):
+    ds = make_dataset(extra=prepare_extra())
+    s = export_pcap(ds, tmp_path / "x.pcap")
+    assert s.written.tolist() == ds.series.astype(np.int64).tolist()
+    assert s.n_ip_bytes == int(ds.series.sum())
+    assert s.timing == "histogram" and s.sizes == "histogram" and s.transports == {"tcp": 6}
+    assert s.n_file_bytes == (tmp_path / "x.pcap").stat().st_size
+    assert s.start_time == pcap_mod.DEFAULT_START_TIME and 0 < s.duration_s < 8
+    assert [f.trace_id for f in s.flows] == ds.ids and s.packets_per_s > 0
+
+
+def test_timestamps_sorted_and_inside_the_series(tmp_path):
+    ds = make_dataset(extra=prepare_extra())
+    export_pcap(ds, tmp_path / "x.pcap", start_time=1_000_000.0)
+    ts = np.array([t for t, _ in read_packets(tmp_path / "x.pcap")])
+    assert np.all(np.diff(ts) >= 0)
+    assert ts[0] == 1_000_000.0 and ts[-1] < 1_000_000.0 + 16 * 0.5
+
+
+def test_tcp_conversation(tmp_path):
+    ds = make_dataset(n=1, extra=prepare_extra())
+    ds.series[0, :, 0] = 3000  # both directions speak in the first bin: SYN, SYN-ACK, then the rest
+    export_pcap(ds, tmp_path / "x.pcap")
+    pkts = [eth.data for _, eth in read_packets(tmp_path / "x.pcap")]
+    client = (pkts[0].src, pkts[0].data.sport)
+    fwd = [ip.data for ip in pkts if (ip.src, ip.data.sport) == client]
+    rev = [ip.data for ip in pkts if (ip.src, ip.data.sport) != client]
+    assert fwd[0].flags == dpkt.tcp.TH_SYN and len(fwd[0].data) == 0
+    assert rev[0].flags == dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK
+    assert rev[0].ack == fwd[0].seq + 1
+    assert fwd[-1].flags & dpkt.tcp.TH_FIN and rev[-1].flags & dpkt.tcp.TH_FIN
+    assert sum(bool(p.flags & dpkt.tcp.TH_SYN) for p in fwd + rev) == 2
+    for seg in (fwd, rev):  # sequence numbers follow the payload
+        for p, q in zip(seg, seg[1:]):
+            step = len(p.data) + bool(p.flags & (dpkt.tcp.TH_SYN | dpkt.tcp.TH_FIN))
+            assert q.seq == (p.seq + step) % 2**32
+    assert {(ip.dst, ip.data.dport) for ip in pkts if (ip.src, ip.data.sport) != client} == {client}
+
+
+def test_transport_from_metadata_and_override(tmp_path):
+    ds = make_dataset(extra=prepare_extra(transport={"a": "udp", "b": "other"}))
+    s = export_pcap(ds, tmp_path / "x.pcap")
+    assert s.transports == {"udp": 6}
+    assert {type(eth.data.data) for _, eth in read_packets(tmp_path / "x.pcap")} == {dpkt.udp.UDP}
+    s = export_pcap(ds, tmp_path / "y.pcap", transport="tcp")
+    assert s.transports == {"tcp": 6}
+
+
+def test_one_five_tuple_per_trace(tmp_path):
+    ds = make_dataset(n=9, extra=prepare_extra())
+    s = export_pcap(ds, tmp_path / "x.pcap")
+    tuples = {(f.client, f.client_port, f.server, f.server_port) for f in s.flows}
+    assert len(tuples) == 9
+    seen = {}
+    for _, eth in read_packets(tmp_path / "x.pcap"):
+        ip = eth.data
+        key = frozenset([(ip.src, ip.data.sport), (ip.dst, ip.data.dport)])
+        seen[key] = seen.get(key, 0) + 1
+    assert len(seen) == 9 and sorted(seen.values()) == sorted(f.n_packets for f in s.flows)
+
+
+def test_fallbacks_warn_once(tmp_path, caplog):
+    ds = make_dataset(n=4)
+    with caplog.at_level(logging.WARNING, logger="netdiffus.export.pcap"):
+        s = export_pcap(ds, tmp_path / "x.pcap")
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs[:3] == [
+        "no transport kept for class(es) a, b: writing TCP",
+        "no packet-size histogram kept for class(es) a, b: writing MTU-sized packets plus one remainder",
+        "no intra-bin timing kept for class(es) a, b: spreading packets uniformly in each bin",
+    ]
+    assert s.timing == "uniform" and s.sizes == "mtu-fill"
+    assert s.written.tolist() == ds.series.astype(np.int64).tolist()
+
+
+def test_max_traces_takes_classes_in_turn(tmp_path):
+    ds = make_dataset(n=8, labels=("a", "a", "a", "b"))
+    s = export_pcap(ds, tmp_path / "x.pcap", max_traces=3)
+    assert [f.label for f in s.flows] == ["a", "a", "b"] and s.trace_index == [0, 1, 3]
+    assert s.written.shape == (3, 2, 16)
+
+
+def test_packets_feature(tmp_path):
+    ds = make_dataset(n=3, channels=("pkt_count_dl",), feature="pkt_count_dl")
+    ds.series[:] = np.minimum(ds.series, 50)
+    s = export_pcap(ds, tmp_path / "x.pcap")
+    assert s.feature == "packets" and s.n_packets == int(ds.series.sum())
+    assert s.written.tolist() == ds.series.astype(np.int64).tolist()
+
+
+def test_sizes_feature(tmp_path):
+    x = np.array([[[60, -1500, 52, -1200, 2000, -10, 0, 0]]], np.float32)
+    ds = TraceDataset(series=x, labels=["a"], ids=["t0"], sources=["s"],
+                      meta=DatasetMeta(feature="sizes", unit="bytes", channels=["sizes"]))
+    s = export_pcap(ds, tmp_path / "x.pcap", transport="udp")
+    pkts = [eth.data for _, eth in read_packets(tmp_path / "x.pcap")]
+    client = pkts[0].src
+    assert [len(ip) if ip.src == client else -len(ip) for ip in pkts] == [60, -1500, 52, -1200, 1500, -28]
+    assert s.n_clipped == 2 and s.written.tolist() == [[[60, -1500, 52, -1200, 1500, -28, 0, 0]]]
+
+
+def test_ipv6_and_mapped_addresses(tmp_path):
+    ds = make_dataset(n=2, extra=prepare_extra())
+    plan = AddressPlan.parse(["client=2001:db8:aa::/64", "b=2001:db8:bb::9"])
+    s = export_pcap(ds, tmp_path / "x.pcap", addresses=plan)
+    assert [(f.client, f.server) for f in s.flows] == [("2001:db8:aa::1", "2001:db8:5::1"),
+                                                       ("2001:db8:aa::2", "2001:db8:bb::9")]
+    assert {type(eth.data) for _, eth in read_packets(tmp_path / "x.pcap")} == {dpkt.ip6.IP6}
+    assert s.written.tolist() == ds.series.astype(np.int64).tolist()
+
+
+def test_mtu_bounds_sizes(tmp_path):
+    ds = make_dataset(n=2, extra=prepare_extra())
+    export_pcap(ds, tmp_path / "x.pcap", mtu=576)
+    assert max(len(eth.data) for _, eth in read_packets(tmp_path / "x.pcap")) == 576
+
+
+def test_no_partial_file_on_error(tmp_path, monkeypatch):
+    ds = make_dataset(extra=prepare_extra())
+    out = tmp_path / "x.pcap"
+
+    def boom(**kw):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pcap_mod, "encode_records", boom)
+    with pytest.raises(OSError):
+        export_pcap(ds, out)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"transport": "sctp"}, ConfigError, "transport must be one of auto, tcp, udp (got 'sctp')"),
+        ({"mtu": 100}, ConfigError, "mtu must be an integer from 128 to 65535 (got 100)"),
+        ({"max_traces": 0}, ConfigError, "max_traces must be >= 1 (got 0)"),
+        ({"seed": -1}, ConfigError, "seed must be an integer >= 0 (got -1)"),
+        ({"start_time": -5.0}, ConfigError, "start_time must be Unix seconds from 0 to 2**32 (got -5.0)"),
+        ({"packet_gap_s": 0}, ConfigError, "packet_gap_s must be > 0 (got 0)"),
+        ({"snaplen": 10}, ConfigError, "snaplen must be from 96 to 262144 (got 10)"),
+        ({"feature": "iat"}, ConfigError, "feature must be one of bytes, packets, sizes (got 'iat')"),
+    ],
+)
+def test_option_errors(tmp_path, kwargs, error, message):
+    with pytest.raises(error) as exc:
+        export_pcap(make_dataset(n=2), tmp_path / "x.pcap", **kwargs)
+    assert str(exc.value) == message
+    assert not (tmp_path / "x.pcap").exists()
+
+
+def test_dataset_errors(tmp_path):
+    ds = make_dataset(n=2)
+    ds.meta.bin_width_s = None
+    with pytest.raises(DatasetError) as exc:
+        export_pcap(ds, tmp_path / "x.pcap")
+    assert str(exc.value) == "bin width must be >= 0.0001 s to export bytes per bin (got meta.bin_width_s=None)"
+    ds = make_dataset(n=2, channels=("a", "b", "c"))
+    with pytest.raises(DatasetError, match="pcap export needs 1 or 2 channels"):
+        export_pcap(ds, tmp_path / "x.pcap")
+
+
+def test_load_export_input(tmp_path):
+    ds = make_dataset(n=2)
+    write_dataset(ds, tmp_path / "synthetic.parquet")
+    assert load_export_input(tmp_path).ids == ds.ids
+    assert load_export_input(tmp_path / "synthetic.parquet").ids == ds.ids
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(InputError) as exc:
+        load_export_input(tmp_path / "sub")
+    assert str(exc.value) == (f"run folder {tmp_path / 'sub'} has no synthetic.parquet (run 'netdiffus sample' "
+                              "first, or give a .parquet dataset)")
+    with pytest.raises(InputError, match="does not exist"):
+        load_export_input(tmp_path / "missing.parquet")
+
+
+def test_flows_csv(tmp_path):
+    ds = make_dataset(n=2, extra=prepare_extra())
+    s = export_pcap(ds, tmp_path / "x.pcap")
+    write_flows_csv(s, tmp_path / "f.csv")
+    lines = (tmp_path / "f.csv").read_text().splitlines()
+    assert lines[0] == "id,label,transport,client,client_port,server,server_port,packets,bytes"
+    assert lines[1].startswith("t0,a,tcp,192.0.2.1,49152,198.51.100.1,443,")
