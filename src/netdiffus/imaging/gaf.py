@@ -3,7 +3,17 @@
 A series ``x`` scaled to [0, 1] becomes angles ``phi = arccos(x)`` in ``[0, pi/2]``; the
 Gramian Angular Summation Field is ``G[i, j] = cos(phi_i + phi_j)`` (``[T] -> [T, T]``) and the
 Difference Field is ``sin(phi_i - phi_j)``. The GASF diagonal ``cos(2 phi_i) = 2 x_i**2 - 1``
-gives the series back exactly. Arrays stay float throughout: no PNG, no resize, no flip.
+gives the series back exactly (``diagonal`` inversion); the ``projection`` inversion fits the
+angles to all ``T x T`` entries (:mod:`netdiffus.imaging.projection`), which is far less
+sensitive to noise in generated images. Arrays stay float throughout: no PNG, no uint8, no resize.
+
+The pipeline of :class:`GramianAngularField`, each step exactly invertible except PAA:
+
+1. optional PAA to ``image_size`` bins (:mod:`netdiffus.imaging.paa`; lossy),
+2. scaling to [0, 1] (:class:`~netdiffus.imaging.scaling.SeriesScaler`),
+3. GASF (or GADF, not invertible),
+4. optional gamma correction ``2 ((G + 1) / 2) ** gamma - 1`` (the paper used gamma = 0.25 on
+   ``(G + 1) / 2``; here the result is mapped back to [-1, 1]).
 
 Examples
 --------
@@ -15,34 +25,61 @@ Examples
 (1, 1, 3, 3)
 >>> np.allclose(gaf.inverse_transform(gasf), x)
 True
+
+Per-trace scaling (the paper's), gamma correction and projection inversion:
+
+>>> x = np.array([[[2.0, 4.0, 6.0, 5.0]], [[10.0, 30.0, 20.0, 0.0]]])
+>>> gaf = GramianAngularField(scaling="per-series", gamma=0.25, inversion="projection").fit(x)
+>>> images = gaf.transform(x)
+>>> np.allclose(gaf.inverse_transform(images, scale=gaf.trace_scale(x)), x)
+True
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
 
 from netdiffus.errors import ConfigError, DatasetError
-from netdiffus.imaging.scaling import ScalingMode, SeriesScaler
+from netdiffus.imaging.paa import paa, paa_bounds, paa_inverse, paa_inverse_torch, paa_torch
+from netdiffus.imaging.projection import (
+    DEFAULT_PROJECTION_STEPS,
+    gasf_consistency_torch,
+    series_from_gasf_projection_torch,
+)
+from netdiffus.imaging.scaling import ScalingMode, SeriesScaler, TraceScaleModel
 
 __all__ = [
     "GramianAngularField",
+    "GafMethod",
+    "InversionMethod",
     "gasf",
     "gadf",
     "series_from_gasf_diagonal",
     "gasf_torch",
+    "gadf_torch",
     "series_from_gasf_torch",
+    "gamma_correct",
+    "gamma_uncorrect",
 ]
 
 GafMethod = Literal["summation", "difference"]
+InversionMethod = Literal["diagonal", "projection"]
+_METHODS = ("summation", "difference")
+_INVERSIONS = ("diagonal", "projection")
 
 
 def gasf(x01: np.ndarray) -> np.ndarray:
-    """GASF of scaled series ``x01`` ``[..., T]`` in [0, 1] -> ``[..., T, T]``.
+    """GASF of scaled series ``x01`` ``[..., T]`` in [0, 1] -> ``[..., T, T]`` (float64).
 
     ``cos(phi_i + phi_j) = x_i x_j - sqrt(1 - x_i^2) sqrt(1 - x_j^2)``.
+
+    Examples
+    --------
+    >>> gasf(np.array([0.0, 0.5, 1.0])).round(3).tolist()
+    [[-1.0, -0.866, 0.0], [-0.866, -0.5, 0.5], [0.0, 0.5, 1.0]]
     """
     x = np.clip(np.asarray(x01, dtype=np.float64), 0.0, 1.0)
     s = np.sqrt(np.clip(1.0 - x * x, 0.0, None))
@@ -50,7 +87,7 @@ def gasf(x01: np.ndarray) -> np.ndarray:
 
 
 def gadf(x01: np.ndarray) -> np.ndarray:
-    """GADF of scaled series ``x01`` ``[..., T]`` -> ``[..., T, T]``: ``sin(phi_i - phi_j)``."""
+    """GADF of scaled series ``x01`` ``[..., T]`` -> ``[..., T, T]``: ``sin(phi_i - phi_j)`` (float64)."""
     x = np.clip(np.asarray(x01, dtype=np.float64), 0.0, 1.0)
     s = np.sqrt(np.clip(1.0 - x * x, 0.0, None))
     return s[..., :, None] * x[..., None, :] - x[..., :, None] * s[..., None, :]
@@ -69,66 +106,332 @@ def gasf_torch(x01: torch.Tensor) -> torch.Tensor:
     return x.unsqueeze(-1) * x.unsqueeze(-2) - s.unsqueeze(-1) * s.unsqueeze(-2)
 
 
+def gadf_torch(x01: torch.Tensor) -> torch.Tensor:
+    """Torch twin of :func:`gadf`: ``[..., T]`` in [0, 1] -> ``[..., T, T]`` on the same device."""
+    x = x01.clamp(0.0, 1.0)
+    s = (1.0 - x * x).clamp_min(0.0).sqrt()
+    return s.unsqueeze(-1) * x.unsqueeze(-2) - x.unsqueeze(-1) * s.unsqueeze(-2)
+
+
 def series_from_gasf_torch(images: torch.Tensor) -> torch.Tensor:
     """Torch twin of :func:`series_from_gasf_diagonal`: ``[..., T, T]`` -> ``[..., T]``."""
     d = torch.diagonal(images, dim1=-2, dim2=-1)
     return ((d + 1.0) / 2.0).clamp(0.0, 1.0).sqrt()
 
 
+def gamma_correct(g: np.ndarray | torch.Tensor, gamma: float) -> np.ndarray | torch.Tensor:
+    """Gamma correction of a field ``g`` in [-1, 1]: ``2 ((g + 1) / 2) ** gamma - 1``, in [-1, 1].
+
+    Works on numpy arrays and torch tensors. ``gamma=1`` is the identity.
+    """
+    if gamma == 1.0:
+        return g
+    u = ((g + 1.0) / 2.0).clip(0.0, 1.0)
+    return 2.0 * u**gamma - 1.0
+
+
+def gamma_uncorrect(images: np.ndarray | torch.Tensor, gamma: float) -> np.ndarray | torch.Tensor:
+    """Exact inverse of :func:`gamma_correct` (values outside [-1, 1] are clipped first)."""
+    if gamma == 1.0:
+        return images
+    u = ((images + 1.0) / 2.0).clip(0.0, 1.0)
+    return 2.0 * u ** (1.0 / gamma) - 1.0
+
+
 class GramianAngularField:
-    """Fitted, invertible Gramian Angular Field of ``[N, C, T]`` traces.
+    """Fitted, invertible Gramian Angular Field of ``[N, C, T]`` traces -> ``[N, C, S, S]`` images.
 
     Parameters
     ----------
     method : {"summation", "difference"}
-        GASF (invertible) or GADF (not invertible from the image alone).
-    scaling : {"global-log", "global-linear"}
-        How traces are mapped to [0, 1] before imaging, fitted in :meth:`fit`.
+        GASF (invertible) or GADF (not invertible: ``sin(phi_i - phi_j)`` fixes only angle
+        differences, and its diagonal is 0).
+    scaling : {"global-log", "global-linear", "per-series", "per-series-log"}
+        How traces are mapped to [0, 1] before imaging (see :mod:`netdiffus.imaging.scaling`).
+        Per-series modes need a trace scale ``[N, C, 2]`` to invert; for generated images sample
+        it with :meth:`sample_scale` (fitted when ``labels`` are passed to :meth:`fit`).
+    gamma : float
+        Gamma correction exponent (> 0) applied to ``(G + 1) / 2``; 1 (default) is none, the paper
+        used 0.25. Inverted exactly.
+    image_size : int, optional
+        Image side ``S``: reduce series of ``T`` bins to ``S`` by PAA first (lossy). Default:
+        ``S = T``.
+    inversion : {"diagonal", "projection"}
+        Default inversion of :meth:`inverse_transform`: the GASF diagonal (the paper's), or the
+        nearest valid GASF over all entries (robust to noise).
+    projection_steps : int
+        Gauss-Newton steps of the projection (3 reach the least-squares optimum on B1 images).
 
     Attributes
     ----------
     scaler_ : SeriesScaler
         The fitted scaling.
+    n_timestamps_ : int
+        Series length ``T`` seen in :meth:`fit` (the length :meth:`inverse_transform` returns).
+    n_channels_ : int
+    scale_model_ : TraceScaleModel or None
+        Class-conditional model of the per-trace scale (per-series modes, fitted with labels).
     """
 
-    def __init__(self, *, method: GafMethod = "summation", scaling: ScalingMode = "global-log") -> None:
+    def __init__(
+        self,
+        *,
+        method: GafMethod = "summation",
+        scaling: ScalingMode = "global-log",
+        gamma: float = 1.0,
+        image_size: int | None = None,
+        inversion: InversionMethod = "diagonal",
+        projection_steps: int = DEFAULT_PROJECTION_STEPS,
+    ) -> None:
         self.method = method
         self.scaling = scaling
+        self.gamma = gamma
+        self.image_size = image_size
+        self.inversion = inversion
+        self.projection_steps = projection_steps
 
-    def fit(self, x: np.ndarray) -> "GramianAngularField":
-        """Fit the scaling on training traces ``x`` ``[N, C, T]`` in original units."""
-        if self.method not in ("summation", "difference"):
+    # -- validation --------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.method not in _METHODS:
             raise ConfigError(f"method must be 'summation' or 'difference' (got {self.method!r})")
-        self.scaler_ = SeriesScaler(mode=self.scaling).fit(x)
-        return self
+        if not (isinstance(self.gamma, (int, float)) and self.gamma > 0 and np.isfinite(self.gamma)):
+            raise ConfigError(f"gamma must be a number > 0 (got {self.gamma!r})")
+        if self.inversion not in _INVERSIONS:
+            raise ConfigError(f"inversion must be 'diagonal' or 'projection' (got {self.inversion!r})")
+        if not (isinstance(self.projection_steps, (int, np.integer)) and self.projection_steps >= 0):
+            raise ConfigError(f"projection_steps must be an integer >= 0 (got {self.projection_steps!r})")
+        if self.image_size is not None and not (isinstance(self.image_size, (int, np.integer)) and self.image_size >= 1):
+            raise ConfigError(f"image_size must be an integer >= 1 (got {self.image_size!r})")
 
-    def scale(self, x: np.ndarray) -> np.ndarray:
-        """Original units ``[N, C, T]`` -> [0, 1] (float64)."""
-        return self.scaler_.transform(x)
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "scaler_"):
+            raise ConfigError("GramianAngularField is not fitted: call fit(x) first")
 
-    def unscale(self, x01: np.ndarray) -> np.ndarray:
-        """[0, 1] ``[N, C, T]`` -> original units (float64)."""
-        return self.scaler_.inverse_transform(x01)
+    @property
+    def size_(self) -> int:
+        """Image side ``S`` (``image_size``, or the fitted length)."""
+        return self.n_timestamps_ if self.image_size is None else int(self.image_size)
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        """Traces ``[N, C, T]`` in original units -> images ``[N, C, T, T]`` in [-1, 1] (float64)."""
-        z = self.scale(x)
-        return gasf(z) if self.method == "summation" else gadf(z)
+    def _check_series(self, x: np.ndarray | torch.Tensor) -> None:
+        if x.ndim != 3:
+            raise DatasetError(f"series must have shape [N, C, T] (got shape {tuple(x.shape)})")
+        if x.shape[1] != self.n_channels_ or x.shape[2] != self.n_timestamps_:
+            raise DatasetError(
+                f"series must have shape [N, {self.n_channels_}, {self.n_timestamps_}] as fitted "
+                f"(got shape {tuple(x.shape)})"
+            )
 
-    def inverse_transform(self, images: np.ndarray) -> np.ndarray:
-        """Images ``[N, C, T, T]`` -> traces ``[N, C, T]`` in original units (float64)."""
+    def _check_images(self, images: np.ndarray | torch.Tensor) -> None:
+        s = self.size_
+        if images.ndim != 4 or tuple(images.shape[1:]) != (self.n_channels_, s, s):
+            raise DatasetError(
+                f"images must have shape [N, {self.n_channels_}, {s}, {s}] (got shape {tuple(images.shape)})"
+            )
+
+    def _resolve_inversion(self, inversion: InversionMethod | None, steps: int | None) -> tuple[str, int]:
         if self.method != "summation":
             raise ConfigError("method 'difference' (GADF) is not invertible: use method 'summation'")
-        images = np.asarray(images)
-        if images.ndim != 4 or images.shape[-1] != images.shape[-2]:
-            raise DatasetError(f"images must have shape [N, C, T, T] (got shape {tuple(images.shape)})")
-        return self.unscale(series_from_gasf_diagonal(images))
+        inv = self.inversion if inversion is None else inversion
+        if inv not in _INVERSIONS:
+            raise ConfigError(f"inversion must be 'diagonal' or 'projection' (got {inv!r})")
+        st = self.projection_steps if steps is None else steps
+        if not (isinstance(st, (int, np.integer)) and st >= 0):
+            raise ConfigError(f"steps must be an integer >= 0 (got {st!r})")
+        return inv, int(st)
 
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, x: np.ndarray, *, labels: Sequence[str] | None = None) -> "GramianAngularField":
+        """Fit the scaling on training traces ``x`` ``[N, C, T]`` in original units.
+
+        Parameters
+        ----------
+        x : ndarray ``[N, C, T]``
+            Training traces (e.g. bytes per bin).
+        labels : sequence of str, optional
+            Class of each trace. In per-series modes, fits :attr:`scale_model_` on the trace
+            scales so that :meth:`sample_scale` can generate a scale for each generated image.
+        """
+        self._check_params()
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 2:
+            x = x[:, None, :]
+        if x.ndim != 3:
+            raise DatasetError(f"series must have shape [N, C, T] (got shape {tuple(x.shape)})")
+        self.n_channels_ = int(x.shape[1])
+        self.n_timestamps_ = int(x.shape[2])
+        if self.image_size is not None:
+            paa_bounds(self.n_timestamps_, int(self.image_size))  # raises when image_size > T
+        xr = self._reduce(x)
+        self.scaler_ = SeriesScaler(mode=self.scaling).fit(xr)
+        self.scale_model_: TraceScaleModel | None = None
+        if labels is not None and self.scaler_.per_trace:
+            self.scale_model_ = TraceScaleModel().fit(self.scaler_.trace_scale(xr), labels)
+        return self
+
+    def _reduce(self, x: np.ndarray) -> np.ndarray:
+        return x if self.size_ == self.n_timestamps_ else paa(x, size=self.size_)
+
+    def _expand(self, x: np.ndarray) -> np.ndarray:
+        return x if self.size_ == self.n_timestamps_ else paa_inverse(x, length=self.n_timestamps_)
+
+    def trace_scale(self, x: np.ndarray) -> np.ndarray:
+        """Per-trace scale ``[N, C, 2]`` (min, max per channel, original units) of traces ``x`` (after PAA)."""
+        self._check_fitted()
+        x = np.asarray(x, dtype=np.float64)
+        self._check_series(x)
+        return self.scaler_.trace_scale(self._reduce(x))
+
+    def sample_scale(self, labels: Sequence[str], *, seed: int | np.random.Generator | None = 0) -> np.ndarray:
+        """Generate a trace scale ``[len(labels), C, 2]`` per class label, for per-series modes.
+
+        Requires ``fit(x, labels=...)`` in a per-series mode.
+        """
+        self._check_fitted()
+        if self.scale_model_ is None:
+            raise ConfigError(
+                f"no scale model: sample_scale needs a per-series scaling fitted with labels "
+                f"(scaling is {self.scaling!r})"
+            )
+        return self.scale_model_.sample(labels, seed=seed)
+
+    # -- numpy -------------------------------------------------------------------------------
+    def scale(self, x: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
+        """Original units ``[N, C, T]`` -> [0, 1] ``[N, C, S]`` (float64; PAA first if ``image_size``)."""
+        self._check_fitted()
+        x = np.asarray(x, dtype=np.float64)
+        self._check_series(x)
+        return self.scaler_.transform(self._reduce(x), scale=scale)
+
+    def unscale(self, x01: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
+        """[0, 1] ``[N, C, S]`` -> original units ``[N, C, T]`` (float64; PAA inverse if ``image_size``)."""
+        self._check_fitted()
+        return self._expand(self.scaler_.inverse_transform(x01, scale=scale))
+
+    def transform(self, x: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
+        """Traces ``[N, C, T]`` in original units -> images ``[N, C, S, S]`` in [-1, 1] (float64).
+
+        ``scale`` (per-series modes only) overrides the traces' own ``[N, C, 2]`` scale.
+        """
+        z = self.scale(x, scale=scale)
+        g = gasf(z) if self.method == "summation" else gadf(z)
+        return gamma_correct(g, self.gamma)
+
+    def to_gasf(self, images: np.ndarray) -> np.ndarray:
+        """Undo the gamma correction: images ``[..., S, S]`` -> fields ``G`` in [-1, 1]."""
+        return gamma_uncorrect(np.asarray(images, dtype=np.float64), self.gamma)
+
+    def inverse_transform(
+        self,
+        images: np.ndarray,
+        *,
+        scale: np.ndarray | None = None,
+        inversion: InversionMethod | None = None,
+        steps: int | None = None,
+    ) -> np.ndarray:
+        """Images ``[N, C, S, S]`` -> traces ``[N, C, T]`` in original units (float64).
+
+        Parameters
+        ----------
+        images : ndarray ``[N, C, S, S]``
+            GASF images as returned by :meth:`transform`, or generated ones.
+        scale : ndarray ``[N, C, 2]``, optional
+            Trace scales (min, max in original units); required by the per-series modes.
+        inversion : {"diagonal", "projection"}, optional
+            Overrides the ``inversion`` given at construction.
+        steps : int, optional
+            Overrides ``projection_steps``.
+        """
+        self._check_fitted()
+        inv, st = self._resolve_inversion(inversion, steps)
+        images = np.asarray(images, dtype=np.float64)
+        self._check_images(images)
+        g = self.to_gasf(images)
+        if inv == "diagonal":
+            z = series_from_gasf_diagonal(g)
+        else:
+            z = series_from_gasf_projection_torch(torch.from_numpy(np.ascontiguousarray(g)), steps=st).numpy()
+        return self.unscale(z, scale=scale)
+
+    def consistency(self, images: np.ndarray, *, steps: int | None = None) -> np.ndarray:
+        """Distance of images ``[N, C, S, S]`` to the nearest valid GASF -> ``[N]`` (0 = valid).
+
+        The gamma correction is undone first. See :func:`~netdiffus.imaging.projection.gasf_consistency`.
+        """
+        _, st = self._resolve_inversion("projection", steps)
+        g = self.to_gasf(np.asarray(images, dtype=np.float64))
+        return gasf_consistency_torch(torch.from_numpy(np.ascontiguousarray(g)), steps=st).numpy()
+
+    # -- torch -------------------------------------------------------------------------------
+    def transform_torch(self, x: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """Torch twin of :meth:`transform`: ``[N, C, T]`` -> ``[N, C, S, S]``, same device and dtype."""
+        self._check_fitted()
+        self._check_series(x)
+        if not x.is_floating_point():
+            x = x.to(torch.get_default_dtype())
+        if self.size_ != self.n_timestamps_:
+            x = paa_torch(x, size=self.size_)
+        z = self.scaler_.transform_torch(x, scale=scale)
+        g = gasf_torch(z) if self.method == "summation" else gadf_torch(z)
+        return gamma_correct(g, self.gamma)
+
+    def inverse_transform_torch(
+        self,
+        images: torch.Tensor,
+        *,
+        scale: torch.Tensor | np.ndarray | None = None,
+        inversion: InversionMethod | None = None,
+        steps: int | None = None,
+    ) -> torch.Tensor:
+        """Torch twin of :meth:`inverse_transform`: ``[N, C, S, S]`` -> ``[N, C, T]``, batched, on the images' device."""
+        self._check_fitted()
+        inv, st = self._resolve_inversion(inversion, steps)
+        self._check_images(images)
+        g = gamma_uncorrect(images, self.gamma)
+        z = series_from_gasf_torch(g) if inv == "diagonal" else series_from_gasf_projection_torch(g, steps=st)
+        y = self.scaler_.inverse_transform_torch(z, scale=scale)
+        if self.size_ != self.n_timestamps_:
+            y = paa_inverse_torch(y, length=self.n_timestamps_)
+        return y
+
+    def consistency_torch(self, images: torch.Tensor, *, steps: int | None = None) -> torch.Tensor:
+        """Torch twin of :meth:`consistency`: ``[N, C, S, S]`` -> ``[N]``."""
+        _, st = self._resolve_inversion("projection", steps)
+        return gasf_consistency_torch(gamma_uncorrect(images, self.gamma), steps=st)
+
+    # -- serialisation -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "scaling": self.scaling, "scaler": self.scaler_.to_json()}
+        """Constructor arguments and fitted state as JSON-serialisable data (no pickles)."""
+        self._check_fitted()
+        return {
+            "method": self.method,
+            "scaling": self.scaling,
+            "gamma": self.gamma,
+            "image_size": self.image_size,
+            "inversion": self.inversion,
+            "projection_steps": self.projection_steps,
+            "n_timestamps": self.n_timestamps_,
+            "n_channels": self.n_channels_,
+            "scaler": self.scaler_.to_json(),
+            "scale_model": None if self.scale_model_ is None else self.scale_model_.to_json(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "GramianAngularField":
-        g = cls(method=data["method"], scaling=data["scaling"])
+        """Rebuild a fitted field from :meth:`to_json` output."""
+        g = cls(
+            method=data["method"],
+            scaling=data["scaling"],
+            gamma=float(data.get("gamma", 1.0)),
+            image_size=data.get("image_size"),
+            inversion=data.get("inversion", "diagonal"),
+            projection_steps=int(data.get("projection_steps", DEFAULT_PROJECTION_STEPS)),
+        )
+        g._check_params()
         g.scaler_ = SeriesScaler.from_json(data["scaler"])
+        g.n_channels_ = int(data.get("n_channels", len(g.scaler_.min_)))
+        if "n_timestamps" not in data:
+            raise ConfigError("GramianAngularField JSON lacks 'n_timestamps' (saved by an older version)")
+        g.n_timestamps_ = int(data["n_timestamps"])
+        sm = data.get("scale_model")
+        g.scale_model_ = None if sm is None else TraceScaleModel.from_json(sm)
         return g

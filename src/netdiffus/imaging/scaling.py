@@ -1,13 +1,19 @@
-"""Invertible scaling of traces to [0, 1], fitted on the training set.
+"""Invertible scaling of traces to [0, 1], and a model of the per-trace scale.
 
 The GASF needs values in [0, 1] (so that ``phi = arccos(x)`` lies in ``[0, pi/2]`` and the
 diagonal ``cos(2 phi) = 2 x**2 - 1`` determines ``x`` without a sign ambiguity). Scaling modes:
 
 - ``global-log`` (default): ``log1p`` of the value, then min-max fitted per channel on the
-  training set.
-- ``global-linear``: min-max per channel on the raw values.
+  training set. Values outside the fitted range are clipped to [0, 1] and counted in
+  ``n_clipped_``.
+- ``global-linear``: the same min-max on the raw values (also for signed series).
+- ``per-series``: the paper's per-trace min-max on the raw values. Every trace keeps its own
+  scale ``[min, max]`` per channel (:meth:`SeriesScaler.trace_scale`); turning a generated image
+  back into bytes needs a scale for it, which :class:`TraceScaleModel` samples given the class.
+- ``per-series-log``: per-trace min-max after ``log1p``.
 
-Values outside the fitted range are clipped to [0, 1] and counted in ``n_clipped_``.
+A trace scale is an array ``[N, C, 2]`` holding ``(min, max)`` of each trace and channel, always
+in original units (e.g. bytes per bin), whatever the mode.
 
 Examples
 --------
@@ -18,52 +24,106 @@ Examples
 [[[0.0, 0.5, 1.0]]]
 >>> np.allclose(s.inverse_transform(s.transform(x)), x)
 True
+
+Per-trace scaling with a generated scale:
+
+>>> x = np.array([[[2.0, 4.0, 6.0]], [[10.0, 30.0, 20.0]]])     # [N=2, C=1, T=3]
+>>> s = SeriesScaler(mode="per-series").fit(x)
+>>> s.transform(x).tolist()
+[[[0.0, 0.5, 1.0]], [[0.0, 1.0, 0.5]]]
+>>> model = TraceScaleModel().fit(s.trace_scale(x), labels=["a", "a"])
+>>> scale = model.sample(["a", "a", "a"], seed=0)                 # [3, 1, 2]
+>>> bool(np.all(scale[..., 0] <= scale[..., 1]))
+True
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
+import torch
 
 from netdiffus.errors import ConfigError, DatasetError
 
-__all__ = ["SeriesScaler", "ScalingMode", "SCALING_MODES"]
+__all__ = ["SeriesScaler", "TraceScaleModel", "ScalingMode", "SCALING_MODES", "symlog", "symexp"]
 
-ScalingMode = Literal["global-log", "global-linear"]
-SCALING_MODES: tuple[str, ...] = ("global-log", "global-linear")
+ScalingMode = Literal["global-log", "global-linear", "per-series", "per-series-log"]
+SCALING_MODES: tuple[str, ...] = ("global-log", "global-linear", "per-series", "per-series-log")
+ScaleModelKind = Literal["gaussian"]
+
+
+def symlog(x: np.ndarray) -> np.ndarray:
+    """``sign(x) * log1p(|x|)``: the log of bytes that also takes signed values."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def symexp(y: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`symlog`."""
+    y = np.asarray(y, dtype=np.float64)
+    return np.sign(y) * np.expm1(np.abs(y))
 
 
 class SeriesScaler:
-    """Fit per-channel min-max scaling (optionally after ``log1p``) on ``[N, C, T]`` traces.
+    """Min-max scaling of ``[N, C, T]`` traces to [0, 1], optionally after ``log1p``.
 
     Parameters
     ----------
-    mode : {"global-log", "global-linear"}
+    mode : {"global-log", "global-linear", "per-series", "per-series-log"}
+        Global modes fit one range per channel on the training set; per-series modes scale every
+        trace by its own ``[min, max]`` (the trace scale).
+
+    Attributes
+    ----------
+    min_, max_ : ndarray ``[C]``
+        Range of the training set per channel, in the transformed domain (after ``log1p`` for the
+        log modes). Used for scaling in global modes; informative in per-series modes.
+    n_clipped_ : int
+        Values clipped to [0, 1] by the last :meth:`transform` (global modes only).
     """
 
     def __init__(self, *, mode: ScalingMode = "global-log") -> None:
         self.mode = mode
+
+    # -- mode properties ---------------------------------------------------------------------
+    @property
+    def per_trace(self) -> bool:
+        """True for the per-series modes, whose inverse needs a trace scale."""
+        return self.mode in ("per-series", "per-series-log")
+
+    @property
+    def log(self) -> bool:
+        """True for the modes that apply ``log1p`` before min-max."""
+        return self.mode in ("global-log", "per-series-log")
 
     def _check_mode(self) -> None:
         if self.mode not in SCALING_MODES:
             raise ConfigError(f"scaling must be one of {', '.join(SCALING_MODES)} (got {self.mode!r})")
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        if self.mode == "global-log":
+        if self.log:
             if np.any(x < 0):
                 raise DatasetError(
-                    f"scaling 'global-log' needs values >= 0 (got minimum {float(np.min(x))}); "
-                    "use scaling 'global-linear' for signed series"
+                    f"scaling {self.mode!r} needs values >= 0 (got minimum {float(np.min(x))}); "
+                    "use scaling 'global-linear' or 'per-series' for signed series"
                 )
             return np.log1p(x)
         return x
 
     def _backward(self, y: np.ndarray) -> np.ndarray:
-        return np.expm1(y) if self.mode == "global-log" else y
+        return np.expm1(y) if self.log else y
 
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "min_"):
+            raise ConfigError("scaler is not fitted: call fit(x) first")
+
+    # -- fitting -----------------------------------------------------------------------------
     def fit(self, x: np.ndarray) -> "SeriesScaler":
-        """Fit on ``x`` ``[N, C, T]``; sets ``min_`` and ``max_`` ``[C]`` in the transformed domain."""
+        """Fit on training traces ``x`` ``[N, C, T]`` in original units.
+
+        Sets ``min_`` and ``max_`` ``[C]`` in the transformed domain.
+        """
         self._check_mode()
         x = _as_nct(x)
         if not np.all(np.isfinite(x)):
@@ -74,37 +134,270 @@ class SeriesScaler:
         self.n_clipped_ = 0
         return self
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        """Scale ``x`` ``[N, C, T]`` to [0, 1] (float64), clipping and counting out-of-range values."""
+    def trace_scale(self, x: np.ndarray) -> np.ndarray:
+        """Per-trace scale ``[N, C, 2]``: ``(min, max)`` of each trace and channel, original units."""
         x = _as_nct(x).astype(np.float64)
-        y = self._forward(x)
-        span = np.where(self.max_ > self.min_, self.max_ - self.min_, 1.0)
-        z = (y - self.min_[None, :, None]) / span[None, :, None]
-        out = (z < 0) | (z > 1)
-        self.n_clipped_ = int(out.sum())
+        return np.stack([x.min(axis=2), x.max(axis=2)], axis=-1)
+
+    def _bounds(self, n: int, c: int, scale: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Lower bound and span ``[N or 1, C, 1]`` in the transformed domain."""
+        if not self.per_trace:
+            if scale is not None:
+                raise ConfigError(f"scale is only used by the per-series scaling modes (scaling is {self.mode!r})")
+            lo, hi = self.min_, self.max_
+            if lo.shape[0] != c:
+                raise DatasetError(f"series must have {lo.shape[0]} channels as fitted (got {c})")
+            return lo[None, :, None], (hi - lo)[None, :, None]
+        if scale is None:
+            raise ConfigError(
+                f"scaling {self.mode!r} needs scale [N, C, 2] (the per-trace min and max) to map "
+                "images back to original units: pass trace_scale(x) or TraceScaleModel.sample(...)"
+            )
+        scale = np.asarray(scale, dtype=np.float64)
+        if scale.shape != (n, c, 2):
+            raise DatasetError(f"scale must have shape [N, C, 2] = {[n, c, 2]} (got shape {list(scale.shape)})")
+        if np.any(scale[..., 0] > scale[..., 1]):
+            raise DatasetError("scale must have min <= max for every trace and channel")
+        f = self._forward(scale)
+        return f[..., 0:1], f[..., 1:2] - f[..., 0:1]
+
+    # -- numpy -------------------------------------------------------------------------------
+    def transform(self, x: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
+        """Scale ``x`` ``[N, C, T]`` to [0, 1] (float64).
+
+        Global modes clip out-of-range values and count them in ``n_clipped_``. Per-series modes
+        use ``scale`` ``[N, C, 2]`` (default: the trace's own :meth:`trace_scale`).
+        """
+        self._check_fitted()
+        x = _as_nct(x).astype(np.float64)
+        if self.per_trace and scale is None:
+            scale = self.trace_scale(x)
+        lo, span = self._bounds(x.shape[0], x.shape[1], scale)
+        z = (self._forward(x) - lo) / np.where(span > 0, span, 1.0)
+        self.n_clipped_ = int(((z < 0) | (z > 1)).sum())
         return np.clip(z, 0.0, 1.0)
 
-    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
-        """Map scaled values ``[N, C, T]`` in [0, 1] back to original units (float64)."""
-        z = _as_nct(np.asarray(z, dtype=np.float64))
-        span = np.where(self.max_ > self.min_, self.max_ - self.min_, 1.0)
-        y = np.clip(z, 0.0, 1.0) * span[None, :, None] + self.min_[None, :, None]
-        return self._backward(y)
+    def inverse_transform(self, z: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
+        """Map scaled values ``[N, C, T]`` in [0, 1] back to original units (float64).
 
+        Per-series modes need ``scale`` ``[N, C, 2]`` (:meth:`trace_scale` of the real traces, or
+        a generated one from :meth:`TraceScaleModel.sample`).
+        """
+        self._check_fitted()
+        z = _as_nct(np.asarray(z, dtype=np.float64))
+        lo, span = self._bounds(z.shape[0], z.shape[1], scale)
+        return self._backward(np.clip(z, 0.0, 1.0) * span + lo)
+
+    # -- torch -------------------------------------------------------------------------------
+    def _bounds_torch(self, x: torch.Tensor, scale: torch.Tensor | np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+        n, c = x.shape[0], x.shape[1]
+        if not self.per_trace or scale is None:
+            lo, span = self._bounds(n, c, scale)       # global modes, or raises
+            return (
+                torch.as_tensor(lo, dtype=x.dtype, device=x.device),
+                torch.as_tensor(span, dtype=x.dtype, device=x.device),
+            )
+        scale = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
+        if tuple(scale.shape) != (n, c, 2):
+            raise DatasetError(f"scale must have shape [N, C, 2] = {[n, c, 2]} (got shape {list(scale.shape)})")
+        f = torch.log1p(scale) if self.log else scale
+        return f[..., 0:1], f[..., 1:2] - f[..., 0:1]
+
+    def transform_torch(self, x: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """Torch twin of :meth:`transform`: ``[N, C, T]`` -> [0, 1], same device and dtype."""
+        self._check_fitted()
+        x = _as_nct_torch(x)
+        if self.per_trace and scale is None:
+            scale = torch.stack([x.amin(dim=2), x.amax(dim=2)], dim=-1)
+        if self.log and bool((x < 0).any()):
+            raise DatasetError(
+                f"scaling {self.mode!r} needs values >= 0 (got minimum {float(x.min())}); "
+                "use scaling 'global-linear' or 'per-series' for signed series"
+            )
+        lo, span = self._bounds_torch(x, scale)
+        y = torch.log1p(x) if self.log else x
+        z = (y - lo) / torch.where(span > 0, span, torch.ones_like(span))
+        self.n_clipped_ = int(((z < 0) | (z > 1)).sum())
+        return z.clamp(0.0, 1.0)
+
+    def inverse_transform_torch(
+        self, z: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None
+    ) -> torch.Tensor:
+        """Torch twin of :meth:`inverse_transform`: ``[N, C, T]`` in [0, 1] -> original units."""
+        self._check_fitted()
+        z = _as_nct_torch(z)
+        lo, span = self._bounds_torch(z, scale)
+        y = z.clamp(0.0, 1.0) * span + lo
+        return torch.expm1(y) if self.log else y
+
+    # -- serialisation -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
+        """Fitted state as JSON-serialisable data."""
+        self._check_fitted()
         return {"mode": self.mode, "min": self.min_.tolist(), "max": self.max_.tolist()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "SeriesScaler":
+        """Rebuild a fitted scaler from :meth:`to_json` output."""
         s = cls(mode=data["mode"])
+        s._check_mode()
         s.min_ = np.asarray(data["min"], dtype=np.float64)
         s.max_ = np.asarray(data["max"], dtype=np.float64)
         s.n_clipped_ = 0
         return s
 
 
+class TraceScaleModel:
+    """Class-conditional model of the per-trace scale, for generating traces in per-series modes.
+
+    Each trace scale ``(min, max)`` per channel becomes a feature vector of ``2 C`` values
+    ``symlog(min), symlog(max)`` (``symlog = sign * log1p|.|``). Per class, a Gaussian with mean
+    and covariance fitted on that class's training traces; the covariance is shrunk towards the
+    pooled within-class covariance, with weight ``prior_strength / (n_class - 1 + prior_strength)``,
+    so small classes still get a spread. A sample is clipped to the class's observed range per
+    feature, then ``min <= max`` is enforced by sorting each pair. Samples are drawn from the fitted
+    Gaussian: no training trace's scale is copied.
+
+    Parameters
+    ----------
+    kind : {"gaussian"}
+        The model family.
+    prior_strength : float
+        Pseudo-count of the pooled covariance in each class covariance (>= 0).
+
+    Attributes
+    ----------
+    classes_ : list of str
+    mean_ : ndarray ``[K, 2C]``
+    cov_ : ndarray ``[K, 2C, 2C]``
+    low_, high_ : ndarray ``[K, 2C]``
+        Observed range of each feature per class (symlog domain).
+    n_channels_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scale = np.array([[[0.0, 1e5]], [[10.0, 2e5]], [[5.0, 5e6]], [[1.0, 9e6]]])   # [4, 1, 2]
+    >>> m = TraceScaleModel().fit(scale, labels=["web", "web", "video", "video"])
+    >>> m.sample(["video", "web"], seed=1).shape
+    (2, 1, 2)
+    >>> TraceScaleModel.from_json(m.to_json()).sample(["web"], seed=3).tolist() == m.sample(["web"], seed=3).tolist()
+    True
+    """
+
+    def __init__(self, *, kind: ScaleModelKind = "gaussian", prior_strength: float = 4.0) -> None:
+        self.kind = kind
+        self.prior_strength = prior_strength
+
+    def fit(self, scale: np.ndarray, labels: Sequence[str]) -> "TraceScaleModel":
+        """Fit on training trace scales ``[N, C, 2]`` (original units) and their ``labels`` ``[N]``."""
+        if self.kind != "gaussian":
+            raise ConfigError(f"kind must be 'gaussian' (got {self.kind!r})")
+        if not self.prior_strength >= 0:
+            raise ConfigError(f"prior_strength must be >= 0 (got {self.prior_strength})")
+        scale = np.asarray(scale, dtype=np.float64)
+        if scale.ndim != 3 or scale.shape[-1] != 2:
+            raise DatasetError(f"scale must have shape [N, C, 2] (got shape {list(scale.shape)})")
+        labels = [str(v) for v in labels]
+        if len(labels) != scale.shape[0]:
+            raise DatasetError(f"labels must have one entry per trace ({scale.shape[0]}) (got {len(labels)})")
+        if not np.all(np.isfinite(scale)):
+            raise DatasetError("cannot fit scale model: scale contains NaN or infinite values")
+        n, c, _ = scale.shape
+        f = symlog(scale).reshape(n, 2 * c)
+        lab = np.asarray(labels, dtype=object)
+        self.classes_ = sorted(set(labels))
+        self.n_channels_ = c
+        means, covs, lows, highs, counts = [], [], [], [], []
+        for k in self.classes_:
+            fk = f[lab == k]
+            means.append(fk.mean(axis=0))
+            covs.append(np.cov(fk, rowvar=False, ddof=1).reshape(2 * c, 2 * c) if len(fk) > 1 else np.zeros((2 * c, 2 * c)))
+            lows.append(fk.min(axis=0))
+            highs.append(fk.max(axis=0))
+            counts.append(len(fk))
+        dof = np.asarray(counts, dtype=np.float64) - 1.0
+        pooled = sum(d * cv for d, cv in zip(dof, covs)) / max(float(dof.sum()), 1.0)
+        w = dof / (dof + self.prior_strength) if self.prior_strength > 0 else np.ones_like(dof)
+        w = np.where(dof + self.prior_strength > 0, w, 0.0)
+        self.mean_ = np.stack(means)
+        self.cov_ = np.stack([wi * cv + (1.0 - wi) * pooled for wi, cv in zip(w, covs)])
+        self.low_ = np.stack(lows)
+        self.high_ = np.stack(highs)
+        return self
+
+    def sample(self, labels: Sequence[str], *, seed: int | np.random.Generator | None = 0) -> np.ndarray:
+        """Draw one trace scale per label: ``[len(labels), C, 2]`` (min, max) in original units.
+
+        Parameters
+        ----------
+        labels : sequence of str
+            The class of each generated trace (classes seen in :meth:`fit`).
+        seed : int or numpy Generator
+            Seed of the draw; the same seed and labels give the same scales.
+        """
+        if not hasattr(self, "mean_"):
+            raise ConfigError("scale model is not fitted: call fit(scale, labels) first")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        index = {k: i for i, k in enumerate(self.classes_)}
+        labels = [str(v) for v in labels]
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise ConfigError(f"labels must be classes seen in fit ({', '.join(self.classes_)}) (got {unknown[0]!r})")
+        ki = np.asarray([index[v] for v in labels], dtype=np.int64)
+        d = self.mean_.shape[1]
+        # one standard-normal draw per trace, coloured by its class's covariance factor
+        eps = rng.standard_normal((len(labels), d))
+        factors = np.stack([_psd_factor(cv) for cv in self.cov_])          # [K, d, d]
+        f = self.mean_[ki] + np.einsum("nij,nj->ni", factors[ki], eps)
+        f = np.clip(f, self.low_[ki], self.high_[ki]).reshape(len(labels), self.n_channels_, 2)
+        return symexp(np.sort(f, axis=-1))
+
+    def to_json(self) -> dict[str, Any]:
+        """Fitted state as JSON-serialisable data (no pickles)."""
+        if not hasattr(self, "mean_"):
+            raise ConfigError("scale model is not fitted: call fit(scale, labels) first")
+        return {
+            "kind": self.kind,
+            "prior_strength": self.prior_strength,
+            "n_channels": self.n_channels_,
+            "classes": list(self.classes_),
+            "mean": self.mean_.tolist(),
+            "cov": self.cov_.tolist(),
+            "low": self.low_.tolist(),
+            "high": self.high_.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TraceScaleModel":
+        """Rebuild a fitted model from :meth:`to_json` output."""
+        m = cls(kind=data["kind"], prior_strength=float(data["prior_strength"]))
+        m.n_channels_ = int(data["n_channels"])
+        m.classes_ = [str(k) for k in data["classes"]]
+        d = 2 * m.n_channels_
+        m.mean_ = np.asarray(data["mean"], dtype=np.float64).reshape(-1, d)
+        m.cov_ = np.asarray(data["cov"], dtype=np.float64).reshape(-1, d, d)
+        m.low_ = np.asarray(data["low"], dtype=np.float64).reshape(-1, d)
+        m.high_ = np.asarray(data["high"], dtype=np.float64).reshape(-1, d)
+        return m
+
+
+def _psd_factor(cov: np.ndarray) -> np.ndarray:
+    """A matrix ``L`` with ``L @ L.T == cov`` for a symmetric PSD ``cov`` (eigen-based, rank-safe)."""
+    w, v = np.linalg.eigh(cov)
+    return v * np.sqrt(np.clip(w, 0.0, None))[None, :]
+
+
 def _as_nct(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    if x.ndim != 3:
+        raise DatasetError(f"series must have shape [N, C, T] (got shape {tuple(x.shape)})")
+    return x
+
+
+def _as_nct_torch(x: torch.Tensor) -> torch.Tensor:
     if x.ndim == 2:
         x = x[:, None, :]
     if x.ndim != 3:
