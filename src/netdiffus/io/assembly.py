@@ -241,7 +241,9 @@ def _assemble_flows(batches: Iterable[PacketBatch], spec: SeriesSpec, idle_ns: i
         starts[1:] = np.logical_or.reduce([c[order][1:] != c[order][:-1] for c in cols])
         bounds = np.append(np.flatnonzero(starts), len(order))
         ts_all = b.ts_ns[sel]
-        for g0, g1 in zip(bounds[:-1], bounds[1:]):
+        # groups in the order of their first packet, so flows are numbered by start
+        by_start = np.argsort(order[bounds[:-1]], kind="stable")
+        for g0, g1 in zip(bounds[:-1][by_start], bounds[1:][by_start]):
             grp = order[g0:g1]
             first = int(grp[0])
             key = tuple(int(c[first]) for c in cols)

@@ -51,6 +51,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Literal
@@ -266,7 +267,7 @@ class _Chunks:
         want = max(self.chunk_bytes, need - len(self.buf))
         try:
             more = self.fh.read(want)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
             raise CaptureError(f"{self.name}: corrupt compressed data ({exc})") from None
         if not more:
             self.eof = True
@@ -455,7 +456,12 @@ def _pcapng_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | No
                 offs.append(off + 28)
                 caps.append(cap)
                 wires.append(wire)
-                tss.append(((tsh << 32) | tsl) * mul // div)
+                ts_ns = ((tsh << 32) | tsl) * mul // div
+                if ts_ns >= 1 << 63:
+                    raise CaptureError(
+                        f"{name}: corrupt pcapng packet at byte {chunks.pos + off}: timestamp out of range"
+                    )
+                tss.append(ts_ns)
                 lts.append(lt)
             elif btype == PCAPNG_SPB:
                 if not ifaces:

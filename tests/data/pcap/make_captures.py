@@ -16,7 +16,7 @@ from pathlib import Path
 import dpkt
 
 HERE = Path(__file__).parent
-T0 = 1_700_000_000.0
+T0_NS = 1_700_000_000 * 10**9  # timestamps are integer nanoseconds
 DEVICE_MAC = bytes.fromhex("020000000001")
 ROUTER_MAC = bytes.fromhex("020000000002")
 OTHER_MAC = bytes.fromhex("020000000003")
@@ -83,10 +83,10 @@ def ethernet_frames(vlan: int = 0):
         if vlan >= 1:
             tags += struct.pack(">HH", 0x8100, 10 + (i % 3))
         frame = dst + src + tags + struct.pack(">H", et) + payload
-        out.append((T0 + dt, frame))
+        out.append((T0_NS + round(dt * 1e6) * 1000, frame))
     # a frame between two other hosts (not the device): only in file/flow units
     other = _ip4(bytes([192, 168, 1, 20]), bytes([192, 168, 1, 21]), 17, dpkt.udp.UDP(sport=1, dport=2, ulen=8))
-    out.insert(5, (T0 + 0.305, ROUTER_MAC + OTHER_MAC + struct.pack(">H", 0x0800) + bytes(other)))
+    out.insert(5, (T0_NS + 305_000_000, ROUTER_MAC + OTHER_MAC + struct.pack(">H", 0x0800) + bytes(other)))
     return out
 
 
@@ -96,8 +96,8 @@ def write_pcap(path, frames, *, linktype=1, nano=False, big_endian=False):
     buf = io.BytesIO()
     buf.write(struct.pack(e + "IHHiIII", magic, 2, 4, 0, 0, 65535, linktype))
     for ts, frame in frames:
-        sec = int(ts)
-        frac = round((ts - sec) * (1e9 if nano else 1e6))
+        sec, ns = divmod(ts, 10**9)
+        frac = ns if nano else ns // 1000
         buf.write(struct.pack(e + "IIII", sec, frac, len(frame), len(frame)) + frame)
     data = buf.getvalue()
     path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
@@ -118,7 +118,7 @@ def write_pcapng(path, frames, *, linktype=1, unknown_block=False, tsresol=9):
     out = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
     out += _block(1, struct.pack("<HHI", linktype, 0, 65535) + _opt(9, bytes([tsresol])) + _opt(0, b""))
     for i, (ts, frame) in enumerate(frames):
-        ticks = round(ts * 10**tsresol)
+        ticks = ts * 10**tsresol // 10**9
         pad = (4 - len(frame) % 4) % 4
         body = struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame)) + frame + b"\0" * pad
         out += _block(6, body)

@@ -1,0 +1,68 @@
+"""Label sources: folder, regex, csv by file name, csv by 5-tuple and time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netdiffus.errors import ConfigError, InputError
+from netdiffus.io.assembly import FlowKey
+from netdiffus.io.labels import CsvFlowLabels, parse_label_from
+
+ROOT = Path("/data/captures")
+
+
+@pytest.mark.parametrize(
+    "spec, path, label",
+    [
+        ("folder", ROOT / "Aria" / "Setup-A-1-STA.pcap", "Aria"),
+        ("folder", ROOT / "a" / "b" / "x.pcap", "a/b"),
+        ("folder", ROOT / "x.pcap", "."),
+        ("regex:Setup-(\\w)-", ROOT / "Aria" / "Setup-C-1-STA.pcap", "C"),
+        ("regex:^[^/]+", ROOT / "Aria" / "Setup-C-1-STA.pcap", "Aria"),
+        ("regex:nomatch", ROOT / "Aria" / "x.pcap", None),
+    ],
+)
+def test_file_labels(spec, path, label):
+    assert parse_label_from(spec).label_file(path, ROOT) == label
+
+
+def test_csv_by_file_name(tmp_path):
+    table = tmp_path / "labels.csv"
+    table.write_text("file,label\nSetup-A-1-STA.pcap,plug\nAria/Setup-A-2-STA.pcap,scale\n")
+    lab = parse_label_from(f"csv:{table}")
+    assert lab.label_file(ROOT / "Aria" / "Setup-A-1-STA.pcap", ROOT) == "plug"
+    assert lab.label_file(ROOT / "Aria" / "Setup-A-2-STA.pcap", ROOT) == "scale"
+    assert lab.label_file(ROOT / "Aria" / "other.pcap", ROOT) is None
+
+
+def test_csv_by_five_tuple_and_time(tmp_path):
+    table = tmp_path / "flows.csv"
+    table.write_text(
+        "Flow ID, Source IP, Source Port, Destination IP, Destination Port, Protocol, Timestamp, Label\n"
+        "x,10.0.0.2,80,10.0.0.1,5000,6,03/07/2017 09:00:00,BENIGN\n"
+        "x,10.0.0.1,5000,10.0.0.2,80,6,03/07/2017 09:10:00,BOT\n"
+    )
+    lab = parse_label_from(f"csv:{table}", utc_offset_h=-3, time_window_s=60)
+    assert isinstance(lab, CsvFlowLabels) and lab.per_flow
+    flow = FlowKey(6, "10.0.0.1", 5000, "10.0.0.2", 80)
+    t0 = 1499083200.0  # 2017-07-03 12:00:00 UTC = 09:00 at UTC-3
+    assert lab.label_flow(ROOT / "x.pcap", ROOT, flow, t0 + 5) == "BENIGN"  # either direction matches
+    assert lab.label_flow(ROOT / "x.pcap", ROOT, flow, t0 + 600) == "BOT"
+    assert lab.label_flow(ROOT / "x.pcap", ROOT, flow, t0 + 300) is None  # outside both windows
+    assert lab.label_flow(ROOT / "x.pcap", ROOT, FlowKey(17, "10.0.0.1", 5000, "10.0.0.2", 80), t0) is None
+
+
+@pytest.mark.parametrize(
+    "spec, error, message",
+    [
+        ("files", ConfigError, "label_from must be folder, regex:PATTERN or csv:FILE (got 'files')"),
+        ("regex:(", ConfigError, "label_from regex is invalid: missing ), unterminated subpattern at position 0 (got '(')"),
+        ("csv:/nonexistent.csv", InputError, "label file /nonexistent.csv does not exist"),
+    ],
+)
+def test_errors(spec, error, message):
+    with pytest.raises(error) as exc:
+        parse_label_from(spec)
+    assert str(exc.value) == message

@@ -1,0 +1,202 @@
+"""Capture reader: containers, link types, header fields against dpkt, broken inputs, fuzzing."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+from pathlib import Path
+
+import dpkt
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from netdiffus.io.pcap import (
+    CaptureError,
+    PacketBatch,
+    decode_batch,
+    decode_batch_dpkt,
+    iter_packet_batches,
+    iter_raw_batches,
+)
+
+DATA = Path(__file__).parents[2] / "data" / "pcap"
+GOLDEN = ["golden.pcap", "golden-be-ns.pcap", "golden.pcap.gz", "golden.pcapng", "golden-vlan.pcap",
+          "golden-qinq.pcap", "golden-sll.pcap", "golden-sll2.pcap"]
+IP_ONLY = ["golden-raw.pcap", "golden-null.pcap"]
+
+
+def _concat(batches: list[PacketBatch]) -> PacketBatch:
+    return PacketBatch(**{k: np.concatenate([getattr(b, k) for b in batches]) for k in PacketBatch.empty().__dict__})
+
+
+def read(path: Path, **kw) -> PacketBatch:
+    return _concat(list(iter_packet_batches(path, **kw)))
+
+
+def _dpkt_reference(path: Path) -> list[tuple[int, int, int, int, int]]:
+    """(ts_ns, ip length, proto, sport, dport) of every packet, read and decoded by dpkt alone."""
+    out = []
+    with open(path, "rb") as fh:
+        for ts, buf in dpkt.pcap.Reader(fh):
+            eth = dpkt.ethernet.Ethernet(buf)
+            ip = eth.data
+            ts_ns = round(float(ts) * 1e6) * 1000
+            if isinstance(ip, dpkt.ip.IP):
+                l4 = ip.data
+                ports = (l4.sport, l4.dport) if ip.p in (6, 17) else (0, 0)
+                out.append((ts_ns, ip.len, ip.p, *ports))
+            elif isinstance(ip, dpkt.ip6.IP6):
+                out.append((ts_ns, 40 + ip.plen, ip.nxt, ip.data.sport, ip.data.dport))
+            else:
+                out.append((ts_ns, len(buf) - 14, -1, 0, 0))
+    return out
+
+
+def test_golden_fields_match_dpkt_alone():
+    b = read(DATA / "golden.pcap")
+    got = list(zip(b.ts_ns.tolist(), b.length.tolist(), b.proto.tolist(), b.sport.tolist(), b.dport.tolist()))
+    assert got == _dpkt_reference(DATA / "golden.pcap")
+    assert len(b) == 14
+
+
+@pytest.mark.parametrize("name", GOLDEN + IP_ONLY)
+def test_every_container_and_link_type_gives_the_same_packets(name):
+    ref = read(DATA / "golden.pcap")
+    b = read(DATA / name)
+    keep = ref.is_ip if name in IP_ONLY else np.ones(len(ref), bool)
+    for field in ("ts_ns", "length", "is_ip", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport"):
+        np.testing.assert_array_equal(getattr(b, field), getattr(ref, field)[keep], err_msg=field)
+    if name in ("golden.pcap", "golden-vlan.pcap", "golden-qinq.pcap", "golden.pcapng"):
+        np.testing.assert_array_equal(b.src_mac, ref.src_mac)
+        np.testing.assert_array_equal(b.dst_mac, ref.dst_mac)
+    if name in ("golden-sll.pcap", "golden-sll2.pcap"):  # cooked captures carry the source MAC only
+        np.testing.assert_array_equal(b.src_mac, ref.src_mac)
+        assert (b.dst_mac == -1).all()
+
+
+@pytest.mark.parametrize("name", GOLDEN + IP_ONLY + ["unknown-block.pcapng"])
+def test_fast_decoder_equals_dpkt_decoder(name):
+    for raw in iter_raw_batches(DATA / name):
+        fast, ref = decode_batch(raw), decode_batch_dpkt(raw)
+        for field, value in fast.__dict__.items():
+            np.testing.assert_array_equal(value, getattr(ref, field), err_msg=f"{name}: {field}")
+
+
+def test_small_chunks_give_the_same_packets():
+    ref = read(DATA / "golden.pcap")
+    for name in ("golden.pcap", "golden.pcapng", "golden.pcap.gz"):
+        b = read(DATA / name, chunk_bytes=64)
+        np.testing.assert_array_equal(b.ts_ns, ref.ts_ns)
+        np.testing.assert_array_equal(b.length, ref.length)
+
+
+def test_stream_input():
+    data = (DATA / "golden.pcap").read_bytes()
+    assert len(read(io.BytesIO(data), name="mem")) == 14  # type: ignore[arg-type]
+    assert len(read(io.BytesIO(gzip.compress(data)), name="mem")) == 14  # type: ignore[arg-type]
+
+
+def test_ip_lengths_and_non_ip_length():
+    b = read(DATA / "golden.pcap")
+    # SYN 40, ..., ARP: the 28-byte link payload
+    assert b.length.tolist() == [40, 40, 340, 1440, 61, 28, 148, 84, 84, 44, 58, 138, 28, 50]
+    assert b.proto.tolist() == [6, 6, 6, 6, 17, 17, 17, 1, 1, 47, 17, 17, -1, 6]
+    assert b.is_ip.tolist() == [True] * 12 + [False, True]
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("empty.pcap", "empty.pcap: file is empty"),
+        ("random.pcap", "random.pcap: not a pcap or pcapng capture (first bytes c5d71484)"),
+        ("truncated.pcap", "truncated.pcap: truncated capture: record at byte 2947 needs 80 bytes, only 50 left"),
+        ("wifi.pcap", "wifi.pcap: unsupported link type 105 (supported: 0 BSD loopback (NULL), 1 Ethernet,"),
+    ],
+)
+def test_broken_inputs_raise_capture_error_naming_file_and_reason(name, message):
+    with pytest.raises(CaptureError) as exc:
+        list(iter_packet_batches(DATA / "bad" / name))
+    assert str(exc.value).startswith(f"{DATA / 'bad'}/{message}")
+
+
+def test_unknown_pcapng_block_is_skipped_with_a_warning():
+    warnings: list[str] = []
+    b = read(DATA / "unknown-block.pcapng", on_warning=warnings.append)
+    assert len(b) == 14
+    assert warnings == [f"{DATA / 'unknown-block.pcapng'}: skipped pcapng block(s) of unknown type 0x00000123"]
+    np.testing.assert_array_equal(b.ts_ns, read(DATA / "golden.pcap").ts_ns)  # if_tsresol 10^-6
+
+
+def test_missing_file():
+    with pytest.raises(CaptureError, match="nope.pcap: cannot open"):
+        list(iter_packet_batches(DATA / "nope.pcap"))
+
+
+# -- property-based tests -------------------------------------------------------------------------
+_PCAP_BYTES = (DATA / "golden.pcap").read_bytes()
+_PCAPNG_BYTES = (DATA / "golden.pcapng").read_bytes()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    base=st.sampled_from([_PCAP_BYTES, _PCAPNG_BYTES, (DATA / "golden.pcap.gz").read_bytes()]),
+    cut=st.integers(min_value=0, max_value=4000),
+    flips=st.lists(st.tuples(st.integers(0, 3400), st.integers(0, 255)), max_size=8),
+)
+def test_fuzz_reader_raises_only_capture_error(base, cut, flips):
+    data = bytearray(base[: max(cut, 1)] if cut < len(base) else base)
+    for pos, val in flips:
+        if pos < len(data):
+            data[pos] = val
+    try:
+        for b in iter_packet_batches(io.BytesIO(bytes(data)), name="fuzz"):  # type: ignore[arg-type]
+            assert len(b.ts_ns) == len(b.length)
+            assert (b.length >= 0).all()
+    except CaptureError as exc:
+        assert str(exc).startswith("fuzz: ")
+
+
+_ADDR4 = st.binary(min_size=4, max_size=4)
+_ADDR6 = st.binary(min_size=16, max_size=16)
+
+
+@st.composite
+def _frames(draw):
+    v6 = draw(st.booleans())
+    proto = draw(st.sampled_from([6, 17, 1, 47, 132]))
+    payload = draw(st.binary(max_size=64))
+    sport, dport = draw(st.integers(0, 65535)), draw(st.integers(0, 65535))
+    if proto == 6:
+        l4 = bytes(dpkt.tcp.TCP(sport=sport, dport=dport, data=payload))
+    elif proto in (17, 132):
+        l4 = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+    else:
+        l4 = payload
+    if v6:
+        ip = dpkt.ip6.IP6(src=draw(_ADDR6), dst=draw(_ADDR6), nxt=proto, hlim=1, data=l4)
+        ip.plen = len(l4)
+        et = 0x86DD
+    else:
+        ip = dpkt.ip.IP(src=draw(_ADDR4), dst=draw(_ADDR4), p=proto, data=l4)
+        ip.len = 20 + len(l4)
+        et = 0x0800
+    vlan = draw(st.integers(0, 2))
+    tags = b"".join(struct.pack(">HH", 0x8100, 5) for _ in range(vlan))
+    return draw(st.binary(min_size=12, max_size=12)) + tags + struct.pack(">H", et) + bytes(ip)
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames=st.lists(_frames(), min_size=1, max_size=20))
+def test_fast_decoder_equals_dpkt_on_random_packets(frames):
+    buf = io.BytesIO()
+    buf.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for i, f in enumerate(frames):
+        buf.write(struct.pack("<IIII", 100 + i, 0, len(f), len(f)) + f)
+    buf.seek(0)
+    for raw in iter_raw_batches(buf, name="gen"):
+        fast, ref = decode_batch(raw), decode_batch_dpkt(raw)
+        for field, value in fast.__dict__.items():
+            np.testing.assert_array_equal(value, getattr(ref, field), err_msg=field)
