@@ -11,7 +11,7 @@ Examples
 >>> for cls in ("a", "b"):
 ...     (root / cls).mkdir()
 ...     _ = (root / cls / "t1.csv").write_text("bytes\\n1\\n2\\n3\\n4\\n")
->>> ds = read_csv_traces(root, column="bytes", aggregate=2)
+>>> ds, summary = read_csv_traces(root, column="bytes", aggregate=2)
 >>> ds.series[:, 0].tolist(), ds.labels
 ([[3.0, 7.0], [3.0, 7.0]], ['a', 'b'])
 """

@@ -1,0 +1,68 @@
+"""Run folders and checkpoints: JSON + safetensors, loaded without unpickling any code.
+
+A fitted run folder holds:
+
+- ``config.json``: the resolved :class:`~netdiffus.config.NetDiffusConfig`;
+- ``model.safetensors``: the EMA weights of the UNet (the ones sampling uses);
+- ``model.json``: the UNet constructor arguments, class names, the fitted imaging state, the
+  training dataset's metadata, and a training summary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from netdiffus.errors import CheckpointError
+from netdiffus.io.dataset import atomic_path
+
+__all__ = ["save_checkpoint", "load_checkpoint", "CONFIG_FILE", "WEIGHTS_FILE", "MODEL_FILE"]
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+MODEL_FILE = "model.json"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def save_checkpoint(run_dir: str | Path, *, config: dict, state_dict: dict[str, torch.Tensor], model_info: dict) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and ``model.json`` into ``run_dir``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / CONFIG_FILE, config)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    with atomic_path(run_dir / WEIGHTS_FILE) as tmp:
+        save_file(tensors, str(tmp))
+    write_json(run_dir / MODEL_FILE, model_info)
+    return run_dir
+
+
+def load_checkpoint(run_dir: str | Path) -> tuple[dict, dict[str, torch.Tensor], dict]:
+    """Read ``(config, state_dict, model_info)`` from a run folder.
+
+    Raises
+    ------
+    CheckpointError
+        If the folder or one of its three files is missing or unreadable.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run folder {run_dir} does not exist")
+    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE) if not (run_dir / f).exists()]
+    if missing:
+        raise CheckpointError(f"{run_dir} is not a fitted run folder: missing {', '.join(missing)} (run 'netdiffus fit' first)")
+    try:
+        config = json.loads((run_dir / CONFIG_FILE).read_text())
+        info = json.loads((run_dir / MODEL_FILE).read_text())
+        state = load_file(str(run_dir / WEIGHTS_FILE))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{run_dir}: cannot read checkpoint ({exc})") from None
+    return config, state, info

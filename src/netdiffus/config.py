@@ -1,0 +1,265 @@
+"""Typed configuration: dataclasses with defaults, TOML presets in, resolved JSON out.
+
+A run's configuration is a :class:`NetDiffusConfig` made of one dataclass per concern. Presets
+live in ``netdiffus/presets/<name>.toml`` (the repository's ``configs/`` folder); a user TOML file
+and ``section.key=value`` overrides are applied on top. The resolved configuration is written as
+JSON into every run folder.
+
+Examples
+--------
+>>> cfg = load_config(preset="demo", overrides=["train.steps=10"])
+>>> cfg.train.steps, cfg.model.base_channels > 0
+(10, True)
+>>> NetDiffusConfig.from_dict(cfg.to_dict()) == cfg
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+from netdiffus.errors import ConfigError
+
+__all__ = [
+    "ImagingConfig",
+    "ModelConfig",
+    "DiffusionConfig",
+    "TrainConfig",
+    "SampleConfig",
+    "NetDiffusConfig",
+    "load_config",
+    "list_presets",
+]
+
+
+@dataclass
+class ImagingConfig:
+    """How series become images.
+
+    representation : "gasf" images ``[C, T, T]`` (the paper), or "series" (the 1-D baseline:
+        the model sees the scaled series ``[C, T]`` directly).
+    scaling : fitted scaling to [0, 1] before imaging.
+    """
+
+    representation: Literal["gasf", "series"] = "gasf"
+    scaling: Literal["global-log", "global-linear"] = "global-log"
+
+
+@dataclass
+class ModelConfig:
+    """UNet shape. ``patch_size`` > 1 folds p x p pixels into channels at the input (and unfolds
+    at the output), which divides the cost at full resolution by about p**2."""
+
+    base_channels: int = 32
+    channel_mult: tuple[int, ...] = (1, 2, 2)
+    num_res_blocks: int = 1
+    attention_levels: tuple[int, ...] = ()
+    dropout: float = 0.0
+    patch_size: int = 2
+    symmetric_output: bool = True
+    class_dropout: float = 0.1
+
+
+@dataclass
+class DiffusionConfig:
+    """The forward process: ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``."""
+
+    timesteps: int = 1000
+    schedule: Literal["cosine", "linear"] = "cosine"
+    prediction: Literal["eps", "v"] = "v"
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    ema_decay: float = 0.995
+    grad_clip: float = 1.0
+    precision: Literal["fp32", "bf16"] = "fp32"
+    seed: int = 0
+    checkpoint_every: int = 0
+    log_every: int = 25
+    num_threads: int = 0
+
+
+@dataclass
+class SampleConfig:
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    steps: int = 50
+    eta: float = 0.0
+    guidance_scale: float = 1.0
+    batch_size: int = 256
+
+
+@dataclass
+class NetDiffusConfig:
+    preset: str = "demo"
+    imaging: ImagingConfig = field(default_factory=ImagingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetDiffusConfig":
+        cfg = cls()
+        _merge(cfg, data, prefix="")
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Check every value; raise :class:`ConfigError` naming the first bad one."""
+        checks = [
+            ("model.base_channels", self.model.base_channels, self.model.base_channels >= 1, "must be >= 1"),
+            ("model.channel_mult", self.model.channel_mult, len(self.model.channel_mult) >= 1
+             and all(m >= 1 for m in self.model.channel_mult), "must be a non-empty list of ints >= 1"),
+            ("model.num_res_blocks", self.model.num_res_blocks, self.model.num_res_blocks >= 1, "must be >= 1"),
+            ("model.patch_size", self.model.patch_size, self.model.patch_size >= 1, "must be >= 1"),
+            ("model.dropout", self.model.dropout, 0 <= self.model.dropout < 1, "must be in [0, 1)"),
+            ("model.class_dropout", self.model.class_dropout, 0 <= self.model.class_dropout < 1, "must be in [0, 1)"),
+            ("diffusion.timesteps", self.diffusion.timesteps, self.diffusion.timesteps >= 2, "must be >= 2"),
+            ("train.steps", self.train.steps, self.train.steps >= 1, "must be >= 1"),
+            ("train.batch_size", self.train.batch_size, self.train.batch_size >= 1, "must be >= 1"),
+            ("train.lr", self.train.lr, self.train.lr > 0, "must be > 0"),
+            ("train.ema_decay", self.train.ema_decay, 0 <= self.train.ema_decay < 1, "must be in [0, 1)"),
+            ("train.warmup_steps", self.train.warmup_steps, self.train.warmup_steps >= 0, "must be >= 0"),
+            ("train.checkpoint_every", self.train.checkpoint_every, self.train.checkpoint_every >= 0, "must be >= 0"),
+            ("sample.steps", self.sample.steps, 1 <= self.sample.steps <= self.diffusion.timesteps,
+             f"must be in [1, diffusion.timesteps={self.diffusion.timesteps}]"),
+            ("sample.eta", self.sample.eta, self.sample.eta >= 0, "must be >= 0"),
+            ("sample.guidance_scale", self.sample.guidance_scale, self.sample.guidance_scale >= 0, "must be >= 0"),
+            ("sample.batch_size", self.sample.batch_size, self.sample.batch_size >= 1, "must be >= 1"),
+        ]
+        for name, value, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"{name} {rule} (got {value!r})")
+        for section in (self.imaging, self.model, self.diffusion, self.train, self.sample):
+            hints = get_type_hints(type(section))
+            for f in dataclasses.fields(section):
+                choices = get_args(hints[f.name]) if getattr(hints[f.name], "__origin__", None) is Literal else ()
+                if choices and getattr(section, f.name) not in choices:
+                    sec = _section_name(section)
+                    raise ConfigError(
+                        f"{sec}.{f.name} must be one of {', '.join(map(str, choices))} "
+                        f"(got {getattr(section, f.name)!r})"
+                    )
+
+
+def _section_name(section: Any) -> str:
+    return type(section).__name__.removesuffix("Config").lower()
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    origin = getattr(hint, "__origin__", None)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list (got {value!r})")
+        return tuple(int(v) for v in value)
+    if origin is Literal:
+        return str(value)
+    if hint is bool:
+        if isinstance(value, str):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ConfigError(f"{name} must be true or false (got {value!r})")
+            return value.lower() in ("true", "1")
+        return bool(value)
+    if hint in (int, float, str):
+        try:
+            if hint is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return hint(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be {hint.__name__} (got {value!r})") from None
+    return value
+
+
+def _merge(obj: Any, data: dict[str, Any], prefix: str) -> None:
+    hints = get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"unknown configuration key {full!r} (known: {', '.join(sorted(names))})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{full} must be a table (got {value!r})")
+            _merge(current, value, prefix=f"{full}.")
+        else:
+            setattr(obj, key, _coerce(full, value, hints[key]))
+
+
+def _parse_override(text: str) -> dict[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override must look like section.key=value (got {text!r})")
+    key, raw = text.split("=", 1)
+    try:
+        value: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    node: dict[str, Any] = {}
+    cur = node
+    parts = key.strip().split(".")
+    for p in parts[:-1]:
+        cur[p] = {}
+        cur = cur[p]
+    cur[parts[-1]] = value
+    return node
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped presets (``demo``, ``cpu``, ``paper``, ...)."""
+    return sorted(p.name.removesuffix(".toml") for p in resources.files("netdiffus.presets").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_config(
+    *,
+    preset: str | None = "demo",
+    file: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> NetDiffusConfig:
+    """Build a config from a preset, then a TOML file, then ``section.key=value`` overrides.
+
+    Raises
+    ------
+    ConfigError
+        Unknown preset, unreadable file, unknown key or invalid value.
+    """
+    cfg = NetDiffusConfig()
+    if preset is not None:
+        if preset not in list_presets():
+            raise ConfigError(f"unknown preset {preset!r} (available: {', '.join(list_presets())})")
+        text = resources.files("netdiffus.presets").joinpath(f"{preset}.toml").read_text()
+        _merge(cfg, tomllib.loads(text), prefix="")
+        cfg.preset = preset
+    if file is not None:
+        path = Path(file)
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML ({exc})") from None
+        _merge(cfg, data, prefix="")
+    for text in overrides or []:
+        _merge(cfg, _parse_override(text), prefix="")
+    cfg.validate()
+    return cfg

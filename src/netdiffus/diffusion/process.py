@@ -1,0 +1,113 @@
+"""The Gaussian diffusion process. Holds no network weights: the model is passed in.
+
+Forward: ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``. The network predicts either
+``eps`` or ``v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0`` (Salimans & Ho); both convert
+to a prediction of ``x_0`` and ``eps``.
+
+Examples
+--------
+>>> import torch
+>>> p = GaussianDiffusion(timesteps=100, schedule="cosine", prediction="v")
+>>> x_0 = torch.zeros(2, 1, 4, 4); eps = torch.randn(2, 1, 4, 4)
+>>> t = torch.tensor([10, 90])
+>>> x_t = p.q_sample(x_0, t, eps)
+>>> v = p.target(x_0, t, eps)
+>>> torch.allclose(p.predict_x0(x_t, t, v), x_0, atol=1e-5)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+
+from netdiffus.diffusion.schedule import ScheduleName, alpha_bar_schedule
+from netdiffus.errors import ConfigError
+
+__all__ = ["GaussianDiffusion", "Prediction"]
+
+Prediction = Literal["eps", "v"]
+
+
+def _bcast(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Gather-ed per-sample scalars ``[N]`` -> ``[N, 1, ..., 1]`` matching ``x``."""
+    return a.to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+
+
+class GaussianDiffusion:
+    """Schedule, forward noising, training target and loss.
+
+    Parameters
+    ----------
+    timesteps : int
+        Number of diffusion steps T.
+    schedule : {"cosine", "linear"}
+    prediction : {"eps", "v"}
+        What the network outputs.
+    """
+
+    def __init__(self, *, timesteps: int = 1000, schedule: ScheduleName = "cosine", prediction: Prediction = "v"):
+        if prediction not in ("eps", "v"):
+            raise ConfigError(f"prediction must be 'eps' or 'v' (got {prediction!r})")
+        self.timesteps = timesteps
+        self.prediction = prediction
+        self.alpha_bar_np = alpha_bar_schedule(schedule, timesteps)
+        self.alpha_bar = torch.from_numpy(self.alpha_bar_np)  # float64 [T]
+
+    def _ab(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _bcast(self.alpha_bar.to(t.device)[t], x)
+
+    def q_sample(self, x_0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Noise ``x_0`` ``[N, ...]`` to step ``t`` ``[N]`` (long) with noise ``eps``."""
+        ab = self._ab(t, x_0)
+        return ab.sqrt() * x_0 + (1 - ab).sqrt() * eps
+
+    def target(self, x_0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """What the network should output at ``(x_t, t)``: ``eps`` or ``v``."""
+        if self.prediction == "eps":
+            return eps
+        ab = self._ab(t, x_0)
+        return ab.sqrt() * eps - (1 - ab).sqrt() * x_0
+
+    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        ab = self._ab(t, x_t)
+        if self.prediction == "eps":
+            return (x_t - (1 - ab).sqrt() * out) / ab.sqrt()
+        return ab.sqrt() * x_t - (1 - ab).sqrt() * out
+
+    def predict_eps(self, x_t: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        ab = self._ab(t, x_t)
+        if self.prediction == "eps":
+            return out
+        return (1 - ab).sqrt() * x_t + ab.sqrt() * out
+
+    def eps_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x_0: torch.Tensor) -> torch.Tensor:
+        ab = self._ab(t, x_t)
+        return (x_t - ab.sqrt() * x_0) / (1 - ab).sqrt()
+
+    def training_loss(
+        self,
+        model: Callable[..., torch.Tensor],
+        x_0: torch.Tensor,
+        *,
+        y: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Mean squared error of the network output against :meth:`target` (a scalar).
+
+        ``x_0`` ``[N, C, ...]`` in [-1, 1]; ``y`` ``[N]`` class indices (null class included).
+        """
+        n = x_0.shape[0]
+        t = torch.randint(0, self.timesteps, (n,), generator=generator, device=x_0.device)
+        eps = torch.randn(x_0.shape, generator=generator, device=x_0.device, dtype=x_0.dtype)
+        x_t = self.q_sample(x_0, t, eps)
+        out = model(x_t, t, y=y)
+        return torch.mean((out.float() - self.target(x_0, t, eps).float()) ** 2)
+
+    def timestep_spacing(self, steps: int) -> np.ndarray:
+        """``steps`` evenly spaced timesteps, descending from T - 1 to 0 (int64)."""
+        if not 1 <= steps <= self.timesteps:
+            raise ConfigError(f"steps must be in [1, {self.timesteps}] (got {steps})")
+        return np.unique(np.linspace(0, self.timesteps - 1, steps).round().astype(np.int64))[::-1].copy()

@@ -1,0 +1,307 @@
+"""The user's verbs: ``fit``, ``sample``, ``save``, ``load``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from netdiffus import TraceDataset, DatasetMeta
+>>> rng = np.random.default_rng(0)
+>>> ds = TraceDataset(series=rng.gamma(2.0, 1e4, size=(16, 1, 8)).astype("float32"),
+...                   labels=["a"] * 8 + ["b"] * 8, ids=[str(i) for i in range(16)],
+...                   sources=["toy"] * 16, meta=DatasetMeta(feature="bytes", unit="bytes"))
+>>> synth = TrafficSynthesizer.from_preset(
+...     "demo", overrides=["train.steps=2", "model.base_channels=8", "sample.steps=2"], progress=False)
+>>> fake = synth.fit(ds).sample(4, seed=0)
+>>> fake.series.shape, sorted(set(fake.labels))
+((4, 1, 8), ['a', 'b'])
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from netdiffus import __version__
+from netdiffus.checkpoint import load_checkpoint, save_checkpoint
+from netdiffus.config import NetDiffusConfig, load_config
+from netdiffus.diffusion.process import GaussianDiffusion
+from netdiffus.diffusion.samplers import sample as run_sampler
+from netdiffus.diffusion.unet import UNet
+from netdiffus.errors import CheckpointError, ConfigError, DatasetError
+from netdiffus.imaging.gaf import GramianAngularField, series_from_gasf_torch
+from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.training import TrainProgress, train
+
+__all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS"]
+
+log = logging.getLogger(__name__)
+
+MIN_TRACES_PER_CLASS = 2
+
+LabelSpec = str | Sequence[str] | Mapping[str, int] | None
+
+
+def _tqdm_train(total: int):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="train", unit="step", dynamic_ncols=True, leave=True)
+
+    def cb(p: TrainProgress) -> None:
+        bar.n = p.step
+        bar.set_postfix(loss=f"{p.loss:.4f}", img_s=f"{p.images_per_s:.0f}", refresh=False)
+        bar.refresh()
+        if p.step >= p.steps:
+            bar.close()
+
+    return cb
+
+
+class TrafficSynthesizer:
+    """Class-conditional diffusion model of traffic traces through GASF images.
+
+    Parameters
+    ----------
+    config : NetDiffusConfig, optional
+        Defaults to the ``demo`` preset.
+    device : str or torch.device, optional
+        ``"cpu"`` (default) or e.g. ``"cuda"``.
+    progress : bool
+        Show progress bars for training and sampling.
+    """
+
+    def __init__(self, config: NetDiffusConfig | None = None, *, device: str | torch.device = "cpu",
+                 progress: bool = True) -> None:
+        self.config = config if config is not None else load_config(preset="demo")
+        self.config.validate()
+        self.device = torch.device(device)
+        self.progress = progress
+        self.model_: UNet | None = None
+
+    @classmethod
+    def from_preset(cls, preset: str = "demo", *, overrides: list[str] | None = None, **kwargs) -> "TrafficSynthesizer":
+        """Build from a named preset plus ``section.key=value`` overrides."""
+        return cls(load_config(preset=preset, overrides=overrides), **kwargs)
+
+    # -- helpers -------------------------------------------------------------------------------
+    @property
+    def process(self) -> GaussianDiffusion:
+        d = self.config.diffusion
+        return GaussianDiffusion(timesteps=d.timesteps, schedule=d.schedule, prediction=d.prediction)
+
+    def _to_model_space(self, series: np.ndarray) -> np.ndarray:
+        """Series ``[N, C, T]`` in original units -> model inputs in [-1, 1]:
+        GASF ``[N, C, T, T]`` or the scaled series ``[N, C, T]``."""
+        if self.config.imaging.representation == "gasf":
+            return self.imaging_.transform(series)
+        return 2.0 * self.imaging_.scale(series) - 1.0
+
+    def _from_model_space(self, x_0: torch.Tensor) -> np.ndarray:
+        """Model outputs -> series ``[N, C, T]`` in original units (float64)."""
+        if self.config.imaging.representation == "gasf":
+            x01 = series_from_gasf_torch(x_0.float())
+        else:
+            x01 = ((x_0.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+        return self.imaging_.unscale(x01.cpu().double().numpy())
+
+    def _check_fitted(self) -> None:
+        if self.model_ is None:
+            raise CheckpointError("this synthesizer is not fitted: call fit() or TrafficSynthesizer.load()")
+
+    # -- fit -----------------------------------------------------------------------------------
+    def fit(
+        self,
+        dataset: TraceDataset,
+        *,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        progress: Callable[[TrainProgress], None] | None = None,
+    ) -> "TrafficSynthesizer":
+        """Fit the imaging scaling and train the diffusion model on ``dataset``.
+
+        Raises
+        ------
+        DatasetError
+            Fewer than two classes, a class with fewer than ``MIN_TRACES_PER_CLASS`` traces, or
+            NaN / infinite values.
+        """
+        dataset.validate(what="training dataset")
+        counts = dataset.class_counts()
+        if len(counts) < 2:
+            only = next(iter(counts), "<none>")
+            raise DatasetError(
+                f"training dataset has a single class ({only!r}, {dataset.n_traces} traces); "
+                "class-conditional training needs at least 2 labels"
+            )
+        small = {c: k for c, k in counts.items() if k < MIN_TRACES_PER_CLASS}
+        if small:
+            c, k = next(iter(small.items()))
+            raise DatasetError(f"class {c!r} has {k} trace(s); each class needs at least {MIN_TRACES_PER_CLASS}")
+        cfg = self.config
+        torch.manual_seed(cfg.train.seed)
+        self.classes_ = dataset.classes
+        self.class_counts_ = counts
+        self.meta_ = DatasetMeta.from_json(dataset.meta.to_json())
+        self.shape_ = (dataset.n_channels, dataset.length)
+        self.imaging_ = GramianAngularField(method="summation", scaling=cfg.imaging.scaling).fit(dataset.series)
+        x_0 = torch.from_numpy(self._to_model_space(dataset.series).astype(np.float32)).to(self.device)
+        index = {c: i for i, c in enumerate(self.classes_)}
+        y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)
+        m = cfg.model
+        self.model_ = UNet(
+            in_channels=dataset.n_channels,
+            num_classes=len(self.classes_),
+            dims=2 if cfg.imaging.representation == "gasf" else 1,
+            base_channels=m.base_channels,
+            channel_mult=m.channel_mult,
+            num_res_blocks=m.num_res_blocks,
+            attention_levels=m.attention_levels,
+            dropout=m.dropout,
+            patch_size=m.patch_size,
+            symmetric_output=m.symmetric_output,
+        ).to(self.device)
+        if progress is None and self.progress:
+            progress = _tqdm_train(cfg.train.steps)
+        t0 = time.perf_counter()
+        ema = train(
+            self.model_, self.process, x_0, y,
+            cfg=cfg.train, null_class=len(self.classes_), class_dropout=m.class_dropout,
+            run_dir=run_dir, resume=resume, progress=progress,
+        )
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.model_ = ema
+        log.info("trained %d steps in %.1f s", cfg.train.steps, self.fit_seconds_)
+        if run_dir is not None:
+            self.save(run_dir)
+        return self
+
+    # -- sample --------------------------------------------------------------------------------
+    def _resolve_labels(self, n: int, labels: LabelSpec) -> list[str]:
+        if labels is None:
+            # Apportion n by the training class balance (largest remainder), classes in order.
+            total = sum(self.class_counts_.values())
+            quotas = np.array([self.class_counts_[c] * n / total for c in self.classes_])
+            k = np.floor(quotas).astype(int)
+            for i in np.argsort(-(quotas - k), kind="stable")[: n - int(k.sum())]:
+                k[i] += 1
+            return [c for c, ki in zip(self.classes_, k) for _ in range(ki)]
+        if isinstance(labels, str):
+            labels = [labels] * n
+        elif isinstance(labels, Mapping):
+            labels = [c for c, k in labels.items() for _ in range(int(k))]
+        labels = [str(x) for x in labels]
+        unknown = sorted(set(labels) - set(self.classes_))
+        if unknown:
+            raise ConfigError(f"label {unknown[0]!r} is not a trained class (classes: {', '.join(self.classes_)})")
+        if len(labels) != n:
+            raise ConfigError(f"labels must give one label per sample ({n}) (got {len(labels)})")
+        return labels
+
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: LabelSpec = None,
+        seed: int = 0,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        guidance_scale: float | None = None,
+        batch_size: int | None = None,
+    ) -> TraceDataset:
+        """Draw ``n`` synthetic traces ``[n, C, T]`` in original units.
+
+        Parameters
+        ----------
+        n : int
+            Number of traces.
+        labels : None, str, sequence of str or mapping label -> count
+            None: the training class balance; a str: all of that class; a sequence: one label per
+            trace; a mapping: counts per class (summing to ``n``).
+        seed : int
+            Trace k uses seed ``seed * 1_000_003 + k``: the same trace at any batch size.
+        sampler, steps, eta, guidance_scale, batch_size
+            Override the config's ``sample`` section.
+        """
+        self._check_fitted()
+        if n < 1:
+            raise ConfigError(f"n must be >= 1 (got {n})")
+        sc = self.config.sample
+        sampler = sampler or sc.sampler
+        steps = steps or sc.steps
+        eta = sc.eta if eta is None else eta
+        w = sc.guidance_scale if guidance_scale is None else guidance_scale
+        bs = batch_size or sc.batch_size
+        if bs < 1:
+            raise ConfigError(f"batch_size must be >= 1 (got {bs})")
+        labels_list = self._resolve_labels(n, labels)
+        index = {c: i for i, c in enumerate(self.classes_)}
+        y_all = torch.tensor([index[lab] for lab in labels_list], dtype=torch.long, device=self.device)
+        seeds = [seed * 1_000_003 + k for k in range(n)]
+        c, t = self.shape_
+        shape = (c, t, t) if self.config.imaging.representation == "gasf" else (c, t)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc=f"sample ({sampler}, {steps} steps)", unit="trace", dynamic_ncols=True)
+        process = self.process
+        out = []
+        self.model_.eval()
+        for lo in range(0, n, bs):
+            hi = min(n, lo + bs)
+            x_0 = run_sampler(
+                self.model_, process, shape=shape, y=y_all[lo:hi], seeds=seeds[lo:hi],
+                null_class=len(self.classes_), sampler=sampler, steps=steps, eta=eta, guidance_scale=w,
+            )
+            out.append(self._from_model_space(x_0))
+            if bar is not None:
+                bar.update(hi - lo)
+        if bar is not None:
+            bar.close()
+        series = np.concatenate(out).astype(np.float32)
+        meta = DatasetMeta.from_json(self.meta_.to_json())
+        meta.extra = {**meta.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": seed,
+                                                    "sampler": sampler, "steps": steps, "guidance_scale": w}}
+        return TraceDataset(
+            series=series, labels=labels_list, ids=[f"syn-{seed}-{k:06d}" for k in range(n)],
+            sources=["netdiffus"] * n, meta=meta,
+        )
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to a run folder (config.json, model.safetensors, model.json)."""
+        self._check_fitted()
+        info = {
+            "netdiffus_version": __version__,
+            "unet": self.model_.config,
+            "classes": self.classes_,
+            "class_counts": self.class_counts_,
+            "shape": list(self.shape_),
+            "imaging": self.imaging_.to_json(),
+            "dataset_meta": self.meta_.to_json(),
+            "fit_seconds": round(getattr(self, "fit_seconds_", 0.0), 3),
+        }
+        return save_checkpoint(path, config=self.config.to_dict(), state_dict=self.model_.state_dict(), model_info=info)
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | torch.device = "cpu", progress: bool = True) -> "TrafficSynthesizer":
+        """Load a run folder written by :meth:`save` (or by ``netdiffus fit``)."""
+        config, state, info = load_checkpoint(path)
+        try:
+            synth = cls(NetDiffusConfig.from_dict(config), device=device, progress=progress)
+            synth.classes_ = list(info["classes"])
+            synth.class_counts_ = {k: int(v) for k, v in info["class_counts"].items()}
+            synth.shape_ = tuple(info["shape"])
+            synth.imaging_ = GramianAngularField.from_json(info["imaging"])
+            synth.meta_ = DatasetMeta.from_json(info["dataset_meta"])
+            synth.fit_seconds_ = float(info.get("fit_seconds", 0.0))
+            model = UNet(**info["unet"])
+            model.load_state_dict(state)
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: checkpoint is inconsistent ({str(exc).splitlines()[0]})") from None
+        synth.model_ = model.to(synth.device).eval()
+        return synth

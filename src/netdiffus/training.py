@@ -1,0 +1,211 @@
+"""The training loop: reads top to bottom, one optimizer step per iteration.
+
+Every step draws its batch, timesteps and noise from a generator seeded by ``(seed, step)``, so a
+run resumed from a checkpoint at step k continues exactly as an uninterrupted run would.
+Checkpoints (weights, EMA weights, optimizer moments, step) are safetensors files; the loss
+goes to ``metrics.jsonl`` in the run folder and to a progress bar.
+
+With ``torchrun --nproc_per_node=K``, each rank trains on its slice of every global batch under
+DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 alone writes checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from netdiffus.config import TrainConfig
+from netdiffus.diffusion.process import GaussianDiffusion
+from netdiffus.errors import ConfigError
+from netdiffus.io.dataset import atomic_path
+
+__all__ = ["train", "TrainProgress", "TRAIN_STATE_FILE"]
+
+log = logging.getLogger(__name__)
+
+TRAIN_STATE_FILE = "train_state.safetensors"
+
+
+@dataclass
+class TrainProgress:
+    """What a progress callback receives after each step."""
+
+    step: int
+    steps: int
+    loss: float
+    lr: float
+    images_per_s: float
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 10 % of ``lr``."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def _dist_info() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _save_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
+    state = opt.state_dict()
+    for pid, pstate in state["state"].items():
+        for k, v in pstate.items():
+            t = v if torch.is_tensor(v) else torch.tensor(v)
+            tensors[f"opt.{pid}.{k}"] = t.detach().cpu().contiguous()
+    tensors["step"] = torch.tensor(step, dtype=torch.int64)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def _load_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer) -> int:
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    state = opt.state_dict()
+    new_state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, pid, name = key.split(".", 2)
+            new_state.setdefault(int(pid), {})[name] = v
+    state["state"] = new_state
+    opt.load_state_dict(state)
+    return int(tensors["step"])
+
+
+def train(
+    model: nn.Module,
+    process: GaussianDiffusion,
+    x_0: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    cfg: TrainConfig,
+    null_class: int,
+    class_dropout: float,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[TrainProgress], None] | None = None,
+) -> nn.Module:
+    """Train ``model`` on images ``x_0`` ``[N, C, H, W]`` in [-1, 1] with classes ``y`` ``[N]``.
+
+    Returns the EMA copy of the model (the one to sample from). ``model`` holds the raw weights.
+    With ``run_dir``, writes ``metrics.jsonl`` and, every ``cfg.checkpoint_every`` steps,
+    ``train_state.safetensors``; ``resume=True`` continues from that file when present.
+    """
+    rank, world = _dist_info()
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    ddp_model: nn.Module = model
+    if world > 1:
+        ddp_model = nn.parallel.DistributedDataParallel(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start = 0
+    state_path = run_dir / TRAIN_STATE_FILE if run_dir is not None else None
+    if resume and state_path is not None and state_path.exists():
+        start = _load_state(state_path, model, ema, opt)
+        log.info("resumed from %s at step %d", state_path, start)
+    metrics_fh = None
+    if run_dir is not None and rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        metrics_fh = open(run_dir / "metrics.jsonl", "a" if start else "w")
+    # bf16 autocast pays off on CPUs with native bf16 matmul (AVX-512 BF16 / AMX) and on GPUs.
+    autocast = (
+        torch.autocast(device_type=x_0.device.type, dtype=torch.bfloat16)
+        if cfg.precision == "bf16"
+        else nullcontext()
+    )
+    n = x_0.shape[0]
+    if cfg.batch_size % world:
+        raise ConfigError(f"train.batch_size must be divisible by the number of processes {world} (got {cfg.batch_size})")
+    local_bs = cfg.batch_size // world
+    model.train()
+    t_last = time.perf_counter()
+    try:
+        for step in range(start, cfg.steps):
+            # One generator per (seed, step): the same batch whether or not the run was resumed,
+            # and the same global batch whatever the number of processes.
+            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+            idx = torch.randint(0, n, (cfg.batch_size,), generator=g)[rank * local_bs:(rank + 1) * local_bs]
+            drop = torch.rand(cfg.batch_size, generator=g)[rank * local_bs:(rank + 1) * local_bs] < class_dropout
+            yb = torch.where(drop, torch.full_like(y[idx], null_class), y[idx])
+            gl = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 16 + rank + 1)
+            torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, cfg)
+            with autocast:
+                loss = process.training_loss(ddp_model, x_0[idx], y=yb, generator=gl)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            # EMA with warm-up: decay grows from 0 so early averages are not stuck at init.
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.lerp_(pm, 1 - decay)
+                for be, bm in zip(ema.buffers(), model.buffers()):
+                    be.copy_(bm)
+            loss_v = float(loss.detach())
+            if world > 1:
+                lt = torch.tensor([loss_v], device=x_0.device)
+                torch.distributed.all_reduce(lt)
+                loss_v = float(lt) / world
+            now = time.perf_counter()
+            ips = cfg.batch_size / max(now - t_last, 1e-9)
+            t_last = now
+            if not math.isfinite(loss_v):
+                raise FloatingPointError(f"training loss became {loss_v} at step {step}; lower train.lr")
+            if metrics_fh is not None and (step % cfg.log_every == 0 or step == cfg.steps - 1):
+                metrics_fh.write(json.dumps({"step": step, "loss": loss_v, "lr": _lr_at(step, cfg),
+                                             "images_per_s": round(ips, 2)}) + "\n")
+                metrics_fh.flush()
+            if progress is not None and rank == 0:
+                progress(TrainProgress(step + 1, cfg.steps, loss_v, _lr_at(step, cfg), ips))
+            done = step + 1
+            if state_path is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+                if rank == 0:
+                    _save_state(state_path, model, ema, opt, done)
+                if world > 1:
+                    torch.distributed.barrier()
+    finally:
+        if metrics_fh is not None:
+            metrics_fh.close()
+    if state_path is not None and rank == 0 and cfg.checkpoint_every:
+        _save_state(state_path, model, ema, opt, cfg.steps)  # a resume after the end is a no-op
+    model.eval()
+    return ema
+
+
+def is_main_process() -> bool:
+    return _dist_info()[0] == 0
+
+
+def setup_distributed() -> bool:
+    """Initialise torch.distributed from torchrun's environment; return True when distributed."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
+        return False
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    return True
