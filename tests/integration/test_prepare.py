@@ -1,0 +1,214 @@
+"""prepare() and ``netdiffus prepare`` on the golden captures: exact bins, metadata, robustness, CLI."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dpkt
+import numpy as np
+import pytest
+
+from netdiffus.cli.main import main
+from netdiffus.errors import InputError
+from netdiffus.io.dataset import read_dataset
+from netdiffus.prepare import prepare
+
+PCAP = Path(__file__).parents[1] / "data" / "pcap"
+DEVICE = "02:00:00:00:00:01"
+
+
+def _independent_bins(path: Path, *, bin_s: float, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes and packets per bin [2 (to, from the device), length], counted with dpkt alone."""
+    device = bytes.fromhex(DEVICE.replace(":", ""))
+    nbytes = np.zeros((2, length))
+    npk = np.zeros((2, length))
+    t0 = None
+    with open(path, "rb") as fh:
+        for ts, buf in dpkt.pcap.Reader(fh):
+            eth = dpkt.ethernet.Ethernet(buf)
+            if device not in (eth.src, eth.dst):
+                continue
+            t0 = ts if t0 is None else t0
+            k = int((ts - t0) / bin_s + 1e-9)
+            if k >= length:
+                continue
+            l3 = eth.data
+            size = l3.len if isinstance(l3, dpkt.ip.IP) else 40 + l3.plen if isinstance(l3, dpkt.ip6.IP6) else len(buf) - 14
+            ch = 1 if eth.src == device else 0
+            nbytes[ch, k] += size
+            npk[ch, k] += 1
+    return nbytes, npk
+
+
+@pytest.fixture()
+def captures(tmp_path: Path) -> Path:
+    """captures/plug/{a.pcap, b.pcapng.gz-less pcapng} + the device MAC file; captures/cam/c.pcap (QinQ)."""
+    for label, names in {"plug": ["golden.pcap", "golden.pcapng"], "cam": ["golden-qinq.pcap"]}.items():
+        d = tmp_path / "captures" / label
+        d.mkdir(parents=True)
+        for n in names:
+            shutil.copy(PCAP / n, d / n)
+        (d / "_iotdevice-mac.txt").write_text(DEVICE + "\n")
+    return tmp_path / "captures"
+
+
+def test_golden_bytes_and_packets_per_bin_match_an_independent_count(captures):
+    want_bytes, want_packets = _independent_bins(PCAP / "golden.pcap", bin_s=0.25, length=12)
+    # hand check of the independent count (see tests/data/pcap/make_captures.py)
+    assert want_bytes.tolist() == [[40, 148, 84, 1440, 0, 0, 138, 0, 0, 0, 0, 0],
+                                   [40, 401, 84, 0, 102, 0, 0, 0, 28, 50, 0, 0]]
+    for feature, want in (("bytes", want_bytes), ("packets", want_packets)):
+        ds, summary = prepare(captures, unit="host", feature=feature, bin_width="250ms", length=12,
+                              split_direction=True)
+        assert ds.series.shape == (3, 2, 12)
+        for i in range(3):  # pcap, pcapng and QinQ all give the golden numbers
+            np.testing.assert_array_equal(ds.series[i], want)
+        assert ds.labels == ["cam", "plug", "plug"]
+        assert ds.ids == ["cam/golden-qinq", "plug/golden", "plug/golden"]
+        assert ds.meta.channels == [f"{feature}_to_host", f"{feature}_from_host"]
+        assert summary.files_read == 3 and summary.packets == 42
+
+
+def test_metadata_for_the_exporter(captures):
+    ds, _ = prepare(captures, unit="host", feature="bytes", bin_width="0.25s", length=12, split_direction=True)
+    meta = ds.meta
+    assert (meta.feature, meta.unit, meta.bin_width_s) == ("bytes", "bytes", 0.25)
+    extra = meta.extra
+    assert extra["transport"] == {"cam": "tcp", "plug": "tcp"}
+    sizes = extra["packet_sizes"]["plug"]
+    assert set(sizes) == {"up", "down"}
+    assert sum(sizes["up"]["counts"]) == 2 * 8 and sum(sizes["down"]["counts"]) == 2 * 5
+    assert len(sizes["up"]["edges"]) == len(sizes["up"]["counts"]) + 1
+    offsets = extra["intra_bin_offsets"]["plug"]
+    assert offsets["edges"][0] == 0.0 and offsets["edges"][-1] == 1.0 and sum(offsets["counts"]) == 26
+    single, _ = prepare(captures, unit="file", feature="packets", length=12)
+    assert set(single.meta.extra["packet_sizes"]["plug"]) == {"edges", "counts"}
+    assert single.meta.channels == ["packets"]
+
+
+@pytest.mark.parametrize(
+    "kw, shape, channels, unit",
+    [
+        (dict(unit="host", feature="sizes", length=16), (3, 1, 16), ["sizes"], "bytes"),
+        (dict(unit="host", feature="iat", length=4), (3, 1, 4), ["iat"], "seconds"),
+        (dict(unit="flow", feature="bytes", length=8, split_direction=True), (18, 2, 8),
+         ["bytes_to_initiator", "bytes_from_initiator"], "bytes"),
+        (dict(unit="flow", feature="packets", length=8, min_packets=2), (12, 1, 8), ["packets"], "packets"),
+        (dict(unit="file", feature="bytes", length=8), (3, 1, 8), ["bytes"], "bytes"),
+    ],
+)
+def test_units_and_features(captures, kw, shape, channels, unit):
+    ds, _ = prepare(captures, **kw)
+    assert ds.series.shape == shape
+    assert ds.meta.channels == channels and ds.meta.unit == unit
+
+
+def test_sizes_are_signed_from_the_device(captures):
+    ds, _ = prepare(captures, unit="host", feature="sizes", length=6)
+    assert ds.series[1, 0].tolist() == [40, -40, 340, -1440, 61, -148]
+
+
+def test_broken_files_are_skipped_with_reasons_and_strict_fails(tmp_path):
+    d = tmp_path / "in"
+    shutil.copytree(PCAP / "bad", d / "bad")
+    shutil.copy(PCAP / "golden.pcap", d / "good.pcap")
+    shutil.copy(PCAP / "unknown-block.pcapng", d / "odd.pcapng")
+    ds, summary = prepare(d, unit="file", label_from="regex:(good|odd)", length=8)
+    assert ds.n_traces == 2 and summary.files_read == 2
+    reasons = dict(summary.skipped)
+    assert reasons == {
+        str(d / "bad" / "empty.pcap"): "no label (regex '(good|odd)' gives none for this file)",
+        str(d / "bad" / "random.pcap"): "no label (regex '(good|odd)' gives none for this file)",
+        str(d / "bad" / "truncated.pcap"): "no label (regex '(good|odd)' gives none for this file)",
+        str(d / "bad" / "wifi.pcap"): "no label (regex '(good|odd)' gives none for this file)",
+    }
+    ds, summary = prepare(d, unit="file", length=8)
+    reasons = {Path(p).name: r for p, r in summary.skipped}
+    assert reasons == {
+        "empty.pcap": "file is empty",
+        "random.pcap": "not a pcap or pcapng capture (first bytes c5d71484)",
+        "truncated.pcap": "truncated capture: record at byte 2947 needs 80 bytes, only 50 left",
+        "wifi.pcap": reasons["wifi.pcap"],
+    }
+    assert reasons["wifi.pcap"].startswith("unsupported link type 105 (supported: 0 BSD loopback (NULL), 1 Ethernet")
+    assert summary.warnings == [(str(d / "odd.pcapng"),
+                                 f"{d / 'odd.pcapng'}: skipped pcapng block(s) of unknown type 0x00000123")]
+    assert ds.n_traces == 2
+    with pytest.raises(InputError) as exc:
+        prepare(d / "bad" / "truncated.pcap", unit="file", strict=True)
+    assert str(exc.value) == (f"{d / 'bad' / 'truncated.pcap'}: truncated capture: record at byte 2947 needs 80 "
+                              "bytes, only 50 left")
+
+
+def test_parallel_workers_give_the_same_dataset(captures):
+    one, _ = prepare(captures, unit="flow", length=8, workers=1)
+    two, _ = prepare(captures, unit="flow", length=8, workers=2)
+    np.testing.assert_array_equal(one.series, two.series)
+    assert one.ids == two.ids and one.labels == two.labels
+    assert one.meta.extra == two.meta.extra
+
+
+def test_dpkt_decoder_gives_the_same_dataset(captures):
+    fast, _ = prepare(captures, unit="host", split_direction=True, length=12, bin_width="0.25s")
+    ref, _ = prepare(captures, unit="host", split_direction=True, length=12, bin_width="0.25s", decoder="dpkt")
+    np.testing.assert_array_equal(fast.series, ref.series)
+    assert fast.meta.extra == ref.meta.extra
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+def test_cli_writes_dataset_and_prints_summary(captures, tmp_path, capsys):
+    out = tmp_path / "ds.parquet"
+    shutil.copy(PCAP / "bad" / "random.pcap", captures / "plug" / "zz-random.pcap")
+    code = main(["prepare", str(captures), "-o", str(out), "--unit", "host", "--bin-width", "0.25s",
+                 "--length", "12", "--split-direction", "--no-progress"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "files read: 3\nfiles skipped: 1\n" in text
+    assert "zz-random.pcap: not a pcap or pcapng capture" in text
+    assert "traces: 3 in 2 label(s)\n  cam: 1\n  plug: 2\n" in text
+    ds = read_dataset(out)
+    assert ds.series.shape == (3, 2, 12) and ds.meta.channels == ["bytes_to_host", "bytes_from_host"]
+    assert "packet_sizes" in ds.meta.extra
+
+
+def test_cli_strict_fails_with_one_line_and_no_output(captures, tmp_path, capsys):
+    out = tmp_path / "ds.parquet"
+    shutil.copy(PCAP / "bad" / "empty.pcap", captures / "cam" / "empty.pcap")
+    code = main(["prepare", str(captures), "-o", str(out), "--strict", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == f"error: {captures / 'cam' / 'empty.pcap'}: file is empty\n"
+    assert list(tmp_path.glob("*.parquet*")) == [] and list(tmp_path.glob(".ds.parquet*")) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bin-width", "fast"], "error: bin_width must be a duration such as 100ms or 0.5s (got 'fast')\n"),
+        (["--label-from", "dir"], "error: label_from must be folder, regex:PATTERN or csv:FILE (got 'dir')\n"),
+        (["--feature", "sizes", "--split-direction"],
+         "error: split_direction applies to the bytes and packets features (got feature 'sizes'; sizes are "
+         "already signed by direction)\n"),
+    ],
+)
+def test_cli_option_errors(captures, tmp_path, capsys, args, message):
+    assert main(["prepare", str(captures), "-o", str(tmp_path / "x.parquet"), *args]) == 1
+    assert capsys.readouterr().err == message
+
+
+def test_cli_help_has_an_example(capsys):
+    with pytest.raises(SystemExit):
+        main(["prepare", "--help"])
+    assert "examples:" in capsys.readouterr().out
+
+
+def test_cli_csv_per_trace_still_works(tmp_path, capsys):
+    for cls in ("a", "b"):
+        (tmp_path / "csv" / cls).mkdir(parents=True)
+        (tmp_path / "csv" / cls / "t1.csv").write_text("bytes\n1\n2\n3\n4\n")
+    out = tmp_path / "csv.parquet"
+    assert main(["prepare", str(tmp_path / "csv"), "-o", str(out), "--column", "bytes", "--aggregate", "2",
+                 "--bin-width", "0.5s"]) == 0
+    ds = read_dataset(out)
+    assert ds.series[:, 0].tolist() == [[3, 7], [3, 7]] and ds.meta.bin_width_s == 1.0
