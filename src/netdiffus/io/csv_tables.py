@@ -112,31 +112,38 @@ def read_long_table(
     """(series per trace, ids, labels) of a long table of (trace id, time, value) rows."""
     header, rows = _rows(path)
     j_id, j_time, j_label = _find(header, ID_COLUMNS), _find(header, TIME_COLUMNS), _find(header, ("label",))
-    name = column or "value"
-    if name not in header:
-        raise InputError(f"{path}: no column {name!r} (columns: {', '.join(header)[:200]})")
-    j_val = header.index(name)
-    traces: dict[str, list[tuple[float, float]]] = {}
+    names = _columns(column) or ["value"]
+    for name in names:
+        if name not in header:
+            raise InputError(f"{path}: no column {name!r} (columns: {', '.join(header)[:200]})")
+    j_vals = [header.index(name) for name in names]
+    traces: dict[str, list[list[float]]] = {}
     labels: dict[str, str] = {}
     for lineno, row in enumerate(rows, start=2):
         try:
-            t, v = float(row[j_time]), float(row[j_val])
+            values = [float(row[j_time])] + [float(row[j]) for j in j_vals]
         except (ValueError, IndexError):
-            raise InputError(f"{path}:{lineno}: time or {name!r} is not a number") from None
-        if not (np.isfinite(t) and np.isfinite(v)):
-            raise InputError(f"{path}:{lineno}: time or {name!r} is NaN or infinite")
+            raise InputError(f"{path}:{lineno}: time or {', '.join(names)} is not a number") from None
+        if not np.isfinite(values).all():
+            raise InputError(f"{path}:{lineno}: time or {', '.join(names)} is NaN or infinite")
         key = row[j_id].strip()
-        traces.setdefault(key, []).append((t, v))
+        traces.setdefault(key, []).append(values)
         labels.setdefault(key, row[j_label].strip() if j_label is not None and j_label < len(row) else label)
     series = []
     for key, pts in traces.items():
-        arr = np.asarray(sorted(pts), dtype=np.float64)
+        arr = np.asarray(sorted(pts), dtype=np.float64)  # [rows, 1 + C], by time
         if bin_width_s is None:
-            series.append(arr[:, 1])
+            series.append(arr[:, 1:].T)
         else:
             b = np.floor((arr[:, 0] - arr[0, 0]) / bin_width_s).astype(np.int64)
-            series.append(np.bincount(b, arr[:, 1], minlength=int(b.max()) + 1))
+            series.append(np.stack([np.bincount(b, arr[:, 1 + c], minlength=int(b.max()) + 1)
+                                    for c in range(len(names))]))
     return series, list(traces), [labels[k] for k in traces]
+
+
+def _columns(column: str | None) -> list[str]:
+    """Column names of ``column`` (comma-separated for several channels)."""
+    return [c.strip() for c in column.split(",") if c.strip()] if column else []
 
 
 def prepare_csv(
@@ -153,7 +160,11 @@ def prepare_csv(
     progress: Callable[[int, int], None] | None = None,
     t_start: float | None = None,
 ):
-    """CSV inputs -> (TraceDataset ``[N, 1, T]``, PrepareSummary). See the module docstring."""
+    """CSV inputs -> (TraceDataset ``[N, C, T]``, PrepareSummary). See the module docstring.
+
+    ``column`` may name several columns, comma-separated (``frame_sum_dl,frame_sum_ul``): each is
+    one channel (per-trace files and long tables).
+    """
     from netdiffus.prepare import PrepareSummary
 
     t_start = time.perf_counter() if t_start is None else t_start
@@ -174,22 +185,34 @@ def prepare_csv(
         if kind == "per-trace":
             if column is None:
                 raise ConfigError("column is required for per-trace CSV files (e.g. --column frame_sum_dl)")
-            ds, s = read_csv_traces(path, column=column, length=length, aggregate=aggregate, strict=strict,
-                                    progress=progress)
-            summary.files_read += s.files_read
-            summary.skipped += s.skipped
-            series += list(ds.series[:, 0].astype(np.float64))
-            ids += ds.ids
-            labels += ds.labels
-            sources += ds.sources
+            per_channel = []
+            for name in _columns(column):  # one read per channel; files skipped for any channel drop out
+                ds, s = read_csv_traces(path, column=name, length=length, aggregate=aggregate, strict=strict,
+                                        progress=progress)
+                per_channel.append(ds)
+                summary.skipped += [x for x in s.skipped if x not in summary.skipped]
+            common = set.intersection(*(set(ds.ids) for ds in per_channel))
+            first = per_channel[0]
+            keep = [i for i, tid in enumerate(first.ids) if tid in common]
+            summary.files_read += len(keep)
+            for i in keep:
+                tid = first.ids[i]
+                rows_c = [ds.series[ds.ids.index(tid), 0].astype(np.float64) for ds in per_channel]
+                t_min = min(len(r) for r in rows_c)
+                series.append(np.stack([r[:t_min] for r in rows_c]))
+                ids.append(tid)
+                labels.append(first.labels[i])
+                sources.append(first.sources[i])
             continue
         if path.is_dir():
             raise ConfigError(f"csv_layout {kind!r} needs a CSV file, not a folder (got {path})")
         here = "."
         try:
             if kind == "wide":
+                if len(_columns(column)) > 1:
+                    raise ConfigError("a wide CSV table holds one channel: give at most one column")
                 values, tids, tlabels = read_wide_table(path, label=here)
-                rows = list(values)
+                rows = [v[None, :] for v in values]
             else:
                 rows, tids, tlabels = read_long_table(path, column=column, bin_width_s=bin_width_s, label=here)
         except InputError as exc:
@@ -208,18 +231,20 @@ def prepare_csv(
         summary.files_read += 1
     if not series:
         raise InputError(f"no usable traces in {', '.join(str(i) for i in inputs)} ({len(summary.skipped)} skipped)")
-    t = min(len(s) for s in series) if length is None else length
+    t = min(s.shape[-1] for s in series) if length is None else length
     if t < 1:
         raise InputError(f"traces are shorter than aggregate={aggregate} bins")
-    arr = np.stack([fit_length(s, t)[:t] for s in series]).astype(np.float32)
+    if len({s.shape[0] for s in series}) > 1:
+        raise InputError("the CSV inputs have different numbers of channels")
+    arr = np.stack([fit_length(s, t)[..., :t] for s in series]).astype(np.float32)  # [N, C, T]
     summary.traces_per_label = dict(sorted(Counter(labels).items()))
-    name = column or "value"
+    names = _columns(column) or ["value"]
     meta = DatasetMeta(
-        feature=name,
+        feature=names[0] if len(names) == 1 else "+".join(names),
         unit=unit,
         bin_width_s=None if bin_width_s is None else bin_width_s * aggregate,
-        channels=[name],
+        channels=names,
         extra={"source_kind": "csv-" + "+".join(sorted(kinds)), "aggregate": aggregate},
     )
     summary.elapsed_s = time.perf_counter() - t_start
-    return TraceDataset(series=arr[:, None, :], labels=labels, ids=ids, sources=sources, meta=meta), summary
+    return TraceDataset(series=arr, labels=labels, ids=ids, sources=sources, meta=meta), summary

@@ -45,3 +45,14 @@ def test_bad_wide_table_is_skipped_or_raises(tmp_path):
     assert str(exc.value) == f"{p}:2: column 'v1' has a non-numeric value 'oops'"
     with pytest.raises(InputError, match="no usable traces"):
         prepare_csv([p])
+
+
+def test_several_columns_become_channels(tmp_path):
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "t.csv").write_text("dl,ul\n10,1\n20,2\n30,3\n")
+    ds, _ = prepare_csv([tmp_path], column="dl,ul", length=2)
+    assert ds.series.tolist() == [[[10, 20], [1, 2]]] and ds.meta.channels == ["dl", "ul"]
+    p = tmp_path / "long.csv"
+    p.write_text("id,time,dl,ul\na,0.0,5,1\na,0.7,6,2\n")
+    ds, _ = prepare_csv([p], column="dl,ul", bin_width_s=0.5)
+    assert ds.series.tolist() == [[[5, 6], [1, 2]]]
