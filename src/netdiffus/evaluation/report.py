@@ -1,0 +1,330 @@
+"""The evaluation report: ``metrics.json`` and one self-contained ``report.html``.
+
+The HTML file embeds every plot as a base64 PNG (matplotlib, Agg backend) and needs no server,
+script or network to read. Plots, per class (the first ``max_classes`` classes): mean and
+10-90 % band of real vs synthetic series, a few random real and synthetic traces, GASF images of
+a real and a synthetic trace side by side, histograms of log values and of log per-trace totals,
+and the mean autocorrelation (lags 1..10). Then the metric table (with baselines, when given) and
+the per-class table.
+
+Examples
+--------
+>>> path = write_report(result, real_train, synthetic, "runs/eval")  # doctest: +SKIP
+>>> path.name                                                       # doctest: +SKIP
+'report.html'
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from netdiffus.evaluation.features import log1p_abs, log_totals  # noqa: E402
+from netdiffus.evaluation.fidelity import acf  # noqa: E402
+from netdiffus.evaluation.suite import LOWER_IS_BETTER, EvaluationResult  # noqa: E402
+from netdiffus.imaging import SeriesScaler, gasf  # noqa: E402
+from netdiffus.io.dataset import TraceDataset, atomic_path  # noqa: E402
+
+__all__ = ["write_report", "metrics_table_markdown"]
+
+REAL_COLOUR = "#1f77b4"
+SYN_COLOUR = "#d62728"
+
+# Column order of the metric tables; other keys follow in their own order.
+TABLE_ORDER = (
+    "W1_values", "W1_totals", "JSD", "ACF", "discriminative",
+    "TRTR_acc", "TSTR_acc", "TRSTR_acc", "TRTR_f1", "TSTR_f1", "TRSTR_f1",
+    "CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "CNN_TRTR_f1", "CNN_TSTR_f1", "CNN_TRSTR_f1",
+    "FD", "AUROC", "DCR_ratio", "MIA_AUC",
+)  # fmt: skip
+
+
+def _ordered_keys(rows: Mapping[str, Mapping[str, float]]) -> list[str]:
+    keys: list[str] = []
+    for r in rows.values():
+        for k in r:
+            if k not in keys:
+                keys.append(k)
+    first = [k for k in TABLE_ORDER if k in keys]
+    return first + [k for k in keys if k not in first]
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(f):
+        return "–"
+    return f"{f:.3f}"
+
+
+def metrics_table_markdown(rows: Mapping[str, Mapping[str, float]], *, keys: list[str] | None = None) -> str:
+    """A markdown table, one row per entry of ``rows`` (``{name: {metric: value}}``)."""
+    keys = keys or _ordered_keys(rows)
+    lines = ["| generator | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(r.get(k)) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def _html_table(rows: Mapping[str, Mapping[str, Any]], *, first: str) -> str:
+    keys = _ordered_keys(rows)
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    body = []
+    for name, r in rows.items():
+        cells = "".join(f"<td>{_fmt(r.get(k))}</td>" for k in keys)
+        body.append(f"<tr><th>{html.escape(str(name))}</th>{cells}</tr>")
+    return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{''.join(body)}</table>"
+
+
+def _png(fig: plt.Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return '<img alt="plot" src="data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode() + '">'
+
+
+def _grid(n: int, ncols: int = 4, size: tuple[float, float] = (3.6, 2.4)) -> tuple[plt.Figure, np.ndarray]:
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    return fig, axes.ravel()
+
+
+def _by_class(ds: TraceDataset, c: str) -> np.ndarray:
+    return ds.series[ds.label_array() == c].astype(np.float64)
+
+
+def _plot_bands(real: TraceDataset, syn: TraceDataset, classes: list[str], unit: str) -> str:
+    nch = real.n_channels
+    fig, axes = _grid(len(classes) * nch)
+    for i, c in enumerate(classes):
+        r, s = _by_class(real, c), _by_class(syn, c)
+        for ch in range(nch):
+            ax = axes[i * nch + ch]
+            for x, colour, name in ((r, REAL_COLOUR, "real"), (s, SYN_COLOUR, "synthetic")):
+                if len(x) == 0:
+                    continue
+                t = np.arange(x.shape[2])
+                ax.plot(t, x[:, ch].mean(axis=0), color=colour, label=name)
+                lo, hi = np.percentile(x[:, ch], [10, 90], axis=0)
+                ax.fill_between(t, lo, hi, color=colour, alpha=0.2)
+            title = c if nch == 1 else f"{c} [{real.meta.channels[ch]}]"
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("bin", fontsize=8)
+            ax.set_ylabel(unit or "value", fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Mean and 10-90 % band per bin", fontsize=10)
+    return _png(fig)
+
+
+def _plot_samples(real: TraceDataset, syn: TraceDataset, classes: list[str], k: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    fig, axes = _grid(len(classes) * 2, ncols=4)
+    for i, c in enumerate(classes):
+        for j, (ds, colour, name) in enumerate(((real, REAL_COLOUR, "real"), (syn, SYN_COLOUR, "synthetic"))):
+            ax = axes[2 * i + j]
+            x = _by_class(ds, c)
+            for idx in rng.choice(len(x), min(k, len(x)), replace=False) if len(x) else []:
+                for ch in range(x.shape[1]):
+                    ax.plot(x[idx, ch], color=colour, alpha=0.7, lw=0.9, ls="-" if ch == 0 else "--")
+            ax.set_title(f"{c}: {name}", fontsize=9)
+            ax.tick_params(labelsize=7)
+    fig.suptitle(f"{k} random traces per class (dashed: second channel)", fontsize=10)
+    return _png(fig)
+
+
+def _plot_gasf(real: TraceDataset, syn: TraceDataset, classes: list[str], seed: int) -> str:
+    mode = "global-linear" if np.any(real.series < 0) else "global-log"
+    scaler = SeriesScaler(mode=mode).fit(real.series)
+    rng = np.random.default_rng(seed)
+    fig, axes = _grid(len(classes) * 2, ncols=4, size=(2.6, 2.6))
+    for i, c in enumerate(classes):
+        for j, (ds, name) in enumerate(((real, "real"), (syn, "synthetic"))):
+            ax = axes[2 * i + j]
+            x = _by_class(ds, c)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{c}: {name}", fontsize=8)
+            if len(x) == 0:
+                continue
+            one = x[rng.integers(len(x))][None]
+            img = gasf(scaler.transform(one))[0, 0]
+            ax.imshow(img, cmap="rainbow", vmin=-1, vmax=1, origin="lower")
+    fig.suptitle(f"GASF images (channel 0, scaling {mode} fitted on real)", fontsize=10)
+    return _png(fig)
+
+
+def _plot_hist(real: TraceDataset, syn: TraceDataset, classes: list[str], *, totals: bool) -> str:
+    fig, axes = _grid(len(classes))
+    for i, c in enumerate(classes):
+        ax = axes[i]
+        r, s = _by_class(real, c), _by_class(syn, c)
+        a = log_totals(r) if totals else log1p_abs(r).ravel()
+        b = log_totals(s) if totals and len(s) else (log1p_abs(s).ravel() if len(s) else np.array([]))
+        edges = np.histogram_bin_edges(np.r_[a, b] if len(b) else a, bins=40)
+        ax.hist(a, bins=edges, density=True, alpha=0.5, color=REAL_COLOUR, label="real")
+        if len(b):
+            ax.hist(b, bins=edges, density=True, alpha=0.5, color=SYN_COLOUR, label="synthetic")
+        ax.set_title(c, fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    what = "log1p(per-trace total)" if totals else "log1p(|value|) of every bin"
+    fig.suptitle(f"Histograms of {what}", fontsize=10)
+    return _png(fig)
+
+
+def _plot_acf(real: TraceDataset, syn: TraceDataset, classes: list[str]) -> str:
+    fig, axes = _grid(len(classes))
+    for i, c in enumerate(classes):
+        ax = axes[i]
+        for ds, colour, name in ((real, REAL_COLOUR, "real"), (syn, SYN_COLOUR, "synthetic")):
+            x = _by_class(ds, c)
+            if len(x) == 0:
+                continue
+            a = acf(x).mean(axis=0)  # [C, lags]
+            for ch in range(a.shape[0]):
+                ax.plot(np.arange(1, a.shape[1] + 1), a[ch], marker="o", ms=3, color=colour,
+                        ls="-" if ch == 0 else "--", label=name if ch == 0 else None)  # fmt: skip
+        ax.set_title(c, fontsize=9)
+        ax.set_xlabel("lag (bins)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Mean autocorrelation, lags 1-10", fontsize=10)
+    return _png(fig)
+
+
+_CSS = """
+body{font-family:sans-serif;margin:2em;max-width:1500px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
+th{background:#f3f3f3}
+img{max-width:100%}
+.note{color:#555;font-size:13px}
+"""
+
+
+def write_report(
+    result: EvaluationResult,
+    real: TraceDataset,
+    synthetic: TraceDataset,
+    out_dir: str | os.PathLike[str],
+    *,
+    title: str = "netdiffus evaluation",
+    extra_info: dict[str, Any] | None = None,
+    baselines: Mapping[str, EvaluationResult] | None = None,
+    max_classes: int = 8,
+    samples_per_class: int = 3,
+    seed: int = 0,
+) -> Path:
+    """Write ``metrics.json`` and ``report.html`` into ``out_dir`` (atomically) and return the HTML path.
+
+    Parameters
+    ----------
+    result : EvaluationResult
+        Scores of ``synthetic`` (from :func:`~netdiffus.evaluation.evaluate`).
+    real, synthetic : TraceDataset
+        The real (training) and synthetic traces that were scored, ``[N, C, T]``.
+    out_dir : path
+        Output folder (created if missing).
+    title : str
+        Title of the HTML page.
+    extra_info : dict, optional
+        Shown as a key/value table and stored under ``"extra_info"`` in ``metrics.json``.
+    baselines : dict of str to EvaluationResult, optional
+        Other generators scored on the same real data, shown as rows of the metric table.
+    max_classes : int
+        Classes shown in the plots (the first ones in sorted order; the tables list every class).
+    samples_per_class : int
+        Random traces drawn per class and source.
+    seed : int
+        Seeds the choice of sample traces.
+
+    Returns
+    -------
+    Path
+        ``out_dir / "report.html"``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = result.to_dict()
+    data["extra_info"] = extra_info or {}
+    if baselines:
+        data["baselines"] = {k: v.to_dict() for k, v in baselines.items()}
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.chmod(0o644)
+
+    classes = real.classes[:max_classes]
+    unit = real.meta.unit
+    rows: dict[str, Mapping[str, float]] = {"this synthetic set": result.overall}
+    for name, b in (baselines or {}).items():
+        rows[name] = b.overall
+    info = {
+        "created (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "real traces": real.n_traces,
+        "synthetic traces": synthetic.n_traces,
+        "shape [C, T]": f"[{real.n_channels}, {real.length}]",
+        "feature / unit": f"{real.meta.feature} / {unit or '?'}",
+        "bin width (s)": real.meta.bin_width_s,
+        "classes": len(real.classes),
+        **(extra_info or {}),
+    }
+    info_html = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+        for k, v in info.items()
+    )
+    shown = "" if len(real.classes) <= max_classes else (
+        f"<p class='note'>Plots show the first {max_classes} of {len(real.classes)} classes.</p>"
+    )
+    lower = ", ".join(LOWER_IS_BETTER)
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+        f"<table>{info_html}</table>",
+        "<h2>Metrics</h2>",
+        _html_table(rows, first="generator"),
+        f"<p class='note'>Lower is better: {lower}. Higher is better: accuracies and F1. "
+        "DCR_ratio: about 1 or above (below 1 means memorisation). MIA_AUC: 0.5 is best. "
+        "Definitions: docs/evaluation.md.</p>",
+        "<h2>Per class</h2>",
+        _html_table(result.per_class, first="class"),
+        shown,
+        "<h2>Series: mean and 10-90 % band</h2>",
+        _plot_bands(real, synthetic, classes, unit),
+        "<h2>Random traces</h2>",
+        _plot_samples(real, synthetic, classes, samples_per_class, seed),
+        "<h2>GASF images</h2>",
+        _plot_gasf(real, synthetic, classes, seed),
+        "<h2>Value histograms</h2>",
+        _plot_hist(real, synthetic, classes, totals=False),
+        "<h2>Per-trace totals</h2>",
+        _plot_hist(real, synthetic, classes, totals=True),
+        "<h2>Autocorrelation</h2>",
+        _plot_acf(real, synthetic, classes),
+        "</body></html>",
+    ]
+    path = out / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")
+        tmp.chmod(0o644)
+    return path

@@ -1,0 +1,274 @@
+"""One call that scores a synthetic dataset against real data: :func:`evaluate`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from netdiffus.io.dataset import TraceDataset
+>>> rng = np.random.default_rng(0)
+>>> def make(n, seed):
+...     r = np.random.default_rng(seed)
+...     x = np.concatenate([r.lognormal(3, 0.5, (n, 1, 12)), r.lognormal(6, 0.5, (n, 1, 12))])
+...     labels = ["a"] * n + ["b"] * n
+...     return TraceDataset(series=x, labels=labels, ids=[str(i) for i in range(2 * n)], sources=[""] * (2 * n))
+>>> result = evaluate(make(20, 0), make(20, 0), metrics=["fidelity"])
+>>> result.overall["W1_values"], result.per_class["a"]["ACF"]
+(0.0, 0.0)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal, Sequence
+
+import numpy as np
+
+from netdiffus.errors import ConfigError, DatasetError
+from netdiffus.evaluation import fidelity, privacy, utility
+from netdiffus.io.dataset import TraceDataset
+
+__all__ = ["evaluate", "EvaluationResult", "MetricGroup", "METRIC_GROUPS", "DEFAULT_METRICS"]
+
+log = logging.getLogger(__name__)
+
+MetricGroup = Literal["fidelity", "discriminative", "rf", "privacy", "cnn"]
+#: Every metric group, in the order they run.
+METRIC_GROUPS: tuple[str, ...] = ("fidelity", "discriminative", "rf", "privacy", "cnn")
+#: Groups of ``metrics="default"``: everything except the (slower) GASF CNN.
+DEFAULT_METRICS: tuple[str, ...] = ("fidelity", "discriminative", "rf", "privacy")
+#: Trees of the random forests with ``fast=True``.
+FAST_N_ESTIMATORS = 100
+
+#: Metrics where lower is better (the rest: higher is better, except MIA_AUC: 0.5 is best).
+LOWER_IS_BETTER = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "FD")
+
+
+@dataclass
+class EvaluationResult:
+    """Scores of one synthetic dataset.
+
+    Attributes
+    ----------
+    overall : dict of str to float
+        Mean over classes of the per-class fidelity metrics, plus the whole-set metrics
+        (``discriminative``, ``TRTR_acc`` ... ``TRSTR_f1``, ``DCR_ratio``, ``MIA_AUC``,
+        ``CNN_*``, ``FD``). NaN where a metric could not be computed.
+    per_class : dict of str to dict of str to float
+        ``{class: {"W1_values": ..., "W1_totals": ..., "JSD": ..., "ACF": ..., "n_real": ...,
+        "n_synthetic": ...}}`` for each class of the real training set.
+    info : dict
+        Settings, sizes and the wall time of the evaluation.
+    """
+
+    overall: dict[str, float] = field(default_factory=dict)
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN and infinities become None)."""
+        return {
+            "overall": {k: _json_float(v) for k, v in self.overall.items()},
+            "per_class": {c: {k: _json_float(v) for k, v in m.items()} for c, m in self.per_class.items()},
+            "info": self.info,
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The result as a JSON string (see :meth:`to_dict`)."""
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvaluationResult":
+        def f(v: Any) -> float:
+            return float("nan") if v is None else float(v)
+
+        return cls(
+            overall={k: f(v) for k, v in data.get("overall", {}).items()},
+            per_class={c: {k: f(v) for k, v in m.items()} for c, m in data.get("per_class", {}).items()},
+            info=dict(data.get("info", {})),
+        )
+
+
+def _json_float(v: float) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _resolve_metrics(metrics: str | Iterable[str]) -> list[str]:
+    if isinstance(metrics, str):
+        if metrics == "default":
+            return list(DEFAULT_METRICS)
+        if metrics == "all":
+            return list(METRIC_GROUPS)
+        metrics = [metrics]
+    chosen = list(metrics)
+    for m in chosen:
+        if m not in METRIC_GROUPS:
+            raise ConfigError(
+                f"metrics must be 'default', 'all' or a list of {', '.join(METRIC_GROUPS)} (got {m!r})"
+            )
+    return [m for m in METRIC_GROUPS if m in chosen]
+
+
+def _check_compatible(real: TraceDataset, other: TraceDataset, what: str) -> None:
+    if other.series.shape[1:] != real.series.shape[1:]:
+        raise DatasetError(
+            f"{what} traces must have the real traces' shape [C, T] = {list(real.series.shape[1:])} "
+            f"(got {list(other.series.shape[1:])})"
+        )
+    other.validate(what=what)
+
+
+def evaluate(
+    real_train: TraceDataset,
+    synthetic: TraceDataset,
+    *,
+    real_test: TraceDataset | None = None,
+    seed: int = 0,
+    metrics: Literal["default", "all"] | Sequence[MetricGroup] = "default",
+    fast: bool = False,
+    n_estimators: int | None = None,
+    cnn_epochs: int | None = None,
+    n_jobs: int | None = -1,
+) -> EvaluationResult:
+    """Score ``synthetic`` against ``real_train`` (and ``real_test`` for utility and privacy).
+
+    Parameters
+    ----------
+    real_train : TraceDataset
+        The real traces the generator was trained on, ``[N, C, T]`` in original units.
+    synthetic : TraceDataset
+        Generated traces with the same ``[C, T]``.
+    real_test : TraceDataset, optional
+        Real traces unseen by the generator. Needed for TRTR / TSTR / TRSTR, ``DCR_ratio`` and
+        ``MIA_AUC`` (skipped without it).
+    seed : int
+        Seeds every random forest, subsample and CNN.
+    metrics : "default", "all" or list of {"fidelity", "discriminative", "rf", "privacy", "cnn"}
+        ``"default"`` is everything but the GASF CNN (``"cnn"``: CNN TRTR / TSTR / TRSTR and the
+        Frechet distance ``FD`` between real-test and synthetic embeddings of the real-trained CNN).
+    fast : bool
+        Fewer trees (100 instead of 300) and CNN epochs, for interactive use (seconds).
+    n_estimators : int, optional
+        Trees of each random forest (default 300, or 100 with ``fast``).
+    cnn_epochs : int, optional
+        Training epochs of the GASF CNN (default from :mod:`netdiffus.evaluation.cnn`).
+    n_jobs : int or None
+        Parallel jobs of the random forests (-1: all cores).
+
+    Returns
+    -------
+    EvaluationResult
+
+    Raises
+    ------
+    DatasetError
+        If the sets differ in shape, hold NaN values, or the synthetic set lacks every real class.
+    ConfigError
+        If ``metrics`` names an unknown group.
+    """
+    t0 = time.perf_counter()
+    groups = _resolve_metrics(metrics)
+    real_train.validate(what="real training set")
+    _check_compatible(real_train, synthetic, "synthetic")
+    if real_test is not None:
+        _check_compatible(real_train, real_test, "real test")
+    n_trees = n_estimators if n_estimators is not None else (FAST_N_ESTIMATORS if fast else utility.DEFAULT_N_ESTIMATORS)
+    if n_trees < 1:
+        raise ConfigError(f"n_estimators must be >= 1 (got {n_trees})")
+
+    classes = real_train.classes
+    ylab_r, ylab_s = real_train.label_array(), synthetic.label_array()
+    missing = [c for c in classes if not np.any(ylab_s == c)]
+    if len(missing) == len(classes):
+        raise DatasetError(
+            f"synthetic set has none of the real classes ({', '.join(classes[:5])}{'...' if len(classes) > 5 else ''})"
+        )
+    extra = sorted(set(synthetic.labels) - set(classes))
+
+    result = EvaluationResult()
+    result.info = {
+        "metrics": groups,
+        "seed": seed,
+        "n_estimators": n_trees,
+        "n_real_train": real_train.n_traces,
+        "n_synthetic": synthetic.n_traces,
+        "n_real_test": None if real_test is None else real_test.n_traces,
+        "classes": classes,
+        "classes_missing_in_synthetic": missing,
+        "classes_not_in_real": extra,
+        "shape": list(real_train.series.shape[1:]),
+    }
+    xr, xs = real_train.series, synthetic.series
+
+    if "fidelity" in groups:
+        _fidelity(result, xr, ylab_r, xs, ylab_s, classes)
+
+    if "discriminative" in groups:
+        log.info("discriminative score (%d trees, 5 folds)", n_trees)
+        try:
+            result.overall["discriminative"] = utility.discriminative_score(
+                xr, xs, n_estimators=n_trees, seed=seed, n_jobs=n_jobs
+            )
+        except DatasetError as exc:
+            log.warning("discriminative score skipped: %s", exc)
+            result.overall["discriminative"] = float("nan")
+
+    if real_test is not None:
+        xt, ylab_t = real_test.series, real_test.label_array()
+        if "rf" in groups:
+            log.info("random forest TRTR / TSTR / TRSTR (%d trees)", n_trees)
+
+            def rf(x: np.ndarray, y: np.ndarray, xq: np.ndarray, s: int) -> np.ndarray:
+                return utility.rf_predict(x, y, xq, s, n_estimators=n_trees, n_jobs=n_jobs)
+
+            scores = utility.train_test_scores((xr, ylab_r), (xs, ylab_s), (xt, ylab_t), classifier=rf, seed=seed)
+            _put_scores(result, scores, prefix="")
+        if "privacy" in groups:
+            result.overall["DCR_ratio"] = privacy.dcr_ratio(xr, xs, xt)
+            result.overall["MIA_AUC"] = privacy.mia_auc(xr, xt, xs)
+        if "cnn" in groups:
+            from netdiffus.evaluation import cnn
+
+            log.info("GASF CNN TRTR / TSTR / TRSTR")
+            cres = cnn.cnn_evaluation(
+                (xr, ylab_r), (xs, ylab_s), (xt, ylab_t), seed=seed, fast=fast, epochs=cnn_epochs
+            )
+            _put_scores(result, cres.scores, prefix="CNN_")
+            result.overall["FD"] = cres.frechet
+            result.info["cnn"] = cres.info
+    elif any(g in groups for g in ("rf", "privacy", "cnn")):
+        log.info("no real test set: TRTR / TSTR / TRSTR, DCR ratio and MIA AUC skipped")
+
+    result.info["seconds"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _put_scores(result: EvaluationResult, scores: dict[str, dict[str, float]], *, prefix: str) -> None:
+    for name, s in scores.items():
+        result.overall[f"{prefix}{name}_acc"] = s["accuracy"]
+        result.overall[f"{prefix}{name}_f1"] = s["macro_f1"]
+
+
+def _fidelity(
+    result: EvaluationResult,
+    xr: np.ndarray,
+    ylab_r: np.ndarray,
+    xs: np.ndarray,
+    ylab_s: np.ndarray,
+    classes: list[str],
+) -> None:
+    names = {"W1_values": fidelity.w1_values, "W1_totals": fidelity.w1_totals, "JSD": fidelity.jsd, "ACF": fidelity.acf_distance}
+    per: dict[str, list[float]] = {k: [] for k in names}
+    for c in classes:
+        r, s = xr[ylab_r == c], xs[ylab_s == c]
+        row: dict[str, float] = {"n_real": float(len(r)), "n_synthetic": float(len(s))}
+        for key, fn in names.items():
+            row[key] = fn(r, s) if len(s) else float("nan")
+            if len(s):
+                per[key].append(row[key])
+        result.per_class[c] = row
+    for key in names:
+        result.overall[key] = float(np.mean(per[key])) if per[key] else float("nan")

@@ -1,0 +1,181 @@
+"""evaluate(), EvaluationResult, write_report() and the `netdiffus evaluate` command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from netdiffus.cli.main import main
+from netdiffus.errors import ConfigError, DatasetError
+from netdiffus.evaluation import EvaluationResult, evaluate, write_report
+from netdiffus.io.dataset import DatasetMeta, TraceDataset, write_dataset
+
+CLASSES = ("Facebook/V360", "YouTube/VNormal", "x")
+
+
+def make(n_per_class: int, seed: int, *, t: int = 24, c: int = 1) -> TraceDataset:
+    rng = np.random.default_rng(seed)
+    xs, labels = [], []
+    for k, name in enumerate(CLASSES):
+        xs.append(rng.lognormal(4 + 2 * k, 0.5, (n_per_class, c, t)))
+        labels += [name] * n_per_class
+    n = len(labels)
+    return TraceDataset(
+        series=np.concatenate(xs),
+        labels=labels,
+        ids=[f"{seed}-{i}" for i in range(n)],
+        sources=["test"] * n,
+        meta=DatasetMeta(feature="bytes", unit="bytes", bin_width_s=2.0, channels=[f"c{i}" for i in range(c)]),
+    )
+
+
+def test_identical_sets_give_zero_fidelity_per_class_and_overall():
+    real = make(10, 0)
+    r = evaluate(real, real, metrics=["fidelity"])
+    assert set(r.per_class) == set(CLASSES)
+    for key in ("W1_values", "W1_totals", "JSD", "ACF"):
+        assert r.overall[key] == 0.0
+        assert all(r.per_class[c][key] == 0.0 for c in CLASSES)
+    assert r.per_class["x"]["n_real"] == 10.0
+
+
+def test_full_default_evaluation_keys_and_json_roundtrip():
+    real, test, syn = make(12, 0), make(6, 1), make(24, 2)
+    r = evaluate(real, syn, real_test=test, n_estimators=10)
+    for key in ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "TRTR_acc", "TSTR_acc",
+                "TRSTR_acc", "TRTR_f1", "TSTR_f1", "TRSTR_f1", "DCR_ratio", "MIA_AUC"):  # fmt: skip
+        assert math.isfinite(r.overall[key]), key
+    assert r.overall["TSTR_acc"] == 1.0
+    back = EvaluationResult.from_dict(json.loads(r.to_json()))
+    assert back.overall == r.overall and back.per_class == r.per_class
+
+
+def test_evaluate_is_seeded():
+    real, test, syn = make(12, 0), make(6, 1), make(24, 2)
+    a = evaluate(real, syn, real_test=test, n_estimators=10, seed=3)
+    b = evaluate(real, syn, real_test=test, n_estimators=10, seed=3)
+    assert a.overall == b.overall
+
+
+def test_without_test_set_utility_and_privacy_are_skipped():
+    r = evaluate(make(10, 0), make(10, 1), n_estimators=10)
+    assert "TSTR_acc" not in r.overall and "DCR_ratio" not in r.overall
+    assert "discriminative" in r.overall
+
+
+def test_missing_class_is_nan_and_listed():
+    real, syn = make(10, 0), make(10, 1)
+    syn = syn.subset(np.flatnonzero(syn.label_array() != "x"))
+    r = evaluate(real, syn, metrics=["fidelity"])
+    assert math.isnan(r.per_class["x"]["W1_values"])
+    assert r.info["classes_missing_in_synthetic"] == ["x"]
+    assert math.isfinite(r.overall["W1_values"])
+    assert json.loads(r.to_json())["per_class"]["x"]["W1_values"] is None
+
+
+def test_multichannel_series():
+    real, test, syn = make(8, 0, c=2), make(4, 1, c=2), make(16, 2, c=2)
+    r = evaluate(real, syn, real_test=test, n_estimators=5)
+    assert math.isfinite(r.overall["W1_values"]) and math.isfinite(r.overall["DCR_ratio"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"metrics": ["nope"]}, ConfigError,
+         "metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, cnn (got 'nope')"),
+        ({"n_estimators": 0}, ConfigError, "n_estimators must be >= 1 (got 0)"),
+    ],
+)  # fmt: skip
+def test_option_errors(kwargs, error, message):
+    with pytest.raises(error) as exc:
+        evaluate(make(5, 0), make(5, 1), **kwargs)
+    assert str(exc.value) == message
+
+
+def test_shape_mismatch_and_disjoint_classes():
+    with pytest.raises(DatasetError) as exc:
+        evaluate(make(5, 0), make(5, 1, t=12))
+    assert str(exc.value) == "synthetic traces must have the real traces' shape [C, T] = [1, 24] (got [1, 12])"
+    other = make(5, 1)
+    other.labels = ["zz"] * other.n_traces
+    with pytest.raises(DatasetError) as exc:
+        evaluate(make(5, 0), other)
+    assert str(exc.value) == "synthetic set has none of the real classes (Facebook/V360, YouTube/VNormal, x)"
+
+
+def test_cnn_metrics_small():
+    real, test, syn = make(8, 0, t=12), make(4, 1, t=12), make(8, 2, t=12)
+    r = evaluate(real, syn, real_test=test, metrics=["cnn"], cnn_epochs=1)
+    for key in ("CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "FD"):
+        assert math.isfinite(r.overall[key]), key
+    assert r.info["cnn"]["epochs"] == 1
+
+
+def test_frechet_distance_identical_is_zero():
+    from netdiffus.evaluation.cnn import frechet_distance
+
+    a = np.random.default_rng(0).normal(size=(200, 4))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(a, a + 2.0) == pytest.approx(16.0, rel=1e-6)
+
+
+def test_write_report_is_self_contained(tmp_path):
+    real, test, syn = make(6, 0), make(4, 1), make(12, 2)
+    r = evaluate(real, syn, real_test=test, n_estimators=5)
+    base = evaluate(real, test, real_test=test, n_estimators=5)
+    path = write_report(r, real, syn, tmp_path / "out", title="t<1>", extra_info={"k": "v"},
+                        baselines={"real-holdout": base})  # fmt: skip
+    text = path.read_text()
+    assert path.name == "report.html"
+    assert text.count("data:image/png;base64,") == 6
+    assert "t&lt;1&gt;" in text and "real-holdout" in text and "YouTube/VNormal" in text
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    data = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert data["overall"]["W1_values"] == pytest.approx(r.overall["W1_values"])
+    assert data["extra_info"] == {"k": "v"} and "real-holdout" in data["baselines"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["metrics.json", "report.html"]
+
+
+def test_cli_evaluate(tmp_path, capsys):
+    paths = {}
+    for name, ds in (("real", make(6, 0)), ("test", make(4, 1)), ("syn", make(12, 2))):
+        paths[name] = write_dataset(ds, tmp_path / f"{name}.parquet")
+    rc = main(["-q", "evaluate", "--real", str(paths["real"]), "--real-test", str(paths["test"]),
+               "--synthetic", str(paths["syn"]), "-o", str(tmp_path / "eval"), "--fast",
+               "--metrics", "fidelity,privacy"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "W1_values" in out and "DCR_ratio" in out and "report:" in out
+    assert (tmp_path / "eval" / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--metrics", "bogus"],
+         "error: metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, cnn (got 'bogus')"),
+        (["--metrics", " , "], "error: --metrics must name at least one metric group (got ',')"),
+    ],
+)  # fmt: skip
+def test_cli_evaluate_errors(tmp_path, capsys, extra, message):
+    p = write_dataset(make(5, 0), tmp_path / "r.parquet")
+    rc = main(["-q", "evaluate", "--real", str(p), "--synthetic", str(p), "-o", str(tmp_path / "o"), *extra])
+    assert rc == 1
+    assert capsys.readouterr().err.strip() == message
+    assert not (tmp_path / "o" / "report.html").exists()
+
+
+def test_cli_evaluate_missing_file(tmp_path, capsys):
+    rc = main(["-q", "evaluate", "--real", str(tmp_path / "no.parquet"), "--synthetic", "x", "-o", str(tmp_path)])
+    assert rc == 1
+    assert capsys.readouterr().err.strip() == f"error: dataset file {tmp_path / 'no.parquet'} does not exist"
+
+
+def test_cli_help_has_example(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    assert "example:" in capsys.readouterr().out
