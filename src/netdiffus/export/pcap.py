@@ -208,6 +208,11 @@ def _lookup(table: Any, label: str, *, channel: str = "", direction: int | None 
     channel name. With one histogram per direction and no ``direction`` (one channel holding
     both), the directions are pooled.
     """
+    def read(obj: Any, name: str) -> Histogram | None:
+        if isinstance(obj, dict) and isinstance(obj.get("counts"), list) and not any(obj["counts"]):
+            return None  # nothing was seen (e.g. no packet in that direction): same as absent
+        return Histogram.from_json(obj, what=name)
+
     if not isinstance(table, dict) or label not in table:
         return None
     entry = table[label]
@@ -215,12 +220,15 @@ def _lookup(table: Any, label: str, *, channel: str = "", direction: int | None 
         keys = [channel] + ([{FORWARD: "up", REVERSE: "down"}[direction]] if direction is not None else [])
         for key in keys:
             if key in entry:
-                return Histogram.from_json(entry[key], what=f"meta.extra[{what!r}][{label!r}][{key!r}]")
-        parts = [Histogram.from_json(v, what=f"meta.extra[{what!r}][{label!r}][{k!r}]") for k, v in entry.items()]
-        if direction is None and parts and all(np.array_equal(p.edges, parts[0].edges) for p in parts):
+                return read(entry[key], f"meta.extra[{what!r}][{label!r}][{key!r}]")
+        if direction is not None:
+            return None
+        parts = [read(v, f"meta.extra[{what!r}][{label!r}][{k!r}]") for k, v in entry.items()]
+        parts = [p for p in parts if p is not None]
+        if parts and all(np.array_equal(p.edges, parts[0].edges) for p in parts):
             return Histogram(parts[0].edges, np.sum([p.counts for p in parts], axis=0))
         return None
-    return Histogram.from_json(entry, what=f"meta.extra[{what!r}][{label!r}]")
+    return read(entry, f"meta.extra[{what!r}][{label!r}]")
 
 
 def _source(used: set[bool], yes: str, no: str) -> str:

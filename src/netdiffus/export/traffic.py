@@ -77,7 +77,7 @@ _REVERSE_WORDS = {"down", "dl", "downlink", "download", "in", "incoming", "rx", 
                   "to", "bwd", "backward", "reverse", "dst", "ingress", "s2c"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Histogram:
     """A histogram to draw values from: ``counts[k]`` values in ``[edges[k], edges[k+1])``.
 
@@ -91,6 +91,12 @@ class Histogram:
 
     edges: np.ndarray
     counts: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.edges = np.asarray(self.edges, dtype=np.float64)
+        self.counts = np.asarray(self.counts, dtype=np.float64)
+        cdf = np.cumsum(self.counts)
+        self._cdf = cdf / cdf[-1]
 
     @classmethod
     def from_json(cls, obj: Any, *, what: str) -> "Histogram":
@@ -111,9 +117,9 @@ class Histogram:
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Draw ``n`` values: a bucket by its count, then uniformly inside it. Shape ``[n]``."""
-        p = self.counts / self.counts.sum()
-        k = rng.choice(len(p), size=n, p=p)
-        return self.edges[k] + rng.random(n) * (self.edges[k + 1] - self.edges[k])
+        u = rng.random((2, n))
+        k = np.minimum(np.searchsorted(self._cdf, u[0], side="right"), len(self.counts) - 1)
+        return self.edges[k] + u[1] * (self.edges[k + 1] - self.edges[k])
 
     def mean(self) -> float:
         mid = 0.5 * (self.edges[1:] + self.edges[:-1])
@@ -267,43 +273,74 @@ def _fill_mtu(total: int, *, min_size: int, mtu: int) -> list[int]:
     return sizes
 
 
+class _SizePool:
+    """Sizes drawn ahead in blocks and handed out bin by bin (one draw call per block, not per bin)."""
+
+    def __init__(self, sampler: SizeSampler, rng: np.random.Generator) -> None:
+        self.sampler = sampler
+        self.rng = rng
+        self.draws = np.zeros(0, np.int64)
+        self.cs = np.zeros(0, np.int64)  # cumulative sums of draws[pos:]
+        self.pos = 0
+
+    def _refill(self, need_bytes: int) -> None:
+        rest = self.draws[self.pos :]
+        n = max(1024, int(need_bytes / self.sampler.mean * 1.2) + 8)
+        self.draws = np.concatenate([rest, self.sampler(self.rng, n)])
+        self.cs = np.cumsum(self.draws)
+        self.pos = 0
+
+    def take(self, total: int) -> list[int]:
+        """Sizes summing exactly to ``total`` (``total >= min_size``), all in ``[min_size, mtu]``."""
+        lo, hi = self.sampler.min_size, self.sampler.mtu
+        while True:
+            base = int(self.cs[self.pos - 1]) if self.pos else 0
+            end = int(np.searchsorted(self.cs, base + total, side="right"))
+            if end < len(self.draws):
+                break
+            self._refill(total)
+        sizes = self.draws[self.pos : end].copy()
+        acc = int(self.cs[end - 1]) - base if end > self.pos else 0
+        self.pos = end
+        r = total - acc
+        if r == 0:
+            return sizes.tolist()
+        if r >= lo:
+            out = sizes.tolist()
+            out.append(r)  # r < the next draw <= mtu
+            return out
+        # 0 < r < min_size: spread r over packets with room below the MTU, last packets first
+        room = hi - sizes
+        if room.sum() >= r:
+            for i in range(len(sizes) - 1, -1, -1):
+                step = min(int(room[i]), r)
+                sizes[i] += step
+                r -= step
+                if r == 0:
+                    break
+            return sizes.tolist()
+        out = sizes.tolist()  # every packet is full: split the last one (mtu + r >= 2 * min_size)
+        last = out.pop() + r
+        return out + [last - lo, lo]
+
+
+def _pool_draws_exactly(self: _SizePool, n: int) -> list[int]:
+    """The next ``n`` sizes of the pool."""
+    if self.pos + n > len(self.draws):
+        self._refill(int(n * self.sampler.mean))
+        while self.pos + n > len(self.draws):
+            self._refill(int(2 * n * self.sampler.mean))
+    out = self.draws[self.pos : self.pos + n].tolist()
+    self.pos += n
+    return out
+
+
+_SizePool.draws_exactly = _pool_draws_exactly  # type: ignore[attr-defined]
+
+
 def _fill_drawn(total: int, sampler: SizeSampler, rng: np.random.Generator) -> list[int]:
     """Drawn sizes summing exactly to ``total`` (``total >= min_size``)."""
-    lo, hi = sampler.min_size, sampler.mtu
-    parts: list[np.ndarray] = []
-    acc = 0
-    while True:
-        n = int((total - acc) / sampler.mean * 1.2) + 8
-        draws = sampler(rng, n)
-        cs = acc + np.cumsum(draws)
-        k = int(np.searchsorted(cs, total, side="right"))
-        if k < n:
-            parts.append(draws[:k])
-            acc = int(cs[k - 1]) if k else acc
-            break
-        parts.append(draws)
-        acc = int(cs[-1])
-    sizes = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    r = total - acc
-    if r == 0:
-        return sizes.tolist()
-    if r >= lo:
-        out = sizes.tolist()
-        out.append(r)  # r < the next draw <= mtu
-        return out
-    # 0 < r < min_size: spread r over packets with room below the MTU, last packets first
-    room = hi - sizes
-    if room.sum() >= r:
-        for i in range(len(sizes) - 1, -1, -1):
-            take = min(int(room[i]), r)
-            sizes[i] += take
-            r -= take
-            if r == 0:
-                break
-        return sizes.tolist()
-    out = sizes.tolist()  # every packet is full: split the last one (mtu + r >= 2 * min_size)
-    last = out.pop() + r
-    return out + [last - lo, lo]
+    return _SizePool(sampler, rng).take(total)
 
 
 def schedule_binned(
@@ -356,6 +393,7 @@ def schedule_binned(
     carried = dropped = 0
     for ch in range(c):
         sampler = size_samplers[ch]
+        pool = _SizePool(sampler, rng) if sampler is not None else None
         row = values[ch]
         nz = np.flatnonzero(row)
         if not len(nz):
@@ -369,8 +407,7 @@ def schedule_binned(
             if kind == "packets":
                 if v <= 0:
                     continue
-                s = sampler(rng, v) if sampler is not None else np.full(v, mtu, np.int64)
-                s = s.tolist()
+                s = pool.draws_exactly(v) if pool is not None else [mtu] * v
                 if control:
                     if k == last_bin and (len(s) > 1 or first_done):
                         s[-1] = min_size  # FIN
@@ -398,7 +435,7 @@ def schedule_binned(
                 tail = [min_size]
                 b -= min_size
             mid = [] if b == 0 else (_fill_mtu(b, min_size=min_size, mtu=mtu) if sampler is None
-                                     else _fill_drawn(b, sampler, rng))
+                                     else pool.take(b))
             if len(mid) > 1:
                 mid = [mid[i] for i in rng.permutation(len(mid))]
             first_done = True
@@ -426,20 +463,20 @@ def schedule_binned(
                     carry = 0
             dropped += carry
             carried += leftover - carry
-        for k in range(t):
-            s = ch_sizes[k]
-            if not s:
-                continue
-            n = len(s)
-            width = int(bin_edges_us[k + 1] - bin_edges_us[k])
-            span = max(width - 2 * guard_us, 1)
-            frac = offset_sampler.sample(rng, n) if offset_sampler is not None else rng.random(n)
-            frac = np.clip(frac, 0.0, np.nextafter(1.0, 0.0))
-            off = np.sort(guard_us + np.floor(frac * span).astype(np.int64))
-            times.append(bin_edges_us[k] + off)
-            sizes.append(np.asarray(s, np.int64))
-            dirs.append(np.full(n, directions[ch], np.int8))
-            bins_of.append(np.full(n, k, np.int64))
+        # times: one draw for the whole channel; sorting them all sorts each bin's times (bins
+        # are disjoint), and the j-th packet of a bin takes the bin's j-th time
+        counts = np.array([len(x) for x in ch_sizes], np.int64)
+        m = int(counts.sum())
+        if m == 0:
+            continue
+        k_of = np.repeat(np.arange(t), counts)
+        span = np.maximum(np.diff(bin_edges_us) - 2 * guard_us, 1)[k_of]
+        frac = offset_sampler.sample(rng, m) if offset_sampler is not None else rng.random(m)
+        frac = np.clip(frac, 0.0, np.nextafter(1.0, 0.0))
+        times.append(np.sort(bin_edges_us[k_of] + guard_us + np.floor(frac * span).astype(np.int64)))
+        sizes.append(np.fromiter((v for x in ch_sizes for v in x), np.int64, count=m))
+        dirs.append(np.full(m, directions[ch], np.int8))
+        bins_of.append(k_of)
     if not times:
         return Schedule(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8), written, carried, dropped)
     time_us = np.concatenate(times)
