@@ -49,11 +49,12 @@ print(json.dumps(dict(wall=wall, cpu=cpu, packets=s.packets, traces=ds.n_traces,
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def write_large_capture(path: Path, *, gigabytes: float, seed: int = 0) -> int:
+def write_large_capture(path: Path, *, gigabytes: float, rotate: int = 1, seed: int = 0) -> int:
     """Write a pcap of about ``gigabytes`` GB; returns its packet count.
 
-    Blocks of 4096 packets over 256 concurrent flows (TCP and UDP, sizes 60-1514 bytes); every 64
-    blocks the flows are replaced by new ones (new client ports), so flows start and end all along.
+    Blocks of 4096 packets in 2 s over 256 flows (TCP and UDP, sizes 60-1514 bytes); every
+    ``rotate`` blocks the flows are replaced by new ones (new client ports), so flows start and
+    end all along and about 256 * 60 / rotate flows are open at once (120 s idle timeout).
     """
     rng = np.random.default_rng(seed)
     n = 4096
@@ -92,7 +93,7 @@ def write_large_capture(path: Path, *, gigabytes: float, seed: int = 0) -> int:
             sec, usec = (ts // 1_000_000).astype("<u4"), (ts % 1_000_000).astype("<u4")
             for k, v in ((0, sec), (4, usec)):
                 arr[(t_off + k)[:, None] + np.arange(4)] = v.view(np.uint8).reshape(n, 4)
-            base = 1024 + (block // 64) % 60000
+            base = 1024 + (256 * (block // rotate)) % 64000
             cport = (base + flow).astype(">u2")
             sport_v = np.where(down, 443, cport).astype(">u2")
             dport_v = np.where(down, cport, 443).astype(">u2")

@@ -235,7 +235,8 @@ def _most_frequent_host(path: Path, decoder: Decoder) -> HostKey | None:
     return None
 
 
-def _trace_id(path: Path, root: Path, trace: Trace, unit: Unit) -> str:
+def _trace_base(path: Path, root: Path) -> str:
+    """The id of a capture's trace: its path relative to the input, without the capture suffix."""
     try:
         rel = path.relative_to(root)
     except ValueError:
@@ -244,7 +245,7 @@ def _trace_id(path: Path, root: Path, trace: Trace, unit: Unit) -> str:
     for suffix in (".gz", ".pcapng", ".pcap", ".cap", ".dmp"):
         if base.lower().endswith(suffix):
             base = base[: -len(suffix)]
-    return f"{base}#{trace.index}" if unit == "flow" else base
+    return base
 
 
 def _process_capture(path: Path, root: Path) -> _FileResult:
@@ -297,18 +298,14 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
             yield b
 
     batches = counting(iter_packet_batches(path, decoder=opts.decoder, on_warning=warn))
-    traces = sorted(
-        assemble(batches, unit=unit, spec=spec, host=host, idle_timeout_s=opts.idle_timeout_s,
-                 active_timeout_s=opts.active_timeout_s),
-        key=lambda t: t.index,
-    )
-    res.packets = counted[0]
-    if not traces:
-        res.skipped = "no packets" + (f" of host {host}" if unit == "host" else "") if counted[0] == 0 or unit == "host" \
-            else "no IP packets (no flows)"
-        return
-    series = []
-    for tr in traces:
+    # Each trace is reduced to its float32 series as soon as it ends: memory holds the open flows
+    # and the finished series, never packets or finished builders.
+    kept: list[tuple[int, np.ndarray, str, str]] = []  # (index, series, id, label)
+    base = _trace_base(path, root)
+    n_traces = 0
+    for tr in assemble(batches, unit=unit, spec=spec, host=host, idle_timeout_s=opts.idle_timeout_s,
+                       active_timeout_s=opts.active_timeout_s):
+        n_traces += 1
         if tr.n_packets < opts.min_packets:
             res.too_short += 1
             continue
@@ -320,18 +317,29 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
                 res.unlabelled += 1
                 continue
             res.labelled += 1
-        b = tr.builder
-        series.append(b.series())
-        res.ids.append(_trace_id(path, root, tr, unit))
-        res.labels.append(label)
+        b = tr.stats
+        kept.append((tr.index, b.series, f"{base}#{tr.index}" if unit == "flow" else base, label))
         for store, value in ((res.size_hist, b.size_hist), (res.offset_hist, b.offset_hist), (res.transport, b.transport)):
-            store[label] = store[label] + value if label in store else value.copy()
-    if not series:
-        reason = f"all {len(traces)} trace(s) have fewer than {opts.min_packets} packets" if not res.unlabelled \
-            else f"no trace matched a label ({res.unlabelled} unmatched, {res.too_short} too short)"
-        res.skipped = reason
+            store[label] = store[label] + value if label in store else value.astype(np.int64)
+    res.packets = counted[0]
+    if n_traces == 0:
+        if counted[0] == 0:
+            res.skipped = "no packets"
+        elif unit == "host":
+            res.skipped = f"no packets of host {host}"
+        else:
+            res.skipped = "no IP packets (no flows)"
         return
-    res.series = np.stack(series).astype(np.float32)
+    if not kept:
+        if res.unlabelled:
+            res.skipped = f"no trace matched a label ({res.unlabelled} unmatched, {res.too_short} too short)"
+        else:
+            res.skipped = f"all {n_traces} trace(s) have fewer than {opts.min_packets} packets"
+        return
+    kept.sort(key=lambda k: k[0])
+    res.series = np.stack([k[1] for k in kept])
+    res.ids = [k[2] for k in kept]
+    res.labels = [k[3] for k in kept]
 
 
 def _prepare_captures(

@@ -53,6 +53,8 @@ __all__ = [
     "Feature",
     "SeriesSpec",
     "SeriesBuilder",
+    "TraceTable",
+    "TraceStats",
     "parse_duration",
     "SIZE_EDGES",
     "OFFSET_EDGES",
@@ -156,107 +158,221 @@ class SeriesSpec:
         return [f"{self.feature}_to_{who}", f"{self.feature}_from_{who}"]
 
 
-class SeriesBuilder:
-    """Accumulates the packets of one trace into its series, aligned at its first packet.
-
-    Packets arrive in batches (:meth:`add`); a packet earlier than the first one (out of order in
-    the capture) falls in bin 0.
+@dataclass
+class TraceStats:
+    """A finished trace: its series and the statistics kept for the exporter.
 
     Attributes
     ----------
+    series : ndarray [C, length] float32
     n_packets : int
         Packets of the trace (all of them, also those past the series' end).
     first_ns, last_ns : int
         Times of the first and last packet (ns).
-    size_hist : ndarray [2, len(SIZE_EDGES) - 1] int64
+    size_hist : ndarray [2, len(SIZE_EDGES) - 1] int32
         Sizes of the packets in the series, row 0 down (to), row 1 up (from).
-    offset_hist : ndarray [len(OFFSET_EDGES) - 1] int64
+    offset_hist : ndarray [len(OFFSET_EDGES) - 1] int32
         Arrival offsets within their bin (binned features only).
     transport : ndarray [3] int64
         Packets of the series per transport (tcp, udp, other).
     """
 
-    __slots__ = ("spec", "values", "n_packets", "first_ns", "last_ns", "size_hist", "offset_hist", "transport",
-                 "_filled", "_seq_ts")
+    series: np.ndarray
+    n_packets: int
+    first_ns: int
+    last_ns: int
+    size_hist: np.ndarray
+    offset_hist: np.ndarray
+    transport: np.ndarray
 
-    def __init__(self, spec: SeriesSpec) -> None:
+
+_N_SIZE = len(SIZE_EDGES) - 1
+_N_OFFSET = len(OFFSET_EDGES) - 1
+
+
+def _size_bin(length: np.ndarray) -> np.ndarray:
+    """Index in SIZE_EDGES of each length (8-byte bins, the last one from 1520 up)."""
+    return np.minimum(length // 8, _N_SIZE - 1)
+
+
+class TraceTable:
+    """Series of many traces at once, one *slot* per open trace, updated batch by batch.
+
+    All the packets of a batch, whatever trace they belong to, are added with a few numpy calls
+    (:meth:`add`), so the cost per packet stays flat however many flows are open. A slot is taken
+    with :meth:`open` and given back with :meth:`close`, which returns the trace's
+    :class:`TraceStats`. Each trace is aligned at its first packet; a packet earlier than that (out
+    of order in the capture) falls in bin 0. Memory: about ``(8 C T + 1.6 KB)`` per open slot.
+    """
+
+    def __init__(self, spec: SeriesSpec, capacity: int = 64) -> None:
         self.spec = spec
-        self.values = np.zeros((spec.n_channels, spec.length), np.float64)
-        self.n_packets = 0
-        self.first_ns = 0
-        self.last_ns = 0
-        self.size_hist = np.zeros((2, len(SIZE_EDGES) - 1), np.int64)
-        self.offset_hist = np.zeros(len(OFFSET_EDGES) - 1, np.int64)
-        self.transport = np.zeros(len(TRANSPORTS), np.int64)
-        self._filled = 0  # values filled (sizes) or timestamps seen (iat)
-        self._seq_ts = np.zeros(spec.length + 1, np.int64) if spec.feature == "iat" else None
+        self._free: list[int] = []
+        self._size = 0
+        self._alloc(max(capacity, 1))
 
-    def add(self, *, ts_ns: np.ndarray, length: np.ndarray, up: np.ndarray, proto: np.ndarray) -> None:
-        """Add packets of this trace (arrays [n], in capture order).
+    def _alloc(self, cap: int) -> None:
+        spec = self.spec
+        seq = spec.length + 1 if spec.feature == "iat" else spec.length
+        fields = {
+            "values": ((spec.n_channels, spec.length), np.float64),
+            "n_packets": ((), np.int64),
+            "first_ns": ((), np.int64),
+            "last_ns": ((), np.int64),
+            "filled": ((), np.int64),
+            "seq_ts": ((seq if spec.feature == "iat" else 0,), np.int64),
+            "size_hist": ((2, _N_SIZE), np.int32),
+            "offset_hist": ((_N_OFFSET,), np.int32),
+            "transport": ((len(TRANSPORTS),), np.int64),
+            "in_use": ((), bool),
+        }
+        old = self.__dict__.get("_arrays")
+        arrays = {k: np.zeros((cap, *shape), dtype) for k, (shape, dtype) in fields.items()}
+        if old is not None:
+            for k, a in old.items():
+                arrays[k][: len(a)] = a
+        self._arrays = arrays
+        self._cap = cap
+
+    def open(self) -> int:
+        """A free slot (zeroed) for a new trace."""
+        if self._free:
+            slot = self._free.pop()
+        else:
+            if self._size == self._cap:
+                self._alloc(self._cap * 2)
+            slot = self._size
+            self._size += 1
+        self._arrays["in_use"][slot] = True
+        return slot
+
+    def idle_slots(self, before_ns: int) -> np.ndarray:
+        """Open slots whose last packet is older than ``before_ns``."""
+        a = self._arrays
+        n = self._size
+        return np.flatnonzero(a["in_use"][:n] & (a["last_ns"][:n] < before_ns) & (a["n_packets"][:n] > 0))
+
+    def n_packets(self, slot: int) -> int:
+        return int(self._arrays["n_packets"][slot])
+
+    @property
+    def first_ns(self) -> np.ndarray:
+        return self._arrays["first_ns"]
+
+    @property
+    def last_ns(self) -> np.ndarray:
+        return self._arrays["last_ns"]
+
+    def close(self, slot: int) -> TraceStats:
+        """Finish the trace in ``slot``: its stats; the slot is zeroed and reusable."""
+        a = self._arrays
+        stats = TraceStats(
+            series=self._series(slot),
+            n_packets=int(a["n_packets"][slot]),
+            first_ns=int(a["first_ns"][slot]),
+            last_ns=int(a["last_ns"][slot]),
+            size_hist=a["size_hist"][slot].copy(),
+            offset_hist=a["offset_hist"][slot].copy(),
+            transport=a["transport"][slot].copy(),
+        )
+        for arr in a.values():
+            arr[slot] = 0
+        self._free.append(slot)
+        return stats
+
+    def _series(self, slot: int) -> np.ndarray:
+        a = self._arrays
+        if self.spec.feature == "iat":
+            out = np.zeros((1, self.spec.length), np.float64)
+            k = max(int(a["filled"][slot]) - 1, 0)
+            out[0, :k] = np.diff(a["seq_ts"][slot, : k + 1]) / 1e9
+            return out.astype(np.float32)
+        return a["values"][slot].astype(np.float32)
+
+    def add(self, *, slot: np.ndarray, ts_ns: np.ndarray, length: np.ndarray, up: np.ndarray,
+            proto: np.ndarray) -> None:
+        """Add packets (arrays [n], in capture order) to the traces in ``slot`` [n].
 
         Parameters
         ----------
-        ts_ns : int64 nanoseconds; length : IP bytes; up : bool, True from the host / initiator;
-        proto : IP protocol number (-1 for non-IP frames)
+        slot : int64 slot of each packet; ts_ns : int64 nanoseconds; length : IP bytes;
+        up : bool, True from the host / initiator; proto : IP protocol number (-1 non-IP)
         """
         n = len(ts_ns)
         if n == 0:
             return
-        if self.n_packets == 0:
-            self.first_ns = int(ts_ns[0])
-        self.n_packets += n
-        self.last_ns = max(self.last_ns, int(ts_ns.max()))
-        spec = self.spec
+        a, spec, T = self._arrays, self.spec, self.spec.length
+        slot = np.asarray(slot, np.int64)
+        # first packet of each slot in this batch, and its rank within the slot
+        order = np.argsort(slot, kind="stable")
+        s_sorted = slot[order]
+        head = np.ones(n, bool)
+        head[1:] = s_sorted[1:] != s_sorted[:-1]
+        starts = np.flatnonzero(head)
+        seg = np.cumsum(head) - 1
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n) - starts[seg]
+        slots_here = s_sorted[starts]
+        new = a["n_packets"][slots_here] == 0
+        a["first_ns"][slots_here[new]] = ts_ns[order[starts[new]]]
+        a["n_packets"][slots_here] += np.diff(np.append(starts, n))
+        np.maximum.at(a["last_ns"], slot, ts_ns)
         if spec.binned:
-            rel = ts_ns - self.first_ns
-            np.maximum(rel, 0, out=rel)
+            rel = np.maximum(ts_ns - a["first_ns"][slot], 0)
             b = rel // spec.bin_ns
-            keep = b < spec.length
-            if not keep.any():
-                return
+            keep = b < T
             if not keep.all():
-                b, rel, length, up, proto = b[keep], rel[keep], length[keep], up[keep], proto[keep]
-            w = length.astype(np.float64) if spec.feature == "bytes" else None
-            if spec.split_direction:
-                for ch, mask in ((0, ~up), (1, up)):
-                    if mask.any():
-                        self.values[ch] += np.bincount(b[mask], None if w is None else w[mask], minlength=spec.length)
-            else:
-                self.values[0] += np.bincount(b, w, minlength=spec.length)
-            frac = (rel - b * spec.bin_ns) / spec.bin_ns
-            self.offset_hist += np.bincount(
-                np.minimum((frac * (len(OFFSET_EDGES) - 1)).astype(np.int64), len(OFFSET_EDGES) - 2),
-                minlength=len(OFFSET_EDGES) - 1,
-            )
+                slot, rel, b, length, up, proto = slot[keep], rel[keep], b[keep], length[keep], up[keep], proto[keep]
+            ch = up.astype(np.int64) if spec.split_direction else 0
+            w = length.astype(np.float64) if spec.feature == "bytes" else 1.0
+            np.add.at(a["values"].reshape(-1), (slot * spec.n_channels + ch) * T + b, w)
+            frac = (rel - b * spec.bin_ns) * _N_OFFSET // spec.bin_ns
+            np.add.at(a["offset_hist"], (slot, np.minimum(frac, _N_OFFSET - 1)), 1)
         else:
-            room = spec.length + (1 if spec.feature == "iat" else 0) - self._filled
-            if room <= 0:
-                return
-            ts_ns, length, up, proto = ts_ns[:room], length[:room], up[:room], proto[:room]
-            k = len(ts_ns)
+            room = T + 1 if spec.feature == "iat" else T
+            pos = a["filled"][slot] + rank
+            keep = pos < room
+            if not keep.all():
+                slot, pos, ts_ns, length, up, proto = slot[keep], pos[keep], ts_ns[keep], length[keep], up[keep], proto[keep]
             if spec.feature == "sizes":
-                self.values[0, self._filled : self._filled + k] = np.where(up, length, -length)
+                a["values"][slot, 0, pos] = np.where(up, length, -length)
             else:
-                self._seq_ts[self._filled : self._filled + k] = ts_ns
-            self._filled += k
-        self._count(length, up, proto)
+                a["seq_ts"][slot, pos] = ts_ns
+            np.maximum.at(a["filled"], slot, pos + 1)
+        np.add.at(a["size_hist"], (slot, up.astype(np.int64), _size_bin(length)), 1)
+        np.add.at(a["transport"], (slot, np.where(proto == 6, 0, np.where(proto == 17, 1, 2))), 1)
 
-    def _count(self, length: np.ndarray, up: np.ndarray, proto: np.ndarray) -> None:
-        idx = np.searchsorted(SIZE_EDGES, length, side="right") - 1
-        np.clip(idx, 0, len(SIZE_EDGES) - 2, out=idx)
-        nb = len(SIZE_EDGES) - 1
-        self.size_hist += np.bincount(idx + nb * up.astype(np.int64), minlength=2 * nb).reshape(2, nb)
-        cls = np.where(proto == 6, 0, np.where(proto == 17, 1, 2))
-        self.transport += np.bincount(cls, minlength=3)
+
+class SeriesBuilder:
+    """The series of one trace: a :class:`TraceTable` with a single slot.
+
+    Attributes (read-only views): ``n_packets``, ``first_ns``, ``last_ns``, ``size_hist``,
+    ``offset_hist``, ``transport`` as in :class:`TraceStats`.
+    """
+
+    def __init__(self, spec: SeriesSpec) -> None:
+        self.spec = spec
+        self._table = TraceTable(spec, capacity=1)
+        self._slot = self._table.open()
+
+    def add(self, *, ts_ns: np.ndarray, length: np.ndarray, up: np.ndarray, proto: np.ndarray) -> None:
+        """Add packets of this trace (arrays [n], in capture order); see :meth:`TraceTable.add`."""
+        self._table.add(slot=np.full(len(ts_ns), self._slot, np.int64), ts_ns=ts_ns, length=length, up=up,
+                        proto=proto)
+
+    def _get(self, name: str):
+        return self._table._arrays[name][self._slot]
+
+    n_packets = property(lambda self: int(self._get("n_packets")))
+    first_ns = property(lambda self: int(self._get("first_ns")))
+    last_ns = property(lambda self: int(self._get("last_ns")))
+    size_hist = property(lambda self: self._get("size_hist"))
+    offset_hist = property(lambda self: self._get("offset_hist"))
+    transport = property(lambda self: self._get("transport"))
 
     def series(self) -> np.ndarray:
         """The series, ``[C, length]`` float32 in :attr:`SeriesSpec.unit`."""
-        if self.spec.feature == "iat":
-            out = np.zeros((1, self.spec.length), np.float64)
-            k = max(self._filled - 1, 0)
-            out[0, :k] = np.diff(self._seq_ts[: self._filled]) / 1e9
-            return out.astype(np.float32)
-        return self.values.astype(np.float32)
+        return self._table._series(self._slot)
 
 
 def histogram_json(counts: np.ndarray, edges: np.ndarray) -> dict[str, list]:

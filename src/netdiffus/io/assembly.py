@@ -35,7 +35,7 @@ from typing import Iterable, Iterator, Literal
 import numpy as np
 
 from netdiffus.errors import ConfigError
-from netdiffus.features.series import SeriesBuilder, SeriesSpec
+from netdiffus.features.series import SeriesSpec, TraceStats, TraceTable
 from netdiffus.io.pcap import PacketBatch
 
 __all__ = ["Trace", "HostKey", "assemble", "count_hosts", "format_mac", "format_ip", "FlowKey"]
@@ -131,13 +131,13 @@ class FlowKey:
 
 @dataclass
 class Trace:
-    """One trace of a capture.
+    """One finished trace of a capture.
 
     Attributes
     ----------
     index : int
         Order of creation within the capture (traces are sorted by it).
-    builder : SeriesBuilder
+    stats : TraceStats
         Its series and statistics.
     flow : FlowKey or None
         The 5-tuple (unit ``flow``).
@@ -146,26 +146,21 @@ class Trace:
     """
 
     index: int
-    builder: SeriesBuilder
+    stats: TraceStats
     flow: FlowKey | None = None
     host: HostKey | None = None
-    _init_fwd: bool = field(default=True, repr=False)
 
     @property
     def n_packets(self) -> int:
-        return self.builder.n_packets
+        return self.stats.n_packets
 
     @property
     def start_s(self) -> float:
-        return self.builder.first_ns / 1e9
+        return self.stats.first_ns / 1e9
 
     @property
     def duration_s(self) -> float:
-        return (self.builder.last_ns - self.builder.first_ns) / 1e9
-
-
-def _add(trace: Trace, b: PacketBatch, idx: np.ndarray | slice, up: np.ndarray) -> None:
-    trace.builder.add(ts_ns=b.ts_ns[idx], length=b.length[idx], up=up, proto=b.proto[idx])
+        return (self.stats.last_ns - self.stats.first_ns) / 1e9
 
 
 def assemble(
@@ -206,24 +201,45 @@ def assemble(
     if unit == "flow":
         yield from _assemble_flows(batches, spec, int(idle_timeout_s * 1e9), int(active_timeout_s * 1e9))
         return
-    trace = Trace(index=0, builder=SeriesBuilder(spec), host=host)
+    table = TraceTable(spec, capacity=1)
+    slot = table.open()
     for b in batches:
         if host is None:
-            _add(trace, b, slice(None), np.zeros(len(b), bool))
-            continue
-        up, down = host.masks(b)
-        if unit == "host":
-            sel = np.flatnonzero(up | down)
-            _add(trace, b, sel, up[sel])
+            sel: np.ndarray | slice = slice(None)
+            up = np.zeros(len(b), bool)
         else:
-            _add(trace, b, slice(None), up)
-    if trace.n_packets:
-        yield trace
+            from_host, to_host = host.masks(b)
+            sel = np.flatnonzero(from_host | to_host) if unit == "host" else slice(None)
+            up = from_host[sel]
+        ts = b.ts_ns[sel]
+        table.add(slot=np.full(len(ts), slot, np.int64), ts_ns=ts, length=b.length[sel], up=up, proto=b.proto[sel])
+    if table.n_packets(slot):
+        yield Trace(index=0, stats=table.close(slot), host=host)
+
+
+@dataclass
+class _OpenFlow:
+    slot: int
+    index: int
+    key: FlowKey
+    init_fwd: bool  # the initiator is the canonical key's lower endpoint
 
 
 def _assemble_flows(batches: Iterable[PacketBatch], spec: SeriesSpec, idle_ns: int, active_ns: int) -> Iterator[Trace]:
-    open_flows: dict[tuple, Trace] = {}
+    """Flows by bidirectional 5-tuple. Per batch: group packets by key with one sort, split groups at
+    idle gaps, give each run a table slot (Python work per run, not per packet), then add every
+    packet of the batch to its flow's series with one :meth:`TraceTable.add`."""
+    table = TraceTable(spec, capacity=1024)
+    open_flows: dict[tuple, _OpenFlow] = {}
+    by_slot: dict[int, tuple] = {}
     created = 0
+    last_sweep = None
+
+    def close(key: tuple) -> Trace:
+        f = open_flows.pop(key)
+        del by_slot[f.slot]
+        return Trace(index=f.index, stats=table.close(f.slot), flow=f.key)
+
     for b in batches:
         sel = np.flatnonzero(b.is_ip)
         if len(sel) == 0:
@@ -233,59 +249,73 @@ def _assemble_flows(batches: Iterable[PacketBatch], spec: SeriesSpec, idle_ns: i
         d_hi, d_lo, dp = b.dst_hi[sel], b.dst_lo[sel], b.dport[sel]
         # fwd: the source is the lower endpoint (hi, lo, port) of the canonical key
         fwd = (s_hi < d_hi) | ((s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (sp <= dp))))
-        a_hi, a_lo, a_p = np.where(fwd, s_hi, d_hi), np.where(fwd, s_lo, d_lo), np.where(fwd, sp, dp)
-        z_hi, z_lo, z_p = np.where(fwd, d_hi, s_hi), np.where(fwd, d_lo, s_lo), np.where(fwd, dp, sp)
-        cols = (proto, a_hi, a_lo, a_p, z_hi, z_lo, z_p)
+        cols = (proto, np.where(fwd, s_hi, d_hi), np.where(fwd, s_lo, d_lo), np.where(fwd, sp, dp),
+                np.where(fwd, d_hi, s_hi), np.where(fwd, d_lo, s_lo), np.where(fwd, dp, sp))
         order = np.lexsort(cols[::-1])  # stable: capture order within a flow
-        starts = np.ones(len(order), bool)
-        starts[1:] = np.logical_or.reduce([c[order][1:] != c[order][:-1] for c in cols])
-        bounds = np.append(np.flatnonzero(starts), len(order))
-        ts_all = b.ts_ns[sel]
-        # groups in the order of their first packet, so flows are numbered by start
-        by_start = np.argsort(order[bounds[:-1]], kind="stable")
-        for g0, g1 in zip(bounds[:-1][by_start], bounds[1:][by_start]):
-            grp = order[g0:g1]
-            first = int(grp[0])
-            key = tuple(int(c[first]) for c in cols)
-            ts = ts_all[grp]
-            i = 0
-            while i < len(grp):
-                tr = open_flows.get(key)
-                t_i = int(ts[i])
-                if tr is not None and (t_i - tr.builder.last_ns > idle_ns or t_i - tr.builder.first_ns >= active_ns):
-                    del open_flows[key]
-                    yield tr
-                    tr = None
-                if tr is None:
-                    j0 = int(grp[i])
-                    init_fwd = bool(fwd[j0])
-                    src = (int(s_hi[j0]), int(s_lo[j0]))
-                    dst = (int(d_hi[j0]), int(d_lo[j0]))
-                    tr = Trace(
-                        index=created,
-                        builder=SeriesBuilder(spec),
-                        flow=FlowKey(int(proto[j0]), format_ip(*src), int(sp[j0]), format_ip(*dst), int(dp[j0])),
-                        _init_fwd=init_fwd,
-                    )
+        n = len(order)
+        sorted_cols = [c[order] for c in cols]
+        new_group = np.ones(n, bool)
+        new_group[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in sorted_cols])
+        ts = b.ts_ns[sel][order]
+        gap = np.zeros(n, bool)
+        gap[1:] = (ts[1:] - ts[:-1] > idle_ns) & ~new_group[1:]
+        run_starts = np.flatnonzero(new_group | gap)
+        run_ends = np.append(run_starts[1:], n)
+        run_group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))[run_starts]
+        run_last = np.maximum.reduceat(ts, run_starts)
+        # runs in the order of their first packet, so flows are numbered by start
+        run_order = np.argsort(order[run_starts], kind="stable")
+        key_rows = list(zip(*(c[run_group_start].tolist() for c in sorted_cols)))  # exact Python ints
+        pkt_slot = np.empty(n, np.int64)
+        pkt_init = np.empty(n, bool)
+        retired: list[_OpenFlow] = []  # flows of this batch that end inside it: closed after the add
+        touched: set[tuple] = set()
+        for r in run_order.tolist():
+            key = key_rows[r]
+            p0, p1 = int(run_starts[r]), int(run_ends[r])
+            f = open_flows.get(key)
+            if f is not None:
+                if key in touched:  # a second run of this key in the batch: after an idle gap
+                    retired.append(f)
+                    f = None
+                elif int(ts[p0]) - int(table.last_ns[f.slot]) > idle_ns or \
+                        int(ts[p0]) - int(table.first_ns[f.slot]) >= active_ns:
+                    yield close(key)
+                    f = None
+            touched.add(key)
+            while True:
+                if f is None:
+                    j = int(sel[order[p0]])
+                    src, dst = (int(b.src_hi[j]), int(b.src_lo[j])), (int(b.dst_hi[j]), int(b.dst_lo[j]))
+                    f = _OpenFlow(slot=table.open(), index=created, init_fwd=bool(fwd[order[p0]]),
+                                  key=FlowKey(int(b.proto[j]), format_ip(*src), int(b.sport[j]), format_ip(*dst),
+                                              int(b.dport[j])))
                     created += 1
-                    open_flows[key] = tr
-                    start = t_i
-                else:
-                    start = tr.builder.first_ns
-                # this flow takes packets i..j-1: up to the next idle gap or the active timeout
-                rest = ts[i:]
-                gap = np.zeros(len(rest), bool)
-                gap[1:] = np.diff(rest) > idle_ns
-                gap |= rest - start >= active_ns
-                gap[0] = False
-                brk = np.flatnonzero(gap)
-                j = i + (int(brk[0]) if len(brk) else len(rest))
-                part = sel[grp[i:j]]
-                _add(tr, b, part, fwd[grp[i:j]] == tr._init_fwd)
-                i = j
-        # close flows idle since before this batch's last packet: bounds memory on long captures
-        now = int(b.ts_ns.max())
-        if len(open_flows) > 256:
-            for key in [k for k, tr in open_flows.items() if now - tr.builder.last_ns > idle_ns]:
-                yield open_flows.pop(key)
-    yield from open_flows.values()
+                    open_flows[key] = f
+                    by_slot[f.slot] = key
+                start = int(table.first_ns[f.slot]) if table.n_packets(f.slot) else int(ts[p0])
+                # the active timeout may cut this run (rare: test the run's last packet first)
+                cut = p1
+                if int(run_last[r]) - start >= active_ns:
+                    over = np.flatnonzero(ts[p0:p1] - start >= active_ns)
+                    if len(over) and over[0] > 0:
+                        cut = p0 + int(over[0])
+                pkt_slot[p0:cut] = f.slot
+                pkt_init[p0:cut] = f.init_fwd
+                if cut == p1:
+                    break
+                retired.append(f)
+                p0, f = cut, None
+        table.add(slot=pkt_slot, ts_ns=ts, length=b.length[sel][order], up=fwd[order] == pkt_init,
+                  proto=proto[order])
+        for f in retired:
+            del by_slot[f.slot]
+            yield Trace(index=f.index, stats=table.close(f.slot), flow=f.key)
+        # close flows idle for longer than the timeout: bounds memory on long captures
+        now = int(ts.max())
+        if last_sweep is None or now - last_sweep >= idle_ns // 8:
+            last_sweep = now
+            for slot in table.idle_slots(now - idle_ns).tolist():
+                yield close(by_slot[slot])
+    for key in list(open_flows):
+        yield close(key)

@@ -29,8 +29,8 @@ def test_flows_bidirectional_five_tuple():
     tcp = traces[0]
     assert tcp.flow == FlowKey(6, "192.168.1.10", 40000, "93.184.216.34", 443)
     # initiator = the device: channel 0 to it (0.1 s, 0.8 s), channel 1 from it (0, 0.26, 2.4 s)
-    assert np.flatnonzero(tcp.builder.series()[0]).tolist() == [0, 3]
-    assert np.flatnonzero(tcp.builder.series()[1]).tolist() == [0, 1, 9]
+    assert np.flatnonzero(tcp.stats.series[0]).tolist() == [0, 3]
+    assert np.flatnonzero(tcp.stats.series[1]).tolist() == [0, 1, 9]
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_flow_timeouts(kw, tcp_parts):
 def test_host_unit_keeps_the_device_frames_only():
     (trace,) = assemble(iter_packet_batches(GOLDEN), unit="host", spec=SPEC, host=DEVICE)
     assert trace.n_packets == 13  # all but the frame between two other hosts; ARP included
-    s = trace.builder.series()
+    s = trace.stats.series
     assert s[0].tolist() == [1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0]  # to the device
     assert s[1].tolist() == [1, 2, 1, 0, 2, 0, 0, 0, 1, 1, 0, 0]  # from the device
 
