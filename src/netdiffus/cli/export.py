@@ -52,6 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--ipv6", action="store_true", help="IPv6 documentation addresses (2001:db8::/32) instead of IPv4")
     p.add_argument("--start-time", default=None, metavar="TIME",
                    help="capture start: Unix seconds or ISO 8601 (default 2024-01-01T00:00:00Z)")
+    p.add_argument("--bin-width", metavar="W",
+                   help="bin width such as 0.5s or 100ms, for datasets whose metadata lacks it (default: from the dataset)")
     p.add_argument("--packet-gap", type=float, default=0.01, metavar="SECONDS",
                    help="mean gap between packets of a sizes series (default 0.01)")
     p.add_argument("--snaplen", type=int, default=None, metavar="BYTES",
@@ -101,12 +103,16 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.export.addresses import AddressPlan
     from netdiffus.export.pcap import export_pcap, load_export_input, write_flows_csv
 
+    from netdiffus.features.series import parse_duration
+
     plan = AddressPlan.parse(args.addr_map, ip_version=6 if args.ipv6 else None)
+    bin_width = None if args.bin_width is None else parse_duration(args.bin_width, name="bin-width")
     start = parse_start_time(args.start_time)
     dataset = load_export_input(args.input)
     summary = export_pcap(
         dataset, args.pcap, seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces,
         start_time=start, feature=args.feature, addresses=plan, packet_gap_s=args.packet_gap, snaplen=args.snaplen,
+        bin_width_s=bin_width,
     )
     if args.flows:
         write_flows_csv(summary, args.flows)

@@ -75,6 +75,8 @@ CHUNK_PACKETS = 1 << 13
 #: MAC of the gateway on the server side (RFC 7042 documentation range 00-00-5E-00-53-xx).
 GATEWAY_MAC = bytes.fromhex("00005e005301")
 MIN_BIN_WIDTH_S = 1e-4
+#: Warn before writing a capture larger than this (bytes).
+LARGE_CAPTURE_BYTES = 2e9
 _TCP_SYN, _TCP_FIN, _TCP_ACK, _TCP_PSH = 0x02, 0x01, 0x10, 0x08
 
 
@@ -284,6 +286,7 @@ def export_pcap(
     addresses: AddressPlan | None = None,
     packet_gap_s: float = 0.01,
     snaplen: int | None = None,
+    bin_width_s: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Write the traces of ``dataset`` as packets to a pcap file at ``path`` (atomically).
@@ -315,6 +318,8 @@ def export_pcap(
     snaplen : int or None
         Keep only this many bytes of each frame in the file (headers are always kept; transport
         checksums can then not be verified by readers). None keeps whole frames.
+    bin_width_s : float or None
+        Bin width in seconds, for datasets whose metadata lacks it (or to override it).
     progress : callable or None
         Called as ``progress(traces_done, n_traces)``.
 
@@ -348,10 +353,14 @@ def export_pcap(
     ipv = plan.version
     kind = resolve_feature(dataset.meta.feature, feature)
     meta = dataset.meta
+    width = meta.bin_width_s if bin_width_s is None else bin_width_s
+    if bin_width_s is not None and not bin_width_s >= MIN_BIN_WIDTH_S:
+        raise ConfigError(f"bin_width_s must be >= {MIN_BIN_WIDTH_S} (got {bin_width_s})")
     if kind != "sizes":
-        if meta.bin_width_s is None or not meta.bin_width_s >= MIN_BIN_WIDTH_S:
+        if width is None or not width >= MIN_BIN_WIDTH_S:
             raise DatasetError(
-                f"bin width must be >= {MIN_BIN_WIDTH_S} s to export {kind} per bin (got meta.bin_width_s={meta.bin_width_s})"
+                f"bin width must be >= {MIN_BIN_WIDTH_S} s to export {kind} per bin (got meta.bin_width_s={width}); "
+                "pass bin_width_s (--bin-width)"
             )
         directions = channel_directions(meta.channels)
     else:
@@ -403,11 +412,17 @@ def export_pcap(
     if no_offsets:
         log.warning("no intra-bin timing kept for class(es) %s: spreading packets uniformly in each bin", ", ".join(no_offsets))
 
+    if kind == "bytes":
+        est = int(ints.sum()) * (1 + 30 / 1000)  # + link and record headers of ~1000-byte packets
+        if est > LARGE_CAPTURE_BYTES:
+            log.warning("the capture will take about %.1f GB (%d traces); --max-traces or --snaplen make it smaller",
+                        est / 1e9, len(picked))
+
     # -- schedules ---------------------------------------------------------------------------
     start_us = int(round(start_time * 1e6))
     t_len = dataset.length
     if kind != "sizes":
-        edges_us = np.round(np.arange(t_len + 1) * float(meta.bin_width_s) * 1e6).astype(np.int64)
+        edges_us = np.round(np.arange(t_len + 1) * float(width) * 1e6).astype(np.int64)
     written = np.zeros_like(ints)
     per_trace: list[tuple[np.ndarray, ...]] = []
     flows: list[FlowInfo] = []

@@ -201,6 +201,7 @@ def test_no_partial_file_on_error(tmp_path, monkeypatch):
         ({"packet_gap_s": 0}, ConfigError, "packet_gap_s must be > 0 (got 0)"),
         ({"snaplen": 10}, ConfigError, "snaplen must be from 96 to 262144 (got 10)"),
         ({"feature": "iat"}, ConfigError, "feature must be one of bytes, packets, sizes (got 'iat')"),
+        ({"bin_width_s": 0.0}, ConfigError, "bin_width_s must be >= 0.0001 (got 0.0)"),
     ],
 )
 def test_option_errors(tmp_path, kwargs, error, message):
@@ -215,7 +216,10 @@ def test_dataset_errors(tmp_path):
     ds.meta.bin_width_s = None
     with pytest.raises(DatasetError) as exc:
         export_pcap(ds, tmp_path / "x.pcap")
-    assert str(exc.value) == "bin width must be >= 0.0001 s to export bytes per bin (got meta.bin_width_s=None)"
+    assert str(exc.value) == ("bin width must be >= 0.0001 s to export bytes per bin (got meta.bin_width_s=None); "
+                              "pass bin_width_s (--bin-width)")
+    s = export_pcap(ds, tmp_path / "x.pcap", bin_width_s=2.0)
+    assert 2.0 * 7 < s.duration_s < 2.0 * 16
     ds = make_dataset(n=2, channels=("a", "b", "c"))
     with pytest.raises(DatasetError, match="pcap export needs 1 or 2 channels"):
         export_pcap(ds, tmp_path / "x.pcap")
