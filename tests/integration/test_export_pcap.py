@@ -188,7 +188,9 @@ def test_cli_export_then_cli_prepare(tmp_path, capsys):
                  "--csv", str(tmp_path / "s.csv")]) == 0
     assert capsys.readouterr().out.startswith(f"wrote {pcap}: 6 traces, ")
     assert len((tmp_path / "f.csv").read_text().splitlines()) == 7
-    assert len((tmp_path / "s.csv").read_text().splitlines()) == 13
+    rows = (tmp_path / "s.csv").read_text().splitlines()
+    assert len(rows) == 7 and rows[0].startswith("id,label,source,bytes_to_initiator_0,bytes_to_initiator_1,")
+    assert rows[1].split(",")[3:] == [str(int(v)) for v in np.rint(ds.series[0]).reshape(-1)]
     first = pcap.read_bytes()
     assert main(["export", str(run / "synthetic.parquet"), "--pcap", str(pcap), "--seed", "4"]) == 0
     assert pcap.read_bytes() == first

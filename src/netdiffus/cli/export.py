@@ -82,21 +82,22 @@ def parse_start_time(text: str | None) -> float:
 
 
 def _write_series_csv(dataset, summary, path: Path) -> None:
-    """The series the capture holds (after rounding), one row per trace and channel."""
+    """The series the capture holds (after rounding), in the wide layout of
+    :mod:`netdiffus.export.tabular` (``id, label, source, <channel>_<bin> ...``), exact integers."""
     import csv
 
     from netdiffus.export.pcap import _readable
     from netdiffus.io.dataset import atomic_path
 
     w = summary.written
+    header = ["id", "label", "source"] + [f"{ch}_{k}" for ch in dataset.meta.channels for k in range(w.shape[2])]
     with atomic_path(path) as tmp:
         _readable(tmp)
         with open(tmp, "w", newline="") as fh:
             out = csv.writer(fh)
-            out.writerow(["id", "label", "channel"] + [f"t{k}" for k in range(w.shape[2])])
+            out.writerow(header)
             for j, i in enumerate(summary.trace_index):
-                for c, name in enumerate(dataset.meta.channels):
-                    out.writerow([dataset.ids[i], dataset.labels[i], name] + w[j, c].tolist())
+                out.writerow([dataset.ids[i], dataset.labels[i], dataset.sources[i]] + w[j].reshape(-1).tolist())
 
 
 def run(args: argparse.Namespace) -> int:
