@@ -300,7 +300,7 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
     batches = counting(iter_packet_batches(path, decoder=opts.decoder, on_warning=warn))
     # Each trace is reduced to its float32 series as soon as it ends: memory holds the open flows
     # and the finished series, never packets or finished builders.
-    kept: list[tuple[int, np.ndarray, str, str]] = []  # (index, series, id, label)
+    kept: list[tuple[int, int, np.ndarray, str]] = []  # (start ns, index, series, label)
     base = _trace_base(path, root)
     n_traces = 0
     for tr in assemble(batches, unit=unit, spec=spec, host=host, idle_timeout_s=opts.idle_timeout_s,
@@ -318,7 +318,7 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
                 continue
             res.labelled += 1
         b = tr.stats
-        kept.append((tr.index, b.series, f"{base}#{tr.index}" if unit == "flow" else base, label))
+        kept.append((b.first_ns, tr.index, b.series, label))
         for store, value in ((res.size_hist, b.size_hist), (res.offset_hist, b.offset_hist), (res.transport, b.transport)):
             store[label] = store[label] + value if label in store else value.astype(np.int64)
     res.packets = counted[0]
@@ -336,9 +336,10 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
         else:
             res.skipped = f"all {n_traces} trace(s) have fewer than {opts.min_packets} packets"
         return
-    kept.sort(key=lambda k: k[0])
-    res.series = np.stack([k[1] for k in kept])
-    res.ids = [k[2] for k in kept]
+    # traces by start (then creation), numbered in that order: ids do not depend on the batching
+    kept.sort(key=lambda k: (k[0], k[1]))
+    res.series = np.stack([k[2] for k in kept])
+    res.ids = [f"{base}#{i}" for i in range(len(kept))] if unit == "flow" else [base] * len(kept)
     res.labels = [k[3] for k in kept]
 
 

@@ -86,3 +86,17 @@ def test_parse_mac_error():
     with pytest.raises(ConfigError) as exc:
         HostKey.parse_mac("02:00:00")
     assert str(exc.value) == "host MAC must have 6 bytes, e.g. 20:f8:5e:ca:91:52 (got '02:00:00')"
+
+
+def _flow_table(chunk_bytes, **kw):
+    out = sorted(assemble(iter_packet_batches(GOLDEN, chunk_bytes=chunk_bytes), unit="flow", spec=SPEC, **kw),
+                 key=lambda t: (t.stats.first_ns, t.index))
+    return [(t.flow, t.n_packets, t.stats.series.tolist()) for t in out]
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(idle_timeout_s=0.3), dict(active_timeout_s=0.25)])
+def test_flows_do_not_depend_on_batching(kw):
+    whole = _flow_table(1 << 20, **kw)
+    for chunk in (40, 150, 700):
+        assert _flow_table(chunk, **kw) == whole
+    assert sum(n for _, n, _ in whole) == 13  # every IP packet in exactly one flow
