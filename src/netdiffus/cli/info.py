@@ -1,0 +1,59 @@
+"""``netdiffus info``: describe a run folder or a dataset file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EXAMPLE = """example:
+  netdiffus info runs/demo
+  netdiffus info data/train.parquet"""
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("info", help="describe a run folder or a dataset",
+                       description="Print what a run folder (model, classes, config) or a dataset "
+                       "(traces, classes, shape, units) holds.",
+                       epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", type=Path, help="run folder or .parquet dataset")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from netdiffus.checkpoint import load_checkpoint
+    from netdiffus.errors import InputError
+    from netdiffus.io.dataset import read_dataset
+
+    path: Path = args.path
+    if path.is_dir():
+        config, state, info = load_checkpoint(path)
+        n_params = sum(int(v.numel()) for v in state.values())
+        out = {
+            "run": str(path), "preset": config.get("preset"), "classes": info["class_counts"],
+            "shape": info["shape"], "representation": config["imaging"]["representation"],
+            "scaling": config["imaging"]["scaling"], "parameters": n_params,
+            "train_steps": config["train"]["steps"], "fit_seconds": info.get("fit_seconds"),
+            "feature": info["dataset_meta"].get("feature"), "unit": info["dataset_meta"].get("unit"),
+            "bin_width_s": info["dataset_meta"].get("bin_width_s"),
+        }
+    elif path.exists():
+        ds = read_dataset(path)
+        out = {
+            "dataset": str(path), "traces": len(ds), "channels": ds.meta.channels, "length": ds.length,
+            "feature": ds.meta.feature, "unit": ds.meta.unit, "bin_width_s": ds.meta.bin_width_s,
+            "classes": ds.class_counts(),
+        }
+    else:
+        raise InputError(f"path {path} does not exist")
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        width = max(len(k) for k in out)
+        for k, v in out.items():
+            if isinstance(v, dict):
+                v = ", ".join(f"{a}: {b}" for a, b in v.items())
+            print(f"{k:<{width}}  {v}")
+    return 0

@@ -1,0 +1,46 @@
+"""Train / test splits that keep related traces together.
+
+Examples
+--------
+>>> labels = ["a", "a", "a", "b", "b", "b"]
+>>> groups = ["v1", "v1", "v2", "v3", "v4", "v4"]
+>>> train, test = split_by_group(labels, groups, test_fraction=0.5, seed=0)
+>>> sorted(set(train) | set(test)) == list(range(6)), set(train) & set(test)
+(True, set())
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+
+from netdiffus.errors import ConfigError
+
+__all__ = ["split_by_group", "videotrain_video_id"]
+
+
+def split_by_group(
+    labels: Sequence[str], groups: Sequence[str], *, test_fraction: float = 0.3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split trace indices so that no (label, group) pair is on both sides.
+
+    The distinct (label, group) pairs are sorted, shuffled with ``numpy.random.default_rng(seed)``
+    and the first ``round(test_fraction * pairs)`` go to the test side (the B1 protocol of the
+    benchmarks, where a group is a video). Returns ``(train_index, test_index)``, each sorted.
+    """
+    if not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be in (0, 1) (got {test_fraction})")
+    pairs = sorted(set(zip(labels, groups)))
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    n_test = int(round(test_fraction * len(pairs)))
+    test_pairs = {pairs[i] for i in order[:n_test]}
+    is_test = np.array([(lab, g) in test_pairs for lab, g in zip(labels, groups)], dtype=bool)
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def videotrain_video_id(trace_id: str) -> str:
+    """The video of a videoTrain trace id (``.../Vid_12_cc_345`` -> ``"12"``); the id itself otherwise."""
+    m = re.search(r"Vid_(\d+)_", trace_id)
+    return m.group(1) if m else trace_id

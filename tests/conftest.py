@@ -1,0 +1,44 @@
+"""Shared fixtures: paths to the real data (when present) and tiny synthetic datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netdiffus.io.dataset import DatasetMeta, TraceDataset
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` from the repository root; the test is skipped when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+def toy_dataset(n_per_class: int = 6, length: int = 8, classes=("a", "b"), seed: int = 0) -> TraceDataset:
+    """Small positive traces ``[N, 1, length]`` (bytes per bin) with distinct class levels."""
+    rng = np.random.default_rng(seed)
+    series, labels = [], []
+    for i, c in enumerate(classes):
+        series.append(rng.gamma(2.0, 1e3 * (i + 1), size=(n_per_class, 1, length)))
+        labels += [c] * n_per_class
+    n = len(labels)
+    return TraceDataset(series=np.concatenate(series).astype(np.float32), labels=labels,
+                        ids=[f"t{i}" for i in range(n)], sources=["toy"] * n,
+                        meta=DatasetMeta(feature="bytes", unit="bytes", bin_width_s=0.5, channels=["bytes"]))
+
+
+TINY = ["train.steps=3", "model.base_channels=8", "model.channel_mult=[1, 2]", "model.patch_size=1",
+        "sample.steps=3", "train.batch_size=4", "train.warmup_steps=1"]
+
+
+@pytest.fixture
+def tiny_overrides() -> list[str]:
+    """Config overrides that make a model train in well under a second."""
+    return list(TINY)

@@ -1,0 +1,144 @@
+"""The CLI end to end, and its one-line errors on bad input (exit 1, no traceback, no output file)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import TINY
+from netdiffus.cli.main import main
+from netdiffus.demo import demo_data_path
+from netdiffus.io.dataset import read_dataset
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _csv_tree(root, classes=("a", "b"), n=3, header="bytes", rows=None):
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            values = rows if rows is not None else [str(10 * (i + 1) + k) for k in range(8)]
+            (root / c / f"t{i}.csv").write_text(header + "\n" + "\n".join(values) + "\n")
+    return root
+
+
+def test_prepare_fit_sample_evaluate_info(capsys, tmp_path):
+    src = tmp_path / "videotrain"
+    shutil.copytree(demo_data_path(), src)
+    ds_path = tmp_path / "ds.parquet"
+    code, out, err = run_cli(capsys, "prepare", str(src), "--column", "frame_sum_dl", "--length", "16",
+                             "--aggregate", "4", "--bin-width", "0.5s", "-o", str(ds_path))
+    assert code == 0, err
+    ds = read_dataset(ds_path)
+    assert ds.series.shape == (163, 1, 16) and ds.classes == ["Facebook/V360", "Facebook/VNormal",
+                                                               "YouTube/V360", "YouTube/VNormal"]
+    assert ds.meta.bin_width_s == 2.0
+    run = tmp_path / "run"
+    sets = [a for o in TINY for a in ("--set", o)]
+    code, out, err = run_cli(capsys, "fit", str(ds_path), "-o", str(run), "--no-progress", *sets)
+    assert code == 0, err
+    assert {"config.json", "model.safetensors", "model.json", "metrics.jsonl"} <= {p.name for p in run.iterdir()}
+    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 3
+    syn = tmp_path / "syn.parquet"
+    code, out, err = run_cli(capsys, "sample", str(run), "-n", "8", "-o", str(syn), "--csv", str(tmp_path / "syn.csv"),
+                             "--no-progress")
+    assert code == 0, err
+    assert out.startswith("wrote 8 traces (")
+    s = read_dataset(syn)
+    assert s.series.shape == (8, 1, 16) and np.isfinite(s.series).all()
+    assert (tmp_path / "syn.csv").read_text().splitlines()[0].startswith("id,label,source,frame_sum_dl_0,")
+    code, out, err = run_cli(capsys, "info", str(run), "--json")
+    assert code == 0 and json.loads(out)["shape"] == [1, 16]
+
+
+def test_fit_dry_run_prints_resolved_config(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "fit", "x.parquet", "-o", str(tmp_path / "r"), "--preset", "cpu",
+                             "--set", "train.steps=9", "--dry-run")
+    assert code == 0
+    cfg = json.loads(out)
+    assert cfg["preset"] == "cpu" and cfg["train"]["steps"] == 9
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("empty-folder", "error: no .csv files found under {root}"),
+        ("missing-column", "error: {root}/a/t0.csv: no column 'frame_sum_dl' (columns: bytes)"),
+        ("nan", "error: {root}/a/t0.csv:4: column 'bytes' has a NaN or infinite value"),
+        ("no-such-path", "error: input path {root}/nope does not exist"),
+    ],
+)
+def test_prepare_bad_input(capsys, tmp_path, case, expected):
+    root = tmp_path / "in"
+    root.mkdir()
+    column = "bytes"
+    target = root
+    if case == "missing-column":
+        _csv_tree(root)
+        column = "frame_sum_dl"
+    elif case == "nan":
+        _csv_tree(root, rows=["1", "2", "nan", "4"])
+    elif case == "no-such-path":
+        target = root / "nope"
+    out_path = tmp_path / "out.parquet"
+    code, out, err = run_cli(capsys, "prepare", str(target), "--column", column, "--format", "csv", "--strict",
+                             "-o", str(out_path))
+    assert code == 1
+    assert err.strip().splitlines()[-1] == expected.format(root=root)
+    assert "Traceback" not in err
+    assert not out_path.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.parquet")]
+
+
+def test_prepare_skips_a_bad_file_and_says_why(capsys, tmp_path):
+    root = _csv_tree(tmp_path / "in")
+    (root / "a" / "bad.csv").write_text("bytes\n1\nnan\n3\n")
+    out_path = tmp_path / "out.parquet"
+    code, out, err = run_cli(capsys, "prepare", str(root), "--column", "bytes", "-o", str(out_path))
+    assert code == 0
+    assert f"{root}/a/bad.csv:3: column 'bytes' has a NaN or infinite value" in out
+    assert read_dataset(out_path).class_counts() == {"a": 3, "b": 3}
+
+
+def test_fit_single_class_is_one_line_error(capsys, tmp_path):
+    root = _csv_tree(tmp_path / "in", classes=("only",))
+    ds_path = tmp_path / "ds.parquet"
+    assert run_cli(capsys, "prepare", str(root), "--column", "bytes", "-o", str(ds_path))[0] == 0
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "fit", str(ds_path), "-o", str(run), "--no-progress")
+    assert code == 1
+    assert err.strip() == ("error: training dataset has a single class ('only', 3 traces); "
+                           "class-conditional training needs at least 2 labels")
+    assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["fit", "{tmp}/missing.parquet", "-o", "{tmp}/r"], "error: dataset file {tmp}/missing.parquet does not exist"),
+        (["sample", "{tmp}/norun", "-n", "3", "-o", "{tmp}/s.parquet"], "error: run folder {tmp}/norun does not exist"),
+        (["fit", "{tmp}/x.parquet", "-o", "{tmp}/r", "--set", "train.steps=-2"], "error: train.steps must be >= 1 (got -2)"),
+        (["info", "{tmp}/nothing"], "error: path {tmp}/nothing does not exist"),
+    ],
+)
+def test_one_line_errors(capsys, tmp_path, argv, expected):
+    code, out, err = run_cli(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    assert code == 1
+    assert err.strip() == expected.format(tmp=tmp_path)
+
+
+def test_fit_refuses_a_non_empty_folder(capsys, tmp_path):
+    root = _csv_tree(tmp_path / "in")
+    ds_path = tmp_path / "ds.parquet"
+    assert run_cli(capsys, "prepare", str(root), "--column", "bytes", "-o", str(ds_path))[0] == 0
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("x")
+    code, out, err = run_cli(capsys, "fit", str(ds_path), "-o", str(run))
+    assert code == 1 and err.strip() == f"error: output folder {run} is not empty (use --force to write into it)"

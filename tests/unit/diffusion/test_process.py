@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+
+from netdiffus.diffusion.process import GaussianDiffusion
+from netdiffus.diffusion.samplers import sample
+from netdiffus.diffusion.schedule import alpha_bar_schedule
+from netdiffus.diffusion.unet import UNet
+from netdiffus.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", ["cosine", "linear"])
+def test_schedule_monotone_in_unit_interval(name):
+    ab = alpha_bar_schedule(name, 200)
+    assert ab.dtype == np.float64 and ab.shape == (200,)
+    assert np.all(np.diff(ab) < 0) and 0 < ab[-1] < ab[0] < 1
+
+
+def test_unknown_schedule_named():
+    with pytest.raises(ConfigError, match=r"schedule must be 'cosine' or 'linear' \(got 'exp'\)"):
+        alpha_bar_schedule("exp", 10)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_predictions_recover_x0_and_eps(prediction):
+    p = GaussianDiffusion(timesteps=100, prediction=prediction)
+    g = torch.Generator().manual_seed(0)
+    x_0 = torch.rand(5, 1, 4, 4, generator=g, dtype=torch.float64) * 2 - 1
+    eps = torch.randn(5, 1, 4, 4, generator=g, dtype=torch.float64)
+    t = torch.tensor([0, 10, 50, 90, 99])
+    x_t = p.q_sample(x_0, t, eps)
+    out = p.target(x_0, t, eps)
+    assert torch.allclose(p.predict_x0(x_t, t, out), x_0, atol=1e-8)
+    assert torch.allclose(p.predict_eps(x_t, t, out), eps, atol=1e-8)
+
+
+def test_timestep_spacing():
+    p = GaussianDiffusion(timesteps=1000)
+    ts = p.timestep_spacing(5)
+    assert ts.tolist() == [999, 749, 500, 250, 0]
+    assert p.timestep_spacing(1000).tolist() == list(range(999, -1, -1))
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp2m"])
+def test_sample_k_is_the_same_at_any_batch_size(sampler):
+    torch.manual_seed(0)
+    net = UNet(in_channels=1, num_classes=2, base_channels=8, channel_mult=(1, 2)).eval()
+    for prm in net.parameters():  # non-zero output layer so the test sees the network
+        prm.data.normal_(0, 0.05)
+    p = GaussianDiffusion(timesteps=50)
+    y = torch.tensor([0, 1, 1, 0])
+    seeds = [11, 12, 13, 14]
+    kw = dict(shape=(1, 6, 6), null_class=2, sampler=sampler, steps=5, guidance_scale=1.5)
+    full = sample(net, p, y=y, seeds=seeds, **kw)
+    part = sample(net, p, y=y[2:], seeds=seeds[2:], **kw)
+    assert full.shape == (4, 1, 6, 6)
+    assert torch.allclose(full[2:], part, atol=1e-5)
+    assert not torch.allclose(full[0], full[3])
+
+
+def test_unet_symmetric_output_and_padding():
+    net = UNet(in_channels=2, num_classes=3, base_channels=8, channel_mult=(1, 2, 2), patch_size=2,
+               symmetric_output=True)
+    for prm in net.parameters():
+        prm.data.normal_(0, 0.05)
+    x = torch.randn(2, 2, 10, 10)
+    out = net(x, torch.tensor([3, 700]), y=torch.tensor([0, 3]))
+    assert out.shape == x.shape
+    assert torch.allclose(out, out.transpose(-1, -2))
+
+
+def test_unet_1d():
+    net = UNet(in_channels=1, num_classes=2, dims=1, base_channels=8, channel_mult=(1, 2), patch_size=2)
+    assert net(torch.randn(3, 1, 14), torch.tensor([1, 2, 3]), y=torch.tensor([0, 1, 2])).shape == (3, 1, 14)

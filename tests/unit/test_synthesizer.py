@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import toy_dataset
+from netdiffus.errors import CheckpointError, ConfigError, DatasetError
+from netdiffus.synthesizer import TrafficSynthesizer
+
+
+def _fit(overrides, **kw):
+    return TrafficSynthesizer.from_preset("demo", overrides=overrides, progress=False).fit(toy_dataset(**kw))
+
+
+@pytest.mark.parametrize("representation", ["gasf", "series"])
+def test_fit_sample_shapes_units_and_labels(tiny_overrides, representation):
+    synth = _fit(tiny_overrides + [f'imaging.representation="{representation}"'])
+    ds = synth.sample(10, seed=3)
+    assert ds.series.shape == (10, 1, 8) and ds.series.dtype == np.float32
+    assert ds.labels == ["a"] * 5 + ["b"] * 5  # the training balance
+    assert np.isfinite(ds.series).all() and (ds.series >= 0).all()
+    assert ds.meta.unit == "bytes" and ds.meta.bin_width_s == 0.5
+    assert ds.meta.extra["synthetic"]["seed"] == 3
+
+
+def test_reload_samples_the_same_traces(tiny_overrides, tmp_path):
+    synth = _fit(tiny_overrides)
+    before = synth.sample(6, seed=5, labels=["b", "a", "b", "a", "a", "b"])
+    synth.save(tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "model.json", "model.safetensors"]
+    after = TrafficSynthesizer.load(tmp_path / "run", progress=False).sample(6, seed=5, labels=["b", "a", "b", "a", "a", "b"])
+    np.testing.assert_array_equal(before.series, after.series)
+    assert before.labels == after.labels
+
+
+def test_same_seed_same_traces_any_batch_size(tiny_overrides):
+    synth = _fit(tiny_overrides)
+    a = synth.sample(5, seed=1, batch_size=5)
+    b = synth.sample(5, seed=1, batch_size=2)
+    np.testing.assert_allclose(a.series, b.series, rtol=1e-4)
+    assert not np.allclose(a.series, synth.sample(5, seed=2).series)
+
+
+def test_label_forms(tiny_overrides):
+    synth = _fit(tiny_overrides)
+    assert synth.sample(3, labels="b").labels == ["b"] * 3
+    assert synth.sample(3, labels={"a": 1, "b": 2}).labels == ["a", "b", "b"]
+    with pytest.raises(ConfigError, match=r"label 'zz' is not a trained class \(classes: a, b\)"):
+        synth.sample(2, labels="zz")
+    with pytest.raises(ConfigError, match=r"labels must give one label per sample \(2\) \(got 3\)"):
+        synth.sample(2, labels=["a", "a", "b"])
+
+
+def test_training_is_seeded(tiny_overrides):
+    a = _fit(tiny_overrides).sample(3, seed=0).series
+    b = _fit(tiny_overrides).sample(3, seed=0).series
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: toy_dataset(classes=("only",)), "training dataset has a single class ('only', 6 traces)"),
+        (lambda: toy_dataset(n_per_class=1), "class 'a' has 1 trace(s); each class needs at least 2"),
+    ],
+)
+def test_bad_training_sets(tiny_overrides, make, message):
+    with pytest.raises(DatasetError) as exc:
+        TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(make())
+    assert str(exc.value).startswith(message)
+
+
+def test_nan_is_refused(tiny_overrides):
+    ds = toy_dataset()
+    ds.series[2, 0, 3] = np.nan
+    with pytest.raises(DatasetError, match=r"training dataset has 1 NaN or infinite values \(first in trace 't2'"):
+        TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(ds)
+
+
+def test_unfitted_and_missing_runs(tmp_path):
+    with pytest.raises(CheckpointError, match="not fitted"):
+        TrafficSynthesizer(progress=False).sample(1)
+    with pytest.raises(CheckpointError, match=r"run folder .*nope does not exist"):
+        TrafficSynthesizer.load(tmp_path / "nope")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="missing model.safetensors, model.json"):
+        TrafficSynthesizer.load(tmp_path / "half")
+
+
+def test_multichannel(tiny_overrides):
+    ds = toy_dataset()
+    ds2 = type(ds)(series=np.concatenate([ds.series, ds.series * 0.1], axis=1), labels=ds.labels, ids=ds.ids,
+                   sources=ds.sources)
+    out = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(ds2).sample(4)
+    assert out.series.shape == (4, 2, 8)
+
+
+def test_torch_threads_untouched_by_default(tiny_overrides):
+    before = torch.get_num_threads()
+    _fit(tiny_overrides)
+    assert torch.get_num_threads() == before
