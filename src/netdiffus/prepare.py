@@ -236,16 +236,11 @@ def _most_frequent_host(path: Path, decoder: Decoder) -> HostKey | None:
 
 
 def _trace_base(path: Path, root: Path) -> str:
-    """The id of a capture's trace: its path relative to the input, without the capture suffix."""
+    """The id of a capture's trace: its path relative to the input (flows add ``#k``)."""
     try:
-        rel = path.relative_to(root)
+        return path.relative_to(root).as_posix()
     except ValueError:
-        rel = Path(path.name)
-    base = rel.as_posix()
-    for suffix in (".gz", ".pcapng", ".pcap", ".cap", ".dmp"):
-        if base.lower().endswith(suffix):
-            base = base[: -len(suffix)]
-    return base
+        return path.name
 
 
 def _process_capture(path: Path, root: Path) -> _FileResult:

@@ -65,7 +65,7 @@ def test_golden_bytes_and_packets_per_bin_match_an_independent_count(captures):
         for i in range(3):  # pcap, pcapng and QinQ all give the golden numbers
             np.testing.assert_array_equal(ds.series[i], want)
         assert ds.labels == ["cam", "plug", "plug"]
-        assert ds.ids == ["cam/golden-qinq", "plug/golden", "plug/golden"]
+        assert ds.ids == ["cam/golden-qinq.pcap", "plug/golden.pcap", "plug/golden.pcapng"]
         assert ds.meta.channels == [f"{feature}_to_host", f"{feature}_from_host"]
         assert summary.files_read == 3 and summary.packets == 42
 

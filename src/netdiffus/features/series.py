@@ -12,7 +12,8 @@ first packet of the trace:
     IP lengths of the first ``length`` packets, positive *from* the host / flow initiator ("up"),
     negative *to* it ("down"); zero padded.
 ``iat``
-    Inter-arrival times (seconds) between the first ``length + 1`` packets; zero padded.
+    Inter-arrival times (seconds) between the first ``length + 1`` packets in capture order (0 for
+    a packet stamped before its predecessor); zero padded.
 
 With ``split_direction`` the binned features get two channels: channel 0 the traffic *to* the
 host (device) or flow initiator ("down"), channel 1 the traffic *from* it ("up"); names
@@ -285,7 +286,8 @@ class TraceTable:
         if self.spec.feature == "iat":
             out = np.zeros((1, self.spec.length), np.float64)
             k = max(int(a["filled"][slot]) - 1, 0)
-            out[0, :k] = np.diff(a["seq_ts"][slot, : k + 1]) / 1e9
+            # capture order; a packet stamped before its predecessor gives 0, not a negative gap
+            out[0, :k] = np.maximum(np.diff(a["seq_ts"][slot, : k + 1]), 0) / 1e9
             return out.astype(np.float32)
         return a["values"][slot].astype(np.float32)
 
