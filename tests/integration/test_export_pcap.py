@@ -178,6 +178,20 @@ def test_round_trip_packets_and_sizes(tmp_path):
     assert np.array_equal(back.series, sizes.astype(np.float32))
 
 
+def test_round_trip_iat(tmp_path):
+    prepare = pytest.importorskip("netdiffus.prepare").prepare
+    rng = np.random.default_rng(1)
+    gaps = np.round(rng.exponential(0.05, size=(4, 1, 24)), 6)
+    gaps[:, 0, 20:] = 0  # padding: 21 packets per trace
+    ds = TraceDataset(series=gaps.astype(np.float32), labels=["a"] * 4, ids=list("abcd"), sources=["s"] * 4,
+                      meta=DatasetMeta(feature="iat", unit="seconds", channels=["iat"]))
+    s = export_pcap(ds, tmp_path / "i.pcap")
+    assert s.n_packets == 4 * 21
+    assert np.abs(s.written - ds.series).max() < 1e-6  # rounded to microseconds
+    back, _ = prepare([tmp_path / "i.pcap"], unit="flow", feature="iat", length=24)
+    assert np.abs(back.series - s.written).max() < 1e-7
+
+
 def test_cli_export_then_cli_prepare(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()

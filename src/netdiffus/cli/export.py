@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Turn the series of a run folder (its synthetic.parquet) or of a dataset .parquet into "
             "packets: bytes or packets per bin become packets timed inside each bin and sized from "
             "the class's packet-size histogram (kept by 'prepare'); signed packet-size series become "
-            "packets in both directions. One TCP or UDP conversation per trace, valid checksums, "
+            "packets in both directions; inter-arrival times become packets with those gaps. One TCP or UDP conversation per trace, valid checksums, "
             "zero-filled payloads, addresses from the documentation ranges unless mapped."
         ),
         epilog=EXAMPLE,
@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--pcap", required=True, metavar="OUT.pcap", help="pcap file to write (written atomically)")
     p.add_argument("--csv", metavar="OUT.csv", help="also write the series the capture holds, as CSV")
     p.add_argument("--flows", metavar="FLOWS.csv", help="also write one row per trace: id, label, transport, 5-tuple, packets, bytes")
-    p.add_argument("--feature", choices=("bytes", "packets", "sizes"),
+    p.add_argument("--feature", choices=("bytes", "packets", "sizes", "iat"),
                    help="how to read the series (default: from the dataset's metadata)")
     p.add_argument("--max-traces", type=int, metavar="N", help="export at most N traces, taking classes in turn")
     p.add_argument("--seed", type=int, default=0, help="seed of packet sizes, times and sequence numbers (default 0)")

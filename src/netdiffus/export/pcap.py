@@ -58,6 +58,7 @@ from netdiffus.export.traffic import (
     integer_series,
     resolve_feature,
     schedule_binned,
+    schedule_iat,
     schedule_sizes,
 )
 from netdiffus.io.dataset import TraceDataset, atomic_path, read_dataset
@@ -356,7 +357,7 @@ def export_pcap(
     width = meta.bin_width_s if bin_width_s is None else bin_width_s
     if bin_width_s is not None and not bin_width_s >= MIN_BIN_WIDTH_S:
         raise ConfigError(f"bin_width_s must be >= {MIN_BIN_WIDTH_S} (got {bin_width_s})")
-    if kind != "sizes":
+    if kind in ("bytes", "packets"):
         if width is None or not width >= MIN_BIN_WIDTH_S:
             raise DatasetError(
                 f"bin width must be >= {MIN_BIN_WIDTH_S} s to export {kind} per bin (got meta.bin_width_s={width}); "
@@ -365,7 +366,9 @@ def export_pcap(
         directions = channel_directions(meta.channels)
     else:
         if dataset.n_channels != 1:
-            raise DatasetError(f"a sizes series must have one channel (signed by direction) (got {dataset.n_channels})")
+            what = "a sizes series must have one channel (signed by direction)" if kind == "sizes" else \
+                "an iat series must have one channel"
+            raise DatasetError(f"{what} (got {dataset.n_channels})")
         directions = [FORWARD]
     picked = _pick_traces(dataset.labels, max_traces)
     if len(picked) > plan.capacity():
@@ -402,8 +405,9 @@ def export_pcap(
         if kind != "sizes" and any(s is None for s in samplers):
             no_sizes.append(lab)
         samplers_of[lab] = samplers
-        offsets_of[lab] = _lookup(offset_table, lab, what="intra_bin_offsets") if kind != "sizes" else None
-        if kind != "sizes" and offsets_of[lab] is None:
+        binned = kind in ("bytes", "packets")
+        offsets_of[lab] = _lookup(offset_table, lab, what="intra_bin_offsets") if binned else None
+        if binned and offsets_of[lab] is None:
             no_offsets.append(lab)
     if no_transport:
         log.warning("no transport kept for class(es) %s: writing TCP", ", ".join(no_transport))
@@ -421,9 +425,9 @@ def export_pcap(
     # -- schedules ---------------------------------------------------------------------------
     start_us = int(round(start_time * 1e6))
     t_len = dataset.length
-    if kind != "sizes":
+    if kind in ("bytes", "packets"):
         edges_us = np.round(np.arange(t_len + 1) * float(width) * 1e6).astype(np.int64)
-    written = np.zeros_like(ints)
+    written = np.zeros(ints.shape, np.float64 if kind == "iat" else np.int64)
     per_trace: list[tuple[np.ndarray, ...]] = []
     flows: list[FlowInfo] = []
     carried = dropped = 0
@@ -434,6 +438,10 @@ def export_pcap(
         hmin = header_size(ip_version=ipv, proto=proto)
         if kind == "sizes":
             s, nc = schedule_sizes(ints[j], min_size=hmin, mtu=mtu, packet_gap_s=packet_gap_s, rng=rng)
+            n_clipped += nc
+        elif kind == "iat":
+            s, nc = schedule_iat(ints[j], size_sampler=samplers_of[lab][0], min_size=hmin, mtu=mtu,
+                                 control=proto == TCP, rng=rng)
             n_clipped += nc
         else:
             s = schedule_binned(
@@ -519,7 +527,7 @@ def export_pcap(
         start_time=(int(ts_us.min()) if n_packets else start_us) / 1e6,
         duration_s=float(ts_us.max() - ts_us.min()) / 1e6 if n_packets else 0.0,
         transports=transports,
-        timing="gaps" if kind == "sizes" else _source({offsets_of[lab] is not None for lab in set(labels)}, "histogram", "uniform"),
+        timing="gaps" if kind == "sizes" else "series" if kind == "iat" else _source({offsets_of[lab] is not None for lab in set(labels)}, "histogram", "uniform"),
         sizes="series" if kind == "sizes" else _source({all(s is not None for s in samplers_of[lab]) for lab in set(labels)}, "histogram", "mtu-fill"),
         n_clipped=n_clipped,
         carried_bytes=carried,

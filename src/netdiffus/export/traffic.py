@@ -20,6 +20,10 @@ Three series kinds are turned into schedules:
     (the traced device), ``-s`` one towards it, ``0`` is padding and is skipped. Sizes outside
     ``[min_size, mtu]`` are clipped into it. Packets are spaced by exponential gaps with mean
     ``packet_gap_s`` (a sizes series carries no timing).
+``iat``
+    Inter-arrival times in seconds, one channel: ``T`` gaps give ``T + 1`` packets from the
+    client; trailing zeros are padding. Gaps are rounded to microseconds (the pcap resolution);
+    sizes are drawn as for ``packets``.
 
 Inside a bin, send times follow the class's intra-bin offset histogram (arrival offset as a
 fraction of the bin width) or, without one, are uniform. Times stay ``guard_us`` away from bin
@@ -59,12 +63,13 @@ __all__ = [
     "integer_series",
     "schedule_binned",
     "schedule_sizes",
+    "schedule_iat",
     "FORWARD",
     "REVERSE",
 ]
 
-FeatureKind = Literal["bytes", "packets", "sizes"]
-FEATURE_KINDS: tuple[str, ...] = ("bytes", "packets", "sizes")
+FeatureKind = Literal["bytes", "packets", "sizes", "iat"]
+FEATURE_KINDS: tuple[str, ...] = ("bytes", "packets", "sizes", "iat")
 
 #: Direction codes: FORWARD is client -> server (sent by the traced device / the initiator),
 #: REVERSE is server -> client.
@@ -187,17 +192,12 @@ def resolve_feature(feature: str, override: str | None = None) -> FeatureKind:
     name = (feature or "").lower()
     if name in FEATURE_KINDS:
         return name  # type: ignore[return-value]
-    if name == "iat":
-        raise ConfigError(
-            "feature 'iat' (inter-arrival times) cannot be exported to pcap; export a bytes, packets "
-            "or sizes dataset, or pass --feature to say how to read the series"
-        )
     if "sum" in name or "bytes" in name:
         return "bytes"
     if "count" in name or "pkt" in name:
         return "packets"
     raise ConfigError(
-        f"cannot tell whether series {feature!r} are bytes, packets or sizes; pass --feature bytes|packets|sizes"
+        f"cannot tell whether series {feature!r} are bytes, packets, sizes or iat; pass --feature bytes|packets|sizes|iat"
     )
 
 
@@ -234,7 +234,7 @@ def channel_directions(channels: Sequence[str]) -> list[int]:
 
 
 def integer_series(series: np.ndarray, kind: FeatureKind) -> tuple[np.ndarray, int]:
-    """Round float series to integers (half to even) and clip negative counts to zero.
+    """Round float series to integers (half to even) and clip negative counts to zero (iat: as is).
 
     Parameters
     ----------
@@ -249,11 +249,14 @@ def integer_series(series: np.ndarray, kind: FeatureKind) -> tuple[np.ndarray, i
     n_clipped : int
         How many values were negative and set to zero.
     """
-    x = np.rint(np.asarray(series, dtype=np.float64))
+    x = np.asarray(series, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise DatasetError(f"series have {int((~np.isfinite(x)).sum())} NaN or infinite values")
+    if kind == "iat":  # seconds: kept as floats (rounded to microseconds when written)
+        return x.copy(), 0
+    x = np.rint(x)
     n_clipped = 0
-    if kind != "sizes":
+    if kind in ("bytes", "packets"):
         neg = x < 0
         n_clipped = int(neg.sum())
         x[neg] = 0
@@ -543,3 +546,54 @@ def schedule_sizes(
     written = np.zeros_like(values, dtype=np.int64)
     written[0, idx] = np.where(row[idx] > 0, clipped, -clipped)
     return Schedule(np.cumsum(gaps), clipped, direction, written), n_clipped
+
+
+# -- inter-arrival times -----------------------------------------------------------------------
+def schedule_iat(
+    values: np.ndarray,
+    *,
+    size_sampler: SizeSampler | None,
+    min_size: int,
+    mtu: int,
+    control: bool,
+    rng: np.random.Generator,
+) -> tuple[Schedule, int]:
+    """Packets for one trace of inter-arrival times.
+
+    Parameters
+    ----------
+    values : ndarray of float, shape [1, T]
+        Gaps in seconds between consecutive packets; trailing zeros are padding.
+    size_sampler : SizeSampler or None
+        Packet sizes; None for MTU-sized packets.
+    min_size, mtu : int
+    control : bool
+        Header-only first and last packets (TCP SYN and FIN).
+    rng : numpy Generator
+
+    Returns
+    -------
+    schedule : Schedule
+        All packets sent by the client; ``written`` holds the gaps written (seconds, float64,
+        rounded to microseconds), shape [1, T].
+    n_clipped : int
+        Negative gaps set to zero.
+    """
+    if values.shape[0] != 1:
+        raise DatasetError(f"an iat series must have one channel (got {values.shape[0]})")
+    gaps = np.asarray(values[0], np.float64)
+    n_clipped = int((gaps < 0).sum())
+    gaps_us = np.rint(np.maximum(gaps, 0.0) * 1e6).astype(np.int64)
+    nz = np.flatnonzero(gaps_us)
+    n_gaps = int(nz[-1]) + 1 if len(nz) else 0
+    time_us = np.concatenate([[0], np.cumsum(gaps_us[:n_gaps])]).astype(np.int64)
+    n = len(time_us)
+    size = (np.asarray(_SizePool(size_sampler, rng).draws_exactly(n), np.int64) if size_sampler is not None
+            else np.full(n, mtu, np.int64))
+    if control:
+        size[0] = min_size
+        if n > 1:
+            size[-1] = min_size
+    written = np.zeros(values.shape, np.float64)
+    written[0, :n_gaps] = gaps_us[:n_gaps] / 1e6
+    return Schedule(time_us, size, np.full(n, FORWARD, np.int8), written), n_clipped

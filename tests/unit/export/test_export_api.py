@@ -200,7 +200,7 @@ def test_no_partial_file_on_error(tmp_path, monkeypatch):
         ({"start_time": -5.0}, ConfigError, "start_time must be Unix seconds from 0 to 2**32 (got -5.0)"),
         ({"packet_gap_s": 0}, ConfigError, "packet_gap_s must be > 0 (got 0)"),
         ({"snaplen": 10}, ConfigError, "snaplen must be from 96 to 262144 (got 10)"),
-        ({"feature": "iat"}, ConfigError, "feature must be one of bytes, packets, sizes (got 'iat')"),
+        ({"feature": "flows"}, ConfigError, "feature must be one of bytes, packets, sizes, iat (got 'flows')"),
         ({"bin_width_s": 0.0}, ConfigError, "bin_width_s must be >= 0.0001 (got 0.0)"),
     ],
 )

@@ -19,6 +19,7 @@ from netdiffus.export.traffic import (
     integer_series,
     resolve_feature,
     schedule_binned,
+    schedule_iat,
     schedule_sizes,
 )
 
@@ -32,6 +33,7 @@ EDGES = np.arange(0, 9) * 500_000  # 8 bins of 0.5 s, microseconds
         ("bytes", None, "bytes"),
         ("packets", None, "packets"),
         ("sizes", None, "sizes"),
+        ("iat", None, "iat"),
         ("frame_sum_dl", None, "bytes"),
         ("total_bytes", None, "bytes"),
         ("pkt_count_ul", None, "packets"),
@@ -46,11 +48,9 @@ def test_resolve_feature(feature, override, expected):
 @pytest.mark.parametrize(
     "feature, override, message",
     [
-        ("iat", None, "feature 'iat' (inter-arrival times) cannot be exported to pcap; export a bytes, packets "
-                      "or sizes dataset, or pass --feature to say how to read the series"),
-        ("frame_avg_dl", None, "cannot tell whether series 'frame_avg_dl' are bytes, packets or sizes; "
-                               "pass --feature bytes|packets|sizes"),
-        ("bytes", "iat", "feature must be one of bytes, packets, sizes (got 'iat')"),
+        ("frame_avg_dl", None, "cannot tell whether series 'frame_avg_dl' are bytes, packets, sizes or iat; "
+                               "pass --feature bytes|packets|sizes|iat"),
+        ("bytes", "flows", "feature must be one of bytes, packets, sizes, iat (got 'flows')"),
     ],
 )
 def test_resolve_feature_errors(feature, override, message):
@@ -229,3 +229,15 @@ def test_histogram_errors(obj, message):
     with pytest.raises(DatasetError) as exc:
         Histogram.from_json(obj, what="h")
     assert str(exc.value) == message
+
+
+def test_schedule_iat():
+    x = np.array([[0.5, 0.0, 0.0000014, 1.25, 0.0, 0.0]])
+    s, clipped = schedule_iat(x, size_sampler=None, min_size=40, mtu=1500, control=True,
+                              rng=np.random.default_rng(0))
+    assert s.time_us.tolist() == [0, 500_000, 500_000, 500_001, 1_750_001]
+    assert s.size.tolist() == [40, 1500, 1500, 1500, 40]
+    assert s.written.tolist() == [[0.5, 0.0, 0.000001, 1.25, 0.0, 0.0]] and clipped == 0
+    s, _ = schedule_iat(np.zeros((1, 4)), size_sampler=None, min_size=40, mtu=1500, control=True,
+                        rng=np.random.default_rng(0))
+    assert s.time_us.tolist() == [0] and s.size.tolist() == [40]
