@@ -5,7 +5,7 @@ Gramian Angular Summation Field is ``G[i, j] = cos(phi_i + phi_j)`` (``[T] -> [T
 Difference Field is ``sin(phi_i - phi_j)``. The GASF diagonal ``cos(2 phi_i) = 2 x_i**2 - 1``
 gives the series back exactly (``diagonal`` inversion); the ``projection`` inversion fits the
 angles to all ``T x T`` entries (:mod:`netdiffus.imaging.projection`), which is far less
-sensitive to noise in generated images. Arrays stay float throughout: no PNG, no uint8, no resize.
+sensitive to noise in generated images. Arrays stay float throughout: no PNG, no 8-bit quantisation, no resize.
 
 The pipeline of :class:`GramianAngularField`, each step exactly invertible except PAA:
 

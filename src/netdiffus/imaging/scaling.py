@@ -254,9 +254,10 @@ class TraceScaleModel:
     ``symlog(min), symlog(max)`` (``symlog = sign * log1p|.|``). Per class, a Gaussian with mean
     and covariance fitted on that class's training traces; the covariance is shrunk towards the
     pooled within-class covariance, with weight ``prior_strength / (n_class - 1 + prior_strength)``,
-    so small classes still get a spread. A sample is clipped to the class's observed range per
-    feature, then ``min <= max`` is enforced by sorting each pair. Samples are drawn from the fitted
-    Gaussian: no training trace's scale is copied.
+    so small classes (even of one trace) still get a spread. A sample is clipped per feature to
+    the class mean +- 3 standard deviations and to the range observed over all training traces
+    (so non-negative data give non-negative scales), then ``min <= max`` is enforced by sorting
+    each pair. Samples are drawn from the fitted Gaussian: no training trace's scale is copied.
 
     Parameters
     ----------
@@ -271,7 +272,7 @@ class TraceScaleModel:
     mean_ : ndarray ``[K, 2C]``
     cov_ : ndarray ``[K, 2C, 2C]``
     low_, high_ : ndarray ``[K, 2C]``
-        Observed range of each feature per class (symlog domain).
+        Clipping bounds of each feature per class (symlog domain).
     n_channels_ : int
 
     Examples
@@ -308,13 +309,11 @@ class TraceScaleModel:
         lab = np.asarray(labels, dtype=object)
         self.classes_ = sorted(set(labels))
         self.n_channels_ = c
-        means, covs, lows, highs, counts = [], [], [], [], []
+        means, covs, counts = [], [], []
         for k in self.classes_:
             fk = f[lab == k]
             means.append(fk.mean(axis=0))
             covs.append(np.cov(fk, rowvar=False, ddof=1).reshape(2 * c, 2 * c) if len(fk) > 1 else np.zeros((2 * c, 2 * c)))
-            lows.append(fk.min(axis=0))
-            highs.append(fk.max(axis=0))
             counts.append(len(fk))
         dof = np.asarray(counts, dtype=np.float64) - 1.0
         pooled = sum(d * cv for d, cv in zip(dof, covs)) / max(float(dof.sum()), 1.0)
@@ -322,8 +321,9 @@ class TraceScaleModel:
         w = np.where(dof + self.prior_strength > 0, w, 0.0)
         self.mean_ = np.stack(means)
         self.cov_ = np.stack([wi * cv + (1.0 - wi) * pooled for wi, cv in zip(w, covs)])
-        self.low_ = np.stack(lows)
-        self.high_ = np.stack(highs)
+        sd = np.sqrt(np.clip(np.diagonal(self.cov_, axis1=1, axis2=2), 0.0, None))
+        self.low_ = np.maximum(self.mean_ - 3.0 * sd, f.min(axis=0))
+        self.high_ = np.minimum(self.mean_ + 3.0 * sd, f.max(axis=0))
         return self
 
     def sample(self, labels: Sequence[str], *, seed: int | np.random.Generator | None = 0) -> np.ndarray:
