@@ -66,3 +66,19 @@ def test_cic_flows_joined_by_five_tuple():
     assert summary.traces_labelled == 81 and summary.traces_unlabelled == 110
     assert summary.traces_per_label == {"BENIGN": 79, "BOT": 2}
     assert ds.meta.extra["labels_matched"] == {"matched": 81, "unmatched": 110}
+
+
+def test_fast_decoder_equals_dpkt_on_real_captures():
+    if not IOT.is_dir() or not CIC.is_dir():
+        pytest.skip(f"{DATA} is absent")
+    from netdiffus.io.pcap import decode_batch, decode_batch_dpkt, iter_raw_batches
+
+    files = sorted(IOT.glob("*/*.pcap"))[::25] + [CIC / "demo.pcap"]  # 22 sessions + the pcapng
+    n = 0
+    for f in files:
+        for raw in iter_raw_batches(f):
+            fast, ref = decode_batch(raw), decode_batch_dpkt(raw)
+            for field, value in fast.__dict__.items():
+                np.testing.assert_array_equal(value, getattr(ref, field), err_msg=f"{f}: {field}")
+            n += len(raw)
+    assert n > 10_000
