@@ -241,3 +241,34 @@ def test_schedule_iat():
     s, _ = schedule_iat(np.zeros((1, 4)), size_sampler=None, min_size=40, mtu=1500, control=True,
                         rng=np.random.default_rng(0))
     assert s.time_us.tolist() == [0] and s.size.tolist() == [40]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(st.lists(st.one_of(st.just(0), st.integers(1, 80), st.integers(81, 60_000)), min_size=8, max_size=8),
+                    min_size=1, max_size=2),
+    kind=st.sampled_from(["bytes", "packets"]),
+    control=st.booleans(),
+    drawn=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_schedule_invariants(values, kind, control, drawn, seed):
+    v = np.asarray(values, np.int64)
+    if kind == "packets":
+        v = v % 7
+    sampler = SizeSampler(SIZE_HIST, min_size=40, mtu=1500) if drawn else None
+    s = _schedule(v, kind=kind, control=control, size_samplers=[sampler] * len(v),
+                  offset_sampler=Histogram(np.array([0.0, 0.1, 1.0]), np.array([3.0, 1.0])),
+                  rng=np.random.default_rng(seed))
+    per_bin = _per_bin(s, len(v), what=kind)
+    assert per_bin.tolist() == s.written.tolist()
+    assert s.written.sum() + s.dropped == v.sum()
+    if kind == "packets" or not np.any((v > 0) & (v < 40)):
+        assert s.written.tolist() == v.tolist() and s.carried == 0
+    if len(s.size):
+        assert s.size.min() >= 40 and s.size.max() <= 1500
+        assert np.all(np.diff(s.time_us) >= 0)
+        first_bin = np.searchsorted(EDGES, s.time_us[0], side="right") - 1
+        assert s.time_us[0] == EDGES[first_bin]
+        rel = (s.time_us[1:] - EDGES[0]) % 500_000
+        assert np.all((rel >= 2) & (rel <= 500_000 - 2))
