@@ -55,7 +55,7 @@ from netdiffus.features.series import (
     histogram_json,
     parse_duration,
 )
-from netdiffus.io.assembly import UNITS, HostKey, Trace, Unit, assemble, count_hosts
+from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, count_hosts
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.io.labels import Labeler, parse_label_from
 from netdiffus.io.pcap import CaptureError, Decoder, capture_kind, iter_packet_batches

@@ -115,6 +115,8 @@ V4_MAPPED = np.uint64(0xFFFF00000000)
 
 # A record longer than this is taken as corruption, not a packet (jumbo frames and TSO fit).
 MAX_RECORD = 1 << 18
+# pcapng blocks other than packets (name resolution, custom) may be larger.
+MAX_BLOCK = 1 << 24
 # Header bytes kept per packet for decoding: link (<= 22) + IPv4 with options (<= 60) or IPv6 with
 # two extension headers + 4 bytes of ports.
 HEAD = 128
@@ -436,7 +438,7 @@ def _pcapng_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | No
                 raise CaptureError(f"{name}: corrupt pcapng: first block is not a section header")
             first = False
             blen = struct.unpack_from(endian + "I", buf, off + 4)[0]
-            if blen < 12 or blen % 4 or blen > MAX_RECORD + 64:
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
                 raise CaptureError(f"{name}: corrupt pcapng block at byte {chunks.pos + off}: length {blen}")
             if off + blen > n:
                 break
