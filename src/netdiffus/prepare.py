@@ -365,11 +365,18 @@ def _prepare_captures(
         for i, (path, root) in enumerate(files):
             take(i, _process_capture(path, root), i + 1)
     else:
+        # small files go to the workers in groups: one task per file costs more than a small capture
+        per_task = max(1, min(16, len(files) // (workers * 8)))
+        groups = [list(range(i, min(i + per_task, len(files)))) for i in range(0, len(files), per_task)]
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options, labeler)) as pool:
-            futures = {pool.submit(_process_capture_remote, str(p), str(r)): i for i, (p, r) in enumerate(files)}
+            futures = {pool.submit(_process_captures_remote, [(str(files[i][0]), str(files[i][1])) for i in g]): g
+                       for g in groups}
+            done = 0
             try:
-                for done, fut in enumerate(as_completed(futures), start=1):
-                    take(futures[fut], fut.result(), done)
+                for fut in as_completed(futures):
+                    for i, res in zip(futures[fut], fut.result()):
+                        done += 1
+                        take(i, res, done)
             except BaseException:
                 for f in futures:
                     f.cancel()
@@ -377,8 +384,8 @@ def _prepare_captures(
     return [r for r in results if r is not None]
 
 
-def _process_capture_remote(path: str, root: str) -> _FileResult:
-    return _process_capture(Path(path), Path(root))
+def _process_captures_remote(pairs: list[tuple[str, str]]) -> list[_FileResult]:
+    return [_process_capture(Path(path), Path(root)) for path, root in pairs]
 
 
 def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, label_from: str,
