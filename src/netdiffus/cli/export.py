@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from netdiffus.errors import ConfigError
+from netdiffus.errors import ConfigError, InputError
 
 EXAMPLE = """\
 examples:
@@ -115,9 +115,12 @@ def run(args: argparse.Namespace) -> int:
         start_time=start, feature=args.feature, addresses=plan, packet_gap_s=args.packet_gap, snaplen=args.snaplen,
         bin_width_s=bin_width,
     )
-    if args.flows:
-        write_flows_csv(summary, args.flows)
-    if args.csv:
-        _write_series_csv(dataset, summary, Path(args.csv))
+    for target, write in ((args.flows, lambda p: write_flows_csv(summary, p)),
+                          (args.csv, lambda p: _write_series_csv(dataset, summary, p))):
+        if target:
+            try:
+                write(Path(target))
+            except OSError as exc:
+                raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
     print(summary.describe())
     return 0

@@ -350,6 +350,9 @@ def export_pcap(
         raise ConfigError(f"snaplen must be from 96 to 262144 (got {snaplen})")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0 (got {seed!r})")
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"pcap output {path} is a folder; give a file name such as {path / 'synthetic.pcap'}")
     plan = addresses if addresses is not None else AddressPlan.default()
     ipv = plan.version
     kind = resolve_feature(dataset.meta.feature, feature)
@@ -494,25 +497,27 @@ def export_pcap(
     ts_us, size, flow, flags, seq, ack, ip_id = cols
     order = np.argsort(ts_us, kind="stable")  # traces in order at equal times
     n_packets = len(order)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        _readable(tmp)
-        with open(tmp, "wb") as fh:
-            fh.write(pcap_file_header(snaplen=snaplen or 65535))
-            buffer = np.empty(0, np.uint8)
-            for a in range(0, n_packets, CHUNK_PACKETS):
-                o = order[a : a + CHUNK_PACKETS]
-                f = flow[o]
-                need = int((size[o] + 14 + 16).sum())
-                if len(buffer) < need:  # one buffer for all chunks (fresh memory is slow to touch)
-                    buffer = np.zeros(max(need, 2 * len(buffer)), np.uint8)
-                records = encode_records(
-                    ts_us=ts_us[o], ip_len=size[o], proto=proto_f[f],
-                    src_ip=src_ip[f], dst_ip=dst_ip[f], sport=sport[f], dport=dport[f],
-                    src_mac=src_mac[f], dst_mac=dst_mac[f], ip_id=ip_id[o], seq=seq[o], ack=ack[o],
-                    tcp_flags=flags[o], flow_label=f // 2 + 1, ip_version=ipv, snaplen=snaplen, out=buffer,
-                )
-                fh.write(memoryview(records))
+    try:
+        with atomic_path(path) as tmp:
+            _readable(tmp)
+            with open(tmp, "wb") as fh:
+                fh.write(pcap_file_header(snaplen=snaplen or 65535))
+                buffer = np.empty(0, np.uint8)
+                for a in range(0, n_packets, CHUNK_PACKETS):
+                    o = order[a : a + CHUNK_PACKETS]
+                    f = flow[o]
+                    need = int((size[o] + 14 + 16).sum())
+                    if len(buffer) < need:  # one buffer for all chunks (fresh memory is slow to touch)
+                        buffer = np.zeros(max(need, 2 * len(buffer)), np.uint8)
+                    records = encode_records(
+                        ts_us=ts_us[o], ip_len=size[o], proto=proto_f[f],
+                        src_ip=src_ip[f], dst_ip=dst_ip[f], sport=sport[f], dport=dport[f],
+                        src_mac=src_mac[f], dst_mac=dst_mac[f], ip_id=ip_id[o], seq=seq[o], ack=ack[o],
+                        tcp_flags=flags[o], flow_label=f // 2 + 1, ip_version=ipv, snaplen=snaplen, out=buffer,
+                    )
+                    fh.write(memoryview(records))
+    except OSError as exc:
+        raise InputError(f"cannot write pcap {path}: {exc.strerror or exc}") from None
     wall = time.perf_counter() - t_start
     transports: dict[str, int] = {}
     for fl in flows:

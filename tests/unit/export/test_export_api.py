@@ -185,9 +185,16 @@ def test_no_partial_file_on_error(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(pcap_mod, "encode_records", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(InputError) as exc:
         export_pcap(ds, out)
+    assert str(exc.value) == f"cannot write pcap {out}: disk full"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_output_is_a_folder(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        export_pcap(make_dataset(n=1), tmp_path)
+    assert str(exc.value) == f"pcap output {tmp_path} is a folder; give a file name such as {tmp_path / 'synthetic.pcap'}"
 
 
 @pytest.mark.parametrize(
