@@ -225,6 +225,7 @@ def test_cli_export_then_cli_prepare(tmp_path, capsys):
         (["--addr-map", "client=x"], "error: addr-map client must be a network such as 192.0.2.0/24 (got 'x')"),
         (["--start-time", "yesterday"], "error: start-time must be Unix seconds or an ISO 8601 time (got 'yesterday')"),
         (["--feature", "packets", "--max-traces", "0"], "error: max_traces must be >= 1 (got 0)"),
+        (["--flows", "."], "error: --flows . is a folder; give a file name"),
     ],
 )
 def test_cli_errors_leave_no_file(tmp_path, capsys, argv, message):

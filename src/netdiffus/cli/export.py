@@ -109,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     plan = AddressPlan.parse(args.addr_map, ip_version=6 if args.ipv6 else None)
     bin_width = None if args.bin_width is None else parse_duration(args.bin_width, name="bin-width")
     start = parse_start_time(args.start_time)
+    for opt, target in (("--flows", args.flows), ("--csv", args.csv)):
+        if target and Path(target).is_dir():  # fail before the (long) export, not after
+            raise ConfigError(f"{opt} {target} is a folder; give a file name")
     dataset = load_export_input(args.input)
     summary = export_pcap(
         dataset, args.pcap, seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces,
