@@ -147,7 +147,7 @@ def test_round_trip_through_prepare(tmp_path, channels, split):
                       meta=DatasetMeta(feature="bytes", unit="bytes", bin_width_s=BIN_S, channels=channels,
                                        extra=stats(["a"], {"a": "tcp"})))
     out = tmp_path / "a.pcap"
-    s = export_pcap(ds, out, seed=5)
+    s = export_pcap(ds, out, seed=5, stagger_s=0.3 if split else 0.0)
     assert np.array_equal(s.written, x.astype(np.int64))
     back, _ = prepare([out], unit="flow", feature="bytes", bin_width=BIN_S, length=t, split_direction=split)
     assert back.meta.channels == (channels if split else ["bytes"])

@@ -54,6 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="capture start: Unix seconds or ISO 8601 (default 2024-01-01T00:00:00Z)")
     p.add_argument("--bin-width", metavar="W",
                    help="bin width such as 0.5s or 100ms, for datasets whose metadata lacks it (default: from the dataset)")
+    p.add_argument("--stagger", type=float, default=0.0, metavar="SECONDS",
+                   help="start trace j at START + j * SECONDS instead of all at once (default 0)")
     p.add_argument("--packet-gap", type=float, default=0.01, metavar="SECONDS",
                    help="mean gap between packets of a sizes series (default 0.01)")
     p.add_argument("--snaplen", type=int, default=None, metavar="BYTES",
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     summary = export_pcap(
         dataset, args.pcap, seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces,
         start_time=start, feature=args.feature, addresses=plan, packet_gap_s=args.packet_gap, snaplen=args.snaplen,
-        bin_width_s=bin_width,
+        bin_width_s=bin_width, stagger_s=args.stagger,
     )
     for target, write in ((args.flows, lambda p: write_flows_csv(summary, p)),
                           (args.csv, lambda p: _write_series_csv(dataset, summary, p))):

@@ -15,8 +15,8 @@ holding one TCP or UDP conversation per trace:
 
 Float series are rounded to integers (half to even) and negative counts set to zero before
 export; ``ExportSummary.written`` holds what the capture contains, per trace, channel and bin.
-All traces start together at ``start_time``, on one bin grid, and each trace's first packet
-sits exactly on the start of its first non-empty bin.
+All traces start together at ``start_time`` (or staggered by ``stagger_s``), and each trace's
+first packet sits exactly on the start of its first non-empty bin.
 
 Examples
 --------
@@ -288,6 +288,7 @@ def export_pcap(
     packet_gap_s: float = 0.01,
     snaplen: int | None = None,
     bin_width_s: float | None = None,
+    stagger_s: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Write the traces of ``dataset`` as packets to a pcap file at ``path`` (atomically).
@@ -321,6 +322,9 @@ def export_pcap(
         checksums can then not be verified by readers). None keeps whole frames.
     bin_width_s : float or None
         Bin width in seconds, for datasets whose metadata lacks it (or to override it).
+    stagger_s : float
+        Start trace ``j`` (in export order) at ``start_time + j * stagger_s`` instead of all at
+        once. Each trace keeps its own bin grid, so a per-flow round trip is unchanged.
     progress : callable or None
         Called as ``progress(traces_done, n_traces)``.
 
@@ -344,6 +348,8 @@ def export_pcap(
         raise ConfigError(f"max_traces must be >= 1 (got {max_traces})")
     if not np.isfinite(start_time) or start_time < 0 or start_time >= 2**32 - 1e6:
         raise ConfigError(f"start_time must be Unix seconds from 0 to 2**32 (got {start_time})")
+    if not (np.isfinite(stagger_s) and stagger_s >= 0):
+        raise ConfigError(f"stagger_s must be >= 0 (got {stagger_s})")
     if not packet_gap_s > 0:
         raise ConfigError(f"packet_gap_s must be > 0 (got {packet_gap_s})")
     if snaplen is not None and not 96 <= snaplen <= 262144:
@@ -465,7 +471,7 @@ def export_pcap(
         for dd in (FORWARD, REVERSE):
             m = s.direction == dd
             ip_id[m] = ip_id0[dd] + np.arange(int(m.sum()))
-        per_trace.append((start_us + s.time_us, s.size, np.full(n, j, np.int64) * 2 + s.direction,
+        per_trace.append((start_us + int(round(j * stagger_s * 1e6)) + s.time_us, s.size, np.full(n, j, np.int64) * 2 + s.direction,
                           flags, seq, ack, ip_id))
         client, cport = plan.client(j)
         server = plan.server(lab, classes.index(lab) if lab in classes else 0)

@@ -79,6 +79,15 @@ def test_timestamps_sorted_and_inside_the_series(tmp_path):
     assert ts[0] == 1_000_000.0 and ts[-1] < 1_000_000.0 + 16 * 0.5
 
 
+def test_stagger(tmp_path):
+    ds = make_dataset(n=3, extra=prepare_extra())
+    export_pcap(ds, tmp_path / "x.pcap", start_time=100.0, stagger_s=2.5)
+    first = {}
+    for ts, eth in read_packets(tmp_path / "x.pcap"):
+        first.setdefault(eth.data.src if eth.data.data.sport != 443 else eth.data.dst, ts)
+    assert sorted(first.values()) == [100.0, 102.5, 105.0]
+
+
 def test_tcp_conversation(tmp_path):
     ds = make_dataset(n=1, extra=prepare_extra())
     ds.series[0, :, 0] = 3000  # both directions speak in the first bin: SYN, SYN-ACK, then the rest
@@ -209,6 +218,7 @@ def test_output_is_a_folder(tmp_path):
         ({"snaplen": 10}, ConfigError, "snaplen must be from 96 to 262144 (got 10)"),
         ({"feature": "flows"}, ConfigError, "feature must be one of bytes, packets, sizes, iat (got 'flows')"),
         ({"bin_width_s": 0.0}, ConfigError, "bin_width_s must be >= 0.0001 (got 0.0)"),
+        ({"stagger_s": -1.0}, ConfigError, "stagger_s must be >= 0 (got -1.0)"),
     ],
 )
 def test_option_errors(tmp_path, kwargs, error, message):
