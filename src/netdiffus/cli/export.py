@@ -29,16 +29,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Turn the series of a run folder (its synthetic.parquet) or of a dataset .parquet into "
             "packets: bytes or packets per bin become packets timed inside each bin and sized from "
             "the class's packet-size histogram (kept by 'prepare'); signed packet-size series become "
-            "packets in both directions; inter-arrival times become packets with those gaps. One TCP or UDP conversation per trace, valid checksums, "
-            "zero-filled payloads, addresses from the documentation ranges unless mapped."
+            "packets in both directions; inter-arrival times become packets with those gaps. One TCP "
+            "or UDP conversation per trace, valid checksums, zero-filled payloads, addresses from the "
+            "documentation ranges unless mapped."
         ),
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", metavar="RUN_OR_DATASET", help="run folder holding synthetic.parquet, or a dataset .parquet")
+    p.add_argument("input", metavar="RUN_OR_DATASET",
+                   help="run folder holding synthetic.parquet, or a dataset .parquet")
     p.add_argument("--pcap", required=True, metavar="OUT.pcap", help="pcap file to write (written atomically)")
     p.add_argument("--csv", metavar="OUT.csv", help="also write the series the capture holds, as CSV")
-    p.add_argument("--flows", metavar="FLOWS.csv", help="also write one row per trace: id, label, transport, 5-tuple, packets, bytes")
+    p.add_argument("--flows", metavar="FLOWS.csv",
+                   help="also write one row per trace: id, label, transport, 5-tuple, packets, bytes")
     p.add_argument("--feature", choices=("bytes", "packets", "sizes", "iat"),
                    help="how to read the series (default: from the dataset's metadata)")
     p.add_argument("--max-traces", type=int, metavar="N", help="export at most N traces, taking classes in turn")
@@ -53,7 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--start-time", default=None, metavar="TIME",
                    help="capture start: Unix seconds or ISO 8601 (default 2024-01-01T00:00:00Z)")
     p.add_argument("--bin-width", metavar="W",
-                   help="bin width such as 0.5s or 100ms, for datasets whose metadata lacks it (default: from the dataset)")
+                   help="bin width such as 0.5s or 100ms, for datasets whose metadata lacks it "
+                        "(default: from the dataset)")
     p.add_argument("--stagger", type=float, default=0.0, metavar="SECONDS",
                    help="start trace j at START + j * SECONDS instead of all at once (default 0)")
     p.add_argument("--packet-gap", type=float, default=0.01, metavar="SECONDS",

@@ -178,7 +178,9 @@ def load_export_input(path: str | os.PathLike[str]) -> TraceDataset:
     if p.is_dir():
         cand = p / "synthetic.parquet"
         if not cand.exists():
-            raise InputError(f"run folder {p} has no synthetic.parquet (run 'netdiffus sample' first, or give a .parquet dataset)")
+            raise InputError(
+                f"run folder {p} has no synthetic.parquet (run 'netdiffus sample' first, or give a .parquet dataset)"
+            )
         return read_dataset(cand)
     return read_dataset(p)
 
@@ -381,7 +383,10 @@ def export_pcap(
         directions = [FORWARD]
     picked = _pick_traces(dataset.labels, max_traces)
     if len(picked) > plan.capacity():
-        raise ConfigError(f"the client range {plan.client_net} gives {plan.capacity()} distinct 5-tuples, fewer than {len(picked)} traces; map a larger one with client=CIDR")
+        raise ConfigError(
+            f"the client range {plan.client_net} gives {plan.capacity()} distinct 5-tuples, fewer than "
+            f"{len(picked)} traces; map a larger one with client=CIDR"
+        )
     ints, n_clipped = integer_series(dataset.series[picked], kind)
     labels = [dataset.labels[i] for i in picked]
     classes = sorted(set(dataset.labels))
@@ -421,9 +426,11 @@ def export_pcap(
     if no_transport:
         log.warning("no transport kept for class(es) %s: writing TCP", ", ".join(no_transport))
     if no_sizes:
-        log.warning("no packet-size histogram kept for class(es) %s: writing MTU-sized packets plus one remainder", ", ".join(no_sizes))
+        log.warning("no packet-size histogram kept for class(es) %s: writing MTU-sized packets plus one remainder",
+                    ", ".join(no_sizes))
     if no_offsets:
-        log.warning("no intra-bin timing kept for class(es) %s: spreading packets uniformly in each bin", ", ".join(no_offsets))
+        log.warning("no intra-bin timing kept for class(es) %s: spreading packets uniformly in each bin",
+                    ", ".join(no_offsets))
 
     if kind == "bytes":
         est = int(ints.sum()) * (1 + 30 / 1000)  # + link and record headers of ~1000-byte packets
@@ -471,8 +478,8 @@ def export_pcap(
         for dd in (FORWARD, REVERSE):
             m = s.direction == dd
             ip_id[m] = ip_id0[dd] + np.arange(int(m.sum()))
-        per_trace.append((start_us + int(round(j * stagger_s * 1e6)) + s.time_us, s.size, np.full(n, j, np.int64) * 2 + s.direction,
-                          flags, seq, ack, ip_id))
+        t0_us = start_us + int(round(j * stagger_s * 1e6))
+        per_trace.append((t0_us + s.time_us, s.size, np.full(n, j, np.int64) * 2 + s.direction, flags, seq, ack, ip_id))
         client, cport = plan.client(j)
         server = plan.server(lab, classes.index(lab) if lab in classes else 0)
         endpoints.append((client.packed, server.packed, cport, SERVER_PORT, _mac(client.packed), GATEWAY_MAC))
@@ -501,6 +508,9 @@ def export_pcap(
 
     cols = [np.concatenate([t[k] for t in per_trace]) if per_trace else np.zeros(0, np.int64) for k in range(7)]
     ts_us, size, flow, flags, seq, ack, ip_id = cols
+    if len(ts_us) and int(ts_us.max()) >= (2**32 - 1) * 1_000_000:
+        raise ConfigError(f"the capture would end after 2106-02-07 (pcap's limit): lower start_time or stagger_s "
+                          f"(got {start_time}, {stagger_s})")
     order = np.argsort(ts_us, kind="stable")  # traces in order at equal times
     n_packets = len(order)
     try:
@@ -538,8 +548,10 @@ def export_pcap(
         start_time=(int(ts_us.min()) if n_packets else start_us) / 1e6,
         duration_s=float(ts_us.max() - ts_us.min()) / 1e6 if n_packets else 0.0,
         transports=transports,
-        timing="gaps" if kind == "sizes" else "series" if kind == "iat" else _source({offsets_of[lab] is not None for lab in set(labels)}, "histogram", "uniform"),
-        sizes="series" if kind == "sizes" else _source({all(s is not None for s in samplers_of[lab]) for lab in set(labels)}, "histogram", "mtu-fill"),
+        timing="gaps" if kind == "sizes" else "series" if kind == "iat" else
+        _source({offsets_of[lab] is not None for lab in set(labels)}, "histogram", "uniform"),
+        sizes="series" if kind == "sizes" else
+        _source({all(s is not None for s in samplers_of[lab]) for lab in set(labels)}, "histogram", "mtu-fill"),
         n_clipped=n_clipped,
         carried_bytes=carried,
         dropped=dropped,
@@ -550,9 +562,11 @@ def export_pcap(
         trace_index=picked,
     )
     if n_clipped:
-        log.warning("%d series values were outside what a capture can hold and were clipped (see ExportSummary.n_clipped)", n_clipped)
+        log.warning("%d series values were outside what a capture can hold and were clipped "
+                    "(see ExportSummary.n_clipped)", n_clipped)
     if carried or dropped:
-        log.warning("%d bytes were moved to a neighbouring bin and %d dropped: bins held less than one packet", carried, dropped)
+        log.warning("%d bytes were moved to a neighbouring bin and %d dropped: bins held less than one packet",
+                    carried, dropped)
     log.debug(summary.describe())
     return summary
 
@@ -564,7 +578,8 @@ def write_flows_csv(summary: ExportSummary, path: str | os.PathLike[str]) -> Pat
         _readable(tmp)
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["id", "label", "transport", "client", "client_port", "server", "server_port", "packets", "bytes"])
+            w.writerow(["id", "label", "transport", "client", "client_port", "server", "server_port", "packets",
+                        "bytes"])
             for f in summary.flows:
                 w.writerow([f.trace_id, f.label, f.transport, f.client, f.client_port, f.server, f.server_port,
                             f.n_packets, f.n_bytes])
