@@ -34,7 +34,7 @@ from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField, series_from_gasf_torch
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
-from netdiffus.training import TrainProgress, train
+from netdiffus.training import TrainProgress, is_main_process, train
 
 __all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS"]
 
@@ -174,7 +174,7 @@ class TrafficSynthesizer:
         self.fit_seconds_ = time.perf_counter() - t0
         self.model_ = ema
         log.info("trained %d steps in %.1f s", cfg.train.steps, self.fit_seconds_)
-        if run_dir is not None:
+        if run_dir is not None and is_main_process():
             self.save(run_dir)
         return self
 

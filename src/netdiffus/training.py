@@ -145,15 +145,18 @@ def train(
             # One generator per (seed, step): the same batch whether or not the run was resumed,
             # and the same global batch whatever the number of processes.
             g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-            idx = torch.randint(0, n, (cfg.batch_size,), generator=g)[rank * local_bs:(rank + 1) * local_bs]
-            drop = torch.rand(cfg.batch_size, generator=g)[rank * local_bs:(rank + 1) * local_bs] < class_dropout
+            idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
+            drop = torch.rand(cfg.batch_size, generator=g) < class_dropout
+            t = torch.randint(0, process.timesteps, (cfg.batch_size,), generator=g)
+            eps = torch.randn((cfg.batch_size, *x_0.shape[1:]), generator=g)
+            mine = slice(rank * local_bs, (rank + 1) * local_bs)  # this process's share
+            idx, drop, t, eps = idx[mine], drop[mine], t[mine].to(x_0.device), eps[mine].to(x_0.device)
             yb = torch.where(drop, torch.full_like(y[idx], null_class), y[idx])
-            gl = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 16 + rank + 1)
             torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
             with autocast:
-                loss = process.training_loss(ddp_model, x_0[idx], y=yb, generator=gl)
+                loss = process.training_loss(ddp_model, x_0[idx], y=yb, t=t, eps=eps)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -183,8 +186,8 @@ def train(
             if progress is not None and rank == 0:
                 progress(TrainProgress(step + 1, cfg.steps, loss_v, _lr_at(step, cfg), ips))
             done = step + 1
-            if state_path is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
-                if rank == 0:
+            if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+                if rank == 0 and state_path is not None:
                     _save_state(state_path, model, ema, opt, done)
                 if world > 1:
                     torch.distributed.barrier()

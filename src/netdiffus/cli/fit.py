@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if is_main_process() and not args.resume:
         check_output_dir(args.output, force=args.force)
     synth = TrafficSynthesizer(config, device=args.device, progress=not args.no_progress and is_main_process())
-    synth.fit(dataset, run_dir=args.output if is_main_process() else None, resume=args.resume)
+    synth.fit(dataset, run_dir=args.output, resume=args.resume)
     if is_main_process():
         print(f"trained {config.train.steps} steps on {len(dataset)} traces "
               f"({len(synth.classes_)} classes) in {synth.fit_seconds_:.1f} s -> {args.output}")

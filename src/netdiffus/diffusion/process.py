@@ -93,15 +93,20 @@ class GaussianDiffusion:
         x_0: torch.Tensor,
         *,
         y: torch.Tensor,
+        t: torch.Tensor | None = None,
+        eps: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Mean squared error of the network output against :meth:`target` (a scalar).
 
-        ``x_0`` ``[N, C, ...]`` in [-1, 1]; ``y`` ``[N]`` class indices (null class included).
+        ``x_0`` ``[N, C, ...]`` in [-1, 1]; ``y`` ``[N]`` class indices (null class included);
+        ``t`` ``[N]`` and ``eps`` (like ``x_0``) are drawn from ``generator`` when not given.
         """
         n = x_0.shape[0]
-        t = torch.randint(0, self.timesteps, (n,), generator=generator, device=x_0.device)
-        eps = torch.randn(x_0.shape, generator=generator, device=x_0.device, dtype=x_0.dtype)
+        if t is None:
+            t = torch.randint(0, self.timesteps, (n,), generator=generator, device=x_0.device)
+        if eps is None:
+            eps = torch.randn(x_0.shape, generator=generator, device=x_0.device, dtype=x_0.dtype)
         x_t = self.q_sample(x_0, t, eps)
         out = model(x_t, t, y=y)
         return torch.mean((out.float() - self.target(x_0, t, eps).float()) ** 2)
