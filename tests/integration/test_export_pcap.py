@@ -244,9 +244,10 @@ def test_cli_start_time_iso(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
-def test_tshark_reads_it_with_checksum_validation(tmp_path):
+@pytest.mark.parametrize("ip_version", [4, 6])
+def test_tshark_reads_it_with_checksum_validation(tmp_path, ip_version):
     out = tmp_path / "syn.pcap"
-    s = export_pcap(two_way_dataset(), out, seed=1)
+    s = export_pcap(two_way_dataset(), out, seed=1, addresses=AddressPlan.default(ip_version=ip_version))
     opts = ["-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
     res = subprocess.run(["tshark", "-n", "-r", str(out), *opts, "-T", "fields", "-e", "frame.number"],
                          capture_output=True, text=True, timeout=60)
