@@ -446,7 +446,7 @@ def prepare(
     label_from: str = "folder",
     label_time_window_s: float | None = None,
     label_utc_offset_h: float = 0.0,
-    host_mac: str | None = None,
+    host: str | None = None,
     idle_timeout_s: float = 120.0,
     active_timeout_s: float = 1800.0,
     column: str | None = None,
@@ -467,7 +467,7 @@ def prepare(
         ``auto``: CSV if the inputs hold ``.csv`` files, captures otherwise.
     unit : {"flow", "host", "file"}
         Captures: what one trace is (see :mod:`netdiffus.io.assembly`). For ``host`` the host is
-        ``host_mac``, else the MAC in ``_iotdevice-mac.txt`` next to the capture, else the most
+        ``host``, else the MAC in ``_iotdevice-mac.txt`` next to the capture, else the most
         frequent unicast MAC (most frequent IP address on links without MACs).
     feature : {"bytes", "packets", "sizes", "iat"}
         Captures: the series (see :mod:`netdiffus.features.series`).
@@ -486,8 +486,9 @@ def prepare(
     label_time_window_s, label_utc_offset_h : float
         ``csv:`` flow tables: the largest gap between a flow's start and its row's timestamp, and
         the table's offset from UTC in hours.
-    host_mac : str, optional
-        The host of ``unit="host"`` for every capture (overrides ``_iotdevice-mac.txt``).
+    host : str, optional
+        The host (a MAC or an IP address) of ``unit="host"`` in every capture (overrides
+        ``_iotdevice-mac.txt``); for ``unit="file"`` it sets the direction.
     idle_timeout_s, active_timeout_s : float
         Flow timeouts.
     column, csv_layout, value_unit :
@@ -552,7 +553,7 @@ def prepare(
     if labeler.per_flow and unit != "flow":
         raise ConfigError(f"label_from {label_from!r} is a flow table: it needs unit 'flow' (got {unit!r})")
     options = _CaptureOptions(
-        unit=unit, spec=spec, min_packets=min_packets, host=None if host_mac is None else HostKey.parse_mac(host_mac),
+        unit=unit, spec=spec, min_packets=min_packets, host=None if host is None else HostKey.parse(host),
         idle_timeout_s=idle_timeout_s, active_timeout_s=active_timeout_s, decoder=decoder, strict=strict,
     )
     files = find_inputs(items, kind="pcap")

@@ -212,3 +212,10 @@ def test_cli_csv_per_trace_still_works(tmp_path, capsys):
                  "--bin-width", "0.5s"]) == 0
     ds = read_dataset(out)
     assert ds.series[:, 0].tolist() == [[3, 7], [3, 7]] and ds.meta.bin_width_s == 1.0
+
+
+@pytest.mark.parametrize("host, n_packets", [("192.168.1.10", 10), ("02:00:00:00:00:01", 13)])
+def test_host_option_by_ip_or_mac(host, n_packets):
+    ds, summary = prepare(PCAP / "golden.pcap", unit="host", feature="packets", length=12, host=host)
+    assert ds.series.sum() == n_packets
+    assert ds.meta.extra["host_by_source"] == {str(PCAP / "golden.pcap"): host}

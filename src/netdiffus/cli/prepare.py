@@ -59,9 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     c.add_argument("--unit", choices=("flow", "host", "file"), default="flow",
                    help="one trace per bidirectional flow, per host (device MAC), or per capture (default: flow)")
     c.add_argument("--min-packets", type=int, default=1, metavar="N", help="drop traces with fewer packets")
-    c.add_argument("--host-mac", default=None, metavar="MAC",
-                   help="host of --unit host (default: _iotdevice-mac.txt next to the capture, else the most "
-                   "frequent MAC)")
+    c.add_argument("--host", "--host-mac", dest="host", default=None, metavar="MAC|IP",
+                   help="host of --unit host, a MAC or IP address (default: _iotdevice-mac.txt next to the "
+                   "capture, else the most frequent MAC)")
     c.add_argument("--idle-timeout", type=float, default=120.0, metavar="S", help="flow idle timeout (s)")
     c.add_argument("--active-timeout", type=float, default=1800.0, metavar="S", help="flow active timeout (s)")
     c.add_argument("--decoder", choices=("fast", "dpkt"), default="fast",
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             label_from=args.label_from,
             label_time_window_s=args.label_window,
             label_utc_offset_h=args.label_utc_offset,
-            host_mac=args.host_mac,
+            host=args.host,
             idle_timeout_s=args.idle_timeout,
             active_timeout_s=args.active_timeout,
             column=args.column,

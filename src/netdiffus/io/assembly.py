@@ -86,6 +86,22 @@ class HostKey:
         except ValueError:
             raise ConfigError(f"host MAC must be hexadecimal, e.g. 20:f8:5e:ca:91:52 (got {text.strip()!r})") from None
 
+    @classmethod
+    def parse(cls, text: str) -> "HostKey":
+        """A MAC (``20:f8:5e:ca:91:52``) or an IPv4 / IPv6 address.
+
+        >>> HostKey.parse("10.0.0.1").kind, HostKey.parse("02-00-00-00-00-01").kind
+        ('ip', 'mac')
+        """
+        try:
+            return cls("ip", *parse_ip(text))
+        except ValueError:
+            pass
+        try:
+            return cls.parse_mac(text)
+        except ConfigError:
+            raise ConfigError(f"host must be a MAC or an IP address (got {text.strip()!r})") from None
+
     def __str__(self) -> str:
         return format_mac(self.value) if self.kind == "mac" else format_ip(self.hi, self.value)
 
