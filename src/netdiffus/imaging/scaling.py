@@ -251,29 +251,32 @@ class TraceScaleModel:
     """Class-conditional model of the per-trace scale, for generating traces in per-series modes.
 
     Each trace scale ``(min, max)`` per channel becomes a feature vector of ``2 C`` values
-    ``symlog(min), symlog(max)`` (``symlog = sign * log1p|.|``). Per class, a Gaussian with mean
-    and covariance fitted on that class's training traces; the covariance is shrunk towards the
-    pooled within-class covariance, with weight ``prior_strength / (n_class - 1 + prior_strength)``,
-    so small classes (even of one trace) still get a spread. A sample is clipped per feature to
-    the class mean +- 3 standard deviations and to the range observed over all training traces
-    (so non-negative data give non-negative scales), then ``min <= max`` is enforced by sorting
-    each pair. Samples are drawn from the fitted Gaussian: no training trace's scale is copied.
+    ``symlog(min), symlog(max)`` (``symlog = sign * log1p|.|``). Traffic often has a minimum of
+    exactly 0 (a bin without traffic) in some traces and not in others, so the model is a
+    zero-inflated Gaussian: within each class, traces are grouped by which features are exactly
+    0 (their *zero pattern*); each group is a mixture component with weight = its share of the
+    class, a mean, and a covariance shrunk towards the pooled within-group covariance with weight
+    ``prior_strength / (n_group - 1 + prior_strength)`` (so even a one-trace group gets a spread).
+    A draw picks a component, draws the Gaussian, clips each feature to the component mean +- 3
+    standard deviations and to the range observed over all training traces, sets the component's
+    zero features to exactly 0, and sorts each ``(min, max)`` pair. No training trace's scale is
+    copied.
 
     Parameters
     ----------
     kind : {"gaussian"}
-        The model family.
+        The model family (zero-inflated Gaussian per class).
     prior_strength : float
-        Pseudo-count of the pooled covariance in each class covariance (>= 0).
+        Pseudo-count of the pooled covariance in each component covariance (>= 0).
 
     Attributes
     ----------
     classes_ : list of str
-    mean_ : ndarray ``[K, 2C]``
-    cov_ : ndarray ``[K, 2C, 2C]``
-    low_, high_ : ndarray ``[K, 2C]``
-        Clipping bounds of each feature per class (symlog domain).
     n_channels_ : int
+    components_ : list of dict
+        One per (class, zero pattern): ``class``, ``weight`` (share of the class), ``zero``
+        (``[2C]`` bool), ``mean`` ``[2C]``, ``cov`` ``[2C, 2C]``, ``low`` and ``high`` ``[2C]``
+        (clipping bounds), all in the symlog domain.
 
     Examples
     --------
@@ -305,25 +308,40 @@ class TraceScaleModel:
         if not np.all(np.isfinite(scale)):
             raise DatasetError("cannot fit scale model: scale contains NaN or infinite values")
         n, c, _ = scale.shape
-        f = symlog(scale).reshape(n, 2 * c)
+        d = 2 * c
+        f = symlog(scale).reshape(n, d)
+        zero = f == 0.0
         lab = np.asarray(labels, dtype=object)
         self.classes_ = sorted(set(labels))
         self.n_channels_ = c
-        means, covs, counts = [], [], []
+        groups = []                                   # (class, zero pattern, features, share)
         for k in self.classes_:
-            fk = f[lab == k]
-            means.append(fk.mean(axis=0))
-            covs.append(np.cov(fk, rowvar=False, ddof=1).reshape(2 * c, 2 * c) if len(fk) > 1 else np.zeros((2 * c, 2 * c)))
-            counts.append(len(fk))
-        dof = np.asarray(counts, dtype=np.float64) - 1.0
-        pooled = sum(d * cv for d, cv in zip(dof, covs)) / max(float(dof.sum()), 1.0)
-        w = dof / (dof + self.prior_strength) if self.prior_strength > 0 else np.ones_like(dof)
-        w = np.where(dof + self.prior_strength > 0, w, 0.0)
-        self.mean_ = np.stack(means)
-        self.cov_ = np.stack([wi * cv + (1.0 - wi) * pooled for wi, cv in zip(w, covs)])
-        sd = np.sqrt(np.clip(np.diagonal(self.cov_, axis1=1, axis2=2), 0.0, None))
-        self.low_ = np.maximum(self.mean_ - 3.0 * sd, f.min(axis=0))
-        self.high_ = np.minimum(self.mean_ + 3.0 * sd, f.max(axis=0))
+            in_class = lab == k
+            patterns = sorted({tuple(z) for z in zero[in_class]})
+            for pat in patterns:
+                member = in_class & np.all(zero == np.asarray(pat), axis=1)
+                groups.append((k, np.asarray(pat, dtype=bool), f[member], member.sum() / in_class.sum()))
+        covs = [np.cov(fg, rowvar=False, ddof=1).reshape(d, d) if len(fg) > 1 else np.zeros((d, d)) for *_, fg, _ in groups]
+        dof = np.asarray([len(fg) - 1.0 for *_, fg, _ in groups])
+        pooled = sum(df * cv for df, cv in zip(dof, covs)) / max(float(dof.sum()), 1.0)
+        lo_all, hi_all = f.min(axis=0), f.max(axis=0)
+        self.components_ = []
+        for (k, pat, fg, share), cv, df in zip(groups, covs, dof):
+            w = df / (df + self.prior_strength) if df + self.prior_strength > 0 else 0.0
+            cov = w * cv + (1.0 - w) * pooled
+            cov[pat, :] = 0.0
+            cov[:, pat] = 0.0
+            mean = fg.mean(axis=0)
+            sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+            self.components_.append({
+                "class": k,
+                "weight": float(share),
+                "zero": pat,
+                "mean": mean,
+                "cov": cov,
+                "low": np.maximum(mean - 3.0 * sd, lo_all),
+                "high": np.minimum(mean + 3.0 * sd, hi_all),
+            })
         return self
 
     def sample(self, labels: Sequence[str], *, seed: int | np.random.Generator | None = 0) -> np.ndarray:
@@ -336,36 +354,56 @@ class TraceScaleModel:
         seed : int or numpy Generator
             Seed of the draw; the same seed and labels give the same scales.
         """
-        if not hasattr(self, "mean_"):
+        if not hasattr(self, "components_"):
             raise ConfigError("scale model is not fitted: call fit(scale, labels) first")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        index = {k: i for i, k in enumerate(self.classes_)}
         labels = [str(v) for v in labels]
-        unknown = sorted(set(labels) - set(index))
+        unknown = sorted(set(labels) - set(self.classes_))
         if unknown:
             raise ConfigError(f"labels must be classes seen in fit ({', '.join(self.classes_)}) (got {unknown[0]!r})")
-        ki = np.asarray([index[v] for v in labels], dtype=np.int64)
-        d = self.mean_.shape[1]
-        # one standard-normal draw per trace, coloured by its class's covariance factor
+        comps = self.components_
+        d = 2 * self.n_channels_
+        # draws in a fixed order (component choice, then normals) so a seed fixes the whole output
+        u = rng.random(len(labels))
         eps = rng.standard_normal((len(labels), d))
-        factors = np.stack([_psd_factor(cv) for cv in self.cov_])          # [K, d, d]
-        f = self.mean_[ki] + np.einsum("nij,nj->ni", factors[ki], eps)
-        f = np.clip(f, self.low_[ki], self.high_[ki]).reshape(len(labels), self.n_channels_, 2)
-        return symexp(np.sort(f, axis=-1))
+        out = np.empty((len(labels), d))
+        for k in self.classes_:
+            rows = np.flatnonzero(np.asarray(labels, dtype=object) == k)
+            if rows.size == 0:
+                continue
+            idx = [i for i, cp in enumerate(comps) if cp["class"] == k]
+            cum = np.cumsum([comps[i]["weight"] for i in idx])
+            pick = np.minimum(np.searchsorted(cum / cum[-1], u[rows], side="right"), len(idx) - 1)
+            for j, i in enumerate(idx):
+                r = rows[pick == j]
+                cp = comps[i]
+                v = cp["mean"] + eps[r] @ _psd_factor(cp["cov"]).T
+                v = np.clip(v, cp["low"], cp["high"])
+                v[:, cp["zero"]] = 0.0
+                out[r] = v
+        return symexp(np.sort(out.reshape(len(labels), self.n_channels_, 2), axis=-1))
 
     def to_json(self) -> dict[str, Any]:
         """Fitted state as JSON-serialisable data (no pickles)."""
-        if not hasattr(self, "mean_"):
+        if not hasattr(self, "components_"):
             raise ConfigError("scale model is not fitted: call fit(scale, labels) first")
         return {
             "kind": self.kind,
             "prior_strength": self.prior_strength,
             "n_channels": self.n_channels_,
             "classes": list(self.classes_),
-            "mean": self.mean_.tolist(),
-            "cov": self.cov_.tolist(),
-            "low": self.low_.tolist(),
-            "high": self.high_.tolist(),
+            "components": [
+                {
+                    "class": cp["class"],
+                    "weight": cp["weight"],
+                    "zero": cp["zero"].tolist(),
+                    "mean": cp["mean"].tolist(),
+                    "cov": cp["cov"].tolist(),
+                    "low": cp["low"].tolist(),
+                    "high": cp["high"].tolist(),
+                }
+                for cp in self.components_
+            ],
         }
 
     @classmethod
@@ -375,10 +413,18 @@ class TraceScaleModel:
         m.n_channels_ = int(data["n_channels"])
         m.classes_ = [str(k) for k in data["classes"]]
         d = 2 * m.n_channels_
-        m.mean_ = np.asarray(data["mean"], dtype=np.float64).reshape(-1, d)
-        m.cov_ = np.asarray(data["cov"], dtype=np.float64).reshape(-1, d, d)
-        m.low_ = np.asarray(data["low"], dtype=np.float64).reshape(-1, d)
-        m.high_ = np.asarray(data["high"], dtype=np.float64).reshape(-1, d)
+        m.components_ = [
+            {
+                "class": str(cp["class"]),
+                "weight": float(cp["weight"]),
+                "zero": np.asarray(cp["zero"], dtype=bool).reshape(d),
+                "mean": np.asarray(cp["mean"], dtype=np.float64).reshape(d),
+                "cov": np.asarray(cp["cov"], dtype=np.float64).reshape(d, d),
+                "low": np.asarray(cp["low"], dtype=np.float64).reshape(d),
+                "high": np.asarray(cp["high"], dtype=np.float64).reshape(d),
+            }
+            for cp in data["components"]
+        ]
         return m
 
 
