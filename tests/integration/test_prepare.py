@@ -219,3 +219,9 @@ def test_host_option_by_ip_or_mac(host, n_packets):
     ds, summary = prepare(PCAP / "golden.pcap", unit="host", feature="packets", length=12, host=host)
     assert ds.series.sum() == n_packets
     assert ds.meta.extra["host_by_source"] == {str(PCAP / "golden.pcap"): host}
+
+
+def test_progress_is_reported_per_file(captures):
+    calls = []
+    prepare(captures, unit="file", length=4, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
