@@ -190,6 +190,7 @@ class _CaptureOptions:
     active_timeout_s: float
     decoder: Decoder
     strict: bool
+    ip_only: bool = False
 
 
 @dataclass
@@ -299,7 +300,7 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
     base = _trace_base(path, root)
     n_traces = 0
     for tr in assemble(batches, unit=unit, spec=spec, host=host, idle_timeout_s=opts.idle_timeout_s,
-                       active_timeout_s=opts.active_timeout_s):
+                       active_timeout_s=opts.active_timeout_s, ip_only=opts.ip_only):
         n_traces += 1
         if tr.n_packets < opts.min_packets:
             res.too_short += 1
@@ -409,6 +410,7 @@ def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, l
         "unit_of_trace": unit,
         "length_bytes": "ip_total_length",
         "alignment": "first_packet",
+        "non_ip_frames": "excluded" if options.ip_only or unit == "flow" else "link_payload_length",
         "label_from": label_from,
         "packet_sizes": packet_sizes,
         "transport": {lab: TRANSPORTS[int(np.argmax(trans[lab]))] for lab in sorted(trans)},
@@ -449,6 +451,7 @@ def prepare(
     host: str | None = None,
     idle_timeout_s: float = 120.0,
     active_timeout_s: float = 1800.0,
+    ip_only: bool = False,
     column: str | None = None,
     csv_layout: CsvLayout = "auto",
     value_unit: str = "",
@@ -491,6 +494,9 @@ def prepare(
         ``_iotdevice-mac.txt``); for ``unit="file"`` it sets the direction.
     idle_timeout_s, active_timeout_s : float
         Flow timeouts.
+    ip_only : bool
+        Leave non-IP frames (ARP, EAPOL, ...) out of ``host`` and ``file`` traces; by default they
+        count with their link-layer payload length.
     column, csv_layout, value_unit :
         CSV: the value column, the layout (``per-trace`` files, one ``wide`` table with a row per
         trace, one ``long`` table of (trace id, time, value) rows) and the unit of the values.
@@ -555,6 +561,7 @@ def prepare(
     options = _CaptureOptions(
         unit=unit, spec=spec, min_packets=min_packets, host=None if host is None else HostKey.parse(host),
         idle_timeout_s=idle_timeout_s, active_timeout_s=active_timeout_s, decoder=decoder, strict=strict,
+        ip_only=ip_only,
     )
     files = find_inputs(items, kind="pcap")
     summary = PrepareSummary()

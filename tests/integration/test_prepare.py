@@ -225,3 +225,11 @@ def test_progress_is_reported_per_file(captures):
     calls = []
     prepare(captures, unit="file", length=4, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_ip_only_leaves_arp_out(captures):
+    with_arp, _ = prepare(captures / "plug" / "golden.pcap", unit="host", feature="packets", length=12)
+    ip_only, _ = prepare(captures / "plug" / "golden.pcap", unit="host", feature="packets", length=12, ip_only=True)
+    assert with_arp.series.sum() - ip_only.series.sum() == 1  # the ARP request at 2.0 s
+    assert (with_arp.meta.extra["non_ip_frames"], ip_only.meta.extra["non_ip_frames"]) == (
+        "link_payload_length", "excluded")

@@ -64,6 +64,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "capture, else the most frequent MAC)")
     c.add_argument("--idle-timeout", type=float, default=120.0, metavar="S", help="flow idle timeout (s)")
     c.add_argument("--active-timeout", type=float, default=1800.0, metavar="S", help="flow active timeout (s)")
+    c.add_argument("--ip-only", action="store_true",
+                   help="leave non-IP frames (ARP, EAPOL) out of host and file traces")
     c.add_argument("--decoder", choices=("fast", "dpkt"), default="fast",
                    help="header decoding: vectorised fast path or dpkt (reference)")
     lab = p.add_argument_group("labels")
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host,
             idle_timeout_s=args.idle_timeout,
             active_timeout_s=args.active_timeout,
+            ip_only=args.ip_only,
             column=args.column,
             csv_layout=args.csv_layout,
             value_unit=args.value_unit,

@@ -187,6 +187,7 @@ def assemble(
     host: HostKey | None = None,
     idle_timeout_s: float = 120.0,
     active_timeout_s: float = 1800.0,
+    ip_only: bool = False,
 ) -> Iterator[Trace]:
     """Group the packets of one capture into traces.
 
@@ -201,6 +202,9 @@ def assemble(
         Required for ``host``; for ``file`` it sets the direction ("up" = from the host).
     idle_timeout_s, active_timeout_s : float
         Flow timeouts in seconds (``flow`` only).
+    ip_only : bool
+        Leave non-IP frames (ARP, EAPOL, ...) out of ``host`` and ``file`` traces (flows never
+        have them).
 
     Yields
     ------
@@ -220,12 +224,13 @@ def assemble(
     table = TraceTable(spec, capacity=1)
     slot = table.open()
     for b in batches:
+        keep = b.is_ip if ip_only else np.ones(len(b), bool)
         if host is None:
-            sel: np.ndarray | slice = slice(None)
-            up = np.zeros(len(b), bool)
+            sel = np.flatnonzero(keep)
+            up = np.zeros(len(sel), bool)
         else:
             from_host, to_host = host.masks(b)
-            sel = np.flatnonzero(from_host | to_host) if unit == "host" else slice(None)
+            sel = np.flatnonzero(keep & (from_host | to_host) if unit == "host" else keep)
             up = from_host[sel]
         ts = b.ts_ns[sel]
         table.add(slot=np.full(len(ts), slot, np.int64), ts_ns=ts, length=b.length[sel], up=up, proto=b.proto[sel])
