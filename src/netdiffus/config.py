@@ -45,10 +45,13 @@ class ImagingConfig:
     representation : "gasf" images ``[C, T, T]`` (the paper), or "series" (the 1-D baseline:
         the model sees the scaled series ``[C, T]`` directly).
     scaling : fitted scaling to [0, 1] before imaging.
+    inversion : how a generated GASF becomes a series: from its "diagonal" (the paper), or by
+        "projection" onto the nearest valid GASF (least squares over all T x T entries).
     """
 
     representation: Literal["gasf", "series"] = "gasf"
     scaling: Literal["global-log", "global-linear"] = "global-log"
+    inversion: Literal["diagonal", "projection"] = "projection"
 
 
 @dataclass
@@ -93,11 +96,14 @@ class TrainConfig:
 
 @dataclass
 class SampleConfig:
-    sampler: Literal["ddim", "ddpm"] = "ddim"
+    """Sampling. ``project_x0`` replaces each predicted ``x_0`` by its nearest valid GASF."""
+
+    sampler: Literal["ddim", "ddpm", "dpmpp2m"] = "ddim"
     steps: int = 50
     eta: float = 0.0
     guidance_scale: float = 1.0
     batch_size: int = 256
+    project_x0: bool = False
 
 
 @dataclass

@@ -33,6 +33,7 @@ from netdiffus.diffusion.samplers import sample as run_sampler
 from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField, series_from_gasf_torch
+from netdiffus.imaging.projection import project_gasf_torch, series_from_gasf_projection_torch
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.training import TrainProgress, is_main_process, train
 
@@ -102,7 +103,10 @@ class TrafficSynthesizer:
     def _from_model_space(self, x_0: torch.Tensor) -> np.ndarray:
         """Model outputs -> series ``[N, C, T]`` in original units (float64)."""
         if self.config.imaging.representation == "gasf":
-            x01 = series_from_gasf_torch(x_0.float())
+            if self.config.imaging.inversion == "projection":
+                x01 = series_from_gasf_projection_torch(x_0.double())
+            else:
+                x01 = series_from_gasf_torch(x_0.double())
         else:
             x01 = ((x_0.float() + 1.0) / 2.0).clamp(0.0, 1.0)
         return self.imaging_.unscale(x01.cpu().double().numpy())
@@ -235,6 +239,7 @@ class TrafficSynthesizer:
         eta = sc.eta if eta is None else eta
         w = sc.guidance_scale if guidance_scale is None else guidance_scale
         bs = batch_size or sc.batch_size
+        project = sc.project_x0 and self.config.imaging.representation == "gasf"
         if bs < 1:
             raise ConfigError(f"batch_size must be >= 1 (got {bs})")
         labels_list = self._resolve_labels(n, labels)
@@ -256,6 +261,7 @@ class TrafficSynthesizer:
             x_0 = run_sampler(
                 self.model_, process, shape=shape, y=y_all[lo:hi], seeds=seeds[lo:hi],
                 null_class=len(self.classes_), sampler=sampler, steps=steps, eta=eta, guidance_scale=w,
+                x0_transform=project_gasf_torch if project else None,
             )
             out.append(self._from_model_space(x_0))
             if bar is not None:

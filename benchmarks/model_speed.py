@@ -1,0 +1,121 @@
+"""Training and sampling speed of the netdiffus model on this machine (not a test).
+
+    python -m benchmarks.model_speed [--preset cpu] [--threads 2] [--out benchmarks/results/model-speed.md]
+
+Measures, in one run:
+- the machine's matmul peak (fp32 and bf16, large square matmuls);
+- training throughput (images/s, median of timed steps after warm-up) of the preset's UNet on
+  60 x 60 GASF batches in fp32 and in bf16 autocast, and the model's FLOP/s (counted with
+  torch.utils.flop_counter) as a fraction of the measured peak;
+- sampling throughput (series/s) of DDPM-1000, DDIM-50, DDIM-20 and DPM-Solver++(2M)-20 on a batch.
+
+Sampling quality per sampler needs a trained model: see ``--run`` (a run folder fitted on B1 by
+``make bench``); with it, each sampler's traces are also scored (W1_totals, ACF, TSTR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from netdiffus.config import load_config
+from netdiffus.diffusion.process import GaussianDiffusion
+from netdiffus.diffusion.samplers import sample
+from netdiffus.diffusion.unet import UNet
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times)
+
+
+def build(cfg, in_channels=1, num_classes=4):
+    m = cfg.model
+    return UNet(in_channels=in_channels, num_classes=num_classes, base_channels=m.base_channels,
+                channel_mult=m.channel_mult, num_res_blocks=m.num_res_blocks,
+                attention_levels=m.attention_levels, dropout=m.dropout, patch_size=m.patch_size,
+                symmetric_output=m.symmetric_output)
+
+
+def train_speed(cfg, precision: str, size: int = 60, steps: int = 12) -> tuple[float, float]:
+    torch.manual_seed(0)
+    net = build(cfg)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    bs = cfg.train.batch_size
+    x = torch.rand(bs, 1, size, size) * 2 - 1
+    t = torch.randint(0, 1000, (bs,))
+    y = torch.randint(0, 5, (bs,))
+    fc = FlopCounterMode(display=False)
+    with fc:
+        net(x, t, y=y).pow(2).mean().backward()
+    flops_per_step = fc.get_total_flops()
+    times = []
+    for i in range(steps):
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = net(x, t, y=y).float().pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    dt = statistics.median(times)
+    return bs / dt, flops_per_step / dt
+
+
+def sample_speed(cfg, sampler: str, steps: int, n: int = 64, size: int = 60) -> float:
+    torch.manual_seed(0)
+    net = build(cfg).eval()
+    p = GaussianDiffusion(timesteps=cfg.diffusion.timesteps, schedule=cfg.diffusion.schedule,
+                          prediction=cfg.diffusion.prediction)
+    y = torch.randint(0, 4, (n,))
+    t0 = time.perf_counter()
+    sample(net, p, shape=(1, size, size), y=y, seeds=list(range(n)), null_class=4, sampler=sampler, steps=steps)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/model-speed.md"))
+    ap.add_argument("--skip-ddpm", action="store_true", help="skip the 1000-step sampler")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(preset=args.preset)
+    lines = [f"# Model speed: preset `{args.preset}`", "",
+             f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+             f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}.", ""]
+    peak = {p: matmul_peak(d) for p, d in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    lines += ["| precision | matmul peak GFLOP/s | train images/s | model GFLOP/s | fraction of peak |",
+              "|---|---|---|---|---|"]
+    for prec in ("fp32", "bf16"):
+        ips, fps = train_speed(cfg, prec)
+        lines.append(f"| {prec} | {peak[prec] / 1e9:.0f} | {ips:.0f} | {fps / 1e9:.0f} | {fps / peak[prec]:.2f} |")
+    lines += ["", "| sampler | steps | series/s (batch 64) |", "|---|---|---|"]
+    for sampler, steps in (("ddpm", 1000), ("ddim", 50), ("ddim", 20), ("dpmpp2m", 20)):
+        if sampler == "ddpm" and args.skip_ddpm:
+            continue
+        lines.append(f"| {sampler} | {steps} | {sample_speed(cfg, sampler, steps):.2f} |")
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
