@@ -47,6 +47,7 @@ from netdiffus.imaging.paa import paa, paa_bounds, paa_inverse, paa_inverse_torc
 from netdiffus.imaging.projection import (
     DEFAULT_PROJECTION_STEPS,
     gasf_consistency_torch,
+    project_gasf_torch,
     series_from_gasf_projection_torch,
 )
 from netdiffus.imaging.scaling import ScalingMode, SeriesScaler, TraceScaleModel
@@ -392,6 +393,17 @@ class GramianAngularField:
         if self.size_ != self.n_timestamps_:
             y = paa_inverse_torch(y, length=self.n_timestamps_)
         return y
+
+    def project_torch(self, images: torch.Tensor, *, steps: int | None = None) -> torch.Tensor:
+        """Nearest valid image ``[N, C, S, S]`` -> ``[N, C, S, S]``, in the model's (gamma-corrected) space.
+
+        For a sampler: replace the predicted ``x0`` by ``project_torch(x0)`` at each step. Undoes
+        the gamma correction, projects onto valid GASFs (least squares over all entries), and
+        applies the gamma correction again; batched, on the images' device and dtype.
+        """
+        _, st = self._resolve_inversion("projection", steps)
+        g = project_gasf_torch(gamma_uncorrect(images, self.gamma), steps=st)
+        return gamma_correct(g, self.gamma)
 
     def consistency_torch(self, images: torch.Tensor, *, steps: int | None = None) -> torch.Tensor:
         """Torch twin of :meth:`consistency`: ``[N, C, S, S]`` -> ``[N]``."""

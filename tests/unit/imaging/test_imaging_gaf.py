@@ -214,3 +214,20 @@ def test_float_only_no_png_or_uint8_path():
     text = "\n".join(p.read_text() for p in src.glob("*.py")).lower()
     for word in ("uint8", "import pil", "from pil", "imageio", "cv2", ".png"):
         assert word not in text, word
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.25])
+def test_project_torch_in_model_space(gamma):
+    x = _traces(n=6, c=2, t=12)
+    gaf = GramianAngularField(gamma=gamma).fit(x)
+    images = gaf.transform_torch(torch.from_numpy(x))
+    np.testing.assert_allclose(gaf.project_torch(images).numpy(), images.numpy(), atol=1e-9)
+    noisy = images + 0.05 * torch.randn(images.shape, generator=torch.Generator().manual_seed(0), dtype=images.dtype)
+    projected = gaf.project_torch(noisy)
+    assert projected.shape == noisy.shape
+    assert gaf.consistency_torch(projected).max() < 1e-6 < gaf.consistency_torch(noisy).min()
+    # a projected image inverts the same way by either method
+    np.testing.assert_allclose(
+        gaf.inverse_transform_torch(projected, inversion="diagonal").numpy(),
+        gaf.inverse_transform_torch(projected, inversion="projection").numpy(), rtol=1e-6, atol=1e-6,
+    )
