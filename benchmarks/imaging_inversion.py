@@ -135,7 +135,7 @@ def scale_model_table(x: np.ndarray, labels: list[str]) -> list[dict]:
     """Per class: real vs sampled log1p(min) and log1p(max) of the trace scale (mean, sd)."""
     gaf = GramianAngularField(scaling="per-series").fit(x)
     scale = gaf.trace_scale(x)
-    model = TraceScaleModel().fit(scale, labels)
+    model = TraceScaleModel().fit(scale, labels=labels)
     sampled = model.sample(labels * 4, seed=0)
     lab = np.array(labels * 4)
     real_lab = np.array(labels)

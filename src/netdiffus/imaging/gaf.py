@@ -50,7 +50,7 @@ from netdiffus.imaging.projection import (
     project_gasf_torch,
     series_from_gasf_projection_torch,
 )
-from netdiffus.imaging.scaling import ScalingMode, SeriesScaler, TraceScaleModel
+from netdiffus.imaging.scaling import ScalingMode, SeriesScaler, TraceScaleModel, _as_nct, _as_nct_torch
 
 __all__ = [
     "GramianAngularField",
@@ -120,7 +120,7 @@ def series_from_gasf_torch(images: torch.Tensor) -> torch.Tensor:
     return ((d + 1.0) / 2.0).clamp(0.0, 1.0).sqrt()
 
 
-def gamma_correct(g: np.ndarray | torch.Tensor, gamma: float) -> np.ndarray | torch.Tensor:
+def gamma_correct(g: np.ndarray | torch.Tensor, *, gamma: float) -> np.ndarray | torch.Tensor:
     """Gamma correction of a field ``g`` in [-1, 1]: ``2 ((g + 1) / 2) ** gamma - 1``, in [-1, 1].
 
     Works on numpy arrays and torch tensors. ``gamma=1`` is the identity.
@@ -131,7 +131,7 @@ def gamma_correct(g: np.ndarray | torch.Tensor, gamma: float) -> np.ndarray | to
     return 2.0 * u**gamma - 1.0
 
 
-def gamma_uncorrect(images: np.ndarray | torch.Tensor, gamma: float) -> np.ndarray | torch.Tensor:
+def gamma_uncorrect(images: np.ndarray | torch.Tensor, *, gamma: float) -> np.ndarray | torch.Tensor:
     """Exact inverse of :func:`gamma_correct` (values outside [-1, 1] are clipped first)."""
     if gamma == 1.0:
         return images
@@ -247,17 +247,13 @@ class GramianAngularField:
         Parameters
         ----------
         x : ndarray ``[N, C, T]``
-            Training traces (e.g. bytes per bin).
+            Training traces (e.g. bytes per bin); ``[N, T]`` is read as one channel.
         labels : sequence of str, optional
             Class of each trace. In per-series modes, fits :attr:`scale_model_` on the trace
             scales so that :meth:`sample_scale` can generate a scale for each generated image.
         """
         self._check_params()
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 2:
-            x = x[:, None, :]
-        if x.ndim != 3:
-            raise DatasetError(f"series must have shape [N, C, T] (got shape {tuple(x.shape)})")
+        x = _as_nct(np.asarray(x, dtype=np.float64))
         self.n_channels_ = int(x.shape[1])
         self.n_timestamps_ = int(x.shape[2])
         if self.image_size is not None:
@@ -266,7 +262,7 @@ class GramianAngularField:
         self.scaler_ = SeriesScaler(mode=self.scaling).fit(xr)
         self.scale_model_: TraceScaleModel | None = None
         if labels is not None and self.scaler_.per_trace:
-            self.scale_model_ = TraceScaleModel().fit(self.scaler_.trace_scale(xr), labels)
+            self.scale_model_ = TraceScaleModel().fit(self.scaler_.trace_scale(xr), labels=labels)
         return self
 
     def _reduce(self, x: np.ndarray) -> np.ndarray:
@@ -278,7 +274,7 @@ class GramianAngularField:
     def trace_scale(self, x: np.ndarray) -> np.ndarray:
         """Per-trace scale ``[N, C, 2]`` (min, max per channel, original units) of traces ``x`` (after PAA)."""
         self._check_fitted()
-        x = np.asarray(x, dtype=np.float64)
+        x = _as_nct(np.asarray(x, dtype=np.float64))
         self._check_series(x)
         return self.scaler_.trace_scale(self._reduce(x))
 
@@ -299,7 +295,7 @@ class GramianAngularField:
     def scale(self, x: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
         """Original units ``[N, C, T]`` -> [0, 1] ``[N, C, S]`` (float64; PAA first if ``image_size``)."""
         self._check_fitted()
-        x = np.asarray(x, dtype=np.float64)
+        x = _as_nct(np.asarray(x, dtype=np.float64))
         self._check_series(x)
         return self.scaler_.transform(self._reduce(x), scale=scale)
 
@@ -315,11 +311,11 @@ class GramianAngularField:
         """
         z = self.scale(x, scale=scale)
         g = gasf(z) if self.method == "summation" else gadf(z)
-        return gamma_correct(g, self.gamma)
+        return gamma_correct(g, gamma=self.gamma)
 
     def to_gasf(self, images: np.ndarray) -> np.ndarray:
         """Undo the gamma correction: images ``[..., S, S]`` -> fields ``G`` in [-1, 1]."""
-        return gamma_uncorrect(np.asarray(images, dtype=np.float64), self.gamma)
+        return gamma_uncorrect(np.asarray(images, dtype=np.float64), gamma=self.gamma)
 
     def inverse_transform(
         self,
@@ -366,6 +362,7 @@ class GramianAngularField:
     def transform_torch(self, x: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
         """Torch twin of :meth:`transform`: ``[N, C, T]`` -> ``[N, C, S, S]``, same device and dtype."""
         self._check_fitted()
+        x = _as_nct_torch(x)
         self._check_series(x)
         if not x.is_floating_point():
             x = x.to(torch.get_default_dtype())
@@ -373,7 +370,7 @@ class GramianAngularField:
             x = paa_torch(x, size=self.size_)
         z = self.scaler_.transform_torch(x, scale=scale)
         g = gasf_torch(z) if self.method == "summation" else gadf_torch(z)
-        return gamma_correct(g, self.gamma)
+        return gamma_correct(g, gamma=self.gamma)
 
     def inverse_transform_torch(
         self,
@@ -387,7 +384,7 @@ class GramianAngularField:
         self._check_fitted()
         inv, st = self._resolve_inversion(inversion, steps)
         self._check_images(images)
-        g = gamma_uncorrect(images, self.gamma)
+        g = gamma_uncorrect(images, gamma=self.gamma)
         z = series_from_gasf_torch(g) if inv == "diagonal" else series_from_gasf_projection_torch(g, steps=st)
         y = self.scaler_.inverse_transform_torch(z, scale=scale)
         if self.size_ != self.n_timestamps_:
@@ -402,13 +399,13 @@ class GramianAngularField:
         applies the gamma correction again; batched, on the images' device and dtype.
         """
         _, st = self._resolve_inversion("projection", steps)
-        g = project_gasf_torch(gamma_uncorrect(images, self.gamma), steps=st)
-        return gamma_correct(g, self.gamma)
+        g = project_gasf_torch(gamma_uncorrect(images, gamma=self.gamma), steps=st)
+        return gamma_correct(g, gamma=self.gamma)
 
     def consistency_torch(self, images: torch.Tensor, *, steps: int | None = None) -> torch.Tensor:
         """Torch twin of :meth:`consistency`: ``[N, C, S, S]`` -> ``[N]``."""
         _, st = self._resolve_inversion("projection", steps)
-        return gasf_consistency_torch(gamma_uncorrect(images, self.gamma), steps=st)
+        return gasf_consistency_torch(gamma_uncorrect(images, gamma=self.gamma), steps=st)
 
     # -- serialisation -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

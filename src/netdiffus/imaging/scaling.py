@@ -293,7 +293,7 @@ class TraceScaleModel:
         self.kind = kind
         self.prior_strength = prior_strength
 
-    def fit(self, scale: np.ndarray, labels: Sequence[str]) -> "TraceScaleModel":
+    def fit(self, scale: np.ndarray, *, labels: Sequence[str]) -> "TraceScaleModel":
         """Fit on training trace scales ``[N, C, 2]`` (original units) and their ``labels`` ``[N]``."""
         if self.kind != "gaussian":
             raise ConfigError(f"kind must be 'gaussian' (got {self.kind!r})")
@@ -355,7 +355,7 @@ class TraceScaleModel:
             Seed of the draw; the same seed and labels give the same scales.
         """
         if not hasattr(self, "components_"):
-            raise ConfigError("scale model is not fitted: call fit(scale, labels) first")
+            raise ConfigError("scale model is not fitted: call fit(scale, labels=...) first")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         labels = [str(v) for v in labels]
         unknown = sorted(set(labels) - set(self.classes_))
@@ -386,7 +386,7 @@ class TraceScaleModel:
     def to_json(self) -> dict[str, Any]:
         """Fitted state as JSON-serialisable data (no pickles)."""
         if not hasattr(self, "components_"):
-            raise ConfigError("scale model is not fitted: call fit(scale, labels) first")
+            raise ConfigError("scale model is not fitted: call fit(scale, labels=...) first")
         return {
             "kind": self.kind,
             "prior_strength": self.prior_strength,

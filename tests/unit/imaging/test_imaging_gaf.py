@@ -210,10 +210,21 @@ def test_json_round_trip(scaling):
 
 
 def test_float_only_no_png_or_uint8_path():
-    src = Path(__file__).resolve().parents[3] / "src" / "netdiffus" / "imaging"
-    text = "\n".join(p.read_text() for p in src.glob("*.py")).lower()
-    for word in ("uint8", "import pil", "from pil", "imageio", "cv2", ".png"):
-        assert word not in text, word
+    # the rule: no PNG or uint8 path in imaging, training or sampling
+    src = Path(__file__).resolve().parents[3] / "src" / "netdiffus"
+    files = [*src.joinpath("imaging").glob("*.py"), *src.joinpath("diffusion").glob("*.py")]
+    files += [p for p in (src / "training.py", src / "synthesizer.py") if p.exists()]
+    for path in files:
+        text = path.read_text().lower()
+        for word in ("uint8", "import pil", "from pil", "imageio", "cv2", ".png", "imsave"):
+            assert word not in text, f"{path.name}: {word}"
+
+
+def test_two_dimensional_series_are_one_channel():
+    x = _traces(c=1)
+    gaf = GramianAngularField().fit(x[:, 0])
+    np.testing.assert_array_equal(gaf.transform(x[:, 0]), gaf.transform(x))
+    np.testing.assert_allclose(gaf.transform_torch(torch.from_numpy(x[:, 0])).numpy(), gaf.transform(x), atol=1e-12)
 
 
 @pytest.mark.parametrize("gamma", [1.0, 0.25])

@@ -6,11 +6,19 @@ test runs pyts itself on the same inputs.
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
-from pyts_reference import CASES, GOLDEN, inputs
 
 from netdiffus.imaging import GramianAngularField, MarkovTransitionField, paa
+
+# the reference module sits next to this file; loaded by path (works in any pytest import mode)
+_spec = importlib.util.spec_from_file_location("imaging_pyts_reference", Path(__file__).with_name("pyts_reference.py"))
+ref_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ref_module)
+CASES, GOLDEN, inputs = ref_module.CASES, ref_module.GOLDEN, ref_module.inputs
 
 
 def _ours(kind: str, p: dict, x: np.ndarray) -> np.ndarray:
@@ -34,8 +42,6 @@ def test_agrees_with_pyts_golden(key, kind, params):
 @pytest.mark.slow
 def test_agrees_with_pyts_live():
     pytest.importorskip("pyts")
-    from pyts_reference import pyts_outputs
-
-    ref = pyts_outputs()
+    ref = ref_module.pyts_outputs()
     for key, kind, params in CASES:
         np.testing.assert_allclose(_ours(kind, params, inputs()), ref[key], atol=1e-6, err_msg=key)

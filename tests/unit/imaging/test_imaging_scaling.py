@@ -93,7 +93,7 @@ def _two_classes(seed: int = 0) -> tuple[np.ndarray, list[str]]:
 
 def test_scale_model_samples_per_class():
     scale, labels = _two_classes()
-    m = TraceScaleModel().fit(scale, labels)
+    m = TraceScaleModel().fit(scale, labels=labels)
     s = m.sample(["small"] * 500 + ["big"] * 500, seed=0)
     assert s.shape == (1000, 2, 2)
     assert np.all(s[..., 0] <= s[..., 1]) and np.all(s >= 0)
@@ -113,7 +113,7 @@ def test_scale_model_samples_per_class():
 
 def test_scale_model_is_seeded():
     scale, labels = _two_classes()
-    m = TraceScaleModel().fit(scale, labels)
+    m = TraceScaleModel().fit(scale, labels=labels)
     a, b, c = m.sample(labels, seed=7), m.sample(labels, seed=7), m.sample(labels, seed=8)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
@@ -123,7 +123,7 @@ def test_scale_model_is_seeded():
 def test_scale_model_small_class_gets_pooled_spread():
     scale, labels = _two_classes()
     scale = np.concatenate([scale, scale[:1] * 3.0])
-    m = TraceScaleModel().fit(scale, labels + ["single"])
+    m = TraceScaleModel().fit(scale, labels=labels + ["single"])
     s = m.sample(["single"] * 200, seed=0)
     (comp,) = [cp for cp in m.components_ if cp["class"] == "single"]
     assert np.all(np.linalg.eigvalsh(comp["cov"]) > 0)
@@ -135,7 +135,7 @@ def test_scale_model_small_class_gets_pooled_spread():
 
 def test_scale_model_json_round_trip():
     scale, labels = _two_classes()
-    m = TraceScaleModel().fit(scale, labels)
+    m = TraceScaleModel().fit(scale, labels=labels)
     again = TraceScaleModel.from_json(json.loads(json.dumps(m.to_json())))
     np.testing.assert_array_equal(again.sample(labels, seed=1), m.sample(labels, seed=1))
 
@@ -144,16 +144,16 @@ def test_scale_model_json_round_trip():
     ("call", "exc", "message"),
     [
         (lambda m: m.sample(["huge"]), ConfigError, "labels must be classes seen in fit (big, small) (got 'huge')"),
-        (lambda m: TraceScaleModel().sample(["big"]), ConfigError, "scale model is not fitted: call fit(scale, labels) first"),
-        (lambda m: TraceScaleModel().fit(np.ones((2, 1, 3)), ["a", "b"]), DatasetError, "scale must have shape [N, C, 2] (got shape [2, 1, 3])"),
-        (lambda m: TraceScaleModel().fit(np.ones((2, 1, 2)), ["a"]), DatasetError, "labels must have one entry per trace (2) (got 1)"),
-        (lambda m: TraceScaleModel(kind="kde").fit(np.ones((2, 1, 2)), ["a", "b"]), ConfigError, "kind must be 'gaussian' (got 'kde')"),
-        (lambda m: TraceScaleModel(prior_strength=-1).fit(np.ones((2, 1, 2)), ["a", "b"]), ConfigError, "prior_strength must be >= 0 (got -1)"),
+        (lambda m: TraceScaleModel().sample(["big"]), ConfigError, "scale model is not fitted: call fit(scale, labels=...) first"),
+        (lambda m: TraceScaleModel().fit(np.ones((2, 1, 3)), labels=["a", "b"]), DatasetError, "scale must have shape [N, C, 2] (got shape [2, 1, 3])"),
+        (lambda m: TraceScaleModel().fit(np.ones((2, 1, 2)), labels=["a"]), DatasetError, "labels must have one entry per trace (2) (got 1)"),
+        (lambda m: TraceScaleModel(kind="kde").fit(np.ones((2, 1, 2)), labels=["a", "b"]), ConfigError, "kind must be 'gaussian' (got 'kde')"),
+        (lambda m: TraceScaleModel(prior_strength=-1).fit(np.ones((2, 1, 2)), labels=["a", "b"]), ConfigError, "prior_strength must be >= 0 (got -1)"),
     ],
 )
 def test_scale_model_errors(call, exc, message):
     scale, labels = _two_classes()
-    m = TraceScaleModel().fit(scale, labels)
+    m = TraceScaleModel().fit(scale, labels=labels)
     with pytest.raises(exc) as err:
         call(m)
     assert str(err.value) == message
@@ -169,7 +169,7 @@ def test_scale_model_zero_inflation():
     scale_a = np.stack([np.stack([lo, hi], -1), np.stack([lo * 0, hi / 10], -1)], axis=1)    # [n, 2, 2]
     scale_b = scale_a.copy()
     scale_b[:, 1] = 0.0
-    m = TraceScaleModel().fit(np.concatenate([scale_a, scale_b]), ["a"] * n + ["b"] * n)
+    m = TraceScaleModel().fit(np.concatenate([scale_a, scale_b]), labels=["a"] * n + ["b"] * n)
     s = m.sample(["a"] * 4000 + ["b"] * 4000, seed=0)
     zero_share = (s[:4000, 0, 0] == 0).mean()
     assert abs(zero_share - (lo == 0).mean()) < 0.03
