@@ -71,11 +71,15 @@ class ModelConfig:
 
 @dataclass
 class DiffusionConfig:
-    """The forward process: ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``."""
+    """The forward process: ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``.
+
+    ``learn_sigma``: also learn the reverse-step variance with improved DDPM's hybrid loss.
+    """
 
     timesteps: int = 1000
     schedule: Literal["cosine", "linear"] = "cosine"
     prediction: Literal["eps", "v"] = "v"
+    learn_sigma: bool = False
 
 
 @dataclass

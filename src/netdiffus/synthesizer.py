@@ -91,7 +91,8 @@ class TrafficSynthesizer:
     @property
     def process(self) -> GaussianDiffusion:
         d = self.config.diffusion
-        return GaussianDiffusion(timesteps=d.timesteps, schedule=d.schedule, prediction=d.prediction)
+        return GaussianDiffusion(timesteps=d.timesteps, schedule=d.schedule, prediction=d.prediction,
+                                 learn_sigma=d.learn_sigma)
 
     def _to_model_space(self, series: np.ndarray) -> np.ndarray:
         """Series ``[N, C, T]`` in original units -> model inputs in [-1, 1]:
@@ -158,6 +159,7 @@ class TrafficSynthesizer:
         self.model_ = UNet(
             in_channels=dataset.n_channels,
             num_classes=len(self.classes_),
+            out_channels=dataset.n_channels * (2 if cfg.diffusion.learn_sigma else 1),
             dims=2 if cfg.imaging.representation == "gasf" else 1,
             base_channels=m.base_channels,
             channel_mult=m.channel_mult,

@@ -11,9 +11,18 @@ def _fit(overrides, **kw):
     return TrafficSynthesizer.from_preset("demo", overrides=overrides, progress=False).fit(toy_dataset(**kw))
 
 
-@pytest.mark.parametrize("representation", ["gasf", "series"])
-def test_fit_sample_shapes_units_and_labels(tiny_overrides, representation):
-    synth = _fit(tiny_overrides + [f'imaging.representation="{representation}"'])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ['imaging.representation="series"'],
+        ['imaging.inversion="diagonal"', "sample.project_x0=true"],
+        ['diffusion.prediction="eps"', "diffusion.learn_sigma=true", 'sample.sampler="ddpm"'],  # the paper's
+        ['sample.sampler="dpmpp2m"', "sample.guidance_scale=2"],
+    ],
+)
+def test_fit_sample_shapes_units_and_labels(tiny_overrides, extra):
+    synth = _fit(tiny_overrides + extra)
     ds = synth.sample(10, seed=3)
     assert ds.series.shape == (10, 1, 8) and ds.series.dtype == np.float32
     assert ds.labels == ["a"] * 5 + ["b"] * 5  # the training balance

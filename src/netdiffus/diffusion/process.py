@@ -4,6 +4,11 @@ Forward: ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``. The networ
 ``eps`` or ``v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0`` (Salimans & Ho); both convert
 to a prediction of ``x_0`` and ``eps``.
 
+With ``learn_sigma`` (improved DDPM, Nichol & Dhariwal; the NetDiffus paper's setting) the network
+also outputs, in C more channels, ``v_sigma`` in [-1, 1] that interpolates the reverse-step log
+variance between ``log beta_tilde_t`` and ``log beta_t``, and the loss is the hybrid
+``L_simple + L_vlb`` (the KL term in bits, with the mean held fixed so it trains only the variance).
+
 Examples
 --------
 >>> import torch
@@ -48,11 +53,13 @@ class GaussianDiffusion:
         What the network outputs.
     """
 
-    def __init__(self, *, timesteps: int = 1000, schedule: ScheduleName = "cosine", prediction: Prediction = "v"):
+    def __init__(self, *, timesteps: int = 1000, schedule: ScheduleName = "cosine", prediction: Prediction = "v",
+                 learn_sigma: bool = False):
         if prediction not in ("eps", "v"):
             raise ConfigError(f"prediction must be 'eps' or 'v' (got {prediction!r})")
         self.timesteps = timesteps
         self.prediction = prediction
+        self.learn_sigma = learn_sigma
         self.alpha_bar_np = alpha_bar_schedule(schedule, timesteps)
         self.alpha_bar = torch.from_numpy(self.alpha_bar_np)  # float64 [T]
 
@@ -108,8 +115,55 @@ class GaussianDiffusion:
         if eps is None:
             eps = torch.randn(x_0.shape, generator=generator, device=x_0.device, dtype=x_0.dtype)
         x_t = self.q_sample(x_0, t, eps)
-        out = model(x_t, t, y=y)
-        return torch.mean((out.float() - self.target(x_0, t, eps).float()) ** 2)
+        out = model(x_t, t, y=y).float()
+        out, v_sigma = self.split_output(out)
+        mse = torch.mean((out - self.target(x_0, t, eps).float()) ** 2)
+        if v_sigma is None:
+            return mse
+        # L_vlb trains the variance only: the mean comes from the detached prediction.
+        ab_t = self._ab(t, x_0).float()
+        ab_prev = _bcast(torch.where(t > 0, self.alpha_bar.to(t.device)[(t - 1).clamp_min(0)],
+                                     torch.ones((), dtype=torch.float64, device=t.device)), x_0).float()
+        x_0_hat = self.predict_x0(x_t, t, out.detach()).clamp(-1, 1)
+        true_mean, true_logvar = self.posterior(x_0.float(), x_t.float(), ab_t, ab_prev)
+        model_mean, _ = self.posterior(x_0_hat, x_t.float(), ab_t, ab_prev)
+        model_logvar = self.model_log_variance(v_sigma, ab_t, ab_prev)
+        kl = 0.5 * (-1.0 + model_logvar - true_logvar + torch.exp(true_logvar - model_logvar)
+                    + (true_mean - model_mean) ** 2 * torch.exp(-model_logvar))
+        vlb = kl.mean() / np.log(2.0)
+        return mse + vlb * self.timesteps / 1000.0
+
+    # -- learned variance ----------------------------------------------------------------------
+    def split_output(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Network output ``[N, C(*2), ...]`` -> (mean part, ``v_sigma`` or None)."""
+        if not self.learn_sigma:
+            return out, None
+        mean, v_sigma = out.chunk(2, dim=1)
+        return mean, v_sigma.clamp(-1.0, 1.0)
+
+    @staticmethod
+    def posterior(x_0: torch.Tensor, x_t: torch.Tensor, ab_t, ab_prev) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log variance of ``q(x_prev | x_t, x_0)`` between two (respaced) steps."""
+        ab_t = torch.as_tensor(ab_t, dtype=x_t.dtype, device=x_t.device)
+        ab_prev = torch.as_tensor(ab_prev, dtype=x_t.dtype, device=x_t.device)
+        beta = 1 - ab_t / ab_prev
+        mean = (beta * ab_prev.sqrt() / (1 - ab_t)) * x_0 + ((1 - ab_prev) * (1 - beta).sqrt() / (1 - ab_t)) * x_t
+        var = beta * (1 - ab_prev) / (1 - ab_t)
+        # beta_tilde is 0 at the last step; clip it to the next one's as improved DDPM does.
+        logvar = torch.log(torch.clamp(var, min=1e-20).expand_as(x_t))
+        return mean, logvar
+
+    @staticmethod
+    def model_log_variance(v_sigma: torch.Tensor, ab_t, ab_prev) -> torch.Tensor:
+        """``frac log beta + (1 - frac) log beta_tilde`` with ``frac = (v_sigma + 1) / 2``."""
+        ab_t = torch.as_tensor(ab_t, dtype=v_sigma.dtype, device=v_sigma.device)
+        ab_prev = torch.as_tensor(ab_prev, dtype=v_sigma.dtype, device=v_sigma.device)
+        beta = (1 - ab_t / ab_prev).clamp_min(1e-20)
+        beta_tilde = (beta * (1 - ab_prev) / (1 - ab_t)).clamp_min(1e-20)
+        # at the last step beta_tilde = 0: use beta there as the lower end too
+        beta_tilde = torch.where(beta_tilde <= 1e-19, beta, beta_tilde)
+        frac = (v_sigma + 1) / 2
+        return frac * torch.log(beta) + (1 - frac) * torch.log(beta_tilde)
 
     def timestep_spacing(self, steps: int) -> np.ndarray:
         """``steps`` evenly spaced timesteps, descending from T - 1 to 0 (int64)."""

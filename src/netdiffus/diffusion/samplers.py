@@ -5,8 +5,9 @@ sample's seed, so sample k is the same whatever the batch size. Classifier-free 
 the conditional and the unconditional (null-class) outputs: ``out = out_u + w (out_c - out_u)``.
 
 - ``ddim``: DDIM (Song et al.) with ``eta`` (0 = deterministic).
-- ``ddpm``: ancestral sampling with the posterior variance, i.e. DDIM with ``eta = 1`` (over all
-  T steps when ``steps = T``, the original DDPM sampler).
+- ``ddpm``: ancestral sampling, with the learned variance when the model has one, else with the
+  posterior variance, i.e. DDIM with ``eta = 1`` (over all T steps when ``steps = T``, the
+  original DDPM sampler).
 - ``dpmpp2m``: DPM-Solver++(2M), a 2nd-order multistep solver (Lu et al.), deterministic.
 """
 
@@ -38,14 +39,15 @@ class _PerSampleNoise:
         return torch.stack([torch.randn(self.shape, generator=g) for g in self.gens]).to(self.device)
 
 
-def _guided(model, x_t, t, y, null_class: int, w: float) -> torch.Tensor:
+def _guided(model, process: GaussianDiffusion, x_t, t, y, null_class: int, w: float):
+    """Guided mean output and ``v_sigma`` (None unless the variance is learned)."""
     tt = torch.full((x_t.shape[0],), int(t), dtype=torch.long, device=x_t.device)
     if w == 1.0:
-        return model(x_t, tt, y=y).float()
+        return process.split_output(model(x_t, tt, y=y).float())
     y_null = torch.full_like(y, null_class)
     out = model(torch.cat([x_t, x_t]), torch.cat([tt, tt]), y=torch.cat([y, y_null])).float()
-    out_c, out_u = out.chunk(2)
-    return out_u + w * (out_c - out_u)
+    (mean_c, v_sigma), (mean_u, _) = (process.split_output(o) for o in out.chunk(2))
+    return mean_u + w * (mean_c - mean_u), v_sigma
 
 
 @torch.no_grad()
@@ -91,8 +93,11 @@ def sample(
     ab = process.alpha_bar_np
     x = noise.draw()
 
+    v_sigma = None
+
     def x0_of(x_t: torch.Tensor, t: int) -> torch.Tensor:
-        out = _guided(model, x_t, t, y, null_class, guidance_scale)
+        nonlocal v_sigma
+        out, v_sigma = _guided(model, process, x_t, t, y, null_class, guidance_scale)
         tt = torch.full((x_t.shape[0],), t, dtype=torch.long, device=device)
         x_0 = process.predict_x0(x_t, tt, out)
         if clip_x0:
@@ -108,7 +113,14 @@ def sample(
         ab_t = float(ab[t])
         ab_prev = float(ab[ts[i + 1]]) if i + 1 < len(ts) else 1.0
         x_0 = x0_of(x, t)
-        if sampler in ("ddim", "ddpm"):
+        if sampler == "ddpm" and v_sigma is not None:
+            # Ancestral step with the learned variance (improved DDPM).
+            mean, _ = process.posterior(x_0, x, ab_t, ab_prev)
+            x = mean
+            if i + 1 < len(ts):
+                logvar = process.model_log_variance(v_sigma, ab_t, ab_prev)
+                x = x + torch.exp(0.5 * logvar) * noise.draw()
+        elif sampler in ("ddim", "ddpm"):
             # eps consistent with the (clipped) x_0, then the DDIM update (eq. 12 of Song et al.).
             eps = (x - ab_t**0.5 * x_0) / (1 - ab_t) ** 0.5
             sigma = eta * ((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)) ** 0.5

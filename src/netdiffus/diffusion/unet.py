@@ -91,7 +91,9 @@ class UNet(nn.Module):
     Parameters
     ----------
     in_channels : int
-        Image channels C (the output has the same).
+        Image channels C.
+    out_channels : int, optional
+        Output channels (default C; 2C when the process learns the variance).
     num_classes : int
         Number of real classes; the embedding has one more row, the null class.
     dims : {1, 2}
@@ -109,6 +111,7 @@ class UNet(nn.Module):
         *,
         in_channels: int,
         num_classes: int,
+        out_channels: int | None = None,
         dims: int = 2,
         base_channels: int = 32,
         channel_mult: tuple[int, ...] = (1, 2, 2),
@@ -120,7 +123,7 @@ class UNet(nn.Module):
     ):
         super().__init__()
         self.config: dict[str, Any] = dict(
-            in_channels=in_channels, num_classes=num_classes, dims=dims, base_channels=base_channels,
+            in_channels=in_channels, num_classes=num_classes, out_channels=out_channels, dims=dims, base_channels=base_channels,
             channel_mult=list(channel_mult), num_res_blocks=num_res_blocks,
             attention_levels=list(attention_levels), dropout=dropout, patch_size=patch_size,
             symmetric_output=symmetric_output,
@@ -165,7 +168,7 @@ class UNet(nn.Module):
                     blocks.append(_Upsample(conv, ch, dims))
                 self.up.append(blocks)
         self.out_norm = _norm(ch)
-        self.out = conv(ch, stem_in, 3, padding=1)
+        self.out = conv(ch, (out_channels or in_channels) * patch_size**dims, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 

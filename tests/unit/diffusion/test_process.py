@@ -72,3 +72,28 @@ def test_unet_symmetric_output_and_padding():
 def test_unet_1d():
     net = UNet(in_channels=1, num_classes=2, dims=1, base_channels=8, channel_mult=(1, 2), patch_size=2)
     assert net(torch.randn(3, 1, 14), torch.tensor([1, 2, 3]), y=torch.tensor([0, 1, 2])).shape == (3, 1, 14)
+
+
+def test_learned_variance_bounds_and_hybrid_loss():
+    p = GaussianDiffusion(timesteps=100, prediction="eps", learn_sigma=True)
+    ab_t, ab_prev = float(p.alpha_bar_np[50]), float(p.alpha_bar_np[49])
+    beta = 1 - ab_t / ab_prev
+    beta_tilde = beta * (1 - ab_prev) / (1 - ab_t)
+    lo = p.model_log_variance(torch.tensor([-1.0]), ab_t, ab_prev)
+    hi = p.model_log_variance(torch.tensor([1.0]), ab_t, ab_prev)
+    assert np.isclose(float(lo), np.log(beta_tilde), rtol=1e-5) and np.isclose(float(hi), np.log(beta), rtol=1e-5)
+    net = UNet(in_channels=1, out_channels=2, num_classes=2, base_channels=8, channel_mult=(1, 2))
+    x_0 = torch.rand(4, 1, 6, 6) * 2 - 1
+    loss = p.training_loss(net, x_0, y=torch.tensor([0, 1, 2, 0]), generator=torch.Generator().manual_seed(0))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert all(prm.grad is not None for prm in net.parameters() if prm.requires_grad)
+
+
+def test_ddpm_with_learned_variance_samples():
+    torch.manual_seed(0)
+    net = UNet(in_channels=1, out_channels=2, num_classes=2, base_channels=8, channel_mult=(1, 2)).eval()
+    p = GaussianDiffusion(timesteps=50, prediction="eps", learn_sigma=True)
+    out = sample(net, p, shape=(1, 6, 6), y=torch.tensor([0, 1]), seeds=[1, 2], null_class=2, sampler="ddpm",
+                 steps=10, guidance_scale=2.0)
+    assert out.shape == (2, 1, 6, 6) and torch.isfinite(out).all() and out.abs().max() <= 1.0 + 1e-6
