@@ -262,7 +262,9 @@ class GramianAngularField:
         self.scaler_ = SeriesScaler(mode=self.scaling).fit(xr)
         self.scale_model_: TraceScaleModel | None = None
         if labels is not None and self.scaler_.per_trace:
-            self.scale_model_ = TraceScaleModel().fit(self.scaler_.trace_scale(xr), labels=labels)
+            self.scale_model_ = TraceScaleModel().fit(
+                self.scaler_.trace_scale(xr), labels=labels, series01=self.scaler_.transform(xr)
+            )
         return self
 
     def _reduce(self, x: np.ndarray) -> np.ndarray:
@@ -278,10 +280,27 @@ class GramianAngularField:
         self._check_series(x)
         return self.scaler_.trace_scale(self._reduce(x))
 
-    def sample_scale(self, labels: Sequence[str], *, seed: int | np.random.Generator | None = 0) -> np.ndarray:
-        """Generate a trace scale ``[len(labels), C, 2]`` per class label, for per-series modes.
+    def sample_scale(
+        self,
+        labels: Sequence[str],
+        *,
+        seed: int | np.random.Generator | None = 0,
+        images: np.ndarray | torch.Tensor | None = None,
+    ) -> np.ndarray:
+        """Generate a trace scale ``[len(labels), C, 2]`` (min, max, original units) per class label.
 
-        Requires ``fit(x, labels=...)`` in a per-series mode.
+        For the per-series modes; requires ``fit(x, labels=...)``.
+
+        Parameters
+        ----------
+        labels : sequence of str
+            Class of each generated trace.
+        seed : int or numpy Generator
+            Seed of the draw.
+        images : ndarray or tensor ``[len(labels), C, S, S]``, optional
+            The generated images: each scale is then drawn given its image's shape (mean, spread
+            and share of near-minimum bins of the inverted series), which keeps the link between
+            shape and amplitude. Without images, the scale depends on the class only.
         """
         self._check_fitted()
         if self.scale_model_ is None:
@@ -289,7 +308,14 @@ class GramianAngularField:
                 f"no scale model: sample_scale needs a per-series scaling fitted with labels "
                 f"(scaling is {self.scaling!r})"
             )
-        return self.scale_model_.sample(labels, seed=seed)
+        series01 = None
+        if images is not None:
+            inv, st = self._resolve_inversion(None, None)
+            g = gamma_uncorrect(torch.as_tensor(images).detach().to("cpu", torch.float64), gamma=self.gamma)
+            self._check_images(g)
+            z = series_from_gasf_torch(g) if inv == "diagonal" else series_from_gasf_projection_torch(g, steps=st)
+            series01 = z.numpy()
+        return self.scale_model_.sample(labels, seed=seed, series01=series01)
 
     # -- numpy -------------------------------------------------------------------------------
     def scale(self, x: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:

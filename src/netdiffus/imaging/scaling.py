@@ -46,7 +46,7 @@ import torch
 
 from netdiffus.errors import ConfigError, DatasetError
 
-__all__ = ["SeriesScaler", "TraceScaleModel", "ScalingMode", "SCALING_MODES", "symlog", "symexp"]
+__all__ = ["SeriesScaler", "TraceScaleModel", "ScalingMode", "SCALING_MODES", "symlog", "symexp", "shape_features"]
 
 ScalingMode = Literal["global-log", "global-linear", "per-series", "per-series-log"]
 SCALING_MODES: tuple[str, ...] = ("global-log", "global-linear", "per-series", "per-series-log")
@@ -262,6 +262,13 @@ class TraceScaleModel:
     zero features to exactly 0, and sorts each ``(min, max)`` pair. No training trace's scale is
     copied.
 
+    **Conditioning on the shape** (optional): when ``series01`` (the per-series scaled traces,
+    ``[N, C, T]`` in [0, 1]) is passed to :meth:`fit`, three shape features per channel (mean,
+    standard deviation, and share of bins below 0.02) join the Gaussian, and :meth:`sample` given
+    the scaled series of the generated images draws from the conditional Gaussian (component
+    chosen by its posterior given the shape). A scale drawn independently of the shape loses the
+    link between, e.g., a bursty shape and a high maximum; conditioning keeps it.
+
     Parameters
     ----------
     kind : {"gaussian"}
@@ -273,10 +280,13 @@ class TraceScaleModel:
     ----------
     classes_ : list of str
     n_channels_ : int
+    n_shape_features_ : int
+        ``3 C`` when fitted with ``series01``, else 0.
     components_ : list of dict
         One per (class, zero pattern): ``class``, ``weight`` (share of the class), ``zero``
-        (``[2C]`` bool), ``mean`` ``[2C]``, ``cov`` ``[2C, 2C]``, ``low`` and ``high`` ``[2C]``
-        (clipping bounds), all in the symlog domain.
+        (``[2C]`` bool), ``mean`` ``[D]``, ``cov`` ``[D, D]`` (``D = 2C + n_shape_features_``;
+        scale features first, in the symlog domain), ``low`` and ``high`` ``[2C]`` (clipping
+        bounds).
 
     Examples
     --------
@@ -293,8 +303,14 @@ class TraceScaleModel:
         self.kind = kind
         self.prior_strength = prior_strength
 
-    def fit(self, scale: np.ndarray, *, labels: Sequence[str]) -> "TraceScaleModel":
-        """Fit on training trace scales ``[N, C, 2]`` (original units) and their ``labels`` ``[N]``."""
+    def fit(
+        self, scale: np.ndarray, *, labels: Sequence[str], series01: np.ndarray | None = None
+    ) -> "TraceScaleModel":
+        """Fit on training trace scales ``[N, C, 2]`` (original units) and their ``labels`` ``[N]``.
+
+        ``series01`` ``[N, C, T]`` (optional): the traces scaled per series to [0, 1], to condition
+        the scale on the shape.
+        """
         if self.kind != "gaussian":
             raise ConfigError(f"kind must be 'gaussian' (got {self.kind!r})")
         if not self.prior_strength >= 0:
@@ -311,6 +327,13 @@ class TraceScaleModel:
         d = 2 * c
         f = symlog(scale).reshape(n, d)
         zero = f == 0.0
+        self.n_shape_features_ = 0
+        if series01 is not None:
+            _check_series01(series01, n, c)
+            phi = shape_features(series01)
+            self.n_shape_features_ = phi.shape[1]
+            f = np.concatenate([f, phi], axis=1)
+        dd = f.shape[1]
         lab = np.asarray(labels, dtype=object)
         self.classes_ = sorted(set(labels))
         self.n_channels_ = c
@@ -321,30 +344,36 @@ class TraceScaleModel:
             for pat in patterns:
                 member = in_class & np.all(zero == np.asarray(pat), axis=1)
                 groups.append((k, np.asarray(pat, dtype=bool), f[member], member.sum() / in_class.sum()))
-        covs = [np.cov(fg, rowvar=False, ddof=1).reshape(d, d) if len(fg) > 1 else np.zeros((d, d)) for *_, fg, _ in groups]
+        covs = [np.cov(fg, rowvar=False, ddof=1).reshape(dd, dd) if len(fg) > 1 else np.zeros((dd, dd)) for *_, fg, _ in groups]
         dof = np.asarray([len(fg) - 1.0 for *_, fg, _ in groups])
         pooled = sum(df * cv for df, cv in zip(dof, covs)) / max(float(dof.sum()), 1.0)
-        lo_all, hi_all = f.min(axis=0), f.max(axis=0)
+        lo_all, hi_all = f[:, :d].min(axis=0), f[:, :d].max(axis=0)
         self.components_ = []
         for (k, pat, fg, share), cv, df in zip(groups, covs, dof):
             w = df / (df + self.prior_strength) if df + self.prior_strength > 0 else 0.0
             cov = w * cv + (1.0 - w) * pooled
-            cov[pat, :] = 0.0
-            cov[:, pat] = 0.0
+            cov[:d][pat, :] = 0.0
+            cov[:, :d][:, pat] = 0.0
             mean = fg.mean(axis=0)
-            sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+            sd = np.sqrt(np.clip(np.diag(cov)[:d], 0.0, None))
             self.components_.append({
                 "class": k,
                 "weight": float(share),
                 "zero": pat,
                 "mean": mean,
                 "cov": cov,
-                "low": np.maximum(mean - 3.0 * sd, lo_all),
-                "high": np.minimum(mean + 3.0 * sd, hi_all),
+                "low": np.maximum(mean[:d] - 3.0 * sd, lo_all),
+                "high": np.minimum(mean[:d] + 3.0 * sd, hi_all),
             })
         return self
 
-    def sample(self, labels: Sequence[str], *, seed: int | np.random.Generator | None = 0) -> np.ndarray:
+    def sample(
+        self,
+        labels: Sequence[str],
+        *,
+        seed: int | np.random.Generator | None = 0,
+        series01: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Draw one trace scale per label: ``[len(labels), C, 2]`` (min, max) in original units.
 
         Parameters
@@ -352,7 +381,11 @@ class TraceScaleModel:
         labels : sequence of str
             The class of each generated trace (classes seen in :meth:`fit`).
         seed : int or numpy Generator
-            Seed of the draw; the same seed and labels give the same scales.
+            Seed of the draw; the same seed, labels (and ``series01``) give the same scales.
+        series01 : ndarray ``[len(labels), C, T]``, optional
+            Scaled series of the generated traces (the inverted images, in [0, 1]): draw each
+            scale given its shape. Needs a model fitted with ``series01``; without it the scale is
+            drawn from the class alone.
         """
         if not hasattr(self, "components_"):
             raise ConfigError("scale model is not fitted: call fit(scale, labels=...) first")
@@ -361,26 +394,39 @@ class TraceScaleModel:
         unknown = sorted(set(labels) - set(self.classes_))
         if unknown:
             raise ConfigError(f"labels must be classes seen in fit ({', '.join(self.classes_)}) (got {unknown[0]!r})")
-        comps = self.components_
         d = 2 * self.n_channels_
+        phi = None
+        if series01 is not None:
+            if self.n_shape_features_ == 0:
+                raise ConfigError("series01 needs a scale model fitted with series01 (this one was fitted without)")
+            _check_series01(series01, len(labels), self.n_channels_)
+            phi = shape_features(series01)
+        comps = self.components_
         # draws in a fixed order (component choice, then normals) so a seed fixes the whole output
         u = rng.random(len(labels))
         eps = rng.standard_normal((len(labels), d))
+        lab = np.asarray(labels, dtype=object)
         out = np.empty((len(labels), d))
         for k in self.classes_:
-            rows = np.flatnonzero(np.asarray(labels, dtype=object) == k)
+            rows = np.flatnonzero(lab == k)
             if rows.size == 0:
                 continue
             idx = [i for i, cp in enumerate(comps) if cp["class"] == k]
-            cum = np.cumsum([comps[i]["weight"] for i in idx])
-            pick = np.minimum(np.searchsorted(cum / cum[-1], u[rows], side="right"), len(idx) - 1)
+            parts = [_conditional(comps[i], d, rows.size, None if phi is None else phi[rows]) for i in idx]
+            # component probabilities: the class shares, times the shape likelihood if given
+            logp = np.stack([np.log(comps[i]["weight"]) + ll for i, (_, _, ll) in zip(idx, parts)], axis=1)
+            prob = np.exp(logp - logp.max(axis=1, keepdims=True))
+            cum = np.cumsum(prob / prob.sum(axis=1, keepdims=True), axis=1)
+            pick = np.minimum((cum < u[rows, None]).sum(axis=1), len(idx) - 1)
             for j, i in enumerate(idx):
-                r = rows[pick == j]
-                cp = comps[i]
-                v = cp["mean"] + eps[r] @ _psd_factor(cp["cov"]).T
-                v = np.clip(v, cp["low"], cp["high"])
-                v[:, cp["zero"]] = 0.0
-                out[r] = v
+                sel = pick == j
+                if not sel.any():
+                    continue
+                mean, factor, _ = parts[j]
+                v = mean[sel] + eps[rows[sel]] @ factor.T
+                v = np.clip(v, comps[i]["low"], comps[i]["high"])
+                v[:, comps[i]["zero"]] = 0.0
+                out[rows[sel]] = v
         return symexp(np.sort(out.reshape(len(labels), self.n_channels_, 2), axis=-1))
 
     def to_json(self) -> dict[str, Any]:
@@ -391,6 +437,7 @@ class TraceScaleModel:
             "kind": self.kind,
             "prior_strength": self.prior_strength,
             "n_channels": self.n_channels_,
+            "n_shape_features": self.n_shape_features_,
             "classes": list(self.classes_),
             "components": [
                 {
@@ -411,21 +458,61 @@ class TraceScaleModel:
         """Rebuild a fitted model from :meth:`to_json` output."""
         m = cls(kind=data["kind"], prior_strength=float(data["prior_strength"]))
         m.n_channels_ = int(data["n_channels"])
+        m.n_shape_features_ = int(data.get("n_shape_features", 0))
         m.classes_ = [str(k) for k in data["classes"]]
         d = 2 * m.n_channels_
+        dd = d + m.n_shape_features_
         m.components_ = [
             {
                 "class": str(cp["class"]),
                 "weight": float(cp["weight"]),
                 "zero": np.asarray(cp["zero"], dtype=bool).reshape(d),
-                "mean": np.asarray(cp["mean"], dtype=np.float64).reshape(d),
-                "cov": np.asarray(cp["cov"], dtype=np.float64).reshape(d, d),
+                "mean": np.asarray(cp["mean"], dtype=np.float64).reshape(dd),
+                "cov": np.asarray(cp["cov"], dtype=np.float64).reshape(dd, dd),
                 "low": np.asarray(cp["low"], dtype=np.float64).reshape(d),
                 "high": np.asarray(cp["high"], dtype=np.float64).reshape(d),
             }
             for cp in data["components"]
         ]
         return m
+
+
+def shape_features(series01: np.ndarray) -> np.ndarray:
+    """Shape features of scaled traces ``[N, C, T]`` in [0, 1] -> ``[N, 3 C]``.
+
+    Per channel: mean, standard deviation, and share of bins below 0.02 (near the trace minimum).
+    """
+    z = _as_nct(np.asarray(series01, dtype=np.float64))
+    feats = np.stack([z.mean(axis=2), z.std(axis=2), (z < 0.02).mean(axis=2)], axis=2)   # [N, C, 3]
+    return feats.reshape(z.shape[0], -1)
+
+
+def _check_series01(series01: np.ndarray, n: int, c: int) -> None:
+    shape = np.shape(series01)
+    if len(shape) != 3 or shape[0] != n or shape[1] != c:
+        raise DatasetError(f"series01 must have shape [N, C, T] = [{n}, {c}, T] (got shape {list(shape)})")
+
+
+def _conditional(
+    comp: dict[str, Any], d: int, m: int, phi: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean ``[M, d]``, covariance factor ``[d, d]`` and shape log-likelihood ``[M]`` of the
+    scale features of one component, given shape features ``phi`` ``[M, F]`` (or marginal)."""
+    mean, cov = comp["mean"], comp["cov"]
+    if phi is None:
+        return np.broadcast_to(mean[:d], (m, d)), _psd_factor(cov[:d, :d]), np.zeros(m)
+    mf, mp = mean[:d], mean[d:]
+    cff, cfp, cpp = cov[:d, :d], cov[:d, d:], cov[d:, d:]
+    # a small ridge keeps the shape covariance invertible (constant features within a component)
+    cpp = cpp + (1e-6 * np.trace(cpp) / cpp.shape[0] + 1e-9) * np.eye(cpp.shape[0])
+    gain = np.linalg.solve(cpp, cfp.T).T                                   # [d, F]
+    diff = phi - mp
+    cond_mean = mf + diff @ gain.T
+    cond_cov = cff - gain @ cfp.T
+    _, logdet = np.linalg.slogdet(cpp)
+    maha = np.einsum("mi,mi->m", diff, np.linalg.solve(cpp, diff.T).T)
+    ll = -0.5 * (maha + logdet + cpp.shape[0] * np.log(2 * np.pi))
+    return cond_mean, _psd_factor(0.5 * (cond_cov + cond_cov.T)), ll
 
 
 def _psd_factor(cov: np.ndarray) -> np.ndarray:

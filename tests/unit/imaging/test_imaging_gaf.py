@@ -242,3 +242,16 @@ def test_project_torch_in_model_space(gamma):
         gaf.inverse_transform_torch(projected, inversion="diagonal").numpy(),
         gaf.inverse_transform_torch(projected, inversion="projection").numpy(), rtol=1e-6, atol=1e-6,
     )
+
+
+def test_sample_scale_given_images():
+    x = _traces(n=40, c=2, t=16, seed=4)
+    labels = ["a", "b"] * 20
+    gaf = GramianAngularField(scaling="per-series-log", gamma=0.25, inversion="projection").fit(x, labels=labels)
+    images = gaf.transform(x)
+    by_image = gaf.sample_scale(labels, seed=2, images=images)
+    assert by_image.shape == (40, 2, 2) and np.all(by_image[..., 0] <= by_image[..., 1])
+    np.testing.assert_allclose(gaf.sample_scale(labels, seed=2, images=torch.from_numpy(images).float()), by_image, rtol=1e-3)
+    assert not np.array_equal(by_image, gaf.sample_scale(labels, seed=2))
+    back = gaf.inverse_transform(images, scale=by_image)
+    np.testing.assert_allclose(back.max(axis=2), by_image[..., 1], rtol=1e-9)

@@ -177,3 +177,34 @@ def test_scale_model_zero_inflation():
     assert abs(np.log1p(positive).mean() - np.log1p(lo[lo > 0]).mean()) < 0.1
     assert np.all(s[4000:, 1] == 0.0) and np.all(s[:4000, 1, 0] == 0.0)
     assert np.all(s[..., 0] <= s[..., 1])
+
+
+def _shape_linked(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Scaled series [n, 1, 20] whose mean sets the trace maximum (bursty shape <-> high max)."""
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(0.1, 0.9, n)
+    z = np.clip(level[:, None, None] + rng.normal(0, 0.05, (n, 1, 20)), 0, 1)
+    z[:, :, 0], z[:, :, 1] = 0.0, 1.0                       # per-series: min 0, max 1
+    log_max = 14.0 - 4.0 * level + rng.normal(0, 0.1, n)
+    scale = np.stack([np.full(n, 100.0), np.expm1(log_max)], axis=-1)[:, None, :]
+    return z, scale, ["a"] * n
+
+
+def test_scale_model_conditioned_on_shape():
+    z, scale, labels = _shape_linked()
+    m = TraceScaleModel().fit(scale, labels=labels, series01=z)
+    assert m.n_shape_features_ == 3
+    z_new, scale_new, _ = _shape_linked(seed=1)
+    cond = m.sample(labels, seed=0, series01=z_new)
+    marg = m.sample(labels, seed=0)
+    err = lambda s: np.abs(np.log1p(s[:, 0, 1]) - np.log1p(scale_new[:, 0, 1])).mean()   # noqa: E731
+    assert err(cond) < 0.2 < err(marg)
+    np.testing.assert_array_equal(m.sample(labels, seed=0, series01=z_new), cond)
+    again = TraceScaleModel.from_json(json.loads(json.dumps(m.to_json())))
+    np.testing.assert_array_equal(again.sample(labels, seed=0, series01=z_new), cond)
+    with pytest.raises(DatasetError) as err_:
+        m.sample(labels, seed=0, series01=z_new[:10])
+    assert str(err_.value) == "series01 must have shape [N, C, T] = [300, 1, T] (got shape [10, 1, 20])"
+    with pytest.raises(ConfigError) as err_:
+        TraceScaleModel().fit(scale, labels=labels).sample(labels, series01=z_new)
+    assert str(err_.value) == "series01 needs a scale model fitted with series01 (this one was fitted without)"
