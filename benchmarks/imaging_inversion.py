@@ -69,7 +69,9 @@ def noise_table(x: np.ndarray, gaf: GramianAngularField, *, scale, repeat: int, 
         noisy = images + rng.normal(0.0, sigma, size=images.shape)
         row = {"sigma": sigma, "consistency": float(gaf.consistency(noisy).mean())}
         for inv in ("diagonal", "projection"):
-            t, back = _timed(lambda: gaf.inverse_transform(noisy, scale=scale, inversion=inv), repeat)
+            t, back = _timed(
+                lambda noisy=noisy, inv=inv: gaf.inverse_transform(noisy, scale=scale, inversion=inv), repeat
+            )
             row[inv] = float(np.abs(back - x).mean())
             row[f"{inv}_us"] = 1e6 * t / len(x)
         rows.append(row)
@@ -93,7 +95,7 @@ def torch_speed(*, repeat: int, threads: list[int], device: str = "cpu") -> list
     gen = torch.Generator().manual_seed(0)
     x01 = torch.rand(256, 1, 60, generator=gen)
     c, s = x01, (1 - x01 * x01).sqrt()
-    a = (c.unsqueeze(-1) * c.unsqueeze(-2) - s.unsqueeze(-1) * s.unsqueeze(-2))
+    a = c.unsqueeze(-1) * c.unsqueeze(-2) - s.unsqueeze(-1) * s.unsqueeze(-2)
     a = (a + 0.05 * torch.randn(a.shape, generator=gen)).to(device)
     rows = []
     old = torch.get_num_threads()
@@ -101,9 +103,9 @@ def torch_speed(*, repeat: int, threads: list[int], device: str = "cpu") -> list
         for n in threads:
             torch.set_num_threads(n)
             for steps in (0, 1, 3, 5):
-                project_gasf_torch(a, steps=steps)               # warm-up
-                t_img, _ = _timed(lambda: _sync(project_gasf_torch(a, steps=steps)), repeat)
-                t_ser, _ = _timed(lambda: _sync(series_from_gasf_projection_torch(a, steps=steps)), repeat)
+                project_gasf_torch(a, steps=steps)  # warm-up
+                t_img, _ = _timed(lambda steps=steps: _sync(project_gasf_torch(a, steps=steps)), repeat)
+                t_ser, _ = _timed(lambda steps=steps: _sync(series_from_gasf_projection_torch(a, steps=steps)), repeat)
                 rows.append({"threads": n, "steps": steps, "image_ms": 1e3 * t_img, "series_ms": 1e3 * t_ser})
     finally:
         torch.set_num_threads(old)
@@ -142,11 +144,16 @@ def scale_model_table(x: np.ndarray, labels: list[str]) -> list[dict]:
     rows = []
     for cls in model.classes_:
         r, s = np.log1p(scale[real_lab == cls, 0]), np.log1p(sampled[lab == cls, 0])
-        rows.append({
-            "class": cls, "n": int((real_lab == cls).sum()),
-            "real_min": (r[:, 0].mean(), r[:, 0].std()), "synth_min": (s[:, 0].mean(), s[:, 0].std()),
-            "real_max": (r[:, 1].mean(), r[:, 1].std()), "synth_max": (s[:, 1].mean(), s[:, 1].std()),
-        })
+        rows.append(
+            {
+                "class": cls,
+                "n": int((real_lab == cls).sum()),
+                "real_min": (r[:, 0].mean(), r[:, 0].std()),
+                "synth_min": (s[:, 0].mean(), s[:, 0].std()),
+                "real_max": (r[:, 1].mean(), r[:, 1].std()),
+                "synth_max": (s[:, 1].mean(), s[:, 1].std()),
+            }
+        )
     return rows
 
 
@@ -177,8 +184,15 @@ def ceiling_table(x: np.ndarray, labels: list[str], *, sigmas=(0.0, 0.05, 0.1)) 
                     "true scale": gaf.trace_scale(x),
                 }[note]
                 back = gaf.inverse_transform(noisy, scale=scale)
-                m = {name: float(np.mean([fn(x[lab == c], back[lab == c]) for c in classes]))
-                     for name, fn in (("W1_values", w1_values), ("W1_totals", w1_totals), ("JSD", jsd), ("ACF", acf_distance))}
+                m = {
+                    name: float(np.mean([fn(x[lab == c], back[lab == c]) for c in classes]))
+                    for name, fn in (
+                        ("W1_values", w1_values),
+                        ("W1_totals", w1_totals),
+                        ("JSD", jsd),
+                        ("ACF", acf_distance),
+                    )
+                }
                 rows.append({"scaling": mode + (f" ({note})" if note else ""), "sigma": sigma, **m})
     return rows
 
@@ -187,8 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--quick", action="store_true", help="first 128 traces, one repeat")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads for the timed numpy-path tables (default 1: stable on a shared CPU)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for the timed numpy-path tables (default 1: stable on a shared CPU)",
+    )
     args = ap.parse_args(argv)
     default_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
@@ -198,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     repeat = 1 if args.quick else 3
     t_start = time.perf_counter()
     x, labels = load_b1()
-    if args.quick:                       # every 5th trace: all classes, 128 traces
+    if args.quick:  # every 5th trace: all classes, 128 traces
         x, labels = x[::5][:128], labels[::5][:128]
 
     lines = [
@@ -223,16 +241,23 @@ def main(argv: list[str] | None = None) -> int:
     configs = [
         ("global-log, gamma 1 (default)", GramianAngularField().fit(x), None),
         ("global-log, gamma 0.25 (the paper's gamma)", GramianAngularField(gamma=0.25).fit(x), None),
-        ("per-series (the paper's scaling), true trace scale", GramianAngularField(scaling="per-series").fit(x), "true"),
+        (
+            "per-series (the paper's scaling), true trace scale",
+            GramianAngularField(scaling="per-series").fit(x),
+            "true",
+        ),
         ("global-linear", GramianAngularField(scaling="global-linear").fit(x), None),
     ]
     verdicts = []
     for title, gaf, scale_kind in configs:
         scale = gaf.trace_scale(x) if scale_kind == "true" else None
         rows = noise_table(x, gaf, scale=scale, repeat=repeat)
-        lines += [f"## {title}", "",
-                  "| sigma | diagonal MAE | projection MAE | projection / diagonal | diagonal us/image | projection us/image | consistency |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {title}",
+            "",
+            "| sigma | diagonal MAE | projection MAE | projection / diagonal | diagonal us/image | projection us/image | consistency |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in rows:
             lines.append(
                 f"| {r['sigma']} | {r['diagonal']:,.0f} | {r['projection']:,.0f} | {r['projection'] / r['diagonal']:.3f} "
@@ -242,53 +267,91 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.append((title, ok))
         lines += ["", f"`projection` lower than `diagonal` at every sigma >= 0.02: **{'yes' if ok else 'NO'}**", ""]
 
-    lines += ["## Projection steps (global-log, gamma 1)", "",
-              "MAE in bytes per bin against the number of Gauss-Newton steps (0 = diagonal).", "",
-              "| steps | MAE sigma 0.05 | MAE sigma 0.2 |", "|---|---|---|"]
+    lines += [
+        "## Projection steps (global-log, gamma 1)",
+        "",
+        "MAE in bytes per bin against the number of Gauss-Newton steps (0 = diagonal).",
+        "",
+        "| steps | MAE sigma 0.05 | MAE sigma 0.2 |",
+        "|---|---|---|",
+    ]
     for r in steps_table(x, configs[0][1]):
         lines.append(f"| {r['steps']} | {r[0.05]:,.0f} | {r[0.2]:,.0f} |")
 
     threads = sorted({1, default_threads})
-    lines += ["", "## Batched torch projection (sampler path)", "",
-              "256 noisy 60 x 60 GASF images (sigma 0.05), float32, CPU; best of repeats. `image`: "
-              "`project_gasf_torch` (nearest valid GASF, for predicted x0); `series`: "
-              "`series_from_gasf_projection_torch`.", "",
-              "| threads | steps | image ms / batch | series ms / batch |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Batched torch projection (sampler path)",
+        "",
+        "256 noisy 60 x 60 GASF images (sigma 0.05), float32, CPU; best of repeats. `image`: "
+        "`project_gasf_torch` (nearest valid GASF, for predicted x0); `series`: "
+        "`series_from_gasf_projection_torch`.",
+        "",
+        "| threads | steps | image ms / batch | series ms / batch |",
+        "|---|---|---|---|",
+    ]
     for r in torch_speed(repeat=max(repeat, 5), threads=threads):
         lines.append(f"| {r['threads']} | {r['steps']} | {r['image_ms']:.1f} | {r['series_ms']:.1f} |")
     if torch.cuda.is_available():
-        lines += ["", f"GPU ({torch.cuda.get_device_name(0)}):", "", "| steps | image ms / batch | series ms / batch |", "|---|---|---|"]
+        lines += [
+            "",
+            f"GPU ({torch.cuda.get_device_name(0)}):",
+            "",
+            "| steps | image ms / batch | series ms / batch |",
+            "|---|---|---|",
+        ]
         for r in torch_speed(repeat=10, threads=[torch.get_num_threads()], device="cuda"):
             lines.append(f"| {r['steps']} | {r['image_ms']:.2f} | {r['series_ms']:.2f} |")
 
-    lines += ["", "## Exact round trip on B1 (no noise)", "",
-              "Largest absolute error in bytes per bin over all traces and bins (float64); per-series "
-              "modes invert with the true trace scale.", "",
-              "| scaling | gamma | diagonal max error | projection max error |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Exact round trip on B1 (no noise)",
+        "",
+        "Largest absolute error in bytes per bin over all traces and bins (float64); per-series "
+        "modes invert with the true trace scale.",
+        "",
+        "| scaling | gamma | diagonal max error | projection max error |",
+        "|---|---|---|---|",
+    ]
     for r in round_trip_table(x):
         lines.append(f"| {r['scaling']} | {r['gamma']} | {r['diagonal']:.2e} | {r['projection']:.2e} |")
 
-    lines += ["", "## Trace-scale model (per-series modes)", "",
-              "`TraceScaleModel` fitted on the B1 trace scales per class, 4 draws per trace (seed 0): "
-              "mean (sd) of log1p(min) and log1p(max) of the trace, real vs sampled.", "",
-              "| class | traces | real log1p(min) | sampled log1p(min) | real log1p(max) | sampled log1p(max) |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Trace-scale model (per-series modes)",
+        "",
+        "`TraceScaleModel` fitted on the B1 trace scales per class, 4 draws per trace (seed 0): "
+        "mean (sd) of log1p(min) and log1p(max) of the trace, real vs sampled.",
+        "",
+        "| class | traces | real log1p(min) | sampled log1p(min) | real log1p(max) | sampled log1p(max) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in scale_model_table(x, labels):
-        f = lambda p: f"{p[0]:.2f} ({p[1]:.2f})"      # noqa: E731
-        lines.append(f"| {r['class']} | {r['n']} | {f(r['real_min'])} | {f(r['synth_min'])} | {f(r['real_max'])} | {f(r['synth_max'])} |")
+        f = lambda p: f"{p[0]:.2f} ({p[1]:.2f})"  # noqa: E731
+        lines.append(
+            f"| {r['class']} | {r['n']} | {f(r['real_min'])} | {f(r['synth_min'])} | {f(r['real_max'])} | {f(r['synth_max'])} |"
+        )
 
-    lines += ["", "## Imaging ceiling per scaling mode (not the B1 fidelity of a model)", "",
-              "What each scaling mode costs when the generator is perfect up to i.i.d. image noise sigma: "
-              "the true images of all B1 traces plus noise, inverted by projection, compared with the real "
-              "traces by the project's fidelity metrics (per class, mean over classes; 0 = identical). "
-              "Per-series modes invert with a scale drawn per trace from `TraceScaleModel` (seed 0), as "
-              "generation must: given the class only (`scale given class`), or given the class and the "
-              "noisy image's shape (`scale given class and image`, `gaf.sample_scale(labels, images=...)`); the "
-              "true-scale rows are for reference only. "
-              "Which scaling gives the better model needs the trained model (the main benchmark).", "",
-              "| scaling | sigma | W1_values | W1_totals | JSD | ACF |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Imaging ceiling per scaling mode (not the B1 fidelity of a model)",
+        "",
+        "What each scaling mode costs when the generator is perfect up to i.i.d. image noise sigma: "
+        "the true images of all B1 traces plus noise, inverted by projection, compared with the real "
+        "traces by the project's fidelity metrics (per class, mean over classes; 0 = identical). "
+        "Per-series modes invert with a scale drawn per trace from `TraceScaleModel` (seed 0), as "
+        "generation must: given the class only (`scale given class`), or given the class and the "
+        "noisy image's shape (`scale given class and image`, `gaf.sample_scale(labels, images=...)`); the "
+        "true-scale rows are for reference only. "
+        "Which scaling gives the better model needs the trained model (the main benchmark).",
+        "",
+        "| scaling | sigma | W1_values | W1_totals | JSD | ACF |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in ceiling_table(x, labels):
-        lines.append(f"| {r['scaling']} | {r['sigma']} | {r['W1_values']:.3f} | {r['W1_totals']:.3f} | {r['JSD']:.3f} | {r['ACF']:.3f} |")
+        lines.append(
+            f"| {r['scaling']} | {r['sigma']} | {r['W1_values']:.3f} | {r['W1_totals']:.3f} | {r['JSD']:.3f} | {r['ACF']:.3f} |"
+        )
 
     lines += ["", f"Total benchmark time: {time.perf_counter() - t_start:.0f} s.", ""]
     text = "\n".join(lines)

@@ -195,13 +195,17 @@ class GramianAngularField:
     def _check_params(self) -> None:
         if self.method not in _METHODS:
             raise ConfigError(f"method must be 'summation' or 'difference' (got {self.method!r})")
-        if not (isinstance(self.gamma, (int, float)) and self.gamma > 0 and np.isfinite(self.gamma)):
+        if isinstance(self.gamma, bool) or not (
+            isinstance(self.gamma, (int, float, np.integer, np.floating)) and self.gamma > 0 and np.isfinite(self.gamma)
+        ):
             raise ConfigError(f"gamma must be a number > 0 (got {self.gamma!r})")
         if self.inversion not in _INVERSIONS:
             raise ConfigError(f"inversion must be 'diagonal' or 'projection' (got {self.inversion!r})")
         if not (isinstance(self.projection_steps, (int, np.integer)) and self.projection_steps >= 0):
             raise ConfigError(f"projection_steps must be an integer >= 0 (got {self.projection_steps!r})")
-        if self.image_size is not None and not (isinstance(self.image_size, (int, np.integer)) and self.image_size >= 1):
+        if self.image_size is not None and not (
+            isinstance(self.image_size, (int, np.integer)) and self.image_size >= 1
+        ):
             raise ConfigError(f"image_size must be an integer >= 1 (got {self.image_size!r})")
 
     def _check_fitted(self) -> None:
@@ -406,7 +410,10 @@ class GramianAngularField:
         inversion: InversionMethod | None = None,
         steps: int | None = None,
     ) -> torch.Tensor:
-        """Torch twin of :meth:`inverse_transform`: ``[N, C, S, S]`` -> ``[N, C, T]``, batched, on the images' device."""
+        """Torch twin of :meth:`inverse_transform`: ``[N, C, S, S]`` -> ``[N, C, T]`` on the images' device.
+
+        No host synchronisation: safe to call inside a sampling loop on the GPU.
+        """
         self._check_fitted()
         inv, st = self._resolve_inversion(inversion, steps)
         self._check_images(images)

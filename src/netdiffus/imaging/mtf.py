@@ -62,8 +62,8 @@ class MarkovTransitionField:
             raise DatasetError(f"series must have {self.n_timestamps_} bins as fitted (got {t})")
         flat = x.reshape(n * c, t)
         q = self.n_bins
-        edges = np.percentile(flat, np.linspace(0, 100, q + 1)[1:-1], axis=1).T      # [NC, q - 1]
-        binned = np.stack([np.searchsorted(e, row, side="left") for e, row in zip(edges, flat)])
+        edges = np.percentile(flat, np.linspace(0, 100, q + 1)[1:-1], axis=1).T  # [NC, q - 1]
+        binned = np.stack([np.searchsorted(e, row, side="left") for e, row in zip(edges, flat, strict=True)])
         # transition counts W[a, b] per series, normalised by row
         w = np.zeros((n * c, q, q))
         rows = np.repeat(np.arange(n * c), t - 1)

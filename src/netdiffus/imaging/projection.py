@@ -83,7 +83,7 @@ def gasf_angles_torch(images: torch.Tensor, *, steps: int = DEFAULT_PROJECTION_S
         images = images.to(torch.get_default_dtype())
     t = images.shape[-1]
     batch = images.shape[:-2]
-    a = images.reshape(-1, t, t)          # symmetrised inside each step, never copied
+    a = images.reshape(-1, t, t)  # symmetrised inside each step, never copied
     phi = 0.5 * torch.acos(torch.diagonal(a, dim1=-2, dim2=-1).clamp(-1.0, 1.0))
     for _ in range(steps):
         phi = phi + _gauss_newton_step(a, phi)
@@ -109,18 +109,20 @@ def _gauss_newton_step(a: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
     c2, s2 = c * c - s * s, 2.0 * s * c
     t = phi.shape[-1]
     sum_c2, sum_s2 = c2.sum(-1, keepdim=True), s2.sum(-1, keepdim=True)
-    cs = torch.stack([c, s], dim=-1)                                    # [B, T, 2]
+    cs = torch.stack([c, s], dim=-1)  # [B, T, 2]
     av = 0.5 * (torch.bmm(a, cs) + torch.bmm(a.transpose(-1, -2), cs))  # (a + a^T) / 2 @ [c, s]
     rhs = 0.5 * (s2 * sum_c2 + c2 * sum_s2) - (s * av[..., 0] + c * av[..., 1])
     # diagonal: row sums of S**2 (the D term) plus diag(S**2) = sin^2(2 phi), then damping
     row = 0.5 * (t - c2 * sum_c2 + s2 * sum_s2)
     diag = row + s2 * s2
-    d_full = row + _DAMPING_REL * diag + _DAMPING_ABS                  # damped D
+    d_full = row + _DAMPING_REL * diag + _DAMPING_ABS  # damped D
     d_inv = 1.0 / d_full
 
     def matvec(v: torch.Tensor) -> torch.Tensor:
         # (D + S**2) v with S**2 = (1 1^T - c2 c2^T + s2 s2^T) / 2
-        low = 0.5 * (v.sum(-1, keepdim=True) - c2 * (c2 * v).sum(-1, keepdim=True) + s2 * (s2 * v).sum(-1, keepdim=True))
+        low = 0.5 * (
+            v.sum(-1, keepdim=True) - c2 * (c2 * v).sum(-1, keepdim=True) + s2 * (s2 * v).sum(-1, keepdim=True)
+        )
         return d_full * v + low
 
     # preconditioned conjugate gradients (Jacobi preconditioner D^-1), batched
@@ -157,9 +159,7 @@ def _gasf_from_angles(phi: torch.Tensor) -> torch.Tensor:
     return torch.stack([c, -s], dim=-1) @ torch.stack([c, s], dim=-2)
 
 
-def series_from_gasf_projection_torch(
-    images: torch.Tensor, *, steps: int = DEFAULT_PROJECTION_STEPS
-) -> torch.Tensor:
+def series_from_gasf_projection_torch(images: torch.Tensor, *, steps: int = DEFAULT_PROJECTION_STEPS) -> torch.Tensor:
     """Invert ``images`` ``[..., T, T]`` by projection -> scaled series ``[..., T]`` in [0, 1]."""
     return torch.cos(gasf_angles_torch(images, steps=steps)).clamp(0.0, 1.0)
 

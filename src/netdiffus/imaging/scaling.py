@@ -189,10 +189,12 @@ class SeriesScaler:
         return self._backward(np.clip(z, 0.0, 1.0) * span + lo)
 
     # -- torch -------------------------------------------------------------------------------
-    def _bounds_torch(self, x: torch.Tensor, scale: torch.Tensor | np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _bounds_torch(
+        self, x: torch.Tensor, scale: torch.Tensor | np.ndarray | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n, c = x.shape[0], x.shape[1]
         if not self.per_trace or scale is None:
-            lo, span = self._bounds(n, c, scale)       # global modes, or raises
+            lo, span = self._bounds(n, c, scale)  # global modes, or raises
             return (
                 torch.as_tensor(lo, dtype=x.dtype, device=x.device),
                 torch.as_tensor(span, dtype=x.dtype, device=x.device),
@@ -303,9 +305,7 @@ class TraceScaleModel:
         self.kind = kind
         self.prior_strength = prior_strength
 
-    def fit(
-        self, scale: np.ndarray, *, labels: Sequence[str], series01: np.ndarray | None = None
-    ) -> "TraceScaleModel":
+    def fit(self, scale: np.ndarray, *, labels: Sequence[str], series01: np.ndarray | None = None) -> "TraceScaleModel":
         """Fit on training trace scales ``[N, C, 2]`` (original units) and their ``labels`` ``[N]``.
 
         ``series01`` ``[N, C, T]`` (optional): the traces scaled per series to [0, 1], to condition
@@ -337,34 +337,39 @@ class TraceScaleModel:
         lab = np.asarray(labels, dtype=object)
         self.classes_ = sorted(set(labels))
         self.n_channels_ = c
-        groups = []                                   # (class, zero pattern, features, share)
+        groups = []  # (class, zero pattern, features, share)
         for k in self.classes_:
             in_class = lab == k
             patterns = sorted({tuple(z) for z in zero[in_class]})
             for pat in patterns:
                 member = in_class & np.all(zero == np.asarray(pat), axis=1)
                 groups.append((k, np.asarray(pat, dtype=bool), f[member], member.sum() / in_class.sum()))
-        covs = [np.cov(fg, rowvar=False, ddof=1).reshape(dd, dd) if len(fg) > 1 else np.zeros((dd, dd)) for *_, fg, _ in groups]
+        covs = [
+            np.cov(fg, rowvar=False, ddof=1).reshape(dd, dd) if len(fg) > 1 else np.zeros((dd, dd))
+            for *_, fg, _ in groups
+        ]
         dof = np.asarray([len(fg) - 1.0 for *_, fg, _ in groups])
-        pooled = sum(df * cv for df, cv in zip(dof, covs)) / max(float(dof.sum()), 1.0)
+        pooled = sum(df * cv for df, cv in zip(dof, covs, strict=True)) / max(float(dof.sum()), 1.0)
         lo_all, hi_all = f[:, :d].min(axis=0), f[:, :d].max(axis=0)
         self.components_ = []
-        for (k, pat, fg, share), cv, df in zip(groups, covs, dof):
+        for (k, pat, fg, share), cv, df in zip(groups, covs, dof, strict=True):
             w = df / (df + self.prior_strength) if df + self.prior_strength > 0 else 0.0
             cov = w * cv + (1.0 - w) * pooled
             cov[:d][pat, :] = 0.0
             cov[:, :d][:, pat] = 0.0
             mean = fg.mean(axis=0)
             sd = np.sqrt(np.clip(np.diag(cov)[:d], 0.0, None))
-            self.components_.append({
-                "class": k,
-                "weight": float(share),
-                "zero": pat,
-                "mean": mean,
-                "cov": cov,
-                "low": np.maximum(mean[:d] - 3.0 * sd, lo_all),
-                "high": np.minimum(mean[:d] + 3.0 * sd, hi_all),
-            })
+            self.components_.append(
+                {
+                    "class": k,
+                    "weight": float(share),
+                    "zero": pat,
+                    "mean": mean,
+                    "cov": cov,
+                    "low": np.maximum(mean[:d] - 3.0 * sd, lo_all),
+                    "high": np.minimum(mean[:d] + 3.0 * sd, hi_all),
+                }
+            )
         return self
 
     def sample(
@@ -414,7 +419,7 @@ class TraceScaleModel:
             idx = [i for i, cp in enumerate(comps) if cp["class"] == k]
             parts = [_conditional(comps[i], d, rows.size, None if phi is None else phi[rows]) for i in idx]
             # component probabilities: the class shares, times the shape likelihood if given
-            logp = np.stack([np.log(comps[i]["weight"]) + ll for i, (_, _, ll) in zip(idx, parts)], axis=1)
+            logp = np.stack([np.log(comps[i]["weight"]) + ll for i, (_, _, ll) in zip(idx, parts, strict=True)], axis=1)
             prob = np.exp(logp - logp.max(axis=1, keepdims=True))
             cum = np.cumsum(prob / prob.sum(axis=1, keepdims=True), axis=1)
             pick = np.minimum((cum < u[rows, None]).sum(axis=1), len(idx) - 1)
@@ -483,7 +488,7 @@ def shape_features(series01: np.ndarray) -> np.ndarray:
     Per channel: mean, standard deviation, and share of bins below 0.02 (near the trace minimum).
     """
     z = _as_nct(np.asarray(series01, dtype=np.float64))
-    feats = np.stack([z.mean(axis=2), z.std(axis=2), (z < 0.02).mean(axis=2)], axis=2)   # [N, C, 3]
+    feats = np.stack([z.mean(axis=2), z.std(axis=2), (z < 0.02).mean(axis=2)], axis=2)  # [N, C, 3]
     return feats.reshape(z.shape[0], -1)
 
 
@@ -505,7 +510,7 @@ def _conditional(
     cff, cfp, cpp = cov[:d, :d], cov[:d, d:], cov[d:, d:]
     # a small ridge keeps the shape covariance invertible (constant features within a component)
     cpp = cpp + (1e-6 * np.trace(cpp) / cpp.shape[0] + 1e-9) * np.eye(cpp.shape[0])
-    gain = np.linalg.solve(cpp, cfp.T).T                                   # [d, F]
+    gain = np.linalg.solve(cpp, cfp.T).T  # [d, F]
     diff = phi - mp
     cond_mean = mf + diff @ gain.T
     cond_cov = cff - gain @ cfp.T

@@ -31,7 +31,7 @@ def test_b1_round_trip_and_noise(b1):
     images = gaf.transform(x)
     np.testing.assert_allclose(gaf.inverse_transform(images), x, rtol=1e-9, atol=1e-6)
     rng = np.random.default_rng(0)
-    x, images = x[::4], images[::4]          # 159 traces, all classes: enough, and quick
+    x, images = x[::4], images[::4]  # 159 traces, all classes: enough, and quick
     for sigma in (0.02, 0.2):
         noisy = images + rng.normal(0.0, sigma, images.shape)
         diag = np.abs(gaf.inverse_transform(noisy, inversion="diagonal") - x).mean()

@@ -15,8 +15,8 @@ from netdiffus.imaging.scaling import SCALING_MODES
 
 R3 = np.sqrt(3.0) / 2.0
 # x01 = [0, 1/2, 1]  ->  phi = [pi/2, pi/3, 0]
-GASF_3X3 = np.array([[-1.0, -R3, 0.0], [-R3, -0.5, 0.5], [0.0, 0.5, 1.0]])   # cos(phi_i + phi_j)
-GADF_3X3 = np.array([[0.0, 0.5, 1.0], [-0.5, 0.0, R3], [-1.0, -R3, 0.0]])    # sin(phi_i - phi_j)
+GASF_3X3 = np.array([[-1.0, -R3, 0.0], [-R3, -0.5, 0.5], [0.0, 0.5, 1.0]])  # cos(phi_i + phi_j)
+GADF_3X3 = np.array([[0.0, 0.5, 1.0], [-0.5, 0.0, R3], [-1.0, -R3, 0.0]])  # sin(phi_i - phi_j)
 
 
 def _traces(n: int = 8, c: int = 2, t: int = 16, seed: int = 0) -> np.ndarray:
@@ -28,9 +28,7 @@ def _traces(n: int = 8, c: int = 2, t: int = 16, seed: int = 0) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize(
-    ("fn", "expected"), [(gasf, GASF_3X3), (gadf, GADF_3X3)], ids=["gasf", "gadf"]
-)
+@pytest.mark.parametrize(("fn", "expected"), [(gasf, GASF_3X3), (gadf, GADF_3X3)], ids=["gasf", "gadf"])
 def test_hand_computed_3x3(fn, expected):
     np.testing.assert_allclose(fn(np.array([0.0, 0.5, 1.0])), expected, atol=1e-15)
 
@@ -41,7 +39,7 @@ def test_hand_computed_3x3(fn, expected):
         ("summation", "per-series", [2.0, 4.0, 6.0], GASF_3X3),
         ("difference", "per-series", [2.0, 4.0, 6.0], GADF_3X3),
         ("summation", "global-linear", [2.0, 4.0, 6.0], GASF_3X3),
-        ("summation", "global-log", [0.0, 9.0, 99.0], GASF_3X3),      # log1p: 0, ln 10, ln 100
+        ("summation", "global-log", [0.0, 9.0, 99.0], GASF_3X3),  # log1p: 0, ln 10, ln 100
         ("summation", "per-series-log", [0.0, 9.0, 99.0], GASF_3X3),
     ],
 )
@@ -57,7 +55,7 @@ def test_multichannel_shapes():
     gaf = GramianAngularField().fit(x)
     images = gaf.transform(x)
     assert images.shape == (5, 3, 10, 10)
-    for ch in range(3):                     # channels are imaged independently
+    for ch in range(3):  # channels are imaged independently
         single = GramianAngularField().fit(x[:, ch : ch + 1]).transform(x[:, ch : ch + 1])
         np.testing.assert_array_equal(images[:, ch : ch + 1], single)
 
@@ -146,7 +144,10 @@ def test_per_series_sampled_scale_round_trip():
     ("kwargs", "message"),
     [
         ({"method": "cosine"}, "method must be 'summation' or 'difference' (got 'cosine')"),
-        ({"scaling": "minmax"}, "scaling must be one of global-log, global-linear, per-series, per-series-log (got 'minmax')"),
+        (
+            {"scaling": "minmax"},
+            "scaling must be one of global-log, global-linear, per-series, per-series-log (got 'minmax')",
+        ),
         ({"gamma": 0.0}, "gamma must be a number > 0 (got 0.0)"),
         ({"inversion": "svd"}, "inversion must be 'diagonal' or 'projection' (got 'svd')"),
         ({"projection_steps": -1}, "projection_steps must be an integer >= 0 (got -1)"),
@@ -206,7 +207,9 @@ def test_json_round_trip(scaling):
     if scale is not None:
         np.testing.assert_array_equal(again.sample_scale(labels, seed=1), scale)
     images = gaf.transform(x)
-    np.testing.assert_array_equal(again.inverse_transform(images, scale=scale), gaf.inverse_transform(images, scale=scale))
+    np.testing.assert_array_equal(
+        again.inverse_transform(images, scale=scale), gaf.inverse_transform(images, scale=scale)
+    )
 
 
 def test_float_only_no_png_or_uint8_path():
@@ -240,7 +243,9 @@ def test_project_torch_in_model_space(gamma):
     # a projected image inverts the same way by either method
     np.testing.assert_allclose(
         gaf.inverse_transform_torch(projected, inversion="diagonal").numpy(),
-        gaf.inverse_transform_torch(projected, inversion="projection").numpy(), rtol=1e-6, atol=1e-6,
+        gaf.inverse_transform_torch(projected, inversion="projection").numpy(),
+        rtol=1e-6,
+        atol=1e-6,
     )
 
 
@@ -251,7 +256,9 @@ def test_sample_scale_given_images():
     images = gaf.transform(x)
     by_image = gaf.sample_scale(labels, seed=2, images=images)
     assert by_image.shape == (40, 2, 2) and np.all(by_image[..., 0] <= by_image[..., 1])
-    np.testing.assert_allclose(gaf.sample_scale(labels, seed=2, images=torch.from_numpy(images).float()), by_image, rtol=1e-3)
+    np.testing.assert_allclose(
+        gaf.sample_scale(labels, seed=2, images=torch.from_numpy(images).float()), by_image, rtol=1e-3
+    )
     assert not np.array_equal(by_image, gaf.sample_scale(labels, seed=2))
     back = gaf.inverse_transform(images, scale=by_image)
     np.testing.assert_allclose(back.max(axis=2), by_image[..., 1], rtol=1e-9)

@@ -20,7 +20,7 @@ def test_bounds(length, size, bounds):
 
 
 def test_paa_hand_computed():
-    x = np.array([1.0, 3.0, 2.0, 4.0, 6.0, 9.0, 0.0])        # T=7, S=3: bins [0,2) [2,5) [5,7)
+    x = np.array([1.0, 3.0, 2.0, 4.0, 6.0, 9.0, 0.0])  # T=7, S=3: bins [0,2) [2,5) [5,7)
     np.testing.assert_allclose(paa(x, size=3), [2.0, 4.0, 4.5])
     np.testing.assert_allclose(paa_inverse(paa(x, size=3), length=7), [2.0, 2.0, 4.0, 4.0, 4.0, 4.5, 4.5])
 
@@ -59,12 +59,23 @@ def test_mtf_hand_computed():
 @pytest.mark.parametrize(
     ("call", "exc", "message"),
     [
-        (lambda x: MarkovTransitionField().fit(x).inverse_transform(np.zeros((1, 1, 5, 5))), ConfigError,
-         "the Markov transition field is not invertible (it keeps only quantile-bin transition frequencies): "
-         "use GramianAngularField(method='summation') to generate traces"),
+        (
+            lambda x: MarkovTransitionField().fit(x).inverse_transform(np.zeros((1, 1, 5, 5))),
+            ConfigError,
+            "the Markov transition field is not invertible (it keeps only quantile-bin transition frequencies): "
+            "use GramianAngularField(method='summation') to generate traces",
+        ),
         (lambda x: MarkovTransitionField(n_bins=1).fit(x), ConfigError, "n_bins must be an integer >= 2 (got 1)"),
-        (lambda x: MarkovTransitionField().transform(x), ConfigError, "MarkovTransitionField is not fitted: call fit(x) first"),
-        (lambda x: MarkovTransitionField().fit(x).transform(x[..., :4]), DatasetError, "series must have 5 bins as fitted (got 4)"),
+        (
+            lambda x: MarkovTransitionField().transform(x),
+            ConfigError,
+            "MarkovTransitionField is not fitted: call fit(x) first",
+        ),
+        (
+            lambda x: MarkovTransitionField().fit(x).transform(x[..., :4]),
+            DatasetError,
+            "series must have 5 bins as fitted (got 4)",
+        ),
     ],
 )
 def test_mtf_errors(call, exc, message):

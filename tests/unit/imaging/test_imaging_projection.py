@@ -22,7 +22,7 @@ from netdiffus.imaging import (
 
 def _x01(n: int = 16, t: int = 20, seed: int = 0) -> np.ndarray:
     x = np.random.default_rng(seed).uniform(0.0, 1.0, size=(n, t))
-    x[0, :3] = [0.0, 1.0, 0.5]          # both bounds of the angles
+    x[0, :3] = [0.0, 1.0, 0.5]  # both bounds of the angles
     return x
 
 
@@ -56,7 +56,7 @@ def test_reaches_the_least_squares_optimum():
     phi0 = 0.5 * np.arccos(np.clip(np.diag(a_sym), -1, 1))
     ref = least_squares(residual, phi0, bounds=(0.0, np.pi / 2), xtol=1e-14, ftol=1e-14, gtol=1e-14)
     ours = np.arccos(series_from_gasf_projection(a[None], steps=10)[0])
-    cost = lambda phi: 0.5 * np.sum(residual(phi) ** 2)     # noqa: E731
+    cost = lambda phi: 0.5 * np.sum(residual(phi) ** 2)  # noqa: E731
     assert cost(ours) <= cost(ref.x) + 1e-10
     np.testing.assert_allclose(ours, ref.x, atol=1e-6)
     # and the default 3 steps are already at the optimum to 1e-6 in cost
@@ -101,16 +101,26 @@ def test_torch_twins_batched_float32():
     assert out.shape == (2, 4, 12, 12) and out.dtype == torch.float64
     np.testing.assert_allclose(out.reshape(8, 12, 12).numpy(), project_gasf(noisy))
     a32 = a64.float()
-    np.testing.assert_allclose(series_from_gasf_projection_torch(a32).reshape(8, 12).numpy(), series_from_gasf_projection(noisy), atol=1e-4)
+    np.testing.assert_allclose(
+        series_from_gasf_projection_torch(a32).reshape(8, 12).numpy(), series_from_gasf_projection(noisy), atol=1e-4
+    )
     assert gasf_consistency_torch(a32.reshape(8, 1, 12, 12)).dtype == torch.float32
 
 
 @pytest.mark.parametrize(
     ("call", "exc", "message"),
     [
-        (lambda: project_gasf(np.zeros((2, 3, 4))), DatasetError, "images must have shape [..., T, T] (got shape (2, 3, 4))"),
+        (
+            lambda: project_gasf(np.zeros((2, 3, 4))),
+            DatasetError,
+            "images must have shape [..., T, T] (got shape (2, 3, 4))",
+        ),
         (lambda: project_gasf(np.zeros((2, 3, 3)), steps=-1), ConfigError, "steps must be an integer >= 0 (got -1)"),
-        (lambda: gasf_consistency(np.zeros((3, 3))), DatasetError, "images must have shape [N, T, T] or [N, C, T, T] (got shape (3, 3))"),
+        (
+            lambda: gasf_consistency(np.zeros((3, 3))),
+            DatasetError,
+            "images must have shape [N, T, T] or [N, C, T, T] (got shape (3, 3))",
+        ),
     ],
 )
 def test_errors(call, exc, message):

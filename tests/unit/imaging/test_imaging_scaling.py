@@ -19,7 +19,7 @@ from netdiffus.imaging import SeriesScaler, TraceScaleModel
         ("global-linear", [[[-2.0, 0.0, 2.0]]], [[[0.0, 0.5, 1.0]]]),
         ("per-series", [[[2.0, 4.0, 6.0]], [[1.0, 0.0, -1.0]]], [[[0.0, 0.5, 1.0]], [[1.0, 0.5, 0.0]]]),
         ("per-series-log", [[[0.0, 9.0, 99.0]], [[9.0, 99.0, 9.0]]], [[[0.0, 0.5, 1.0]], [[0.0, 1.0, 0.0]]]),
-        ("per-series", [[[3.0, 3.0, 3.0]]], [[[0.0, 0.0, 0.0]]]),         # constant trace
+        ("per-series", [[[3.0, 3.0, 3.0]]], [[[0.0, 0.0, 0.0]]]),  # constant trace
     ],
 )
 def test_transform_hand_computed(mode, x, expected):
@@ -43,18 +43,42 @@ def test_per_series_transform_with_given_scale():
     x = np.array([[[2.0, 4.0, 6.0]]])
     s = SeriesScaler(mode="per-series").fit(x)
     np.testing.assert_allclose(s.transform(x, scale=np.array([[[0.0, 8.0]]])), [[[0.25, 0.5, 0.75]]])
-    np.testing.assert_allclose(s.inverse_transform(np.array([[[0.0, 1.0]]]), scale=np.array([[[10.0, 20.0]]])), [[[10.0, 20.0]]])
+    np.testing.assert_allclose(
+        s.inverse_transform(np.array([[[0.0, 1.0]]]), scale=np.array([[[10.0, 20.0]]])), [[[10.0, 20.0]]]
+    )
 
 
 @pytest.mark.parametrize(
     ("mode", "x", "scale", "exc", "message"),
     [
-        ("global-log", [[[-1.0, 2.0]]], None, DatasetError,
-         "scaling 'global-log' needs values >= 0 (got minimum -1.0); use scaling 'global-linear' or 'per-series' for signed series"),
-        ("per-series", [[[1.0, 2.0]]], [[[3.0, 2.0]]], DatasetError, "scale must have min <= max for every trace and channel"),
-        ("per-series", [[[1.0, 2.0]]], [[3.0, 2.0]], DatasetError, "scale must have shape [N, C, 2] = [1, 1, 2] (got shape [1, 2])"),
-        ("global-linear", [[[1.0, 2.0]]], [[[1.0, 2.0]]], ConfigError,
-         "scale is only used by the per-series scaling modes (scaling is 'global-linear')"),
+        (
+            "global-log",
+            [[[-1.0, 2.0]]],
+            None,
+            DatasetError,
+            "scaling 'global-log' needs values >= 0 (got minimum -1.0); use scaling 'global-linear' or 'per-series' for signed series",
+        ),
+        (
+            "per-series",
+            [[[1.0, 2.0]]],
+            [[[3.0, 2.0]]],
+            DatasetError,
+            "scale must have min <= max for every trace and channel",
+        ),
+        (
+            "per-series",
+            [[[1.0, 2.0]]],
+            [[3.0, 2.0]],
+            DatasetError,
+            "scale must have shape [N, C, 2] = [1, 1, 2] (got shape [1, 2])",
+        ),
+        (
+            "global-linear",
+            [[[1.0, 2.0]]],
+            [[[1.0, 2.0]]],
+            ConfigError,
+            "scale is only used by the per-series scaling modes (scaling is 'global-linear')",
+        ),
     ],
 )
 def test_transform_errors(mode, x, scale, exc, message):
@@ -65,7 +89,10 @@ def test_transform_errors(mode, x, scale, exc, message):
 
 
 def test_fit_errors():
-    with pytest.raises(ConfigError, match=r"^scaling must be one of global-log, global-linear, per-series, per-series-log \(got 'log'\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^scaling must be one of global-log, global-linear, per-series, per-series-log \(got 'log'\)$",
+    ):
         SeriesScaler(mode="log").fit(np.ones((1, 1, 3)))
     with pytest.raises(DatasetError, match=r"^cannot fit scaling: series contain NaN or infinite values$"):
         SeriesScaler().fit(np.array([[[1.0, np.nan]]]))
@@ -81,6 +108,7 @@ def test_json_round_trip_of_scaler():
 
 
 # -- TraceScaleModel --------------------------------------------------------------------------
+
 
 def _two_classes(seed: int = 0) -> tuple[np.ndarray, list[str]]:
     """Scales [40, 2, 2]: class 'small' around 1e2..1e4 bytes, class 'big' around 1e4..1e7."""
@@ -144,11 +172,31 @@ def test_scale_model_json_round_trip():
     ("call", "exc", "message"),
     [
         (lambda m: m.sample(["huge"]), ConfigError, "labels must be classes seen in fit (big, small) (got 'huge')"),
-        (lambda m: TraceScaleModel().sample(["big"]), ConfigError, "scale model is not fitted: call fit(scale, labels=...) first"),
-        (lambda m: TraceScaleModel().fit(np.ones((2, 1, 3)), labels=["a", "b"]), DatasetError, "scale must have shape [N, C, 2] (got shape [2, 1, 3])"),
-        (lambda m: TraceScaleModel().fit(np.ones((2, 1, 2)), labels=["a"]), DatasetError, "labels must have one entry per trace (2) (got 1)"),
-        (lambda m: TraceScaleModel(kind="kde").fit(np.ones((2, 1, 2)), labels=["a", "b"]), ConfigError, "kind must be 'gaussian' (got 'kde')"),
-        (lambda m: TraceScaleModel(prior_strength=-1).fit(np.ones((2, 1, 2)), labels=["a", "b"]), ConfigError, "prior_strength must be >= 0 (got -1)"),
+        (
+            lambda m: TraceScaleModel().sample(["big"]),
+            ConfigError,
+            "scale model is not fitted: call fit(scale, labels=...) first",
+        ),
+        (
+            lambda m: TraceScaleModel().fit(np.ones((2, 1, 3)), labels=["a", "b"]),
+            DatasetError,
+            "scale must have shape [N, C, 2] (got shape [2, 1, 3])",
+        ),
+        (
+            lambda m: TraceScaleModel().fit(np.ones((2, 1, 2)), labels=["a"]),
+            DatasetError,
+            "labels must have one entry per trace (2) (got 1)",
+        ),
+        (
+            lambda m: TraceScaleModel(kind="kde").fit(np.ones((2, 1, 2)), labels=["a", "b"]),
+            ConfigError,
+            "kind must be 'gaussian' (got 'kde')",
+        ),
+        (
+            lambda m: TraceScaleModel(prior_strength=-1).fit(np.ones((2, 1, 2)), labels=["a", "b"]),
+            ConfigError,
+            "prior_strength must be >= 0 (got -1)",
+        ),
     ],
 )
 def test_scale_model_errors(call, exc, message):
@@ -166,7 +214,7 @@ def test_scale_model_zero_inflation():
     n = 400
     lo = np.where(rng.random(n) < 0.75, 0.0, rng.lognormal(8, 1, n))
     hi = rng.lognormal(14, 0.3, n)
-    scale_a = np.stack([np.stack([lo, hi], -1), np.stack([lo * 0, hi / 10], -1)], axis=1)    # [n, 2, 2]
+    scale_a = np.stack([np.stack([lo, hi], -1), np.stack([lo * 0, hi / 10], -1)], axis=1)  # [n, 2, 2]
     scale_b = scale_a.copy()
     scale_b[:, 1] = 0.0
     m = TraceScaleModel().fit(np.concatenate([scale_a, scale_b]), labels=["a"] * n + ["b"] * n)
@@ -184,7 +232,7 @@ def _shape_linked(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
     rng = np.random.default_rng(seed)
     level = rng.uniform(0.1, 0.9, n)
     z = np.clip(level[:, None, None] + rng.normal(0, 0.05, (n, 1, 20)), 0, 1)
-    z[:, :, 0], z[:, :, 1] = 0.0, 1.0                       # per-series: min 0, max 1
+    z[:, :, 0], z[:, :, 1] = 0.0, 1.0  # per-series: min 0, max 1
     log_max = 14.0 - 4.0 * level + rng.normal(0, 0.1, n)
     scale = np.stack([np.full(n, 100.0), np.expm1(log_max)], axis=-1)[:, None, :]
     return z, scale, ["a"] * n
@@ -197,7 +245,7 @@ def test_scale_model_conditioned_on_shape():
     z_new, scale_new, _ = _shape_linked(seed=1)
     cond = m.sample(labels, seed=0, series01=z_new)
     marg = m.sample(labels, seed=0)
-    err = lambda s: np.abs(np.log1p(s[:, 0, 1]) - np.log1p(scale_new[:, 0, 1])).mean()   # noqa: E731
+    err = lambda s: np.abs(np.log1p(s[:, 0, 1]) - np.log1p(scale_new[:, 0, 1])).mean()  # noqa: E731
     assert err(cond) < 0.2 < err(marg)
     np.testing.assert_array_equal(m.sample(labels, seed=0, series01=z_new), cond)
     again = TraceScaleModel.from_json(json.loads(json.dumps(m.to_json())))
