@@ -127,3 +127,21 @@ def test_errors(call, exc, message):
     with pytest.raises(exc) as err:
         call()
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pure_noise_images_stay_finite(dtype):
+    # early sampler steps predict x0 far from any GASF: the projection must stay finite and valid
+    gen = torch.Generator().manual_seed(0)
+    a = (torch.rand(64, 2, 30, 30, generator=gen, dtype=dtype) * 4.0 - 2.0).requires_grad_(False)
+    with torch.no_grad():
+        out = project_gasf_torch(a, steps=10)
+        z = series_from_gasf_projection_torch(a, steps=10)
+        score = gasf_consistency_torch(a)
+    assert out.dtype == dtype and torch.isfinite(out).all() and out.abs().max() <= 1.0 + 1e-6
+    assert torch.isfinite(z).all() and (z >= 0).all() and (z <= 1).all()
+    assert torch.isfinite(score).all() and score.shape == (64,)
+    # the projection never ends farther from the target than the diagonal start
+    start = project_gasf_torch(a, steps=0)
+    err = lambda p: (p - 0.5 * (a + a.transpose(-1, -2))).pow(2).sum(dim=(-1, -2))  # noqa: E731
+    assert (err(out) <= err(start) * (1 + 1e-4) + 1e-6).all()
