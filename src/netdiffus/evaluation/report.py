@@ -133,7 +133,7 @@ def _plot_bands(real: TraceDataset, syn: TraceDataset, classes: list[str], unit:
             ax.set_ylabel(unit or "value", fontsize=8)
             ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
-    fig.suptitle("Mean and 10-90 % band per bin", fontsize=10)
+    fig.suptitle("Mean and 10-90 % band per bin", fontsize=10, y=1.02)
     return _png(fig)
 
 
