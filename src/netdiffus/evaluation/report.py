@@ -48,7 +48,7 @@ TABLE_ORDER = (
     "W1_values", "W1_totals", "JSD", "ACF", "discriminative",
     "TRTR_acc", "TSTR_acc", "TRSTR_acc", "TRTR_f1", "TSTR_f1", "TRSTR_f1",
     "CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "CNN_TRTR_f1", "CNN_TSTR_f1", "CNN_TRSTR_f1",
-    "FD", "AUROC", "DCR_ratio", "MIA_AUC",
+    "FD", "GASF_consistency", "AUROC", "DCR_ratio", "MIA_AUC",
 )  # fmt: skip
 
 

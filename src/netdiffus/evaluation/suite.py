@@ -43,7 +43,7 @@ DEFAULT_METRICS: tuple[str, ...] = ("fidelity", "discriminative", "rf", "privacy
 FAST_N_ESTIMATORS = 100
 
 #: Metrics where lower is better (the rest: higher is better, except MIA_AUC: 0.5 is best).
-LOWER_IS_BETTER = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "FD")
+LOWER_IS_BETTER = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "FD", "GASF_consistency")
 
 
 @dataclass
@@ -132,6 +132,7 @@ def evaluate(
     n_estimators: int | None = None,
     cnn_epochs: int | None = None,
     n_jobs: int | None = -1,
+    synthetic_images: np.ndarray | None = None,
 ) -> EvaluationResult:
     """Score ``synthetic`` against ``real_train`` (and ``real_test`` for utility and privacy).
 
@@ -157,6 +158,10 @@ def evaluate(
         Training epochs of the GASF CNN (default from :mod:`netdiffus.evaluation.cnn`).
     n_jobs : int or None
         Parallel jobs of the random forests (-1: all cores).
+    synthetic_images : ndarray ``[N, C, T, T]``, optional
+        The generated GASF images before inversion (image space). Adds ``GASF_consistency``: the
+        mean over images of the RMS distance to the nearest valid GASF
+        (:func:`netdiffus.imaging.projection.gasf_consistency`; 0 for a valid GASF).
 
     Returns
     -------
@@ -241,6 +246,11 @@ def evaluate(
             result.info["cnn"] = cres.info
     elif any(g in groups for g in ("rf", "privacy", "cnn")):
         log.info("no real test set: TRTR / TSTR / TRSTR, DCR ratio and MIA AUC skipped")
+
+    if synthetic_images is not None:
+        from netdiffus.imaging.projection import gasf_consistency
+
+        result.overall["GASF_consistency"] = float(np.mean(gasf_consistency(np.asarray(synthetic_images))))
 
     result.info["seconds"] = round(time.perf_counter() - t0, 3)
     return result

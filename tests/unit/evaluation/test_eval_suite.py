@@ -179,3 +179,16 @@ def test_cli_help_has_example(capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
     assert "example:" in capsys.readouterr().out
+
+
+def test_gasf_consistency_of_valid_and_noisy_images():
+    from netdiffus.imaging import gasf
+
+    real = make(4, 0, t=8)
+    z = np.random.default_rng(0).uniform(0, 1, (12, 1, 8))
+    valid = gasf(z)
+    r = evaluate(real, real, metrics=["fidelity"], synthetic_images=valid)
+    assert r.overall["GASF_consistency"] == pytest.approx(0.0, abs=1e-3)
+    noisy = valid + np.random.default_rng(1).normal(0, 0.2, valid.shape)
+    r = evaluate(real, real, metrics=["fidelity"], synthetic_images=noisy)
+    assert r.overall["GASF_consistency"] > 0.05

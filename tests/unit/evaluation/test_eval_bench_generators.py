@@ -1,0 +1,77 @@
+"""The sanity baselines and splits of benchmarks/ (make bench)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import generators as G  # noqa: E402
+from benchmarks.datasets import DATA, split_by_video  # noqa: E402
+from netdiffus.evaluation import fidelity, privacy  # noqa: E402
+from netdiffus.io.dataset import TraceDataset  # noqa: E402
+
+
+def train_set(n: int = 30, t: int = 40) -> TraceDataset:
+    rng = np.random.default_rng(0)
+    x = np.zeros((2 * n, 1, t))
+    e = rng.normal(size=x.shape)
+    for i in range(1, t):
+        x[..., i] = 0.9 * x[..., i - 1] + e[..., i]
+    x = np.expm1(np.abs(x) + 5)
+    labels = ["a"] * n + ["b"] * n
+    return TraceDataset(series=x, labels=labels, ids=[str(i) for i in range(2 * n)], sources=["t"] * (2 * n))
+
+
+def test_copy_noise_is_exposed_by_dcr():
+    tr = train_set()
+    test = train_set()
+    test.series = test.series[:, :, ::-1].copy()
+    syn = G.copy_noise(tr, {"a": 60, "b": 60}, 0)
+    assert syn.class_counts() == {"a": 60, "b": 60}
+    assert (syn.series >= 0).all()
+    assert privacy.dcr_ratio(tr.series, syn.series, test.series) < 0.2
+
+
+def test_bin_shuffle_keeps_marginals_and_breaks_acf():
+    tr = train_set()
+    syn = G.bin_shuffle(tr, {"a": 300, "b": 300}, 0)
+    assert syn.series.shape == (600, 1, 40)
+    a = tr.series[np.array(tr.labels) == "a"]
+    sa = syn.series[np.array(syn.labels) == "a"]
+    # every value of bin t comes from bin t of a training trace of the same class
+    for t in (0, 17, 39):
+        assert set(np.unique(sa[:, 0, t])) <= set(a[:, 0, t])
+    assert fidelity.acf_distance(a, sa) > 0.05
+
+
+def test_real_holdout_returns_the_test_set():
+    tr, te = train_set(), train_set(5)
+    out = G.real_holdout(te)(tr, {"a": 1}, 0)
+    np.testing.assert_array_equal(out.series, te.series)
+
+
+def test_split_by_video_keeps_videos_together():
+    ids = [f"A/Vid_{v}_cc_{k}" for v in range(10) for k in range(3)]
+    ds = TraceDataset(series=np.zeros((30, 1, 4)), labels=["A"] * 30, ids=ids, sources=["x"] * 30)
+    tr, te = split_by_video(ds)
+    assert len(te) == 9 and len(tr) == 21
+    vids = lambda idx: {ids[i].split("_")[1] for i in idx}  # noqa: E731
+    assert not vids(tr) & vids(te)
+
+
+@pytest.mark.data
+def test_b1_split_sizes():
+    if not (DATA / "videotrain").is_dir():
+        pytest.skip(f"{DATA / 'videotrain'} is absent")
+    from benchmarks.datasets import load_b1
+
+    b = load_b1()
+    assert (b.train.n_traces, b.test.n_traces) == (442, 194)
+    assert b.train.series.shape[1:] == (1, 60)
