@@ -40,24 +40,31 @@ __all__ = [
 
 @dataclass
 class ImagingConfig:
-    """How series become images.
+    """How series become images (see :class:`netdiffus.imaging.GramianAngularField`).
 
-    representation : "gasf" images ``[C, T, T]`` (the paper), or "series" (the 1-D baseline:
+    representation : "gasf" images ``[C, S, S]`` (the paper), or "series" (the 1-D baseline:
         the model sees the scaled series ``[C, T]`` directly).
-    scaling : fitted scaling to [0, 1] before imaging.
+    scaling : fitted scaling to [0, 1] before imaging; the per-series modes (the paper's per-trace
+        min-max) generate each trace's scale with a class-conditional model given the image.
+    gamma : gamma correction of ``(G + 1) / 2`` (1 = none; the paper used 0.25).
+    image_size : image side S after PAA (0 = the series length, no PAA).
     inversion : how a generated GASF becomes a series: from its "diagonal" (the paper), or by
-        "projection" onto the nearest valid GASF (least squares over all T x T entries).
+        "projection" onto the nearest valid GASF (least squares over all S x S entries).
     """
 
     representation: Literal["gasf", "series"] = "gasf"
-    scaling: Literal["global-log", "global-linear"] = "global-log"
+    scaling: Literal["global-log", "global-linear", "per-series", "per-series-log"] = "global-log"
+    gamma: float = 1.0
+    image_size: int = 0
     inversion: Literal["diagonal", "projection"] = "projection"
 
 
 @dataclass
 class ModelConfig:
     """UNet shape. ``patch_size`` > 1 folds p x p pixels into channels at the input (and unfolds
-    at the output), which divides the cost at full resolution by about p**2."""
+    at the output), which divides the cost at full resolution by about p**2. ``output = "gasf"``
+    makes the network's ``x_0`` prediction a valid GASF by construction (needs
+    ``diffusion.prediction = "x0"``)."""
 
     base_channels: int = 32
     channel_mult: tuple[int, ...] = (1, 2, 2)
@@ -66,6 +73,7 @@ class ModelConfig:
     dropout: float = 0.0
     patch_size: int = 2
     symmetric_output: bool = True
+    output: Literal["image", "gasf"] = "image"
     class_dropout: float = 0.1
 
 
@@ -78,7 +86,7 @@ class DiffusionConfig:
 
     timesteps: int = 1000
     schedule: Literal["cosine", "linear"] = "cosine"
-    prediction: Literal["eps", "v"] = "v"
+    prediction: Literal["eps", "v", "x0"] = "v"
     learn_sigma: bool = False
 
 
@@ -135,6 +143,8 @@ class NetDiffusConfig:
     def validate(self) -> None:
         """Check every value; raise :class:`ConfigError` naming the first bad one."""
         checks = [
+            ("imaging.gamma", self.imaging.gamma, self.imaging.gamma > 0, "must be > 0"),
+            ("imaging.image_size", self.imaging.image_size, self.imaging.image_size >= 0, "must be >= 0 (0: no PAA)"),
             ("model.base_channels", self.model.base_channels, self.model.base_channels >= 1, "must be >= 1"),
             ("model.channel_mult", self.model.channel_mult, len(self.model.channel_mult) >= 1
              and all(m >= 1 for m in self.model.channel_mult), "must be a non-empty list of ints >= 1"),
@@ -155,6 +165,13 @@ class NetDiffusConfig:
             ("sample.guidance_scale", self.sample.guidance_scale, self.sample.guidance_scale >= 0, "must be >= 0"),
             ("sample.batch_size", self.sample.batch_size, self.sample.batch_size >= 1, "must be >= 1"),
         ]
+        if self.model.output == "gasf" and (self.diffusion.prediction != "x0"
+                                            or self.imaging.representation != "gasf" or self.imaging.gamma != 1):
+            raise ConfigError(
+                "model.output 'gasf' needs diffusion.prediction 'x0', imaging.representation 'gasf' and "
+                f"imaging.gamma 1 (got {self.diffusion.prediction!r}, {self.imaging.representation!r}, "
+                f"{self.imaging.gamma})"
+            )
         for name, value, ok, rule in checks:
             if not ok:
                 raise ConfigError(f"{name} {rule} (got {value!r})")

@@ -32,8 +32,7 @@ from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.samplers import sample as run_sampler
 from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
-from netdiffus.imaging.gaf import GramianAngularField, series_from_gasf_torch
-from netdiffus.imaging.projection import project_gasf_torch, series_from_gasf_projection_torch
+from netdiffus.imaging.gaf import GramianAngularField
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.training import TrainProgress, is_main_process, train
 
@@ -96,21 +95,29 @@ class TrafficSynthesizer:
 
     def _to_model_space(self, series: np.ndarray) -> np.ndarray:
         """Series ``[N, C, T]`` in original units -> model inputs in [-1, 1]:
-        GASF ``[N, C, T, T]`` or the scaled series ``[N, C, T]``."""
+        GASF ``[N, C, S, S]`` or the scaled series ``[N, C, S]``."""
         if self.config.imaging.representation == "gasf":
             return self.imaging_.transform(series)
         return 2.0 * self.imaging_.scale(series) - 1.0
 
-    def _from_model_space(self, x_0: torch.Tensor) -> np.ndarray:
-        """Model outputs -> series ``[N, C, T]`` in original units (float64)."""
-        if self.config.imaging.representation == "gasf":
-            if self.config.imaging.inversion == "projection":
-                x01 = series_from_gasf_projection_torch(x_0.double())
-            else:
-                x01 = series_from_gasf_torch(x_0.double())
-        else:
-            x01 = ((x_0.float() + 1.0) / 2.0).clamp(0.0, 1.0)
-        return self.imaging_.unscale(x01.cpu().double().numpy())
+    def _from_model_space(self, x_0: torch.Tensor, labels: list[str], seeds: list[int]) -> np.ndarray:
+        """Model outputs -> series ``[N, C, T]`` in original units (float64).
+
+        Per-series scalings draw each trace's scale from the fitted scale model, given its class and
+        its image, with the trace's own seed.
+        """
+        gaf = self.imaging_
+        x_0 = x_0.double()
+        is_gasf = self.config.imaging.representation == "gasf"
+        scale = None
+        if gaf.scaling.startswith("per-series"):
+            scale = np.concatenate([
+                gaf.sample_scale([lab], seed=s, images=x_0[k:k + 1] if is_gasf else None)
+                for k, (lab, s) in enumerate(zip(labels, seeds))
+            ])
+        if is_gasf:
+            return gaf.inverse_transform_torch(x_0, scale=scale, inversion=self.config.imaging.inversion).cpu().numpy()
+        return gaf.unscale(((x_0 + 1.0) / 2.0).clamp(0.0, 1.0).cpu().numpy(), scale=scale)
 
     def _check_fitted(self) -> None:
         if self.model_ is None:
@@ -151,7 +158,11 @@ class TrafficSynthesizer:
         self.class_counts_ = counts
         self.meta_ = DatasetMeta.from_json(dataset.meta.to_json())
         self.shape_ = (dataset.n_channels, dataset.length)
-        self.imaging_ = GramianAngularField(method="summation", scaling=cfg.imaging.scaling).fit(dataset.series)
+        im = cfg.imaging
+        self.imaging_ = GramianAngularField(
+            method="summation", scaling=im.scaling, gamma=im.gamma, image_size=im.image_size or None,
+            inversion=im.inversion,
+        ).fit(dataset.series, labels=dataset.labels)
         x_0 = torch.from_numpy(self._to_model_space(dataset.series).astype(np.float32)).to(self.device)
         index = {c: i for i, c in enumerate(self.classes_)}
         y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)
@@ -168,6 +179,7 @@ class TrafficSynthesizer:
             dropout=m.dropout,
             patch_size=m.patch_size,
             symmetric_output=m.symmetric_output,
+            output=m.output,
         ).to(self.device)
         if progress is None and self.progress:
             progress = _tqdm_train(cfg.train.steps)
@@ -248,8 +260,8 @@ class TrafficSynthesizer:
         index = {c: i for i, c in enumerate(self.classes_)}
         y_all = torch.tensor([index[lab] for lab in labels_list], dtype=torch.long, device=self.device)
         seeds = [seed * 1_000_003 + k for k in range(n)]
-        c, t = self.shape_
-        shape = (c, t, t) if self.config.imaging.representation == "gasf" else (c, t)
+        c, size = self.shape_[0], self.imaging_.size_
+        shape = (c, size, size) if self.config.imaging.representation == "gasf" else (c, size)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -263,9 +275,9 @@ class TrafficSynthesizer:
             x_0 = run_sampler(
                 self.model_, process, shape=shape, y=y_all[lo:hi], seeds=seeds[lo:hi],
                 null_class=len(self.classes_), sampler=sampler, steps=steps, eta=eta, guidance_scale=w,
-                x0_transform=project_gasf_torch if project else None,
+                x0_transform=self.imaging_.project_torch if project else None,
             )
-            out.append(self._from_model_space(x_0))
+            out.append(self._from_model_space(x_0, labels_list[lo:hi], seeds[lo:hi]))
             if bar is not None:
                 bar.update(hi - lo)
         if bar is not None:

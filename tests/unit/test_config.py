@@ -48,3 +48,10 @@ def test_bad_config_messages(kwargs, message):
     with pytest.raises(ConfigError) as exc:
         load_config(**kwargs)
     assert str(exc.value).startswith(message)
+
+
+def test_gasf_output_needs_x0_prediction():
+    with pytest.raises(ConfigError) as exc:
+        load_config(preset="demo", overrides=['model.output="gasf"', 'diffusion.prediction="v"'])
+    assert str(exc.value) == ("model.output 'gasf' needs diffusion.prediction 'x0', imaging.representation 'gasf' "
+                              "and imaging.gamma 1 (got 'v', 'gasf', 1.0)")

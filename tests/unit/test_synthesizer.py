@@ -19,6 +19,9 @@ def _fit(overrides, **kw):
         ['imaging.inversion="diagonal"', "sample.project_x0=true"],
         ['diffusion.prediction="eps"', "diffusion.learn_sigma=true", 'sample.sampler="ddpm"'],  # the paper's
         ['sample.sampler="dpmpp2m"', "sample.guidance_scale=2"],
+        ['model.output="gasf"', 'diffusion.prediction="x0"'],  # valid GASF by construction
+        ['imaging.scaling="per-series-log"', "imaging.gamma=0.25", "imaging.image_size=4"],
+        ['imaging.scaling="per-series"', 'imaging.representation="series"'],
     ],
 )
 def test_fit_sample_shapes_units_and_labels(tiny_overrides, extra):

@@ -33,7 +33,10 @@ from netdiffus.errors import ConfigError
 
 __all__ = ["GaussianDiffusion", "Prediction"]
 
-Prediction = Literal["eps", "v"]
+Prediction = Literal["eps", "v", "x0"]
+
+#: Min-SNR-gamma loss weighting for x0 prediction (Hang et al., 2023): weight ``min(SNR, 5)``.
+MIN_SNR_GAMMA = 5.0
 
 
 def _bcast(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -55,8 +58,8 @@ class GaussianDiffusion:
 
     def __init__(self, *, timesteps: int = 1000, schedule: ScheduleName = "cosine", prediction: Prediction = "v",
                  learn_sigma: bool = False):
-        if prediction not in ("eps", "v"):
-            raise ConfigError(f"prediction must be 'eps' or 'v' (got {prediction!r})")
+        if prediction not in ("eps", "v", "x0"):
+            raise ConfigError(f"prediction must be 'eps', 'v' or 'x0' (got {prediction!r})")
         self.timesteps = timesteps
         self.prediction = prediction
         self.learn_sigma = learn_sigma
@@ -75,16 +78,22 @@ class GaussianDiffusion:
         """What the network should output at ``(x_t, t)``: ``eps`` or ``v``."""
         if self.prediction == "eps":
             return eps
+        if self.prediction == "x0":
+            return x_0
         ab = self._ab(t, x_0)
         return ab.sqrt() * eps - (1 - ab).sqrt() * x_0
 
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        if self.prediction == "x0":
+            return out
         ab = self._ab(t, x_t)
         if self.prediction == "eps":
             return (x_t - (1 - ab).sqrt() * out) / ab.sqrt()
         return ab.sqrt() * x_t - (1 - ab).sqrt() * out
 
     def predict_eps(self, x_t: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        if self.prediction == "x0":
+            return self.eps_from_x0(x_t, t, out)
         ab = self._ab(t, x_t)
         if self.prediction == "eps":
             return out
@@ -117,7 +126,11 @@ class GaussianDiffusion:
         x_t = self.q_sample(x_0, t, eps)
         out = model(x_t, t, y=y).float()
         out, v_sigma = self.split_output(out)
-        mse = torch.mean((out - self.target(x_0, t, eps).float()) ** 2)
+        err = (out - self.target(x_0, t, eps).float()) ** 2
+        if self.prediction == "x0":
+            ab = self._ab(t, x_0).float()
+            err = err * torch.clamp(ab / (1 - ab), max=MIN_SNR_GAMMA)
+        mse = torch.mean(err)
         if v_sigma is None:
             return mse
         # L_vlb trains the variance only: the mean comes from the detached prediction.

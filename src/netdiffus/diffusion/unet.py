@@ -104,6 +104,11 @@ class UNet(nn.Module):
         Patchify factor of the stem.
     symmetric_output : bool
         Symmetrise the output (2-D only).
+    output : {"image", "gasf"}
+        ``"image"``: a free ``[N, C_out, T, T]`` output (eps, v or x0). ``"gasf"``: a valid GASF by
+        construction (2-D only): the features are pooled over rows and columns into ``[N, ch, T]``,
+        a 1-D head predicts angles ``phi`` in ``[0, pi/2]`` and the output is
+        ``cos(phi_i + phi_j)``, an ``x_0`` prediction whose inverse is exact.
     """
 
     def __init__(
@@ -120,14 +125,18 @@ class UNet(nn.Module):
         dropout: float = 0.0,
         patch_size: int = 1,
         symmetric_output: bool = False,
+        output: str = "image",
     ):
         super().__init__()
         self.config: dict[str, Any] = dict(
             in_channels=in_channels, num_classes=num_classes, out_channels=out_channels, dims=dims, base_channels=base_channels,
             channel_mult=list(channel_mult), num_res_blocks=num_res_blocks,
             attention_levels=list(attention_levels), dropout=dropout, patch_size=patch_size,
-            symmetric_output=symmetric_output,
+            symmetric_output=symmetric_output, output=output,
         )
+        if output not in ("image", "gasf") or (output == "gasf" and dims != 2):
+            raise ValueError(f"output must be 'image', or 'gasf' with dims=2 (got {output!r}, dims={dims})")
+        self.output = output
         conv = nn.Conv2d if dims == 2 else nn.Conv1d
         self.dims = dims
         self.patch_size = patch_size
@@ -168,9 +177,16 @@ class UNet(nn.Module):
                     blocks.append(_Upsample(conv, ch, dims))
                 self.up.append(blocks)
         self.out_norm = _norm(ch)
-        self.out = conv(ch, (out_channels or in_channels) * patch_size**dims, 3, padding=1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        if output == "gasf":
+            # [N, ch, T/p] row features -> p angles per position and channel
+            self.out = nn.Sequential(nn.Conv1d(ch, ch, 3, padding=1), nn.GroupNorm(min(8, ch), ch), nn.SiLU(),
+                                     nn.Conv1d(ch, (out_channels or in_channels) * patch_size, 1))
+            nn.init.zeros_(self.out[-1].weight)
+            nn.init.zeros_(self.out[-1].bias)
+        else:
+            self.out = conv(ch, (out_channels or in_channels) * patch_size**dims, 3, padding=1)
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     @property
     def multiple(self) -> int:
@@ -218,12 +234,27 @@ class UNet(nn.Module):
             h = torch.cat([h, hs.pop()], dim=1)
             for b in blocks:
                 h = b(h, emb)
-        h = self._unfold(self.out(F.silu(self.out_norm(h))))
+        h = F.silu(self.out_norm(h))
+        if self.output == "gasf":
+            return self._gasf_head(h, size)
+        h = self._unfold(self.out(h))
         if any(pads):
             h = h[(..., *[slice(0, s) for s in size])]
         if self.symmetric_output:
             h = 0.5 * (h + h.transpose(-1, -2))
         return h
+
+
+    def _gasf_head(self, h: torch.Tensor, size) -> torch.Tensor:
+        """Features ``[N, ch, T/p, T/p]`` -> a valid GASF ``[N, C, T, T]``."""
+        rows = 0.5 * (h.mean(dim=-1) + h.mean(dim=-2))  # symmetric pooling: [N, ch, T/p]
+        a = self.out(rows)  # [N, C * p, T/p]
+        n, cp, tp = a.shape
+        p = self.patch_size
+        a = a.reshape(n, cp // p, p, tp).permute(0, 1, 3, 2).reshape(n, cp // p, tp * p)[..., : size[-1]]
+        phi = 0.5 * torch.pi * torch.sigmoid(a)  # angles in (0, pi/2): scaled series in (0, 1)
+        c, s = torch.cos(phi), torch.sin(phi)
+        return c.unsqueeze(-1) * c.unsqueeze(-2) - s.unsqueeze(-1) * s.unsqueeze(-2)
 
 
 class _Upsample(nn.Module):
