@@ -1,7 +1,8 @@
 """Series -> tables: Parquet (the dataset format) and a wide CSV.
 
 The CSV has one row per trace: ``id, label, source``, then one column per bin and channel named
-``<channel>_<bin>`` (``frame_sum_dl_0 ... frame_sum_dl_59``), values in original units.
+``<channel>_<bin>`` (``frame_sum_dl_0 ... frame_sum_dl_59``), values in original units with 9
+significant digits (a float32 value reads back exactly).
 
 Examples
 --------
@@ -37,5 +38,5 @@ def write_csv(dataset: TraceDataset, path: str | Path) -> Path:
             w = csv.writer(fh)
             w.writerow(header)
             for i in range(n):
-                w.writerow([dataset.ids[i], dataset.labels[i], dataset.sources[i]] + [f"{v:.6g}" for v in flat[i]])
+                w.writerow([dataset.ids[i], dataset.labels[i], dataset.sources[i]] + [f"{v:.9g}" for v in flat[i]])
     return path
