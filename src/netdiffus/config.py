@@ -50,6 +50,9 @@ class ImagingConfig:
     image_size : image side S after PAA (0 = the series length, no PAA).
     inversion : how a generated GASF becomes a series: from its "diagonal" (the paper), or by
         "projection" onto the nearest valid GASF (least squares over all S x S entries).
+    snap_zeros : traffic counters are 0 or at least one packet: when a channel's training traces
+        hold exact zeros, generated values below the log-midpoint between 0 and the smallest
+        non-zero training value become 0.
     """
 
     representation: Literal["gasf", "series"] = "gasf"
@@ -57,6 +60,7 @@ class ImagingConfig:
     gamma: float = 1.0
     image_size: int = 0
     inversion: Literal["diagonal", "projection"] = "projection"
+    snap_zeros: bool = True
 
 
 @dataclass

@@ -60,6 +60,17 @@ def _tqdm_train(total: int):
     return cb
 
 
+def _zero_thresholds(series: np.ndarray) -> np.ndarray:
+    """Per channel: the log-midpoint between 0 and the smallest non-zero ``|value|`` when the
+    channel holds exact zeros, else 0 (nothing snaps). ``series`` ``[N, C, T]`` -> ``[C]``."""
+    out = np.zeros(series.shape[1])
+    for c in range(series.shape[1]):
+        v = np.abs(series[:, c].astype(np.float64))
+        if (v == 0).any() and (v > 0).any():
+            out[c] = np.expm1(np.log1p(v[v > 0].min()) / 2)
+    return out
+
+
 class TrafficSynthesizer:
     """Class-conditional diffusion model of traffic traces through GASF images.
 
@@ -163,6 +174,7 @@ class TrafficSynthesizer:
             method="summation", scaling=im.scaling, gamma=im.gamma, image_size=im.image_size or None,
             inversion=im.inversion,
         ).fit(dataset.series, labels=dataset.labels)
+        self.zero_threshold_ = _zero_thresholds(dataset.series)
         x_0 = torch.from_numpy(self._to_model_space(dataset.series).astype(np.float32)).to(self.device)
         index = {c: i for i, c in enumerate(self.classes_)}
         y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)
@@ -282,7 +294,11 @@ class TrafficSynthesizer:
                 bar.update(hi - lo)
         if bar is not None:
             bar.close()
-        series = np.concatenate(out).astype(np.float32)
+        series = np.concatenate(out)
+        if self.config.imaging.snap_zeros:
+            thr = self.zero_threshold_[None, :, None]
+            series = np.where(np.abs(series) < thr, 0.0, series)
+        series = series.astype(np.float32)
         meta = DatasetMeta.from_json(self.meta_.to_json())
         meta.extra = {**meta.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": seed,
                                                     "sampler": sampler, "steps": steps, "guidance_scale": w}}
@@ -304,6 +320,7 @@ class TrafficSynthesizer:
             "imaging": self.imaging_.to_json(),
             "dataset_meta": self.meta_.to_json(),
             "fit_seconds": round(getattr(self, "fit_seconds_", 0.0), 3),
+            "zero_threshold": self.zero_threshold_.tolist(),
         }
         return save_checkpoint(path, config=self.config.to_dict(), state_dict=self.model_.state_dict(), model_info=info)
 
@@ -319,6 +336,7 @@ class TrafficSynthesizer:
             synth.imaging_ = GramianAngularField.from_json(info["imaging"])
             synth.meta_ = DatasetMeta.from_json(info["dataset_meta"])
             synth.fit_seconds_ = float(info.get("fit_seconds", 0.0))
+            synth.zero_threshold_ = np.asarray(info["zero_threshold"], dtype=np.float64)
             model = UNet(**info["unet"])
             model.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError) as exc:

@@ -111,3 +111,20 @@ def test_torch_threads_untouched_by_default(tiny_overrides):
     before = torch.get_num_threads()
     _fit(tiny_overrides)
     assert torch.get_num_threads() == before
+
+
+def test_zero_thresholds():
+    from netdiffus.synthesizer import _zero_thresholds
+
+    x = np.array([[[0.0, 99.0, 500.0], [5.0, 7.0, 9.0]]])
+    np.testing.assert_allclose(_zero_thresholds(x), [np.expm1(np.log(100.0) / 2), 0.0])
+
+
+def test_generated_values_below_threshold_snap_to_zero(tiny_overrides):
+    ds = toy_dataset()
+    ds.series[:, :, :2] = 0.0  # the first bins carry no traffic
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(ds)
+    out = synth.sample(20, seed=0).series
+    thr = synth.zero_threshold_[0]
+    assert thr > 0
+    assert not ((out > 0) & (out < thr)).any()
