@@ -44,7 +44,8 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
 
 def build(cfg, in_channels=1, num_classes=4):
     m = cfg.model
-    return UNet(in_channels=in_channels, num_classes=num_classes, base_channels=m.base_channels,
+    return UNet(in_channels=in_channels, num_classes=num_classes, base_channels=m.base_channels, output=m.output,
+                out_channels=in_channels * (2 if cfg.diffusion.learn_sigma else 1),
                 channel_mult=m.channel_mult, num_res_blocks=m.num_res_blocks,
                 attention_levels=m.attention_levels, dropout=m.dropout, patch_size=m.patch_size,
                 symmetric_output=m.symmetric_output)
