@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from netdiffus.io.dataset import TraceDataset, read_dataset, write_dataset
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = (REPO / ".." / "shared" / "data").resolve()
+# The real data: ../shared/data from the repository root, or $NETDIFFUS_BENCH_DATA.
+DATA = Path(os.environ.get("NETDIFFUS_BENCH_DATA", REPO / ".." / "shared" / "data")).resolve()
 WORK = REPO / "benchmarks" / "work"
 
 
