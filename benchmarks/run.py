@@ -232,7 +232,10 @@ def machine() -> dict[str, Any]:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).parents[1]).stdout.strip()  # fmt: skip
     except OSError:
-        commit = "?"
+        commit = ""
+    if not commit:  # an exported tree (git archive) carries its commit in a COMMIT file
+        f = Path(__file__).parents[1] / "COMMIT"
+        commit = f.read_text().strip() if f.exists() else "?"
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
