@@ -11,17 +11,22 @@ def _fit(overrides, **kw):
     return TrafficSynthesizer.from_preset("demo", overrides=overrides, progress=False).fit(toy_dataset(**kw))
 
 
+IMAGE_V = ['model.output="image"', 'diffusion.prediction="v"']
+
+
 @pytest.mark.parametrize(
     "extra",
     [
-        [],
-        ['imaging.representation="series"'],
+        [],  # the demo preset: valid-GASF head, x0 prediction
+        IMAGE_V,
+        IMAGE_V + ['imaging.representation="series"'],
         ['imaging.inversion="diagonal"', "sample.project_x0=true"],
-        ['diffusion.prediction="eps"', "diffusion.learn_sigma=true", 'sample.sampler="ddpm"'],  # the paper's
+        IMAGE_V + ["sample.project_x0=true"],
+        ['model.output="image"', 'diffusion.prediction="eps"', "diffusion.learn_sigma=true",
+         'sample.sampler="ddpm"'],  # the paper's objective
         ['sample.sampler="dpmpp2m"', "sample.guidance_scale=2"],
-        ['model.output="gasf"', 'diffusion.prediction="x0"'],  # valid GASF by construction
-        ['imaging.scaling="per-series-log"', "imaging.gamma=0.25", "imaging.image_size=4"],
-        ['imaging.scaling="per-series"', 'imaging.representation="series"'],
+        IMAGE_V + ['imaging.scaling="per-series-log"', "imaging.gamma=0.25", "imaging.image_size=4"],
+        IMAGE_V + ['imaging.scaling="per-series"', 'imaging.representation="series"'],
     ],
 )
 def test_fit_sample_shapes_units_and_labels(tiny_overrides, extra):
