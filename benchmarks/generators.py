@@ -100,7 +100,10 @@ def diffusion(*, representation: str, preset: str, overrides: list[str]) -> Gene
     def generate(train: TraceDataset, n_per_class: dict[str, int], seed: int) -> TraceDataset:
         from netdiffus.synthesizer import TrafficSynthesizer
 
-        ov = [f"imaging.representation={representation}", f"train.seed={seed}", "train.checkpoint_every=0", *overrides]
+        ov = [f"imaging.representation={representation}", f"train.seed={seed}", "train.checkpoint_every=0"]
+        if representation == "series":  # the valid-GASF head applies to images only
+            ov += ["model.output=image", "diffusion.prediction=v"]
+        ov += overrides
         if (train.series < 0).any():
             ov.append("imaging.scaling=global-linear")
         synth = TrafficSynthesizer.from_preset(preset, overrides=ov, progress=False)
