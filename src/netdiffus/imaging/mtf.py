@@ -23,6 +23,7 @@ import numpy as np
 
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.imaging.paa import paa_bounds
+from netdiffus.imaging.scaling import _as_nct
 
 __all__ = ["MarkovTransitionField"]
 
@@ -84,12 +85,3 @@ class MarkovTransitionField:
             "the Markov transition field is not invertible (it keeps only quantile-bin transition "
             "frequencies): use GramianAngularField(method='summation') to generate traces"
         )
-
-
-def _as_nct(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x[:, None, :]
-    if x.ndim != 3:
-        raise DatasetError(f"series must have shape [N, C, T] (got shape {tuple(x.shape)})")
-    return x
