@@ -52,7 +52,7 @@ def read_packets(path):
 def test_deterministic_given_seed(tmp_path):
     ds = make_dataset(extra=prepare_extra())
     a = export_pcap(ds, tmp_path / "a.pcap", seed=7)
-    b = export_pcap(ds, tmp_path / "b.pcap", seed=7)
+    export_pcap(ds, tmp_path / "b.pcap", seed=7)
     c = export_pcap(ds, tmp_path / "c.pcap", seed=8)
     assert (tmp_path / "a.pcap").read_bytes() == (tmp_path / "b.pcap").read_bytes()
     assert (tmp_path / "a.pcap").read_bytes() != (tmp_path / "c.pcap").read_bytes()
