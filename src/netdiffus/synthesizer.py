@@ -48,12 +48,11 @@ LabelSpec = str | Sequence[str] | Mapping[str, int] | None
 def _tqdm_train(total: int):
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc="train", unit="step", dynamic_ncols=True, leave=True)
+    bar = tqdm(total=total, desc="train", unit="step", dynamic_ncols=True, leave=True, mininterval=0.5)
 
     def cb(p: TrainProgress) -> None:
-        bar.n = p.step
         bar.set_postfix(loss=f"{p.loss:.4f}", img_s=f"{p.images_per_s:.0f}", refresh=False)
-        bar.refresh()
+        bar.update(p.step - bar.n)  # redraws at most every mininterval
         if p.step >= p.steps:
             bar.close()
 
