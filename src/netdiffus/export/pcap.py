@@ -423,14 +423,19 @@ def export_pcap(
         offsets_of[lab] = _lookup(offset_table, lab, what="intra_bin_offsets") if binned else None
         if binned and offsets_of[lab] is None:
             no_offsets.append(lab)
-    if no_transport:
-        log.warning("no transport kept for class(es) %s: writing TCP", ", ".join(no_transport))
-    if no_sizes:
-        log.warning("no packet-size histogram kept for class(es) %s: writing MTU-sized packets plus one remainder",
-                    ", ".join(no_sizes))
-    if no_offsets:
-        log.warning("no intra-bin timing kept for class(es) %s: spreading packets uniformly in each bin",
-                    ", ".join(no_offsets))
+    if not any(k in meta.extra for k in ("transport", "packet_sizes", "intra_bin_offsets")):
+        # Series prepared from CSV files carry no capture statistics: the fallbacks are expected.
+        log.info("the dataset carries no capture statistics (not prepared from captures): writing TCP, "
+                 "MTU-sized packets plus one remainder, spread uniformly in each bin")
+    else:
+        if no_transport:
+            log.warning("no transport kept for class(es) %s: writing TCP", ", ".join(no_transport))
+        if no_sizes:
+            log.warning("no packet-size histogram kept for class(es) %s: writing MTU-sized packets plus one "
+                        "remainder", ", ".join(no_sizes))
+        if no_offsets:
+            log.warning("no intra-bin timing kept for class(es) %s: spreading packets uniformly in each bin",
+                        ", ".join(no_offsets))
 
     if kind == "bytes":
         est = int(ints.sum()) * (1 + 30 / 1000)  # + link and record headers of ~1000-byte packets

@@ -130,18 +130,29 @@ def test_one_five_tuple_per_trace(tmp_path):
     assert len(seen) == 9 and sorted(seen.values()) == sorted(f.n_packets for f in s.flows)
 
 
-def test_fallbacks_warn_once(tmp_path, caplog):
-    ds = make_dataset(n=4)
-    with caplog.at_level(logging.WARNING, logger="netdiffus.export.pcap"):
+def test_no_capture_statistics_is_one_info_line(tmp_path, caplog):
+    ds = make_dataset(n=4)  # like series prepared from CSV files
+    with caplog.at_level(logging.INFO, logger="netdiffus.export.pcap"):
         s = export_pcap(ds, tmp_path / "x.pcap")
+    fallbacks = [r for r in caplog.records if "capture statistics" in r.getMessage() or "kept for" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in fallbacks] == [
+        (logging.INFO, "the dataset carries no capture statistics (not prepared from captures): writing TCP, "
+                       "MTU-sized packets plus one remainder, spread uniformly in each bin")]
+    assert s.timing == "uniform" and s.sizes == "mtu-fill"
+    assert s.written.tolist() == ds.series.astype(np.int64).tolist()
+
+
+def test_missing_statistics_of_some_classes_warn_once(tmp_path, caplog):
+    ds = make_dataset(n=4)
+    ds.meta.extra["transport"] = {"a": "udp"}  # captured statistics, but not for class b
+    with caplog.at_level(logging.WARNING, logger="netdiffus.export.pcap"):
+        export_pcap(ds, tmp_path / "x.pcap")
     msgs = [r.getMessage() for r in caplog.records]
     assert msgs[:3] == [
-        "no transport kept for class(es) a, b: writing TCP",
+        "no transport kept for class(es) b: writing TCP",
         "no packet-size histogram kept for class(es) a, b: writing MTU-sized packets plus one remainder",
         "no intra-bin timing kept for class(es) a, b: spreading packets uniformly in each bin",
     ]
-    assert s.timing == "uniform" and s.sizes == "mtu-fill"
-    assert s.written.tolist() == ds.series.astype(np.int64).tolist()
 
 
 def test_max_traces_takes_classes_in_turn(tmp_path):
