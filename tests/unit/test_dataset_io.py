@@ -1,0 +1,80 @@
+import os
+import stat
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from netdiffus.errors import DatasetError, InputError
+from netdiffus.io.dataset import DatasetMeta, TraceDataset, atomic_path, read_dataset, write_dataset
+
+
+def _ds(c=2):
+    series = np.arange(3 * c * 4, dtype=np.float32).reshape(3, c, 4)
+    meta = DatasetMeta(feature="bytes", unit="bytes", bin_width_s=0.25,
+                       channels=["bytes_to_host", "bytes_from_host"][:c], extra={"k": {"a": [1, 2]}})
+    return TraceDataset(series=series, labels=["x", "y", "x"], ids=["i0", "i1", "i2"], sources=["s"] * 3, meta=meta)
+
+
+@pytest.mark.parametrize("c", [1, 2])
+def test_parquet_round_trip(tmp_path, c):
+    ds = _ds(c)
+    back = read_dataset(write_dataset(ds, tmp_path / "d.parquet"))
+    np.testing.assert_array_equal(back.series, ds.series)
+    assert (back.labels, back.ids, back.sources) == (ds.labels, ds.ids, ds.sources)
+    assert back.meta == ds.meta
+    table = pq.read_table(tmp_path / "d.parquet")
+    assert table.column_names == ["id", "label", "source", "series"]
+    assert table.schema.field("series").type == pa.list_(pa.float32())
+    assert table.column("series")[1].as_py() == ds.series[1].reshape(-1).tolist()  # channel-major
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_dataset(_ds(), tmp_path / "d.parquet")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "d.parquet").stat().st_mode) == 0o644
+
+
+def test_atomic_path_leaves_nothing_on_error(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "out.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_subset_and_counts():
+    ds = _ds()
+    sub = ds.subset([2, 0])
+    assert sub.ids == ["i2", "i0"] and sub.class_counts() == {"x": 2}
+    assert ds.subset(np.array([False, True, False])).labels == ["y"]
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: None, "dataset file {p} does not exist"),
+        (lambda p: p.write_text("not parquet"), "{p} is not a readable Parquet dataset"),
+        (lambda p: pq.write_table(pa.table({"id": ["a"]}), p),
+         "{p} is not a netdiffus dataset: missing column(s) label, source, series"),
+    ],
+)
+def test_read_errors(tmp_path, setup, message):
+    p = tmp_path / "d.parquet"
+    setup(p)
+    with pytest.raises(InputError) as exc:
+        read_dataset(p)
+    assert str(exc.value).startswith(message.format(p=p))
+
+
+def test_shape_and_nan_checks():
+    with pytest.raises(DatasetError, match=r"labels must have one entry per trace \(3\) \(got 2\)"):
+        TraceDataset(series=np.zeros((3, 1, 4)), labels=["a", "b"], ids=["1", "2", "3"], sources=["s"] * 3)
+    ds = _ds()
+    ds.series[1, 0, 2] = np.inf
+    with pytest.raises(DatasetError, match=r"dataset has 1 NaN or infinite values \(first in trace 'i1' from s\)"):
+        ds.validate()
