@@ -191,7 +191,12 @@ def run_anomaly(key: str, bench: Benchmark, names: list[str], s: Settings) -> di
     assert anom is not None
     want = class_counts_x2(train)
     rows: dict[str, dict[str, Any]] = {}
-    real_auc = novelty_auroc(train.series, test.series, anom.series)
+    def auroc(x: np.ndarray, y: np.ndarray) -> float:
+        # A random forest on the normal classes; novelty = 1 - max class probability.
+        return novelty_auroc(x, test.series, anom.series, method="classifier", train_labels=y,
+                             n_estimators=s.n_estimators, seed=s.seed)  # fmt: skip
+
+    real_auc = auroc(train.series, train.label_array())
     for name, gen in make_generators(names, bench, s).items():
         if name == "real-holdout":  # trained on the test normals it is scored on: not meaningful
             continue
@@ -210,8 +215,9 @@ def run_anomaly(key: str, bench: Benchmark, names: list[str], s: Settings) -> di
             if k in syn.meta.extra:
                 row[k] = syn.meta.extra[k]
         row["AUROC_real"] = real_auc
-        row["AUROC_synthetic"] = novelty_auroc(syn.series, test.series, anom.series)
-        row["AUROC_both"] = novelty_auroc(np.concatenate([train.series, syn.series]), test.series, anom.series)
+        row["AUROC_synthetic"] = auroc(syn.series, syn.label_array())
+        row["AUROC_both"] = auroc(np.concatenate([train.series, syn.series]),
+                                  np.concatenate([train.label_array(), syn.label_array()]))
         row["status"] = "ok"
         rows[name] = row
     return rows
@@ -320,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch threads (default 1: the 2-core machine is shared; use 2 on an idle one)")
     p.add_argument("--cnn-on", help="benchmarks that get the GASF CNN (default B1)")
     p.add_argument("--override", action="append", help="extra section.key=value for the diffusion preset")
+    p.add_argument("--tag", help="suffix of the result file names (<date>-TAG.md), e.g. for a partial run")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -344,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     loaders = {"B1": load_b1, "B2-bins": lambda: load_b2("iot-bins"), "B2-packets": lambda: load_b2("iot-packets"),
                "B3": lambda: load_b3("iot-bins")}  # fmt: skip
-    suffix = "-quick" if s.quick else ""
+    suffix = ("-quick" if s.quick else "") + (f"-{args.tag}" if args.tag else "")
     for key in keys:
         t0 = time.perf_counter()
         try:

@@ -27,7 +27,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
-from netdiffus.errors import DatasetError
+from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.evaluation.features import rf_features
 
 __all__ = [
@@ -152,27 +152,48 @@ def novelty_auroc(
     test_normal: np.ndarray,
     test_anomalous: np.ndarray,
     *,
+    method: Literal["knn", "classifier"] = "knn",
+    train_labels: Sequence[str] | None = None,
     k: int = 5,
+    n_estimators: int = DEFAULT_N_ESTIMATORS,
+    seed: int = 0,
+    n_jobs: int | None = -1,
 ) -> float:
-    """``AUROC (B3)``: a k-nearest-neighbour novelty detector trained on normal traces only.
+    """``AUROC (B3)``: a novelty detector trained on normal traces only.
 
-    The anomaly score of a trace is its mean distance to the ``k`` nearest training traces in the
-    standardised random-forest feature space (fitted on ``train_normal``). Returns the ROC AUC of
-    anomalous vs normal test traces (1 is a perfect detector, 0.5 chance).
+    Methods:
+
+    - ``"knn"``: the anomaly score of a trace is its mean distance to the ``k`` nearest training
+      traces in the standardised random-forest feature space (fitted on ``train_normal``).
+    - ``"classifier"``: a random forest learns the normal classes (``train_labels``); the anomaly
+      score is ``1 - max class probability`` (a trace no normal class claims is novel).
+
+    Returns the ROC AUC of anomalous vs normal test traces (1 is a perfect detector, 0.5 chance).
     """
     if len(train_normal) == 0 or len(test_normal) == 0 or len(test_anomalous) == 0:
         raise DatasetError(
             "novelty detection needs normal training, normal test and anomalous test traces (got "
             f"{len(train_normal)}, {len(test_normal)}, {len(test_anomalous)})"
         )
-    scaler = StandardScaler().fit(rf_features(train_normal))
-    ftrain = scaler.transform(rf_features(train_normal))
-    kk = min(k, len(ftrain))
-    nn = NearestNeighbors(n_neighbors=kk).fit(ftrain)
+    if method == "classifier":
+        if train_labels is None or len(train_labels) != len(train_normal):
+            raise DatasetError("novelty method 'classifier' needs one train label per normal training trace")
+        clf = _forest(n_estimators, seed, n_jobs).fit(rf_features(train_normal), np.asarray(train_labels))
 
-    def score(x: np.ndarray) -> np.ndarray:
-        d, _ = nn.kneighbors(scaler.transform(rf_features(x)))
-        return d.mean(axis=1)
+        def score(x: np.ndarray) -> np.ndarray:
+            return 1.0 - clf.predict_proba(rf_features(x)).max(axis=1)
+
+    elif method == "knn":
+        scaler = StandardScaler().fit(rf_features(train_normal))
+        ftrain = scaler.transform(rf_features(train_normal))
+        nn = NearestNeighbors(n_neighbors=min(k, len(ftrain))).fit(ftrain)
+
+        def score(x: np.ndarray) -> np.ndarray:
+            d, _ = nn.kneighbors(scaler.transform(rf_features(x)))
+            return d.mean(axis=1)
+
+    else:
+        raise ConfigError(f"novelty method must be 'knn' or 'classifier' (got {method!r})")
 
     y = np.r_[np.zeros(len(test_normal)), np.ones(len(test_anomalous))]
     return float(roc_auc_score(y, np.r_[score(test_normal), score(test_anomalous)]))

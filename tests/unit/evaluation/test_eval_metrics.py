@@ -190,3 +190,16 @@ def test_augmentation_curve_sizes():
     assert seen == [20, 40, 60, 100]
     assert list(out) == [0, 1, 2, 4]
     assert out[0]["accuracy"] == 0.5
+
+
+def test_novelty_auroc_classifier_method():
+    a, b = lognormal(30, seed=0, mu=3.0), lognormal(30, seed=1, mu=9.0)
+    train = np.concatenate([a, b])
+    labels = ["a"] * 30 + ["b"] * 30
+    test = np.concatenate([lognormal(10, seed=2, mu=3.0), lognormal(10, seed=3, mu=9.0)])
+    anomalous = lognormal(20, seed=4, mu=6.0)  # between the two normal classes
+    auc = utility.novelty_auroc(train, test, anomalous, method="classifier", train_labels=labels, n_estimators=50)
+    assert auc > 0.9
+    with pytest.raises(DatasetError) as exc:
+        utility.novelty_auroc(train, test, anomalous, method="classifier")
+    assert str(exc.value) == "novelty method 'classifier' needs one train label per normal training trace"
