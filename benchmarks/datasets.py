@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from netdiffus.io.csv_traces import aggregate_bins, read_csv_traces
 from netdiffus.io.dataset import TraceDataset, read_dataset, write_dataset
+from netdiffus.io.split import split_by_group, videotrain_video_id
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +43,14 @@ class Benchmark:
 
 def video_id(trace_id: str) -> str:
     """``YouTube/V360/Vid_12_cc_345`` -> ``"12"``."""
-    m = re.search(r"Vid_(\d+)_cc", trace_id)
-    if not m:
+    if not re.search(r"Vid_(\d+)_cc", trace_id):
         raise ValueError(f"not a videoTrain trace id: {trace_id!r}")
-    return m.group(1)
+    return videotrain_video_id(trace_id)
 
 
 def split_by_video(ds: TraceDataset, *, test_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """B1 split: distinct (class, Vid_id) pairs, sorted, shuffled with ``default_rng(seed)``;
-    the first ``int(0.3 * pairs)`` are test (442 train / 194 test sessions)."""
-    vids = [video_id(i) for i in ds.ids]
-    pairs = sorted(set(zip(ds.labels, vids)))
-    order = np.random.default_rng(seed).permutation(len(pairs))
-    test_pairs = {pairs[i] for i in order[: int(test_fraction * len(pairs))]}
-    is_test = np.array([p in test_pairs for p in zip(ds.labels, vids)])
-    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    """B1 split (442 train / 194 test sessions): :func:`netdiffus.io.split.split_by_group` by video."""
+    return split_by_group(ds.labels, [video_id(i) for i in ds.ids], test_fraction=test_fraction, seed=seed)
 
 
 def load_b1() -> Benchmark:
