@@ -56,7 +56,6 @@ def test_sigkill_then_resume_gives_the_same_weights(tmp_path, dataset_file):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
-@pytest.mark.slow
 def test_ddp_two_processes_match_one(tmp_path, dataset_file):
     sets = [s for s in SETS if not s.startswith("train.steps")] + ["train.steps=6", "train.log_every=1"]
     one = tmp_path / "one"
