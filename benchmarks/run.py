@@ -313,6 +313,16 @@ def write_markdown(path: Path, out: dict[str, Any]) -> None:
         tmp.chmod(0o644)
 
 
+def _write_results(out: dict, stem: Path, t_start: float) -> None:
+    """Write ``stem.json`` and ``stem.md`` (atomically) with the wall time and peak RSS so far."""
+    out["wall_s"] = round(time.perf_counter() - t_start, 1)
+    out["peak_rss_mb"] = peak_rss_mb()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(stem.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(_clean(out), indent=1, default=_json_default) + "\n", encoding="utf-8")
+    write_markdown(stem.with_suffix(".md"), out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -370,21 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         out["benchmarks"][key] = {"name": bench.name, "description": bench.description, "info": bench.info,
                                   "n_train": bench.train.n_traces, "n_test": bench.test.n_traces,
                                   "rows": rows, "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
-        out["wall_s"] = round(time.perf_counter() - t_start, 1)
-        out["peak_rss_mb"] = peak_rss_mb()
         # Write after every benchmark: a late failure keeps the finished tables.
-        args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.out / f"{date}{suffix}.json") as tmp:
-            tmp.write_text(json.dumps(_clean(out), indent=1, default=_json_default) + "\n", encoding="utf-8")
-            tmp.chmod(0o644)
-        write_markdown(args.out / f"{date}{suffix}.md", out)
-    out["wall_s"] = round(time.perf_counter() - t_start, 1)
-    out["peak_rss_mb"] = peak_rss_mb()
-    args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out / f"{date}{suffix}.json") as tmp:
-        tmp.write_text(json.dumps(_clean(out), indent=1, default=_json_default) + "\n", encoding="utf-8")
-        tmp.chmod(0o644)
-    write_markdown(args.out / f"{date}{suffix}.md", out)
+        _write_results(out, args.out / f"{date}{suffix}", t_start)
+    _write_results(out, args.out / f"{date}{suffix}", t_start)
     log.info("wrote %s (%.1f min)", args.out / f"{date}{suffix}.md", out["wall_s"] / 60)
     return 0
 

@@ -208,8 +208,6 @@ def test_cli_export_then_cli_prepare(tmp_path, capsys):
     first = pcap.read_bytes()
     assert main(["export", str(run / "synthetic.parquet"), "--pcap", str(pcap), "--seed", "4"]) == 0
     assert pcap.read_bytes() == first
-    if not (REPO / "src" / "netdiffus" / "cli" / "prepare.py").exists():
-        pytest.skip("netdiffus prepare is not available")
     back_path = tmp_path / "back.parquet"
     assert main(["prepare", str(pcap), "-o", str(back_path), "--unit", "flow", "--feature", "bytes",
                  "--bin-width", "0.5s", "--length", "24", "--split-direction", "--no-progress"]) == 0
