@@ -53,6 +53,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from netdiffus.errors import ConfigError, DatasetError
+from netdiffus.features.series import FEATURES, Feature
 
 __all__ = [
     "FeatureKind",
@@ -68,8 +69,9 @@ __all__ = [
     "REVERSE",
 ]
 
-FeatureKind = Literal["bytes", "packets", "sizes", "iat"]
-FEATURE_KINDS: tuple[str, ...] = ("bytes", "packets", "sizes", "iat")
+# The series kinds are those that prepare builds.
+FeatureKind = Feature
+FEATURE_KINDS: tuple[str, ...] = FEATURES
 
 #: Direction codes: FORWARD is client -> server (sent by the traced device / the initiator),
 #: REVERSE is server -> client.
