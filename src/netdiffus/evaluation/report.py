@@ -149,7 +149,8 @@ def _plot_samples(real: TraceDataset, syn: TraceDataset, classes: list[str], k: 
                     ax.plot(x[idx, ch], color=colour, alpha=0.7, lw=0.9, ls="-" if ch == 0 else "--")
             ax.set_title(f"{c}: {name}", fontsize=9)
             ax.tick_params(labelsize=7)
-    fig.suptitle(f"{k} random traces per class (dashed: second channel)", fontsize=10)
+    note = " (dashed: second channel)" if real.n_channels > 1 else ""
+    fig.suptitle(f"{k} random traces per class{note}", fontsize=10, y=1.02)
     return _png(fig)
 
 
@@ -170,7 +171,7 @@ def _plot_gasf(real: TraceDataset, syn: TraceDataset, classes: list[str], seed: 
             one = x[rng.integers(len(x))][None]
             img = gasf(scaler.transform(one))[0, 0]
             ax.imshow(img, cmap="rainbow", vmin=-1, vmax=1, origin="lower")
-    fig.suptitle(f"GASF images (channel 0, scaling {mode} fitted on real)", fontsize=10)
+    fig.suptitle(f"GASF images (channel 0, scaling {mode} fitted on real)", fontsize=10, y=1.02)
     return _png(fig)
 
 
@@ -189,7 +190,7 @@ def _plot_hist(real: TraceDataset, syn: TraceDataset, classes: list[str], *, tot
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
     what = "log1p(per-trace total)" if totals else "log1p(|value|) of every bin"
-    fig.suptitle(f"Histograms of {what}", fontsize=10)
+    fig.suptitle(f"Histograms of {what}", fontsize=10, y=1.02)
     return _png(fig)
 
 
@@ -209,7 +210,7 @@ def _plot_acf(real: TraceDataset, syn: TraceDataset, classes: list[str]) -> str:
         ax.set_xlabel("lag (bins)", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
-    fig.suptitle("Mean autocorrelation, lags 1-10", fontsize=10)
+    fig.suptitle("Mean autocorrelation, lags 1-10", fontsize=10, y=1.02)
     return _png(fig)
 
 
