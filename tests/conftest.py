@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +43,13 @@ TINY = ["train.steps=3", "model.base_channels=8", "model.channel_mult=[1, 2]", "
 def tiny_overrides() -> list[str]:
     """Config overrides that make a model train in well under a second."""
     return list(TINY)
+
+
+def ones_complement_sum(data: bytes) -> int:
+    """RFC 1071 sum, written out plainly (independent of the code under test)."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total

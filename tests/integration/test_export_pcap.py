@@ -17,6 +17,7 @@ from pathlib import Path
 import dpkt
 import numpy as np
 import pytest
+from conftest import ones_complement_sum
 
 from netdiffus.cli.main import main
 from netdiffus.export.addresses import AddressPlan
@@ -30,13 +31,6 @@ BIN_S = 0.5
 
 
 # -- an independent reader ----------------------------------------------------------------------
-def ones_complement_sum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
 
 
 def read_and_verify(path: Path) -> list[dict]:

@@ -7,18 +7,15 @@ import struct
 import dpkt
 import numpy as np
 import pytest
+from conftest import ones_complement_sum
 
-from netdiffus.export.frames import TCP, UDP, encode_records, header_size, pcap_file_header
-
-
-def ones_complement_sum(data: bytes) -> int:
-    """RFC 1071 sum, written out plainly (independent of the code under test)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
+from netdiffus.export.frames import (
+    TCP,
+    UDP,
+    encode_records,
+    header_size,
+    pcap_file_header,
+)
 
 
 def transport_checksum_ok(ip) -> bool:
