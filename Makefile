@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of PyTorch. On a GPU machine choose a CUDA build instead, e.g.
-#   make TORCH_SPEC=torch==2.13.0 TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cu126 demo
+#   make TORCH_INDEX=--index-url=URL demo   (URL: the PyTorch wheel index of your CUDA version)
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 RUN_DIR ?= runs/demo
