@@ -5,7 +5,8 @@
 Measures, in one run:
 - the machine's matmul peak (fp32 and bf16, large square matmuls);
 - training throughput (images/s, median of timed steps after warm-up) of the preset's UNet on
-  60 x 60 GASF batches in fp32 and in bf16 autocast, and the model's FLOP/s (counted with
+  60 x 60 GASF batches in fp32 and in bf16 autocast, contiguous and channels_last (and, with
+  ``--compile``, torch.compile'd), and the model's FLOP/s (counted with
   torch.utils.flop_counter) as a fraction of the measured peak;
 - sampling throughput (series/s) of DDPM-1000, DDIM-50, DDIM-20 and DPM-Solver++(2M)-20 on a batch.
 
@@ -48,26 +49,31 @@ def build(cfg, in_channels=1, num_classes=4):
                 out_channels=in_channels * (2 if cfg.diffusion.learn_sigma else 1),
                 channel_mult=m.channel_mult, num_res_blocks=m.num_res_blocks,
                 attention_levels=m.attention_levels, dropout=m.dropout, patch_size=m.patch_size,
-                symmetric_output=m.symmetric_output)
+                symmetric_output=m.symmetric_output, gasf_head=m.gasf_head)
 
 
-def train_speed(cfg, precision: str, size: int = 60, steps: int = 12) -> tuple[float, float]:
+def train_speed(cfg, precision: str, *, channels_last: bool = False, compile: bool = False, size: int = 60,
+                steps: int = 12) -> tuple[float, float]:
     torch.manual_seed(0)
     net = build(cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     bs = cfg.train.batch_size
     x = torch.rand(bs, 1, size, size) * 2 - 1
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     t = torch.randint(0, 1000, (bs,))
     y = torch.randint(0, 5, (bs,))
     fc = FlopCounterMode(display=False)
     with fc:
         net(x, t, y=y).pow(2).mean().backward()
     flops_per_step = fc.get_total_flops()
+    step_net = torch.compile(net) if compile else net  # the first two (timed-out) steps compile
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = net(x, t, y=y).float().pow(2).mean()
+            loss = step_net(x, t, y=y).float().pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -94,6 +100,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/model-speed.md"))
     ap.add_argument("--skip-ddpm", action="store_true", help="skip the 1000-step sampler")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile'd training steps")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -102,11 +109,14 @@ def main() -> None:
              f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
              f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}.", ""]
     peak = {p: matmul_peak(d) for p, d in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-    lines += ["| precision | matmul peak GFLOP/s | train images/s | model GFLOP/s | fraction of peak |",
-              "|---|---|---|---|---|"]
+    lines += ["| precision | layout | compiled | matmul peak GFLOP/s | train images/s | model GFLOP/s | fraction of peak |",
+              "|---|---|---|---|---|---|---|"]
+    variants = [(False, False), (True, False)] + ([(False, True)] if args.compile else [])
     for prec in ("fp32", "bf16"):
-        ips, fps = train_speed(cfg, prec)
-        lines.append(f"| {prec} | {peak[prec] / 1e9:.0f} | {ips:.0f} | {fps / 1e9:.0f} | {fps / peak[prec]:.2f} |")
+        for cl, comp in variants:
+            ips, fps = train_speed(cfg, prec, channels_last=cl, compile=comp)
+            lines.append(f"| {prec} | {'channels_last' if cl else 'contiguous'} | {'yes' if comp else 'no'} | "
+                         f"{peak[prec] / 1e9:.0f} | {ips:.0f} | {fps / 1e9:.0f} | {fps / peak[prec]:.2f} |")
     lines += ["", "| sampler | steps | series/s (batch 64) |", "|---|---|---|"]
     for sampler, steps in (("ddpm", 1000), ("ddim", 50), ("ddim", 20), ("dpmpp2m", 20)):
         if sampler == "ddpm" and args.skip_ddpm:

@@ -78,6 +78,7 @@ class ModelConfig:
     patch_size: int = 2
     symmetric_output: bool = True
     output: Literal["image", "gasf"] = "image"
+    gasf_head: Literal["patch", "bin"] = "patch"
     class_dropout: float = 0.1
 
 
@@ -104,6 +105,9 @@ class TrainConfig:
     ema_decay: float = 0.995
     grad_clip: float = 1.0
     precision: Literal["fp32", "bf16"] = "fp32"
+    # Memory layout and graph compilation of the training step (speed only, same math).
+    channels_last: bool = False
+    compile: bool = False
     seed: int = 0
     checkpoint_every: int = 0
     log_every: int = 25

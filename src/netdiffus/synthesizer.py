@@ -191,6 +191,7 @@ class TrafficSynthesizer:
             patch_size=m.patch_size,
             symmetric_output=m.symmetric_output,
             output=m.output,
+            gasf_head=m.gasf_head,
         ).to(self.device)
         if progress is None and self.progress:
             progress = _tqdm_train(cfg.train.steps)

@@ -73,6 +73,14 @@ def test_training_is_seeded(tiny_overrides):
     np.testing.assert_array_equal(a, b)
 
 
+def test_channels_last_is_a_layout_not_a_model(tiny_overrides):
+    # Same seeded run in the other memory layout: the same traces up to float rounding.
+    tiny = [o for o in tiny_overrides if not o.startswith("model.patch_size")] + ["model.patch_size=2"]
+    a = _fit(tiny).sample(4, seed=0).series
+    b = _fit(tiny + ["train.channels_last=true"]).sample(4, seed=0).series
+    np.testing.assert_allclose(a, b, rtol=1e-3)
+
+
 @pytest.mark.parametrize(
     "make, message",
     [

@@ -109,6 +109,12 @@ class UNet(nn.Module):
         construction (2-D only): the features are pooled over rows and columns into ``[N, ch, T]``,
         a 1-D head predicts angles ``phi`` in ``[0, pi/2]`` and the output is
         ``cos(phi_i + phi_j)``, an ``x_0`` prediction whose inverse is exact.
+    gasf_head : {"patch", "bin"}
+        With ``output="gasf"``: ``"patch"`` predicts the ``p`` angles of each patch from that
+        patch's pooled features; ``"bin"`` unfolds the pooled features to one vector per bin and
+        refines them at the full resolution ``T`` with 1-D convolutions that also see the noisy
+        image's diagonal and row means ``[N, C, T]`` and the time / class embedding (texture
+        finer than a patch; a few 1-D convolutions over ``T``, negligible cost).
     """
 
     def __init__(
@@ -126,17 +132,21 @@ class UNet(nn.Module):
         patch_size: int = 1,
         symmetric_output: bool = False,
         output: str = "image",
+        gasf_head: str = "patch",
     ):
         super().__init__()
         self.config: dict[str, Any] = dict(
             in_channels=in_channels, num_classes=num_classes, out_channels=out_channels, dims=dims, base_channels=base_channels,
             channel_mult=list(channel_mult), num_res_blocks=num_res_blocks,
             attention_levels=list(attention_levels), dropout=dropout, patch_size=patch_size,
-            symmetric_output=symmetric_output, output=output,
+            symmetric_output=symmetric_output, output=output, gasf_head=gasf_head,
         )
         if output not in ("image", "gasf") or (output == "gasf" and dims != 2):
             raise ValueError(f"output must be 'image', or 'gasf' with dims=2 (got {output!r}, dims={dims})")
+        if gasf_head not in ("patch", "bin"):
+            raise ValueError(f"gasf_head must be 'patch' or 'bin' (got {gasf_head!r})")
         self.output = output
+        self.gasf_head = gasf_head
         conv = nn.Conv2d if dims == 2 else nn.Conv1d
         self.dims = dims
         self.patch_size = patch_size
@@ -177,12 +187,25 @@ class UNet(nn.Module):
                     blocks.append(_Upsample(conv, ch, dims))
                 self.up.append(blocks)
         self.out_norm = _norm(ch)
-        if output == "gasf":
+        if output == "gasf" and gasf_head == "patch":
             # [N, ch, T/p] row features -> p angles per position and channel
             self.out = nn.Sequential(nn.Conv1d(ch, ch, 3, padding=1), nn.GroupNorm(min(8, ch), ch), nn.SiLU(),
                                      nn.Conv1d(ch, (out_channels or in_channels) * patch_size, 1))
             nn.init.zeros_(self.out[-1].weight)
             nn.init.zeros_(self.out[-1].bias)
+        elif output == "gasf":
+            # [N, ch, T/p] row features -> [N, hid, T] per-bin features, refined at full resolution
+            # together with the noisy image's diagonal and row means (2 C inputs per bin).
+            hid = base_channels
+            self.out = nn.Sequential(nn.Conv1d(ch, ch, 3, padding=1), nn.GroupNorm(min(8, ch), ch), nn.SiLU(),
+                                     nn.Conv1d(ch, hid * patch_size, 1))
+            self.fine_in = nn.Conv1d(hid + 2 * in_channels, hid, 3, padding=1)
+            self.fine_emb = nn.Linear(emb_dim, hid)
+            self.fine = nn.Sequential(nn.GroupNorm(min(8, hid), hid), nn.SiLU(), nn.Conv1d(hid, hid, 3, padding=1),
+                                      nn.GroupNorm(min(8, hid), hid), nn.SiLU(),
+                                      nn.Conv1d(hid, out_channels or in_channels, 1))
+            nn.init.zeros_(self.fine[-1].weight)
+            nn.init.zeros_(self.fine[-1].bias)
         else:
             self.out = conv(ch, (out_channels or in_channels) * patch_size**dims, 3, padding=1)
             nn.init.zeros_(self.out.weight)
@@ -236,7 +259,7 @@ class UNet(nn.Module):
                 h = b(h, emb)
         h = F.silu(self.out_norm(h))
         if self.output == "gasf":
-            return self._gasf_head(h, size)
+            return self._gasf_head(h, size, x, emb)
         h = self._unfold(self.out(h))
         if any(pads):
             h = h[(..., *[slice(0, s) for s in size])]
@@ -245,13 +268,20 @@ class UNet(nn.Module):
         return h
 
 
-    def _gasf_head(self, h: torch.Tensor, size) -> torch.Tensor:
-        """Features ``[N, ch, T/p, T/p]`` -> a valid GASF ``[N, C, T, T]``."""
+    def _gasf_head(self, h: torch.Tensor, size, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """Features ``[N, ch, T/p, T/p]`` (and the padded input ``x`` ``[N, C, T', T']``, the
+        embedding ``[N, E]``) -> a valid GASF ``[N, C, T, T]``."""
         rows = 0.5 * (h.mean(dim=-1) + h.mean(dim=-2))  # symmetric pooling: [N, ch, T/p]
-        a = self.out(rows)  # [N, C * p, T/p]
+        a = self.out(rows)  # [N, C * p, T/p] ("patch") or [N, hid * p, T/p] ("bin")
         n, cp, tp = a.shape
         p = self.patch_size
-        a = a.reshape(n, cp // p, p, tp).permute(0, 1, 3, 2).reshape(n, cp // p, tp * p)[..., : size[-1]]
+        a = a.reshape(n, cp // p, p, tp).permute(0, 1, 3, 2).reshape(n, cp // p, tp * p)
+        if self.gasf_head == "bin":
+            diag = torch.diagonal(x, dim1=-2, dim2=-1)  # [N, C, T']
+            row_mean = 0.5 * (x.mean(dim=-1) + x.mean(dim=-2))  # [N, C, T']
+            f = self.fine_in(torch.cat([a, diag, row_mean], dim=1)) + self.fine_emb(F.silu(emb))[..., None]
+            a = self.fine(f)  # [N, C, T']
+        a = a[..., : size[-1]]
         phi = 0.5 * torch.pi * torch.sigmoid(a)  # angles in (0, pi/2): scaled series in (0, 1)
         c, s = torch.cos(phi), torch.sin(phi)
         return c.unsqueeze(-1) * c.unsqueeze(-2) - s.unsqueeze(-1) * s.unsqueeze(-2)

@@ -69,6 +69,28 @@ def test_unet_symmetric_output_and_padding():
     assert torch.allclose(out, out.transpose(-1, -2))
 
 
+@pytest.mark.parametrize("head", ["patch", "bin"])
+def test_unet_gasf_output_is_a_valid_gasf(head):
+    net = UNet(in_channels=2, num_classes=3, base_channels=8, channel_mult=(1, 2), patch_size=2, output="gasf",
+               gasf_head=head)
+    for prm in net.parameters():
+        prm.data.normal_(0, 0.2)
+    x = torch.randn(2, 2, 10, 10)
+    out = net(x, torch.tensor([3, 700]), y=torch.tensor([0, 3]))
+    assert out.shape == x.shape
+    phi = 0.5 * torch.arccos(torch.diagonal(out, dim1=-2, dim2=-1).clamp(-1, 1))  # cos(2 phi) on the diagonal
+    rebuilt = torch.cos(phi.unsqueeze(-1) + phi.unsqueeze(-2))
+    torch.testing.assert_close(out, rebuilt, atol=1e-4, rtol=0)
+    # Changing one sample's input changes its output and leaves the other sample's alone.
+    x2 = x.clone()
+    x2[0, 0, 3, :] += 1
+    x2[0, 0, :, 3] += 1
+    out2 = net(x2, torch.tensor([3, 700]), y=torch.tensor([0, 3]))
+    assert not torch.allclose(out2[0], out[0]) and torch.allclose(out2[1], out[1])
+    with pytest.raises(ValueError, match="gasf_head must be 'patch' or 'bin' \\(got 'row'\\)"):
+        UNet(in_channels=1, num_classes=2, output="gasf", gasf_head="row")
+
+
 def test_unet_1d():
     net = UNet(in_channels=1, num_classes=2, dims=1, base_channels=8, channel_mult=(1, 2), patch_size=2)
     assert net(torch.randn(3, 1, 14), torch.tensor([1, 2, 3]), y=torch.tensor([0, 1, 2])).shape == (3, 1, 14)
