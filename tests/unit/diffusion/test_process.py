@@ -58,25 +58,30 @@ def test_sample_k_is_the_same_at_any_batch_size(sampler):
     assert not torch.allclose(full[0], full[3])
 
 
-def test_unet_symmetric_output_and_padding():
-    net = UNet(in_channels=2, num_classes=3, base_channels=8, channel_mult=(1, 2, 2), patch_size=2,
-               symmetric_output=True)
+def _random_unet(std: float, **kw) -> UNet:
+    """A 2-channel, 3-class UNet with random (not zero-initialised) output weights."""
+    net = UNet(in_channels=2, num_classes=3, base_channels=8, patch_size=2, **kw)
     for prm in net.parameters():
-        prm.data.normal_(0, 0.05)
+        prm.data.normal_(0, std)
+    return net
+
+
+T_Y = dict(t=torch.tensor([3, 700]), y=torch.tensor([0, 3]))
+
+
+def test_unet_symmetric_output_and_padding():
+    net = _random_unet(0.05, channel_mult=(1, 2, 2), symmetric_output=True)
     x = torch.randn(2, 2, 10, 10)
-    out = net(x, torch.tensor([3, 700]), y=torch.tensor([0, 3]))
+    out = net(x, T_Y["t"], y=T_Y["y"])
     assert out.shape == x.shape
     assert torch.allclose(out, out.transpose(-1, -2))
 
 
 @pytest.mark.parametrize("head", ["patch", "bin"])
 def test_unet_gasf_output_is_a_valid_gasf(head):
-    net = UNet(in_channels=2, num_classes=3, base_channels=8, channel_mult=(1, 2), patch_size=2, output="gasf",
-               gasf_head=head)
-    for prm in net.parameters():
-        prm.data.normal_(0, 0.2)
+    net = _random_unet(0.2, channel_mult=(1, 2), output="gasf", gasf_head=head)
     x = torch.randn(2, 2, 10, 10)
-    out = net(x, torch.tensor([3, 700]), y=torch.tensor([0, 3]))
+    out = net(x, T_Y["t"], y=T_Y["y"])
     assert out.shape == x.shape
     phi = 0.5 * torch.arccos(torch.diagonal(out, dim1=-2, dim2=-1).clamp(-1, 1))  # cos(2 phi) on the diagonal
     rebuilt = torch.cos(phi.unsqueeze(-1) + phi.unsqueeze(-2))
@@ -85,7 +90,7 @@ def test_unet_gasf_output_is_a_valid_gasf(head):
     x2 = x.clone()
     x2[0, 0, 3, :] += 1
     x2[0, 0, :, 3] += 1
-    out2 = net(x2, torch.tensor([3, 700]), y=torch.tensor([0, 3]))
+    out2 = net(x2, T_Y["t"], y=T_Y["y"])
     assert not torch.allclose(out2[0], out[0]) and torch.allclose(out2[1], out[1])
     with pytest.raises(ValueError, match="gasf_head must be 'patch' or 'bin' \\(got 'row'\\)"):
         UNet(in_channels=1, num_classes=2, output="gasf", gasf_head="row")
