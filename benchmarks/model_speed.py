@@ -68,7 +68,7 @@ def train_speed(cfg, precision: str, *, channels_last: bool = False, compile: bo
     with fc:
         net(x, t, y=y).pow(2).mean().backward()
     flops_per_step = fc.get_total_flops()
-    step_net = torch.compile(net) if compile else net  # the first two (timed-out) steps compile
+    step_net = torch.compile(net) if compile else net  # compiles during the two untimed warm-up steps
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
