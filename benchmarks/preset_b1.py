@@ -1,7 +1,8 @@
 """One netdiffus preset on B1 alone (not a test): fit, sample twice the training set, evaluate.
 
     python -m benchmarks.preset_b1 [--preset cpu] [--set section.key=value ...] [--threads 1]
-        [--device cpu] [--sampling ddim:50:1.0 ...] [--run RUN] [--out FILE] [--jsonl FILE]
+        [--device cpu] [--sampling ddim:50:1.0 ...] [--forest-repeats N] [--run RUN] [--out FILE]
+        [--jsonl FILE]
 
 Uses the benchmark's B1 split (442 / 194) and ``netdiffus.evaluation.evaluate`` with its default
 settings (300 trees), as ``benchmarks.run`` does for its netdiffus row, without the baselines.
@@ -40,6 +41,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--sampling", action="append", type=parse_sampling, default=[],
                     metavar="SAMPLER:STEPS:GUIDANCE")
+    ap.add_argument("--forest-repeats", type=int, default=1,
+                    help="random forests per utility / discriminative score, averaged (default 1)")
     ap.add_argument("--eval-jobs", type=int, default=-1, help="parallel jobs of the random forests")
     ap.add_argument("--run", type=Path, default=None, help="also keep the fitted run folder here")
     ap.add_argument("--out", type=Path, default=None,
@@ -59,7 +62,7 @@ def main() -> None:
         t0 = time.perf_counter()
         fake = synth.sample(2 * len(b.train), seed=0, sampler=sampler, steps=steps, guidance_scale=w)
         sample_s = time.perf_counter() - t0
-        r = evaluate(b.train, fake, real_test=b.test, seed=0, n_jobs=args.eval_jobs)
+        r = evaluate(b.train, fake, real_test=b.test, seed=0, n_jobs=args.eval_jobs, forest_repeats=args.forest_repeats)
         row = {"preset": args.preset, "set": args.overrides, "sampling": f"{sampler}:{steps}:{w:g}",
                "fit_s": round(fit_s), "sample_s": round(sample_s), **{k: round(v, 3) for k, v in r.overall.items()}}
         rows.append(row)
@@ -75,6 +78,7 @@ def main() -> None:
     text = "\n".join([
         f"# Preset `{args.preset}` on B1", "",
         f"Command: `python -m benchmarks.preset_b1 --preset {args.preset}{sets} --threads {args.threads}"
+        + (f" --forest-repeats {args.forest_repeats}" if args.forest_repeats > 1 else "")
         + "".join(f" --sampling {r['sampling']}" for r in rows) + f"` on {args.device}. "
         f"{len(b.train)} train / {len(b.test)} test traces, {2 * len(b.train)} synthetic. Fit {rows[0]['fit_s']} s.", "",
         "| sampling | sample s | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys),

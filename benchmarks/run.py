@@ -62,6 +62,7 @@ class Settings:
     diffusion_overrides: list[str] = field(default_factory=list)
     max_train: int | None = None  # quick: subsample the training split per benchmark
     cnn_on: tuple[str, ...] = ("B1",)
+    forest_repeats: int = 1  # random forests per utility / discriminative score, averaged
 
 
 def settings_for(args: argparse.Namespace) -> Settings:
@@ -82,6 +83,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
         s.cnn_on = tuple(b.strip() for b in args.cnn_on.split(",") if b.strip())
     if args.dgan_epochs is not None:
         s.dgan_epochs = args.dgan_epochs
+    s.forest_repeats = args.forest_repeats
     return s
 
 
@@ -161,7 +163,8 @@ def run_classification(key: str, bench: Benchmark, names: list[str], s: Settings
             row["series_per_s"] = round(syn.n_traces / syn.meta.extra["sample_seconds"], 1)
         row["n_synthetic"] = syn.n_traces
         t0 = time.perf_counter()
-        res = evaluate(train, syn, real_test=test, seed=s.seed, n_estimators=s.n_estimators)
+        res = evaluate(train, syn, real_test=test, seed=s.seed, n_estimators=s.n_estimators,
+                       forest_repeats=s.forest_repeats)  # fmt: skip
         row.update(res.overall)
         if use_cnn:
             c = cnn_evaluation((train.series, train.label_array()), (syn.series, syn.label_array()),
@@ -335,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the 2-core machine is shared; use 2 on an idle one)")
     p.add_argument("--cnn-on", help="benchmarks that get the GASF CNN (default B1)")
+    p.add_argument("--forest-repeats", type=int, default=1,
+                   help="fit every random forest this many times (seeds 0..N-1) and report the mean (default 1)")
     p.add_argument("--override", action="append", help="extra section.key=value for the diffusion preset")
     p.add_argument("--tag", help="suffix of the result file names (<date>-TAG.md), e.g. for a partial run")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")

@@ -42,6 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--fast", action="store_true", help="fewer trees and CNN epochs (seconds, for a first look)")
     p.add_argument("--seed", type=int, default=0, help="seed of every classifier and sample (default 0)")
+    p.add_argument(
+        "--forest-repeats", type=int, default=1, metavar="N",
+        help="fit each random forest N times (seeds SEED..SEED+N-1) and report the mean and *_sd (default 1)",
+    )  # fmt: skip
     p.add_argument("--title", default="netdiffus evaluation", help="title of the HTML report")
     p.set_defaults(func=run)
     return p
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     synthetic = read_dataset(args.synthetic)
     real_test = read_dataset(args.real_test) if args.real_test else None
     log.info("evaluating %d synthetic vs %d real traces", synthetic.n_traces, real.n_traces)
-    result = evaluate(real, synthetic, real_test=real_test, seed=args.seed, metrics=metrics, fast=args.fast)
+    result = evaluate(real, synthetic, real_test=real_test, seed=args.seed, metrics=metrics, fast=args.fast,
+                      forest_repeats=args.forest_repeats)  # fmt: skip
     path = write_report(
         result,
         real,

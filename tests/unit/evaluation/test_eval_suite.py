@@ -60,6 +60,23 @@ def test_evaluate_is_seeded():
     assert a.overall == b.overall
 
 
+def test_forest_repeats_average_the_single_seed_forests():
+    # Noisy classes so that the forests disagree between seeds.
+    real, test, syn = make(12, 0), make(6, 1), make(24, 2)
+    for ds in (real, test, syn):
+        ds.series[:] = np.random.default_rng(len(ds.ids)).permutation(ds.series)
+    kw = {"real_test": test, "n_estimators": 5, "metrics": ["discriminative", "rf"]}
+    singles = [evaluate(real, syn, seed=s, **kw).overall for s in (4, 5, 6)]
+    r = evaluate(real, syn, seed=4, forest_repeats=3, **kw)
+    assert r.info["forest_repeats"] == 3
+    for key in ("discriminative", "TRTR_acc", "TSTR_acc", "TRSTR_acc", "TRSTR_f1"):
+        values = [o[key] for o in singles]
+        assert r.overall[key] == pytest.approx(np.mean(values)), key
+        assert r.overall[f"{key}_sd"] == pytest.approx(np.std(values)), key
+    assert any(r.overall[f"{k}_sd"] > 0 for k in ("discriminative", "TRTR_acc", "TSTR_acc", "TRSTR_acc"))
+    assert not any(k.endswith("_sd") for k in singles[0])
+
+
 def test_without_test_set_utility_and_privacy_are_skipped():
     r = evaluate(make(10, 0), make(10, 1), n_estimators=10)
     assert "TSTR_acc" not in r.overall and "DCR_ratio" not in r.overall
@@ -88,6 +105,7 @@ def test_multichannel_series():
         ({"metrics": ["nope"]}, ConfigError,
          "metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, cnn (got 'nope')"),
         ({"n_estimators": 0}, ConfigError, "n_estimators must be >= 1 (got 0)"),
+        ({"forest_repeats": 0}, ConfigError, "forest_repeats must be >= 1 (got 0)"),
     ],
 )  # fmt: skip
 def test_option_errors(kwargs, error, message):
@@ -146,11 +164,13 @@ def test_cli_evaluate(tmp_path, capsys):
         paths[name] = write_dataset(ds, tmp_path / f"{name}.parquet")
     rc = main(["-q", "evaluate", "--real", str(paths["real"]), "--real-test", str(paths["test"]),
                "--synthetic", str(paths["syn"]), "-o", str(tmp_path / "eval"), "--fast",
-               "--metrics", "fidelity,privacy"])  # fmt: skip
+               "--metrics", "fidelity,rf,privacy", "--forest-repeats", "2"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
     assert "W1_values" in out and "DCR_ratio" in out and "report:" in out
     assert (tmp_path / "eval" / "report.html").exists()
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["info"]["forest_repeats"] == 2 and "TRSTR_acc_sd" in saved["overall"]
 
 
 @pytest.mark.parametrize(
