@@ -223,7 +223,7 @@ def evaluate(
         _fidelity(result, xr, ylab_r, xs, ylab_s, classes)
 
     if "discriminative" in groups:
-        log.info("discriminative score (%d trees, 5 folds, %d forest seeds)", n_trees, forest_repeats)
+        log.info("discriminative score (%d trees, 5 folds, forests x%d)", n_trees, forest_repeats)
         try:
             _put_mean(result, "discriminative", [
                 utility.discriminative_score(xr, xs, n_estimators=n_trees, seed=s, n_jobs=n_jobs) for s in forest_seeds
@@ -235,7 +235,7 @@ def evaluate(
     if real_test is not None:
         xt, ylab_t = real_test.series, real_test.label_array()
         if "rf" in groups:
-            log.info("random forest TRTR / TSTR / TRSTR (%d trees, %d forest seeds)", n_trees, forest_repeats)
+            log.info("random forest TRTR / TSTR / TRSTR (%d trees, forests x%d)", n_trees, forest_repeats)
 
             def rf(x: np.ndarray, y: np.ndarray, xq: np.ndarray, s: int) -> np.ndarray:
                 return utility.rf_predict(x, y, xq, s, n_estimators=n_trees, n_jobs=n_jobs)
