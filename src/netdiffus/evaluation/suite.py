@@ -244,9 +244,7 @@ def evaluate(
                 utility.train_test_scores((xr, ylab_r), (xs, ylab_s), (xt, ylab_t), classifier=rf, seed=s)
                 for s in forest_seeds
             ]
-            for name in runs[0]:
-                _put_mean(result, f"{name}_acc", [r[name]["accuracy"] for r in runs])
-                _put_mean(result, f"{name}_f1", [r[name]["macro_f1"] for r in runs])
+            _put_scores(result, runs, prefix="")
         if "privacy" in groups:
             result.overall["DCR_ratio"] = privacy.dcr_ratio(xr, xs, xt)
             result.overall["MIA_AUC"] = privacy.mia_auc(xr, xt, xs)
@@ -257,7 +255,7 @@ def evaluate(
             cres = cnn.cnn_evaluation(
                 (xr, ylab_r), (xs, ylab_s), (xt, ylab_t), seed=seed, fast=fast, epochs=cnn_epochs
             )
-            _put_scores(result, cres.scores, prefix="CNN_")
+            _put_scores(result, [cres.scores], prefix="CNN_")
             result.overall["FD"] = cres.frechet
             result.info["cnn"] = cres.info
     elif any(g in groups for g in ("rf", "privacy", "cnn")):
@@ -279,10 +277,11 @@ def _put_mean(result: EvaluationResult, key: str, values: list[float]) -> None:
         result.overall[f"{key}_sd"] = float(np.std(values))
 
 
-def _put_scores(result: EvaluationResult, scores: dict[str, dict[str, float]], *, prefix: str) -> None:
-    for name, s in scores.items():
-        result.overall[f"{prefix}{name}_acc"] = s["accuracy"]
-        result.overall[f"{prefix}{name}_f1"] = s["macro_f1"]
+def _put_scores(result: EvaluationResult, runs: list[dict[str, dict[str, float]]], *, prefix: str) -> None:
+    """``<prefix><name>_acc`` / ``_f1`` (and ``_sd``) from one or more runs of ``{name: {"accuracy", "macro_f1"}}``."""
+    for name in runs[0]:
+        _put_mean(result, f"{prefix}{name}_acc", [r[name]["accuracy"] for r in runs])
+        _put_mean(result, f"{prefix}{name}_f1", [r[name]["macro_f1"] for r in runs])
 
 
 def _fidelity(
