@@ -116,14 +116,16 @@ class TrainConfig:
 
 @dataclass
 class SampleConfig:
-    """Sampling. ``project_x0`` replaces each predicted ``x_0`` by its nearest valid GASF."""
+    """Sampling. ``project_x0`` replaces each predicted ``x_0`` by its nearest valid GASF at every
+    step; it applies to GASF image outputs (``model.output = "image"``) and is skipped for the
+    valid-GASF head, whose output is already a valid GASF."""
 
     sampler: Literal["ddim", "ddpm", "dpmpp2m"] = "ddim"
     steps: int = 50
     eta: float = 0.0
     guidance_scale: float = 1.0
     batch_size: int = 256
-    project_x0: bool = False
+    project_x0: bool = True
 
 
 @dataclass

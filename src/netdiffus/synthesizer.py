@@ -265,7 +265,9 @@ class TrafficSynthesizer:
         eta = sc.eta if eta is None else eta
         w = sc.guidance_scale if guidance_scale is None else guidance_scale
         bs = batch_size or sc.batch_size
-        project = sc.project_x0 and self.config.imaging.representation == "gasf"
+        # The valid-GASF head's x_0 is already a valid GASF: projecting it again changes nothing.
+        project = (sc.project_x0 and self.config.imaging.representation == "gasf"
+                   and self.config.model.output == "image")
         if bs < 1:
             raise ConfigError(f"batch_size must be >= 1 (got {bs})")
         labels_list = self._resolve_labels(n, labels)

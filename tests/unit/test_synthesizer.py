@@ -39,6 +39,31 @@ def test_fit_sample_shapes_units_and_labels(tiny_overrides, extra):
     assert ds.meta.extra["synthetic"]["seed"] == 3
 
 
+@pytest.mark.parametrize(
+    "extra, projected",
+    [
+        ([], False),  # the valid-GASF head: x_0 is already a valid GASF
+        (IMAGE_V, True),  # image output: projected by default
+        (IMAGE_V + ["sample.project_x0=false"], False),
+        (IMAGE_V + ['imaging.representation="series"'], False),  # no image to project
+    ],
+)
+def test_project_x0_applies_to_gasf_image_outputs(tiny_overrides, monkeypatch, extra, projected):
+    import netdiffus.synthesizer as mod
+
+    synth = _fit(tiny_overrides + extra)
+    seen = []
+    real = mod.run_sampler
+
+    def spy(*args, **kw):
+        seen.append(kw["x0_transform"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(mod, "run_sampler", spy)
+    synth.sample(2, seed=0)
+    assert seen and all((t is not None) == projected for t in seen)
+
+
 def test_reload_samples_the_same_traces(tiny_overrides, tmp_path):
     synth = _fit(tiny_overrides)
     before = synth.sample(6, seed=5, labels=["b", "a", "b", "a", "a", "b"])
