@@ -24,4 +24,14 @@ from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, write_
 
 __version__ = "0.1.0"
 
-__all__ = ["DatasetMeta", "TraceDataset", "read_dataset", "write_dataset", "__version__"]
+__all__ = ["DatasetMeta", "TraceDataset", "TrafficSynthesizer", "read_dataset", "write_dataset", "__version__"]
+
+
+def __getattr__(name: str):
+    # TrafficSynthesizer needs torch, which takes seconds to import: importing it on first use
+    # keeps `import netdiffus` (and every `netdiffus --help`) free of it.
+    if name == "TrafficSynthesizer":
+        from netdiffus.synthesizer import TrafficSynthesizer
+
+        return TrafficSynthesizer
+    raise AttributeError(f"module 'netdiffus' has no attribute {name!r}")
