@@ -142,3 +142,57 @@ def test_fit_refuses_a_non_empty_folder(capsys, tmp_path):
     (run / "keep.txt").write_text("x")
     code, out, err = run_cli(capsys, "fit", str(ds_path), "-o", str(run))
     assert code == 1 and err.strip() == f"error: output folder {run} is not empty (use --force to write into it)"
+
+
+@pytest.mark.parametrize(
+    "exc, verbose, expected",
+    [
+        (PermissionError(13, "Permission denied", "/x/out.parquet"), [], "error: /x/out.parquet: Permission denied"),
+        (OSError(28, "No space left on device"), [], "error: No space left on device"),
+        (RuntimeError("boom"), [], "error: unexpected RuntimeError: boom (a bug in netdiffus; -vv shows the traceback)"),
+    ],
+)
+def test_unexpected_exceptions_are_one_line(capsys, monkeypatch, exc, verbose, expected):
+    import netdiffus.cli.info as info
+
+    def fail(args):
+        raise exc
+
+    monkeypatch.setattr(info, "run", fail)
+    code, out, err = run_cli(capsys, *verbose, "info", "anything")
+    assert code == 1
+    assert err.strip() == expected
+
+
+def test_unexpected_exception_traceback_with_vv(capsys, caplog, monkeypatch):
+    import netdiffus.cli.info as info
+
+    def fail(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(info, "run", fail)
+    code, out, err = run_cli(capsys, "-vv", "info", "anything")
+    assert code == 1
+    assert err.strip().endswith("-vv shows the traceback)")
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
+
+
+def test_split_keeps_videos_apart_like_the_demo(capsys, tmp_path):
+    src = tmp_path / "videotrain"
+    shutil.copytree(demo_data_path(), src)
+    ds = tmp_path / "v.parquet"
+    assert run_cli(capsys, "prepare", str(src), "--column", "frame_sum_dl", "--length", "16", "-o", str(ds))[0] == 0
+    code, out, err = run_cli(capsys, "split", str(ds), "--train", str(tmp_path / "tr.parquet"),
+                             "--test", str(tmp_path / "te.parquet"), "--group", r"Vid_(\d+)_")
+    assert code == 0, err
+    train, test = read_dataset(tmp_path / "tr.parquet"), read_dataset(tmp_path / "te.parquet")
+    assert (len(train), len(test)) == (114, 49)  # the demo's split of the same data (seed 0)
+    video = lambda t: (t.split("/")[0], t.split("/")[1], t.split("Vid_")[1].split("_")[0])  # noqa: E731
+    assert not {video(i) for i in train.ids} & {video(i) for i in test.ids}
+    assert out.splitlines()[1].startswith(f"wrote {tmp_path / 'te.parquet'}: test 49 traces (Facebook/V360 ")
+
+
+def test_split_refuses_one_file_for_both_sides(capsys, tmp_path):
+    ds = tmp_path / "x.parquet"
+    code, out, err = run_cli(capsys, "split", str(ds), "--train", str(ds), "--test", str(ds))
+    assert (code, err.strip()) == (1, f"error: --train and --test are the same file ({ds})")

@@ -12,7 +12,7 @@ from netdiffus.errors import ConfigError
 log = logging.getLogger(__name__)
 
 EXAMPLE = """example:
-  netdiffus evaluate --real runs/demo/train.parquet --real-test runs/demo/test.parquet \\
+  netdiffus evaluate --real runs/demo/data/train.parquet --real-test runs/demo/data/test.parquet \\
       --synthetic runs/demo/synthetic.parquet -o runs/demo/eval
 
 writes DIR/metrics.json and DIR/report.html (self-contained, open it in any browser).

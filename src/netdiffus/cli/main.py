@@ -3,7 +3,8 @@
 Each subcommand lives in its own module ``netdiffus.cli.<name>`` exposing
 ``add_parser(subparsers) -> argparse.ArgumentParser`` (which sets ``func=run`` as default) and
 ``run(args) -> int``. A :class:`~netdiffus.errors.NetDiffusError` becomes one line on stderr,
-``error: <message>``, and exit code 1, never a traceback.
+``error: <message>``, and exit code 1, never a traceback; so does an ``OSError`` (file name and
+reason) and, as a last resort, any other exception (its traceback with ``-vv``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Sequence
 from netdiffus import __version__
 from netdiffus.errors import NetDiffusError
 
-SUBCOMMANDS = ("prepare", "fit", "sample", "evaluate", "export", "info", "demo")
+SUBCOMMANDS = ("prepare", "split", "fit", "sample", "evaluate", "export", "info", "demo")
 
 log = logging.getLogger("netdiffus")
 
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"netdiffus {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors (summaries still print)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
@@ -65,6 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the file system said no: permissions, a full disk, a vanished path
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, the traceback only on request
+        if args.verbose > 1:
+            log.exception("unexpected error")
+        print(f"error: unexpected {type(exc).__name__}: {exc} (a bug in netdiffus; -vv shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

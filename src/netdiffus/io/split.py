@@ -12,13 +12,16 @@ Examples
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from netdiffus.errors import ConfigError
+from netdiffus.errors import ConfigError, DatasetError
 
-__all__ = ["split_by_group", "videotrain_video_id"]
+if TYPE_CHECKING:
+    from netdiffus.io.dataset import TraceDataset
+
+__all__ = ["split_by_group", "split_dataset", "videotrain_video_id"]
 
 
 def split_by_group(
@@ -45,3 +48,49 @@ def videotrain_video_id(trace_id: str) -> str:
     """The video of a videoTrain trace id (``.../Vid_12_cc_345`` -> ``"12"``); the id itself otherwise."""
     m = re.search(r"Vid_(\d+)_", trace_id)
     return m.group(1) if m else trace_id
+
+
+def split_dataset(
+    dataset: "TraceDataset", *, test_fraction: float = 0.3, group: str | None = None, seed: int = 0
+) -> tuple["TraceDataset", "TraceDataset"]:
+    r"""Split a dataset into real train and test sets, keeping groups of related traces together.
+
+    Parameters
+    ----------
+    dataset : TraceDataset
+        Traces ``[N, C, T]`` with labels and ids.
+    test_fraction : float
+        Share of the (label, group) pairs that go to the test side, in (0, 1).
+    group : str or None
+        Regular expression searched in each trace id; its first capture group (else the whole
+        match) names the trace's group, e.g. ``r"Vid_(\d+)_"`` keeps each video on one side.
+        None: every trace is its own group.
+    seed : int
+        Seed of the shuffle of the pairs.
+
+    Returns
+    -------
+    (train, test) : tuple of TraceDataset
+        Both sides hold at least one trace.
+    """
+    if group is None:
+        groups = list(dataset.ids)
+    else:
+        try:
+            pattern = re.compile(group)
+        except re.error as exc:
+            raise ConfigError(f"group '{group}' is not a regular expression ({exc})") from None
+        groups = []
+        for trace_id in dataset.ids:
+            m = pattern.search(trace_id)
+            if m is None:
+                raise DatasetError(f"group '{group}' does not match trace id '{trace_id}'")
+            groups.append(m.group(1) if pattern.groups else m.group(0))
+    train_idx, test_idx = split_by_group(dataset.labels, groups, test_fraction=test_fraction, seed=seed)
+    if len(train_idx) == 0 or len(test_idx) == 0:
+        n_pairs = len(set(zip(dataset.labels, groups)))
+        raise DatasetError(
+            f"test_fraction {test_fraction} of {n_pairs} (label, group) pairs leaves an empty "
+            f"{'test' if len(test_idx) == 0 else 'train'} side"
+        )
+    return dataset.subset(train_idx), dataset.subset(test_idx)

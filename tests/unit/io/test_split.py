@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from conftest import toy_dataset
+from netdiffus.errors import ConfigError, DatasetError
+from netdiffus.io.split import split_dataset
+
+
+def _with_ids(ids):
+    ds = toy_dataset(n_per_class=len(ids) // 2)
+    ds.ids = list(ids)
+    return ds
+
+
+def test_groups_never_straddle_the_split():
+    # 2 classes x 3 sessions of 2 "videos" each: a video is (label, v<k>)
+    ds = _with_ids([f"{c}_v{k}_s{s}" for c in "ab" for k in (1, 2) for s in range(3)][:12])
+    train, test = split_dataset(ds, test_fraction=0.5, group=r"_(v\d)_", seed=0)
+    assert len(train) + len(test) == 12 and len(test) == 6
+    side = {}
+    for part, name in ((train, "train"), (test, "test")):
+        for lab, i in zip(part.labels, part.ids):
+            assert side.setdefault((lab, i.split("_")[1]), name) == name
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([train.series, test.series]).ravel()), np.sort(ds.series.ravel())
+    )
+
+
+def test_whole_match_without_capture_group_and_no_group():
+    ds = _with_ids([f"x{k % 3}-{k}" for k in range(12)])
+    train, test = split_dataset(ds, test_fraction=0.5, group=r"x\d", seed=1)
+    assert len(train) + len(test) == 12
+    train, test = split_dataset(ds, test_fraction=0.25, seed=0)  # each trace alone: 3 of 12 pairs
+    assert (len(train), len(test)) == (9, 3)
+
+
+@pytest.mark.parametrize(
+    "kw, err, msg",
+    [
+        (dict(group="(v"), ConfigError, r"group '\(v' is not a regular expression \(missing \)"),
+        (dict(group="zz"), DatasetError, r"group 'zz' does not match trace id 't0'"),
+        (dict(test_fraction=1.0), ConfigError, r"test_fraction must be in \(0, 1\) \(got 1.0\)"),
+        (dict(test_fraction=0.01), DatasetError, r"test_fraction 0.01 of 12 \(label, group\) pairs leaves an empty test side"),
+    ],
+)
+def test_split_errors(kw, err, msg):
+    with pytest.raises(err, match=msg):
+        split_dataset(toy_dataset(), **kw)
