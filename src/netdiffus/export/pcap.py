@@ -362,6 +362,11 @@ def export_pcap(
     if path.is_dir():
         raise ConfigError(f"pcap output {path} is a folder; give a file name such as {path / 'synthetic.pcap'}")
     plan = addresses if addresses is not None else AddressPlan.default()
+    unknown = sorted(set(plan.servers) - set(dataset.labels))
+    if unknown:
+        raise ConfigError(
+            f"addr-map class {unknown[0]!r} is not a class of the dataset (classes: {', '.join(sorted(set(dataset.labels)))})"
+        )
     ipv = plan.version
     kind = resolve_feature(dataset.meta.feature, feature)
     meta = dataset.meta

@@ -230,12 +230,15 @@ def test_output_is_a_folder(tmp_path):
         ({"feature": "flows"}, ConfigError, "feature must be one of bytes, packets, sizes, iat (got 'flows')"),
         ({"bin_width_s": 0.0}, ConfigError, "bin_width_s must be >= 0.0001 (got 0.0)"),
         ({"stagger_s": -1.0}, ConfigError, "stagger_s must be >= 0 (got -1.0)"),
+        ({"addresses": AddressPlan.parse(["NOPE=192.0.2.7"])}, ConfigError,
+         "addr-map class 'NOPE' is not a class of the dataset (classes: {classes})"),
     ],
 )
 def test_option_errors(tmp_path, kwargs, error, message):
+    ds = make_dataset(n=2)
     with pytest.raises(error) as exc:
-        export_pcap(make_dataset(n=2), tmp_path / "x.pcap", **kwargs)
-    assert str(exc.value) == message
+        export_pcap(ds, tmp_path / "x.pcap", **kwargs)
+    assert str(exc.value) == message.format(classes=", ".join(sorted(set(ds.labels))))
     assert not (tmp_path / "x.pcap").exists()
 
 
