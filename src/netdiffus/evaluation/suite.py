@@ -121,6 +121,27 @@ def _check_compatible(real: TraceDataset, other: TraceDataset, what: str) -> Non
     other.validate(what=what)
 
 
+def _check_test_set(real_train: TraceDataset, real_test: TraceDataset) -> None:
+    """Refuse a test set with none of the training classes; warn about unseen classes and copies."""
+    train_classes = set(real_train.labels)
+    unknown = sorted(set(real_test.labels) - train_classes)
+    if len(unknown) == len(set(real_test.labels)):
+        raise DatasetError(
+            f"real test set has none of the training classes (test: {', '.join(unknown[:5])}"
+            f"{'...' if len(unknown) > 5 else ''}; train: {', '.join(sorted(train_classes)[:5])}"
+            f"{'...' if len(train_classes) > 5 else ''})"
+        )
+    if unknown:
+        n = sum(lab in unknown for lab in real_test.labels)
+        log.warning("%d real test traces have classes not in training (%s): every classifier gets them wrong",
+                    n, ", ".join(unknown[:5]))
+    seen = {row.tobytes() for row in np.ascontiguousarray(real_train.series, dtype=np.float32)}
+    copies = sum(row.tobytes() in seen for row in np.ascontiguousarray(real_test.series, dtype=np.float32))
+    if copies:
+        log.warning("%d of %d real test traces are also in the real training set: TRTR, DCR_ratio and MIA_AUC "
+                    "assume unseen test traces", copies, real_test.n_traces)
+
+
 def evaluate(
     real_train: TraceDataset,
     synthetic: TraceDataset,
@@ -187,6 +208,7 @@ def evaluate(
     _check_compatible(real_train, synthetic, "synthetic")
     if real_test is not None:
         _check_compatible(real_train, real_test, "real test")
+        _check_test_set(real_train, real_test)
     n_trees = n_estimators if n_estimators is not None else (FAST_N_ESTIMATORS if fast else utility.DEFAULT_N_ESTIMATORS)
     if n_trees < 1:
         raise ConfigError(f"n_estimators must be >= 1 (got {n_trees})")

@@ -212,3 +212,23 @@ def test_gasf_consistency_of_valid_and_noisy_images():
     noisy = valid + np.random.default_rng(1).normal(0, 0.2, valid.shape)
     r = evaluate(real, real, metrics=["fidelity"], synthetic_images=noisy)
     assert r.overall["GASF_consistency"] > 0.05
+
+
+def test_real_test_set_checks(caplog):
+    train, syn = make(5, 0), make(5, 1)
+    alien = make(5, 2)
+    alien.labels = ["A", "B"] * (alien.n_traces // 2) + ["A"] * (alien.n_traces % 2)
+    with pytest.raises(DatasetError) as exc:
+        evaluate(train, syn, real_test=alien, metrics=["fidelity"])
+    assert str(exc.value) == ("real test set has none of the training classes (test: A, B; "
+                              "train: Facebook/V360, YouTube/VNormal, x)")
+    mixed = make(5, 3)
+    mixed.labels = ["zz"] + mixed.labels[1:]
+    with caplog.at_level("WARNING", logger="netdiffus.evaluation.suite"):
+        evaluate(train, syn, real_test=mixed, metrics=["fidelity"])
+        evaluate(train, syn, real_test=train, metrics=["fidelity"])
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "1 real test traces have classes not in training (zz): every classifier gets them wrong",
+        "15 of 15 real test traces are also in the real training set: TRTR, DCR_ratio and MIA_AUC "
+        "assume unseen test traces",
+    ]
