@@ -190,6 +190,8 @@ def test_split_keeps_videos_apart_like_the_demo(capsys, tmp_path):
     video = lambda t: (t.split("/")[0], t.split("/")[1], t.split("Vid_")[1].split("_")[0])  # noqa: E731
     assert not {video(i) for i in train.ids} & {video(i) for i in test.ids}
     assert out.splitlines()[1].startswith(f"wrote {tmp_path / 'te.parquet'}: test 49 traces (Facebook/V360 ")
+    code, out, err = run_cli(capsys, "info", str(tmp_path / "tr.parquet"))
+    assert out.splitlines()[-1] == "first_ids    " + ", ".join(train.ids[:3])
 
 
 def test_split_refuses_one_file_for_both_sides(capsys, tmp_path):

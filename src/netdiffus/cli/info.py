@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         out = {
             "dataset": str(path), "traces": len(ds), "channels": ds.meta.channels, "length": ds.length,
             "feature": ds.meta.feature, "unit": ds.meta.unit, "bin_width_s": ds.meta.bin_width_s,
-            "classes": ds.class_counts(),
+            "classes": ds.class_counts(), "first_ids": ds.ids[:3],
         }
     else:
         raise InputError(f"path {path} does not exist")
@@ -55,5 +55,7 @@ def run(args: argparse.Namespace) -> int:
         for k, v in out.items():
             if isinstance(v, dict):
                 v = ", ".join(f"{a}: {b}" for a, b in v.items())
+            elif isinstance(v, list):
+                v = ", ".join(map(str, v))
             print(f"{k:<{width}}  {v}")
     return 0

@@ -10,7 +10,7 @@ EXAMPLE = r"""example:
   # unseen videos in test: the group of a trace is the video number in its id
   netdiffus split video.parquet --train train.parquet --test test.parquet --group 'Vid_(\d+)_'
 
---group is a regular expression searched in each trace id (netdiffus info shows ids); its first
+--group is a regular expression searched in each trace id ('netdiffus info' shows the first ids); its first
 capture group, else the whole match, names the trace's group, and all traces of one (label, group)
 pair land on the same side. Without it every trace is its own group."""
 
