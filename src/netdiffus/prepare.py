@@ -55,12 +55,12 @@ from netdiffus.features.series import (
     histogram_json,
     parse_duration,
 )
-from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, count_hosts
+from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, check_flow_timeouts, count_hosts
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
-from netdiffus.io.labels import Labeler, parse_label_from
+from netdiffus.io.labels import Labeler, check_label_options, parse_label_from
 from netdiffus.io.pcap import CaptureError, Decoder, capture_kind, iter_packet_batches
 
-__all__ = ["prepare", "PrepareSummary", "find_inputs", "DEVICE_MAC_FILE"]
+__all__ = ["prepare", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE"]
 
 log = logging.getLogger(__name__)
 
@@ -161,22 +161,68 @@ def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: Literal["csv"
     return out
 
 
-def _detect_format(inputs: Sequence[str | os.PathLike[str]]) -> Literal["csv", "pcap"]:
+def _input_files(inputs: Sequence[str | os.PathLike[str]], *, exclude: set[Path]) -> dict[str, list[int]]:
+    """{"pcap": [given, found], "csv": [given, found]}: files given, and files found under folders."""
+    counts = {"pcap": [0, 0], "csv": [0, 0]}
     for item in inputs:
         p = Path(item)
         if p.is_file():
             if p.suffix.lower() == ".csv":
-                return "csv"
-            with open(p, "rb") as fh:
-                if capture_kind(fh.read(4)) is not None or _is_capture_name(p):
-                    return "pcap"
-        elif p.is_dir():
-            for f in p.rglob("*"):
-                if f.is_file() and _is_capture_name(f):
-                    return "pcap"
-                if f.suffix.lower() == ".csv":
-                    return "csv"
-    return "pcap"
+                counts["csv"][0] += 1
+            elif _is_capture_name(p):
+                counts["pcap"][0] += 1
+            else:
+                with open(p, "rb") as fh:
+                    counts["pcap"][0] += capture_kind(fh.read(4)) is not None
+            continue
+        for f in p.rglob("*"):
+            if not f.is_file() or f.resolve() in exclude:
+                continue
+            if _is_capture_name(f):
+                counts["pcap"][1] += 1
+            elif f.name.endswith(".csv"):  # what prepare reads under a folder (``*.csv``)
+                counts["csv"][1] += 1
+    return counts
+
+
+def choose_format(
+    inputs: Sequence[str | os.PathLike[str]], format: str = "auto", *, label_from: str = "folder"
+) -> Literal["csv", "pcap"]:
+    """The input kind of the whole input set: ``format`` if given, else what the inputs hold.
+
+    Captures are files named like a capture (``.pcap``, ``.pcapng``, ``.cap``, ... and their
+    ``.gz``) or, given directly, starting like one; CSV files end in ``.csv`` (the table of a
+    ``csv:FILE`` label source is not an input). With ``format="auto"``: ``"csv"`` if the inputs
+    hold CSV files and no capture, ``"pcap"`` otherwise. With ``format`` given, files of the other
+    kind found under the given folders are ignored, with one logged warning that counts them
+    (files given directly are read as ``format``).
+
+    Raises
+    ------
+    InputError
+        An input path does not exist, or ``format="auto"`` and the inputs hold both kinds
+        (``inputs mix pcap and CSV files (6 capture(s), 12 CSV file(s)); prepare one kind at a
+        time or pass --format``).
+    """
+    for item in inputs:
+        if not Path(item).exists():
+            raise InputError(f"input path {item} does not exist")
+    exclude = {Path(label_from[4:]).resolve()} if label_from.startswith("csv:") else set()
+    counts = _input_files(inputs, exclude=exclude)
+    if format in ("csv", "pcap"):
+        other = "csv" if format == "pcap" else "pcap"
+        ignored = counts[other][1]
+        if ignored:
+            log.warning("--format %s: ignoring %d %s file(s) found under the inputs", format, ignored,
+                        "CSV" if other == "csv" else "capture")
+        return format  # type: ignore[return-value]
+    n_pcap, n_csv = sum(counts["pcap"]), sum(counts["csv"])
+    if n_pcap and n_csv:
+        raise InputError(
+            f"inputs mix pcap and CSV files ({n_pcap} capture(s), {n_csv} CSV file(s)); prepare one kind at a time "
+            "or pass --format"
+        )
+    return "csv" if n_csv else "pcap"
 
 
 # -- per-capture work (runs in worker processes) -------------------------------------------------
@@ -540,7 +586,9 @@ def prepare(
     for p in items:
         if not Path(p).exists():
             raise InputError(f"input path {p} does not exist")
-    kind = _detect_format(items) if format == "auto" else format
+    check_flow_timeouts(idle_timeout_s, active_timeout_s)
+    check_label_options(time_window_s=label_time_window_s, utc_offset_h=label_utc_offset_h)
+    kind = choose_format(items, format, label_from=label_from)
     if kind == "csv":
         from netdiffus.io.csv_tables import prepare_csv
 

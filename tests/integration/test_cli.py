@@ -102,7 +102,7 @@ def test_prepare_skips_a_bad_file_and_says_why(capsys, tmp_path):
     out_path = tmp_path / "out.parquet"
     code, out, err = run_cli(capsys, "prepare", str(root), "--column", "bytes", "-o", str(out_path))
     assert code == 0
-    assert f"{root}/a/bad.csv:3: column 'bytes' has a NaN or infinite value" in out
+    assert f"{root}/a/bad.csv: line 3: column 'bytes' has a NaN or infinite value" in out
     assert read_dataset(out_path).class_counts() == {"a": 3, "b": 3}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -190,11 +192,122 @@ def test_cli_strict_fails_with_one_line_and_no_output(captures, tmp_path, capsys
         (["--feature", "sizes", "--split-direction"],
          "error: split_direction applies to the bytes and packets features (got feature 'sizes'; sizes are "
          "already signed by direction)\n"),
+        (["--label-window=-1"], "error: label_window must be >= 0 (got -1)\n"),
+        (["--label-utc-offset", "99"], "error: label_utc_offset must be strictly between -24 and 24 hours (got 99)\n"),
+        (["--idle-timeout", "-1"], "error: idle_timeout must be > 0 (got -1)\n"),  # once, not per file
+        (["--active-timeout", "0"], "error: active_timeout must be > 0 (got 0)\n"),
     ],
 )
 def test_cli_option_errors(captures, tmp_path, capsys, args, message):
     assert main(["prepare", str(captures), "-o", str(tmp_path / "x.parquet"), *args]) == 1
     assert capsys.readouterr().err == message
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ("captures", "error: output path {d}/captures is a folder; give a file name\n"),
+        ("a.parquet/x.parquet", "error: output path {d}/a.parquet/x.parquet is inside {d}/a.parquet, which is a file, "
+         "not a folder\n"),
+    ],
+)
+def test_cli_unusable_output_path_fails_before_any_work(captures, tmp_path, capsys, output, message):
+    (tmp_path / "a.parquet").write_text("not a dataset")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["prepare", str(captures), "-o", str(tmp_path / output), "--no-progress"]) == 1
+    out, err = capsys.readouterr()
+    assert err == message.format(d=tmp_path) and out == ""  # no summary: nothing was read
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "a.parquet").read_text() == "not a dataset"
+
+
+def _mixed(tmp_path: Path) -> tuple[Path, Path]:
+    pcaps, csvs = tmp_path / "pcaps", tmp_path / "csvs"
+    (pcaps / "plug").mkdir(parents=True)
+    shutil.copy(PCAP / "golden.pcap", pcaps / "plug" / "a.pcap")
+    shutil.copy(PCAP / "golden.pcapng", pcaps / "plug" / "b.pcapng")
+    for cls in ("x", "y"):
+        (csvs / cls).mkdir(parents=True)
+        (csvs / cls / "t.csv").write_text("bytes\n1\n2\n3\n")
+    return pcaps, csvs
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_cli_mixed_inputs_are_one_clear_error(tmp_path, capsys, order):
+    inputs = [str(p) for p in _mixed(tmp_path)][:: 1 if order == 0 else -1]
+    out = tmp_path / "q.parquet"
+    assert main(["prepare", *inputs, "--column", "bytes", "-o", str(out), "--no-progress"]) == 1
+    assert capsys.readouterr().err == ("error: inputs mix pcap and CSV files (2 capture(s), 2 CSV file(s)); prepare "
+                                       "one kind at a time or pass --format\n")
+    assert not out.exists()
+    mixed = tmp_path / "csvs" / "x" / "c.pcap"  # in one folder too
+    shutil.copy(PCAP / "golden.pcap", mixed)
+    assert main(["prepare", str(tmp_path / "csvs"), "--column", "bytes", "-o", str(out), "--no-progress"]) == 1
+    assert "error: inputs mix pcap and CSV files (1 capture(s), 2 CSV file(s))" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "fmt, n_traces, warning",
+    [
+        ("csv", 2, "--format csv: ignoring 2 capture file(s) found under the inputs"),
+        ("pcap", 2, "--format pcap: ignoring 2 CSV file(s) found under the inputs"),
+    ],
+)
+def test_cli_format_reads_one_kind_and_warns_once(tmp_path, capsys, caplog, fmt, n_traces, warning):
+    pcaps, csvs = _mixed(tmp_path)
+    out = tmp_path / "q.parquet"
+    for inputs in ([pcaps, csvs], [csvs, pcaps]):
+        caplog.clear()
+        code = main(["prepare", *map(str, inputs), "--format", fmt, "--column", "bytes", "--unit", "file",
+                     "-o", str(out), "--no-progress"])
+        assert code == 0, capsys.readouterr().err
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [warning]
+        assert read_dataset(out).n_traces == n_traces
+
+
+def test_cli_label_table_next_to_the_captures_is_not_an_input(tmp_path, capsys):
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(PCAP / "golden.pcap", d / "golden.pcap")
+    (d / "labels.csv").write_text("file,label\ngolden.pcap,plug\n")
+    out = tmp_path / "q.parquet"
+    assert main(["prepare", str(d), "--unit", "file", "--label-from", f"csv:{d / 'labels.csv'}", "-o", str(out),
+                 "--no-progress"]) == 0, capsys.readouterr().err
+    assert read_dataset(out).labels == ["plug"]
+
+
+def test_cli_format_csv_on_a_capture_is_one_line(tmp_path, capsys):
+    out = tmp_path / "q.parquet"
+    assert main(["prepare", "--format", "csv", str(PCAP / "golden.pcap"), "--column", "x", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {PCAP / 'golden.pcap'}: not a UTF-8 text CSV file (undecodable byte 0xd4)\n"
+
+
+def test_cli_reads_back_the_csv_netdiffus_writes(captures, tmp_path, capsys):
+    from netdiffus.export.tabular import write_csv
+
+    first = tmp_path / "ds.parquet"
+    assert main(["prepare", str(captures), "-o", str(first), "--unit", "host", "--length", "12",
+                 "--split-direction", "--no-progress"]) == 0
+    ds = read_dataset(first)
+    write_csv(ds, tmp_path / "synthetic.csv")
+    back_path = tmp_path / "back.parquet"
+    assert main(["prepare", str(tmp_path / "synthetic.csv"), "-o", str(back_path), "--value-unit", "bytes"]) == 0
+    text = capsys.readouterr().out
+    assert f"wrote {back_path}: 3 traces x 2 channel(s) x 12 (bytes_to_host, bytes_from_host; bytes)" in text
+    back = read_dataset(back_path)
+    np.testing.assert_array_equal(back.series, ds.series)
+    assert (back.labels, back.ids, back.meta.channels) == (ds.labels, ds.ids, ds.meta.channels)
+
+
+def test_cli_csv_without_value_unit_stores_the_printed_unit(tmp_path, capsys):
+    (tmp_path / "csv" / "a").mkdir(parents=True)
+    (tmp_path / "csv" / "a" / "t.csv").write_text("bytes\n1\n2\n")
+    out = tmp_path / "q.parquet"
+    assert main(["prepare", str(tmp_path / "csv"), "-o", str(out), "--column", "bytes"]) == 0
+    assert f"wrote {out}: 1 traces x 1 channel(s) x 2 (bytes; values)" in capsys.readouterr().out
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unit"] == "values"
 
 
 def test_cli_help_has_an_example(capsys):

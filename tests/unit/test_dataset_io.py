@@ -7,7 +7,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from netdiffus.errors import DatasetError, InputError
-from netdiffus.io.dataset import DatasetMeta, TraceDataset, atomic_path, read_dataset, write_dataset
+from netdiffus.io.dataset import (
+    DatasetMeta,
+    TraceDataset,
+    atomic_path,
+    check_output_file,
+    read_dataset,
+    write_dataset,
+)
 
 
 def _ds(c=2):
@@ -78,3 +85,47 @@ def test_shape_and_nan_checks():
     ds.series[1, 0, 2] = np.inf
     with pytest.raises(DatasetError, match=r"dataset has 1 NaN or infinite values \(first in trace 'i1' from s\)"):
         ds.validate()
+
+
+@pytest.mark.parametrize(
+    "setup, target, message",
+    [
+        (lambda d: (d / "out").mkdir(), "out", "output path {d}/out is a folder; give a file name"),
+        (lambda d: (d / "a.parquet").write_text("x"), "a.parquet/x.parquet",
+         "output path {d}/a.parquet/x.parquet is inside {d}/a.parquet, which is a file, not a folder"),
+        (lambda d: (d / "a.parquet").write_text("x"), "a.parquet/new/x.parquet",
+         "output path {d}/a.parquet/new/x.parquet is inside {d}/a.parquet, which is a file, not a folder"),
+    ],
+)
+def test_atomic_path_refuses_a_folder_or_a_file_as_parent(tmp_path, setup, target, message):
+    setup(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for write in (lambda p: write_dataset(_ds(), p), lambda p: atomic_path(p).__enter__()):
+        with pytest.raises(InputError) as exc:
+            write(tmp_path / target)
+        assert str(exc.value) == message.format(d=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary file left
+
+
+def test_atomic_path_removes_its_temp_file_when_the_rename_fails(tmp_path, monkeypatch):
+    def fail(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(InputError, match=r"^cannot write .*/d\.parquet: Permission denied$"):
+        write_dataset(_ds(), tmp_path / "d.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_output_turned_into_a_folder_while_writing(tmp_path):
+    with (pytest.raises(InputError, match=r"^output path .*/out is a folder; give a file name$"),
+          atomic_path(tmp_path / "out") as tmp):
+        tmp.write_bytes(b"data")
+        (tmp_path / "out").mkdir()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_check_output_file_accepts_new_and_existing_files(tmp_path):
+    (tmp_path / "old.parquet").write_text("x")
+    assert check_output_file(tmp_path / "old.parquet") == tmp_path / "old.parquet"
+    assert check_output_file(tmp_path / "new" / "sub" / "d.parquet") == tmp_path / "new" / "sub" / "d.parquet"

@@ -1,7 +1,8 @@
 """``netdiffus prepare``: captures or CSV traces -> a dataset file (Parquet).
 
-Parses the options, calls :func:`netdiffus.prepare.prepare`, writes the dataset atomically and
-prints the summary (files read, files skipped with reasons, traces per label).
+Parses the options, checks them and the output path before any work, calls
+:func:`netdiffus.prepare.prepare`, writes the dataset atomically and prints the summary (files
+read, files skipped with reasons, traces per label).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from netdiffus.io.dataset import write_dataset
+from netdiffus.io.dataset import check_output_file, write_dataset
 
 EXAMPLES = """\
 examples:
@@ -42,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture / CSV files or folders (searched recursively)")
     p.add_argument("-o", "--output", required=True, metavar="DATASET.parquet", help="dataset file to write")
-    p.add_argument("--format", choices=("auto", "csv", "pcap"), default="auto", help="input kind (default: auto)")
+    p.add_argument("--format", choices=("auto", "csv", "pcap"), default="auto",
+                   help="input kind (default: auto, from the inputs; an error if they hold both kinds)")
     g = p.add_argument_group("series")
     g.add_argument("--feature", choices=("bytes", "packets", "sizes", "iat"), default="bytes",
                    help="captures: bytes or packets per bin, sizes of the first packets (signed by direction), "
@@ -88,9 +90,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Reject bad option values once, before any file is read (one-line :class:`ConfigError`)."""
+    from netdiffus.io.assembly import check_flow_timeouts
+    from netdiffus.io.labels import check_label_options
+
+    check_label_options(time_window_s=args.label_window, utc_offset_h=args.label_utc_offset)
+    check_flow_timeouts(args.idle_timeout, args.active_timeout)
+
+
 def run(args: argparse.Namespace) -> int:
     from netdiffus.prepare import prepare
 
+    check_options(args)
+    check_output_file(args.output)  # fail now, not after reading every input
     bar = None
     progress = None
     if not args.no_progress and sys.stderr.isatty():

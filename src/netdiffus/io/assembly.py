@@ -38,7 +38,7 @@ from netdiffus.errors import ConfigError
 from netdiffus.features.series import SeriesSpec, TraceStats, TraceTable
 from netdiffus.io.pcap import PacketBatch
 
-__all__ = ["Trace", "HostKey", "assemble", "count_hosts", "format_mac", "format_ip", "FlowKey"]
+__all__ = ["Trace", "HostKey", "assemble", "check_flow_timeouts", "count_hosts", "format_mac", "format_ip", "FlowKey"]
 
 Unit = Literal["flow", "host", "file"]
 UNITS: tuple[str, ...] = ("flow", "host", "file")
@@ -179,6 +179,16 @@ class Trace:
         return (self.stats.last_ns - self.stats.first_ns) / 1e9
 
 
+def check_flow_timeouts(idle_timeout_s: float, active_timeout_s: float) -> None:
+    """Raise :class:`ConfigError` unless both flow timeouts are > 0 seconds.
+
+    The message names the command-line option: ``idle_timeout must be > 0 (got -1)``.
+    """
+    for name, value in (("idle_timeout", idle_timeout_s), ("active_timeout", active_timeout_s)):
+        if not value > 0:
+            raise ConfigError(f"{name} must be > 0 (got {value:g})")
+
+
 def assemble(
     batches: Iterable[PacketBatch],
     *,
@@ -201,10 +211,15 @@ def assemble(
     host : HostKey, optional
         Required for ``host``; for ``file`` it sets the direction ("up" = from the host).
     idle_timeout_s, active_timeout_s : float
-        Flow timeouts in seconds (``flow`` only).
+        Flow timeouts in seconds, > 0 (used by ``flow`` only; checked for every unit).
     ip_only : bool
         Leave non-IP frames (ARP, EAPOL, ...) out of ``host`` and ``file`` traces (flows never
         have them).
+
+    Raises
+    ------
+    ConfigError
+        A bad ``unit``, a missing ``host`` for ``host``, or a flow timeout <= 0.
 
     Yields
     ------
@@ -216,8 +231,7 @@ def assemble(
         raise ConfigError(f"unit must be one of {', '.join(UNITS)} (got {unit!r})")
     if unit == "host" and host is None:
         raise ConfigError("unit 'host' needs a host (a MAC or IP address)")
-    if not idle_timeout_s > 0 or not active_timeout_s > 0:
-        raise ConfigError(f"flow timeouts must be > 0 (got idle {idle_timeout_s}, active {active_timeout_s})")
+    check_flow_timeouts(idle_timeout_s, active_timeout_s)
     if unit == "flow":
         yield from _assemble_flows(batches, spec, int(idle_timeout_s * 1e9), int(active_timeout_s * 1e9))
         return

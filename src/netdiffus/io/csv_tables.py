@@ -4,8 +4,13 @@
     One CSV file per trace, one row per bin (:func:`netdiffus.io.csv_traces.read_csv_traces`).
 ``wide``
     One table, one row per trace: an optional id column (``id``, ``trace_id``, ``trace``), an
-    optional ``label`` column (else the table's folder label) and the values ``v_0 .. v_{T-1}`` in
-    all the other numeric columns, in column order.
+    optional ``label`` column (else the table's folder label), an optional ``source`` column
+    (ignored: the source of a trace is the table) and the values ``v_0 .. v_{T-1}`` in all the other
+    columns, in column order. This is also the CSV that netdiffus writes (``sample --csv``,
+    ``export --csv``): its metadata columns are :data:`~netdiffus.io.dataset.TRACE_COLUMNS` and its
+    value columns ``<channel>_<bin>``; when every value column is named so, with bins ``0 .. T-1``
+    for each channel in turn, each channel becomes one channel of the dataset, named as in the
+    table (``column`` then picks channels by name).
 ``long``
     One table of (trace id, time, value) rows: columns ``id`` / ``trace_id`` / ``trace`` /
     ``flow_id``, ``time`` / ``t`` / ``timestamp`` / ``ts`` (seconds) and the value column
@@ -13,8 +18,11 @@
     bin of ``time`` from each trace's first row; without one the values are taken in time order.
 
 ``auto`` picks ``per-trace`` for folders, and for a single file ``long`` if it has an id and a
-time column, ``wide`` if it has more than two columns and no ``column`` is asked for,
-``per-trace`` otherwise.
+time column, ``wide`` if it starts with the columns netdiffus writes (``id, label, source``) or
+has more than two columns and no ``column`` is asked for, ``per-trace`` otherwise.
+
+A file that is not UTF-8 text raises :class:`~netdiffus.errors.InputError` (a bad file inside a
+folder is skipped, see ``strict``).
 
 Examples
 --------
@@ -28,9 +36,9 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -39,22 +47,26 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
+from netdiffus.io.csv_common import format_columns, open_csv, skip_reason
 from netdiffus.io.csv_traces import aggregate_bins, fit_length, read_csv_traces
-from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.dataset import TRACE_COLUMNS, DatasetMeta, TraceDataset
 
-__all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table"]
+__all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table", "wide_channels", "DEFAULT_VALUE_UNIT"]
 
 log = logging.getLogger(__name__)
 
 Layout = Literal["auto", "per-trace", "wide", "long"]
 ID_COLUMNS = ("id", "trace_id", "trace", "flow_id")
 TIME_COLUMNS = ("time", "t", "timestamp", "ts")
+#: Unit stored (and printed) for CSV values when none is given.
+DEFAULT_VALUE_UNIT = "values"
+_BIN_COLUMN = re.compile(r"^(.+)_(\d+)$")
 
 
 def _header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with open_csv(path) as reader:
         try:
-            return [h.strip() for h in next(csv.reader(fh))]
+            return [h.strip() for h in next(reader)]
         except StopIteration:
             raise InputError(f"{path}: file is empty") from None
 
@@ -69,6 +81,8 @@ def detect_layout(path: Path, *, column: str | None) -> Literal["per-trace", "wi
     if path.is_dir():
         return "per-trace"
     header = _header(path)
+    if [h.lower() for h in header[: len(TRACE_COLUMNS)]] == list(TRACE_COLUMNS):
+        return "wide"
     if _find(header, ID_COLUMNS) is not None and _find(header, TIME_COLUMNS) is not None:
         return "long"
     if column is None and len(header) > 2:
@@ -77,20 +91,57 @@ def detect_layout(path: Path, *, column: str | None) -> Literal["per-trace", "wi
 
 
 def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    header = _header(path)
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        next(reader)
+    with open_csv(path) as reader:
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise InputError(f"{path}: file is empty") from None
         return header, [r for r in reader if r]
 
 
-def read_wide_table(path: Path, *, label: str) -> tuple[np.ndarray, list[str], list[str]]:
-    """(values [N, T], ids, labels) of a wide table (a row per trace)."""
+def wide_channels(names: Sequence[str]) -> list[tuple[str, int]] | None:
+    """The channels of wide-table value columns named ``<channel>_<bin>``: [(channel, T), ...].
+
+    None unless every name is ``<channel>_<k>`` with ``k`` running ``0 .. T-1`` for each channel
+    in turn and every channel has the same T (the layout netdiffus writes).
+
+    >>> wide_channels(["up_0", "up_1", "down_0", "down_1"])
+    [('up', 2), ('down', 2)]
+    >>> wide_channels(["v0", "v1"]) is None
+    True
+    """
+    channels: list[tuple[str, int]] = []
+    for name in names:
+        m = _BIN_COLUMN.match(name)
+        if m is None:
+            return None
+        ch, k = m.group(1), int(m.group(2))
+        if channels and channels[-1][0] == ch and k == channels[-1][1]:
+            channels[-1] = (ch, k + 1)
+        elif k == 0 and ch not in (c for c, _ in channels):
+            channels.append((ch, 1))
+        else:
+            return None
+    if not channels or len({t for _, t in channels}) > 1:
+        return None
+    return channels
+
+
+def read_wide_table(path: Path, *, label: str) -> tuple[np.ndarray, list[str], list[str], list[str] | None]:
+    """(values [N, C, T], ids, labels, channel names) of a wide table (a row per trace).
+
+    The id, ``label`` and ``source`` columns are metadata (see the module docstring); every other
+    column holds values (an empty cell is 0). The channel names are those of ``<channel>_<bin>``
+    value columns (see :func:`wide_channels`), else None (one unnamed channel).
+    """
     header, rows = _rows(path)
     j_id, j_label = _find(header, ID_COLUMNS), _find(header, ("label",))
-    value_cols = [j for j in range(len(header)) if j not in (j_id, j_label)]
+    meta_cols = {j_id, j_label} | {j for j, h in enumerate(header) if h.lower() in TRACE_COLUMNS}
+    value_cols = [j for j in range(len(header)) if j not in meta_cols]
     if not rows:
         raise InputError(f"{path}: table has no rows")
+    if not value_cols:
+        raise InputError(f"{path}: table has no value columns (columns: {format_columns(header)})")
     values = np.zeros((len(rows), len(value_cols)), np.float64)
     for i, row in enumerate(rows):
         for k, j in enumerate(value_cols):
@@ -103,7 +154,25 @@ def read_wide_table(path: Path, *, label: str) -> tuple[np.ndarray, list[str], l
         raise InputError(f"{path}: the table has NaN or infinite values")
     ids = [row[j_id].strip() if j_id is not None else f"{path.stem}#{i}" for i, row in enumerate(rows)]
     labels = [row[j_label].strip() if j_label is not None else label for row in rows]
-    return values, ids, labels
+    channels = wide_channels([header[j] for j in value_cols])
+    if channels is None:
+        return values[:, None, :], ids, labels, None
+    return values.reshape(len(rows), len(channels), -1), ids, labels, [c for c, _ in channels]
+
+
+def _pick_channels(path: Path, values: np.ndarray, channels: list[str] | None, column: str | None):
+    """(values [N, C', T], names) of the channels ``column`` asks for in a wide table."""
+    wanted = _columns(column)
+    if channels is None:
+        if len(wanted) > 1:
+            raise ConfigError(f"{path} is a wide CSV table of one channel: give at most one column (got {column!r})")
+        return values, wanted or ["value"]
+    if not wanted:
+        return values, channels
+    missing = [w for w in wanted if w not in channels]
+    if missing:
+        raise InputError(f"{path}: no channel {missing[0]!r} (channels: {format_columns(channels)})")
+    return values[:, [channels.index(w) for w in wanted]], wanted
 
 
 def read_long_table(
@@ -115,7 +184,7 @@ def read_long_table(
     names = _columns(column) or ["value"]
     for name in names:
         if name not in header:
-            raise InputError(f"{path}: no column {name!r} (columns: {', '.join(header)[:200]})")
+            raise InputError(f"{path}: no column {name!r} (columns: {format_columns(header)})")
     j_vals = [header.index(name) for name in names]
     traces: dict[str, list[list[float]]] = {}
     labels: dict[str, str] = {}
@@ -163,7 +232,11 @@ def prepare_csv(
     """CSV inputs -> (TraceDataset ``[N, C, T]``, PrepareSummary). See the module docstring.
 
     ``column`` may name several columns, comma-separated (``frame_sum_dl,frame_sum_ul``): each is
-    one channel (per-trace files and long tables).
+    one channel (per-trace files and long tables; the channels of a wide table written by
+    netdiffus). ``unit`` is stored in the metadata, :data:`DEFAULT_VALUE_UNIT` (``"values"``) if
+    empty. A file that cannot be used (not UTF-8 text, a missing column, a non-numeric value) is
+    skipped with a logged warning and listed in the summary, or raises with ``strict``. A folder
+    without ``.csv`` files is passed over when other inputs have some.
     """
     from netdiffus.prepare import PrepareSummary
 
@@ -178,8 +251,15 @@ def prepare_csv(
     labels: list[str] = []
     sources: list[str] = []
     kinds = set()
-    for item in inputs:
-        path = Path(item)
+    channel_names: dict[tuple[str, ...], str] = {}  # channel names -> first input with them
+    paths = [Path(item) for item in inputs]
+    empty = [p for p in paths if p.is_dir() and next(p.rglob("*.csv"), None) is None]
+    if empty and len(empty) == len(paths):
+        raise InputError(f"no .csv files found under {', '.join(str(p) for p in empty)}")
+    for path in paths:
+        if path in empty:  # a folder without CSV files next to inputs with some
+            log.debug("no .csv files under %s", path)
+            continue
         kind = detect_layout(path, column=column) if layout == "auto" else layout
         kinds.add(kind)
         if kind == "per-trace":
@@ -203,24 +283,28 @@ def prepare_csv(
                 ids.append(tid)
                 labels.append(first.labels[i])
                 sources.append(first.sources[i])
+            if keep:
+                channel_names.setdefault(tuple(_columns(column)), str(path))
             continue
         if path.is_dir():
             raise ConfigError(f"csv_layout {kind!r} needs a CSV file, not a folder (got {path})")
         here = "."
         try:
             if kind == "wide":
-                if len(_columns(column)) > 1:
-                    raise ConfigError("a wide CSV table holds one channel: give at most one column")
-                values, tids, tlabels = read_wide_table(path, label=here)
-                rows = [v[None, :] for v in values]
+                values, tids, tlabels, table_channels = read_wide_table(path, label=here)
+                values, names = _pick_channels(path, values, table_channels, column)
+                rows = list(values)
             else:
                 rows, tids, tlabels = read_long_table(path, column=column, bin_width_s=bin_width_s, label=here)
+                names = _columns(column) or ["value"]
         except InputError as exc:
             if strict:
                 raise
-            summary.skipped.append((str(path), str(exc)))
-            log.warning("skipped %s", exc)
+            reason = skip_reason(exc, path)
+            summary.skipped.append((str(path), reason))
+            log.warning("skipped %s: %s", path, reason)
             continue
+        channel_names.setdefault(tuple(names), str(path))
         for r in rows:
             if length is not None:
                 r = fit_length(r, length * aggregate)
@@ -230,18 +314,23 @@ def prepare_csv(
         sources += [str(path)] * len(tids)
         summary.files_read += 1
     if not series:
-        raise InputError(f"no usable traces in {', '.join(str(i) for i in inputs)} ({len(summary.skipped)} skipped)")
+        first = f"; first: {summary.skipped[0][0]}: {summary.skipped[0][1]}" if summary.skipped else ""
+        raise InputError(f"no usable traces in {', '.join(str(i) for i in inputs)} "
+                         f"({len(summary.skipped)} skipped{first})")
     t = min(s.shape[-1] for s in series) if length is None else length
     if t < 1:
         raise InputError(f"traces are shorter than aggregate={aggregate} bins")
     if len({s.shape[0] for s in series}) > 1:
         raise InputError("the CSV inputs have different numbers of channels")
+    if len(channel_names) > 1:
+        (a, pa_), (b, pb) = list(channel_names.items())[:2]
+        raise InputError(f"the CSV inputs have different channels ({', '.join(a)} in {pa_}; {', '.join(b)} in {pb})")
     arr = np.stack([fit_length(s, t)[..., :t] for s in series]).astype(np.float32)  # [N, C, T]
     summary.traces_per_label = dict(sorted(Counter(labels).items()))
-    names = _columns(column) or ["value"]
+    names = list(next(iter(channel_names))) if channel_names else _columns(column) or ["value"]
     meta = DatasetMeta(
         feature=names[0] if len(names) == 1 else "+".join(names),
-        unit=unit,
+        unit=unit or DEFAULT_VALUE_UNIT,
         bin_width_s=None if bin_width_s is None else bin_width_s * aggregate,
         channels=names,
         extra={"source_kind": "csv-" + "+".join(sorted(kinds)), "aggregate": aggregate},

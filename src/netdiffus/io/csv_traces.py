@@ -18,7 +18,6 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
+from netdiffus.io.csv_common import format_columns, open_csv, skip_reason
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
 
 __all__ = ["read_csv_traces", "CsvReadSummary", "aggregate_bins", "fit_length"]
@@ -39,7 +39,11 @@ Padding = Literal["zero", "drop"]
 
 @dataclass
 class CsvReadSummary:
-    """What a CSV read did: files read, files skipped with their reasons, traces per label."""
+    """What a CSV read did: files read, files skipped with their reasons, traces per label.
+
+    ``skipped`` holds (path, reason) pairs; the reason does not repeat the path (``line 7: column
+    'bytes' has a non-numeric value ''``).
+    """
 
     files_read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -68,15 +72,13 @@ def fit_length(x: np.ndarray, length: int | None) -> np.ndarray:
 
 
 def _read_column(path: Path, column: str) -> np.ndarray:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
+    with open_csv(path) as reader:
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise InputError(f"{path}: file is empty") from None
         if column not in header:
-            shown = ", ".join(h for h in header if h)[:200]
-            raise InputError(f"{path}: no column {column!r} (columns: {shown})")
+            raise InputError(f"{path}: no column {column!r} (columns: {format_columns(header)})")
         j = header.index(column)
         values = []
         for lineno, row in enumerate(reader, start=2):
@@ -125,9 +127,12 @@ def read_csv_traces(
         The label is the file's folder relative to ``input_dir`` (``"."`` for files at the top).
     bin_width_s : float, optional
         Width of one raw bin in seconds; stored (times ``aggregate``) in the metadata.
+    unit : str
+        Unit of the values (e.g. ``"bytes"``), stored in the metadata as given.
     strict : bool
-        If True (default) a bad file raises :class:`InputError`; if False it is skipped and listed
-        in the summary.
+        If True (default) a bad file (not UTF-8 text, no such column, a non-numeric value, ...)
+        raises :class:`InputError`; if False it is skipped with a logged warning and listed in the
+        summary.
     progress : callable(done, total), optional
 
     Returns
@@ -158,8 +163,9 @@ def read_csv_traces(
         except InputError as exc:
             if strict:
                 raise
-            summary.skipped.append((str(path), str(exc)))
-            log.warning("skipped %s", exc)
+            reason = skip_reason(exc, path)
+            summary.skipped.append((str(path), reason))
+            log.warning("skipped %s: %s", path, reason)
             continue
         if length is not None:
             raw = fit_length(raw, length * aggregate)
@@ -172,7 +178,9 @@ def read_csv_traces(
         if progress is not None:
             progress(i + 1, len(files))
     if not series:
-        raise InputError(f"no usable traces under {root} ({len(summary.skipped)} file(s) skipped)")
+        first = summary.skipped[0]
+        raise InputError(f"no usable traces under {root} ({len(summary.skipped)} file(s) skipped; "
+                         f"first: {first[0]}: {first[1]})")
     t = min(len(s) for s in series) if length is None else length
     if t < 1:
         raise InputError(f"traces under {root} are shorter than aggregate={aggregate} bins")

@@ -39,10 +39,22 @@ import pyarrow.parquet as pq
 
 from netdiffus.errors import DatasetError, InputError
 
-__all__ = ["DatasetMeta", "TraceDataset", "read_dataset", "write_dataset", "atomic_path"]
+__all__ = [
+    "DatasetMeta",
+    "TraceDataset",
+    "read_dataset",
+    "write_dataset",
+    "atomic_path",
+    "check_output_file",
+    "TRACE_COLUMNS",
+]
 
 FORMAT_VERSION = 1
 META_KEY = b"netdiffus"
+#: The per-trace metadata columns, in order: of the Parquet file (then ``series``) and of the wide
+#: CSV that netdiffus writes (then one column per bin and channel). Readers of such a CSV treat
+#: exactly these columns as metadata, never as values.
+TRACE_COLUMNS: tuple[str, ...] = ("id", "label", "source")
 
 
 @dataclass
@@ -173,12 +185,48 @@ class TraceDataset:
 
 
 # -- Parquet I/O -------------------------------------------------------------------------------
+def check_output_file(path: str | os.PathLike[str]) -> Path:
+    """Raise :class:`InputError` if a file cannot be written at ``path``; return it as a Path.
+
+    Cheap checks made before any work: ``path`` must not be an existing folder, and no existing
+    ancestor of it may be a file (missing folders are created when the file is written).
+
+    Raises
+    ------
+    InputError
+        ``output path out is a folder; give a file name`` or
+        ``output path a.parquet/x.parquet is inside a.parquet, which is a file, not a folder``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"output path {path} is a folder; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"output path {path} is inside {parent}, which is a file, not a folder")
+            break
+    return path
+
+
 def atomic_path(path: str | os.PathLike[str]):
     """Context manager yielding a temporary path next to ``path``, renamed onto it on success.
 
-    No half-written file is ever left at ``path``: on error the temporary file is removed.
+    No half-written file is ever left at ``path`` or next to it: if the body raises, or the final
+    rename fails, the temporary file is removed.
+
+    Raises
+    ------
+    InputError
+        Before the body runs, if ``path`` is an existing folder or lies under a file (see
+        :func:`check_output_file`) or its folder cannot be created or written to; after it, if the
+        final rename fails (``cannot write out.parquet: Permission denied``). Errors raised by
+        the body pass through unchanged.
     """
     return _AtomicPath(Path(path))
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 class _AtomicPath:
@@ -186,25 +234,50 @@ class _AtomicPath:
         self.path = path
 
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        check_output_file(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        except OSError as exc:
+            raise InputError(f"cannot write {self.path}: {_os_reason(exc)}") from None
         os.close(fd)
         self.tmp = Path(tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self._remove_tmp()
+            return
+        try:
             # mkstemp creates the file readable by its owner only; give it the usual permissions.
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.tmp, 0o666 & ~umask)
             os.replace(self.tmp, self.path)
-        else:
+        except OSError as err:
+            self._remove_tmp()
+            if self.path.is_dir():  # made a folder while the body ran
+                raise InputError(f"output path {self.path} is a folder; give a file name") from None
+            raise InputError(f"cannot write {self.path}: {_os_reason(err)}") from None
+        except BaseException:
+            self._remove_tmp()
+            raise
+
+    def _remove_tmp(self) -> None:
+        try:
             self.tmp.unlink(missing_ok=True)
+        except OSError:  # nothing more can be done; never hide the original error
+            pass
 
 
 def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
-    """Write ``dataset`` to a Parquet file at ``path`` (atomically) and return the path."""
+    """Write ``dataset`` to a Parquet file at ``path`` (atomically) and return the path.
+
+    Raises
+    ------
+    InputError
+        If ``path`` is a folder, lies under a file, or cannot be written (see :func:`atomic_path`).
+    """
     path = Path(path)
     n, c, t = dataset.series.shape
     flat = np.ascontiguousarray(dataset.series.reshape(n, c * t), dtype=np.float32)
@@ -244,7 +317,7 @@ def read_dataset(path: str | os.PathLike[str]) -> TraceDataset:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path} is not a readable Parquet dataset ({str(exc).splitlines()[0]})") from None
-    missing = [c for c in ("id", "label", "source", "series") if c not in table.column_names]
+    missing = [c for c in (*TRACE_COLUMNS, "series") if c not in table.column_names]
     if missing:
         raise InputError(f"{path} is not a netdiffus dataset: missing column(s) {', '.join(missing)}")
     raw_meta = (table.schema.metadata or {}).get(META_KEY)

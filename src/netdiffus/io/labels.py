@@ -29,7 +29,7 @@ Examples
 
 from __future__ import annotations
 
-import csv
+import math
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -38,8 +38,17 @@ from pathlib import Path
 
 from netdiffus.errors import ConfigError, InputError
 from netdiffus.io.assembly import FlowKey, parse_ip
+from netdiffus.io.csv_common import format_columns, open_csv
 
-__all__ = ["Labeler", "FolderLabels", "RegexLabels", "CsvFileLabels", "CsvFlowLabels", "parse_label_from"]
+__all__ = [
+    "Labeler",
+    "FolderLabels",
+    "RegexLabels",
+    "CsvFileLabels",
+    "CsvFlowLabels",
+    "parse_label_from",
+    "check_label_options",
+]
 
 FILE_COLUMNS = ("file", "filename", "file_name", "name", "path")
 FLOW_COLUMNS = ("source ip", "source port", "destination ip", "destination port", "protocol")
@@ -169,19 +178,40 @@ def _parse_time(text: str, utc_offset_h: float) -> float | None:
     return None
 
 
+def check_label_options(*, time_window_s: float | None = None, utc_offset_h: float = 0.0) -> None:
+    """Raise :class:`ConfigError` for a bad flow-table time window or UTC offset.
+
+    ``time_window_s`` must be None or >= 0 (``label_window must be >= 0 (got -1)``);
+    ``utc_offset_h`` strictly between -24 and 24 hours (``label_utc_offset must be strictly
+    between -24 and 24 hours (got 99)``). The names are those of the command-line options.
+    """
+    if time_window_s is not None and not time_window_s >= 0:
+        raise ConfigError(f"label_window must be >= 0 (got {time_window_s:g})")
+    if not (math.isfinite(utc_offset_h) and -24 < utc_offset_h < 24):
+        raise ConfigError(f"label_utc_offset must be strictly between -24 and 24 hours (got {utc_offset_h:g})")
+
+
 def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_offset_h: float = 0.0) -> Labeler:
-    """Read a label table (file-name or flow layout, see the module docstring)."""
+    """Read a label table (file-name or flow layout, see the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        A bad ``time_window_s`` or ``utc_offset_h`` (see :func:`check_label_options`).
+    InputError
+        The file is missing, empty, not UTF-8 text, or lacks the needed columns.
+    """
+    check_label_options(time_window_s=time_window_s, utc_offset_h=utc_offset_h)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"label file {path} does not exist")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
+    with open_csv(path, what=f"label file {path}") as reader:
         try:
             header = [h.strip().lower() for h in next(reader)]
         except StopIteration:
             raise InputError(f"label file {path} is empty") from None
         if "label" not in header:
-            raise InputError(f"label file {path} has no 'label' column (columns: {', '.join(header)[:200]})")
+            raise InputError(f"label file {path} has no 'label' column (columns: {format_columns(header)})")
         j_label = header.index("label")
         if all(c in header for c in FLOW_COLUMNS):
             js = [header.index(c) for c in FLOW_COLUMNS]
@@ -217,7 +247,19 @@ def _ip_text(text: str) -> str:
 
 
 def parse_label_from(spec: str, *, time_window_s: float | None = None, utc_offset_h: float = 0.0) -> Labeler:
-    """A :class:`Labeler` from ``folder``, ``regex:PATTERN`` or ``csv:FILE``."""
+    """A :class:`Labeler` from ``folder``, ``regex:PATTERN`` or ``csv:FILE``.
+
+    ``time_window_s`` and ``utc_offset_h`` apply to ``csv:`` flow tables; they are checked (see
+    :func:`check_label_options`) whatever ``spec`` is, so a bad value fails before any work.
+
+    Raises
+    ------
+    ConfigError
+        A bad ``spec``, ``time_window_s`` or ``utc_offset_h``.
+    InputError
+        A ``csv:`` file that cannot be read (see :func:`read_label_csv`).
+    """
+    check_label_options(time_window_s=time_window_s, utc_offset_h=utc_offset_h)
     if spec == "folder":
         return FolderLabels()
     if spec.startswith("regex:") and len(spec) > 6:

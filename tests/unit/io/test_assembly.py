@@ -73,7 +73,9 @@ def test_count_hosts():
     [
         (dict(unit="session"), "unit must be one of flow, host, file (got 'session')"),
         (dict(unit="host"), "unit 'host' needs a host (a MAC or IP address)"),
-        (dict(unit="flow", idle_timeout_s=0), "flow timeouts must be > 0 (got idle 0, active 1800.0)"),
+        (dict(unit="flow", idle_timeout_s=0), "idle_timeout must be > 0 (got 0)"),
+        (dict(unit="host", host=DEVICE, idle_timeout_s=-1.0), "idle_timeout must be > 0 (got -1)"),
+        (dict(unit="flow", active_timeout_s=float("nan")), "active_timeout must be > 0 (got nan)"),
     ],
 )
 def test_errors(kw, message):

@@ -1,11 +1,21 @@
-"""CSV layouts: wide and long tables, layout detection."""
+"""CSV layouts: wide and long tables, layout detection, bad files, the netdiffus CSV round trip."""
 
 from __future__ import annotations
 
+import logging
+
+import numpy as np
 import pytest
 
-from netdiffus.errors import InputError
-from netdiffus.io.csv_tables import detect_layout, prepare_csv
+from netdiffus.errors import ConfigError, InputError
+from netdiffus.export.tabular import write_csv
+from netdiffus.io.csv_common import format_columns, skip_reason
+from netdiffus.io.csv_tables import detect_layout, prepare_csv, wide_channels
+from netdiffus.io.csv_traces import read_csv_traces
+from netdiffus.io.dataset import DatasetMeta, TraceDataset
+
+LATIN1 = "id,label,caf\xe9_0\nt1,a,1\n".encode("latin-1")
+BINARY = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")  # a pcap header
 
 
 def test_wide_table(tmp_path):
@@ -43,8 +53,10 @@ def test_bad_wide_table_is_skipped_or_raises(tmp_path):
     with pytest.raises(InputError) as exc:
         prepare_csv([p], strict=True)
     assert str(exc.value) == f"{p}:2: column 'v1' has a non-numeric value 'oops'"
-    with pytest.raises(InputError, match="no usable traces"):
+    with pytest.raises(InputError) as exc:
         prepare_csv([p])
+    assert str(exc.value) == (f"no usable traces in {p} (1 skipped; first: {p}: line 2: column 'v1' has a "
+                              "non-numeric value 'oops')")
 
 
 def test_several_columns_become_channels(tmp_path):
@@ -56,3 +68,158 @@ def test_several_columns_become_channels(tmp_path):
     p.write_text("id,time,dl,ul\na,0.0,5,1\na,0.7,6,2\n")
     ds, _ = prepare_csv([p], column="dl,ul", bin_width_s=0.5)
     assert ds.series.tolist() == [[[5, 6], [1, 2]]]
+
+
+# -- files that are not UTF-8 text --------------------------------------------------------------
+@pytest.mark.parametrize(
+    "data, kwargs, message",
+    [
+        (LATIN1, {}, "{p}: not a UTF-8 text CSV file (undecodable byte 0xe9)"),
+        (LATIN1, {"layout": "wide", "strict": True}, "{p}: not a UTF-8 text CSV file (undecodable byte 0xe9)"),
+        (LATIN1, {"layout": "long", "strict": True}, "{p}: not a UTF-8 text CSV file (undecodable byte 0xe9)"),
+        (LATIN1, {"layout": "wide"},
+         "no usable traces in {p} (1 skipped; first: {p}: not a UTF-8 text CSV file (undecodable byte 0xe9))"),
+        (BINARY, {"column": "x"}, "{p}: not a UTF-8 text CSV file (undecodable byte 0xd4)"),
+        (BINARY, {"column": "x", "layout": "per-trace"},
+         "no usable traces under {p} (1 file(s) skipped; first: {p}: not a UTF-8 text CSV file (undecodable "
+         "byte 0xd4))"),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_one_input_error(tmp_path, data, kwargs, message):
+    p = tmp_path / "t.csv"
+    p.write_bytes(data)
+    with pytest.raises(InputError) as exc:
+        prepare_csv([p], **kwargs)
+    assert str(exc.value) == message.format(p=p)
+
+
+def test_a_binary_file_in_a_folder_is_skipped_with_a_warning(tmp_path, caplog):
+    for cls in ("A", "B"):
+        (tmp_path / cls).mkdir()
+    (tmp_path / "A" / "t.csv").write_bytes(BINARY)
+    (tmp_path / "B" / "t.csv").write_text("bytes\n1\n2\n")
+    with caplog.at_level(logging.WARNING):
+        ds, summary = prepare_csv([tmp_path], column="bytes")
+    assert ds.labels == ["B"] and summary.files_read == 1
+    reason = "not a UTF-8 text CSV file (undecodable byte 0xd4)"
+    assert summary.skipped == [(str(tmp_path / "A" / "t.csv"), reason)]
+    assert caplog.messages == [f"skipped {tmp_path / 'A' / 't.csv'}: {reason}"]
+
+
+# -- messages -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "rows, reason",
+    [
+        ("bytes\n1\n\n2\nx\n", "line 5: column 'bytes' has a non-numeric value 'x'"),
+        ("bytes\n1\ninf\n", "line 3: column 'bytes' has a NaN or infinite value"),
+        ("bytes\n", "column 'bytes' has no rows"),
+        ("", "file is empty"),
+    ],
+)
+def test_a_skipped_file_is_named_once(tmp_path, rows, reason):
+    (tmp_path / "ok.csv").write_text("bytes\n1\n2\n")
+    (tmp_path / "bad.csv").write_text(rows)
+    _, summary = read_csv_traces(tmp_path, column="bytes", strict=False)
+    assert summary.skipped == [(str(tmp_path / "bad.csv"), reason)]
+
+
+@pytest.mark.parametrize(
+    "names, limit, text",
+    [
+        (["a", "bb", "c"], 200, "a, bb, c"),
+        (["", "a", "bb"], 200, "a, bb"),  # the unnamed index column is left out
+        (["abc", "def", "ghi"], 8, "abc, def and 1 more"),
+        (["abc", "def", "ghi"], 7, "abc and 2 more"),
+        (["abcdefghij", "k"], 3, "abcdefghij and 1 more"),  # at least one whole name
+    ],
+)
+def test_format_columns_cuts_at_a_whole_name(names, limit, text):
+    assert format_columns(names, limit=limit) == text
+
+
+def test_missing_column_lists_whole_names(tmp_path):
+    header = [f"column_number_{i:02d}" for i in range(20)]
+    (tmp_path / "t.csv").write_text(",".join(header) + "\n" + ",".join("1" * 20) + "\n")
+    with pytest.raises(InputError) as exc:
+        read_csv_traces(tmp_path, column="nope")
+    # 11 names take 11 * 16 + 10 * 2 = 196 characters; a 12th would pass 200
+    assert str(exc.value) == (f"{tmp_path / 't.csv'}: no column 'nope' (columns: {', '.join(header[:11])} "
+                              "and 9 more)")
+
+
+@pytest.mark.parametrize(
+    "message, reason",
+    [
+        ("{p}: file is empty", "file is empty"),
+        ("{p}:12: column 'x' is bad", "line 12: column 'x' is bad"),
+        ("other: {p}", "other: {p}"),
+    ],
+)
+def test_skip_reason(tmp_path, message, reason):
+    p = tmp_path / "t.csv"
+    assert skip_reason(InputError(message.format(p=p)), p) == reason.format(p=p)
+
+
+@pytest.mark.parametrize("unit, stored", [("", "values"), ("bytes", "bytes")])
+def test_unit_is_stored_as_printed(tmp_path, unit, stored):
+    (tmp_path / "t.csv").write_text("bytes\n1\n2\n")
+    ds, _ = prepare_csv([tmp_path], column="bytes", unit=unit)
+    assert ds.meta.unit == stored
+
+
+# -- the CSV netdiffus writes reads back ------------------------------------------------------------
+def _written(tmp_path, channels):
+    rng = np.random.default_rng(0)
+    ds = TraceDataset(series=(rng.random((4, len(channels), 6)) * 1e5).astype(np.float32), labels=["a", "a", "b", "b"],
+                      ids=["t0", "t1", "t2", "t3"], sources=["netdiffus"] * 4,
+                      meta=DatasetMeta(feature="bytes", unit="bytes", channels=channels))
+    return ds, write_csv(ds, tmp_path / "synthetic.csv")
+
+
+@pytest.mark.parametrize("channels", [["frame_sum_dl"], ["bytes_to_host", "bytes_from_host"]])
+def test_netdiffus_csv_round_trip(tmp_path, channels):
+    ds, p = _written(tmp_path, channels)
+    assert detect_layout(p, column=None) == detect_layout(p, column=channels[0]) == "wide"
+    back, summary = prepare_csv([p])
+    assert not summary.skipped
+    np.testing.assert_array_equal(back.series, ds.series)
+    assert (back.labels, back.ids, back.meta.channels) == (ds.labels, ds.ids, channels)
+    assert back.sources == [str(p)] * 4
+
+
+def test_netdiffus_csv_channels_by_name(tmp_path):
+    ds, p = _written(tmp_path, ["bytes_to_host", "bytes_from_host"])
+    back, _ = prepare_csv([p], column="bytes_from_host")
+    np.testing.assert_array_equal(back.series, ds.series[:, 1:])
+    assert back.meta.channels == ["bytes_from_host"]
+    with pytest.raises(InputError) as exc:
+        prepare_csv([p], column="bytes", strict=True)
+    assert str(exc.value) == f"{p}: no channel 'bytes' (channels: bytes_to_host, bytes_from_host)"
+
+
+def test_a_source_column_is_metadata_in_any_wide_table(tmp_path):
+    p = tmp_path / "w.csv"
+    p.write_text("label,source,v0,v1\na,netdiffus,1,2\n")
+    ds, _ = prepare_csv([p])
+    assert ds.series.tolist() == [[[1, 2]]] and ds.meta.channels == ["value"]
+    with pytest.raises(ConfigError) as exc:
+        prepare_csv([p], column="x,y", layout="wide")
+    assert str(exc.value) == f"{p} is a wide CSV table of one channel: give at most one column (got 'x,y')"
+
+
+@pytest.mark.parametrize(
+    "names, channels",
+    [
+        (["x_0", "x_1"], [("x", 2)]),
+        (["up_0", "up_1", "down_0", "down_1"], [("up", 2), ("down", 2)]),
+        (["a_b_0", "a_b_1"], [("a_b", 2)]),
+        (["v0", "v1"], None),
+        (["x_1", "x_2"], None),  # not from 0
+        (["x_0", "x_2"], None),  # a gap
+        (["up_0", "up_1", "down_0"], None),  # different lengths
+        (["up_0", "down_0", "up_1"], None),  # interleaved
+        ([], None),
+    ],
+)
+def test_wide_channels(names, channels):
+    assert wide_channels(names) == channels

@@ -66,3 +66,50 @@ def test_errors(spec, error, message):
     with pytest.raises(error) as exc:
         parse_label_from(spec)
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(time_window_s=-1.0), "label_window must be >= 0 (got -1)"),
+        (dict(time_window_s=float("nan")), "label_window must be >= 0 (got nan)"),
+        (dict(utc_offset_h=99.0), "label_utc_offset must be strictly between -24 and 24 hours (got 99)"),
+        (dict(utc_offset_h=-24.0), "label_utc_offset must be strictly between -24 and 24 hours (got -24)"),
+        (dict(utc_offset_h=float("inf")), "label_utc_offset must be strictly between -24 and 24 hours (got inf)"),
+    ],
+)
+@pytest.mark.parametrize("spec", ["folder", "csv:{table}"])
+def test_flow_table_options_are_checked_up_front(tmp_path, spec, kwargs, message):
+    table = tmp_path / "flows.csv"
+    table.write_text(
+        "Source IP,Source Port,Destination IP,Destination Port,Protocol,Timestamp,Label\n"
+        "10.0.0.2,80,10.0.0.1,5000,6,03/07/2017 09:00:00,BENIGN\n"
+    )
+    with pytest.raises(ConfigError) as exc:
+        parse_label_from(spec.format(table=table), **kwargs)
+    assert str(exc.value) == message
+
+
+def test_edge_values_of_the_flow_table_options(tmp_path):
+    assert parse_label_from("folder", time_window_s=0.0, utc_offset_h=23.5)
+    assert parse_label_from("folder", time_window_s=None, utc_offset_h=-23.99)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("file,label\nx.pcap,caf\xe9\n".encode("latin-1"),
+         "label file {p}: not a UTF-8 text CSV file (undecodable byte 0xe9)"),
+        (b"id,label\nx.pcap,a\n",
+         "label file {p} needs a file column (file, filename, file_name, name, path) or the flow columns "
+         "(source ip, source port, destination ip, destination port, protocol)"),
+        (("f" * 150 + "," + "g" * 150 + "\n").encode(),
+         "label file {p} has no 'label' column (columns: " + "f" * 150 + " and 1 more)"),
+    ],
+)
+def test_bad_label_files(tmp_path, data, message):
+    p = tmp_path / "labels.csv"
+    p.write_bytes(data)
+    with pytest.raises(InputError) as exc:
+        parse_label_from(f"csv:{p}")
+    assert str(exc.value) == message.format(p=p)
