@@ -87,28 +87,10 @@ def parse_start_time(text: str | None) -> float:
     return t.timestamp()
 
 
-def _write_series_csv(dataset, summary, path: Path) -> None:
-    """The series the capture holds (after rounding), in the wide layout of
-    :mod:`netdiffus.export.tabular` (``id, label, source, <channel>_<bin> ...``), exact integers."""
-    import csv
-
-    from netdiffus.export.pcap import _readable
-    from netdiffus.io.dataset import atomic_path
-
-    w = summary.written
-    header = ["id", "label", "source"] + [f"{ch}_{k}" for ch in dataset.meta.channels for k in range(w.shape[2])]
-    with atomic_path(path) as tmp:
-        _readable(tmp)
-        with open(tmp, "w", newline="") as fh:
-            out = csv.writer(fh)
-            out.writerow(header)
-            for j, i in enumerate(summary.trace_index):
-                out.writerow([dataset.ids[i], dataset.labels[i], dataset.sources[i]] + w[j].reshape(-1).tolist())
-
-
 def run(args: argparse.Namespace) -> int:
     from netdiffus.export.addresses import AddressPlan
     from netdiffus.export.pcap import export_pcap, load_export_input, write_flows_csv
+    from netdiffus.export.tabular import write_exported_csv
 
     from netdiffus.features.series import parse_duration
 
@@ -125,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         bin_width_s=bin_width, stagger_s=args.stagger,
     )
     for target, write in ((args.flows, lambda p: write_flows_csv(summary, p)),
-                          (args.csv, lambda p: _write_series_csv(dataset, summary, p))):
+                          (args.csv, lambda p: write_exported_csv(dataset, summary, p))):
         if target:
             try:
                 write(Path(target))

@@ -161,13 +161,6 @@ class ExportSummary:
         )
 
 
-def _readable(tmp: Path) -> None:
-    """Give a temporary output file the usual permissions (it is created private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-
-
 def load_export_input(path: str | os.PathLike[str]) -> TraceDataset:
     """Read what ``netdiffus export`` accepts: a dataset ``.parquet`` file or a run folder.
 
@@ -525,7 +518,6 @@ def export_pcap(
     n_packets = len(order)
     try:
         with atomic_path(path) as tmp:
-            _readable(tmp)
             with open(tmp, "wb") as fh:
                 fh.write(pcap_file_header(snaplen=snaplen or 65535))
                 buffer = np.empty(0, np.uint8)
@@ -585,7 +577,6 @@ def write_flows_csv(summary: ExportSummary, path: str | os.PathLike[str]) -> Pat
     """Write one row per exported trace (id, label, transport, 5-tuple, packets, bytes), atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        _readable(tmp)
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["id", "label", "transport", "client", "client_port", "server", "server_port", "packets",

@@ -19,24 +19,41 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from netdiffus.io.dataset import TraceDataset, atomic_path, write_dataset
+from netdiffus.io.dataset import TRACE_COLUMNS, TraceDataset, atomic_path, write_dataset
 
-__all__ = ["write_csv", "write_parquet"]
+if TYPE_CHECKING:
+    from netdiffus.export.pcap import ExportSummary
+
+__all__ = ["write_csv", "write_exported_csv", "write_parquet"]
 
 write_parquet = write_dataset
 
 
-def write_csv(dataset: TraceDataset, path: str | Path) -> Path:
-    """Write ``dataset`` as a wide CSV (one row per trace), atomically."""
-    path = Path(path)
-    n, c, t = dataset.series.shape
-    header = ["id", "label", "source"] + [f"{ch}_{i}" for ch in dataset.meta.channels for i in range(t)]
-    flat = dataset.series.reshape(n, c * t)
+def _write_wide(path: Path, channels: Sequence[str], length: int, rows: Iterable[list]) -> Path:
+    """One header (``id, label, source, <channel>_<bin> ...``), then ``rows``, atomically."""
+    header = [*TRACE_COLUMNS] + [f"{ch}_{i}" for ch in channels for i in range(length)]
     with atomic_path(path) as tmp:
         with tmp.open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(header)
-            for i in range(n):
-                w.writerow([dataset.ids[i], dataset.labels[i], dataset.sources[i]] + [f"{v:.9g}" for v in flat[i]])
+            w.writerows(rows)
     return path
+
+
+def write_csv(dataset: TraceDataset, path: str | Path) -> Path:
+    """Write ``dataset`` as a wide CSV (one row per trace), atomically."""
+    n, c, t = dataset.series.shape
+    flat = dataset.series.reshape(n, c * t)
+    rows = ([dataset.ids[i], dataset.labels[i], dataset.sources[i]] + [f"{v:.9g}" for v in flat[i]] for i in range(n))
+    return _write_wide(Path(path), dataset.meta.channels, t, rows)
+
+
+def write_exported_csv(dataset: TraceDataset, summary: "ExportSummary", path: str | Path) -> Path:
+    """Write the series a capture holds (``summary.written``, after rounding to whole packets and
+    bytes) in the same wide layout, as exact integers, one row per exported trace."""
+    w = summary.written
+    rows = ([dataset.ids[i], dataset.labels[i], dataset.sources[i]] + w[j].reshape(-1).tolist()
+            for j, i in enumerate(summary.trace_index))
+    return _write_wide(Path(path), dataset.meta.channels, w.shape[2], rows)
