@@ -51,9 +51,11 @@ def load_checkpoint(run_dir: str | Path) -> tuple[dict, dict[str, torch.Tensor],
     Raises
     ------
     CheckpointError
-        If the folder or one of its three files is missing or unreadable.
+        If the folder is missing (or is a file), or one of its three files is missing or unreadable.
     """
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is a file, not a run folder (made by 'netdiffus fit')")
     if not run_dir.is_dir():
         raise CheckpointError(f"run folder {run_dir} does not exist")
     missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE) if not (run_dir / f).exists()]

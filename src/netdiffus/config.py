@@ -159,6 +159,9 @@ class NetDiffusConfig:
             ("model.channel_mult", self.model.channel_mult, len(self.model.channel_mult) >= 1
              and all(m >= 1 for m in self.model.channel_mult), "must be a non-empty list of ints >= 1"),
             ("model.num_res_blocks", self.model.num_res_blocks, self.model.num_res_blocks >= 1, "must be >= 1"),
+            ("model.attention_levels", self.model.attention_levels,
+             all(0 <= a < len(self.model.channel_mult) for a in self.model.attention_levels),
+             f"must be levels in [0, len(model.channel_mult)={len(self.model.channel_mult)})"),
             ("model.patch_size", self.model.patch_size, self.model.patch_size >= 1, "must be >= 1"),
             ("model.dropout", self.model.dropout, 0 <= self.model.dropout < 1, "must be in [0, 1)"),
             ("model.class_dropout", self.model.class_dropout, 0 <= self.model.class_dropout < 1, "must be in [0, 1)"),
@@ -168,7 +171,13 @@ class NetDiffusConfig:
             ("train.lr", self.train.lr, self.train.lr > 0, "must be > 0"),
             ("train.ema_decay", self.train.ema_decay, 0 <= self.train.ema_decay < 1, "must be in [0, 1)"),
             ("train.warmup_steps", self.train.warmup_steps, self.train.warmup_steps >= 0, "must be >= 0"),
-            ("train.checkpoint_every", self.train.checkpoint_every, self.train.checkpoint_every >= 0, "must be >= 0"),
+            ("train.weight_decay", self.train.weight_decay, self.train.weight_decay >= 0, "must be >= 0"),
+            ("train.grad_clip", self.train.grad_clip, self.train.grad_clip >= 0, "must be >= 0 (0: no clipping)"),
+            ("train.checkpoint_every", self.train.checkpoint_every, self.train.checkpoint_every >= 0,
+             "must be >= 0 (0: no checkpoints)"),
+            ("train.log_every", self.train.log_every, self.train.log_every >= 1, "must be >= 1"),
+            ("train.num_threads", self.train.num_threads, self.train.num_threads >= 0,
+             "must be >= 0 (0: torch's default)"),
             ("sample.steps", self.sample.steps, 1 <= self.sample.steps <= self.diffusion.timesteps,
              f"must be in [1, diffusion.timesteps={self.diffusion.timesteps}]"),
             ("sample.eta", self.sample.eta, self.sample.eta >= 0, "must be >= 0"),
@@ -201,14 +210,25 @@ def _section_name(section: Any) -> str:
     return type(section).__name__.removesuffix("Config").lower()
 
 
+def _as_int(value: Any) -> int:
+    """``value`` as an int; ValueError for a bool, a float with a fraction or a non-number."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)
+
+
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     origin = getattr(hint, "__origin__", None)
     if origin is tuple:
+        raw = value
         if isinstance(value, str):
             value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list (got {value!r})")
-        return tuple(int(v) for v in value)
+        try:
+            return tuple(_as_int(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a list of ints (got {raw!r})") from None
     if origin is Literal:
         return str(value)
     if hint is bool:
@@ -219,9 +239,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         return bool(value)
     if hint in (int, float, str):
         try:
-            if hint is int and isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return hint(value)
+            return _as_int(value) if hint is int else hint(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be {hint.__name__} (got {value!r})") from None
     return value
@@ -278,7 +296,8 @@ def load_config(
     Raises
     ------
     ConfigError
-        Unknown preset, unreadable file, unknown key or invalid value.
+        Unknown preset, unreadable file, unknown key, a ``preset`` key in the file or the overrides
+        (it would only relabel the run; pass ``preset``), or invalid value.
     """
     cfg = NetDiffusConfig()
     if preset is not None:
@@ -295,8 +314,15 @@ def load_config(
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML ({exc})") from None
+        if "preset" in data:  # would only relabel the run: the values come from the preset argument
+            raise ConfigError(f"config file {path} cannot set preset (got {data['preset']!r}); "
+                              "choose it with --preset")
         _merge(cfg, data, prefix="")
     for text in overrides or []:
-        _merge(cfg, _parse_override(text), prefix="")
+        data = _parse_override(text)
+        if "preset" in data:
+            raise ConfigError(f"preset cannot be set with an override (got {data['preset']!r}); "
+                              "choose it with --preset")
+        _merge(cfg, data, prefix="")
     cfg.validate()
     return cfg

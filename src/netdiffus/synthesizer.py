@@ -17,6 +17,8 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
 from pathlib import Path
@@ -34,15 +36,65 @@ from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
-from netdiffus.training import TrainProgress, is_main_process, train
+from netdiffus.training import TRAIN_STATE_FILE, TrainProgress, is_main_process, read_train_state_info, train
 
-__all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS"]
+__all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
 MIN_TRACES_PER_CLASS = 2
 
 LabelSpec = str | Sequence[str] | Mapping[str, int] | None
+
+#: Configuration keys a resumed run may change: the step count (to extend a run), how often it
+#: checkpoints and logs, speed-only switches, sampling, and the preset's name. Any other difference
+#: would continue a different training run from the saved weights.
+RESUME_MAY_CHANGE = ("preset", "train.steps", "train.checkpoint_every", "train.log_every", "train.num_threads",
+                     "train.compile", "train.channels_last", "sample.")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a :class:`torch.device` this torch can use.
+
+    Raises
+    ------
+    ConfigError
+        Not a device name, a device type netdiffus does not run on, or a device this machine or
+        this torch build lacks.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {str(device)!r} is not a torch device (cpu, cuda, cuda:N, mps)") from None
+    name = str(device)
+    if dev.type == "cuda":
+        if torch.version.cuda is None and torch.version.hip is None:
+            raise ConfigError(f"device {name!r} is not available (this torch has no CUDA)")
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise ConfigError(f"device {name!r} is not available (no CUDA GPU is visible)")
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(f"device {name!r} is not available (CUDA devices: {', '.join(map(str, range(count)))})")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device {name!r} is not available (this machine or torch has no MPS)")
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {name!r} is not supported (cpu, cuda, cuda:N, mps)")
+    return dev
+
+
+def _flat(data: Mapping, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out = {}
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _tqdm_train(total: int):
@@ -78,7 +130,7 @@ class TrafficSynthesizer:
     config : NetDiffusConfig, optional
         Defaults to the ``demo`` preset.
     device : str or torch.device, optional
-        ``"cpu"`` (default) or e.g. ``"cuda"``.
+        ``"cpu"`` (default) or e.g. ``"cuda"``; see :func:`resolve_device`.
     progress : bool
         Show progress bars for training and sampling.
     """
@@ -87,7 +139,7 @@ class TrafficSynthesizer:
                  progress: bool = True) -> None:
         self.config = config if config is not None else load_config(preset="demo")
         self.config.validate()
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.progress = progress
         self.model_: UNet | None = None
 
@@ -144,12 +196,21 @@ class TrafficSynthesizer:
     ) -> "TrafficSynthesizer":
         """Fit the imaging scaling and train the diffusion model on ``dataset``.
 
+        With ``resume=True``, training continues from ``run_dir/train_state.safetensors`` when that
+        file is present (and starts afresh when it is not).
+
         Raises
         ------
         DatasetError
             Fewer than two classes, a class with fewer than ``MIN_TRACES_PER_CLASS`` traces, or
             NaN / infinite values.
+        ConfigError
+            An invalid configuration value.
+        CheckpointError
+            ``resume=True`` and the saved training state is for another configuration (see
+            ``RESUME_MAY_CHANGE``), another data shape or other classes.
         """
+        self.config.validate()
         dataset.validate(what="training dataset")
         counts = dataset.class_counts()
         if len(counts) < 2:
@@ -163,6 +224,10 @@ class TrafficSynthesizer:
             c, k = next(iter(small.items()))
             raise DatasetError(f"class {c!r} has {k} trace(s); each class needs at least {MIN_TRACES_PER_CLASS}")
         cfg = self.config
+        state_meta = {"config": cfg.to_json(), "shape": json.dumps([dataset.n_channels, dataset.length]),
+                      "classes": json.dumps(dataset.classes)}
+        if resume and run_dir is not None:
+            self._check_resumable(Path(run_dir), state_meta)
         torch.manual_seed(cfg.train.seed)
         self.classes_ = dataset.classes
         self.class_counts_ = counts
@@ -199,7 +264,7 @@ class TrafficSynthesizer:
         ema = train(
             self.model_, self.process, x_0, y,
             cfg=cfg.train, null_class=len(self.classes_), class_dropout=m.class_dropout,
-            run_dir=run_dir, resume=resume, progress=progress,
+            run_dir=run_dir, resume=resume, progress=progress, state_meta=state_meta,
         )
         self.fit_seconds_ = time.perf_counter() - t0
         self.model_ = ema
@@ -207,6 +272,36 @@ class TrafficSynthesizer:
         if run_dir is not None and is_main_process():
             self.save(run_dir)
         return self
+
+    def _check_resumable(self, run_dir: Path, meta: dict[str, str]) -> None:
+        """Refuse to continue a saved training state that another configuration or dataset wrote."""
+        path = run_dir / TRAIN_STATE_FILE
+        if not path.is_file():
+            return
+        step, saved = read_train_state_info(path)
+        where = f"cannot resume {run_dir}:"
+        steps = self.config.train.steps
+        if step > steps:
+            raise CheckpointError(f"{where} the checkpoint is at step {step}, beyond train.steps={steps}")
+        if "config" in saved:  # older files lack it: their weights' shapes are checked as they load
+            raw = json.loads(saved["config"])
+            try:  # the saved values as this version reads them (defaults filled in, lists as tuples)
+                there = _flat(NetDiffusConfig.from_dict(raw).to_dict())
+            except ConfigError:
+                there = _flat(raw)
+            here = _flat(self.config.to_dict())
+            for key in [*here, *(k for k in there if k not in here)]:
+                if key.startswith(RESUME_MAY_CHANGE) or here.get(key) == there.get(key):
+                    continue
+                if key not in there:
+                    raise CheckpointError(f"{where} {key} is {here[key]!r} here but absent from the checkpoint")
+                if key not in here:
+                    raise CheckpointError(f"{where} the checkpoint sets {key} to {there[key]!r}, unknown here")
+                raise CheckpointError(f"{where} {key} is {here[key]!r} here but {there[key]!r} in the checkpoint")
+        for key, what in (("shape", "the data shape [channels, length] is"), ("classes", "the classes are")):
+            if key in saved and json.loads(saved[key]) != json.loads(meta[key]):
+                raise CheckpointError(f"{where} {what} {json.loads(meta[key])} here but "
+                                      f"{json.loads(saved[key])} in the checkpoint")
 
     # -- sample --------------------------------------------------------------------------------
     def _resolve_labels(self, n: int, labels: LabelSpec) -> list[str]:
@@ -254,22 +349,26 @@ class TrafficSynthesizer:
         seed : int
             Trace k uses seed ``seed * 1_000_003 + k``: the same trace at any batch size.
         sampler, steps, eta, guidance_scale, batch_size
-            Override the config's ``sample`` section.
+            Override the config's ``sample`` section (None: the config's value); checked by the
+            same rules as the config.
+
+        Raises
+        ------
+        ConfigError
+            ``n`` < 1, an override the config would refuse (``sample.steps must be in [1, ...]``),
+            or an unknown label.
         """
         self._check_fitted()
         if n < 1:
             raise ConfigError(f"n must be >= 1 (got {n})")
-        sc = self.config.sample
-        sampler = sampler or sc.sampler
-        steps = steps or sc.steps
-        eta = sc.eta if eta is None else eta
-        w = sc.guidance_scale if guidance_scale is None else guidance_scale
-        bs = batch_size or sc.batch_size
+        given = {"sampler": sampler, "steps": steps, "eta": eta, "guidance_scale": guidance_scale,
+                 "batch_size": batch_size}
+        sc = dataclasses.replace(self.config.sample, **{k: v for k, v in given.items() if v is not None})
+        dataclasses.replace(self.config, sample=sc).validate()
+        sampler, steps, eta, w, bs = sc.sampler, sc.steps, sc.eta, sc.guidance_scale, sc.batch_size
         # The valid-GASF head's x_0 is already a valid GASF: projecting it again changes nothing.
         project = (sc.project_x0 and self.config.imaging.representation == "gasf"
                    and self.config.model.output == "image")
-        if bs < 1:
-            raise ConfigError(f"batch_size must be >= 1 (got {bs})")
         labels_list = self._resolve_labels(n, labels)
         index = {c: i for i, c in enumerate(self.classes_)}
         y_all = torch.tensor([index[lab] for lab in labels_list], dtype=torch.long, device=self.device)
@@ -328,7 +427,16 @@ class TrafficSynthesizer:
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | torch.device = "cpu", progress: bool = True) -> "TrafficSynthesizer":
-        """Load a run folder written by :meth:`save` (or by ``netdiffus fit``)."""
+        """Load a run folder written by :meth:`save` (or by ``netdiffus fit``).
+
+        Raises
+        ------
+        ConfigError
+            ``device`` is not usable (see :func:`resolve_device`).
+        CheckpointError
+            ``path`` is not a complete, consistent run folder.
+        """
+        device = resolve_device(device)  # before reading: a bad option is not the checkpoint's fault
         config, state, info = load_checkpoint(path)
         try:
             synth = cls(NetDiffusConfig.from_dict(config), device=device, progress=progress)

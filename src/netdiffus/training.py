@@ -20,18 +20,19 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from netdiffus.config import TrainConfig
 from netdiffus.diffusion.process import GaussianDiffusion
-from netdiffus.errors import ConfigError
+from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.io.dataset import atomic_path
 
-__all__ = ["train", "TrainProgress", "TRAIN_STATE_FILE"]
+__all__ = ["train", "TrainProgress", "TRAIN_STATE_FILE", "read_train_state_info"]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ def _dist_info() -> tuple[int, int]:
     return 0, 1
 
 
-def _save_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int) -> None:
+def _save_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int,
+                meta: Mapping[str, str] | None = None) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
     state = opt.state_dict()
@@ -73,13 +75,30 @@ def _save_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.O
             tensors[f"opt.{pid}.{k}"] = t.detach().cpu().contiguous()
     tensors["step"] = torch.tensor(step, dtype=torch.int64)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp))
+        save_file(tensors, str(tmp), metadata=dict(meta) if meta else None)
+
+
+def read_train_state_info(path: str | Path) -> tuple[int, dict[str, str]]:
+    """The step a ``train_state.safetensors`` file is at, and the metadata ``train`` saved with it
+    (``state_meta``; empty for files written before it existed)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return int(f.get_tensor("step")), dict(f.metadata() or {})
+    except (OSError, SafetensorError) as exc:
+        raise CheckpointError(f"cannot resume {path.parent}: {path.name} is unreadable ({exc})") from None
 
 
 def _load_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer) -> int:
     tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    except RuntimeError as exc:  # another model shape: line 1 names the class, line 2 the first mismatch
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+        raise CheckpointError(f"cannot resume {path.parent}: {path.name} was written for another model "
+                              f"({detail.rstrip('.')})") from None
     state = opt.state_dict()
     new_state: dict[int, dict[str, torch.Tensor]] = {}
     for key, v in tensors.items():
@@ -103,14 +122,24 @@ def train(
     run_dir: str | Path | None = None,
     resume: bool = False,
     progress: Callable[[TrainProgress], None] | None = None,
+    state_meta: Mapping[str, str] | None = None,
 ) -> nn.Module:
     """Train ``model`` on images ``x_0`` ``[N, C, H, W]`` in [-1, 1] with classes ``y`` ``[N]``.
 
     Returns the EMA copy of the model (the one to sample from). ``model`` holds the raw weights.
     With ``run_dir``, writes ``metrics.jsonl`` and, every ``cfg.checkpoint_every`` steps,
-    ``train_state.safetensors``; ``resume=True`` continues from that file when present.
+    ``train_state.safetensors`` (with ``state_meta`` as its metadata, see
+    :func:`read_train_state_info`); ``resume=True`` continues from that file when present.
+
+    Raises
+    ------
+    CheckpointError
+        ``resume=True`` and the file holds weights of another model shape.
     """
     rank, world = _dist_info()
+    if cfg.batch_size % world:  # before any file is written
+        raise ConfigError(f"train.batch_size must be divisible by the number of processes {world} "
+                          f"(got {cfg.batch_size})")
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     run_dir = Path(run_dir) if run_dir is not None else None
@@ -142,8 +171,6 @@ def train(
         else nullcontext()
     )
     n = x_0.shape[0]
-    if cfg.batch_size % world:
-        raise ConfigError(f"train.batch_size must be divisible by the number of processes {world} (got {cfg.batch_size})")
     local_bs = cfg.batch_size // world
     model.train()
     t_last = time.perf_counter()
@@ -196,14 +223,14 @@ def train(
             done = step + 1
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 if rank == 0 and state_path is not None:
-                    _save_state(state_path, model, ema, opt, done)
+                    _save_state(state_path, model, ema, opt, done, state_meta)
                 if world > 1:
                     torch.distributed.barrier()
     finally:
         if metrics_fh is not None:
             metrics_fh.close()
     if state_path is not None and rank == 0 and cfg.checkpoint_every:
-        _save_state(state_path, model, ema, opt, cfg.steps)  # a resume after the end is a no-op
+        _save_state(state_path, model, ema, opt, cfg.steps, state_meta)  # a resume after the end is a no-op
     model.eval()
     return ema
 

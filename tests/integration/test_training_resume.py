@@ -76,3 +76,61 @@ def test_ddp_two_processes_match_one(tmp_path, dataset_file):
     a, b = _weights(one), _weights(two)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=0, atol=6 * 2e-3, err_msg=k)
+
+
+# -- resuming a saved training state with another configuration or dataset ----------------------
+
+TINY_CKPT = ["train.steps=3", "train.checkpoint_every=1", "model.base_channels=8", "model.channel_mult=[1, 2]",
+             "model.patch_size=1", "train.batch_size=4", "train.warmup_steps=1", "sample.steps=2"]
+
+
+def _synth(extra=()):
+    from netdiffus.synthesizer import TrafficSynthesizer
+
+    return TrafficSynthesizer.from_preset("demo", overrides=TINY_CKPT + list(extra), progress=False)
+
+
+@pytest.fixture
+def saved_run(tmp_path):
+    """A finished tiny run that kept its train_state.safetensors (at step 3)."""
+    run = tmp_path / "run"
+    _synth().fit(toy_dataset(n_per_class=4, length=8), run_dir=run)
+    assert (run / "train_state.safetensors").exists()
+    return run
+
+
+@pytest.mark.parametrize(
+    "extra, data, message",
+    [
+        (["model.base_channels=16"], {}, "model.base_channels is 16 here but 8 in the checkpoint"),
+        (["model.channel_mult=[1, 2, 2]"], {}, "model.channel_mult is (1, 2, 2) here but (1, 2) in the checkpoint"),
+        (["train.lr=0.01"], {}, "train.lr is 0.01 here but 0.002 in the checkpoint"),
+        (["train.steps=2"], {}, "the checkpoint is at step 3, beyond train.steps=2"),
+        ([], dict(length=16), "the data shape [channels, length] is [1, 16] here but [1, 8] in the checkpoint"),
+        ([], dict(classes=("a", "b", "c")), "the classes are ['a', 'b', 'c'] here but ['a', 'b'] in the checkpoint"),
+    ],
+)
+def test_resume_refuses_another_config_or_dataset(saved_run, extra, data, message):
+    from netdiffus.errors import CheckpointError
+
+    before = (saved_run / "model.safetensors").read_bytes()
+    with pytest.raises(CheckpointError) as exc:
+        _synth(extra).fit(toy_dataset(**{"n_per_class": 4, "length": 8, **data}), run_dir=saved_run, resume=True)
+    assert str(exc.value) == f"cannot resume {saved_run}: {message}"
+    assert (saved_run / "model.safetensors").read_bytes() == before  # the run is left as it was
+
+
+def test_resume_of_a_state_without_metadata_is_one_line(saved_run):
+    """train_state files written before the metadata existed: the shape mismatch in one line."""
+    from safetensors.torch import load_file as load_torch, save_file
+
+    from netdiffus.errors import CheckpointError
+
+    path = saved_run / "train_state.safetensors"
+    save_file(load_torch(str(path)), str(path))  # drops the metadata
+    with pytest.raises(CheckpointError) as exc:
+        _synth(["model.base_channels=16"]).fit(toy_dataset(n_per_class=4, length=8), run_dir=saved_run, resume=True)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"cannot resume {saved_run}: train_state.safetensors was written for another model "
+                          "(size mismatch for ")

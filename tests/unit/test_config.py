@@ -42,12 +42,38 @@ def test_toml_file_applies_on_top(tmp_path):
         (dict(overrides=["train.steps"]), "override must look like section.key=value (got 'train.steps')"),
         (dict(overrides=["train.steps=1.5"]), "train.steps must be int (got 1.5)"),
         (dict(file="/nonexistent.toml"), "config file /nonexistent.toml does not exist"),
+        # list values: every element an int
+        (dict(overrides=["model.channel_mult=abc"]), "model.channel_mult must be a list of ints (got 'abc')"),
+        (dict(overrides=["model.attention_levels=x"]), "model.attention_levels must be a list of ints (got 'x')"),
+        (dict(overrides=["model.channel_mult=[1, 2.5]"]), "model.channel_mult must be a list of ints (got [1, 2.5])"),
+        (dict(overrides=['model.channel_mult=[1, "b"]']), "model.channel_mult must be a list of ints (got [1, 'b'])"),
+        (dict(overrides=["model.channel_mult=[1, 2]", "model.attention_levels=[2]"]),
+         "model.attention_levels must be levels in [0, len(model.channel_mult)=2) (got (2,))"),
+        (dict(overrides=["train.steps=true"]), "train.steps must be int (got True)"),
+        # integer and float fields without a bound before
+        (dict(overrides=["train.log_every=0"]), "train.log_every must be >= 1 (got 0)"),
+        (dict(overrides=["train.num_threads=-1"]), "train.num_threads must be >= 0 (0: torch's default) (got -1)"),
+        (dict(overrides=["train.checkpoint_every=-1"]),
+         "train.checkpoint_every must be >= 0 (0: no checkpoints) (got -1)"),
+        (dict(overrides=["train.weight_decay=-0.1"]), "train.weight_decay must be >= 0 (got -0.1)"),
+        (dict(overrides=["train.grad_clip=-1"]), "train.grad_clip must be >= 0 (0: no clipping) (got -1.0)"),
+        # the preset comes from the preset argument: an override would only relabel the run
+        (dict(overrides=["preset=paper"]),
+         "preset cannot be set with an override (got 'paper'); choose it with --preset"),
     ],
 )
 def test_bad_config_messages(kwargs, message):
     with pytest.raises(ConfigError) as exc:
         load_config(**kwargs)
     assert str(exc.value).startswith(message)
+
+
+def test_preset_in_a_config_file_is_refused(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('preset = "paper"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(preset="demo", file=f)
+    assert str(exc.value) == f"config file {f} cannot set preset (got 'paper'); choose it with --preset"
 
 
 def test_gasf_output_needs_x0_prediction():

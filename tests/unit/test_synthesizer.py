@@ -166,3 +166,78 @@ def test_generated_values_below_threshold_snap_to_zero(tiny_overrides):
     thr = synth.zero_threshold_[0]
     assert thr > 0
     assert not ((out > 0) & (out < thr)).any()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        # None means "the config's value"; anything given is checked like the config's sample section
+        (dict(steps=0), "sample.steps must be in [1, diffusion.timesteps=1000] (got 0)"),
+        (dict(steps=1001), "sample.steps must be in [1, diffusion.timesteps=1000] (got 1001)"),
+        (dict(batch_size=0), "sample.batch_size must be >= 1 (got 0)"),
+        (dict(guidance_scale=-1.0), "sample.guidance_scale must be >= 0 (got -1.0)"),
+        (dict(eta=-0.5), "sample.eta must be >= 0 (got -0.5)"),
+        (dict(sampler="euler"), "sample.sampler must be one of ddim, ddpm, dpmpp2m (got 'euler')"),
+    ],
+)
+def test_sample_overrides_follow_the_config_rules(tiny_overrides, kwargs, message):
+    synth = _fit(tiny_overrides)
+    with pytest.raises(ConfigError) as exc:
+        synth.sample(2, **kwargs)
+    assert str(exc.value) == message
+
+
+def _no_cuda_build(mp):
+    mp.setattr(torch.version, "cuda", None)
+    mp.setattr(torch.version, "hip", None)
+
+
+def _gpus(k):
+    def patch(mp):
+        mp.setattr(torch.version, "cuda", "12.4")
+        mp.setattr(torch.cuda, "device_count", lambda: k)
+    return patch
+
+
+@pytest.mark.parametrize(
+    "device, patch, message",
+    [
+        ("bogus", None, "device 'bogus' is not a torch device (cpu, cuda, cuda:N, mps)"),
+        ("cuda:x", None, "device 'cuda:x' is not a torch device (cpu, cuda, cuda:N, mps)"),
+        ("", None, "device '' is not a torch device (cpu, cuda, cuda:N, mps)"),
+        ("meta", None, "device 'meta' is not supported (cpu, cuda, cuda:N, mps)"),
+        ("cuda", _no_cuda_build, "device 'cuda' is not available (this torch has no CUDA)"),
+        ("cuda", _gpus(0), "device 'cuda' is not available (no CUDA GPU is visible)"),
+        ("cuda:2", _gpus(2), "device 'cuda:2' is not available (CUDA devices: 0, 1)"),
+    ],
+)
+def test_bad_devices(monkeypatch, tmp_path, device, patch, message):
+    from netdiffus.synthesizer import resolve_device
+
+    if patch is not None:
+        patch(monkeypatch)
+    with pytest.raises(ConfigError) as exc:
+        resolve_device(device)
+    assert str(exc.value) == message
+    # the constructor and load() go through it; load() before reading the (missing) run folder
+    with pytest.raises(ConfigError, match=r"^device "):
+        TrafficSynthesizer(device=device, progress=False)
+    with pytest.raises(ConfigError, match=r"^device "):
+        TrafficSynthesizer.load(tmp_path / "nope", device=device)
+
+
+def test_a_file_is_not_a_run_folder(tmp_path):
+    f = tmp_path / "data.parquet"
+    f.write_bytes(b"PAR1")
+    with pytest.raises(CheckpointError) as exc:
+        TrafficSynthesizer.load(f)
+    assert str(exc.value) == f"{f} is a file, not a run folder (made by 'netdiffus fit')"
+
+
+def test_fit_validates_a_config_changed_after_construction(tiny_overrides, tmp_path):
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False)
+    synth.config.train.log_every = 0
+    with pytest.raises(ConfigError) as exc:
+        synth.fit(toy_dataset(), run_dir=tmp_path / "run")
+    assert str(exc.value) == "train.log_every must be >= 1 (got 0)"
+    assert not (tmp_path / "run").exists()  # refused before any file is written

@@ -18,9 +18,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                        "Writes config.json, model.safetensors, model.json and metrics.jsonl into the run folder.",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", type=Path, help="training dataset (.parquet written by 'netdiffus prepare')")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="RUN", help="run folder to write")
+    p.add_argument("-o", "--output", type=Path, metavar="RUN", help="run folder to write (required unless --dry-run)")
     add_config_args(p)
-    p.add_argument("--resume", action="store_true", help="continue from RUN/train_state.safetensors")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from RUN/train_state.safetensors (written with --set train.checkpoint_every=K)")
     p.add_argument("--force", action="store_true", help="write into a non-empty run folder")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -30,14 +31,20 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from netdiffus.config import load_config
+    from netdiffus.errors import ConfigError
     from netdiffus.io.dataset import read_dataset
-    from netdiffus.synthesizer import TrafficSynthesizer
+    from netdiffus.synthesizer import TrafficSynthesizer, resolve_device
     from netdiffus.training import is_main_process, setup_distributed
 
     config = load_config(preset=args.preset, file=args.config, overrides=args.overrides)
     if args.dry_run:
         print(config.to_json())
         return 0
+    if args.output is None:
+        raise ConfigError("-o/--output is required (only --dry-run runs without a run folder)")
+    resolve_device(args.device)  # a bad option fails before the dataset is read
+    if args.resume:
+        check_resumable(args.output, force=args.force)
     distributed = setup_distributed()
     dataset = read_dataset(args.dataset)
     if is_main_process() and not args.resume:
@@ -52,3 +59,19 @@ def run(args: argparse.Namespace) -> int:
 
         dist.destroy_process_group()
     return 0
+
+
+def check_resumable(run: Path, *, force: bool) -> None:
+    """``--resume`` needs a saved training state in ``run``; without one, training would start
+    afresh and overwrite the run, which only ``--force`` allows."""
+    from netdiffus.errors import CheckpointError
+    from netdiffus.training import TRAIN_STATE_FILE
+
+    if run.exists() and not run.is_dir():
+        raise CheckpointError(f"cannot resume {run}: it is a file, not a run folder")
+    if (run / TRAIN_STATE_FILE).is_file() or force:
+        return
+    if not run.exists():
+        raise CheckpointError(f"cannot resume {run}: the folder does not exist (leave out --resume to start a run)")
+    raise CheckpointError(f"cannot resume {run}: no {TRAIN_STATE_FILE} in it (one is written every "
+                          "train.checkpoint_every steps, never with the default 0; use --force to train again)")

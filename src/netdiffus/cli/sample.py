@@ -26,7 +26,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = none)")
     p.add_argument("--batch-size", type=int, help="traces per batch")
     p.add_argument("--csv", type=Path, help="also write a wide CSV here")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
     return p

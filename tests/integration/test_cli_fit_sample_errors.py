@@ -1,0 +1,114 @@
+"""``fit`` and ``sample``: one-line errors (exit 1, no traceback) for bad options and run folders."""
+
+import shutil
+
+import pytest
+
+from conftest import TINY, toy_dataset
+from netdiffus.cli.main import main
+from netdiffus.io.dataset import write_dataset
+
+SETS = [a for o in TINY for a in ("--set", o)]
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_dataset(toy_dataset(n_per_class=4, length=8), tmp_path / "ds.parquet")
+
+
+@pytest.fixture
+def finished_run(tmp_path, data, capsys):
+    """A finished tiny run without train_state.safetensors (train.checkpoint_every = 0)."""
+    run = tmp_path / "done"
+    assert run_cli(capsys, "fit", data, "-o", run, "--no-progress", *SETS)[0] == 0
+    return run
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        # list values with a non-integer element, in fit and in demo
+        (["fit", "{data}", "-o", "{tmp}/r", "--set", "model.channel_mult=abc"],
+         "model.channel_mult must be a list of ints (got 'abc')"),
+        (["fit", "{data}", "--dry-run", "--set", "model.attention_levels=x"],
+         "model.attention_levels must be a list of ints (got 'x')"),
+        (["demo", "-o", "{tmp}/demo", "--set", "model.channel_mult=abc"],
+         "model.channel_mult must be a list of ints (got 'abc')"),
+        # integer fields checked before training starts
+        (["fit", "{data}", "-o", "{tmp}/r", "--set", "train.log_every=0"], "train.log_every must be >= 1 (got 0)"),
+        # devices
+        (["fit", "{data}", "-o", "{tmp}/r", "--device", "bogus"],
+         "device 'bogus' is not a torch device (cpu, cuda, cuda:N, mps)"),
+        # the preset is chosen with --preset, not --set
+        (["fit", "{data}", "-o", "{tmp}/r", "--set", "preset=paper"],
+         "preset cannot be set with an override (got 'paper'); choose it with --preset"),
+        # -o is needed to train
+        (["fit", "{data}"], "-o/--output is required (only --dry-run runs without a run folder)"),
+        # --resume needs a saved training state
+        (["fit", "{data}", "-o", "{tmp}/nothing", "--resume"],
+         "cannot resume {tmp}/nothing: the folder does not exist (leave out --resume to start a run)"),
+        (["fit", "{data}", "-o", "{data}", "--resume"], "cannot resume {data}: it is a file, not a run folder"),
+        # sample: a dataset file is not a run folder
+        (["sample", "{data}", "-n", "2", "-o", "{tmp}/s.parquet"],
+         "{data} is a file, not a run folder (made by 'netdiffus fit')"),
+    ],
+)
+def test_one_line_errors_leave_nothing_behind(capsys, tmp_path, data, argv, expected):
+    before = sorted(tmp_path.iterdir())
+    code, out, err = run_cli(capsys, *[a.format(tmp=tmp_path, data=data) for a in argv])
+    assert (code, err.strip()) == (1, "error: " + expected.format(tmp=tmp_path, data=data))
+    assert sorted(tmp_path.iterdir()) == before  # no run folder, no metrics.jsonl
+
+
+def test_dry_run_needs_no_output(capsys, data):
+    code, out, err = run_cli(capsys, "fit", data, "--set", "train.steps=300", "--dry-run")
+    assert code == 0, err
+    assert '"steps": 300' in out
+
+
+def test_sample_device_is_blamed_not_the_run(capsys, tmp_path, finished_run):
+    code, out, err = run_cli(capsys, "sample", finished_run, "-n", "2", "-o", tmp_path / "s.parquet",
+                             "--device", "bogus")
+    assert (code, err.strip()) == (1, "error: device 'bogus' is not a torch device (cpu, cuda, cuda:N, mps)")
+
+
+@pytest.mark.parametrize(
+    "option, expected",
+    [
+        (["--steps", "0"], "sample.steps must be in [1, diffusion.timesteps=1000] (got 0)"),
+        (["--batch-size", "0"], "sample.batch_size must be >= 1 (got 0)"),
+        (["--guidance", "-1"], "sample.guidance_scale must be >= 0 (got -1.0)"),
+    ],
+)
+def test_sample_options_follow_the_config_rules(capsys, tmp_path, finished_run, option, expected):
+    out_path = tmp_path / "s.parquet"
+    code, out, err = run_cli(capsys, "sample", finished_run, "-n", "2", "-o", out_path, "--no-progress", *option)
+    assert (code, err.strip()) == (1, f"error: {expected}")
+    assert not out_path.exists()
+
+
+def test_resume_without_train_state_keeps_the_run(capsys, data, finished_run):
+    weights = (finished_run / "model.safetensors").read_bytes()
+    code, out, err = run_cli(capsys, "fit", data, "-o", finished_run, "--resume", "--no-progress", *SETS)
+    assert (code, err.strip()) == (1, f"error: cannot resume {finished_run}: no train_state.safetensors in it (one is "
+                                      "written every train.checkpoint_every steps, never with the default 0; "
+                                      "use --force to train again)")
+    assert (finished_run / "model.safetensors").read_bytes() == weights
+
+
+def test_resume_with_another_model_is_one_line(capsys, tmp_path, data):
+    run = tmp_path / "r"
+    sets = [*SETS, "--set", "train.checkpoint_every=1"]
+    assert run_cli(capsys, "fit", data, "-o", run, "--no-progress", *sets)[0] == 0
+    copy = tmp_path / "r2"
+    shutil.copytree(run, copy)
+    code, out, err = run_cli(capsys, "fit", data, "-o", copy, "--resume", "--no-progress", *sets,
+                             "--set", "model.base_channels=16")
+    assert (code, err.strip()) == (1, f"error: cannot resume {copy}: model.base_channels is 16 here but 8 in the "
+                                      "checkpoint")
