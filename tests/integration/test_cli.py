@@ -186,10 +186,11 @@ def test_split_keeps_videos_apart_like_the_demo(capsys, tmp_path):
                              "--test", str(tmp_path / "te.parquet"), "--group", r"Vid_(\d+)_")
     assert code == 0, err
     train, test = read_dataset(tmp_path / "tr.parquet"), read_dataset(tmp_path / "te.parquet")
-    assert (len(train), len(test)) == (114, 49)  # the demo's split of the same data (seed 0)
+    assert (len(train), len(test)) == (117, 46)  # the demo's split of the same data (seed 0)
+    assert sorted(set(test.labels)) == train.classes  # every class held out
     video = lambda t: (t.split("/")[0], t.split("/")[1], t.split("Vid_")[1].split("_")[0])  # noqa: E731
     assert not {video(i) for i in train.ids} & {video(i) for i in test.ids}
-    assert out.splitlines()[1].startswith(f"wrote {tmp_path / 'te.parquet'}: test 49 traces (Facebook/V360 ")
+    assert out.splitlines()[1].startswith(f"wrote {tmp_path / 'te.parquet'}: test 46 traces (Facebook/V360 12, ")
     code, out, err = run_cli(capsys, "info", str(tmp_path / "tr.parquet"))
     assert out.splitlines()[-1] == "first_ids    " + ", ".join(train.ids[:3])
 

@@ -82,3 +82,16 @@ def test_fast_decoder_equals_dpkt_on_real_captures():
                 np.testing.assert_array_equal(value, getattr(ref, field), err_msg=f"{f}: {field}")
             n += len(raw)
     assert n > 10_000
+
+
+@pytest.mark.parametrize("stratify, sizes", [(False, (442, 194)), (True, (440, 196))])
+def test_videotrain_split_by_video(stratify, sizes):
+    from netdiffus.io.split import split_dataset
+
+    traces = DATA / "videotrain" / "traces"
+    if not traces.is_dir():
+        pytest.skip(f"{traces} is absent")
+    ds, _ = prepare(traces, column="frame_sum_dl", length=60, aggregate=4, bin_width="0.5s")
+    train, test = split_dataset(ds, group=r"Vid_(\d+)_", stratify=stratify)
+    assert (len(train), len(test)) == sizes  # pooled: the B1 protocol of the benchmarks
+    assert set(test.classes) == set(ds.classes)

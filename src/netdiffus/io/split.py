@@ -5,6 +5,8 @@ Examples
 >>> labels = ["a", "a", "a", "b", "b", "b"]
 >>> groups = ["v1", "v1", "v2", "v3", "v4", "v4"]
 >>> train, test = split_by_group(labels, groups, test_fraction=0.5, seed=0)
+>>> sorted({labels[i] for i in test})      # every class with two groups is on both sides
+['a', 'b']
 >>> sorted(set(train) | set(test)) == list(range(6)), set(train) & set(test)
 (True, set())
 """
@@ -24,22 +26,41 @@ if TYPE_CHECKING:
 __all__ = ["split_by_group", "split_dataset", "videotrain_video_id"]
 
 
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1 (got {seed!r})")
+
+
 def split_by_group(
-    labels: Sequence[str], groups: Sequence[str], *, test_fraction: float = 0.3, seed: int = 0
+    labels: Sequence[str], groups: Sequence[str], *, test_fraction: float = 0.3, seed: int = 0,
+    stratify: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split trace indices so that no (label, group) pair is on both sides.
 
-    The distinct (label, group) pairs are sorted, shuffled with ``numpy.random.default_rng(seed)``
-    and the first ``int(test_fraction * pairs)`` go to the test side (the B1 protocol of the
-    benchmarks, where a group is a video: 442 train / 194 test sessions). Returns
+    ``stratify=True``: the pairs of each class (in sorted class order) are sorted, shuffled with
+    one ``numpy.random.default_rng(seed)`` and the first ``round(test_fraction * pairs)`` go to
+    the test side, at least one and never all, so every class with two or more groups is on both
+    sides. ``stratify=False``: all distinct pairs are sorted, shuffled together and the first
+    ``int(test_fraction * pairs)`` are test (the B1 protocol of the benchmarks, where a group is a
+    video: 442 train / 194 test sessions; a class may then miss from one side). Returns
     ``(train_index, test_index)``, each sorted.
     """
     if not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be in (0, 1) (got {test_fraction})")
+    _check_seed(seed)
     pairs = sorted(set(zip(labels, groups)))
-    order = np.random.default_rng(seed).permutation(len(pairs))
-    n_test = int(test_fraction * len(pairs))
-    test_pairs = {pairs[i] for i in order[:n_test]}
+    rng = np.random.default_rng(seed)
+    if stratify:
+        test_pairs = set()
+        for c in sorted({lab for lab, _ in pairs}):
+            own = [p for p in pairs if p[0] == c]
+            if len(own) < 2:
+                continue  # one group: it can only train
+            n_test = min(max(round(test_fraction * len(own)), 1), len(own) - 1)
+            test_pairs |= {own[i] for i in rng.permutation(len(own))[:n_test]}
+    else:
+        order = rng.permutation(len(pairs))
+        test_pairs = {pairs[i] for i in order[: int(test_fraction * len(pairs))]}
     is_test = np.array([(lab, g) in test_pairs for lab, g in zip(labels, groups)], dtype=bool)
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
@@ -51,7 +72,8 @@ def videotrain_video_id(trace_id: str) -> str:
 
 
 def split_dataset(
-    dataset: "TraceDataset", *, test_fraction: float = 0.3, group: str | None = None, seed: int = 0
+    dataset: "TraceDataset", *, test_fraction: float = 0.3, group: str | None = None, seed: int = 0,
+    stratify: bool = True,
 ) -> tuple["TraceDataset", "TraceDataset"]:
     r"""Split a dataset into real train and test sets, keeping groups of related traces together.
 
@@ -67,6 +89,9 @@ def split_dataset(
         None: every trace is its own group.
     seed : int
         Seed of the shuffle of the pairs.
+    stratify : bool
+        Split each class's groups apart (every class with two or more groups on both sides);
+        False shuffles all pairs together (see :func:`split_by_group`).
 
     Returns
     -------
@@ -86,7 +111,11 @@ def split_dataset(
             if m is None:
                 raise DatasetError(f"group '{group}' does not match trace id '{trace_id}'")
             groups.append(m.group(1) if pattern.groups else m.group(0))
-    train_idx, test_idx = split_by_group(dataset.labels, groups, test_fraction=test_fraction, seed=seed)
+    train_idx, test_idx = split_by_group(dataset.labels, groups, test_fraction=test_fraction, seed=seed,
+                                         stratify=stratify)
+    if len(test_idx) == 0 and stratify:
+        raise DatasetError(f"no class has two or more groups{'' if group is None else f' (group {group!r})'}, "
+                           "so none can be held out for test")
     if len(train_idx) == 0 or len(test_idx) == 0:
         n_pairs = len(set(zip(dataset.labels, groups)))
         raise DatasetError(
