@@ -245,6 +245,8 @@ def prepare_csv(
         raise ConfigError(f"label_from must be 'folder' for CSV inputs (got {label_from!r})")
     if layout not in ("auto", "per-trace", "wide", "long"):
         raise ConfigError(f"csv_layout must be auto, per-trace, wide or long (got {layout!r})")
+    if column is not None and not _columns(column):
+        raise ConfigError(f"column must name at least one column (got {column!r})")
     summary = PrepareSummary()
     series: list[np.ndarray] = []
     ids: list[str] = []

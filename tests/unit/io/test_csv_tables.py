@@ -223,3 +223,12 @@ def test_a_source_column_is_metadata_in_any_wide_table(tmp_path):
 )
 def test_wide_channels(names, channels):
     assert wide_channels(names) == channels
+
+
+@pytest.mark.parametrize("column", ["", " , "])
+def test_an_empty_column_option_is_one_config_error(tmp_path, column):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "t.csv").write_text("bytes\n1\n2\n")
+    with pytest.raises(ConfigError) as exc:
+        prepare_csv([tmp_path], column=column)
+    assert str(exc.value) == f"column must name at least one column (got {column!r})"
