@@ -414,7 +414,9 @@ def export_pcap(
             h = _lookup(size_table, lab, channel=ch, direction=dd if len(directions) == 2 else None,
                         what="packet_sizes")
             samplers.append(SizeSampler(h, min_size=hmin, mtu=mtu) if h is not None else None)
-        if kind != "sizes" and any(s is None for s in samplers):
+        # A channel the class never uses (no bytes in it) needs no sizes: no warning for it.
+        used = ints[[k for k, x in enumerate(labels) if x == lab]].any(axis=(0, 2))
+        if kind != "sizes" and any(s is None and u for s, u in zip(samplers, used)):
             no_sizes.append(lab)
         samplers_of[lab] = samplers
         binned = kind in ("bytes", "packets")

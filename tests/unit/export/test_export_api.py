@@ -277,3 +277,19 @@ def test_flows_csv(tmp_path):
     lines = (tmp_path / "f.csv").read_text().splitlines()
     assert lines[0] == "id,label,transport,client,client_port,server,server_port,packets,bytes"
     assert lines[1].startswith("t0,a,tcp,192.0.2.1,49152,198.51.100.1,443,")
+
+
+def test_an_unused_direction_needs_no_size_histogram(tmp_path, caplog):
+    # Class a never sends to the initiator and kept an empty histogram for that direction, as
+    # prepare does: no warning. Class b has bytes there but an empty histogram: warned.
+    extra = prepare_extra()
+    empty = {"edges": SIZE_EDGES, "counts": [0.0] * (len(SIZE_EDGES) - 1)}
+    extra["packet_sizes"]["a"]["down"] = empty
+    extra["packet_sizes"]["b"]["down"] = empty
+    ds = make_dataset(n=4, extra=extra)
+    ds.series[[0, 2], 0] = 0  # class a: nothing to the initiator
+    with caplog.at_level(logging.WARNING, logger="netdiffus.export.pcap"):
+        export_pcap(ds, tmp_path / "x.pcap")
+    assert [r.getMessage() for r in caplog.records] == [
+        "no packet-size histogram kept for class(es) b: writing MTU-sized packets plus one remainder"
+    ]
