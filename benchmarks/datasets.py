@@ -49,8 +49,10 @@ def video_id(trace_id: str) -> str:
 
 
 def split_by_video(ds: TraceDataset, *, test_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """B1 split (442 train / 194 test sessions): :func:`netdiffus.io.split.split_by_group` by video."""
-    return split_by_group(ds.labels, [video_id(i) for i in ds.ids], test_fraction=test_fraction, seed=seed)
+    """B1 split (442 train / 194 test sessions): :func:`netdiffus.io.split.split_by_group` by video,
+    all (class, video) pairs shuffled together as the protocol says (not per class)."""
+    return split_by_group(ds.labels, [video_id(i) for i in ds.ids], test_fraction=test_fraction, seed=seed,
+                          stratify=False)
 
 
 def load_b1() -> Benchmark:
