@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from netdiffus.errors import CheckpointError
@@ -51,7 +52,8 @@ def load_checkpoint(run_dir: str | Path) -> tuple[dict, dict[str, torch.Tensor],
     Raises
     ------
     CheckpointError
-        If the folder is missing (or is a file), or one of its three files is missing or unreadable.
+        If the folder is missing (or is a file), or one of its three files is missing or unreadable
+        (``runs/x/model.safetensors is not a readable safetensors file (...)``).
     """
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
@@ -61,10 +63,27 @@ def load_checkpoint(run_dir: str | Path) -> tuple[dict, dict[str, torch.Tensor],
     missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE) if not (run_dir / f).exists()]
     if missing:
         raise CheckpointError(f"{run_dir} is not a fitted run folder: missing {', '.join(missing)} (run 'netdiffus fit' first)")
+    config = _read_json_object(run_dir / CONFIG_FILE)
+    info = _read_json_object(run_dir / MODEL_FILE)
+    path = run_dir / WEIGHTS_FILE
     try:
-        config = json.loads((run_dir / CONFIG_FILE).read_text())
-        info = json.loads((run_dir / MODEL_FILE).read_text())
-        state = load_file(str(run_dir / WEIGHTS_FILE))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{run_dir}: cannot read checkpoint ({exc})") from None
+        state = load_file(str(path))
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({_first_line(exc)})") from None
     return config, state, info
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _read_json_object(path: Path) -> dict:
+    """The JSON object in ``path``; :class:`CheckpointError` naming the file otherwise."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise CheckpointError(f"{path} is not a readable JSON file ({_first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object (got {type(data).__name__})")
+    return data

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,7 +37,31 @@ __all__ = [
     "NetDiffusConfig",
     "load_config",
     "list_presets",
+    "check_seed",
+    "NO_PRESET",
+    "MAX_SEED",
 ]
+
+#: The ``preset`` label of a configuration built from the dataclass defaults alone, without any
+#: preset file (``load_config(preset=None)``, ``NetDiffusConfig()``).
+NO_PRESET = "none"
+#: Largest seed accepted anywhere (numpy and scikit-learn take seeds in [0, 2**32 - 1]).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """``value`` as an int seed; :class:`ConfigError` unless it is an integer in [0, 2**32 - 1].
+
+    >>> check_seed(7)
+    7
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    netdiffus.errors.ConfigError: seed must be an integer from 0 to 2**32 - 1 (got -1)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) <= MAX_SEED:
+        raise ConfigError(f"{name} must be an integer from 0 to 2**32 - 1 (got {value!r})")
+    return int(value)
 
 
 @dataclass
@@ -130,7 +156,10 @@ class SampleConfig:
 
 @dataclass
 class NetDiffusConfig:
-    preset: str = "demo"
+    """A whole configuration. ``preset`` names the preset it was built from (by
+    :func:`load_config`); the bare dataclass defaults are labelled ``NO_PRESET`` ("none")."""
+
+    preset: str = NO_PRESET
     imaging: ImagingConfig = field(default_factory=ImagingConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
@@ -152,6 +181,14 @@ class NetDiffusConfig:
 
     def validate(self) -> None:
         """Check every value; raise :class:`ConfigError` naming the first bad one."""
+        sections = (self.imaging, self.model, self.diffusion, self.train, self.sample)
+        for section in sections:  # inf and nan pass (or fail) the range checks below by accident
+            hints = get_type_hints(type(section))
+            for f in dataclasses.fields(section):
+                value = getattr(section, f.name)
+                if hints[f.name] is float and isinstance(value, (int, float)) and not math.isfinite(value):
+                    raise ConfigError(f"{_section_name(section)}.{f.name} must be a finite number (got {value!r})")
+        check_seed(self.train.seed, "train.seed")
         checks = [
             ("imaging.gamma", self.imaging.gamma, self.imaging.gamma > 0, "must be > 0"),
             ("imaging.image_size", self.imaging.image_size, self.imaging.image_size >= 0, "must be >= 0 (0: no PAA)"),
@@ -194,7 +231,7 @@ class NetDiffusConfig:
         for name, value, ok, rule in checks:
             if not ok:
                 raise ConfigError(f"{name} {rule} (got {value!r})")
-        for section in (self.imaging, self.model, self.diffusion, self.train, self.sample):
+        for section in sections:
             hints = get_type_hints(type(section))
             for f in dataclasses.fields(section):
                 choices = get_args(hints[f.name]) if getattr(hints[f.name], "__origin__", None) is Literal else ()
@@ -292,6 +329,9 @@ def load_config(
     overrides: list[str] | None = None,
 ) -> NetDiffusConfig:
     """Build a config from a preset, then a TOML file, then ``section.key=value`` overrides.
+
+    ``preset=None`` starts from the dataclass defaults instead of a preset file; the result is
+    labelled ``preset == "none"`` (``NO_PRESET``), never as a preset it was not built from.
 
     Raises
     ------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import numbers
 import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -28,8 +29,8 @@ import numpy as np
 import torch
 
 from netdiffus import __version__
-from netdiffus.checkpoint import load_checkpoint, save_checkpoint
-from netdiffus.config import NetDiffusConfig, load_config
+from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
+from netdiffus.config import NetDiffusConfig, check_seed, load_config
 from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.samplers import sample as run_sampler
 from netdiffus.diffusion.unet import UNet
@@ -205,7 +206,8 @@ class TrafficSynthesizer:
             Fewer than two classes, a class with fewer than ``MIN_TRACES_PER_CLASS`` traces, or
             NaN / infinite values.
         ConfigError
-            An invalid configuration value.
+            An invalid configuration value, or training diverged (the loss became NaN or infinite:
+            ``training diverged at step 12 (loss nan); lower train.lr (got 0.5)``).
         CheckpointError
             ``resume=True`` and the saved training state is for another configuration (see
             ``RESUME_MAY_CHANGE``), another data shape or other classes.
@@ -316,6 +318,9 @@ class TrafficSynthesizer:
         if isinstance(labels, str):
             labels = [labels] * n
         elif isinstance(labels, Mapping):
+            for c, k in labels.items():
+                if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+                    raise ConfigError(f"labels[{c!r}] must be a count >= 0 (got {k!r})")
             labels = [c for c, k in labels.items() for _ in range(int(k))]
         labels = [str(x) for x in labels]
         unknown = sorted(set(labels) - set(self.classes_))
@@ -347,7 +352,8 @@ class TrafficSynthesizer:
             None: the training class balance; a str: all of that class; a sequence: one label per
             trace; a mapping: counts per class (summing to ``n``).
         seed : int
-            Trace k uses seed ``seed * 1_000_003 + k``: the same trace at any batch size.
+            Trace k uses seed ``seed * 1_000_003 + k``: the same trace at any batch size. An integer
+            in [0, 2**32 - 1].
         sampler, steps, eta, guidance_scale, batch_size
             Override the config's ``sample`` section (None: the config's value); checked by the
             same rules as the config.
@@ -355,12 +361,14 @@ class TrafficSynthesizer:
         Raises
         ------
         ConfigError
-            ``n`` < 1, an override the config would refuse (``sample.steps must be in [1, ...]``),
-            or an unknown label.
+            ``n`` < 1, a bad ``seed`` (``seed must be an integer from 0 to 2**32 - 1 (got -1)``),
+            an override the config would refuse (``sample.steps must be in [1, ...]``), an unknown
+            label or a negative count of one.
         """
         self._check_fitted()
         if n < 1:
             raise ConfigError(f"n must be >= 1 (got {n})")
+        seed = check_seed(seed)
         given = {"sampler": sampler, "steps": steps, "eta": eta, "guidance_scale": guidance_scale,
                  "batch_size": batch_size}
         sc = dataclasses.replace(self.config.sample, **{k: v for k, v in given.items() if v is not None})
@@ -434,12 +442,17 @@ class TrafficSynthesizer:
         ConfigError
             ``device`` is not usable (see :func:`resolve_device`).
         CheckpointError
-            ``path`` is not a complete, consistent run folder.
+            ``path`` is not a complete, consistent run folder, or its config.json holds a value
+            this version refuses (``runs/x/config.json: train.seed must be ... (got -1)``).
         """
         device = resolve_device(device)  # before reading: a bad option is not the checkpoint's fault
         config, state, info = load_checkpoint(path)
         try:
-            synth = cls(NetDiffusConfig.from_dict(config), device=device, progress=progress)
+            config = NetDiffusConfig.from_dict(config)
+        except ConfigError as exc:  # a value this version refuses: the run folder's fault
+            raise CheckpointError(f"{Path(path) / CONFIG_FILE}: {exc}") from None
+        try:
+            synth = cls(config, device=device, progress=progress)
             synth.classes_ = list(info["classes"])
             synth.class_counts_ = {k: int(v) for k, v in info["class_counts"].items()}
             synth.shape_ = tuple(info["shape"])

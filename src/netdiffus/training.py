@@ -90,7 +90,12 @@ def read_train_state_info(path: str | Path) -> tuple[int, dict[str, str]]:
 
 
 def _load_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer) -> int:
-    tensors = load_file(str(path))
+    try:
+        tensors = load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise CheckpointError(f"cannot resume {path.parent}: {path.name} is unreadable ({exc})") from None
+    if "step" not in tensors:
+        raise CheckpointError(f"cannot resume {path.parent}: {path.name} is unreadable (it holds no step)")
     try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
@@ -134,7 +139,10 @@ def train(
     Raises
     ------
     CheckpointError
-        ``resume=True`` and the file holds weights of another model shape.
+        ``resume=True`` and the file is unreadable or holds weights of another model shape.
+    ConfigError
+        The loss became NaN or infinite (``training diverged at step 12 (loss nan); lower
+        train.lr (got 0.5)``); with ``run_dir``, ``metrics.jsonl`` is kept and ends with that step.
     """
     rank, world = _dist_info()
     if cfg.batch_size % world:  # before any file is written
@@ -212,12 +220,15 @@ def train(
             now = time.perf_counter()
             ips = cfg.batch_size / max(now - t_last, 1e-9)
             t_last = now
-            if not math.isfinite(loss_v):
-                raise FloatingPointError(f"training loss became {loss_v} at step {step}; lower train.lr")
-            if metrics_fh is not None and (step % cfg.log_every == 0 or step == cfg.steps - 1):
+            diverged = not math.isfinite(loss_v)
+            if metrics_fh is not None and (diverged or step % cfg.log_every == 0 or step == cfg.steps - 1):
                 metrics_fh.write(json.dumps({"step": step, "loss": loss_v, "lr": _lr_at(step, cfg),
                                              "images_per_s": round(ips, 2)}) + "\n")
                 metrics_fh.flush()
+            if diverged:  # the step numbers of metrics.jsonl
+                where = f"; the logged losses are in {run_dir / 'metrics.jsonl'}" if run_dir is not None else ""
+                raise ConfigError(f"training diverged at step {step} (loss {loss_v}); lower train.lr "
+                                  f"(got {cfg.lr}){where}")
             if progress is not None and rank == 0:
                 progress(TrainProgress(step + 1, cfg.steps, loss_v, _lr_at(step, cfg), ips))
             done = step + 1

@@ -42,6 +42,10 @@ def finished_run(tmp_path, data, capsys):
          "model.channel_mult must be a list of ints (got 'abc')"),
         # integer fields checked before training starts
         (["fit", "{data}", "-o", "{tmp}/r", "--set", "train.log_every=0"], "train.log_every must be >= 1 (got 0)"),
+        # floats must be finite
+        (["fit", "{data}", "-o", "{tmp}/r", "--set", "train.lr=inf"], "train.lr must be a finite number (got inf)"),
+        (["fit", "{data}", "-o", "{tmp}/r", "--set", "train.seed=-1"],
+         "train.seed must be an integer from 0 to 2**32 - 1 (got -1)"),
         # devices
         (["fit", "{data}", "-o", "{tmp}/r", "--device", "bogus"],
          "device 'bogus' is not a torch device (cpu, cuda, cuda:N, mps)"),
@@ -84,6 +88,10 @@ def test_sample_device_is_blamed_not_the_run(capsys, tmp_path, finished_run):
         (["--steps", "0"], "sample.steps must be in [1, diffusion.timesteps=1000] (got 0)"),
         (["--batch-size", "0"], "sample.batch_size must be >= 1 (got 0)"),
         (["--guidance", "-1"], "sample.guidance_scale must be >= 0 (got -1.0)"),
+        (["--guidance", "inf"], "sample.guidance_scale must be a finite number (got inf)"),
+        (["--seed", "-1"], "seed must be an integer from 0 to 2**32 - 1 (got -1)"),
+        (["--seed", "99999999999999999999999"],
+         "seed must be an integer from 0 to 2**32 - 1 (got 99999999999999999999999)"),
     ],
 )
 def test_sample_options_follow_the_config_rules(capsys, tmp_path, finished_run, option, expected):
@@ -112,3 +120,14 @@ def test_resume_with_another_model_is_one_line(capsys, tmp_path, data):
                              "--set", "model.base_channels=16")
     assert (code, err.strip()) == (1, f"error: cannot resume {copy}: model.base_channels is 16 here but 8 in the "
                                       "checkpoint")
+
+
+@pytest.mark.parametrize("argv", [["sample", "{run}", "-n", "2", "-o", "{tmp}/s.parquet"], ["info", "{run}"]])
+def test_corrupt_weights_are_one_line(capsys, tmp_path, finished_run, argv):
+    weights = finished_run / "model.safetensors"
+    weights.write_bytes(b"\0" * 50)
+    code, _, err = run_cli(capsys, *[a.format(run=finished_run, tmp=tmp_path) for a in argv])
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith(f"error: {weights} is not a readable safetensors file (")
+    assert err.rstrip().endswith(")") and "unexpected" not in err
+    assert not (tmp_path / "s.parquet").exists()

@@ -134,3 +134,37 @@ def test_resume_of_a_state_without_metadata_is_one_line(saved_run):
     assert "\n" not in msg
     assert msg.startswith(f"cannot resume {saved_run}: train_state.safetensors was written for another model "
                           "(size mismatch for ")
+
+
+def _drop_step(path):
+    from safetensors.torch import load_file as load_torch, save_file
+
+    tensors = load_torch(str(path))
+    del tensors["step"]
+    save_file(tensors, str(path))
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda p: p.write_bytes(b"\0" * 50),
+         "train_state.safetensors is unreadable (Error while deserializing header: "),
+        (_drop_step, "train_state.safetensors is unreadable (it holds no step)"),
+    ],
+)
+def test_train_resume_from_an_unreadable_state(saved_run, corrupt, message):
+    """``train(resume=True)`` called directly (no fit() check before it): a CheckpointError, not
+    safetensors' own error or a KeyError."""
+    import torch
+
+    from netdiffus.errors import CheckpointError
+    from netdiffus.synthesizer import TrafficSynthesizer
+    from netdiffus.training import train
+
+    synth = TrafficSynthesizer.load(saved_run, progress=False)
+    corrupt(saved_run / "train_state.safetensors")
+    with pytest.raises(CheckpointError) as exc:
+        train(synth.model_, synth.process, torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long),
+              cfg=synth.config.train, null_class=2, class_dropout=0.1, run_dir=saved_run, resume=True)
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(f"cannot resume {saved_run}: {message}")

@@ -2,6 +2,7 @@ import pytest
 
 from netdiffus.config import NetDiffusConfig, list_presets, load_config
 from netdiffus.errors import ConfigError
+from netdiffus.synthesizer import TrafficSynthesizer
 
 
 def test_presets_shipped():
@@ -57,6 +58,21 @@ def test_toml_file_applies_on_top(tmp_path):
          "train.checkpoint_every must be >= 0 (0: no checkpoints) (got -1)"),
         (dict(overrides=["train.weight_decay=-0.1"]), "train.weight_decay must be >= 0 (got -0.1)"),
         (dict(overrides=["train.grad_clip=-1"]), "train.grad_clip must be >= 0 (0: no clipping) (got -1.0)"),
+        # floats must be finite: inf passed the range checks, nan failed them with a misleading rule
+        (dict(overrides=["train.lr=inf"]), "train.lr must be a finite number (got inf)"),
+        (dict(overrides=["train.lr=nan"]), "train.lr must be a finite number (got nan)"),
+        (dict(overrides=["imaging.gamma=inf"]), "imaging.gamma must be a finite number (got inf)"),
+        (dict(overrides=["model.dropout=nan"]), "model.dropout must be a finite number (got nan)"),
+        (dict(overrides=["model.class_dropout=-inf"]), "model.class_dropout must be a finite number (got -inf)"),
+        (dict(overrides=["train.weight_decay=inf"]), "train.weight_decay must be a finite number (got inf)"),
+        (dict(overrides=["train.ema_decay=nan"]), "train.ema_decay must be a finite number (got nan)"),
+        (dict(overrides=["train.grad_clip=inf"]), "train.grad_clip must be a finite number (got inf)"),
+        (dict(overrides=["sample.eta=inf"]), "sample.eta must be a finite number (got inf)"),
+        (dict(overrides=["sample.guidance_scale=inf"]), "sample.guidance_scale must be a finite number (got inf)"),
+        # seeds: numpy and torch take [0, 2**32 - 1]
+        (dict(overrides=["train.seed=-1"]), "train.seed must be an integer from 0 to 2**32 - 1 (got -1)"),
+        (dict(overrides=["train.seed=4294967296"]),
+         "train.seed must be an integer from 0 to 2**32 - 1 (got 4294967296)"),
         # the preset comes from the preset argument: an override would only relabel the run
         (dict(overrides=["preset=paper"]),
          "preset cannot be set with an override (got 'paper'); choose it with --preset"),
@@ -66,6 +82,29 @@ def test_bad_config_messages(kwargs, message):
     with pytest.raises(ConfigError) as exc:
         load_config(**kwargs)
     assert str(exc.value).startswith(message)
+
+
+def test_largest_seed_is_accepted():
+    assert load_config(overrides=["train.seed=4294967295"]).train.seed == 2**32 - 1
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: load_config(preset=None),
+        lambda: load_config(preset=None, overrides=["train.steps=5"]),
+        NetDiffusConfig,
+        lambda: NetDiffusConfig.from_dict({"train": {"steps": 5}}),
+        lambda: TrafficSynthesizer.from_preset(None, progress=False).config,
+    ],
+)
+def test_without_a_preset_the_label_says_none(make):
+    # The dataclass defaults are not the demo preset (which, e.g., uses the valid-GASF head):
+    # a run built from them must not claim to be one.
+    cfg = make()
+    assert cfg.preset == "none"
+    assert cfg.model.output == "image" and load_config(preset="demo").model.output == "gasf"
+    assert NetDiffusConfig.from_dict(cfg.to_dict()).preset == "none"
 
 
 def test_preset_in_a_config_file_is_refused(tmp_path):

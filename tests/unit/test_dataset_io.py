@@ -78,6 +78,41 @@ def test_read_errors(tmp_path, setup, message):
     assert str(exc.value).startswith(message.format(p=p))
 
 
+def _rewrite(p, *, meta=None, series=None):
+    """Write a valid dataset to ``p``, then replace its schema metadata or its series column."""
+    table = pq.read_table(write_dataset(_ds(), p))
+    if meta is not None:
+        table = table.replace_schema_metadata({b"netdiffus": meta})
+    if series is not None:
+        table = table.set_column(3, "series", series)
+    pq.write_table(table, p)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(meta=b"{not json"), ("{p}: the netdiffus schema metadata is not valid JSON "
+                                   "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))")),
+        (dict(meta=b"\xff"), ("{p}: the netdiffus schema metadata is not valid JSON "
+                              "('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)")),
+        (dict(meta=b"[1, 2]"), "{p}: the netdiffus schema metadata must be a JSON object (got list)"),
+        (dict(meta=b'{"channels": []}'),
+         "{p}: the netdiffus schema metadata must name the channels as a non-empty list (got [])"),
+        (dict(meta=b'{"channels": "ab"}'),
+         "{p}: the netdiffus schema metadata must name the channels as a non-empty list (got 'ab')"),
+        (dict(series=pa.array([1, 2, 3])), "{p}: column series must hold lists of numbers (got int64)"),
+        (dict(series=pa.array([["a"], ["b"], ["c"]])),
+         "{p}: column series must hold lists of numbers (got list<element: string>)"),
+    ],
+)
+def test_malformed_files_are_input_errors(tmp_path, kwargs, message):
+    p = tmp_path / "d.parquet"
+    _rewrite(p, **kwargs)
+    with pytest.raises(InputError) as exc:
+        read_dataset(p)
+    assert str(exc.value) == message.format(p=p)
+
+
 def test_shape_and_nan_checks():
     with pytest.raises(DatasetError, match=r"labels must have one entry per trace \(3\) \(got 2\)"):
         TraceDataset(series=np.zeros((3, 1, 4)), labels=["a", "b"], ids=["1", "2", "3"], sources=["s"] * 3)

@@ -241,3 +241,110 @@ def test_fit_validates_a_config_changed_after_construction(tiny_overrides, tmp_p
         synth.fit(toy_dataset(), run_dir=tmp_path / "run")
     assert str(exc.value) == "train.log_every must be >= 1 (got 0)"
     assert not (tmp_path / "run").exists()  # refused before any file is written
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    from conftest import TINY
+
+    return _fit(TINY)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        # trace k uses seed * 1_000_003 + k: only seeds numpy and torch both take
+        (dict(seed=-1), "seed must be an integer from 0 to 2**32 - 1 (got -1)"),
+        (dict(seed=1.5), "seed must be an integer from 0 to 2**32 - 1 (got 1.5)"),
+        (dict(seed=True), "seed must be an integer from 0 to 2**32 - 1 (got True)"),
+        (dict(seed=2**32), "seed must be an integer from 0 to 2**32 - 1 (got 4294967296)"),
+        (dict(seed=99999999999999999999999),
+         "seed must be an integer from 0 to 2**32 - 1 (got 99999999999999999999999)"),
+        # label counts: the bad count is named, not the total it leads to
+        (dict(labels={"a": -1, "b": 3}), "labels['a'] must be a count >= 0 (got -1)"),
+        (dict(labels={"a": 1, "b": 0.5}), "labels['b'] must be a count >= 0 (got 0.5)"),
+    ],
+)
+def test_sample_argument_errors(fitted, kwargs, message):
+    with pytest.raises(ConfigError) as exc:
+        fitted.sample(2, **kwargs)
+    assert str(exc.value) == message
+
+
+def test_largest_seed_samples(fitted):
+    out = fitted.sample(2, seed=np.uint32(2**32 - 1), labels={"a": 0, "b": 2})
+    assert out.labels == ["b", "b"] and out.meta.extra["synthetic"]["seed"] == 2**32 - 1
+
+
+def _set_in_config(section, key, value):
+    def edit(text):
+        import json
+
+        data = json.loads(text)
+        data[section][key] = value
+        return json.dumps(data).encode()
+    return edit
+
+
+@pytest.mark.parametrize(
+    "file, edit, message",
+    [
+        ("model.safetensors", lambda t: b"\0" * 50, "{run}/model.safetensors is not a readable safetensors file ("),
+        ("model.safetensors", lambda t: b"", "{run}/model.safetensors is not a readable safetensors file ("),
+        ("config.json", lambda t: b"{", ("{run}/config.json is not a readable JSON file (Expecting property "
+                                         "name enclosed in double quotes: line 1 column 2 (char 1))")),
+        ("model.json", lambda t: b"[]", "{run}/model.json must hold a JSON object (got list)"),
+        # values this version refuses (written by hand, or by a version that accepted them)
+        ("config.json", _set_in_config("train", "seed", -1),
+         "{run}/config.json: train.seed must be an integer from 0 to 2**32 - 1 (got -1)"),
+        ("config.json", _set_in_config("train", "colour", 1),
+         "{run}/config.json: unknown configuration key 'train.colour' (known: "),
+    ],
+)
+def test_corrupt_run_files_are_checkpoint_errors(fitted, tmp_path, file, edit, message):
+    run = fitted.save(tmp_path / "run")
+    (run / file).write_bytes(edit((run / file).read_bytes()))
+    with pytest.raises(CheckpointError) as exc:
+        TrafficSynthesizer.load(run, progress=False)
+    msg, expected = str(exc.value), message.format(run=run)
+    assert "\n" not in msg
+    if expected.endswith("("):  # the safetensors library's own reason follows
+        assert msg.startswith(expected) and msg.endswith(")")
+    elif expected.endswith("(known: "):
+        assert msg.startswith(expected)
+    else:
+        assert msg == expected
+
+
+@pytest.mark.parametrize(
+    "extra, use_run_dir, message",
+    [
+        ([], True, ("training diverged at step 2 (loss nan); lower train.lr (got 0.002); "
+                    "the logged losses are in {run}/metrics.jsonl")),
+        (["train.lr=0.5"], False, "training diverged at step 2 (loss nan); lower train.lr (got 0.5)"),
+    ],
+)
+def test_divergence_is_a_config_error(tiny_overrides, tmp_path, monkeypatch, extra, use_run_dir, message):
+    import json
+
+    from netdiffus.diffusion.process import GaussianDiffusion
+
+    calls = []
+    real = GaussianDiffusion.training_loss
+
+    def loss(self, *args, **kw):  # finite for steps 0 and 1, then NaN
+        calls.append(1)
+        out = real(self, *args, **kw)
+        return out * float("nan") if len(calls) > 2 else out
+
+    monkeypatch.setattr(GaussianDiffusion, "training_loss", loss)
+    run = tmp_path / "run"
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides + ["train.steps=5", "train.log_every=10"]
+                                           + extra, progress=False)
+    with pytest.raises(ConfigError) as exc:
+        synth.fit(toy_dataset(), run_dir=run if use_run_dir else None)
+    assert str(exc.value) == message.format(run=run)
+    if use_run_dir:  # kept, and its last line shows the divergence
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == [0, 2] and np.isnan(rows[-1]["loss"])
+        assert not (run / "model.safetensors").exists()

@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 
+from netdiffus.config import MAX_SEED, check_seed
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.evaluation import fidelity, privacy, utility
 from netdiffus.io.dataset import TraceDataset
@@ -104,12 +106,22 @@ def _resolve_metrics(metrics: str | Iterable[str]) -> list[str]:
             return list(METRIC_GROUPS)
         metrics = [metrics]
     chosen = list(metrics)
+    if not chosen:
+        raise ConfigError(f"metrics must name at least one of {', '.join(METRIC_GROUPS)} (got {metrics!r})")
     for m in chosen:
         if m not in METRIC_GROUPS:
             raise ConfigError(
                 f"metrics must be 'default', 'all' or a list of {', '.join(METRIC_GROUPS)} (got {m!r})"
             )
     return [m for m in METRIC_GROUPS if m in chosen]
+
+
+def _check_count(name: str, value: object) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be int (got {value!r})")
+    if value < 1:
+        raise ConfigError(f"{name} must be >= 1 (got {value})")
 
 
 def _check_compatible(real: TraceDataset, other: TraceDataset, what: str) -> None:
@@ -168,7 +180,7 @@ def evaluate(
         Real traces unseen by the generator. Needed for TRTR / TSTR / TRSTR, ``DCR_ratio`` and
         ``MIA_AUC`` (skipped without it).
     seed : int
-        Seeds every random forest, subsample and CNN.
+        Seeds every random forest, subsample and CNN; an integer in [0, 2**32 - 1].
     metrics : "default", "all" or list of {"fidelity", "discriminative", "rf", "privacy", "cnn"}
         ``"default"`` is everything but the GASF CNN (``"cnn"``: CNN TRTR / TSTR / TRSTR and the
         Frechet distance ``FD`` between real-test and synthetic embeddings of the real-trained CNN).
@@ -177,7 +189,7 @@ def evaluate(
     n_estimators : int, optional
         Trees of each random forest (default 300, or 100 with ``fast``).
     cnn_epochs : int, optional
-        Training epochs of the GASF CNN (default from :mod:`netdiffus.evaluation.cnn`).
+        Training epochs of the GASF CNN, >= 1 (default from :mod:`netdiffus.evaluation.cnn`).
     n_jobs : int or None
         Parallel jobs of the random forests (-1: all cores).
     synthetic_images : ndarray ``[N, C, T, T]``, optional
@@ -200,20 +212,25 @@ def evaluate(
     DatasetError
         If the sets differ in shape, hold NaN values, or the synthetic set lacks every real class.
     ConfigError
-        If ``metrics`` names an unknown group.
+        If ``metrics`` names an unknown group or none, ``seed`` is not an integer in
+        [0, 2**32 - 1], or ``n_estimators``, ``cnn_epochs`` or ``forest_repeats`` is not an int >= 1.
     """
     t0 = time.perf_counter()
     groups = _resolve_metrics(metrics)
+    seed = check_seed(seed)
+    n_trees = n_estimators if n_estimators is not None else (FAST_N_ESTIMATORS if fast else utility.DEFAULT_N_ESTIMATORS)
+    _check_count("n_estimators", n_trees)
+    _check_count("forest_repeats", forest_repeats)
+    if cnn_epochs is not None:
+        _check_count("cnn_epochs", cnn_epochs)
+    if seed + forest_repeats - 1 > MAX_SEED:  # forest k is seeded with seed + k
+        raise ConfigError(f"seed + forest_repeats - 1 must be <= 2**32 - 1 (got seed={seed}, "
+                          f"forest_repeats={forest_repeats})")
     real_train.validate(what="real training set")
     _check_compatible(real_train, synthetic, "synthetic")
     if real_test is not None:
         _check_compatible(real_train, real_test, "real test")
         _check_test_set(real_train, real_test)
-    n_trees = n_estimators if n_estimators is not None else (FAST_N_ESTIMATORS if fast else utility.DEFAULT_N_ESTIMATORS)
-    if n_trees < 1:
-        raise ConfigError(f"n_estimators must be >= 1 (got {n_trees})")
-    if forest_repeats < 1:
-        raise ConfigError(f"forest_repeats must be >= 1 (got {forest_repeats})")
     forest_seeds = [seed + k for k in range(forest_repeats)]
 
     classes = real_train.classes

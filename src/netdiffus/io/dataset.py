@@ -306,7 +306,9 @@ def read_dataset(path: str | os.PathLike[str]) -> TraceDataset:
     Raises
     ------
     InputError
-        If the file does not exist, is not Parquet, or lacks the netdiffus columns.
+        If the file does not exist, is not Parquet, lacks the netdiffus columns, or is malformed:
+        its ``netdiffus`` schema metadata is not a JSON object, or its ``series`` column does not
+        hold lists of numbers.
     """
     path = Path(path)
     if not path.exists():
@@ -321,10 +323,23 @@ def read_dataset(path: str | os.PathLike[str]) -> TraceDataset:
     if missing:
         raise InputError(f"{path} is not a netdiffus dataset: missing column(s) {', '.join(missing)}")
     raw_meta = (table.schema.metadata or {}).get(META_KEY)
-    meta_json = json.loads(raw_meta) if raw_meta else {}
+    try:
+        meta_json = json.loads(raw_meta) if raw_meta else {}
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise InputError(f"{path}: the netdiffus schema metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta_json, dict):
+        raise InputError(f"{path}: the netdiffus schema metadata must be a JSON object "
+                         f"(got {type(meta_json).__name__})")
     meta = DatasetMeta.from_json(meta_json)
+    if not isinstance(meta.channels, list) or not meta.channels:
+        raise InputError(f"{path}: the netdiffus schema metadata must name the channels as a non-empty list "
+                         f"(got {meta.channels!r})")
     n = table.num_rows
     c = len(meta.channels)
+    series_type = table.schema.field("series").type
+    if not (pa.types.is_list(series_type) or pa.types.is_large_list(series_type)) or not (
+            pa.types.is_floating(series_type.value_type) or pa.types.is_integer(series_type.value_type)):
+        raise InputError(f"{path}: column series must hold lists of numbers (got {series_type})")
     col = table.column("series").combine_chunks()
     values = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     lengths = np.diff(col.offsets.to_numpy())

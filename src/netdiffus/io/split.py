@@ -18,17 +18,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from netdiffus.config import check_seed
 from netdiffus.errors import ConfigError, DatasetError
 
 if TYPE_CHECKING:
     from netdiffus.io.dataset import TraceDataset
 
 __all__ = ["split_by_group", "split_dataset", "videotrain_video_id"]
-
-
-def _check_seed(seed: object) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1 (got {seed!r})")
 
 
 def split_by_group(
@@ -47,7 +43,7 @@ def split_by_group(
     """
     if not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be in (0, 1) (got {test_fraction})")
-    _check_seed(seed)
+    check_seed(seed)
     pairs = sorted(set(zip(labels, groups)))
     rng = np.random.default_rng(seed)
     if stratify:

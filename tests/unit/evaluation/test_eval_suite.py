@@ -106,12 +106,29 @@ def test_multichannel_series():
          "metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, cnn (got 'nope')"),
         ({"n_estimators": 0}, ConfigError, "n_estimators must be >= 1 (got 0)"),
         ({"forest_repeats": 0}, ConfigError, "forest_repeats must be >= 1 (got 0)"),
+        ({"forest_repeats": 2.5}, ConfigError, "forest_repeats must be int (got 2.5)"),
+        ({"n_estimators": 2.5}, ConfigError, "n_estimators must be int (got 2.5)"),
+        ({"cnn_epochs": 0}, ConfigError, "cnn_epochs must be >= 1 (got 0)"),
+        ({"cnn_epochs": -1, "metrics": ["cnn"]}, ConfigError, "cnn_epochs must be >= 1 (got -1)"),
+        ({"cnn_epochs": 1.5}, ConfigError, "cnn_epochs must be int (got 1.5)"),
+        ({"metrics": []}, ConfigError,
+         "metrics must name at least one of fidelity, discriminative, rf, privacy, cnn (got [])"),
+        ({"seed": -1}, ConfigError, "seed must be an integer from 0 to 2**32 - 1 (got -1)"),
+        ({"seed": 1.5}, ConfigError, "seed must be an integer from 0 to 2**32 - 1 (got 1.5)"),
+        ({"seed": 2**32}, ConfigError, "seed must be an integer from 0 to 2**32 - 1 (got 4294967296)"),
+        ({"seed": 2**32 - 1, "forest_repeats": 2}, ConfigError,
+         "seed + forest_repeats - 1 must be <= 2**32 - 1 (got seed=4294967295, forest_repeats=2)"),
     ],
 )  # fmt: skip
 def test_option_errors(kwargs, error, message):
     with pytest.raises(error) as exc:
         evaluate(make(5, 0), make(5, 1), **kwargs)
     assert str(exc.value) == message
+
+
+def test_largest_seed_is_accepted():
+    r = evaluate(make(5, 0), make(5, 1), seed=np.int64(2**32 - 1), n_estimators=2, metrics=["discriminative"])
+    assert r.info["seed"] == 2**32 - 1 and math.isfinite(r.overall["discriminative"])
 
 
 def test_shape_mismatch_and_disjoint_classes():
