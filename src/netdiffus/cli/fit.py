@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if distributed:
         import torch.distributed as dist
 
+        # Rank 0 still writes the run folder: a rank that tore its group down first could abort
+        # (gloo) while rank 0 is still connected to it.
+        dist.barrier()
         dist.destroy_process_group()
     return 0
 
