@@ -1,5 +1,6 @@
 """``fit`` and ``sample``: one-line errors (exit 1, no traceback) for bad options and run folders."""
 
+import json
 import shutil
 
 import pytest
@@ -131,3 +132,13 @@ def test_corrupt_weights_are_one_line(capsys, tmp_path, finished_run, argv):
     assert err.startswith(f"error: {weights} is not a readable safetensors file (")
     assert err.rstrip().endswith(")") and "unexpected" not in err
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_info_on_a_run_with_a_stripped_model_json_is_one_line(capsys, finished_run):
+    info = finished_run / "model.json"
+    data = json.loads(info.read_text())
+    del data["shape"]
+    info.write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, "info", str(finished_run))
+    assert (code, err.strip()) == (1, f"error: {finished_run}: config.json or model.json lacks 'shape' "
+                                      "(not written by netdiffus fit?)")

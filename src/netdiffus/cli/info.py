@@ -24,21 +24,24 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from netdiffus.checkpoint import load_checkpoint
-    from netdiffus.errors import InputError
+    from netdiffus.errors import CheckpointError, InputError
     from netdiffus.io.dataset import read_dataset
 
     path: Path = args.path
     if path.is_dir():
         config, state, info = load_checkpoint(path)
         n_params = sum(int(v.numel()) for v in state.values())
-        out = {
-            "run": str(path), "preset": config.get("preset"), "classes": info["class_counts"],
-            "shape": info["shape"], "representation": config["imaging"]["representation"],
-            "scaling": config["imaging"]["scaling"], "parameters": n_params,
-            "train_steps": config["train"]["steps"], "fit_seconds": info.get("fit_seconds"),
-            "feature": info["dataset_meta"].get("feature"), "unit": info["dataset_meta"].get("unit"),
-            "bin_width_s": info["dataset_meta"].get("bin_width_s"),
-        }
+        try:
+            out = {
+                "run": str(path), "preset": config.get("preset"), "classes": info["class_counts"],
+                "shape": info["shape"], "representation": config["imaging"]["representation"],
+                "scaling": config["imaging"]["scaling"], "parameters": n_params,
+                "train_steps": config["train"]["steps"], "fit_seconds": info.get("fit_seconds"),
+                "feature": info["dataset_meta"].get("feature"), "unit": info["dataset_meta"].get("unit"),
+                "bin_width_s": info["dataset_meta"].get("bin_width_s"),
+            }
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: config.json or model.json lacks {exc} (not written by netdiffus fit?)") from None
     elif path.exists():
         ds = read_dataset(path)
         out = {
