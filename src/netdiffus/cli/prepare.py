@@ -1,8 +1,9 @@
 """``netdiffus prepare``: captures or CSV traces -> a dataset file (Parquet).
 
-Parses the options, checks them and the output path before any work, calls
-:func:`netdiffus.prepare.prepare`, writes the dataset atomically and prints the summary (files
-read, files skipped with reasons, traces per label).
+Parses the options, checks the output path before any work, calls
+:func:`netdiffus.prepare.prepare` (which checks the options before reading a file), writes the
+dataset atomically and prints the summary (files read, files skipped with reasons, traces per
+label).
 """
 
 from __future__ import annotations
@@ -90,19 +91,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def check_options(args: argparse.Namespace) -> None:
-    """Reject bad option values once, before any file is read (one-line :class:`ConfigError`)."""
-    from netdiffus.io.assembly import check_flow_timeouts
-    from netdiffus.io.labels import check_label_options
-
-    check_label_options(time_window_s=args.label_window, utc_offset_h=args.label_utc_offset)
-    check_flow_timeouts(args.idle_timeout, args.active_timeout)
-
-
 def run(args: argparse.Namespace) -> int:
     from netdiffus.prepare import prepare
 
-    check_options(args)
     check_output_file(args.output)  # fail now, not after reading every input
     bar = None
     progress = None
