@@ -49,7 +49,8 @@ def _check_pair(real: np.ndarray, synthetic: np.ndarray) -> tuple[np.ndarray, np
 def _normalised_w1(a: np.ndarray, b: np.ndarray) -> float:
     std = float(np.std(a))
     d = float(wasserstein_distance(a, b))
-    return d / std if std > 0 else d
+    # Identical values give a std of rounding noise (~1e-15), not 0: treat that as no spread.
+    return d / std if std > 1e-9 * max(1.0, float(np.max(np.abs(a)))) else d
 
 
 def w1_values(real: np.ndarray, synthetic: np.ndarray) -> float:

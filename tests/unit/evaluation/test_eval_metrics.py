@@ -30,6 +30,17 @@ def test_identical_sets_give_zero(fn, channels):
     assert fn(x, x) == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("fn", [fidelity.w1_values, fidelity.w1_totals])
+def test_constant_real_traces_give_the_plain_w1(fn):
+    # all real values equal: their std is rounding noise, so the W1 is not divided by it
+    real = np.full((30, 1, 20), 100.0)
+    synthetic = real * 1.1
+    plain = np.log1p(110.0) - np.log1p(100.0)
+    if fn is fidelity.w1_totals:
+        plain = np.log1p(2200.0) - np.log1p(2000.0)
+    assert fn(real, synthetic) == pytest.approx(plain, rel=1e-6)
+
+
 def test_identical_sets_in_different_order_give_zero():
     x = lognormal(40)
     y = x[::-1]
