@@ -249,3 +249,17 @@ def test_real_test_set_checks(caplog):
         "15 of 15 real test traces are also in the real training set: TRTR, DCR_ratio and MIA_AUC "
         "assume unseen test traces",
     ]
+
+
+def test_test_set_metrics_without_a_test_set_are_an_error():
+    with pytest.raises(ConfigError) as exc:
+        evaluate(make(5, 0), make(5, 1), metrics=["rf", "cnn"])
+    assert str(exc.value) == "metrics rf, cnn need a real test set (real_test, --real-test)"
+
+
+def test_cnn_on_too_few_synthetic_traces_is_nan_with_a_warning(caplog):
+    one = make(5, 1).subset([0])
+    with caplog.at_level("WARNING", logger="netdiffus.evaluation.suite"):
+        r = evaluate(make(5, 0), one, real_test=make(5, 2), metrics=["cnn"], fast=True)
+    assert np.isnan(r.overall["CNN_TSTR_acc"]) and np.isnan(r.overall["FD"])
+    assert any(m.startswith("GASF CNN scores skipped: ") for m in caplog.messages)
