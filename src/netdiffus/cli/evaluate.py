@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import logging
 import sys
 from pathlib import Path
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     for key in SHOWN:
         if key in result.overall:
             v = result.overall[key]
-            lines.append(f"{key:<{width}}  {v:.3f}")
+            lines.append(f"{key:<{width}}  {v:.3f}" if math.isfinite(v) else f"{key:<{width}}  –")
     lines.append(f"report: {path}")
     lines.append(f"metrics: {path.parent / 'metrics.json'}")
     sys.stdout.write("\n".join(lines) + "\n")

@@ -48,7 +48,7 @@ TABLE_ORDER = (
     "W1_values", "W1_totals", "JSD", "ACF", "discriminative",
     "TRTR_acc", "TSTR_acc", "TRSTR_acc", "TRTR_f1", "TSTR_f1", "TRSTR_f1",
     "CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "CNN_TRTR_f1", "CNN_TSTR_f1", "CNN_TRSTR_f1",
-    "FD", "GASF_consistency", "AUROC", "DCR_ratio", "MIA_AUC",
+    "FD", "GASF_consistency", "AUROC_real", "AUROC_synthetic", "AUROC_both", "DCR_ratio", "MIA_AUC",
 )  # fmt: skip
 
 
@@ -65,6 +65,8 @@ def _ordered_keys(rows: Mapping[str, Mapping[str, float]]) -> list[str]:
 def _fmt(v: Any) -> str:
     if v is None:
         return "–"
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):  # counts
+        return str(v)
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -109,6 +111,21 @@ def _grid(n: int, ncols: int = 4, size: tuple[float, float] = (3.6, 2.4)) -> tup
     return fig, axes.ravel()
 
 
+def _legend(fig: plt.Figure) -> None:
+    """One legend for the figure: the first panel may lack a synthetic class."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=REAL_COLOUR, label="real"), Line2D([], [], color=SYN_COLOUR, label="synthetic")]
+    fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False)
+
+
+def _value_label(ds: TraceDataset) -> str:
+    """``bytes per 2 s bin``, or as much of it as the metadata gives."""
+    unit = ds.meta.unit or "value"
+    width = ds.meta.bin_width_s
+    return f"{unit} per {width:g} s bin" if width else f"{unit} per bin"
+
+
 def _by_class(ds: TraceDataset, c: str) -> np.ndarray:
     return ds.series[ds.label_array() == c].astype(np.float64)
 
@@ -130,9 +147,11 @@ def _plot_bands(real: TraceDataset, syn: TraceDataset, classes: list[str], unit:
             title = c if nch == 1 else f"{c} [{real.meta.channels[ch]}]"
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("bin", fontsize=8)
-            ax.set_ylabel(unit or "value", fontsize=8)
+            ax.set_ylabel(_value_label(real) if unit else "value", fontsize=8)
             ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7)
+            ax.yaxis.get_offset_text().set_fontsize(6)
+    fig.tight_layout()
+    _legend(fig)
     fig.suptitle("Mean and 10-90 % band per bin", fontsize=10, y=1.02)
     return _png(fig)
 
@@ -148,7 +167,11 @@ def _plot_samples(real: TraceDataset, syn: TraceDataset, classes: list[str], k: 
                 for ch in range(x.shape[1]):
                     ax.plot(x[idx, ch], color=colour, alpha=0.7, lw=0.9, ls="-" if ch == 0 else "--")
             ax.set_title(f"{c}: {name}", fontsize=9)
+            ax.set_xlabel("bin", fontsize=8)
+            ax.set_ylabel(_value_label(real), fontsize=8)
             ax.tick_params(labelsize=7)
+            ax.yaxis.get_offset_text().set_fontsize(6)
+    fig.tight_layout()
     note = " (dashed: second channel)" if real.n_channels > 1 else ""
     fig.suptitle(f"{k} random traces per class{note}", fontsize=10, y=1.02)
     return _png(fig)
@@ -187,9 +210,12 @@ def _plot_hist(real: TraceDataset, syn: TraceDataset, classes: list[str], *, tot
         if len(b):
             ax.hist(b, bins=edges, density=True, alpha=0.5, color=SYN_COLOUR, label="synthetic")
         ax.set_title(c, fontsize=9)
+        ax.set_ylabel("density", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7)
+    _legend(fig)
     what = "log1p(per-trace total)" if totals else "log1p(|value|) of every bin"
+    if real.n_channels > 1:
+        what += ", channels pooled"
     fig.suptitle(f"Histograms of {what}", fontsize=10, y=1.02)
     return _png(fig)
 
@@ -208,9 +234,11 @@ def _plot_acf(real: TraceDataset, syn: TraceDataset, classes: list[str]) -> str:
                         ls="-" if ch == 0 else "--", label=name if ch == 0 else None)  # fmt: skip
         ax.set_title(c, fontsize=9)
         ax.set_xlabel("lag (bins)", fontsize=8)
+        ax.set_ylabel("autocorrelation", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("Mean autocorrelation, lags 1-10", fontsize=10, y=1.02)
+    _legend(fig)
+    note = " (dashed: second channel)" if real.n_channels > 1 else ""
+    fig.suptitle(f"Mean autocorrelation, lags 1-10{note}", fontsize=10, y=1.02)
     return _png(fig)
 
 
@@ -305,7 +333,8 @@ def write_report(
         "<h2>Metrics</h2>",
         _html_table(rows, first="generator"),
         f"<p class='note'>Lower is better: {lower}. Higher is better: accuracies and F1. "
-        "DCR_ratio: about 1 or above (below 1 means memorisation). MIA_AUC: 0.5 is best. "
+        "DCR_ratio: 0.9 or above is the aim (a copy of the training set scores 0; below 1, synthetic traces "
+        "sit closer to training traces than unseen real ones do). MIA_AUC: 0.5 is best. "
         "Definitions: docs/evaluation.md.</p>",
         "<h2>Per class</h2>",
         _html_table(result.per_class, first="class"),
