@@ -6,6 +6,7 @@ Usage: ``python dgan_worker.py IN.npz OUT.npz EPOCHS SEED``. ``IN.npz`` holds ``
 Only numpy, torch and gretel-synthetics are used here (not netdiffus).
 """
 
+import argparse
 import os
 import sys
 import time
@@ -14,8 +15,19 @@ import numpy as np
 import torch
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="dgan_worker.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("src", metavar="IN.npz", help="training features, labels and n_out")
+    ap.add_argument("dst", metavar="OUT.npz", help="where the generated features and labels go")
+    ap.add_argument("epochs", type=int, metavar="EPOCHS")
+    ap.add_argument("seed", type=int, metavar="SEED")
+    return ap.parse_args(argv)
+
+
 def main() -> int:
-    src, dst, epochs, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    args = parse_args()
+    src, dst, epochs, seed = args.src, args.dst, args.epochs, args.seed
     from gretel_synthetics.timeseries_dgan.config import DGANConfig, OutputType
     from gretel_synthetics.timeseries_dgan.dgan import DGAN
 

@@ -1,7 +1,8 @@
 """GASF inversion benchmark (not a test): ``diagonal`` vs ``projection`` on noisy B1 images.
 
     python -m benchmarks.imaging_inversion                 # writes benchmarks/results/imaging-inversion.md
-    python -m benchmarks.imaging_inversion --quick         # fewer traces and repeats
+    python -m benchmarks.imaging_inversion --quick         # fewer traces and repeats, writes
+                                                           # benchmarks/results/imaging-inversion-quick.md
     python -m benchmarks.imaging_inversion --out FILE
 
 B1 series (../shared/data/videotrain, ``frame_sum_dl`` bytes per 0.5 s, first 240 bins summed by
@@ -41,6 +42,12 @@ from netdiffus.io.csv_traces import read_csv_traces
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = (ROOT / ".." / "shared" / "data" / "videotrain" / "traces").resolve()
 OUT = ROOT / "benchmarks" / "results" / "imaging-inversion.md"
+OUT_QUICK = OUT.with_name(OUT.stem + "-quick.md")  # --quick never overwrites the full run's file
+
+
+def default_out(quick: bool) -> Path:
+    """Where the results go without ``--out``: ``imaging-inversion[-quick].md``."""
+    return OUT_QUICK if quick else OUT
 SIGMAS = (0.01, 0.02, 0.05, 0.1, 0.2)
 
 
@@ -199,7 +206,12 @@ def ceiling_table(x: np.ndarray, labels: list[str], *, sigmas=(0.0, 0.05, 0.1)) 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"results markdown (default {OUT.relative_to(ROOT)}; with --quick {OUT_QUICK.relative_to(ROOT)})",
+    )
     ap.add_argument("--quick", action="store_true", help="first 128 traces, one repeat")
     ap.add_argument(
         "--threads",
@@ -208,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         help="torch threads for the timed numpy-path tables (default 1: stable on a shared CPU)",
     )
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = default_out(args.quick)
     default_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     if not TRACES.is_dir():

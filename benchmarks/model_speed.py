@@ -5,13 +5,17 @@
 Measures, in one run:
 - the machine's matmul peak (fp32 and bf16, large square matmuls);
 - training throughput (images/s, median of timed steps after warm-up) of the preset's UNet on
-  60 x 60 GASF batches in fp32 and in bf16 autocast, contiguous and channels_last (and, with
-  ``--compile``, torch.compile'd), and the model's FLOP/s (counted with
+  random 60 x 60 batches (the GASF size) in fp32 and in bf16 autocast, contiguous and
+  channels_last (and, with ``--compile``, torch.compile'd), and the model's FLOP/s (counted with
   torch.utils.flop_counter) as a fraction of the measured peak;
-- sampling throughput (series/s) of DDPM-1000, DDIM-50, DDIM-20 and DPM-Solver++(2M)-20 on a batch.
+- sampling throughput (series/s) of DDPM-1000, DDIM-50, DDIM-20 and DPM-Solver++(2M)-20 on a
+  batch of 64.
 
-Sampling quality per sampler needs a trained model: see ``--run`` (a run folder fitted on B1 by
-``make bench``); with it, each sampler's traces are also scored (W1_totals, ACF, TSTR).
+All timings use an untrained model (random weights) built from the preset: speed only, no scores.
+Sampling quality per sampler needs a trained model, which this script does not take:
+``python -m benchmarks.sampler_tradeoff RUN [--b1]`` times and scores each sampler on a fitted run
+folder (as ``netdiffus demo`` writes, or, with ``--b1``, as ``python -m benchmarks.preset_b1 --run
+RUN`` keeps; ``make bench`` keeps none).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
     python -m benchmarks.privacy_reference [--repeats 20] [--out FILE]
 
-B1 splits by video, and its training set holds several sessions of each training video. Two
-reference "generators" made of real sessions, each scored by ``DCR_ratio`` and ``MIA_AUC`` against
-the real test split, over ``--repeats`` random splits of the training set:
+B1 splits by video, and its training set holds several sessions of each training video. A video
+is a (class, video number) pair, as in the B1 split itself (videoTrain reuses the numbers 1..50 in
+each class). Two reference "generators" made of real sessions, each scored by ``DCR_ratio`` and
+``MIA_AUC`` against the real test split, over ``--repeats`` random splits of the training set:
 
 - ``within-video``: half of each training video's sessions are the members (the training set
   the attack targets); the other half stand in for a perfect generator that draws new sessions of
@@ -55,13 +56,18 @@ def main() -> None:
     args = ap.parse_args()
     b = load_b1()
     train, test = b.train.series, b.test.series
-    videos = np.array([video_id(i) for i in b.train.ids])
+    # a video is a (class, video number) pair, as in the B1 split (split_by_video): videoTrain reuses
+    # the numbers 1..50 in each class. Each pair gets an integer code (in sorted pair order).
+    keys = list(zip(b.train.labels, (video_id(i) for i in b.train.ids)))
+    code = {k: j for j, k in enumerate(sorted(set(keys)))}
+    videos = np.array([code[k] for k in keys])
     rng = np.random.default_rng(args.seed)
-    rows = []
+    rows, stand_in_sizes = [], []
     for name, split in (("within-video", within_video_split), ("by-video", by_video_split)):
         mia, dcr = [], []
         for _ in range(args.repeats):
             m, s = split(videos, rng)
+            stand_in_sizes.append(len(s))
             mia.append(mia_auc(train[m], test, train[s]))
             dcr.append(dcr_ratio(train[m], train[s], test))
         rows.append((name, np.array(mia), np.array(dcr)))
@@ -73,9 +79,10 @@ def main() -> None:
     lines = [
         "# B1: what the privacy figures can reach with real sessions", "",
         f"Command: `python -m benchmarks.privacy_reference --repeats {args.repeats} --seed {args.seed}`. "
-        f"{len(videos)} training sessions of {len(set(videos))} videos, {len(test)} test sessions "
-        "(other videos). Mean (min-max) over the random splits. The stand-in sets hold about 200 "
-        "traces, a generator's 884 in the B1 protocol: the attack's reference set is smaller here.", "",
+        f"{len(videos)} training sessions of {len(set(videos))} videos ((class, video number) pairs), "
+        f"{len(test)} test sessions (other videos). Mean (min-max) over the random splits. The stand-in "
+        f"sets hold {min(stand_in_sizes)}-{max(stand_in_sizes)} traces, a generator's 884 in the B1 protocol: "
+        "the attack's reference set is smaller here.", "",
         "| reference | members | stand-in generator | MIA_AUC | DCR_ratio |", "|---|---|---|---|---|",
     ]  # fmt: skip
     what = {"within-video": ("half of each training video's sessions", "the other half (same videos)"),

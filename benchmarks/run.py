@@ -55,7 +55,7 @@ class Settings:
     cnn_epochs: int = 6
     threads: int = 1
     dgan_epochs: int = 400
-    # The "cpu" preset (6000 steps, larger UNet) alone takes longer than the whole bench's hour on
+    # The "cpu" preset (3000 steps, larger UNet) alone takes longer than the whole bench's hour on
     # the 2-core machine for 8 fits; "demo" (1500 steps) keeps `make bench` under an hour. Run
     # `python -m benchmarks.run --diffusion-preset cpu --generators netdiffus` for the cpu row.
     diffusion_preset: str = "demo"
@@ -279,8 +279,8 @@ def write_markdown(path: Path, out: dict[str, Any]) -> None:
           f"Peak RSS: {out['peak_rss_mb']} MB  ",
           f"Settings: {json.dumps(out['settings'])}", ""]  # fmt: skip
     L += ["Metric definitions: ../shared/BENCHMARKS.md and docs/evaluation.md. Lower is better for W1_values, "
-          "W1_totals, JSD, ACF, discriminative, FD; higher for accuracies; DCR_ratio should be about 1 or "
-          "above (below 1 = memorisation); MIA_AUC best at 0.5. `real-holdout` trains TSTR on the test set "
+          "W1_totals, JSD, ACF, discriminative, FD; higher for accuracies; DCR_ratio: 0.9 or above is the aim "
+          "(a copy of the training set scores 0); MIA_AUC best at 0.5. `real-holdout` trains TSTR on the test set "
           "itself. TRTR (same for every row): see each table's note.", ""]  # fmt: skip
     for key, b in out["benchmarks"].items():
         L += [f"## {b['name']}", "", b["description"] + f" — {b['n_train']} train / {b['n_test']} test traces.", ""]
