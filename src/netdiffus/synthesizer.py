@@ -36,7 +36,7 @@ from netdiffus.diffusion.samplers import sample as run_sampler
 from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField
-from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
 from netdiffus.training import TRAIN_STATE_FILE, TrainProgress, is_main_process, read_train_state_info, train
 
 __all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS", "resolve_device"]
@@ -212,6 +212,7 @@ class TrafficSynthesizer:
             ``resume=True`` and the saved training state is for another configuration (see
             ``RESUME_MAY_CHANGE``), another data shape or other classes.
         """
+        require_dataset(dataset, "dataset")
         self.config.validate()
         dataset.validate(what="training dataset")
         counts = dataset.class_counts()
@@ -366,8 +367,8 @@ class TrafficSynthesizer:
             label or a negative count of one.
         """
         self._check_fitted()
-        if n < 1:
-            raise ConfigError(f"n must be >= 1 (got {n})")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ConfigError(f"n must be an integer >= 1 (got {n!r})")
         seed = check_seed(seed)
         given = {"sampler": sampler, "steps": steps, "eta": eta, "guidance_scale": guidance_scale,
                  "batch_size": batch_size}

@@ -164,3 +164,25 @@ def test_check_output_file_accepts_new_and_existing_files(tmp_path):
     (tmp_path / "old.parquet").write_text("x")
     assert check_output_file(tmp_path / "old.parquet") == tmp_path / "old.parquet"
     assert check_output_file(tmp_path / "new" / "sub" / "d.parquet") == tmp_path / "new" / "sub" / "d.parquet"
+
+
+def test_a_path_where_a_dataset_belongs_is_one_input_error(tmp_path):
+    from conftest import toy_dataset
+    from netdiffus.evaluation import evaluate
+    from netdiffus.export.pcap import export_pcap
+    from netdiffus.io.split import split_dataset
+
+    ds = toy_dataset()
+    calls = [
+        ("dataset", lambda: write_dataset("x.parquet", tmp_path / "y.parquet")),
+        ("real_train", lambda: evaluate("x.parquet", ds)),
+        ("synthetic", lambda: evaluate(ds, None)),
+        ("real_test", lambda: evaluate(ds, ds, real_test="x.parquet")),
+        ("dataset", lambda: export_pcap("x.parquet", tmp_path / "x.pcap")),
+        ("dataset", lambda: split_dataset("x.parquet")),
+    ]
+    for name, call in calls:
+        with pytest.raises(InputError) as exc:
+            call()
+        assert str(exc.value).startswith(f"{name} must be a TraceDataset (got ")
+        assert str(exc.value).endswith("; read a file with read_dataset(path)")

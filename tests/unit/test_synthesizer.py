@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import toy_dataset
-from netdiffus.errors import CheckpointError, ConfigError, DatasetError
+from netdiffus.errors import CheckpointError, ConfigError, DatasetError, InputError
 from netdiffus.synthesizer import TrafficSynthesizer
 
 
@@ -348,3 +348,19 @@ def test_divergence_is_a_config_error(tiny_overrides, tmp_path, monkeypatch, ext
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in rows] == [0, 2] and np.isnan(rows[-1]["loss"])
         assert not (run / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("n", [0, 2.5, "10", None, True])
+def test_sample_n_must_be_a_positive_integer(tiny_overrides, n):
+    synth = _fit(tiny_overrides)
+    with pytest.raises(ConfigError) as exc:
+        synth.sample(n)
+    assert str(exc.value) == f"n must be an integer >= 1 (got {n!r})"
+
+
+def test_fit_wants_a_dataset_not_a_path(tiny_overrides):
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False)
+    with pytest.raises(InputError) as exc:
+        synth.fit("train.parquet")
+    assert str(exc.value) == ("dataset must be a TraceDataset (got str 'train.parquet'); "
+                              "read a file with read_dataset(path)")

@@ -30,7 +30,7 @@ import numpy as np
 from netdiffus.config import MAX_SEED, check_seed
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.evaluation import fidelity, privacy, utility
-from netdiffus.io.dataset import TraceDataset
+from netdiffus.io.dataset import TraceDataset, require_dataset
 
 __all__ = ["evaluate", "EvaluationResult", "MetricGroup", "METRIC_GROUPS", "DEFAULT_METRICS"]
 
@@ -228,6 +228,10 @@ def evaluate(
                           f"forest_repeats={forest_repeats})")
     if real_test is None and all(g in ("rf", "privacy", "cnn") for g in groups):
         raise ConfigError(f"metrics {', '.join(groups)} need a real test set (real_test, --real-test)")
+    require_dataset(real_train, "real_train")
+    require_dataset(synthetic, "synthetic")
+    if real_test is not None:
+        require_dataset(real_test, "real_test")
     real_train.validate(what="real training set")
     _check_compatible(real_train, synthetic, "synthetic")
     if real_test is not None:

@@ -61,7 +61,7 @@ from netdiffus.export.traffic import (
     schedule_iat,
     schedule_sizes,
 )
-from netdiffus.io.dataset import TraceDataset, atomic_path, read_dataset
+from netdiffus.io.dataset import TraceDataset, atomic_path, read_dataset, require_dataset
 
 __all__ = ["export_pcap", "ExportSummary", "FlowInfo", "load_export_input", "write_flows_csv",
            "DEFAULT_START_TIME"]
@@ -335,6 +335,7 @@ def export_pcap(
         The dataset cannot be exported (no bin width, NaN values, more than two channels, ...).
     """
     t_start = time.perf_counter()
+    require_dataset(dataset, "dataset")
     if transport not in ("auto", "tcp", "udp"):
         raise ConfigError(f"transport must be one of auto, tcp, udp (got {transport!r})")
     if not isinstance(mtu, (int, np.integer)) or not 128 <= mtu <= 65535:

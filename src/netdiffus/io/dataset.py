@@ -46,6 +46,7 @@ __all__ = [
     "write_dataset",
     "atomic_path",
     "check_output_file",
+    "require_dataset",
     "TRACE_COLUMNS",
 ]
 
@@ -270,6 +271,21 @@ class _AtomicPath:
             pass
 
 
+def require_dataset(obj: object, name: str) -> TraceDataset:
+    """``obj`` if it is a :class:`TraceDataset`; :class:`InputError` naming ``name`` otherwise.
+
+    >>> require_dataset("train.parquet", "dataset")
+    Traceback (most recent call last):
+    ...
+    netdiffus.errors.InputError: dataset must be a TraceDataset (got str 'train.parquet'); read a file with read_dataset(path)
+    """
+    if isinstance(obj, TraceDataset):
+        return obj
+    shown = f" {obj!r}" if isinstance(obj, (str, os.PathLike)) else ""
+    raise InputError(f"{name} must be a TraceDataset (got {type(obj).__name__}{shown}); "
+                     "read a file with read_dataset(path)")
+
+
 def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
     """Write ``dataset`` to a Parquet file at ``path`` (atomically) and return the path.
 
@@ -278,6 +294,7 @@ def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
     InputError
         If ``path`` is a folder, lies under a file, or cannot be written (see :func:`atomic_path`).
     """
+    require_dataset(dataset, "dataset")
     path = Path(path)
     n, c, t = dataset.series.shape
     flat = np.ascontiguousarray(dataset.series.reshape(n, c * t), dtype=np.float32)

@@ -94,6 +94,9 @@ def split_dataset(
     (train, test) : tuple of TraceDataset
         Both sides hold at least one trace.
     """
+    from netdiffus.io.dataset import require_dataset
+
+    require_dataset(dataset, "dataset")
     if group is None:
         groups = list(dataset.ids)
     else:
