@@ -186,6 +186,7 @@ class NetDiffusConfig:
             hints = get_type_hints(type(section))
             for f in dataclasses.fields(section):
                 value = getattr(section, f.name)
+                _check_type(f"{_section_name(section)}.{f.name}", value, hints[f.name])
                 if hints[f.name] is float and isinstance(value, (int, float)) and not math.isfinite(value):
                     raise ConfigError(f"{_section_name(section)}.{f.name} must be a finite number (got {value!r})")
         check_seed(self.train.seed, "train.seed")
@@ -205,7 +206,7 @@ class NetDiffusConfig:
             ("diffusion.timesteps", self.diffusion.timesteps, self.diffusion.timesteps >= 2, "must be >= 2"),
             ("train.steps", self.train.steps, self.train.steps >= 1, "must be >= 1"),
             ("train.batch_size", self.train.batch_size, self.train.batch_size >= 1, "must be >= 1"),
-            ("train.lr", self.train.lr, self.train.lr > 0, "must be > 0"),
+            ("train.lr", self.train.lr, 0 < self.train.lr <= 1, "must be in (0, 1]"),
             ("train.ema_decay", self.train.ema_decay, 0 <= self.train.ema_decay < 1, "must be in [0, 1)"),
             ("train.warmup_steps", self.train.warmup_steps, self.train.warmup_steps >= 0, "must be >= 0"),
             ("train.weight_decay", self.train.weight_decay, self.train.weight_decay >= 0, "must be >= 0"),
@@ -241,6 +242,24 @@ class NetDiffusConfig:
                         f"{sec}.{f.name} must be one of {', '.join(map(str, choices))} "
                         f"(got {getattr(section, f.name)!r})"
                     )
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    """ConfigError unless ``value`` has the field's type (set in code, not parsed from TOML)."""
+    if hint is bool:
+        ok, want = isinstance(value, bool), "true or false"
+    elif hint is int:
+        ok, want = isinstance(value, numbers.Integral) and not isinstance(value, bool), "int"
+    elif hint is float:
+        ok, want = isinstance(value, numbers.Real) and not isinstance(value, bool), "float"
+    elif getattr(hint, "__origin__", None) is tuple:
+        ok = isinstance(value, (tuple, list)) and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+        want = "a list of ints"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{name} must be {want} (got {value!r})")
 
 
 def _section_name(section: Any) -> str:

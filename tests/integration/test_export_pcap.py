@@ -216,7 +216,7 @@ def test_cli_export_then_cli_prepare(tmp_path, capsys):
         (["--mtu", "50"], "error: mtu must be an integer from 128 to 65535 (got 50)"),
         (["--addr-map", "client=x"], "error: addr-map client must be a network such as 192.0.2.0/24 (got 'x')"),
         (["--start-time", "yesterday"], "error: start-time must be Unix seconds or an ISO 8601 time (got 'yesterday')"),
-        (["--feature", "packets", "--max-traces", "0"], "error: max_traces must be >= 1 (got 0)"),
+        (["--feature", "packets", "--max-traces", "0"], "error: max_traces must be an integer >= 1 (got 0)"),
         (["--flows", "."], "error: --flows . is a folder; give a file name"),
     ],
 )

@@ -36,7 +36,8 @@ def test_toml_file_applies_on_top(tmp_path):
     [
         (dict(preset="nope"), "unknown preset 'nope' (available: cpu, demo, paper"),
         (dict(overrides=["train.steps=0"]), "train.steps must be >= 1 (got 0)"),
-        (dict(overrides=["train.lr=-1"]), "train.lr must be > 0 (got -1.0)"),
+        (dict(overrides=["train.lr=-1"]), "train.lr must be in (0, 1] (got -1.0)"),
+        (dict(overrides=["train.lr=1e38"]), "train.lr must be in (0, 1] (got 1e+38)"),
         (dict(overrides=["train.colour=3"]), "unknown configuration key 'train.colour'"),
         (dict(overrides=["diffusion.schedule=\"square\""]), "diffusion.schedule must be one of cosine, linear (got 'square')"),
         (dict(overrides=["sample.steps=5000"]), "sample.steps must be in [1, diffusion.timesteps=1000] (got 5000)"),

@@ -178,6 +178,11 @@ def test_generated_values_below_threshold_snap_to_zero(tiny_overrides):
         (dict(guidance_scale=-1.0), "sample.guidance_scale must be >= 0 (got -1.0)"),
         (dict(eta=-0.5), "sample.eta must be >= 0 (got -0.5)"),
         (dict(sampler="euler"), "sample.sampler must be one of ddim, ddpm, dpmpp2m (got 'euler')"),
+        # values of the wrong type from Python code (the CLI parses its own)
+        (dict(steps="50"), "sample.steps must be int (got '50')"),
+        (dict(steps=2.5), "sample.steps must be int (got 2.5)"),
+        (dict(batch_size=True), "sample.batch_size must be int (got True)"),
+        (dict(guidance_scale="2"), "sample.guidance_scale must be float (got '2')"),
     ],
 )
 def test_sample_overrides_follow_the_config_rules(tiny_overrides, kwargs, message):

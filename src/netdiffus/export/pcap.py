@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import numbers
 import os
 import time
 from dataclasses import dataclass, field
@@ -340,16 +341,22 @@ def export_pcap(
         raise ConfigError(f"transport must be one of auto, tcp, udp (got {transport!r})")
     if not isinstance(mtu, (int, np.integer)) or not 128 <= mtu <= 65535:
         raise ConfigError(f"mtu must be an integer from 128 to 65535 (got {mtu!r})")
-    if max_traces is not None and max_traces < 1:
-        raise ConfigError(f"max_traces must be >= 1 (got {max_traces})")
+    if max_traces is not None and (not isinstance(max_traces, (int, np.integer)) or isinstance(max_traces, bool)
+                                   or max_traces < 1):
+        raise ConfigError(f"max_traces must be an integer >= 1 (got {max_traces!r})")
+    for name, value in (("start_time", start_time), ("stagger_s", stagger_s), ("packet_gap_s", packet_gap_s),
+                        ("bin_width_s", 0.0 if bin_width_s is None else bin_width_s)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ConfigError(f"{name} must be a number (got {value!r})")
     if not np.isfinite(start_time) or start_time < 0 or start_time >= 2**32 - 1e6:
         raise ConfigError(f"start_time must be Unix seconds from 0 to 2**32 (got {start_time})")
     if not (np.isfinite(stagger_s) and stagger_s >= 0):
         raise ConfigError(f"stagger_s must be >= 0 (got {stagger_s})")
     if not packet_gap_s > 0:
         raise ConfigError(f"packet_gap_s must be > 0 (got {packet_gap_s})")
-    if snaplen is not None and not 96 <= snaplen <= 262144:
-        raise ConfigError(f"snaplen must be from 96 to 262144 (got {snaplen})")
+    if snaplen is not None and (not isinstance(snaplen, (int, np.integer)) or isinstance(snaplen, bool)
+                                or not 96 <= snaplen <= 262144):
+        raise ConfigError(f"snaplen must be an integer from 96 to 262144 (got {snaplen!r})")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0 (got {seed!r})")
     path = Path(path)
