@@ -25,7 +25,9 @@ Metadata kept for the pcap exporter (``DatasetMeta.extra``, captures only)
 
 Examples
 --------
->>> from netdiffus.prepare import prepare                                    # doctest: +SKIP
+``captures/`` stands for your own folder of pcap files:
+
+>>> from netdiffus.prepare import prepare
 >>> ds, summary = prepare(["captures/"], unit="host", feature="bytes",        # doctest: +SKIP
 ...                       bin_width="0.25s", length=64, split_direction=True)
 >>> ds.series.shape, ds.meta.channels                                         # doctest: +SKIP

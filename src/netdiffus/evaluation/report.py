@@ -9,9 +9,20 @@ the per-class table.
 
 Examples
 --------
->>> path = write_report(result, real_train, synthetic, "runs/eval")  # doctest: +SKIP
->>> path.name                                                       # doctest: +SKIP
-'report.html'
+>>> import tempfile
+>>> import numpy as np
+>>> from netdiffus.evaluation import evaluate
+>>> from netdiffus.io.dataset import TraceDataset
+>>> rng = np.random.default_rng(0)
+>>> def make(n):
+...     x = np.concatenate([rng.lognormal(3, 0.5, (n, 1, 12)), rng.lognormal(6, 0.5, (n, 1, 12))])
+...     return TraceDataset(series=x, labels=["a"] * n + ["b"] * n, ids=[str(i) for i in range(2 * n)],
+...                         sources=[""] * (2 * n))
+>>> real_train, synthetic = make(10), make(10)
+>>> result = evaluate(real_train, synthetic, metrics=["fidelity"])
+>>> path = write_report(result, real_train, synthetic, tempfile.mkdtemp())
+>>> path.name, sorted(p.name for p in path.parent.iterdir())
+('report.html', ['metrics.json', 'report.html'])
 """
 
 from __future__ import annotations
