@@ -17,7 +17,7 @@ written to a temporary file to stand in for it:
 >>> ds.series.shape, ds.classes
 ((163, 1, 60), ['Facebook/V360', 'Facebook/VNormal', 'YouTube/V360', 'YouTube/VNormal'])
 
-The ``demo`` preset trains 1500 steps and samples with 50; two of each keep this example fast:
+The ``demo`` preset trains 1000 steps and samples with 50; two of each keep this example fast:
 
 >>> synth = TrafficSynthesizer.from_preset(
 ...     "demo", overrides=["train.steps=2", "sample.steps=2"], progress=False).fit(ds)
