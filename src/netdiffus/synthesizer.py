@@ -219,7 +219,8 @@ class TrafficSynthesizer:
         if len(counts) < 2:
             only = next(iter(counts), "<none>")
             raise DatasetError(
-                f"training dataset has a single class ({only!r}, {dataset.n_traces} traces); "
+                f"training dataset has a single class ({only!r}, {dataset.n_traces} "
+                f"trace{'' if dataset.n_traces == 1 else 's'}); "
                 "class-conditional training needs at least 2 labels"
             )
         small = {c: k for c, k in counts.items() if k < MIN_TRACES_PER_CLASS}

@@ -110,6 +110,7 @@ def test_channels_last_is_a_layout_not_a_model(tiny_overrides):
     "make, message",
     [
         (lambda: toy_dataset(classes=("only",)), "training dataset has a single class ('only', 6 traces)"),
+        (lambda: toy_dataset(classes=("only",)).subset([0]), "training dataset has a single class ('only', 1 trace)"),
         (lambda: toy_dataset(n_per_class=1), "class 'a' has 1 trace(s); each class needs at least 2"),
     ],
 )
