@@ -45,6 +45,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from netdiffus.config import check_seed
 from netdiffus.errors import ConfigError, DatasetError, InputError
 from netdiffus.export.addresses import SERVER_PORT, AddressPlan
 from netdiffus.export.frames import TCP, UDP, encode_records, header_size, pcap_file_header
@@ -270,6 +271,14 @@ def _tcp_fields(s: Schedule, *, hmin: int, rng: np.random.Generator) -> tuple[np
     return flags, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF
 
 
+def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
+    """:class:`ConfigError` unless ``value`` is an integer in ``[lo, hi]`` (``hi`` None: no bound)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or value < lo or (hi is not None and value > hi)):
+        rule = f">= {lo}" if hi is None else f"from {lo} to {hi}"
+        raise ConfigError(f"{name} must be an integer {rule} (got {value!r})")
+
+
 def export_pcap(
     dataset: TraceDataset,
     path: str | os.PathLike[str],
@@ -339,11 +348,9 @@ def export_pcap(
     require_dataset(dataset, "dataset")
     if transport not in ("auto", "tcp", "udp"):
         raise ConfigError(f"transport must be one of auto, tcp, udp (got {transport!r})")
-    if not isinstance(mtu, (int, np.integer)) or not 128 <= mtu <= 65535:
-        raise ConfigError(f"mtu must be an integer from 128 to 65535 (got {mtu!r})")
-    if max_traces is not None and (not isinstance(max_traces, (int, np.integer)) or isinstance(max_traces, bool)
-                                   or max_traces < 1):
-        raise ConfigError(f"max_traces must be an integer >= 1 (got {max_traces!r})")
+    _check_int("mtu", mtu, 128, 65535)
+    if max_traces is not None:
+        _check_int("max_traces", max_traces, 1)
     for name, value in (("start_time", start_time), ("stagger_s", stagger_s), ("packet_gap_s", packet_gap_s),
                         ("bin_width_s", 0.0 if bin_width_s is None else bin_width_s)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -354,11 +361,9 @@ def export_pcap(
         raise ConfigError(f"stagger_s must be >= 0 (got {stagger_s})")
     if not packet_gap_s > 0:
         raise ConfigError(f"packet_gap_s must be > 0 (got {packet_gap_s})")
-    if snaplen is not None and (not isinstance(snaplen, (int, np.integer)) or isinstance(snaplen, bool)
-                                or not 96 <= snaplen <= 262144):
-        raise ConfigError(f"snaplen must be an integer from 96 to 262144 (got {snaplen!r})")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0 (got {seed!r})")
+    if snaplen is not None:
+        _check_int("snaplen", snaplen, 96, 262144)
+    seed = check_seed(seed)
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"pcap output {path} is a folder; give a file name such as {path / 'synthetic.pcap'}")
