@@ -401,9 +401,9 @@ def _prepare_captures(
     def take(i: int, res: _FileResult, done: int) -> None:
         results[i] = res
         if res.skipped is not None:
-            log.warning("skipped %s: %s", res.path, res.skipped)
-            if options.strict:
+            if options.strict:  # an error, not a skip: no "skipped" warning before the error line
                 raise InputError(f"{res.path}: {res.skipped}")
+            log.warning("skipped %s: %s", res.path, res.skipped)
         for w in res.warnings:
             log.warning("%s", w)
         if progress is not None:

@@ -174,13 +174,23 @@ def test_cli_writes_dataset_and_prints_summary(captures, tmp_path, capsys):
     assert "packet_sizes" in ds.meta.extra
 
 
-def test_cli_strict_fails_with_one_line_and_no_output(captures, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ("empty.pcap", "file is empty"),
+        ("random.pcap", "not a pcap or pcapng capture (first bytes c5d71484)"),
+        ("truncated.pcap", "truncated capture: record at byte 2947 needs 80 bytes, only 50 left"),
+    ],
+)
+def test_cli_strict_fails_with_one_line_and_no_output(captures, tmp_path, capsys, caplog, bad, reason):
     out = tmp_path / "ds.parquet"
-    shutil.copy(PCAP / "bad" / "empty.pcap", captures / "cam" / "empty.pcap")
+    shutil.copy(PCAP / "bad" / bad, captures / "cam" / bad)
     code = main(["prepare", str(captures), "-o", str(out), "--strict", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 1
-    assert err == f"error: {captures / 'cam' / 'empty.pcap'}: file is empty\n"
+    assert err == f"error: {captures / 'cam' / bad}: {reason}\n"
+    # an error, not a skip: no "skipped ..." warning before the error line
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert list(tmp_path.glob("*.parquet*")) == [] and list(tmp_path.glob(".ds.parquet*")) == []
 
 
