@@ -150,8 +150,8 @@ def _check_test_set(real_train: TraceDataset, real_test: TraceDataset) -> None:
     seen = {row.tobytes() for row in np.ascontiguousarray(real_train.series, dtype=np.float32)}
     copies = sum(row.tobytes() in seen for row in np.ascontiguousarray(real_test.series, dtype=np.float32))
     if copies:
-        log.warning("%d of %d real test traces are also in the real training set: TRTR, DCR_ratio and MIA_AUC "
-                    "assume unseen test traces", copies, real_test.n_traces)
+        log.warning("%d of %d real test traces have a series identical to a real training trace: TRTR, DCR_ratio "
+                    "and MIA_AUC assume unseen test traces", copies, real_test.n_traces)
 
 
 def evaluate(
@@ -246,6 +246,10 @@ def evaluate(
         raise DatasetError(
             f"synthetic set has none of the real classes ({', '.join(classes[:5])}{'...' if len(classes) > 5 else ''})"
         )
+    if missing:
+        log.warning("synthetic set lacks %d of %d real classes (%s%s): their per-class metrics are NaN and the "
+                    "overall means cover the other classes", len(missing), len(classes), ", ".join(missing[:5]),
+                    "..." if len(missing) > 5 else "")
     extra = sorted(set(synthetic.labels) - set(classes))
 
     result = EvaluationResult()
