@@ -137,6 +137,16 @@ def _value_label(ds: TraceDataset) -> str:
     return f"{unit} per {width:g} s bin" if width else f"{unit} per bin"
 
 
+def _channel_note(ds: TraceDataset) -> str:
+    """How the plots tell channels apart: `` (solid: bytes_to_host, dashed: bytes_from_host)``."""
+    if ds.n_channels < 2:
+        return ""
+    names = list(ds.meta.channels)
+    if len(names) != ds.n_channels:
+        return " (solid: first channel, dashed: the others)"
+    return f" (solid: {names[0]}, dashed: {', '.join(names[1:])})"
+
+
 def _by_class(ds: TraceDataset, c: str) -> np.ndarray:
     return ds.series[ds.label_array() == c].astype(np.float64)
 
@@ -183,7 +193,7 @@ def _plot_samples(real: TraceDataset, syn: TraceDataset, classes: list[str], k: 
             ax.tick_params(labelsize=7)
             ax.yaxis.get_offset_text().set_fontsize(6)
     fig.tight_layout()
-    note = " (dashed: second channel)" if real.n_channels > 1 else ""
+    note = _channel_note(real)
     fig.suptitle(f"{k} random traces per class{note}", fontsize=10, y=1.02)
     return _png(fig)
 
@@ -192,20 +202,21 @@ def _plot_gasf(real: TraceDataset, syn: TraceDataset, classes: list[str], seed: 
     mode = "global-linear" if np.any(real.series < 0) else "global-log"
     scaler = SeriesScaler(mode=mode).fit(real.series)
     rng = np.random.default_rng(seed)
-    fig, axes = _grid(len(classes) * 2, ncols=4, size=(2.6, 2.6))
+    nch = real.n_channels
+    fig, axes = _grid(len(classes) * 2 * nch, ncols=4, size=(2.6, 2.6))
     for i, c in enumerate(classes):
         for j, (ds, name) in enumerate(((real, "real"), (syn, "synthetic"))):
-            ax = axes[2 * i + j]
             x = _by_class(ds, c)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"{c}: {name}", fontsize=8)
-            if len(x) == 0:
-                continue
-            one = x[rng.integers(len(x))][None]
-            img = gasf(scaler.transform(one))[0, 0]
-            ax.imshow(img, cmap="rainbow", vmin=-1, vmax=1, origin="lower")
-    fig.suptitle(f"GASF images (channel 0, scaling {mode} fitted on real)", fontsize=10, y=1.02)
+            imgs = gasf(scaler.transform(x[rng.integers(len(x))][None]))[0] if len(x) else None  # [C, T, T]
+            for ch in range(nch):  # every channel of the same trace side by side
+                ax = axes[(2 * i + j) * nch + ch]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.set_title(f"{c}: {name}" + (f"\n{real.meta.channels[ch]}" if nch > 1 else ""), fontsize=8)
+                if imgs is not None:
+                    ax.imshow(imgs[ch], cmap="rainbow", vmin=-1, vmax=1, origin="lower")
+    fig.tight_layout()
+    fig.suptitle(f"GASF images (scaling {mode} fitted on real)", fontsize=10, y=1.02)
     return _png(fig)
 
 
@@ -223,6 +234,7 @@ def _plot_hist(real: TraceDataset, syn: TraceDataset, classes: list[str], *, tot
         ax.set_title(c, fontsize=9)
         ax.set_ylabel("density", fontsize=8)
         ax.tick_params(labelsize=7)
+    fig.tight_layout()  # else with more than one row a title overlaps the tick labels above it
     _legend(fig)
     what = "log1p(per-trace total)" if totals else "log1p(|value|) of every bin"
     if real.n_channels > 1:
@@ -247,8 +259,9 @@ def _plot_acf(real: TraceDataset, syn: TraceDataset, classes: list[str]) -> str:
         ax.set_xlabel("lag (bins)", fontsize=8)
         ax.set_ylabel("autocorrelation", fontsize=8)
         ax.tick_params(labelsize=7)
+    fig.tight_layout()  # else with more than one row a title overlaps the x label above it
     _legend(fig)
-    note = " (dashed: second channel)" if real.n_channels > 1 else ""
+    note = _channel_note(real)
     fig.suptitle(f"Mean autocorrelation, lags 1-10{note}", fontsize=10, y=1.02)
     return _png(fig)
 

@@ -83,14 +83,29 @@ def test_without_test_set_utility_and_privacy_are_skipped():
     assert "discriminative" in r.overall
 
 
-def test_missing_class_is_nan_and_listed():
+@pytest.mark.parametrize(
+    "kept, missing, warning",
+    [
+        (["Facebook/V360", "YouTube/VNormal"], ["x"],
+         "synthetic set lacks 1 of 3 real classes (x): their per-class metrics are NaN and the overall means "
+         "cover the other classes"),
+        (["YouTube/VNormal"], ["Facebook/V360", "x"],
+         "synthetic set lacks 2 of 3 real classes (Facebook/V360, x): their per-class metrics are NaN and the "
+         "overall means cover the other classes"),
+    ],
+)  # fmt: skip
+def test_missing_class_is_nan_listed_and_warned(caplog, kept, missing, warning):
     real, syn = make(10, 0), make(10, 1)
-    syn = syn.subset(np.flatnonzero(syn.label_array() != "x"))
-    r = evaluate(real, syn, metrics=["fidelity"])
-    assert math.isnan(r.per_class["x"]["W1_values"])
-    assert r.info["classes_missing_in_synthetic"] == ["x"]
+    syn = syn.subset(np.flatnonzero(np.isin(syn.label_array(), kept)))
+    with caplog.at_level("WARNING", logger="netdiffus.evaluation.suite"):
+        r = evaluate(real, syn, metrics=["fidelity"])
+    assert [m.getMessage() for m in caplog.records if m.levelname == "WARNING"] == [warning]
+    for c in missing:
+        assert math.isnan(r.per_class[c]["W1_values"])
+        assert json.loads(r.to_json())["per_class"][c]["W1_values"] is None
+    assert r.info["classes_missing_in_synthetic"] == missing
     assert math.isfinite(r.overall["W1_values"])
-    assert json.loads(r.to_json())["per_class"]["x"]["W1_values"] is None
+    assert r.overall["W1_values"] == pytest.approx(np.mean([r.per_class[c]["W1_values"] for c in kept]))
 
 
 def test_multichannel_series():
@@ -246,8 +261,8 @@ def test_real_test_set_checks(caplog):
         evaluate(train, syn, real_test=train, metrics=["fidelity"])
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         "1 real test traces have classes not in training (zz): every classifier gets them wrong",
-        "15 of 15 real test traces are also in the real training set: TRTR, DCR_ratio and MIA_AUC "
-        "assume unseen test traces",
+        "15 of 15 real test traces have a series identical to a real training trace: TRTR, DCR_ratio and "
+        "MIA_AUC assume unseen test traces",
     ]
 
 
@@ -263,3 +278,51 @@ def test_cnn_on_too_few_synthetic_traces_is_nan_with_a_warning(caplog):
         r = evaluate(make(5, 0), one, real_test=make(5, 2), metrics=["cnn"], fast=True)
     assert np.isnan(r.overall["CNN_TSTR_acc"]) and np.isnan(r.overall["FD"])
     assert any(m.startswith("GASF CNN scores skipped: ") for m in caplog.messages)
+
+
+@pytest.mark.parametrize(
+    "c, note, titles",
+    [
+        (1, "", ["Facebook/V360: real", "Facebook/V360: synthetic"]),
+        (2, " (solid: c0, dashed: c1)",
+         ["Facebook/V360: real\nc0", "Facebook/V360: real\nc1", "Facebook/V360: synthetic\nc0",
+          "Facebook/V360: synthetic\nc1"]),
+        (3, " (solid: c0, dashed: c1, c2)",
+         ["Facebook/V360: real\nc0", "Facebook/V360: real\nc1", "Facebook/V360: real\nc2",
+          "Facebook/V360: synthetic\nc0"]),
+    ],
+)  # fmt: skip
+def test_report_shows_and_names_every_channel(monkeypatch, c, note, titles):
+    from netdiffus.evaluation import report
+
+    real, syn = make(4, 0, c=c), make(4, 1, c=c)
+    panels: list[list[str]] = []
+    monkeypatch.setattr(report, "_png", lambda fig: panels.append([ax.get_title() for ax in fig.axes if ax.images]))
+    report._plot_gasf(real, syn, real.classes, seed=0)
+    assert len(panels[0]) == len(real.classes) * 2 * c  # a GASF image per class, side and channel
+    assert panels[0][: len(titles)] == titles
+    assert report._channel_note(real) == note
+
+
+@pytest.mark.parametrize("plot", ["hist", "totals", "acf"])
+def test_report_panel_titles_do_not_overlap_the_row_above(monkeypatch, plot):
+    from netdiffus.evaluation import report
+
+    real, syn = make(4, 0, c=2), make(4, 1, c=2)
+    for ds in (real, syn):  # 6 classes: two rows of panels
+        ds.labels = [f"class{k % 6}" for k in range(ds.n_traces)]
+    overlaps: list[bool] = []
+
+    def check(fig):
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        above, below = fig.axes[0], fig.axes[4]
+        overlaps.append(below.title.get_window_extent(r).overlaps(above.xaxis.get_tightbbox(r)))
+
+    monkeypatch.setattr(report, "_png", check)
+    classes = sorted(set(real.labels))
+    if plot == "acf":
+        report._plot_acf(real, syn, classes)
+    else:
+        report._plot_hist(real, syn, classes, totals=plot == "totals")
+    assert overlaps == [False]
