@@ -429,8 +429,9 @@ def export_pcap(
             samplers.append(SizeSampler(h, min_size=hmin, mtu=mtu) if h is not None else None)
         # A channel the class never uses (no bytes in it) needs no sizes: no warning for it.
         used = ints[[k for k, x in enumerate(labels) if x == lab]].any(axis=(0, 2))
-        if kind != "sizes" and any(s is None and u for s, u in zip(samplers, used)):
-            no_sizes.append(lab)
+        lacking = [ch for ch, s, u in zip(meta.channels, samplers, used) if s is None and u]
+        if kind != "sizes" and lacking:  # name the channels when the class has sizes for another one
+            no_sizes.append(lab if all(s is None for s in samplers) else f"{lab} ({', '.join(lacking)})")
         samplers_of[lab] = samplers
         binned = kind in ("bytes", "packets")
         offsets_of[lab] = _lookup(offset_table, lab, what="intra_bin_offsets") if binned else None

@@ -284,17 +284,30 @@ def test_flows_csv(tmp_path):
     assert lines[1].startswith("t0,a,tcp,192.0.2.1,49152,198.51.100.1,443,")
 
 
-def test_an_unused_direction_needs_no_size_histogram(tmp_path, caplog):
+@pytest.mark.parametrize(
+    "empty_b, warnings",
+    [
+        ([], []),
+        (["down"], ["no packet-size histogram kept for class(es) b (bytes_to_initiator): writing MTU-sized "
+                    "packets plus one remainder"]),
+        (["up"], ["no packet-size histogram kept for class(es) b (bytes_from_initiator): writing MTU-sized "
+                  "packets plus one remainder"]),
+        (["down", "up"], ["no packet-size histogram kept for class(es) b: writing MTU-sized packets plus one "
+                          "remainder"]),
+    ],
+)  # fmt: skip
+def test_an_unused_direction_needs_no_size_histogram(tmp_path, caplog, empty_b, warnings):
     # Class a never sends to the initiator and kept an empty histogram for that direction, as
-    # prepare does: no warning. Class b has bytes there but an empty histogram: warned.
+    # prepare does: no warning. Class b has bytes in both directions: an empty histogram is
+    # warned, naming the channel when the other direction has one.
     extra = prepare_extra()
     empty = {"edges": SIZE_EDGES, "counts": [0.0] * (len(SIZE_EDGES) - 1)}
     extra["packet_sizes"]["a"]["down"] = empty
-    extra["packet_sizes"]["b"]["down"] = empty
+    for d in empty_b:
+        extra["packet_sizes"]["b"][d] = empty
     ds = make_dataset(n=4, extra=extra)
     ds.series[[0, 2], 0] = 0  # class a: nothing to the initiator
+    ds.series[[1, 3], :, 1] = 500  # class b: bytes both ways
     with caplog.at_level(logging.WARNING, logger="netdiffus.export.pcap"):
         export_pcap(ds, tmp_path / "x.pcap")
-    assert [r.getMessage() for r in caplog.records] == [
-        "no packet-size histogram kept for class(es) b: writing MTU-sized packets plus one remainder"
-    ]
+    assert [r.getMessage() for r in caplog.records] == warnings
