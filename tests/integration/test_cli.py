@@ -199,3 +199,12 @@ def test_split_refuses_one_file_for_both_sides(capsys, tmp_path):
     ds = tmp_path / "x.parquet"
     code, out, err = run_cli(capsys, "split", str(ds), "--train", str(ds), "--test", str(ds))
     assert (code, err.strip()) == (1, f"error: --train and --test are the same file ({ds})")
+
+
+@pytest.mark.parametrize("command", ["prepare", "split", "fit", "sample", "evaluate", "export", "info", "demo"])
+def test_every_option_says_what_it_does(command):
+    from netdiffus.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    silent = [a.option_strings[-1] for a in sub._actions if a.option_strings and not a.help]
+    assert silent == []

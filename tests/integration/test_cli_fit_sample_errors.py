@@ -102,6 +102,23 @@ def test_sample_options_follow_the_config_rules(capsys, tmp_path, finished_run, 
     assert not out_path.exists()
 
 
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["-o", "{tmp}/s.parquet", "--csv", "{tmp}"], "--csv {tmp} is a folder; give a file name"),
+        (["-o", "{tmp}/s.parquet", "--csv", "{run}/model.json/s.csv"],
+         "--csv {run}/model.json/s.csv is inside {run}/model.json, which is a file, not a folder"),
+        (["-o", "{tmp}"], "output path {tmp} is a folder; give a file name"),
+    ],
+)  # fmt: skip
+def test_sample_output_paths_are_checked_before_sampling(capsys, tmp_path, finished_run, argv, expected):
+    before = sorted(tmp_path.iterdir())
+    argv = [a.format(tmp=tmp_path, run=finished_run) for a in argv]
+    code, out, err = run_cli(capsys, "sample", finished_run, "-n", "2", "--no-progress", *argv)
+    assert (code, err.strip()) == (1, "error: " + expected.format(tmp=tmp_path, run=finished_run))
+    assert sorted(tmp_path.iterdir()) == before  # the dataset is not written when the CSV cannot be
+
+
 def test_resume_without_train_state_keeps_the_run(capsys, data, finished_run):
     weights = (finished_run / "model.safetensors").read_bytes()
     code, out, err = run_cli(capsys, "fit", data, "-o", finished_run, "--resume", "--no-progress", *SETS)

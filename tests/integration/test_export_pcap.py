@@ -218,13 +218,19 @@ def test_cli_export_then_cli_prepare(tmp_path, capsys):
         (["--start-time", "yesterday"], "error: start-time must be Unix seconds or an ISO 8601 time (got 'yesterday')"),
         (["--feature", "packets", "--max-traces", "0"], "error: max_traces must be an integer >= 1 (got 0)"),
         (["--flows", "."], "error: --flows . is a folder; give a file name"),
+        (["--csv", "{d}"], "error: --csv {d} is a folder; give a file name"),
+        (["--csv", "{d}/d.parquet/x.csv"],
+         "error: --csv {d}/d.parquet/x.csv is inside {d}/d.parquet, which is a file, not a folder"),
+        (["--flows", "{d}/d.parquet/f.csv"],
+         "error: --flows {d}/d.parquet/f.csv is inside {d}/d.parquet, which is a file, not a folder"),
     ],
 )
 def test_cli_errors_leave_no_file(tmp_path, capsys, argv, message):
     write_dataset(two_way_dataset(n=2, t=8), tmp_path / "d.parquet")
     pcap = tmp_path / "out.pcap"
+    argv = [a.format(d=tmp_path) for a in argv]
     assert main(["export", str(tmp_path / "d.parquet"), "--pcap", str(pcap)] + argv) == 1
-    assert capsys.readouterr().err.strip().splitlines() == [message]
+    assert capsys.readouterr().err.strip().splitlines() == [message.format(d=tmp_path)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.parquet"]
 
 

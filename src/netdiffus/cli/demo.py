@@ -19,9 +19,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--preset", default="demo", help="configuration preset (default: demo)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one configuration value (repeatable)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, sampling, evaluation and pcap export (default 0; training: "
+                   "--set train.seed=K)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
     return p
 

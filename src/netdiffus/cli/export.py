@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.export.addresses import AddressPlan
     from netdiffus.export.pcap import export_pcap, load_export_input, write_flows_csv
     from netdiffus.export.tabular import write_exported_csv
+    from netdiffus.io.dataset import check_output_file
 
     from netdiffus.features.series import parse_duration
 
@@ -98,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     bin_width = None if args.bin_width is None else parse_duration(args.bin_width, name="bin-width")
     start = parse_start_time(args.start_time)
     for opt, target in (("--flows", args.flows), ("--csv", args.csv)):
-        if target and Path(target).is_dir():  # fail before the (long) export, not after
-            raise ConfigError(f"{opt} {target} is a folder; give a file name")
+        if target:  # fail before the (long) export, not after it with the pcap written
+            check_output_file(target, what=opt)
     dataset = load_export_input(args.input)
     summary = export_pcap(
         dataset, args.pcap, seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces,

@@ -21,13 +21,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--label", action="append", default=None,
                    help="only this class (repeatable: traces are spread evenly); default: training balance")
     p.add_argument("--seed", type=int, default=0, help="trace k uses seed SEED*1000003+k (default: 0)")
-    p.add_argument("--sampler", choices=["ddim", "ddpm", "dpmpp2m"], help="override the run's sampler")
-    p.add_argument("--steps", type=int, help="sampling steps")
-    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = none)")
-    p.add_argument("--batch-size", type=int, help="traces per batch")
+    p.add_argument("--sampler", choices=["ddim", "ddpm", "dpmpp2m"],
+                   help="sampler (default: the run's sample.sampler)")
+    p.add_argument("--steps", type=int, help="sampling steps (default: the run's sample.steps)")
+    p.add_argument("--guidance", type=float,
+                   help="classifier-free guidance scale, 1 = none (default: the run's sample.guidance_scale)")
+    p.add_argument("--batch-size", type=int, help="traces per batch (default: the run's sample.batch_size)")
     p.add_argument("--csv", type=Path, help="also write a wide CSV here")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
     return p
 
@@ -35,11 +37,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from netdiffus.errors import ConfigError
     from netdiffus.export.tabular import write_csv
-    from netdiffus.io.dataset import write_dataset
+    from netdiffus.io.dataset import check_output_file, write_dataset
     from netdiffus.synthesizer import TrafficSynthesizer
 
     if args.n < 1:
         raise ConfigError(f"-n must be >= 1 (got {args.n})")
+    check_output_file(args.output)  # fail now, not after sampling (nor with the dataset written)
+    if args.csv:
+        check_output_file(args.csv, what="--csv")
     synth = TrafficSynthesizer.load(args.run, device=args.device, progress=not args.no_progress)
     labels = None
     if args.label:

@@ -186,11 +186,12 @@ class TraceDataset:
 
 
 # -- Parquet I/O -------------------------------------------------------------------------------
-def check_output_file(path: str | os.PathLike[str]) -> Path:
+def check_output_file(path: str | os.PathLike[str], *, what: str = "output path") -> Path:
     """Raise :class:`InputError` if a file cannot be written at ``path``; return it as a Path.
 
     Cheap checks made before any work: ``path`` must not be an existing folder, and no existing
-    ancestor of it may be a file (missing folders are created when the file is written).
+    ancestor of it may be a file (missing folders are created when the file is written). ``what``
+    starts the message: the option that named the path (``--csv``), else ``output path``.
 
     Raises
     ------
@@ -200,11 +201,11 @@ def check_output_file(path: str | os.PathLike[str]) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise InputError(f"output path {path} is a folder; give a file name")
+        raise InputError(f"{what} {path} is a folder; give a file name")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise InputError(f"output path {path} is inside {parent}, which is a file, not a folder")
+                raise InputError(f"{what} {path} is inside {parent}, which is a file, not a folder")
             break
     return path
 
