@@ -131,6 +131,15 @@ def _check_compatible(real: TraceDataset, other: TraceDataset, what: str) -> Non
             f"(got {list(other.series.shape[1:])})"
         )
     other.validate(what=what)
+    # Same shape, other meaning: channels in another order, or another bin width, score silently.
+    unnamed = (["value"], [f"ch{i}" for i in range(real.n_channels)])  # TraceDataset's default names
+    if (real.meta.channels not in unnamed and other.meta.channels not in unnamed
+            and other.meta.channels != real.meta.channels):
+        log.warning("%s channels %s differ from the real ones %s: channels are compared by position", what,
+                    other.meta.channels, real.meta.channels)
+    w_real, w_other = real.meta.bin_width_s, other.meta.bin_width_s
+    if w_real is not None and w_other is not None and not math.isclose(w_real, w_other):
+        log.warning("%s bin width %g s differs from the real one, %g s", what, w_other, w_real)
 
 
 def _check_test_set(real_train: TraceDataset, real_test: TraceDataset) -> None:

@@ -84,6 +84,26 @@ def test_without_test_set_utility_and_privacy_are_skipped():
 
 
 @pytest.mark.parametrize(
+    "change, warning",
+    [
+        ({}, None),
+        ({"channels": ["ch0", "ch1"]}, None),  # unnamed channels (the default names): nothing to compare
+        ({"channels": ["c1", "c0"]},
+         "synthetic channels ['c1', 'c0'] differ from the real ones ['c0', 'c1']: channels are compared by position"),
+        ({"bin_width_s": 0.5}, "synthetic bin width 0.5 s differs from the real one, 2 s"),
+        ({"bin_width_s": None}, None),
+    ],
+)  # fmt: skip
+def test_same_shape_other_meaning_is_warned(caplog, change, warning):
+    real, syn = make(6, 0, c=2), make(6, 1, c=2)
+    for key, value in change.items():
+        setattr(syn.meta, key, value)
+    with caplog.at_level("WARNING", logger="netdiffus.evaluation.suite"):
+        evaluate(real, syn, metrics=["fidelity"])
+    assert [m.getMessage() for m in caplog.records if m.levelname == "WARNING"] == ([warning] if warning else [])
+
+
+@pytest.mark.parametrize(
     "kept, missing, warning",
     [
         (["Facebook/V360", "YouTube/VNormal"], ["x"],
