@@ -13,6 +13,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Sequence
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from netdiffus.io.dataset import TraceDataset
 
 __all__ = ["split_by_group", "split_dataset", "videotrain_video_id"]
+
+log = logging.getLogger(__name__)
 
 
 def split_by_group(
@@ -121,4 +124,8 @@ def split_dataset(
             f"test_fraction {test_fraction} of {n_pairs} (label, group) pairs leaves an empty "
             f"{'test' if len(test_idx) == 0 else 'train'} side"
         )
+    train_only = sorted(set(dataset.labels) - {dataset.labels[i] for i in test_idx})
+    if train_only:  # with stratify, these classes have a single group: nothing of theirs can be held out
+        log.warning("%d class(es) have no test traces (%s%s): test-set metrics will not cover them",
+                    len(train_only), ", ".join(train_only[:5]), "..." if len(train_only) > 5 else "")
     return dataset.subset(train_idx), dataset.subset(test_idx)

@@ -53,12 +53,15 @@ def test_split_errors(kw, err, msg):
         split_dataset(toy_dataset(), **kw)
 
 
-def test_stratified_split_holds_out_every_class_with_two_groups():
-    # class b has one video only: it stays in train; every other class is on both sides
+def test_stratified_split_holds_out_every_class_with_two_groups(caplog):
+    # class b has one video only: it stays in train (with a warning); every other class is on both sides
     ids = [f"v{k}_s{s}" for k in range(4) for s in range(3)] + ["v9_s0", "v9_s1"]
     ds = toy_dataset(n_per_class=7)
     ds.ids = ids
     ds.labels = ["a"] * 12 + ["b"] * 2
-    train, test = split_dataset(ds, test_fraction=0.3, group=r"(v\d)_")
+    with caplog.at_level("WARNING", logger="netdiffus.io.split"):
+        train, test = split_dataset(ds, test_fraction=0.3, group=r"(v\d)_")
+    assert [r.getMessage() for r in caplog.records] == [
+        "1 class(es) have no test traces (b): test-set metrics will not cover them"]
     assert set(test.labels) == {"a"} and len(test) == 3  # round(0.3 * 4) = 1 video of 3 sessions
     assert train.labels.count("b") == 2
