@@ -208,6 +208,13 @@ def test_cli_export_then_cli_prepare(tmp_path, capsys):
     back = read_dataset(back_path)
     assert back.meta.bin_width_s == BIN_S
     assert np.array_equal(back.series, np.rint(ds.series))
+    # the flow table written beside the pcap labels its flows again
+    assert main(["prepare", str(pcap), "-o", str(back_path), "--unit", "flow", "--feature", "bytes",
+                 "--bin-width", "0.5s", "--length", "24", "--split-direction", "--no-progress",
+                 "--label-from", f"csv:{tmp_path / 'f.csv'}"]) == 0
+    back = read_dataset(back_path)
+    assert len(set(ds.labels)) > 1 and back.labels == ds.labels
+    assert np.array_equal(back.series, np.rint(ds.series))
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,9 @@
     the label of the row with the same bidirectional 5-tuple whose timestamp is nearest to the
     flow's start (within ``time_window_s`` if given). CICFlowMeter timestamps are local time: give
     their offset from UTC with ``utc_offset_h`` (-3 for CIC-IDS2017). Flows without a row are
-    dropped and counted as unmatched.
+    dropped and counted as unmatched. The flow table ``netdiffus export --flows`` writes (``client``,
+    ``client_port``, ``server``, ``server_port``, ``transport``, ``label``) works the same way, so an
+    exported capture can be prepared again with its labels.
 
 Labellers are small picklable objects so the worker processes can apply them.
 
@@ -52,6 +54,9 @@ __all__ = [
 
 FILE_COLUMNS = ("file", "filename", "file_name", "name", "path")
 FLOW_COLUMNS = ("source ip", "source port", "destination ip", "destination port", "protocol")
+# The flow table ``netdiffus export --flows`` writes: the same 5-tuple under other names, no time.
+EXPORT_FLOW_COLUMNS = ("client", "client_port", "server", "server_port", "transport")
+_TRANSPORTS = {"tcp": 6, "udp": 17}
 _TIME_FORMATS = (
     "%d/%m/%Y %H:%M:%S",
     "%d/%m/%Y %H:%M",
@@ -213,8 +218,9 @@ def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_
         if "label" not in header:
             raise InputError(f"label file {path} has no 'label' column (columns: {format_columns(header)})")
         j_label = header.index("label")
-        if all(c in header for c in FLOW_COLUMNS):
-            js = [header.index(c) for c in FLOW_COLUMNS]
+        flow_columns = next((cs for cs in (FLOW_COLUMNS, EXPORT_FLOW_COLUMNS) if all(c in header for c in cs)), None)
+        if flow_columns is not None:
+            js = [header.index(c) for c in flow_columns]
             j_time = header.index("timestamp") if "timestamp" in header else None
             rows: dict[tuple, list[tuple[float, str]]] = {}
             for lineno, row in enumerate(reader, start=2):
@@ -222,6 +228,7 @@ def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_
                     continue
                 try:
                     src, sport, dst, dport, proto = (row[j].strip() for j in js)
+                    proto = _TRANSPORTS.get(proto.lower(), proto)
                     key = FlowKey(int(float(proto)), _ip_text(src), int(float(sport)), _ip_text(dst), int(float(dport)))
                 except ValueError:
                     raise InputError(f"{path}:{lineno}: bad address, port or protocol in {row[js[0]]!r}") from None
@@ -234,7 +241,8 @@ def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_
         if j_file is None:
             raise InputError(
                 f"label file {path} needs a file column ({', '.join(FILE_COLUMNS)}) or the flow columns "
-                f"({', '.join(FLOW_COLUMNS)})"
+                f"({', '.join(FLOW_COLUMNS)}, or {', '.join(EXPORT_FLOW_COLUMNS)} as netdiffus export --flows "
+                "writes them)"
             )
         table = {row[j_file].strip(): row[j_label].strip() for row in reader if len(row) > max(j_file, j_label)}
         return CsvFileLabels(table=table, source=str(path))

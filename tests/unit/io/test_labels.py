@@ -54,6 +54,21 @@ def test_csv_by_five_tuple_and_time(tmp_path):
     assert lab.label_flow(ROOT / "x.pcap", ROOT, FlowKey(17, "10.0.0.1", 5000, "10.0.0.2", 80), t0) is None
 
 
+def test_csv_by_five_tuple_from_an_export_flow_table(tmp_path):
+    # the columns `netdiffus export --flows` writes: no time, transport by name
+    table = tmp_path / "flows.csv"
+    table.write_text(
+        "id,label,transport,client,client_port,server,server_port,packets,bytes\n"
+        "syn-0-000000,YouTube,tcp,192.0.2.1,40000,198.51.100.1,443,10,9000\n"
+        "syn-0-000001,Netflix,udp,192.0.2.1,40001,198.51.100.2,443,5,4000\n"
+    )
+    lab = parse_label_from(f"csv:{table}")
+    assert isinstance(lab, CsvFlowLabels)
+    assert lab.label_flow(ROOT / "x.pcap", ROOT, FlowKey(6, "198.51.100.1", 443, "192.0.2.1", 40000), 1e9) == "YouTube"
+    assert lab.label_flow(ROOT / "x.pcap", ROOT, FlowKey(17, "192.0.2.1", 40001, "198.51.100.2", 443), 0.0) == "Netflix"
+    assert lab.label_flow(ROOT / "x.pcap", ROOT, FlowKey(6, "192.0.2.1", 40001, "198.51.100.2", 443), 0.0) is None
+
+
 @pytest.mark.parametrize(
     "spec, error, message",
     [
@@ -102,7 +117,12 @@ def test_edge_values_of_the_flow_table_options(tmp_path):
          "label file {p}: not a UTF-8 text CSV file (undecodable byte 0xe9)"),
         (b"id,label\nx.pcap,a\n",
          "label file {p} needs a file column (file, filename, file_name, name, path) or the flow columns "
-         "(source ip, source port, destination ip, destination port, protocol)"),
+         "(source ip, source port, destination ip, destination port, protocol, or client, client_port, server, "
+         "server_port, transport as netdiffus export --flows writes them)"),
+        (b"id,label,client,client_port,server,server_port,transport\nt0,a,192.0.2.1,x,198.51.100.1,443,tcp\n",
+         "{p}:2: bad address, port or protocol in '192.0.2.1'"),
+        (b"id,label,client,client_port,server,server_port,transport\nt0,a,192.0.2.1,5,198.51.100.1,443,sctp\n",
+         "{p}:2: bad address, port or protocol in '192.0.2.1'"),
         (("f" * 150 + "," + "g" * 150 + "\n").encode(),
          "label file {p} has no 'label' column (columns: " + "f" * 150 + " and 1 more)"),
     ],
