@@ -30,7 +30,7 @@ import numpy as np
 from netdiffus.config import MAX_SEED, check_seed
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.evaluation import fidelity, privacy, utility
-from netdiffus.io.dataset import TraceDataset, require_dataset
+from netdiffus.io.dataset import TraceDataset, default_channel_names, require_dataset
 
 __all__ = ["evaluate", "EvaluationResult", "MetricGroup", "METRIC_GROUPS", "DEFAULT_METRICS"]
 
@@ -132,9 +132,8 @@ def _check_compatible(real: TraceDataset, other: TraceDataset, what: str) -> Non
         )
     other.validate(what=what)
     # Same shape, other meaning: channels in another order, or another bin width, score silently.
-    unnamed = (["value"], [f"ch{i}" for i in range(real.n_channels)])  # TraceDataset's default names
-    if (real.meta.channels not in unnamed and other.meta.channels not in unnamed
-            and other.meta.channels != real.meta.channels):
+    unnamed = default_channel_names(real.n_channels)
+    if unnamed not in (real.meta.channels, other.meta.channels) and other.meta.channels != real.meta.channels:
         log.warning("%s channels %s differ from the real ones %s: channels are compared by position", what,
                     other.meta.channels, real.meta.channels)
     w_real, w_other = real.meta.bin_width_s, other.meta.bin_width_s

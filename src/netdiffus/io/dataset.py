@@ -47,6 +47,7 @@ __all__ = [
     "atomic_path",
     "check_output_file",
     "require_dataset",
+    "default_channel_names",
     "TRACE_COLUMNS",
 ]
 
@@ -126,7 +127,7 @@ class TraceDataset:
                 raise DatasetError(f"{name} must have one entry per trace ({n}) (got {len(getattr(self, name))})")
         if len(self.meta.channels) != series.shape[1]:
             if self.meta.channels == ["value"]:
-                self.meta.channels = [f"ch{i}" for i in range(series.shape[1])] if series.shape[1] > 1 else ["value"]
+                self.meta.channels = default_channel_names(series.shape[1])
             else:
                 raise DatasetError(
                     f"meta.channels must name {series.shape[1]} channels (got {self.meta.channels})"
@@ -183,6 +184,11 @@ class TraceDataset:
                 f"{what} has {int(bad.sum())} NaN or infinite values (first in trace {self.ids[i]!r} "
                 f"from {self.sources[i]})"
             )
+
+
+def default_channel_names(n_channels: int) -> list[str]:
+    """The names of channels nobody named: ``["value"]`` for one, ``["ch0", "ch1", ...]`` for more."""
+    return [f"ch{i}" for i in range(n_channels)] if n_channels > 1 else ["value"]
 
 
 # -- Parquet I/O -------------------------------------------------------------------------------
