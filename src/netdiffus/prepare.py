@@ -58,7 +58,7 @@ from netdiffus.features.series import (
     parse_duration,
 )
 from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, check_flow_timeouts, count_hosts
-from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset
 from netdiffus.io.labels import Labeler, check_label_options, parse_label_from
 from netdiffus.io.pcap import CaptureError, Decoder, capture_kind, iter_packet_batches
 
@@ -128,7 +128,9 @@ class PrepareSummary:
                 f"{self.traces_labelled + self.traces_unlabelled} (unmatched dropped)"
             )
         lines.append(f"traces: {n} in {len(self.traces_per_label)} label(s)")
-        lines += [f"  {lab}: {c}" for lab, c in sorted(self.traces_per_label.items())]
+        lines += [f"  {lab}: {c}" + (f" (fit needs at least {MIN_TRACES_PER_CLASS} per class)"
+                                     if c < MIN_TRACES_PER_CLASS else "")
+                  for lab, c in sorted(self.traces_per_label.items())]
         return "\n".join(lines)
 
 

@@ -36,14 +36,13 @@ from netdiffus.diffusion.samplers import sample as run_sampler
 from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField
-from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
+from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset, require_dataset
 from netdiffus.training import TRAIN_STATE_FILE, TrainProgress, is_main_process, read_train_state_info, train
 
 __all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
-MIN_TRACES_PER_CLASS = 2
 
 LabelSpec = str | Sequence[str] | Mapping[str, int] | None
 

@@ -168,7 +168,7 @@ def test_cli_writes_dataset_and_prints_summary(captures, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "files read: 3\nfiles skipped: 1\n" in text
     assert "zz-random.pcap: not a pcap or pcapng capture" in text
-    assert "traces: 3 in 2 label(s)\n  cam: 1\n  plug: 2\n" in text
+    assert "traces: 3 in 2 label(s)\n  cam: 1 (fit needs at least 2 per class)\n  plug: 2\n" in text
     ds = read_dataset(out)
     assert ds.series.shape == (3, 2, 12) and ds.meta.channels == ["bytes_to_host", "bytes_from_host"]
     assert "packet_sizes" in ds.meta.extra

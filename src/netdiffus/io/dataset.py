@@ -49,6 +49,7 @@ __all__ = [
     "require_dataset",
     "default_channel_names",
     "TRACE_COLUMNS",
+    "MIN_TRACES_PER_CLASS",
 ]
 
 FORMAT_VERSION = 1
@@ -57,6 +58,8 @@ META_KEY = b"netdiffus"
 #: CSV that netdiffus writes (then one column per bin and channel). Readers of such a CSV treat
 #: exactly these columns as metadata, never as values.
 TRACE_COLUMNS: tuple[str, ...] = ("id", "label", "source")
+#: Training traces a class needs: ``fit`` refuses fewer; ``prepare`` and ``split`` warn earlier.
+MIN_TRACES_PER_CLASS = 2
 
 
 @dataclass

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from netdiffus.config import check_seed
 from netdiffus.errors import ConfigError, DatasetError
+from netdiffus.io.dataset import MIN_TRACES_PER_CLASS
 
 if TYPE_CHECKING:
     from netdiffus.io.dataset import TraceDataset
@@ -128,4 +130,9 @@ def split_dataset(
     if train_only:  # with stratify, these classes have a single group: nothing of theirs can be held out
         log.warning("%d class(es) have no test traces (%s%s): test-set metrics will not cover them",
                     len(train_only), ", ".join(train_only[:5]), "..." if len(train_only) > 5 else "")
+    train_counts = Counter(dataset.labels[i] for i in train_idx)
+    few = sorted(c for c, k in train_counts.items() if k < MIN_TRACES_PER_CLASS)
+    if few:
+        log.warning("%d class(es) have fewer than %d training traces (%s%s): fit will refuse the training set",
+                    len(few), MIN_TRACES_PER_CLASS, ", ".join(few[:5]), "..." if len(few) > 5 else "")
     return dataset.subset(train_idx), dataset.subset(test_idx)

@@ -65,3 +65,15 @@ def test_stratified_split_holds_out_every_class_with_two_groups(caplog):
         "1 class(es) have no test traces (b): test-set metrics will not cover them"]
     assert set(test.labels) == {"a"} and len(test) == 3  # round(0.3 * 4) = 1 video of 3 sessions
     assert train.labels.count("b") == 2
+
+
+def test_split_warns_about_classes_left_with_one_training_trace(caplog):
+    # class b: two sessions of two videos, so one goes to test and fit would refuse the one left
+    ds = toy_dataset(n_per_class=7)
+    ds.ids = [f"v{k}_s{s}" for k in range(4) for s in range(3)] + ["v8_s0", "v9_s0"]
+    ds.labels = ["a"] * 12 + ["b"] * 2
+    with caplog.at_level("WARNING", logger="netdiffus.io.split"):
+        train, test = split_dataset(ds, test_fraction=0.3, group=r"(v\d)_")
+    assert train.labels.count("b") == 1 and test.labels.count("b") == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "1 class(es) have fewer than 2 training traces (b): fit will refuse the training set"]
