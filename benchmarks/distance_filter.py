@@ -71,7 +71,7 @@ def main() -> None:
                             ids=[pool.ids[i] for i in idx], sources=[pool.sources[i] for i in idx], meta=pool.meta)
         r = evaluate(b.train, kept, real_test=b.test, seed=0, n_jobs=args.threads, forest_repeats=args.forest_repeats)
         row = {"quantile": q, "threshold": round(threshold, 2), "passed": round(float(keep.mean()), 3),
-               "n": int(len(idx)), **{k: round(r.overall[k], 3) for k in KEYS}}
+               "n": len(idx), **{k: round(r.overall[k], 3) for k in KEYS}}
         rows.append(row)
         print(json.dumps(row), flush=True)
     if str(args.out) == "-":
@@ -79,11 +79,11 @@ def main() -> None:
     out = args.out or Path("benchmarks/results") / f"{time.strftime('%Y-%m-%d')}-distance-filter-B1.md"
     text = "\n".join([
         "# B1: a distance filter against the membership attack", "",
-        f"Command: `python -m benchmarks.distance_filter --from-run {args.from_run} --oversample {args.oversample} "
-        f"--quantiles {args.quantiles} --forest-repeats {args.forest_repeats} --threads {args.threads}`. "
-        f"{len(pool)} traces sampled in {sample_s:.0f} s; {2 * len(b.train)} kept at most. Median distance of a "
-        f"training trace to its nearest other one {np.median(d_loo):.2f}, of a sampled trace to its nearest "
-        f"training trace {np.median(d_pool):.2f}.", "",
+        (f"Command: `python -m benchmarks.distance_filter --from-run {args.from_run} --oversample {args.oversample} "
+         f"--quantiles {args.quantiles} --forest-repeats {args.forest_repeats} --threads {args.threads}`. "
+         f"{len(pool)} traces sampled in {sample_s:.0f} s; {2 * len(b.train)} kept at most. Median distance of a "
+         f"training trace to its nearest other one {np.median(d_loo):.2f}, of a sampled trace to its nearest "
+         f"training trace {np.median(d_pool):.2f}."), "",
         "| threshold quantile | threshold | passed | kept | " + " | ".join(KEYS) + " |",
         "|---|---|---|---|" + "---|" * len(KEYS),
         *(f"| {'none' if r['quantile'] is None else r['quantile']} | {r['threshold']} | {r['passed']} | {r['n']} | "
