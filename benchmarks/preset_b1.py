@@ -3,7 +3,8 @@ set, evaluate.
 
     python -m benchmarks.preset_b1 [--benchmark B1|iot-bins|iot-packets] [--preset cpu]
         [--set section.key=value ...] [--threads 1] [--device cpu] [--sampling ddim:50:1.0[:ETA] ...]
-        [--forest-repeats N] [--per-class] [--run RUN] [--from-run RUN] [--out FILE] [--jsonl FILE]
+        [--forest-repeats N] [--value-snap config|both] [--per-class] [--run RUN] [--from-run RUN]
+        [--out FILE] [--jsonl FILE]
 
 Uses the benchmark's split (B1: 442 / 194) and ``netdiffus.evaluation.evaluate`` with its default
 settings (300 trees), as ``benchmarks.run`` does for its netdiffus row, without the baselines.
@@ -48,6 +49,8 @@ def main() -> None:
     ap.add_argument("--forest-repeats", type=int, default=1,
                     help="random forests per utility / discriminative score, averaged (default 1)")
     ap.add_argument("--eval-jobs", type=int, default=-1, help="parallel jobs of the random forests")
+    ap.add_argument("--value-snap", choices=["config", "both"], default="config",
+                    help="both: score every sampling with imaging.snap_values on and off")
     ap.add_argument("--per-class", action="store_true", help="per-class W1_totals in the markdown")
     ap.add_argument("--run", type=Path, default=None, help="also keep the fitted run folder here")
     ap.add_argument("--from-run", type=Path, default=None, help="score this run folder instead of fitting")
@@ -70,12 +73,15 @@ def main() -> None:
     sc = synth.config.sample
     samplings = args.sampling or [(sc.sampler, sc.steps, sc.guidance_scale, None)]
     rows = []
-    for sampler, steps, w, eta in samplings:
+    snaps = [True, False] if args.value_snap == "both" else [synth.config.imaging.snap_values]
+    for (sampler, steps, w, eta), snap in [(s, v) for s in samplings for v in snaps]:
+        synth.config.imaging.snap_values = snap
         t0 = time.perf_counter()
         fake = synth.sample(2 * len(b.train), seed=0, sampler=sampler, steps=steps, guidance_scale=w, eta=eta)
         sample_s = time.perf_counter() - t0
         r = evaluate(b.train, fake, real_test=b.test, seed=0, n_jobs=args.eval_jobs, forest_repeats=args.forest_repeats)
         spec = f"{sampler}:{steps}:{w:g}" + (f":{eta:g}" if eta is not None else "")
+        spec += "" if args.value_snap == "config" else (" snap" if snap else " no snap")
         row = {"benchmark": args.benchmark, "preset": args.preset, "set": args.overrides, "sampling": spec,
                "fit_s": round(fit_s or 0), "sample_s": round(sample_s),
                **{k: round(v, 3) for k, v in r.overall.items()}}
@@ -101,8 +107,9 @@ def main() -> None:
         f"Command: `python -m benchmarks.preset_b1{bench} "
         + (f"--from-run {args.from_run}" if args.from_run else f"--preset {args.preset}{sets}")
         + f" --threads {args.threads}" + (" --per-class" if args.per_class else "")
+        + (f" --value-snap {args.value_snap}" if args.value_snap != "config" else "")
         + (f" --forest-repeats {args.forest_repeats}" if args.forest_repeats > 1 else "")
-        + "".join(f" --sampling {r['sampling']}" for r in rows) + f"` on {args.device}. "
+        + "".join(f" --sampling {spec}" for spec in dict.fromkeys(r["sampling"].split()[0] for r in rows)) + f"` on {args.device}. "
         f"{len(b.train)} train / {len(b.test)} test traces, {2 * len(b.train)} synthetic. Fit {rows[0]['fit_s']} s.", "",
         "| sampling | sample s | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys),
         *("| " + r["sampling"] + f" | {r['sample_s']} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |"

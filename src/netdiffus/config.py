@@ -79,6 +79,10 @@ class ImagingConfig:
     snap_zeros : traffic counters are 0 or at least one packet: when a channel's training traces
         hold exact zeros, generated values below the log-midpoint between 0 and the smallest
         non-zero training value become 0.
+    snap_values : where a class's values recur exactly (protocol constants: the same byte counts
+        or packet sizes trace after trace), a generated value takes the nearest value that at
+        least 2 of its class's training traces hold, if within a factor of about 1.65
+        (:class:`netdiffus.postprocess.ValueLexicon`). Continuous channels are left as generated.
     """
 
     representation: Literal["gasf", "series"] = "gasf"
@@ -87,6 +91,7 @@ class ImagingConfig:
     image_size: int = 0
     inversion: Literal["diagonal", "projection"] = "projection"
     snap_zeros: bool = True
+    snap_values: bool = True
 
 
 @dataclass

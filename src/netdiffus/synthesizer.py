@@ -37,6 +37,7 @@ from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset, require_dataset
+from netdiffus.postprocess import ValueLexicon, zero_thresholds
 from netdiffus.training import TRAIN_STATE_FILE, TrainProgress, is_main_process, read_train_state_info, train
 
 __all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS", "resolve_device"]
@@ -111,17 +112,6 @@ def _tqdm_train(total: int):
     return cb
 
 
-def _zero_thresholds(series: np.ndarray) -> np.ndarray:
-    """Per channel: the log-midpoint between 0 and the smallest non-zero ``|value|`` when the
-    channel holds exact zeros, else 0 (nothing snaps). ``series`` ``[N, C, T]`` -> ``[C]``."""
-    out = np.zeros(series.shape[1])
-    for c in range(series.shape[1]):
-        v = np.abs(series[:, c].astype(np.float64))
-        if (v == 0).any() and (v > 0).any():
-            out[c] = np.expm1(np.log1p(v[v > 0].min()) / 2)
-    return out
-
-
 class TrafficSynthesizer:
     """Class-conditional diffusion model of traffic traces through GASF images.
 
@@ -142,6 +132,7 @@ class TrafficSynthesizer:
         self.device = resolve_device(device)
         self.progress = progress
         self.model_: UNet | None = None
+        self.value_lexicon_: ValueLexicon | None = None
 
     @classmethod
     def from_preset(cls, preset: str = "demo", *, overrides: list[str] | None = None, **kwargs) -> "TrafficSynthesizer":
@@ -241,7 +232,8 @@ class TrafficSynthesizer:
             method="summation", scaling=im.scaling, gamma=im.gamma, image_size=im.image_size or None,
             inversion=im.inversion,
         ).fit(dataset.series, labels=dataset.labels)
-        self.zero_threshold_ = _zero_thresholds(dataset.series)
+        self.zero_threshold_ = zero_thresholds(dataset.series)
+        self.value_lexicon_ = ValueLexicon.fit(dataset.series, dataset.labels)
         x_0 = torch.from_numpy(self._to_model_space(dataset.series).astype(np.float32)).to(self.device)
         index = {c: i for i, c in enumerate(self.classes_)}
         y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)
@@ -408,6 +400,8 @@ class TrafficSynthesizer:
         if self.config.imaging.snap_zeros:
             thr = self.zero_threshold_[None, :, None]
             series = np.where(np.abs(series) < thr, 0.0, series)
+        if self.config.imaging.snap_values and self.value_lexicon_ is not None:
+            series = self.value_lexicon_.apply(series, labels_list)
         series = series.astype(np.float32)
         meta = DatasetMeta.from_json(self.meta_.to_json())
         meta.extra = {**meta.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": seed,
@@ -431,6 +425,7 @@ class TrafficSynthesizer:
             "dataset_meta": self.meta_.to_json(),
             "fit_seconds": round(getattr(self, "fit_seconds_", 0.0), 3),
             "zero_threshold": self.zero_threshold_.tolist(),
+            "value_lexicon": None if self.value_lexicon_ is None else self.value_lexicon_.to_json(),
         }
         return save_checkpoint(path, config=self.config.to_dict(), state_dict=self.model_.state_dict(), model_info=info)
 
@@ -461,6 +456,8 @@ class TrafficSynthesizer:
             synth.meta_ = DatasetMeta.from_json(info["dataset_meta"])
             synth.fit_seconds_ = float(info.get("fit_seconds", 0.0))
             synth.zero_threshold_ = np.asarray(info["zero_threshold"], dtype=np.float64)
+            lexicon = info.get("value_lexicon")  # absent from runs of earlier versions: no value snap
+            synth.value_lexicon_ = None if lexicon is None else ValueLexicon.from_json(lexicon)
             model = UNet(**info["unet"])
             model.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError) as exc:

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -153,10 +155,10 @@ def test_torch_threads_untouched_by_default(tiny_overrides):
 
 
 def test_zero_thresholds():
-    from netdiffus.synthesizer import _zero_thresholds
+    from netdiffus.postprocess import zero_thresholds
 
     x = np.array([[[0.0, 99.0, 500.0], [5.0, 7.0, 9.0]]])
-    np.testing.assert_allclose(_zero_thresholds(x), [np.expm1(np.log(100.0) / 2), 0.0])
+    np.testing.assert_allclose(zero_thresholds(x), [np.expm1(np.log(100.0) / 2), 0.0])
 
 
 def test_generated_values_below_threshold_snap_to_zero(tiny_overrides):
@@ -370,3 +372,38 @@ def test_fit_wants_a_dataset_not_a_path(tiny_overrides):
         synth.fit("train.parquet")
     assert str(exc.value) == ("dataset must be a TraceDataset (got str 'train.parquet'); "
                               "read a file with read_dataset(path)")
+
+
+def _discrete_dataset():
+    """Toy traces whose bins hold recurring byte counts (0, 120, 180 or 250)."""
+    ds = toy_dataset()
+    rng = np.random.default_rng(1)
+    ds.series = rng.choice([0.0, 120.0, 180.0, 250.0], size=ds.series.shape).astype(np.float32)
+    return ds
+
+
+def test_generated_values_snap_to_shared_training_values(tiny_overrides, tmp_path):
+    ds = _discrete_dataset()
+    steps = [o for o in tiny_overrides if not o.startswith("train.steps")] + ["train.steps=60"]  # some spread
+    synth = TrafficSynthesizer.from_preset("demo", overrides=steps, progress=False).fit(ds)
+    lex = synth.value_lexicon_
+    assert [v.tolist() for v in lex.values["a"]] == [[120.0, 180.0, 250.0]]
+    out = synth.sample(20, seed=0).series.astype(np.float64)
+    synth.config.imaging.snap_values = False
+    off = synth.sample(20, seed=0).series.astype(np.float64)
+    synth.config.imaging.snap_values = True
+    # the same model and seeds: snapping changes only values near a shared one, to that value
+    near = np.abs(np.log1p(off[..., None]) - np.log1p(lex.values["a"][0])).min(axis=-1) <= lex.tolerance
+    assert 0 < near.mean() < 1 and not np.isin(off[near], lex.values["a"][0]).any()
+    np.testing.assert_array_equal(out[~near], off[~near].astype(np.float32))
+    assert np.isin(out[near & (off > 0)], lex.values["a"][0]).all()
+    # the run folder keeps the lexicon; a folder without one (an earlier version's) loads without it
+    synth.save(tmp_path / "run")
+    back = TrafficSynthesizer.load(tmp_path / "run", progress=False)
+    np.testing.assert_array_equal(back.sample(20, seed=0).series, synth.sample(20, seed=0).series)
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    del info["value_lexicon"]
+    (tmp_path / "run" / "model.json").write_text(json.dumps(info))
+    old = TrafficSynthesizer.load(tmp_path / "run", progress=False)
+    assert old.value_lexicon_ is None
+    np.testing.assert_array_equal(old.sample(20, seed=0).series, off.astype(np.float32))

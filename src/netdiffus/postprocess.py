@@ -1,0 +1,155 @@
+"""Post-processing of generated series: values that real traffic counters can take.
+
+Traffic counters are not continuous. A bin holds 0 bytes or at least one packet (``zero snap``),
+and where a protocol repeats itself (a device's setup handshake, a DHCP exchange) the same byte
+counts and packet sizes recur, exactly, trace after trace. A generator's values land near those
+counts, not on them, which a classifier notices at once. Both snaps are fitted on the training
+series and applied to generated ones in original units.
+
+- :func:`zero_thresholds`: per channel, values below the log-midpoint between 0 and the smallest
+  non-zero training value become 0.
+- :class:`ValueLexicon`: per class and channel, the non-zero values that at least ``min_traces``
+  training traces hold (no value of a single trace is ever reproduced). Where those shared values
+  make up at least ``min_coverage`` of the class's non-zero training values (the channel is
+  discrete), a generated value within ``tolerance`` (log space) of one of them takes it.
+
+Examples
+--------
+>>> import numpy as np
+>>> train = np.array([[[220.0, 0.0, 342.0]], [[220.0, 60.0, 342.0]], [[220.0, 0.0, 590.0]]])
+>>> lex = ValueLexicon.fit(train, ["plug"] * 3)
+>>> lex.values["plug"][0].tolist()           # 60 and 590 belong to one trace each: not kept
+[220.0, 342.0]
+>>> lex.apply(np.array([[[231.0, 0.0, 330.0]], [[5000.0, 1.0, 250.0]]]), ["plug", "plug"])[:, 0].tolist()
+[[220.0, 0.0, 342.0], [5000.0, 1.0, 220.0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from netdiffus.errors import ConfigError
+
+__all__ = ["zero_thresholds", "ValueLexicon"]
+
+
+def zero_thresholds(series: np.ndarray) -> np.ndarray:
+    """Per channel: the log-midpoint between 0 and the smallest non-zero ``|value|`` when the
+    channel holds exact zeros, else 0 (nothing snaps). ``series`` ``[N, C, T]`` -> ``[C]``."""
+    out = np.zeros(series.shape[1])
+    for c in range(series.shape[1]):
+        v = np.abs(series[:, c].astype(np.float64))
+        if (v == 0).any() and (v > 0).any():
+            out[c] = np.expm1(np.log1p(v[v > 0].min()) / 2)
+    return out
+
+
+@dataclass
+class ValueLexicon:
+    """The shared values of each class and channel, and the rule that snaps generated values to them.
+
+    Parameters
+    ----------
+    values : dict of str to list of ndarray
+        ``{class: [sorted float64 values of channel 0, of channel 1, ...]}``; an empty array
+        leaves that class and channel as generated (no shared values, or a continuous channel).
+    tolerance : float
+        Largest distance in signed log space (``sign(x) * log1p|x|``) at which a generated ``x`` becomes the shared value
+        ``v`` (0.5: within a factor of about 1.65).
+    """
+
+    values: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    tolerance: float = 0.5
+
+    #: Kept per class and channel at most: the values held by the most traces.
+    MAX_VALUES = 4096
+
+    @classmethod
+    def fit(
+        cls,
+        series: np.ndarray,
+        labels: Sequence[str],
+        *,
+        min_traces: int = 2,
+        min_coverage: float = 0.5,
+        tolerance: float = 0.5,
+    ) -> "ValueLexicon":
+        """Collect the shared values of training ``series`` ``[N, C, T]`` with their ``labels``.
+
+        Parameters
+        ----------
+        min_traces : int
+            A value is kept when at least this many traces of the class hold it (>= 2).
+        min_coverage : float
+            A class's channel is snapped only when its kept values make up at least this fraction
+            of its non-zero training values, in [0, 1].
+        tolerance : float
+            See the class; > 0.
+        """
+        if isinstance(min_traces, bool) or not isinstance(min_traces, int) or min_traces < 2:
+            raise ConfigError(f"min_traces must be an integer >= 2 (got {min_traces!r})")
+        if not 0.0 <= min_coverage <= 1.0:
+            raise ConfigError(f"min_coverage must be in [0, 1] (got {min_coverage!r})")
+        if not tolerance > 0:
+            raise ConfigError(f"tolerance must be > 0 (got {tolerance!r})")
+        series = np.asarray(series, dtype=np.float64)
+        labels = np.asarray(labels)
+        values: dict[str, list[np.ndarray]] = {}
+        for lab in sorted(set(labels.tolist())):
+            rows = series[labels == lab]
+            per_channel = []
+            for c in range(series.shape[1]):
+                x = rows[:, c]
+                held = [np.unique(r[r != 0]) for r in x]
+                u, n_traces = np.unique(np.concatenate(held), return_counts=True)
+                kept = u[n_traces >= min_traces]
+                if len(kept) > cls.MAX_VALUES:  # the most widely held, ties to the smaller value
+                    order = np.lexsort((kept, -n_traces[n_traces >= min_traces]))
+                    kept = np.sort(kept[order[: cls.MAX_VALUES]])
+                occurrences = x[x != 0]
+                coverage = np.isin(occurrences, kept).mean() if len(occurrences) else 0.0
+                per_channel.append(kept if coverage >= min_coverage else np.zeros(0))
+            values[str(lab)] = per_channel
+        return cls(values=values, tolerance=float(tolerance))
+
+    def apply(self, series: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+        """``series`` ``[N, C, T]`` with each non-zero value within ``tolerance`` of a shared value
+        of its class and channel replaced by that value (the nearest in log space); a new array."""
+        out = np.array(series, dtype=np.float64, copy=True)
+        labels = np.asarray(labels)
+        for lab, per_channel in self.values.items():
+            rows = labels == lab
+            if not rows.any():
+                continue
+            for c, kept in enumerate(per_channel):
+                if len(kept) == 0:
+                    continue
+                x = out[rows, c]
+                out[rows, c] = self._snap(x, kept)
+        return out
+
+    def _snap(self, x: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """Snap ``x`` (any shape) to the sorted shared values ``kept`` in signed log space
+        (``sign(x) * log1p|x|``, monotonic: signed packet sizes keep their direction)."""
+        lv = np.sign(kept) * np.log1p(np.abs(kept))
+        q = np.sign(x) * np.log1p(np.abs(x))
+        hi = np.clip(np.searchsorted(lv, q), 0, len(lv) - 1)
+        lo = np.clip(hi - 1, 0, len(lv) - 1)
+        best = np.where(np.abs(q - lv[lo]) <= np.abs(q - lv[hi]), lo, hi)
+        near = (x != 0) & (np.abs(q - lv[best]) <= self.tolerance)
+        return np.where(near, kept[best], x)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (model.json keeps it); :meth:`from_json` reads it back."""
+        return {"tolerance": self.tolerance,
+                "values": {lab: [v.tolist() for v in chans] for lab, chans in self.values.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ValueLexicon":
+        return cls(values={str(lab): [np.asarray(v, dtype=np.float64) for v in chans]
+                           for lab, chans in data["values"].items()},
+                   tolerance=float(data["tolerance"]))

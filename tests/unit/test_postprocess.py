@@ -1,0 +1,94 @@
+import json
+
+import numpy as np
+import pytest
+
+from netdiffus.errors import ConfigError
+from netdiffus.postprocess import ValueLexicon, zero_thresholds
+
+# Three traces of one class, one channel: 220 in all three, 342 in two, 60 and 590 in one each.
+PLUG = np.array([[[220.0, 0.0, 342.0]], [[220.0, 60.0, 342.0]], [[220.0, 0.0, 590.0]]])
+
+
+def test_zero_thresholds_per_channel():
+    x = np.array([[[0.0, 99.0, 500.0], [5.0, 7.0, 9.0]]])
+    np.testing.assert_allclose(zero_thresholds(x), [np.expm1(np.log(100.0) / 2), 0.0])
+
+
+@pytest.mark.parametrize(
+    "min_traces, expected",
+    [
+        (2, [220.0, 342.0]),  # 60 and 590 belong to a single trace: never reproduced
+        (3, [220.0]),         # coverage 3 of 7 values (0.43) is below 0.5 ...
+    ],
+)
+def test_fit_keeps_values_held_by_enough_traces(min_traces, expected):
+    lex = ValueLexicon.fit(PLUG, ["plug"] * 3, min_traces=min_traces, min_coverage=0.4)
+    assert lex.values["plug"][0].tolist() == expected
+
+
+def test_fit_leaves_continuous_channels_alone():
+    # ... and with the default min_coverage 0.5, a channel whose shared values are rare stays empty
+    rng = np.random.default_rng(0)
+    plug = np.concatenate([PLUG, PLUG[1:2]])  # 60 now in two traces
+    x = np.concatenate([plug, rng.gamma(2.0, 1e3, size=(4, 1, 3))], axis=1)  # channel 1 continuous
+    x[3, 1] = x[0, 1]  # one trace repeated in channel 1: 6 of 12 values shared
+    x[3, 1, 0] += 1.0  # ... now 4 of 12: coverage 0.33
+    lex = ValueLexicon.fit(x, ["plug"] * 4)
+    assert lex.values["plug"][0].tolist() == [60.0, 220.0, 342.0]
+    assert lex.values["plug"][1].tolist() == []
+    assert len(ValueLexicon.fit(x, ["plug"] * 4, min_coverage=0.3).values["plug"][1]) == 2
+    assert ValueLexicon.fit(PLUG, ["plug"] * 3, min_traces=3).values["plug"][0].tolist() == []
+
+
+@pytest.mark.parametrize(
+    "x, expected",
+    [
+        (231.0, 220.0),      # nearest shared value
+        (300.0, 342.0),      # |log1p 300 - log1p 342| = 0.13 < |log1p 300 - log1p 220| = 0.31
+        (540.0, 342.0),      # log(543 / 343) = 0.46 <= 0.5
+        (600.0, 600.0),      # log(601 / 343) = 0.56 > 0.5: left as generated
+        (0.0, 0.0),          # zeros stay zeros
+        (100.0, 100.0),      # log(221 / 101) = 0.78: too far
+    ],
+)
+def test_apply_snaps_within_tolerance(x, expected):
+    lex = ValueLexicon.fit(PLUG, ["plug"] * 3)
+    assert lex.apply(np.array([[[x]]]), ["plug"])[0, 0, 0] == expected
+
+
+def test_apply_keeps_the_sign_of_signed_sizes_and_other_classes():
+    sizes = np.array([[[-60.0, 342.0]], [[-60.0, 342.0]], [[-60.0, 590.0]]])  # - to the device
+    lex = ValueLexicon.fit(sizes, ["cam"] * 3)
+    assert lex.values["cam"][0].tolist() == [-60.0, 342.0]
+    out = lex.apply(np.array([[[-58.0, 330.0]], [[58.0, 330.0]], [[-58.0, 330.0]]]), ["cam", "cam", "plug"])
+    assert out.tolist() == [[[-60.0, 342.0]], [[58.0, 342.0]], [[-58.0, 330.0]]]
+
+
+def test_json_round_trip():
+    lex = ValueLexicon.fit(PLUG, ["plug"] * 3, tolerance=0.25)
+    back = ValueLexicon.from_json(json.loads(json.dumps(lex.to_json())))
+    assert back.tolerance == 0.25 and back.values["plug"][0].tolist() == [220.0, 342.0]
+    x = np.array([[[231.0, 5.0, 333.0]]])
+    np.testing.assert_array_equal(back.apply(x, ["plug"]), lex.apply(x, ["plug"]))
+
+
+def test_at_most_max_values_kept(monkeypatch):
+    monkeypatch.setattr(ValueLexicon, "MAX_VALUES", 2)
+    x = np.array([[[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]], [[1.0, 2.0, 5.0]]])
+    assert ValueLexicon.fit(x, ["a"] * 3).values["a"][0].tolist() == [1.0, 2.0]  # 3 is in two traces only
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(min_traces=1), "min_traces must be an integer >= 2 (got 1)"),
+        (dict(min_traces=2.0), "min_traces must be an integer >= 2 (got 2.0)"),
+        (dict(min_coverage=1.5), "min_coverage must be in [0, 1] (got 1.5)"),
+        (dict(tolerance=0.0), "tolerance must be > 0 (got 0.0)"),
+    ],
+)
+def test_fit_errors(kw, message):
+    with pytest.raises(ConfigError) as exc:
+        ValueLexicon.fit(PLUG, ["plug"] * 3, **kw)
+    assert str(exc.value) == message
