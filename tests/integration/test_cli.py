@@ -54,6 +54,7 @@ def test_prepare_fit_sample_evaluate_info(capsys, tmp_path):
     assert (tmp_path / "syn.csv").read_text().splitlines()[0].startswith("id,label,source,frame_sum_dl_0,")
     code, out, err = run_cli(capsys, "info", str(run), "--json")
     assert code == 0 and json.loads(out)["shape"] == [1, 16]
+    assert json.loads(out)["value_snap"] == "none (no channel's values recur across training traces)"
 
 
 def test_fit_dry_run_prints_resolved_config(capsys, tmp_path):
@@ -208,3 +209,18 @@ def test_every_option_says_what_it_does(command):
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
     silent = [a.option_strings[-1] for a in sub._actions if a.option_strings and not a.help]
     assert silent == []
+
+
+@pytest.mark.parametrize(
+    "lexicon, on, line",
+    [
+        (None, True, "none (run saved before value snapping)"),
+        ({"values": {"a": [[]], "b": [[]]}}, True, "none (no channel's values recur across training traces)"),
+        ({"values": {"a": [[60.0, 342.0], []], "b": [[], [1.0]]}}, True, "3 shared values in 2 of 4 class channels"),
+        ({"values": {"a": [[60.0]]}}, False, "1 shared value in 1 of 1 class channels (off: imaging.snap_values=false)"),
+    ],
+)
+def test_info_value_snap_line(lexicon, on, line):
+    from netdiffus.cli.info import _value_snap
+
+    assert _value_snap(lexicon, on) == line

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
                 "train_steps": config["train"]["steps"], "fit_seconds": info.get("fit_seconds"),
                 "feature": info["dataset_meta"].get("feature"), "unit": info["dataset_meta"].get("unit"),
                 "bin_width_s": info["dataset_meta"].get("bin_width_s"),
+                "value_snap": _value_snap(info.get("value_lexicon"), config["imaging"].get("snap_values", True)),
             }
         except (KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"{path}: config.json or model.json lacks {exc} (not written by netdiffus fit?)") from None
@@ -62,3 +63,16 @@ def run(args: argparse.Namespace) -> int:
                 v = ", ".join(map(str, v))
             print(f"{k:<{width}}  {v}")
     return 0
+
+
+def _value_snap(lexicon: dict | None, on: bool) -> str:
+    """One line on the run's value snap (netdiffus.postprocess.ValueLexicon)."""
+    if lexicon is None:
+        return "none (run saved before value snapping)"
+    chans = [v for per_class in lexicon["values"].values() for v in per_class]
+    used = [v for v in chans if v]
+    if not used:
+        return "none (no channel's values recur across training traces)"
+    n = sum(map(len, used))
+    return (f"{n} shared value{'' if n == 1 else 's'} in {len(used)} of {len(chans)} class channels"
+            + ("" if on else " (off: imaging.snap_values=false)"))
