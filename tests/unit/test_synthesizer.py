@@ -407,3 +407,21 @@ def test_generated_values_snap_to_shared_training_values(tiny_overrides, tmp_pat
     old = TrafficSynthesizer.load(tmp_path / "run", progress=False)
     assert old.value_lexicon_ is None
     np.testing.assert_array_equal(old.sample(20, seed=0).series, off.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "extra, warned",
+    [
+        (["model.patch_size=2"], True),                           # the demo preset's patch head
+        (["model.patch_size=2", 'model.gasf_head="bin"'], False),  # the per-bin head
+    ],
+)
+def test_fit_advises_the_per_bin_head_for_sparse_series(tiny_overrides, caplog, extra, warned):
+    ds = toy_dataset()
+    ds.series[:, :, 2:] = 0.0  # 6 of 8 bins empty
+    with caplog.at_level("WARNING", logger="netdiffus.synthesizer"):
+        TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides + extra, progress=False).fit(ds)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == (["75 % of the training bins are empty: the patch GASF head blurs bursts one bin wide; "
+                         "sparse series fit better with the per-bin head (--preset cpu, or --set "
+                         "model.gasf_head=bin; docs/model.md)"] if warned else [])
