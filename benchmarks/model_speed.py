@@ -53,7 +53,8 @@ def build(cfg, in_channels=1, num_classes=4):
                 out_channels=in_channels * (2 if cfg.diffusion.learn_sigma else 1),
                 channel_mult=m.channel_mult, num_res_blocks=m.num_res_blocks,
                 attention_levels=m.attention_levels, dropout=m.dropout, patch_size=m.patch_size,
-                symmetric_output=m.symmetric_output, gasf_head=m.gasf_head)
+                symmetric_output=m.symmetric_output,
+                gasf_head="patch" if m.gasf_head == "auto" else m.gasf_head)  # auto: patch on video series
 
 
 def train_speed(cfg, precision: str, *, channels_last: bool = False, compile: bool = False, size: int = 60,

@@ -99,7 +99,9 @@ class ModelConfig:
     """UNet shape. ``patch_size`` > 1 folds p x p pixels into channels at the input (and unfolds
     at the output), which divides the cost at full resolution by about p**2. ``output = "gasf"``
     makes the network's ``x_0`` prediction a valid GASF by construction (needs
-    ``diffusion.prediction = "x0"``)."""
+    ``diffusion.prediction = "x0"``). ``gasf_head`` reads its angles per patch ("patch") or per
+    bin ("bin": finer, for sparse series); "auto" picks "bin" when more than half of the training
+    bins are empty, else "patch", at ``fit`` (the run's config.json records the choice)."""
 
     base_channels: int = 32
     channel_mult: tuple[int, ...] = (1, 2, 2)
@@ -109,7 +111,7 @@ class ModelConfig:
     patch_size: int = 2
     symmetric_output: bool = True
     output: Literal["image", "gasf"] = "image"
-    gasf_head: Literal["patch", "bin"] = "patch"
+    gasf_head: Literal["patch", "bin", "auto"] = "auto"
     class_dropout: float = 0.1
 
 

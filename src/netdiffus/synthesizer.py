@@ -45,8 +45,9 @@ __all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS", "resolve_device"]
 log = logging.getLogger(__name__)
 
 
-#: Above this fraction of empty training bins, ``fit`` advises the per-bin GASF head: on B2
-#: iot-bins (83 % empty) the patch head scored TSTR 0.23 against 0.61 (docs/model.md).
+#: Above this fraction of empty training bins, ``model.gasf_head = "auto"`` picks the per-bin GASF
+#: head (and ``fit`` advises it when "patch" is set): on B2 iot-bins (83 % empty) the patch head
+#: scored TSTR 0.23 against 0.61; on B1 (19 % empty) it scored better (docs/model.md).
 SPARSE_EMPTY_FRACTION = 0.5
 
 LabelSpec = str | Sequence[str] | Mapping[str, int] | None
@@ -223,11 +224,16 @@ class TrafficSynthesizer:
             raise DatasetError(f"class {c!r} has {k} trace(s); each class needs at least {MIN_TRACES_PER_CLASS}")
         cfg = self.config
         empty = float((dataset.series == 0).mean())
+        if cfg.model.gasf_head == "auto":  # decided by the data; the run's config.json records the choice
+            cfg = self.config = NetDiffusConfig.from_dict(cfg.to_dict())
+            cfg.model.gasf_head = "bin" if empty > SPARSE_EMPTY_FRACTION else "patch"
+            log.info("model.gasf_head auto -> %s (%.0f %% of the training bins are empty)", cfg.model.gasf_head,
+                     100 * empty)
         if (empty > SPARSE_EMPTY_FRACTION and cfg.imaging.representation == "gasf" and cfg.model.output == "gasf"
                 and cfg.model.gasf_head == "patch" and cfg.model.patch_size > 1):
             log.warning("%.0f %% of the training bins are empty: the patch GASF head blurs bursts one bin "
-                        "wide; sparse series fit better with the per-bin head (--preset cpu, or --set "
-                        "model.gasf_head=bin; docs/model.md)", 100 * empty)
+                        "wide; sparse series fit better with the per-bin head (--set model.gasf_head=bin, or "
+                        "auto, the default; docs/model.md)", 100 * empty)
         state_meta = {"config": cfg.to_json(), "shape": json.dumps([dataset.n_channels, dataset.length]),
                       "classes": json.dumps(dataset.classes)}
         if resume and run_dir is not None:

@@ -412,8 +412,9 @@ def test_generated_values_snap_to_shared_training_values(tiny_overrides, tmp_pat
 @pytest.mark.parametrize(
     "extra, warned",
     [
-        (["model.patch_size=2"], True),                           # the demo preset's patch head
-        (["model.patch_size=2", 'model.gasf_head="bin"'], False),  # the per-bin head
+        (["model.patch_size=2", 'model.gasf_head="patch"'], True),  # the patch head, set explicitly
+        (["model.patch_size=2", 'model.gasf_head="bin"'], False),    # the per-bin head
+        (["model.patch_size=2"], False),                              # auto (the default): per-bin here
     ],
 )
 def test_fit_advises_the_per_bin_head_for_sparse_series(tiny_overrides, caplog, extra, warned):
@@ -423,5 +424,19 @@ def test_fit_advises_the_per_bin_head_for_sparse_series(tiny_overrides, caplog, 
         TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides + extra, progress=False).fit(ds)
     messages = [r.getMessage() for r in caplog.records]
     assert messages == (["75 % of the training bins are empty: the patch GASF head blurs bursts one bin wide; "
-                         "sparse series fit better with the per-bin head (--preset cpu, or --set "
-                         "model.gasf_head=bin; docs/model.md)"] if warned else [])
+                         "sparse series fit better with the per-bin head (--set model.gasf_head=bin, or "
+                         "auto, the default; docs/model.md)"] if warned else [])
+
+
+@pytest.mark.parametrize("empty_bins, head", [(2, "patch"), (6, "bin")])  # of 8 bins
+def test_auto_gasf_head_follows_the_share_of_empty_bins(tiny_overrides, tmp_path, empty_bins, head):
+    ds = toy_dataset()
+    ds.series[:, :, 8 - empty_bins:] = 0.0
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False)
+    assert synth.config.model.gasf_head == "auto"
+    synth.fit(ds, run_dir=tmp_path / "run")
+    assert synth.config.model.gasf_head == head and synth.model_.config["gasf_head"] == head
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["gasf_head"] == head
+    # resuming the finished run with the preset's "auto" decides the same way: no config mismatch
+    TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(
+        ds, run_dir=tmp_path / "run", resume=True)
