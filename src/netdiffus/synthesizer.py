@@ -353,6 +353,9 @@ class TrafficSynthesizer:
     ) -> TraceDataset:
         """Draw ``n`` synthetic traces ``[n, C, T]`` in original units.
 
+        The values are then snapped to what traffic counters can hold, as ``imaging.snap_zeros``
+        and ``imaging.snap_values`` say (:mod:`netdiffus.postprocess`).
+
         Parameters
         ----------
         n : int
