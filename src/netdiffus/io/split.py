@@ -128,11 +128,16 @@ def split_dataset(
         )
     train_only = sorted(set(dataset.labels) - {dataset.labels[i] for i in test_idx})
     if train_only:  # with stratify, these classes have a single group: nothing of theirs can be held out
-        log.warning("%d class(es) have no test traces (%s%s): test-set metrics will not cover them",
-                    len(train_only), ", ".join(train_only[:5]), "..." if len(train_only) > 5 else "")
+        log.warning("%d class(es) have no test traces (%s): test-set metrics will not cover them",
+                    len(train_only), _first_names(train_only))
     train_counts = Counter(dataset.labels[i] for i in train_idx)
     few = sorted(c for c, k in train_counts.items() if k < MIN_TRACES_PER_CLASS)
     if few:
-        log.warning("%d class(es) have fewer than %d training traces (%s%s): fit will refuse the training set",
-                    len(few), MIN_TRACES_PER_CLASS, ", ".join(few[:5]), "..." if len(few) > 5 else "")
+        log.warning("%d class(es) have fewer than %d training traces (%s): fit will refuse the training set",
+                    len(few), MIN_TRACES_PER_CLASS, _first_names(few))
     return dataset.subset(train_idx), dataset.subset(test_idx)
+
+
+def _first_names(names: list[str], k: int = 5) -> str:
+    """``"a, b, c, d, e..."``: the first ``k`` names, for a one-line warning."""
+    return ", ".join(names[:k]) + ("..." if len(names) > k else "")
