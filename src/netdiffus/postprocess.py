@@ -34,7 +34,7 @@ import numpy as np
 
 from netdiffus.errors import ConfigError
 
-__all__ = ["zero_thresholds", "ValueLexicon"]
+__all__ = ["zero_thresholds", "snap_zeros", "ValueLexicon"]
 
 
 def zero_thresholds(series: np.ndarray) -> np.ndarray:
@@ -46,6 +46,17 @@ def zero_thresholds(series: np.ndarray) -> np.ndarray:
         if (v == 0).any() and (v > 0).any():
             out[c] = np.expm1(np.log1p(v[v > 0].min()) / 2)
     return out
+
+
+def snap_zeros(series: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Set to 0 every value of ``series`` ``[N, C, T]`` whose magnitude is below its channel's
+    threshold (``thresholds`` ``[C]``, from :func:`zero_thresholds`); a new array, float64.
+
+    >>> snap_zeros(np.array([[[3.0, 20.0, -4.0]]]), np.array([9.0])).tolist()
+    [[[0.0, 20.0, 0.0]]]
+    """
+    series = np.asarray(series, dtype=np.float64)
+    return np.where(np.abs(series) < np.asarray(thresholds)[None, :, None], 0.0, series)
 
 
 @dataclass

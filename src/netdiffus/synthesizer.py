@@ -37,7 +37,7 @@ from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset, require_dataset
-from netdiffus.postprocess import ValueLexicon, zero_thresholds
+from netdiffus.postprocess import ValueLexicon, snap_zeros, zero_thresholds
 from netdiffus.training import TRAIN_STATE_FILE, TrainProgress, is_main_process, read_train_state_info, train
 
 __all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS", "resolve_device"]
@@ -279,7 +279,7 @@ class TrafficSynthesizer:
         )
         self.fit_seconds_ = time.perf_counter() - t0
         self.model_ = ema
-        log.info("trained %d steps in %.1f s", cfg.train.steps, self.fit_seconds_)
+        log.debug("trained %d steps in %.1f s", cfg.train.steps, self.fit_seconds_)
         if run_dir is not None and is_main_process():
             self.save(run_dir)
         return self
@@ -417,8 +417,7 @@ class TrafficSynthesizer:
             bar.close()
         series = np.concatenate(out)
         if self.config.imaging.snap_zeros:
-            thr = self.zero_threshold_[None, :, None]
-            series = np.where(np.abs(series) < thr, 0.0, series)
+            series = snap_zeros(series, self.zero_threshold_)
         if self.config.imaging.snap_values and self.value_lexicon_ is not None:
             series = self.value_lexicon_.apply(series, labels_list)
         series = series.astype(np.float32)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from netdiffus.errors import ConfigError
-from netdiffus.postprocess import ValueLexicon, zero_thresholds
+from netdiffus.postprocess import ValueLexicon, snap_zeros, zero_thresholds
 
 # Three traces of one class, one channel: 220 in all three, 342 in two, 60 and 590 in one each.
 PLUG = np.array([[[220.0, 0.0, 342.0]], [[220.0, 60.0, 342.0]], [[220.0, 0.0, 590.0]]])
@@ -13,6 +13,18 @@ PLUG = np.array([[[220.0, 0.0, 342.0]], [[220.0, 60.0, 342.0]], [[220.0, 0.0, 59
 def test_zero_thresholds_per_channel():
     x = np.array([[[0.0, 99.0, 500.0], [5.0, 7.0, 9.0]]])
     np.testing.assert_allclose(zero_thresholds(x), [np.expm1(np.log(100.0) / 2), 0.0])
+
+
+@pytest.mark.parametrize(
+    "series, thresholds, expected",
+    [
+        ([[[3.0, 20.0, -4.0]]], [9.0], [[[0.0, 20.0, 0.0]]]),   # |value| below the threshold
+        ([[[9.0, 8.99, -9.0]]], [9.0], [[[9.0, 0.0, -9.0]]]),   # the threshold itself stays
+        ([[[0.5, 1.0], [0.5, 1.0]]], [0.0, 0.75], [[[0.5, 1.0], [0.0, 1.0]]]),  # per channel
+    ],
+)
+def test_snap_zeros(series, thresholds, expected):
+    assert snap_zeros(np.array(series), np.array(thresholds)).tolist() == expected
 
 
 @pytest.mark.parametrize(

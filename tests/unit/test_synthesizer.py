@@ -154,13 +154,6 @@ def test_torch_threads_untouched_by_default(tiny_overrides):
     assert torch.get_num_threads() == before
 
 
-def test_zero_thresholds():
-    from netdiffus.postprocess import zero_thresholds
-
-    x = np.array([[[0.0, 99.0, 500.0], [5.0, 7.0, 9.0]]])
-    np.testing.assert_allclose(zero_thresholds(x), [np.expm1(np.log(100.0) / 2), 0.0])
-
-
 def test_generated_values_below_threshold_snap_to_zero(tiny_overrides):
     ds = toy_dataset()
     ds.series[:, :, :2] = 0.0  # the first bins carry no traffic
