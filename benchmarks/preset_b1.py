@@ -3,7 +3,8 @@ set, evaluate.
 
     python -m benchmarks.preset_b1 [--benchmark B1|iot-bins|iot-packets] [--preset cpu]
         [--set section.key=value ...] [--threads 1] [--device cpu] [--sampling ddim:50:1.0[:ETA] ...]
-        [--forest-repeats N] [--value-snap config|both] [--per-class] [--run RUN] [--from-run RUN]
+        [--forest-repeats N] [--value-snap config|both] [--calibrate-totals config|both] [--per-class]
+        [--run RUN] [--from-run RUN]
         [--out FILE] [--jsonl FILE]
 
 Uses the benchmark's split (B1: 442 / 194) and ``netdiffus.evaluation.evaluate`` with its default
@@ -13,6 +14,8 @@ settings (300 trees), as ``benchmarks.run`` does for its netdiffus row, without 
 ``SAMPLER:STEPS:GUIDANCE[:ETA]`` samples and scores the one fitted model again (default: the
 preset's own sample section), so a variant costs one fit. ``--from-run RUN`` scores a run folder
 kept earlier with ``--run`` instead of fitting (``--preset`` / ``--set`` are then ignored).
+``--value-snap both`` and ``--calibrate-totals both`` score each sampling with that post-process on
+and off (a run saved before the volume calibration is calibrated first).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ def main() -> None:
     ap.add_argument("--eval-jobs", type=int, default=-1, help="parallel jobs of the random forests")
     ap.add_argument("--value-snap", choices=["config", "both"], default="config",
                     help="both: score every sampling with imaging.snap_values on and off")
+    ap.add_argument("--calibrate-totals", choices=["config", "both"], default="config",
+                    help="both: score every sampling with imaging.calibrate_totals on and off")
     ap.add_argument("--per-class", action="store_true", help="per-class W1_totals in the markdown")
     ap.add_argument("--run", type=Path, default=None, help="also keep the fitted run folder here")
     ap.add_argument("--from-run", type=Path, default=None, help="score this run folder instead of fitting")
@@ -74,14 +79,19 @@ def main() -> None:
     samplings = args.sampling or [(sc.sampler, sc.steps, sc.guidance_scale, None)]
     rows = []
     snaps = [True, False] if args.value_snap == "both" else [synth.config.imaging.snap_values]
-    for (sampler, steps, w, eta), snap in [(s, v) for s in samplings for v in snaps]:
+    calibrations = [True, False] if args.calibrate_totals == "both" else [synth.config.imaging.calibrate_totals]
+    if True in calibrations and synth.totals_calibration_ is None:
+        synth.fit_totals_calibration(b.train)
+    for (sampler, steps, w, eta), snap, cal in [(s, v, c) for s in samplings for v in snaps for c in calibrations]:
         synth.config.imaging.snap_values = snap
+        synth.config.imaging.calibrate_totals = cal
         t0 = time.perf_counter()
         fake = synth.sample(2 * len(b.train), seed=0, sampler=sampler, steps=steps, guidance_scale=w, eta=eta)
         sample_s = time.perf_counter() - t0
         r = evaluate(b.train, fake, real_test=b.test, seed=0, n_jobs=args.eval_jobs, forest_repeats=args.forest_repeats)
         spec = f"{sampler}:{steps}:{w:g}" + (f":{eta:g}" if eta is not None else "")
         spec += "" if args.value_snap == "config" else (" snap" if snap else " no snap")
+        spec += "" if args.calibrate_totals == "config" else (" calibrated" if cal else " raw")
         row = {"benchmark": args.benchmark, "preset": args.preset, "set": args.overrides, "sampling": spec,
                "fit_s": round(fit_s or 0), "sample_s": round(sample_s),
                **{k: round(v, 3) for k, v in r.overall.items()}}
@@ -108,6 +118,7 @@ def main() -> None:
         + (f"--from-run {args.from_run}" if args.from_run else f"--preset {args.preset}{sets}")
         + f" --threads {args.threads}" + (" --per-class" if args.per_class else "")
         + (f" --value-snap {args.value_snap}" if args.value_snap != "config" else "")
+        + (f" --calibrate-totals {args.calibrate_totals}" if args.calibrate_totals != "config" else "")
         + (f" --forest-repeats {args.forest_repeats}" if args.forest_repeats > 1 else "")
         + "".join(f" --sampling {spec}" for spec in dict.fromkeys(r["sampling"].split()[0] for r in rows)) + f"` on {args.device}. "
         f"{len(b.train)} train / {len(b.test)} test traces, {2 * len(b.train)} synthetic. Fit {rows[0]['fit_s']} s.", "",

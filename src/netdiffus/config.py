@@ -83,6 +83,11 @@ class ImagingConfig:
         or packet sizes trace after trace), a generated value takes the nearest value that at
         least 2 of its class's training traces hold, if within a factor of about 1.65
         (:class:`netdiffus.postprocess.ValueLexicon`). Continuous channels are left as generated.
+    calibrate_totals : after training, ``fit`` draws a reference set with the run's ``sample``
+        settings and fits, per class, a monotone map of log volume (``log1p`` of a trace's total)
+        onto the training traces' distribution; ``sample`` scales each generated trace by it
+        before the snaps (:class:`netdiffus.postprocess.TotalsCalibration`). Classes whose values
+        the value snap holds (packet sizes, protocol constants) are left as generated.
     """
 
     representation: Literal["gasf", "series"] = "gasf"
@@ -92,6 +97,7 @@ class ImagingConfig:
     inversion: Literal["diagonal", "projection"] = "projection"
     snap_zeros: bool = True
     snap_values: bool = True
+    calibrate_totals: bool = True
 
 
 @dataclass

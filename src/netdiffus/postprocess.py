@@ -4,10 +4,14 @@ Traffic counters are not continuous. A bin holds 0 bytes or at least one packet 
 and where a protocol repeats itself (a device's setup handshake, a DHCP exchange) the same byte
 counts and packet sizes recur, exactly, trace after trace. A generator's values land near those
 counts, not on them, which a classifier notices at once. Both snaps are fitted on the training
-series and applied to generated ones in original units.
+series and applied to generated ones in original units, after the volume calibration below.
 
 - :func:`zero_thresholds`: per channel, values below the log-midpoint between 0 and the smallest
   non-zero training value become 0.
+- :class:`TotalsCalibration`: per class, a monotone map of the log volume of each generated trace
+  (``log1p`` of its total over channels and bins) that gives a reference draw of the generator
+  the training traces' distribution (quantile mapping); each trace is scaled as a whole, its
+  shape unchanged. A deterministic sampler draws too narrow a range of session volumes.
 - :class:`ValueLexicon`: per class and channel, the non-zero values that at least ``min_traces``
   training traces hold (no value of a single trace is ever reproduced). Where those shared values
   make up at least ``min_coverage`` of the class's non-zero training values (the channel is
@@ -34,7 +38,7 @@ import numpy as np
 
 from netdiffus.errors import ConfigError
 
-__all__ = ["zero_thresholds", "snap_zeros", "ValueLexicon"]
+__all__ = ["zero_thresholds", "snap_zeros", "TotalsCalibration", "ValueLexicon"]
 
 
 def zero_thresholds(series: np.ndarray) -> np.ndarray:
@@ -57,6 +61,126 @@ def snap_zeros(series: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """
     series = np.asarray(series, dtype=np.float64)
     return np.where(np.abs(series) < np.asarray(thresholds)[None, :, None], 0.0, series)
+
+
+def log_volume(series: np.ndarray) -> np.ndarray:
+    """``log1p`` of each trace's total ``|value|`` over channels and bins: ``[N, C, T]`` -> ``[N]``."""
+    return np.log1p(np.abs(np.asarray(series, dtype=np.float64)).sum(axis=(1, 2)))
+
+
+@dataclass
+class TotalsCalibration:
+    """Per class, a monotone map of log volume that gives generated traces the training distribution.
+
+    Fitted on a reference draw of the generator: between the reference's quantiles at ``levels``
+    (5 % to 95 %), a trace's log volume ``v`` (:func:`log_volume`) maps piecewise linearly onto the
+    training traces' quantiles at the same levels (quantile mapping; the range widened or
+    narrowed at most ``MAX_STRETCH`` times); below the lowest or above the highest it moves by
+    that end's shift, so the generator's tails keep their shape and no single training trace's
+    volume is stored. Every bin of the trace is multiplied by the same
+    factor: its shape, its zero bins and its rank among its class's traces are kept.
+
+    Parameters
+    ----------
+    classes : dict of str to tuple of two ndarray
+        ``{class: (generated quantiles, training quantiles)}`` of log volume, both increasing, of
+        the same length; a class absent from it is left as generated.
+
+    Examples
+    --------
+    >>> train = np.array([[[np.expm1(v), 0.0]] for v in (6.0, 8.0, 10.0, 12.0)])
+    >>> ref = np.array([[[np.expm1(v) / 2, np.expm1(v) / 2]] for v in (7.5, 8.5, 9.5, 10.5)])  # too narrow
+    >>> cal = TotalsCalibration.fit(train, ["tv"] * 4, ref, ["tv"] * 4)
+    >>> round(cal.stretch("tv"), 2)
+    2.0
+    >>> np.round(log_volume(cal.apply(ref, ["tv"] * 4)), 2).tolist()
+    [6.15, 8.0, 10.0, 11.85]
+    """
+
+    classes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    #: The quantile levels matched (the ends stay inside the data: no single trace's volume).
+    LEVELS = np.linspace(0.05, 0.95, 19)
+
+    #: Largest factor by which the 5-95 % range of a class's log volumes is widened or narrowed;
+    #: beyond it the training quantiles are drawn towards their median.
+    MAX_STRETCH = 3.0
+
+    @classmethod
+    def fit(
+        cls,
+        train: np.ndarray,
+        train_labels: Sequence[str],
+        generated: np.ndarray,
+        generated_labels: Sequence[str],
+    ) -> "TotalsCalibration":
+        """Map, per class, the log volumes of ``generated`` ``[M, C, T]`` (a reference draw,
+        before any snap) onto those of the training series ``train`` ``[N, C, T]``, for the
+        classes present in both. Classes with fewer than 2 traces on either side, or no spread
+        among the generated ones, are left out."""
+        v_train, v_gen = log_volume(train), log_volume(generated)
+        train_labels, generated_labels = np.asarray(train_labels), np.asarray(generated_labels)
+        classes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for lab in sorted(set(train_labels.tolist()) & set(generated_labels.tolist())):
+            t, g = v_train[train_labels == lab], v_gen[generated_labels == lab]
+            if len(t) < 2 or len(g) < 2:
+                continue
+            # Generated quantiles that tie (a volume many traces share) become one point, mapped
+            # onto the mean of their training quantiles.
+            g_q, tie = np.unique(np.quantile(g, cls.LEVELS), return_inverse=True)
+            if len(g_q) < 2:
+                continue
+            t_q = np.bincount(tie, weights=np.quantile(t, cls.LEVELS)) / np.bincount(tie)
+            # A generator with almost no spread in a class would need a steep map, which would
+            # also magnify its numerical noise: the widening (or narrowing) is bounded, about the
+            # training median.
+            stretch = (t_q[-1] - t_q[0]) / (g_q[-1] - g_q[0])
+            bounded = float(np.clip(stretch, 1 / cls.MAX_STRETCH, cls.MAX_STRETCH))
+            if stretch != bounded:
+                t_q = np.median(t) + (t_q - np.median(t)) * bounded / stretch
+            classes[str(lab)] = (g_q, t_q)
+        return cls(classes=classes)
+
+    def stretch(self, label: str) -> float:
+        """How much wider the training traces' 5-95 % range of log volume is than the reference
+        draw's, for ``label`` (1 for a class left out)."""
+        if label not in self.classes:
+            return 1.0
+        g_q, t_q = self.classes[label]
+        return float((t_q[-1] - t_q[0]) / (g_q[-1] - g_q[0]))
+
+    def map_log_volume(self, v: np.ndarray, label: str) -> np.ndarray:
+        """The calibrated log volumes of ``label``'s traces with log volumes ``v`` ``[n]``."""
+        g_q, t_q = self.classes[label]
+        return np.interp(v, g_q, t_q) + np.where(v < g_q[0], v - g_q[0], 0.0) + np.where(v > g_q[-1], v - g_q[-1], 0.0)
+
+    def apply(self, series: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+        """``series`` ``[N, C, T]`` with each trace scaled to its calibrated log volume; a new
+        array (float64). All-zero traces stay zero."""
+        out = np.array(series, dtype=np.float64, copy=True)
+        labels = np.asarray(labels)
+        total = np.abs(out).sum(axis=(1, 2))
+        for lab in self.classes:
+            rows = (labels == lab) & (total > 0)
+            target = self.map_log_volume(np.log1p(total[rows]), lab)
+            out[rows] *= (np.expm1(target) / total[rows])[:, None, None]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (model.json keeps it); :meth:`from_json` reads it back."""
+        return {"classes": {lab: {"generated": g.tolist(), "training": t.tolist()}
+                            for lab, (g, t) in self.classes.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TotalsCalibration":
+        return cls(classes={str(lab): (np.asarray(d["generated"], dtype=np.float64),
+                                       np.asarray(d["training"], dtype=np.float64))
+                            for lab, d in data["classes"].items()})
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, TotalsCalibration) and self.classes.keys() == other.classes.keys()
+                and all(np.array_equal(a, b) for lab in self.classes
+                        for a, b in zip(self.classes[lab], other.classes[lab])))
 
 
 @dataclass

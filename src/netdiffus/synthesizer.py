@@ -30,14 +30,14 @@ import torch
 
 from netdiffus import __version__
 from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
-from netdiffus.config import NetDiffusConfig, check_seed, load_config
+from netdiffus.config import NetDiffusConfig, SampleConfig, check_seed, load_config
 from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.samplers import sample as run_sampler
 from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset, require_dataset
-from netdiffus.postprocess import ValueLexicon, snap_zeros, zero_thresholds
+from netdiffus.postprocess import TotalsCalibration, ValueLexicon, snap_zeros, zero_thresholds
 from netdiffus.training import TRAIN_STATE_FILE, TrainProgress, is_main_process, read_train_state_info, train
 
 __all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS", "resolve_device"]
@@ -50,13 +50,20 @@ log = logging.getLogger(__name__)
 #: scored TSTR 0.23 against 0.61; on B1 (19 % empty) it scored better (docs/model.md).
 SPARSE_EMPTY_FRACTION = 0.5
 
+#: The volume calibration's reference draw: per class twice its training count, clipped to this
+#: range (on B1 a draw of one training count moved the fitted map as much as it corrected), from
+#: this sample seed (traces ``seed * 1_000_003 + k`` as in ``sample``; the largest valid seed).
+CALIBRATION_DRAW = (32, 512)
+CALIBRATION_SEED = 2**32 - 1
+
 LabelSpec = str | Sequence[str] | Mapping[str, int] | None
 
 #: Configuration keys a resumed run may change: the step count (to extend a run), how often it
 #: checkpoints and logs, speed-only switches, sampling, and the preset's name. Any other difference
 #: would continue a different training run from the saved weights.
 RESUME_MAY_CHANGE = ("preset", "train.steps", "train.checkpoint_every", "train.log_every", "train.num_threads",
-                     "train.compile", "train.channels_last", "sample.")
+                     "train.compile", "train.channels_last", "sample.", "imaging.snap_zeros",
+                     "imaging.snap_values", "imaging.calibrate_totals")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -138,6 +145,7 @@ class TrafficSynthesizer:
         self.progress = progress
         self.model_: UNet | None = None
         self.value_lexicon_: ValueLexicon | None = None
+        self.totals_calibration_: TotalsCalibration | None = None
 
     @classmethod
     def from_preset(cls, preset: str = "demo", *, overrides: list[str] | None = None, **kwargs) -> "TrafficSynthesizer":
@@ -280,8 +288,37 @@ class TrafficSynthesizer:
         self.fit_seconds_ = time.perf_counter() - t0
         self.model_ = ema
         log.debug("trained %d steps in %.1f s", cfg.train.steps, self.fit_seconds_)
+        self.totals_calibration_ = None
+        if cfg.imaging.calibrate_totals and is_main_process():
+            self.fit_totals_calibration(dataset)
         if run_dir is not None and is_main_process():
             self.save(run_dir)
+        return self
+
+    def fit_totals_calibration(self, dataset: TraceDataset) -> "TrafficSynthesizer":
+        """Fit the volume calibration (``totals_calibration_``) of a trained model to ``dataset``,
+        its training set: ``fit`` does this after training when ``imaging.calibrate_totals`` is
+        true; call it to calibrate a run saved by an earlier version (then ``save`` it again).
+
+        Draws a reference set (per class: twice its training count, within ``CALIBRATION_DRAW``,
+        seed ``CALIBRATION_SEED``) with the run's ``sample`` settings and maps each class's log
+        volumes onto the training ones (:class:`netdiffus.postprocess.TotalsCalibration`). A class
+        whose values the value snap holds (``imaging.snap_values`` and recurring values in one of
+        its channels: packet sizes, protocol byte counts) is left as generated: its volume is a
+        count of those constants, and scaling would move them.
+        """
+        self._check_fitted()
+        require_dataset(dataset, "dataset")
+        lexicon = self.value_lexicon_ if self.config.imaging.snap_values else None
+        held = set() if lexicon is None else {c for c, chans in lexicon.values.items() if any(len(v) for v in chans)}
+        counts = {c: int(np.clip(2 * k, *CALIBRATION_DRAW)) for c, k in self.class_counts_.items() if c not in held}
+        labels = [c for c, k in counts.items() for _ in range(k)]
+        reference = (self._generate(labels, seed=CALIBRATION_SEED, sc=self.config.sample, desc="calibrate volumes")
+                     if labels else np.zeros((0, *self.shape_)))
+        cal = self.totals_calibration_ = TotalsCalibration.fit(dataset.series, dataset.labels, reference, labels)
+        log.info("volume calibration from %d reference traces: 5-95 %% range of log volume x %s%s", len(labels),
+                 ", ".join(f"{c} {cal.stretch(c):.2f}" for c in cal.classes) or "(no class)",
+                 f"; {len(held)} class(es) held by the value snap left as generated" if held else "")
         return self
 
     def _check_resumable(self, run_dir: Path, meta: dict[str, str]) -> None:
@@ -353,8 +390,10 @@ class TrafficSynthesizer:
     ) -> TraceDataset:
         """Draw ``n`` synthetic traces ``[n, C, T]`` in original units.
 
-        The values are then snapped to what traffic counters can hold, as ``imaging.snap_zeros``
-        and ``imaging.snap_values`` say (:mod:`netdiffus.postprocess`).
+        Each trace is then scaled by the run's volume calibration (``imaging.calibrate_totals``,
+        fitted with the run's ``sample`` settings), and its values are snapped to what traffic
+        counters can hold, as ``imaging.snap_zeros`` and ``imaging.snap_values`` say
+        (:mod:`netdiffus.postprocess`).
 
         Parameters
         ----------
@@ -385,11 +424,33 @@ class TrafficSynthesizer:
                  "batch_size": batch_size}
         sc = dataclasses.replace(self.config.sample, **{k: v for k, v in given.items() if v is not None})
         dataclasses.replace(self.config, sample=sc).validate()
+        labels_list = self._resolve_labels(n, labels)
+        series = self._generate(labels_list, seed=seed, sc=sc, desc=f"sample ({sc.sampler}, {sc.steps} steps)")
+        im = self.config.imaging
+        if im.calibrate_totals and self.totals_calibration_ is not None:
+            series = self.totals_calibration_.apply(series, labels_list)
+        if im.snap_zeros:
+            series = snap_zeros(series, self.zero_threshold_)
+        if im.snap_values and self.value_lexicon_ is not None:
+            series = self.value_lexicon_.apply(series, labels_list)
+        series = series.astype(np.float32)
+        meta = DatasetMeta.from_json(self.meta_.to_json())
+        meta.extra = {**meta.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": seed,
+                                                    "sampler": sc.sampler, "steps": sc.steps,
+                                                    "guidance_scale": sc.guidance_scale}}
+        return TraceDataset(
+            series=series, labels=labels_list, ids=[f"syn-{seed}-{k:06d}" for k in range(n)],
+            sources=["netdiffus"] * n, meta=meta,
+        )
+
+    def _generate(self, labels_list: list[str], *, seed: int, sc: SampleConfig, desc: str) -> np.ndarray:
+        """Run the sampler for one trace per label and invert the images: ``[n, C, T]`` float64 in
+        original units, before any calibration or snap."""
+        n = len(labels_list)
         sampler, steps, eta, w, bs = sc.sampler, sc.steps, sc.eta, sc.guidance_scale, sc.batch_size
         # The valid-GASF head's x_0 is already a valid GASF: projecting it again changes nothing.
         project = (sc.project_x0 and self.config.imaging.representation == "gasf"
                    and self.config.model.output == "image")
-        labels_list = self._resolve_labels(n, labels)
         index = {c: i for i, c in enumerate(self.classes_)}
         y_all = torch.tensor([index[lab] for lab in labels_list], dtype=torch.long, device=self.device)
         seeds = [seed * 1_000_003 + k for k in range(n)]
@@ -399,7 +460,7 @@ class TrafficSynthesizer:
         if self.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=n, desc=f"sample ({sampler}, {steps} steps)", unit="trace", dynamic_ncols=True)
+            bar = tqdm(total=n, desc=desc, unit="trace", dynamic_ncols=True)
         process = self.process
         out = []
         self.model_.eval()
@@ -415,19 +476,7 @@ class TrafficSynthesizer:
                 bar.update(hi - lo)
         if bar is not None:
             bar.close()
-        series = np.concatenate(out)
-        if self.config.imaging.snap_zeros:
-            series = snap_zeros(series, self.zero_threshold_)
-        if self.config.imaging.snap_values and self.value_lexicon_ is not None:
-            series = self.value_lexicon_.apply(series, labels_list)
-        series = series.astype(np.float32)
-        meta = DatasetMeta.from_json(self.meta_.to_json())
-        meta.extra = {**meta.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": seed,
-                                                    "sampler": sampler, "steps": steps, "guidance_scale": w}}
-        return TraceDataset(
-            series=series, labels=labels_list, ids=[f"syn-{seed}-{k:06d}" for k in range(n)],
-            sources=["netdiffus"] * n, meta=meta,
-        )
+        return np.concatenate(out).astype(np.float64)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -444,6 +493,8 @@ class TrafficSynthesizer:
             "fit_seconds": round(getattr(self, "fit_seconds_", 0.0), 3),
             "zero_threshold": self.zero_threshold_.tolist(),
             "value_lexicon": None if self.value_lexicon_ is None else self.value_lexicon_.to_json(),
+            "totals_calibration": (None if self.totals_calibration_ is None
+                                   else self.totals_calibration_.to_json()),
         }
         return save_checkpoint(path, config=self.config.to_dict(), state_dict=self.model_.state_dict(), model_info=info)
 
@@ -476,6 +527,8 @@ class TrafficSynthesizer:
             synth.zero_threshold_ = np.asarray(info["zero_threshold"], dtype=np.float64)
             lexicon = info.get("value_lexicon")  # absent from runs of earlier versions: no value snap
             synth.value_lexicon_ = None if lexicon is None else ValueLexicon.from_json(lexicon)
+            calibration = info.get("totals_calibration")  # absent from earlier runs: no calibration
+            synth.totals_calibration_ = None if calibration is None else TotalsCalibration.from_json(calibration)
             model = UNet(**info["unet"])
             model.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError) as exc:

@@ -224,3 +224,24 @@ def test_info_value_snap_line(lexicon, on, line):
     from netdiffus.cli.info import _value_snap
 
     assert _value_snap(lexicon, on) == line
+
+
+def _cal(**ranges):
+    """A saved calibration whose classes map [9, 9 + g] onto [10, 10 + t]."""
+    return {"classes": {c: {"generated": [9.0, 9.0 + g], "training": [10.0, 10.0 + t]}
+                        for c, (g, t) in ranges.items()}}
+
+
+@pytest.mark.parametrize(
+    "calibration, on, line",
+    [
+        (None, True, "none (off when fitted, or run saved before volume calibration)"),
+        ({"classes": {}}, True, "none (no class's reference draw had a spread)"),
+        (_cal(cam=(0.5, 0.6), tv=(0.3, 0.9)), True, "spread x cam 1.20, tv 3.00"),
+        (_cal(cam=(0.5, 0.4)), False, "spread x cam 0.80 (off: imaging.calibrate_totals=false)"),
+    ],
+)
+def test_info_volume_calibration_line(calibration, on, line):
+    from netdiffus.cli.info import _volume_calibration
+
+    assert _volume_calibration(calibration, on) == line

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from netdiffus.errors import ConfigError
-from netdiffus.postprocess import ValueLexicon, snap_zeros, zero_thresholds
+from netdiffus.postprocess import TotalsCalibration, ValueLexicon, snap_zeros, zero_thresholds
 
 # Three traces of one class, one channel: 220 in all three, 342 in two, 60 and 590 in one each.
 PLUG = np.array([[[220.0, 0.0, 342.0]], [[220.0, 60.0, 342.0]], [[220.0, 0.0, 590.0]]])
@@ -104,3 +104,70 @@ def test_fit_errors(kw, message):
     with pytest.raises(ConfigError) as exc:
         ValueLexicon.fit(PLUG, ["plug"] * 3, **kw)
     assert str(exc.value) == message
+
+
+def _volumes(x):
+    return np.log1p(np.abs(x).sum(axis=(1, 2)))
+
+
+def _traces(volumes):
+    """One trace per log volume, its total split evenly over two bins: ``[n, 1, 2]``."""
+    return np.array([[[np.expm1(v) / 2, np.expm1(v) / 2]] for v in volumes])
+
+
+LEVELS = TotalsCalibration.LEVELS
+TRAIN_V = np.linspace(6.0, 12.0, 61)  # "tv" training log volumes: uniform on [6, 12]
+
+
+@pytest.mark.parametrize(
+    "reference_v, query_v, expected_v",
+    [
+        # a reference uniform on [7.5, 10.5] (too narrow): its quantiles map onto [6, 12] linearly
+        (np.linspace(7.5, 10.5, 301), [8.5, 9.0, 9.9], [8.0, 9.0, 10.8]),
+        # beyond the reference's 5 % / 95 % quantiles (7.65, 10.35): moved by that end's shift
+        (np.linspace(7.5, 10.5, 301), [7.0, 10.5], [6.3 - 0.65, 11.7 + 0.15]),
+        # a reference uniform on [8.5, 9.5] would need 6 times its range: widened 3 times (MAX_STRETCH)
+        (np.linspace(8.5, 9.5, 101), [8.6, 9.2], [9.0 + 3 * -0.4, 9.0 + 3 * 0.2]),
+        # a reference already like the training traces: unchanged
+        (TRAIN_V, [6.5, 9.3, 11.0], [6.5, 9.3, 11.0]),
+    ],
+)
+def test_totals_calibration_maps_reference_quantiles_onto_training_ones(reference_v, query_v, expected_v):
+    cal = TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * len(TRAIN_V), _traces(reference_v), ["tv"] * len(reference_v))
+    out = cal.apply(_traces(query_v), ["tv"] * len(query_v))
+    np.testing.assert_allclose(_volumes(out), expected_v, rtol=1e-9)
+    np.testing.assert_allclose(out[:, 0, 0], out[:, 0, 1])  # each trace keeps its shape
+
+
+def test_totals_calibration_stretch_and_ties():
+    cal = TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * 61, _traces(np.linspace(7.5, 10.5, 301)), ["tv"] * 301)
+    assert cal.stretch("tv") == pytest.approx(2.0)  # 5-95 % range 5.4 against 2.7
+    narrow = TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * 61, _traces(np.linspace(8.9, 9.1, 21)), ["tv"] * 21)
+    assert narrow.stretch("tv") == pytest.approx(TotalsCalibration.MAX_STRETCH)
+    assert cal.stretch("cam") == 1.0
+    # a volume most reference traces share: one point, mapped onto the mean of its levels' quantiles
+    ref = _traces([8.0] + [9.0] * 18 + [10.0])
+    cal = TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * 61, ref, ["tv"] * 20)
+    g_q, t_q = cal.classes["tv"]
+    assert np.all(np.diff(g_q) > 0) and len(g_q) == len(t_q) == 3
+    assert _volumes(cal.apply(_traces([9.0]), ["tv"]))[0] == pytest.approx(np.quantile(TRAIN_V, LEVELS[1:-1]).mean())
+
+
+def test_totals_calibration_leaves_other_classes_and_empty_traces_alone():
+    ref = _traces([8.0, 9.0, 10.0])
+    cal = TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * 61, ref, ["tv"] * 3)
+    x = np.array([[[5.0, 7.0]], [[0.0, 0.0]], [[300.0, 1.0]]])
+    out = cal.apply(x, ["cam", "tv", "tv"])
+    assert out[:2].tolist() == [[[5.0, 7.0]], [[0.0, 0.0]]]
+    assert out[2, 0, 0] / out[2, 0, 1] == pytest.approx(300.0)
+    # a class with one trace on either side, or no spread among the reference traces, is not fitted
+    assert TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * 61, ref[:1], ["tv"]).classes == {}
+    assert TotalsCalibration.fit(_traces([7.0]), ["tv"], ref, ["tv"] * 3).classes == {}
+    assert TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * 61, ref[[0, 0]], ["tv"] * 2).classes == {}
+
+
+def test_totals_calibration_json_round_trip():
+    cal = TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * 61, _traces([8.0, 9.0, 10.0]), ["tv"] * 3)
+    back = TotalsCalibration.from_json(json.loads(json.dumps(cal.to_json())))
+    assert back == cal
+    assert set(cal.to_json()["classes"]["tv"]) == {"generated", "training"}

@@ -378,6 +378,7 @@ def _discrete_dataset():
 def test_generated_values_snap_to_shared_training_values(tiny_overrides, tmp_path):
     ds = _discrete_dataset()
     steps = [o for o in tiny_overrides if not o.startswith("train.steps")] + ["train.steps=60"]  # some spread
+    steps.append("imaging.calibrate_totals=false")  # the value snap alone
     synth = TrafficSynthesizer.from_preset("demo", overrides=steps, progress=False).fit(ds)
     lex = synth.value_lexicon_
     assert [v.tolist() for v in lex.values["a"]] == [[120.0, 180.0, 250.0]]
@@ -400,6 +401,64 @@ def test_generated_values_snap_to_shared_training_values(tiny_overrides, tmp_pat
     old = TrafficSynthesizer.load(tmp_path / "run", progress=False)
     assert old.value_lexicon_ is None
     np.testing.assert_array_equal(old.sample(20, seed=0).series, off.astype(np.float32))
+
+
+def test_fit_calibrates_generated_volumes_to_the_training_spread(tiny_overrides, tmp_path):
+    from netdiffus.postprocess import TotalsCalibration, log_volume
+    from netdiffus.synthesizer import CALIBRATION_DRAW, CALIBRATION_SEED
+
+    ds = toy_dataset(n_per_class=40)
+    over = tiny_overrides + ["imaging.snap_zeros=false", "imaging.snap_values=false"]  # the calibration alone
+    synth = TrafficSynthesizer.from_preset("demo", overrides=over, progress=False).fit(ds)
+    cal = synth.totals_calibration_
+    assert set(cal.classes) == {"a", "b"} and CALIBRATION_DRAW == (32, 512)
+    # the reference draw itself (80 per class), calibrated: the training median and the training
+    # quantiles, drawn towards the median where this tiny model's spread needs more than MAX_STRETCH
+    ref = synth.sample(160, labels={"a": 80, "b": 80}, seed=CALIBRATION_SEED)
+    v_ref, v_train = log_volume(ref.series), log_volume(ds.series)
+    labels, train_labels = np.asarray(ref.labels), np.asarray(ds.labels)
+    for c in ("a", "b"):
+        g_q, t_q = cal.classes[c]
+        assert len(g_q) == len(TotalsCalibration.LEVELS)  # no ties here
+        np.testing.assert_allclose(np.quantile(v_ref[labels == c], TotalsCalibration.LEVELS), t_q, atol=0.05)
+        assert np.median(v_ref[labels == c]) == pytest.approx(np.median(v_train[train_labels == c]), abs=0.05)
+        q_train = np.quantile(v_train[train_labels == c], TotalsCalibration.LEVELS)
+        assert cal.stretch(c) == pytest.approx(min(TotalsCalibration.MAX_STRETCH, np.ptp(q_train) / np.ptp(g_q)))
+        assert np.abs(g_q - q_train).max() > 0.5  # the raw draw's volumes were elsewhere
+    # off: the same traces, each by one factor
+    synth.config.imaging.calibrate_totals = False
+    raw = synth.sample(10, seed=3).series.astype(np.float64)
+    synth.config.imaging.calibrate_totals = True
+    on = synth.sample(10, seed=3).series.astype(np.float64)
+    factor = on.sum(axis=(1, 2)) / raw.sum(axis=(1, 2))
+    np.testing.assert_allclose(on, raw * factor[:, None, None], rtol=1e-5)
+    # model.json keeps it; a run folder without it (an earlier version's) samples uncalibrated
+    synth.save(tmp_path / "run")
+    back = TrafficSynthesizer.load(tmp_path / "run", progress=False)
+    assert back.totals_calibration_ == cal
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    del info["totals_calibration"]
+    (tmp_path / "run" / "model.json").write_text(json.dumps(info))
+    old = TrafficSynthesizer.load(tmp_path / "run", progress=False)
+    assert old.totals_calibration_ is None
+    np.testing.assert_allclose(old.sample(10, seed=3).series, raw, rtol=1e-6)
+
+
+@pytest.mark.parametrize("snap_values, calibrated", [(True, set()), (False, {"a", "b"})])
+def test_classes_held_by_the_value_snap_are_not_calibrated(tiny_overrides, caplog, snap_values, calibrated):
+    ds = _discrete_dataset()  # every class's bytes recur across traces: the value snap holds them
+    over = tiny_overrides + [f"imaging.snap_values={str(snap_values).lower()}"]
+    with caplog.at_level("INFO", logger="netdiffus.synthesizer"):
+        synth = TrafficSynthesizer.from_preset("demo", overrides=over, progress=False).fit(ds)
+    assert set(synth.totals_calibration_.classes) == calibrated
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("volume calibration"))
+    assert line.endswith("; 2 class(es) held by the value snap left as generated") == snap_values
+
+
+def test_fit_without_calibration_draws_no_reference(tiny_overrides):
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides + ["imaging.calibrate_totals=false"],
+                                           progress=False).fit(toy_dataset())
+    assert synth.totals_calibration_ is None
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
                 "feature": info["dataset_meta"].get("feature"), "unit": info["dataset_meta"].get("unit"),
                 "bin_width_s": info["dataset_meta"].get("bin_width_s"),
                 "value_snap": _value_snap(info.get("value_lexicon"), config["imaging"].get("snap_values", True)),
+                "volume_calibration": _volume_calibration(info.get("totals_calibration"),
+                                                          config["imaging"].get("calibrate_totals", True)),
             }
         except (KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"{path}: config.json or model.json lacks {exc} (not written by netdiffus fit?)") from None
@@ -76,3 +78,16 @@ def _value_snap(lexicon: dict | None, on: bool) -> str:
     n = sum(map(len, used))
     return (f"{n} shared value{'' if n == 1 else 's'} in {len(used)} of {len(chans)} class channels"
             + ("" if on else " (off: imaging.snap_values=false)"))
+
+
+def _volume_calibration(calibration: dict | None, on: bool) -> str:
+    """One line on the run's volume calibration (netdiffus.postprocess.TotalsCalibration)."""
+    from netdiffus.postprocess import TotalsCalibration
+
+    if calibration is None:
+        return "none (off when fitted, or run saved before volume calibration)"
+    cal = TotalsCalibration.from_json(calibration)
+    if not cal.classes:
+        return "none (no class's reference draw had a spread)"
+    return ("spread x " + ", ".join(f"{c} {cal.stretch(c):.2f}" for c in cal.classes)
+            + ("" if on else " (off: imaging.calibrate_totals=false)"))
