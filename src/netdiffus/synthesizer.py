@@ -427,17 +427,21 @@ class TrafficSynthesizer:
         labels_list = self._resolve_labels(n, labels)
         series = self._generate(labels_list, seed=seed, sc=sc, desc=f"sample ({sc.sampler}, {sc.steps} steps)")
         im = self.config.imaging
+        applied = []
         if im.calibrate_totals and self.totals_calibration_ is not None:
             series = self.totals_calibration_.apply(series, labels_list)
+            applied.append("calibrate_totals")
         if im.snap_zeros:
             series = snap_zeros(series, self.zero_threshold_)
+            applied.append("snap_zeros")
         if im.snap_values and self.value_lexicon_ is not None:
             series = self.value_lexicon_.apply(series, labels_list)
+            applied.append("snap_values")
         series = series.astype(np.float32)
         meta = DatasetMeta.from_json(self.meta_.to_json())
         meta.extra = {**meta.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": seed,
                                                     "sampler": sc.sampler, "steps": sc.steps,
-                                                    "guidance_scale": sc.guidance_scale}}
+                                                    "guidance_scale": sc.guidance_scale, "postprocess": applied}}
         return TraceDataset(
             series=series, labels=labels_list, ids=[f"syn-{seed}-{k:06d}" for k in range(n)],
             sources=["netdiffus"] * n, meta=meta,

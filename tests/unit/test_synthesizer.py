@@ -39,6 +39,7 @@ def test_fit_sample_shapes_units_and_labels(tiny_overrides, extra):
     assert np.isfinite(ds.series).all() and (ds.series >= 0).all()
     assert ds.meta.unit == "bytes" and ds.meta.bin_width_s == 0.5
     assert ds.meta.extra["synthetic"]["seed"] == 3
+    assert ds.meta.extra["synthetic"]["postprocess"] == ["calibrate_totals", "snap_zeros", "snap_values"]
 
 
 @pytest.mark.parametrize(
