@@ -387,6 +387,7 @@ class TrafficSynthesizer:
         eta: float | None = None,
         guidance_scale: float | None = None,
         batch_size: int | None = None,
+        raw: bool = False,
     ) -> TraceDataset:
         """Draw ``n`` synthetic traces ``[n, C, T]`` in original units.
 
@@ -408,6 +409,9 @@ class TrafficSynthesizer:
         sampler, steps, eta, guidance_scale, batch_size
             Override the config's ``sample`` section (None: the config's value); checked by the
             same rules as the config.
+        raw : bool
+            True: the generator's output as inverted from its images, without the volume
+            calibration or the snaps (whatever ``imaging`` says).
 
         Raises
         ------
@@ -427,6 +431,8 @@ class TrafficSynthesizer:
         labels_list = self._resolve_labels(n, labels)
         series = self._generate(labels_list, seed=seed, sc=sc, desc=f"sample ({sc.sampler}, {sc.steps} steps)")
         im = self.config.imaging
+        if raw:
+            im = dataclasses.replace(im, calibrate_totals=False, snap_zeros=False, snap_values=False)
         applied = []
         if im.calibrate_totals and self.totals_calibration_ is not None:
             series = self.totals_calibration_.apply(series, labels_list)

@@ -52,9 +52,16 @@ def test_prepare_fit_sample_evaluate_info(capsys, tmp_path):
     s = read_dataset(syn)
     assert s.series.shape == (8, 1, 16) and np.isfinite(s.series).all()
     assert (tmp_path / "syn.csv").read_text().splitlines()[0].startswith("id,label,source,frame_sum_dl_0,")
+    assert s.meta.extra["synthetic"]["postprocess"] == ["calibrate_totals", "snap_zeros", "snap_values"]
+    code, out, err = run_cli(capsys, "sample", str(run), "-n", "8", "-o", str(tmp_path / "raw.parquet"), "--raw",
+                             "--no-progress")
+    raw = read_dataset(tmp_path / "raw.parquet")
+    assert code == 0 and raw.meta.extra["synthetic"]["postprocess"] == []
+    assert not np.array_equal(raw.series, s.series)
     code, out, err = run_cli(capsys, "info", str(run), "--json")
     assert code == 0 and json.loads(out)["shape"] == [1, 16]
     assert json.loads(out)["value_snap"] == "none (no channel's values recur across training traces)"
+    assert json.loads(out)["volume_calibration"].startswith("spread x Facebook/V360 ")
 
 
 def test_fit_dry_run_prints_resolved_config(capsys, tmp_path):

@@ -27,6 +27,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float,
                    help="classifier-free guidance scale, 1 = none (default: the run's sample.guidance_scale)")
     p.add_argument("--batch-size", type=int, help="traces per batch (default: the run's sample.batch_size)")
+    p.add_argument("--raw", action="store_true",
+                   help="the generator's output as inverted, without the volume calibration and the zero "
+                   "and value snaps (docs/model.md)")
     p.add_argument("--csv", type=Path, help="also write a wide CSV here")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.label:
         labels = [args.label[k % len(args.label)] for k in range(args.n)]
     ds = synth.sample(args.n, labels=labels, seed=args.seed, sampler=args.sampler, steps=args.steps,
-                      guidance_scale=args.guidance, batch_size=args.batch_size)
+                      guidance_scale=args.guidance, batch_size=args.batch_size, raw=args.raw)
     write_dataset(ds, args.output)
     if args.csv:
         write_csv(ds, args.csv)
