@@ -38,7 +38,7 @@ import numpy as np
 
 from netdiffus.errors import ConfigError
 
-__all__ = ["zero_thresholds", "snap_zeros", "TotalsCalibration", "ValueLexicon"]
+__all__ = ["zero_thresholds", "snap_zeros", "log_volume", "TotalsCalibration", "ValueLexicon"]
 
 
 def zero_thresholds(series: np.ndarray) -> np.ndarray:
@@ -72,13 +72,14 @@ def log_volume(series: np.ndarray) -> np.ndarray:
 class TotalsCalibration:
     """Per class, a monotone map of log volume that gives generated traces the training distribution.
 
-    Fitted on a reference draw of the generator: between the reference's quantiles at ``levels``
-    (5 % to 95 %), a trace's log volume ``v`` (:func:`log_volume`) maps piecewise linearly onto the
-    training traces' quantiles at the same levels (quantile mapping; the range widened or
+    Fitted on a reference draw of the generator: between the reference's quantiles at ``LEVELS``
+    (5 % to 95 %), a trace's log volume ``v`` (:func:`log_volume`) maps piecewise linearly onto
+    the training traces' quantiles at the same levels (quantile mapping; the range widened or
     narrowed at most ``MAX_STRETCH`` times); below the lowest or above the highest it moves by
-    that end's shift, so the generator's tails keep their shape and no single training trace's
-    volume is stored. Every bin of the trace is multiplied by the same
-    factor: its shape, its zero bins and its rank among its class's traces are kept.
+    that end's shift (never below 0: such a trace becomes empty), so the generator's tails keep
+    their shape and no single training trace's volume is stored. Every bin of the trace is
+    multiplied by the same factor: its shape, its zero bins and its rank among its class's
+    traces are kept.
 
     Parameters
     ----------
@@ -152,7 +153,8 @@ class TotalsCalibration:
     def map_log_volume(self, v: np.ndarray, label: str) -> np.ndarray:
         """The calibrated log volumes of ``label``'s traces with log volumes ``v`` ``[n]``."""
         g_q, t_q = self.classes[label]
-        return np.interp(v, g_q, t_q) + np.where(v < g_q[0], v - g_q[0], 0.0) + np.where(v > g_q[-1], v - g_q[-1], 0.0)
+        mapped = np.interp(v, g_q, t_q) + np.where(v < g_q[0], v - g_q[0], 0.0) + np.where(v > g_q[-1], v - g_q[-1], 0.0)
+        return np.maximum(mapped, 0.0)  # log1p of a total: 0 is an empty trace
 
     def apply(self, series: np.ndarray, labels: Sequence[str]) -> np.ndarray:
         """``series`` ``[N, C, T]`` with each trace scaled to its calibrated log volume; a new

@@ -126,6 +126,8 @@ TRAIN_V = np.linspace(6.0, 12.0, 61)  # "tv" training log volumes: uniform on [6
         (np.linspace(7.5, 10.5, 301), [8.5, 9.0, 9.9], [8.0, 9.0, 10.8]),
         # beyond the reference's 5 % / 95 % quantiles (7.65, 10.35): moved by that end's shift
         (np.linspace(7.5, 10.5, 301), [7.0, 10.5], [6.3 - 0.65, 11.7 + 0.15]),
+        # far below the lowest quantile: the end's shift would make the total negative, so empty
+        (np.linspace(7.5, 10.5, 301), [1.0], [0.0]),
         # a reference uniform on [8.5, 9.5] would need 6 times its range: widened 3 times (MAX_STRETCH)
         (np.linspace(8.5, 9.5, 101), [8.6, 9.2], [9.0 + 3 * -0.4, 9.0 + 3 * 0.2]),
         # a reference already like the training traces: unchanged
