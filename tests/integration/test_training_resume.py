@@ -76,6 +76,9 @@ def test_ddp_two_processes_match_one(tmp_path, dataset_file):
     a, b = _weights(one), _weights(two)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=0, atol=6 * 2e-3, err_msg=k)
+    # rank 0 alone draws the volume calibration's reference set, and saves it with the model
+    cal_one, cal_two = (json.loads((r / "model.json").read_text())["totals_calibration"] for r in (one, two))
+    assert cal_two["classes"].keys() == cal_one["classes"].keys() and cal_one["classes"]
 
 
 # -- resuming a saved training state with another configuration or dataset ----------------------
