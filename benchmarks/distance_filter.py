@@ -13,23 +13,18 @@ project's ``evaluate`` (B1 split, real test for utility and privacy).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
 
 from benchmarks.datasets import load_b1
-from netdiffus.evaluation import evaluate
+from benchmarks.privacy_levers import class_counts, lever_parser, score, with_series, write_table
 from netdiffus.evaluation.features import log_series
 from netdiffus.evaluation.privacy import nearest_distances
-from netdiffus.io.dataset import TraceDataset
 from netdiffus.synthesizer import TrafficSynthesizer
-
-KEYS = ("W1_values", "W1_totals", "ACF", "discriminative", "TSTR_acc", "TRSTR_acc", "DCR_ratio", "MIA_AUC")
 
 
 def leave_one_out_distances(x: np.ndarray) -> np.ndarray:
@@ -40,20 +35,13 @@ def leave_one_out_distances(x: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--from-run", type=Path, required=True, help="a run folder fitted on B1's training split")
+    ap = lever_parser(__doc__, name="distance-filter-B1")
     ap.add_argument("--oversample", type=int, default=4, help="traces sampled per training trace (default 4)")
     ap.add_argument("--quantiles", default="0.25,0.5,0.75,0.9")
-    ap.add_argument("--forest-repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=None,
-                    help="results markdown (default benchmarks/results/<date>-distance-filter-B1.md; '-' for none)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     b = load_b1()
-    labels = np.asarray(b.train.labels)
-    classes = sorted(set(b.train.labels))
-    need = {c: int((labels == c).sum()) * 2 for c in classes}
+    need = class_counts(b.train)
     synth = TrafficSynthesizer.load(args.from_run, progress=False)
     t0 = time.perf_counter()
     pool = synth.sample(sum(need.values()) * args.oversample // 2,
@@ -66,30 +54,20 @@ def main() -> None:
     for q in [None, *(float(v) for v in args.quantiles.split(","))]:
         threshold = 0.0 if q is None else float(np.quantile(d_loo, q))
         keep = d_pool >= threshold
-        idx = np.concatenate([np.flatnonzero((pool_labels == c) & keep)[: need[c]] for c in classes])
-        kept = TraceDataset(series=pool.series[idx], labels=[pool.labels[i] for i in idx],
-                            ids=[pool.ids[i] for i in idx], sources=[pool.sources[i] for i in idx], meta=pool.meta)
-        r = evaluate(b.train, kept, real_test=b.test, seed=0, n_jobs=args.threads, forest_repeats=args.forest_repeats)
-        row = {"quantile": q, "threshold": round(threshold, 2), "passed": round(float(keep.mean()), 3),
-               "n": len(idx), **{k: round(r.overall[k], 3) for k in KEYS}}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    if str(args.out) == "-":
-        return
-    out = args.out or Path("benchmarks/results") / f"{time.strftime('%Y-%m-%d')}-distance-filter-B1.md"
-    text = "\n".join([
-        "# B1: a distance filter against the membership attack", "",
-        (f"Command: `python -m benchmarks.distance_filter --from-run {args.from_run} --oversample {args.oversample} "
-         f"--quantiles {args.quantiles} --forest-repeats {args.forest_repeats} --threads {args.threads}`. "
-         f"{len(pool)} traces sampled in {sample_s:.0f} s; {2 * len(b.train)} kept at most. Median distance of a "
-         f"training trace to its nearest other one {np.median(d_loo):.2f}, of a sampled trace to its nearest "
-         f"training trace {np.median(d_pool):.2f}."), "",
-        "| threshold quantile | threshold | passed | kept | " + " | ".join(KEYS) + " |",
-        "|---|---|---|---|" + "---|" * len(KEYS),
-        *(f"| {'none' if r['quantile'] is None else r['quantile']} | {r['threshold']} | {r['passed']} | {r['n']} | "
-          + " | ".join(f"{r[k]:.3f}" for k in KEYS) + " |" for r in rows), ""])  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+        idx = np.concatenate([np.flatnonzero((pool_labels == c) & keep)[:n] for c, n in need.items()])
+        kept = with_series(pool, pool.series[idx], idx)
+        rows.append({"threshold_quantile": q, "threshold": round(threshold, 2), "passed": round(float(keep.mean()), 3),
+                     "kept": len(idx), **score(b.train, b.test, kept, threads=args.threads,
+                                               forest_repeats=args.forest_repeats)})
+        print(json.dumps(rows[-1]), flush=True)
+    write_table(args.out, name="distance-filter-B1", title="B1: a distance filter against the membership attack",
+                intro=(f"Command: `python -m benchmarks.distance_filter --from-run {args.from_run} --oversample "
+                       f"{args.oversample} --quantiles {args.quantiles} --forest-repeats {args.forest_repeats} "
+                       f"--threads {args.threads}`. {len(pool)} traces sampled in {sample_s:.0f} s; "
+                       f"{2 * len(b.train)} kept at most. Median distance of a training trace to its nearest other "
+                       f"one {np.median(d_loo):.2f}, of a sampled trace to its nearest training trace "
+                       f"{np.median(d_pool):.2f}."),
+                columns=["threshold_quantile", "threshold", "passed", "kept"], rows=rows)
 
 
 if __name__ == "__main__":

@@ -16,20 +16,14 @@ project's ``evaluate`` (B1 split, real test for utility and privacy):
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from benchmarks.datasets import load_b1
-from netdiffus.evaluation import evaluate
-from netdiffus.io.dataset import TraceDataset
+from benchmarks.privacy_levers import class_counts, lever_parser, score, with_series, write_table
 from netdiffus.synthesizer import TrafficSynthesizer
-
-KEYS = ("W1_values", "W1_totals", "ACF", "discriminative", "TSTR_acc", "TRSTR_acc", "DCR_ratio", "MIA_AUC")
 
 
 def shift_bins(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -58,41 +52,26 @@ def perturb(x: np.ndarray, variant: str, rng: np.random.Generator) -> np.ndarray
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--from-run", type=Path, required=True, help="a run folder fitted on B1's training split")
+    ap = lever_parser(__doc__, name="perturb-B1")
     ap.add_argument("--variants", default="gain:0.1,gain:0.25,bin:0.1,shift:1,shift:3")
-    ap.add_argument("--forest-repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=None,
-                    help="results markdown (default benchmarks/results/<date>-perturb-B1.md; '-' for none)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     b = load_b1()
-    labels = np.asarray(b.train.labels)
-    need = {c: int((labels == c).sum()) * 2 for c in sorted(set(b.train.labels))}
+    need = class_counts(b.train)
     synth = TrafficSynthesizer.load(args.from_run, progress=False)
     s = synth.sample(sum(need.values()), labels=need, seed=0)
     rng = np.random.default_rng(0)
     rows = []
     for variant in ["none", *args.variants.split(",")]:
         x = s.series if variant == "none" else perturb(s.series.astype(np.float64), variant, rng)
-        d = TraceDataset(series=x.astype(np.float32), labels=s.labels, ids=s.ids, sources=s.sources, meta=s.meta)
-        r = evaluate(b.train, d, real_test=b.test, seed=0, n_jobs=args.threads, forest_repeats=args.forest_repeats)
-        rows.append({"variant": variant, **{k: round(r.overall[k], 3) for k in KEYS}})
+        rows.append({"variant": variant, **score(b.train, b.test, with_series(s, x), threads=args.threads,
+                                                 forest_repeats=args.forest_repeats)})
         print(json.dumps(rows[-1]), flush=True)
-    if str(args.out) == "-":
-        return
-    out = args.out or Path("benchmarks/results") / f"{time.strftime('%Y-%m-%d')}-perturb-B1.md"
-    text = "\n".join([
-        "# B1: perturbing generated traces against the membership attack", "",
-        (f"Command: `python -m benchmarks.perturb_b1 --from-run {args.from_run} --variants {args.variants} "
-         f"--forest-repeats {args.forest_repeats} --threads {args.threads}`. {len(s)} traces sampled, "
-         f"{len(b.train)} real train / {len(b.test)} real test."), "",
-        "| variant | " + " | ".join(KEYS) + " |",
-        "|---|" + "---|" * len(KEYS),
-        *(f"| {r['variant']} | " + " | ".join(f"{r[k]:.3f}" for k in KEYS) + " |" for r in rows), ""])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_table(args.out, name="perturb-B1", title="B1: perturbing generated traces against the membership attack",
+                intro=(f"Command: `python -m benchmarks.perturb_b1 --from-run {args.from_run} --variants {args.variants} "
+                       f"--forest-repeats {args.forest_repeats} --threads {args.threads}`. {len(s)} traces sampled, "
+                       f"{len(b.train)} real train / {len(b.test)} real test."),
+                columns=["variant"], rows=rows)
 
 
 if __name__ == "__main__":
