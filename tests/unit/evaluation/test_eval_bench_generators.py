@@ -75,3 +75,52 @@ def test_b1_split_sizes():
     b = load_b1()
     assert (b.train.n_traces, b.test.n_traces) == (442, 194)
     assert b.train.series.shape[1:] == (1, 60)
+
+
+def video_set(t: int = 20) -> TraceDataset:
+    """Two classes, three videos each, two sessions per video; every session a distinct constant."""
+    ids, labels = [], []
+    for c, name in enumerate(("YouTube/V360", "YouTube/VNormal")):
+        for v in range(3):
+            for s in range(2):
+                ids.append(f"{name}/Vid_{10 * c + v}_cc_{s}")
+                labels.append(name)
+    x = np.repeat(np.arange(1, len(ids) + 1, dtype=np.float64)[:, None, None] * 100, t, axis=-1)
+    return TraceDataset(series=x, labels=labels, ids=ids, sources=["t"] * len(ids))
+
+
+@pytest.mark.parametrize("variant, added", [("none", 0), ("splice:1", 12), ("mixlog:0.5", 6)])
+def test_augment_mixes_sessions_of_different_videos_in_one_class(variant, added):
+    from benchmarks.augment_b1 import augment
+    from benchmarks.datasets import video_id
+
+    tr = video_set()
+    out = augment(tr, variant, np.random.default_rng(0))
+    assert len(out) == len(tr) + added
+    np.testing.assert_array_equal(out.series[: len(tr)], tr.series)
+    level = {float(tr.series[i, 0, 0]): i for i in range(len(tr))}
+    for k in range(len(tr), len(out)):
+        y = out.series[k, 0].astype(np.float64)
+        if variant.startswith("splice"):
+            # each bin from one of two parents; the cut inside [T/5, 4T/5]
+            first, last = level[float(y[0])], level[float(y[-1])]
+            cut = int(np.argmax(y != y[0]))
+            assert 4 <= cut <= 16 and (y[:cut] == y[0]).all() and (y[cut:] == y[-1]).all()
+        else:
+            # a blend lam * log1p(a) + (1 - lam) * log1p(b), lam in [0.25, 0.75], of two sessions
+            # of its class from different videos
+            z = np.log1p(tr.series[:, 0, 0])
+            cands = [i for i in range(len(tr)) if tr.labels[i] == out.labels[k]]
+            lams = [(np.log1p(y[0]) - z[j]) / (z[i] - z[j]) for i in cands for j in cands
+                    if video_id(tr.ids[i]) != video_id(tr.ids[j])]
+            assert np.allclose(y, y[0]) and any(0.25 - 1e-4 <= lam <= 0.75 + 1e-4 for lam in lams)
+            continue
+        assert out.labels[k] == tr.labels[first] == tr.labels[last]
+        assert video_id(tr.ids[first]) != video_id(tr.ids[last])
+
+
+def test_augment_names_an_unknown_kind():
+    from benchmarks.augment_b1 import augment
+
+    with pytest.raises(SystemExit, match="unknown kind 'warp'"):
+        augment(video_set(), "warp:1", np.random.default_rng(0))
