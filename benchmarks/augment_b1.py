@@ -22,10 +22,9 @@ import json
 import time
 
 import numpy as np
-import torch
 
-from benchmarks.datasets import load_b1, video_id
-from benchmarks.privacy_levers import class_counts, lever_parser, score, write_table
+from benchmarks.datasets import video_id
+from benchmarks.privacy_levers import lever_parser, score, start, write_table
 from netdiffus.io.dataset import TraceDataset
 from netdiffus.synthesizer import TrafficSynthesizer
 
@@ -66,10 +65,7 @@ def main() -> None:
     ap.add_argument("--variants", default="splice:1,mixlog:1")
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    b = load_b1()
-    need = class_counts(b.train)
+    args, b, need = start(ap)
     rows = []
     for variant in args.variants.split(","):
         enlarged = augment(b.train, variant, np.random.default_rng(0))

@@ -17,11 +17,9 @@ import json
 import time
 
 import numpy as np
-import torch
 from sklearn.neighbors import NearestNeighbors
 
-from benchmarks.datasets import load_b1
-from benchmarks.privacy_levers import class_counts, lever_parser, score, with_series, write_table
+from benchmarks.privacy_levers import lever_parser, score, start, with_series, write_table
 from netdiffus.evaluation.features import log_series
 from netdiffus.evaluation.privacy import nearest_distances
 from netdiffus.synthesizer import TrafficSynthesizer
@@ -38,10 +36,7 @@ def main() -> None:
     ap = lever_parser(__doc__, name="distance-filter-B1")
     ap.add_argument("--oversample", type=int, default=4, help="traces sampled per training trace (default 4)")
     ap.add_argument("--quantiles", default="0.25,0.5,0.75,0.9")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    b = load_b1()
-    need = class_counts(b.train)
+    args, b, need = start(ap)
     synth = TrafficSynthesizer.load(args.from_run, progress=False)
     t0 = time.perf_counter()
     pool = synth.sample(sum(need.values()) * args.oversample // 2,

@@ -19,10 +19,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 
-from benchmarks.datasets import load_b1
-from benchmarks.privacy_levers import class_counts, lever_parser, score, with_series, write_table
+from benchmarks.privacy_levers import lever_parser, score, start, with_series, write_table
 from netdiffus.synthesizer import TrafficSynthesizer
 
 
@@ -54,10 +52,7 @@ def perturb(x: np.ndarray, variant: str, rng: np.random.Generator) -> np.ndarray
 def main() -> None:
     ap = lever_parser(__doc__, name="perturb-B1")
     ap.add_argument("--variants", default="gain:0.1,gain:0.25,bin:0.1,shift:1,shift:3")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    b = load_b1()
-    need = class_counts(b.train)
+    args, b, need = start(ap)
     synth = TrafficSynthesizer.load(args.from_run, progress=False)
     s = synth.sample(sum(need.values()), labels=need, seed=0)
     rng = np.random.default_rng(0)

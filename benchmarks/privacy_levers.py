@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from benchmarks.datasets import Benchmark, load_b1
 from netdiffus.evaluation import evaluate
 from netdiffus.io.dataset import TraceDataset
 
@@ -34,6 +36,14 @@ def lever_parser(doc: str, *, name: str, from_run: bool = True) -> argparse.Argu
     ap.add_argument("--out", type=Path, default=None,
                     help=f"results markdown (default benchmarks/results/<date>-{name}.md; '-' for none)")
     return ap
+
+
+def start(ap: argparse.ArgumentParser) -> tuple[argparse.Namespace, Benchmark, dict[str, int]]:
+    """Parse the options, set the torch threads and load B1 -> ``(args, b1, class_counts(b1.train))``."""
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    b = load_b1()
+    return args, b, class_counts(b.train)
 
 
 def class_counts(train: TraceDataset, factor: int = 2) -> dict[str, int]:
