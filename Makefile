@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 RUN_DIR ?= runs/demo
 
-.PHONY: venv demo test test-all bench bench-quick clean
+.PHONY: venv demo test test-all test-gpu bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: venv
 
 test-all: venv
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# on a GPU machine, with a CUDA build of PyTorch (see TORCH_INDEX above)
+test-gpu: venv
+	$(PY) -m pytest -q -m gpu
 
 bench: venv
 	$(PY) -m benchmarks.run

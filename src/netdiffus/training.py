@@ -32,7 +32,8 @@ from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.io.dataset import atomic_path
 
-__all__ = ["train", "TrainProgress", "TRAIN_STATE_FILE", "read_train_state_info"]
+__all__ = ["train", "TrainProgress", "TRAIN_STATE_FILE", "read_train_state_info", "process_device",
+           "setup_distributed", "is_main_process"]
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,8 @@ def train(
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     ddp_model: nn.Module = model
     if world > 1:
-        ddp_model = nn.parallel.DistributedDataParallel(model)
+        on_gpu = x_0.device.type == "cuda"
+        ddp_model = nn.parallel.DistributedDataParallel(model, device_ids=[x_0.device.index] if on_gpu else None)
     if cfg.compile:
         # Compiles on the first step (tens of seconds on a CPU); checkpoints still come from the
         # plain module ``model``, so they load without the compiled wrapper.
@@ -250,11 +252,52 @@ def is_main_process() -> bool:
     return _dist_info()[0] == 0
 
 
-def setup_distributed() -> bool:
-    """Initialise torch.distributed from torchrun's environment; return True when distributed."""
+def process_device(device: torch.device, *, local_rank: int, local_world_size: int,
+                   cuda_count: int) -> torch.device:
+    """The device of process ``local_rank`` of the ``local_world_size`` that torchrun starts on a node.
+
+    A CPU device is shared by every process. ``cuda`` without an index becomes ``cuda:LOCAL_RANK``,
+    one GPU per process as nccl requires; an explicit index is kept for one process per node and
+    refused for several (they would share that GPU).
+
+    Raises
+    ------
+    ConfigError
+        More processes per node than visible GPUs, or one GPU named for several processes.
+
+    >>> process_device(torch.device("cuda"), local_rank=1, local_world_size=2, cuda_count=2)
+    device(type='cuda', index=1)
+    >>> process_device(torch.device("cpu"), local_rank=1, local_world_size=2, cuda_count=0)
+    device(type='cpu')
+    """
+    if device.type != "cuda":
+        return device
+    if device.index is not None:
+        if local_world_size > 1:
+            raise ConfigError(f"device {str(device)!r} names one GPU for {local_world_size} processes per node; "
+                              "use --device cuda, and each process takes the GPU of its local rank")
+        return device
+    if local_world_size > cuda_count:
+        raise ConfigError(f"torchrun starts {local_world_size} processes per node but {cuda_count} CUDA "
+                          f"device(s) are visible; set --nproc_per_node to at most {cuda_count}")
+    return torch.device("cuda", local_rank)
+
+
+def setup_distributed(device: torch.device) -> torch.device | None:
+    """Initialise torch.distributed from torchrun's environment.
+
+    Returns this process's device (see :func:`process_device`) when torchrun started more than one
+    process, and None otherwise. The backend follows the device, not the machine: gloo for a CPU
+    run (also on a machine with GPUs), nccl for ``cuda``.
+    """
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
-        return False
+        return None
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    device = process_device(device, local_rank=local_rank, local_world_size=local_world, cuda_count=count)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    return True
+        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device

@@ -23,7 +23,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from RUN/train_state.safetensors (written with --set train.checkpoint_every=K)")
     p.add_argument("--force", action="store_true", help="write into a non-empty run folder")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device (default: cpu); under torchrun, cuda gives each process the GPU of its local rank")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
     return p
@@ -42,14 +43,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.output is None:
         raise ConfigError("-o/--output is required (only --dry-run runs without a run folder)")
-    resolve_device(args.device)  # a bad option fails before the dataset is read
+    device = resolve_device(args.device)  # a bad option fails before the dataset is read
     if args.resume:
         check_resumable(args.output, force=args.force)
-    distributed = setup_distributed()
+    # under torchrun: this process's device (cuda -> cuda:LOCAL_RANK) and its process group
+    process_dev = setup_distributed(device)
+    distributed = process_dev is not None
+    if distributed:
+        device = process_dev
     dataset = read_dataset(args.dataset)
     if is_main_process() and not args.resume:
         check_output_dir(args.output, force=args.force)
-    synth = TrafficSynthesizer(config, device=args.device, progress=not args.no_progress and is_main_process())
+    synth = TrafficSynthesizer(config, device=device, progress=not args.no_progress and is_main_process())
     synth.fit(dataset, run_dir=args.output, resume=args.resume)
     if is_main_process():
         print(f"trained {config.train.steps} steps on {len(dataset)} traces "
