@@ -10,6 +10,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 RUN_DIR ?= runs/demo
+DEVICE ?= cpu
 
 .PHONY: venv demo test test-all test-gpu bench bench-quick clean
 
@@ -23,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(VENV)/bin/netdiffus demo -o $(RUN_DIR)
+	$(VENV)/bin/netdiffus demo -o $(RUN_DIR) --device $(DEVICE)
 
 test: venv
 	$(PY) -m pytest -q

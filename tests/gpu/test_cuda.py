@@ -54,6 +54,15 @@ def test_sample_k_is_the_same_at_any_batch_size_on_cuda(tmp_path):
     np.testing.assert_allclose(whole, pieces, rtol=1e-3, atol=1e-4 * float(np.abs(whole).max()))
 
 
+def test_the_demo_trains_on_cuda(tmp_path):
+    from netdiffus.demo import run_demo
+
+    result = run_demo(tmp_path / "demo", overrides=["train.steps=20", "sample.steps=4"], progress=False,
+                      export_pcap_traces=1, device="cuda")
+    assert result.n_synthetic == 2 * result.n_train
+    assert (tmp_path / "demo" / "report.html").is_file()
+
+
 def _torchrun(ds, run, nproc, device, steps=6):
     sets = SMALL + [f"train.steps={steps}", "train.log_every=1", "train.num_threads=1"]
     argv = [str(BIN / "torchrun"), "--standalone", f"--nproc_per_node={nproc}", str(BIN / "netdiffus"), "fit",

@@ -50,6 +50,8 @@ def finished_run(tmp_path, data, capsys):
         # devices
         (["fit", "{data}", "-o", "{tmp}/r", "--device", "bogus"],
          "device 'bogus' is not a torch device (cpu, cuda, cuda:N, mps)"),
+        (["demo", "-o", "{tmp}/demo", "--device", "bogus"],
+         "device 'bogus' is not a torch device (cpu, cuda, cuda:N, mps)"),
         # the preset is chosen with --preset, not --set
         (["fit", "{data}", "-o", "{tmp}/r", "--set", "preset=paper"],
          "preset cannot be set with an override (got 'paper'); choose it with --preset"),

@@ -22,6 +22,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the split, sampling, evaluation and pcap export (default 0; training: "
                    "--set train.seed=K)")
+    p.add_argument("--device", default="cpu", help="torch device of training and sampling (default: cpu)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
@@ -32,11 +33,13 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.cli._common import check_output_dir
     from netdiffus.config import load_config
     from netdiffus.demo import format_table, run_demo, summary_rows
+    from netdiffus.synthesizer import resolve_device
 
     load_config(preset=args.preset, overrides=args.overrides)  # fail on a bad option before any work
+    resolve_device(args.device)
     check_output_dir(args.output, force=args.force or _is_previous_demo(args.output))
     result = run_demo(args.output, preset=args.preset, overrides=args.overrides, seed=args.seed,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, device=args.device)
     print()
     print(format_table(summary_rows(result)))
     return 0
