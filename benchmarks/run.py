@@ -58,10 +58,12 @@ class Settings:
     cnn_epochs: int = 6
     threads: int = 1
     dgan_epochs: int = 400
-    # The "cpu" preset (3000 steps, larger UNet) alone takes longer than the whole bench's hour on
-    # the 2-core machine for 8 fits; "demo" keeps `make bench` under an hour. Run
-    # `python -m benchmarks.run --diffusion-preset cpu --generators netdiffus` for the cpu row.
+    # Presets of netdiffus and 1d-diffusion. B1 trains its default, the "cpu" preset (3000 steps,
+    # about 18 minutes per fit with one thread); the other benchmarks the "demo" preset for 1500
+    # steps: the "cpu" preset for all 8 fits would take about three hours on the 2-core machine.
     diffusion_preset: str = "demo"
+    diffusion_presets: dict[str, str] = field(default_factory=lambda: {"B1": "cpu"})  # per benchmark
+    preset_overrides: dict[str, list[str]] = field(default_factory=dict)  # per preset
     diffusion_overrides: list[str] = field(default_factory=list)
     max_train: int | None = None  # quick: subsample the training split per benchmark
     cnn_on: tuple[str, ...] = ("B1",)
@@ -75,6 +77,8 @@ def settings_for(args: argparse.Namespace) -> Settings:
                                           "model.num_res_blocks=1", "model.attention_levels=[]"])  # fmt: skip
     else:
         s = Settings(quick=False)
+    if args.quick or args.diffusion_preset is not None:
+        s.diffusion_presets = {}  # one preset for every benchmark
     if args.diffusion_preset is not None:
         s.diffusion_preset = args.diffusion_preset
     if args.diffusion_steps is not None:
@@ -83,7 +87,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
         # The "demo" preset's 1000 steps suit the demo's 117 training traces; the benchmarks'
         # training sets are 3 to 4 times larger (B1 442, B2 385), and 1500 steps still leave B1's
         # DCR ratio above 1.
-        s.diffusion_overrides.append(f"train.steps={BENCH_DEMO_STEPS}")
+        s.preset_overrides["demo"] = [f"train.steps={BENCH_DEMO_STEPS}"]
     s.diffusion_overrides += args.override or []
     s.threads = args.threads
     s.diffusion_overrides.append(f"train.num_threads={args.threads}")
@@ -114,8 +118,15 @@ def subsample(ds: TraceDataset, n: int | None, seed: int) -> TraceDataset:
     return ds.subset(np.sort(keep))
 
 
-def make_generators(names: list[str], bench: Benchmark, s: Settings) -> dict[str, Any]:
+def diffusion_setup(key: str, s: Settings) -> tuple[str, list[str]]:
+    """The preset and overrides of the diffusion generators on benchmark ``key``."""
+    preset = s.diffusion_presets.get(key, s.diffusion_preset)
+    return preset, s.preset_overrides.get(preset, []) + s.diffusion_overrides
+
+
+def make_generators(names: list[str], bench: Benchmark, s: Settings, key: str) -> dict[str, Any]:
     gens: dict[str, Any] = {}
+    preset, overrides = diffusion_setup(key, s)
     for name in names:
         if name == "real-holdout":
             gens[name] = G.real_holdout(bench.test)
@@ -129,9 +140,9 @@ def make_generators(names: list[str], bench: Benchmark, s: Settings) -> dict[str
         elif name == "doppelganger":
             gens[name] = G.doppelganger(s.dgan_epochs, s.threads)
         elif name == "1d-diffusion":
-            gens[name] = G.diffusion(representation="series", preset=s.diffusion_preset, overrides=s.diffusion_overrides)
+            gens[name] = G.diffusion(representation="series", preset=preset, overrides=overrides)
         elif name == "netdiffus":
-            gens[name] = G.diffusion(representation="gasf", preset=s.diffusion_preset, overrides=s.diffusion_overrides)
+            gens[name] = G.diffusion(representation="gasf", preset=preset, overrides=overrides)
     return gens
 
 
@@ -152,7 +163,7 @@ def run_classification(key: str, bench: Benchmark, names: list[str], s: Settings
     def rf(x, y, xq, seed):
         return rf_predict(x, y, xq, seed, n_estimators=s.n_estimators)
 
-    for name, gen in make_generators(names, bench, s).items():
+    for name, gen in make_generators(names, bench, s, key).items():
         log.info("[%s] %s: generating", key, name)
         row: dict[str, Any] = {}
         t0 = time.perf_counter()
@@ -208,7 +219,7 @@ def run_anomaly(key: str, bench: Benchmark, names: list[str], s: Settings) -> di
                              n_estimators=s.n_estimators, seed=s.seed)  # fmt: skip
 
     real_auc = auroc(train.series, train.label_array())
-    for name, gen in make_generators(names, bench, s).items():
+    for name, gen in make_generators(names, bench, s, key).items():
         if name == "real-holdout":  # trained on the test normals it is scored on: not meaningful
             continue
         log.info("[%s] %s: generating", key, name)
@@ -334,16 +345,18 @@ def _write_results(out: dict, stem: Path, t_start: float) -> None:
     write_markdown(stem.with_suffix(".md"), out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--quick", action="store_true", help="smoke run: few traces, tiny models")
     p.add_argument("--benchmarks", default=",".join(BENCHMARKS), help=f"comma list of {', '.join(BENCHMARKS)}")
     p.add_argument("--generators", default=",".join(GENERATORS), help=f"comma list of {', '.join(GENERATORS)}")
-    p.add_argument("--diffusion-preset", help="preset of netdiffus and 1d-diffusion (default: see Settings)")
+    p.add_argument("--diffusion-preset",
+                   help="preset of netdiffus and 1d-diffusion on every benchmark (default: cpu on B1, demo "
+                        "for 1500 steps on the others)")
     p.add_argument("--diffusion-steps", type=int,
-                   help="training steps of netdiffus and 1d-diffusion (default: 1500 with the default preset, "
-                        "else the preset's)")
+                   help="training steps of netdiffus and 1d-diffusion (default: the preset's; 1500 for the "
+                        "default demo preset)")
     p.add_argument("--dgan-epochs", type=int, help="doppelganger epochs (default 400)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the 2-core machine is shared; use 2 on an idle one)")
@@ -353,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--override", action="append", help="extra section.key=value for the diffusion preset")
     p.add_argument("--tag", help="suffix of the result file names (<date>-TAG.md), e.g. for a partial run")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)

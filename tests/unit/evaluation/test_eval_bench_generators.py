@@ -124,3 +124,27 @@ def test_augment_names_an_unknown_kind():
 
     with pytest.raises(SystemExit, match="unknown kind 'warp'"):
         augment(video_set(), "warp:1", np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        # make bench: B1 trains its default, the cpu preset; the others the demo preset for 1500 steps
+        ([], {"B1": ("cpu", ["train.num_threads=1"]),
+              "B2-bins": ("demo", ["train.steps=1500", "train.num_threads=1"]),
+              "B3": ("demo", ["train.steps=1500", "train.num_threads=1"])}),
+        # one preset named: every benchmark, its own step count
+        (["--diffusion-preset", "cpu", "--threads", "2"], {"B1": ("cpu", ["train.num_threads=2"]),
+                                                          "B2-packets": ("cpu", ["train.num_threads=2"])}),
+        (["--diffusion-steps", "500"], {"B1": ("cpu", ["train.steps=500", "train.num_threads=1"]),
+                                        "B3": ("demo", ["train.steps=500", "train.num_threads=1"])}),
+        (["--quick"], {"B1": ("demo", ["train.steps=20", "sample.steps=5", "model.base_channels=16",
+                                       "model.num_res_blocks=1", "model.attention_levels=[]",
+                                       "train.num_threads=1"])}),
+    ],
+)
+def test_bench_diffusion_presets(argv, expected):
+    from benchmarks.run import build_parser, diffusion_setup, settings_for
+
+    s = settings_for(build_parser().parse_args(argv))
+    assert {key: diffusion_setup(key, s) for key in expected} == expected
