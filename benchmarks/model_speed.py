@@ -38,24 +38,25 @@ from netdiffus.diffusion.samplers import sample
 from netdiffus.diffusion.unet import UNet
 
 
-DEVICE = torch.device("cpu")
+CPU = torch.device("cpu")
 
 
-def _sync() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize(DEVICE)
+def _sync(device: torch.device) -> None:
+    """Wait for the device's queued work: GPU timings end when the kernels end."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
-    a = torch.randn(n, n, dtype=dtype, device=DEVICE)
-    b = torch.randn(n, n, dtype=dtype, device=DEVICE)
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5, device: torch.device = CPU) -> float:
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
     a @ b
-    _sync()
+    _sync(device)
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         a @ b
-        _sync()
+        _sync(device)
         times.append(time.perf_counter() - t0)
     return 2 * n**3 / statistics.median(times)
 
@@ -71,17 +72,17 @@ def build(cfg, in_channels=1, num_classes=4):
 
 
 def train_speed(cfg, precision: str, *, channels_last: bool = False, compile: bool = False, size: int = 60,
-                steps: int = 12) -> tuple[float, float]:
+                steps: int = 12, device: torch.device = CPU) -> tuple[float, float]:
     torch.manual_seed(0)
-    net = build(cfg).to(DEVICE)
+    net = build(cfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     bs = cfg.train.batch_size
-    x = torch.rand(bs, 1, size, size, device=DEVICE) * 2 - 1
+    x = torch.rand(bs, 1, size, size, device=device) * 2 - 1
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    t = torch.randint(0, 1000, (bs,), device=DEVICE)
-    y = torch.randint(0, 5, (bs,), device=DEVICE)
+    t = torch.randint(0, 1000, (bs,), device=device)
+    y = torch.randint(0, 5, (bs,), device=device)
     fc = FlopCounterMode(display=False)
     with fc:
         net(x, t, y=y).pow(2).mean().backward()
@@ -90,28 +91,28 @@ def train_speed(cfg, precision: str, *, channels_last: bool = False, compile: bo
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
-        with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = step_net(x, t, y=y).float().pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        _sync()
+        _sync(device)
         if i >= 2:
             times.append(time.perf_counter() - t0)
     dt = statistics.median(times)
     return bs / dt, flops_per_step / dt
 
 
-def sample_speed(cfg, sampler: str, steps: int, n: int = 64, size: int = 60) -> float:
+def sample_speed(cfg, sampler: str, steps: int, n: int = 64, size: int = 60, device: torch.device = CPU) -> float:
     torch.manual_seed(0)
-    net = build(cfg).to(DEVICE).eval()
+    net = build(cfg).to(device).eval()
     p = GaussianDiffusion(timesteps=cfg.diffusion.timesteps, schedule=cfg.diffusion.schedule,
                           prediction=cfg.diffusion.prediction, learn_sigma=cfg.diffusion.learn_sigma)
-    y = torch.randint(0, 4, (n,), device=DEVICE)
-    _sync()
+    y = torch.randint(0, 4, (n,), device=device)
+    _sync(device)
     t0 = time.perf_counter()
     sample(net, p, shape=(1, size, size), y=y, seeds=list(range(n)), null_class=4, sampler=sampler, steps=steps)
-    _sync()
+    _sync(device)
     return n / (time.perf_counter() - t0)
 
 
@@ -126,33 +127,32 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=60, help="image side (default: 60, the videoTrain GASF)")
     ap.add_argument("--sample-batch", type=int, default=64, help="series per sampling batch (default: 64)")
     args = ap.parse_args()
-    global DEVICE
-    DEVICE = torch.device(args.device)
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(preset=args.preset)
-    if DEVICE.type == "cuda":
-        machine = f"{torch.cuda.get_device_name(DEVICE)}, torch {torch.__version__}"
+    if device.type == "cuda":
+        machine = f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     else:
         machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
     lines = [f"# Model speed: preset `{args.preset}`", "",
              f"Machine: {machine}. Image {args.size} x {args.size}, training batch {cfg.train.batch_size}. "
              f"Date: {time.strftime('%Y-%m-%d')}.", ""]
-    n_peak = 8192 if DEVICE.type == "cuda" else 2048
-    peak = {p: matmul_peak(d, n=n_peak) for p, d in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    n_peak = 8192 if device.type == "cuda" else 2048
+    peak = {p: matmul_peak(d, n=n_peak, device=device) for p, d in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     lines += ["| precision | layout | compiled | matmul peak GFLOP/s | train images/s | model GFLOP/s | fraction of peak |",
               "|---|---|---|---|---|---|---|"]
     variants = [(False, False), (True, False)] + ([(False, True)] if args.compile else [])
     for prec in ("fp32", "bf16"):
         for cl, comp in variants:
-            ips, fps = train_speed(cfg, prec, channels_last=cl, compile=comp, size=args.size)
+            ips, fps = train_speed(cfg, prec, channels_last=cl, compile=comp, size=args.size, device=device)
             lines.append(f"| {prec} | {'channels_last' if cl else 'contiguous'} | {'yes' if comp else 'no'} | "
                          f"{peak[prec] / 1e9:.0f} | {ips:.0f} | {fps / 1e9:.0f} | {fps / peak[prec]:.2f} |")
     lines += ["", f"| sampler | steps | series/s (batch {args.sample_batch}) |", "|---|---|---|"]
     for sampler, steps in (("ddpm", 1000), ("ddim", 50), ("ddim", 20), ("dpmpp2m", 20)):
         if sampler == "ddpm" and args.skip_ddpm:
             continue
-        lines.append(f"| {sampler} | {steps} | {sample_speed(cfg, sampler, steps, n=args.sample_batch, size=args.size):.2f} |")
+        lines.append(f"| {sampler} | {steps} | {sample_speed(cfg, sampler, steps, n=args.sample_batch, size=args.size, device=device):.2f} |")
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
