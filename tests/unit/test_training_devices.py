@@ -50,13 +50,24 @@ def test_setup_distributed_is_a_no_op_for_one_process(monkeypatch, env):
     assert not torch.distributed.is_initialized()
 
 
-def test_a_cpu_run_joins_with_gloo_even_where_cuda_is_available(monkeypatch):
-    """The backend follows the device: nccl cannot reduce CPU tensors."""
+@pytest.mark.parametrize(
+    "device, local_rank, expected, backend, set_device",
+    [
+        # the backend follows the device: nccl cannot reduce CPU tensors, even on a GPU machine
+        ("cpu", 1, "cpu", "gloo", None),
+        ("cuda", 1, "cuda:1", "nccl", "cuda:1"),
+        ("cuda", 0, "cuda:0", "nccl", "cuda:0"),
+    ],
+)
+def test_setup_distributed_picks_the_device_and_backend(monkeypatch, device, local_rank, expected, backend,
+                                                         set_device):
     seen = {}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: seen.setdefault("set_device", str(d)))
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend: seen.setdefault("backend", backend))
-    for k, v in {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": "1"}.items():
+    for k, v in {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": str(local_rank)}.items():
         monkeypatch.setenv(k, v)
-    assert setup_distributed(torch.device("cpu")) == torch.device("cpu")
-    assert seen == {"backend": "gloo"}
+    assert setup_distributed(torch.device(device)) == torch.device(expected)
+    assert seen == {"backend": backend, **({"set_device": set_device} if set_device else {})}
