@@ -1,6 +1,7 @@
 # netdiffus: two commands set everything up on a fresh machine.
 #   make demo   create .venv, install the CPU build of PyTorch and netdiffus, run the demo
 #   make test   the same set-up, then the test suite
+#   make lint   the same set-up, then the linter (CI runs it too)
 #   make bench  the benchmark protocol (benchmarks/), writes benchmarks/results/<date>.md
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ TORCH_INDEX ?=
 RUN_DIR ?= runs/demo
 DEVICE ?= cpu
 
-.PHONY: venv demo test test-all test-gpu bench bench-quick clean
+.PHONY: venv demo test lint test-all test-gpu bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q
+
+# style and likely bugs ([tool.ruff] in pyproject.toml); CI runs it before the tests
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
 
 test-all: venv
 	$(PY) -m pytest -q -m "slow or not slow"

@@ -67,7 +67,7 @@ def videotrain_gan_traces(train: TraceDataset) -> TraceDataset:
     """The videoTrain GAN's traces whose source session is in ``train`` (5 per session, 60 bins)."""
     root = DATA / "videotrain-gan" / "traces"
     xs, labels, ids = [], [], []
-    for tid, lab in zip(train.ids, train.labels):
+    for tid, lab in zip(train.ids, train.labels, strict=True):
         path = root / f"{tid}.csv"
         if not path.exists():
             continue
@@ -114,7 +114,8 @@ def load_b2(view: str) -> Benchmark:
     ds = _prepared(view)
     tr, te = _stratified(ds)
     desc = {"iot-bins": "IoT Sentinel bytes per 0.25 s bin, 64 bins, to/from the device, 31 classes",
-            "iot-packets": "IoT Sentinel sizes of the first 64 packets, signed by direction, 31 classes"}[view]  # fmt: skip
+            "iot-packets": "IoT Sentinel sizes of the first 64 packets, signed by direction, "
+                           "31 classes"}[view]  # fmt: skip
     return Benchmark(f"B2 {view}", desc, tr, te)
 
 
@@ -130,4 +131,5 @@ def load_b3(view: str = "iot-bins") -> Benchmark:
 
     anom = ds.subset(np.array([lab in anomalous for lab in ds.labels]))
     return Benchmark(f"B3 anomaly ({view})", f"novelty detection on B2 {view}: {len(anomalous)} anomalous classes",
-                     keep(tr, True), keep(te, True), anomalous=anom, info={"anomalous_classes": sorted(anomalous)})  # fmt: skip
+                     keep(tr, True), keep(te, True), anomalous=anom,
+                     info={"anomalous_classes": sorted(anomalous)})  # fmt: skip

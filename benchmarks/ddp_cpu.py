@@ -3,11 +3,11 @@ processes with one thread each, on the same preset and the same global batch.
 
     python -m benchmarks.ddp_cpu [--preset cpu] [--procs 2] [--steps 150] [--repeat 2] [--out FILE]
 
-Trains the 163 shipped demo traces (``[163, 1, 60]``) with ``netdiffus fit`` both ways, alternating, ``--repeat`` times. Reports the
-median training images/s of each run (from ``metrics.jsonl``, first two logged steps left out)
-and the wall time of the whole command (start-up and the data read included). Both ways follow
-the same per-step batches (``tests/integration/test_training_resume.py`` checks the losses), so
-only the speed differs.
+Trains the 163 shipped demo traces (``[163, 1, 60]``) with ``netdiffus fit`` both ways,
+alternating, ``--repeat`` times. Reports the median training images/s of each run (from
+``metrics.jsonl``, first two logged steps left out) and the wall time of the whole command
+(start-up and the data read included). Both ways follow the same per-step batches
+(``tests/integration/test_training_resume.py`` checks the losses), so only the speed differs.
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "# GASF inversion on noisy B1 images",
         "",
         f"Command: `python -m benchmarks.imaging_inversion{' --quick' if args.quick else ''}`  ",
-        f"Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
+        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  ",
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
         f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
         f"torch threads {torch.get_num_threads()} for the numpy-path tables (default here: {default_threads})  ",
@@ -269,12 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         lines += [
             f"## {title}",
             "",
-            "| sigma | diagonal MAE | projection MAE | projection / diagonal | diagonal us/image | projection us/image | consistency |",
+            "| sigma | diagonal MAE | projection MAE | projection / diagonal | diagonal us/image | projection us/image "
+            "| consistency |",
             "|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             lines.append(
-                f"| {r['sigma']} | {r['diagonal']:,.0f} | {r['projection']:,.0f} | {r['projection'] / r['diagonal']:.3f} "
+                f"| {r['sigma']} | {r['diagonal']:,.0f} | {r['projection']:,.0f} "
+                f"| {r['projection'] / r['diagonal']:.3f} "
                 f"| {r['diagonal_us']:.1f} | {r['projection_us']:.1f} | {r['consistency']:.4f} |"
             )
         ok = all(r["projection"] < r["diagonal"] for r in rows if r["sigma"] >= 0.02)
@@ -343,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in scale_model_table(x, labels):
         f = lambda p: f"{p[0]:.2f} ({p[1]:.2f})"  # noqa: E731
         lines.append(
-            f"| {r['class']} | {r['n']} | {f(r['real_min'])} | {f(r['synth_min'])} | {f(r['real_max'])} | {f(r['synth_max'])} |"
+            f"| {r['class']} | {r['n']} | {f(r['real_min'])} | {f(r['synth_min'])} "
+            f"| {f(r['real_max'])} | {f(r['synth_max'])} |"
         )
 
     lines += [
@@ -364,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for r in ceiling_table(x, labels):
         lines.append(
-            f"| {r['scaling']} | {r['sigma']} | {r['W1_values']:.3f} | {r['W1_totals']:.3f} | {r['JSD']:.3f} | {r['ACF']:.3f} |"
+            f"| {r['scaling']} | {r['sigma']} | {r['W1_values']:.3f} | {r['W1_totals']:.3f} "
+            f"| {r['JSD']:.3f} | {r['ACF']:.3f} |"
         )
 
     lines += ["", f"Total benchmark time: {time.perf_counter() - t_start:.0f} s.", ""]

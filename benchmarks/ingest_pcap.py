@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                                                split_direction=True, workers=1))
             rows.append((f"generated {size_gb:.2f} GB pcap, flow", r))
     lines = [
-        f"# Ingestion benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
+        f"# Ingestion benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, python {platform.python_version()})",
         "",
         "| run | packets | traces | wall s | packets/s (wall) | packets/s per core (CPU) | peak RSS MB |",
@@ -146,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         single = "workers" not in name
         per_core = f"{r['packets'] / r['cpu']:,.0f}" if single else "-"
         rss = f"{r['rss_mb']:.0f}" if single else "-"
-        lines.append(f"| {name} | {r['packets']:,} | {r['traces']:,} | {r['wall']:.2f} | {r['packets'] / r['wall']:,.0f} "
+        lines.append(f"| {name} | {r['packets']:,} | {r['traces']:,} | {r['wall']:.2f} "
+                     f"| {r['packets'] / r['wall']:,.0f} "
                      f"| {per_core} | {rss} |")
     text = "\n".join(lines)
     print(text)

@@ -1,6 +1,7 @@
 """Training and sampling speed of the netdiffus model on this machine (not a test).
 
-    python -m benchmarks.model_speed [--preset cpu] [--threads 2] [--device cuda] [--out benchmarks/results/model-speed.md]
+    python -m benchmarks.model_speed [--preset cpu] [--threads 2] [--device cuda]
+        [--out benchmarks/results/model-speed.md]
 
 Measures, in one run:
 - the machine's matmul peak (fp32 and bf16, large square matmuls);
@@ -36,7 +37,6 @@ from netdiffus.config import load_config
 from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.samplers import sample
 from netdiffus.diffusion.unet import UNet
-
 
 CPU = torch.device("cpu")
 
@@ -134,13 +134,15 @@ def main() -> None:
     if device.type == "cuda":
         machine = f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     else:
-        machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+        machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+                   f"torch {torch.__version__}")
     lines = [f"# Model speed: preset `{args.preset}`", "",
              f"Machine: {machine}. Image {args.size} x {args.size}, training batch {cfg.train.batch_size}. "
              f"Date: {time.strftime('%Y-%m-%d')}.", ""]
     n_peak = 8192 if device.type == "cuda" else 2048
     peak = {p: matmul_peak(d, n=n_peak, device=device) for p, d in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-    lines += ["| precision | layout | compiled | matmul peak GFLOP/s | train images/s | model GFLOP/s | fraction of peak |",
+    lines += ["| precision | layout | compiled | matmul peak GFLOP/s | train images/s | model GFLOP/s "
+              "| fraction of peak |",
               "|---|---|---|---|---|---|---|"]
     variants = [(False, False), (True, False)] + ([(False, True)] if args.compile else [])
     for prec in ("fp32", "bf16"):
@@ -152,7 +154,8 @@ def main() -> None:
     for sampler, steps in (("ddpm", 1000), ("ddim", 50), ("ddim", 20), ("dpmpp2m", 20)):
         if sampler == "ddpm" and args.skip_ddpm:
             continue
-        lines.append(f"| {sampler} | {steps} | {sample_speed(cfg, sampler, steps, n=args.sample_batch, size=args.size, device=device):.2f} |")
+        lines.append(f"| {sampler} | {steps} | "
+                     f"{sample_speed(cfg, sampler, steps, n=args.sample_batch, size=args.size, device=device):.2f} |")
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -63,7 +63,8 @@ def main() -> None:
                                                  forest_repeats=args.forest_repeats)})
         print(json.dumps(rows[-1]), flush=True)
     write_table(args.out, name="perturb-B1", title="B1: perturbing generated traces against the membership attack",
-                intro=(f"Command: `python -m benchmarks.perturb_b1 --from-run {args.from_run} --variants {args.variants} "
+                intro=(f"Command: `python -m benchmarks.perturb_b1 --from-run {args.from_run} "
+                       f"--variants {args.variants} "
                        f"--forest-repeats {args.forest_repeats} --threads {args.threads}`. {len(s)} traces sampled, "
                        f"{len(b.train)} real train / {len(b.test)} real test."),
                 columns=["variant"], rows=rows)

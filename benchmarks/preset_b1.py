@@ -120,8 +120,10 @@ def main() -> None:
         + (f" --value-snap {args.value_snap}" if args.value_snap != "config" else "")
         + (f" --calibrate-totals {args.calibrate_totals}" if args.calibrate_totals != "config" else "")
         + (f" --forest-repeats {args.forest_repeats}" if args.forest_repeats > 1 else "")
-        + "".join(f" --sampling {spec}" for spec in dict.fromkeys(r["sampling"].split()[0] for r in rows)) + f"` on {args.device}. "
-        f"{len(b.train)} train / {len(b.test)} test traces, {2 * len(b.train)} synthetic. Fit {rows[0]['fit_s']} s.", "",
+        + "".join(f" --sampling {spec}" for spec in dict.fromkeys(r["sampling"].split()[0] for r in rows))
+        + f"` on {args.device}. "
+        f"{len(b.train)} train / {len(b.test)} test traces, {2 * len(b.train)} synthetic. "
+        f"Fit {rows[0]['fit_s']} s.", "",
         "| sampling | sample s | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys),
         *("| " + r["sampling"] + f" | {r['sample_s']} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |"
           for r in rows), "", *per_class_table(rows)])  # fmt: skip

@@ -58,7 +58,7 @@ def main() -> None:
     train, test = b.train.series, b.test.series
     # a video is a (class, video number) pair, as in the B1 split (split_by_video): videoTrain reuses
     # the numbers 1..50 in each class. Each pair gets an integer code (in sorted pair order).
-    keys = list(zip(b.train.labels, (video_id(i) for i in b.train.ids)))
+    keys = list(zip(b.train.labels, (video_id(i) for i in b.train.ids), strict=True))
     code = {k: j for j, k in enumerate(sorted(set(keys)))}
     videos = np.array([code[k] for k in keys])
     rng = np.random.default_rng(args.seed)
@@ -88,7 +88,8 @@ def main() -> None:
     what = {"within-video": ("half of each training video's sessions", "the other half (same videos)"),
             "by-video": ("half of the training videos", "the other videos' sessions")}  # fmt: skip
     for name, mia, dcr in rows:
-        lines.append(f"| {name} | {what[name][0]} | {what[name][1]} | {mia.mean():.3f} ({mia.min():.3f}-{mia.max():.3f})"
+        lines.append(f"| {name} | {what[name][0]} | {what[name][1]} "
+                     f"| {mia.mean():.3f} ({mia.min():.3f}-{mia.max():.3f})"
                      f" | {dcr.mean():.3f} ({dcr.min():.3f}-{dcr.max():.3f}) |")  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ log = logging.getLogger("benchmarks")
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS = ("B1", "B2-bins", "B2-packets", "B3")
-GENERATORS = ("real-holdout", "copy+noise", "bin-shuffle", "videotrain-gan", "doppelganger", "1d-diffusion", "netdiffus")
+GENERATORS = ("real-holdout", "copy+noise", "bin-shuffle", "videotrain-gan", "doppelganger", "1d-diffusion",
+              "netdiffus")
 
 
 BENCH_DEMO_STEPS = 1500
@@ -384,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.error(f"unknown generator or benchmark: {', '.join(bad)}")
     t_start = time.perf_counter()
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
     out: dict[str, Any] = {
         "date": date,
         "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -34,7 +34,9 @@ def write_json(path: Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def save_checkpoint(run_dir: str | Path, *, config: dict, state_dict: dict[str, torch.Tensor], model_info: dict) -> Path:
+def save_checkpoint(
+    run_dir: str | Path, *, config: dict, state_dict: dict[str, torch.Tensor], model_info: dict
+) -> Path:
     """Write ``config.json``, ``model.safetensors`` and ``model.json`` into ``run_dir``."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +64,9 @@ def load_checkpoint(run_dir: str | Path) -> tuple[dict, dict[str, torch.Tensor],
         raise CheckpointError(f"run folder {run_dir} does not exist")
     missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE) if not (run_dir / f).exists()]
     if missing:
-        raise CheckpointError(f"{run_dir} is not a fitted run folder: missing {', '.join(missing)} (run 'netdiffus fit' first)")
+        raise CheckpointError(
+            f"{run_dir} is not a fitted run folder: missing {', '.join(missing)} (run 'netdiffus fit' first)"
+        )
     config = _read_json_object(run_dir / CONFIG_FILE)
     info = _read_json_object(run_dir / MODEL_FILE)
     path = run_dir / WEIGHTS_FILE

@@ -186,7 +186,7 @@ class NetDiffusConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "NetDiffusConfig":
+    def from_dict(cls, data: dict[str, Any]) -> NetDiffusConfig:
         cfg = cls()
         _merge(cfg, data, prefix="")
         cfg.validate()

@@ -114,7 +114,7 @@ class TotalsCalibration:
         train_labels: Sequence[str],
         generated: np.ndarray,
         generated_labels: Sequence[str],
-    ) -> "TotalsCalibration":
+    ) -> TotalsCalibration:
         """Map, per class, the log volumes of ``generated`` ``[M, C, T]`` (a reference draw,
         before any snap) onto those of the training series ``train`` ``[N, C, T]``, for the
         classes present in both. Classes with fewer than 2 traces on either side, or no spread
@@ -153,7 +153,8 @@ class TotalsCalibration:
     def map_log_volume(self, v: np.ndarray, label: str) -> np.ndarray:
         """The calibrated log volumes of ``label``'s traces with log volumes ``v`` ``[n]``."""
         g_q, t_q = self.classes[label]
-        mapped = np.interp(v, g_q, t_q) + np.where(v < g_q[0], v - g_q[0], 0.0) + np.where(v > g_q[-1], v - g_q[-1], 0.0)
+        mapped = (np.interp(v, g_q, t_q) + np.where(v < g_q[0], v - g_q[0], 0.0)
+                  + np.where(v > g_q[-1], v - g_q[-1], 0.0))
         return np.maximum(mapped, 0.0)  # log1p of a total: 0 is an empty trace
 
     def apply(self, series: np.ndarray, labels: Sequence[str]) -> np.ndarray:
@@ -174,7 +175,7 @@ class TotalsCalibration:
                             for lab, (g, t) in self.classes.items()}}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "TotalsCalibration":
+    def from_json(cls, data: dict[str, Any]) -> TotalsCalibration:
         return cls(classes={str(lab): (np.asarray(d["generated"], dtype=np.float64),
                                        np.asarray(d["training"], dtype=np.float64))
                             for lab, d in data["classes"].items()})
@@ -182,7 +183,7 @@ class TotalsCalibration:
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, TotalsCalibration) and self.classes.keys() == other.classes.keys()
                 and all(np.array_equal(a, b) for lab in self.classes
-                        for a, b in zip(self.classes[lab], other.classes[lab])))
+                        for a, b in zip(self.classes[lab], other.classes[lab], strict=True)))
 
 
 @dataclass
@@ -195,8 +196,8 @@ class ValueLexicon:
         ``{class: [sorted float64 values of channel 0, of channel 1, ...]}``; an empty array
         leaves that class and channel as generated (no shared values, or a continuous channel).
     tolerance : float
-        Largest distance in signed log space (``sign(x) * log1p|x|``) at which a generated ``x`` becomes the shared value
-        ``v`` (0.5: within a factor of about 1.65).
+        Largest distance in signed log space (``sign(x) * log1p|x|``) at which a generated ``x`` becomes
+        the shared value ``v`` (0.5: within a factor of about 1.65).
     """
 
     values: dict[str, list[np.ndarray]] = field(default_factory=dict)
@@ -214,7 +215,7 @@ class ValueLexicon:
         min_traces: int = 2,
         min_coverage: float = 0.5,
         tolerance: float = 0.5,
-    ) -> "ValueLexicon":
+    ) -> ValueLexicon:
         """Collect the shared values of training ``series`` ``[N, C, T]`` with their ``labels``.
 
         Parameters
@@ -286,7 +287,7 @@ class ValueLexicon:
                 "values": {lab: [v.tolist() for v in chans] for lab, chans in self.values.items()}}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ValueLexicon":
+    def from_json(cls, data: dict[str, Any]) -> ValueLexicon:
         return cls(values={str(lab): [np.asarray(v, dtype=np.float64) for v in chans]
                            for lab, chans in data["values"].items()},
                    tolerance=float(data["tolerance"]))

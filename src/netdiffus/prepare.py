@@ -40,10 +40,11 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -365,7 +366,8 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
             res.labelled += 1
         b = tr.stats
         kept.append((b.first_ns, tr.index, b.series, label))
-        for store, value in ((res.size_hist, b.size_hist), (res.offset_hist, b.offset_hist), (res.transport, b.transport)):
+        for store, value in ((res.size_hist, b.size_hist), (res.offset_hist, b.offset_hist),
+                             (res.transport, b.transport)):
             store[label] = store[label] + value if label in store else value.astype(np.int64)
     res.packets = counted[0]
     if n_traces == 0:
@@ -425,7 +427,7 @@ def _prepare_captures(
             done = 0
             try:
                 for fut in as_completed(futures):
-                    for i, res in zip(futures[fut], fut.result()):
+                    for i, res in zip(futures[fut], fut.result(), strict=True):
                         done += 1
                         take(i, res, done)
             except BaseException:

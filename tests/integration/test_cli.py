@@ -131,7 +131,8 @@ def test_fit_single_class_is_one_line_error(capsys, tmp_path):
     [
         (["fit", "{tmp}/missing.parquet", "-o", "{tmp}/r"], "error: dataset file {tmp}/missing.parquet does not exist"),
         (["sample", "{tmp}/norun", "-n", "3", "-o", "{tmp}/s.parquet"], "error: run folder {tmp}/norun does not exist"),
-        (["fit", "{tmp}/x.parquet", "-o", "{tmp}/r", "--set", "train.steps=-2"], "error: train.steps must be >= 1 (got -2)"),
+        (["fit", "{tmp}/x.parquet", "-o", "{tmp}/r", "--set", "train.steps=-2"],
+         "error: train.steps must be >= 1 (got -2)"),
         (["info", "{tmp}/nothing"], "error: path {tmp}/nothing does not exist"),
     ],
 )
@@ -157,7 +158,8 @@ def test_fit_refuses_a_non_empty_folder(capsys, tmp_path):
     [
         (PermissionError(13, "Permission denied", "/x/out.parquet"), [], "error: /x/out.parquet: Permission denied"),
         (OSError(28, "No space left on device"), [], "error: No space left on device"),
-        (RuntimeError("boom"), [], "error: unexpected RuntimeError: boom (a bug in netdiffus; -vv shows the traceback)"),
+        (RuntimeError("boom"), [],
+         "error: unexpected RuntimeError: boom (a bug in netdiffus; -vv shows the traceback)"),
     ],
 )
 def test_unexpected_exceptions_are_one_line(capsys, monkeypatch, exc, verbose, expected):
@@ -224,7 +226,8 @@ def test_every_option_says_what_it_does(command):
         (None, True, "none (run saved before value snapping)"),
         ({"values": {"a": [[]], "b": [[]]}}, True, "none (no channel's values recur across training traces)"),
         ({"values": {"a": [[60.0, 342.0], []], "b": [[], [1.0]]}}, True, "3 shared values in 2 of 4 class channels"),
-        ({"values": {"a": [[60.0]]}}, False, "1 shared value in 1 of 1 class channels (off: imaging.snap_values=false)"),
+        ({"values": {"a": [[60.0]]}}, False,
+         "1 shared value in 1 of 1 class channels (off: imaging.snap_values=false)"),
     ],
 )
 def test_info_value_snap_line(lexicon, on, line):

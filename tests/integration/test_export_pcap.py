@@ -17,8 +17,8 @@ from pathlib import Path
 import dpkt
 import numpy as np
 import pytest
-from conftest import ones_complement_sum
 
+from conftest import ones_complement_sum
 from netdiffus.cli.main import main
 from netdiffus.export.addresses import AddressPlan
 from netdiffus.export.pcap import export_pcap
@@ -92,7 +92,8 @@ def stats(labels, transport):
     return {
         "packet_sizes": {lab: {"down": {"edges": SIZE_EDGES, "counts": counts.tolist()},
                                "up": {"edges": SIZE_EDGES, "counts": counts[::-1].tolist()}} for lab in labels},
-        "intra_bin_offsets": {lab: {"edges": np.linspace(0, 1, 21).tolist(), "counts": list(range(1, 21))} for lab in labels},
+        "intra_bin_offsets": {lab: {"edges": np.linspace(0, 1, 21).tolist(), "counts": list(range(1, 21))}
+                              for lab in labels},
         "transport": transport,
     }
 
@@ -120,7 +121,7 @@ def test_dpkt_reads_every_packet_checksums_verify_and_bytes_match(tmp_path, ip_v
     assert len(packets) == s.n_packets and sum(p["len"] for p in packets) == int(expected.sum())
     convs = bytes_per_bin(packets, t=ds.length, start=s.start_time)
     assert len(convs) == ds.n_traces
-    for f, x in zip(s.flows, expected):
+    for f, x in zip(s.flows, expected, strict=True):
         client = (AddressPlan.default(ip_version=ip_version).client(0)[0].__class__(f.client).packed, f.client_port)
         conv = next(c for c in convs.values() if c["initiator"] == client)
         assert np.array_equal(conv["x"], x), f.trace_id
@@ -244,7 +245,8 @@ def test_cli_errors_leave_no_file(tmp_path, capsys, argv, message):
 def test_cli_start_time_iso(tmp_path):
     write_dataset(two_way_dataset(n=2, t=8), tmp_path / "d.parquet")
     pcap = tmp_path / "out.pcap"
-    assert main(["export", str(tmp_path / "d.parquet"), "--pcap", str(pcap), "--start-time", "2025-03-01T12:00:00Z"]) == 0
+    assert main(["export", str(tmp_path / "d.parquet"), "--pcap", str(pcap),
+                 "--start-time", "2025-03-01T12:00:00Z"]) == 0
     assert read_and_verify(pcap)[0]["ts"] == 1740830400.0
 
 

@@ -36,7 +36,8 @@ def _independent_bins(path: Path, *, bin_s: float, length: int) -> tuple[np.ndar
             if k >= length:
                 continue
             l3 = eth.data
-            size = l3.len if isinstance(l3, dpkt.ip.IP) else 40 + l3.plen if isinstance(l3, dpkt.ip6.IP6) else len(buf) - 14
+            size = (l3.len if isinstance(l3, dpkt.ip.IP)
+                    else 40 + l3.plen if isinstance(l3, dpkt.ip6.IP6) else len(buf) - 14)
             ch = 1 if eth.src == device else 0
             nbytes[ch, k] += size
             npk[ch, k] += 1

@@ -135,7 +135,8 @@ TRAIN_V = np.linspace(6.0, 12.0, 61)  # "tv" training log volumes: uniform on [6
     ],
 )
 def test_totals_calibration_maps_reference_quantiles_onto_training_ones(reference_v, query_v, expected_v):
-    cal = TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * len(TRAIN_V), _traces(reference_v), ["tv"] * len(reference_v))
+    cal = TotalsCalibration.fit(_traces(TRAIN_V), ["tv"] * len(TRAIN_V), _traces(reference_v),
+                                ["tv"] * len(reference_v))
     out = cal.apply(_traces(query_v), ["tv"] * len(query_v))
     np.testing.assert_allclose(_volumes(out), expected_v, rtol=1e-9)
     np.testing.assert_allclose(out[:, 0, 0], out[:, 0, 1])  # each trace keeps its shape

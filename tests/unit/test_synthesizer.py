@@ -72,7 +72,9 @@ def test_reload_samples_the_same_traces(tiny_overrides, tmp_path):
     before = synth.sample(6, seed=5, labels=["b", "a", "b", "a", "a", "b"])
     synth.save(tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "model.json", "model.safetensors"]
-    after = TrafficSynthesizer.load(tmp_path / "run", progress=False).sample(6, seed=5, labels=["b", "a", "b", "a", "a", "b"])
+    after = TrafficSynthesizer.load(tmp_path / "run", progress=False).sample(
+        6, seed=5, labels=["b", "a", "b", "a", "a", "b"]
+    )
     np.testing.assert_array_equal(before.series, after.series)
     assert before.labels == after.labels
 

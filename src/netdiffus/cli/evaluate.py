@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import math
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -32,8 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--real", required=True, type=Path, metavar="R.parquet", help="real traces the generator was trained on")
-    p.add_argument("--real-test", type=Path, metavar="T.parquet", help="real traces unseen by the generator (utility, privacy)")
+    p.add_argument("--real", required=True, type=Path, metavar="R.parquet",
+                   help="real traces the generator was trained on")
+    p.add_argument("--real-test", type=Path, metavar="T.parquet",
+                   help="real traces unseen by the generator (utility, privacy)")
     p.add_argument("--synthetic", required=True, type=Path, metavar="S.parquet", help="generated traces")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument(

@@ -83,7 +83,7 @@ def parse_start_time(text: str | None) -> float:
     except ValueError:
         raise ConfigError(f"start-time must be Unix seconds or an ISO 8601 time (got {text!r})") from None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
+        t = t.replace(tzinfo=dt.UTC)
     return t.timestamp()
 
 
@@ -91,9 +91,8 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.export.addresses import AddressPlan
     from netdiffus.export.pcap import export_pcap, load_export_input, write_flows_csv
     from netdiffus.export.tabular import write_exported_csv
-    from netdiffus.io.dataset import check_output_file
-
     from netdiffus.features.series import parse_duration
+    from netdiffus.io.dataset import check_output_file
 
     plan = AddressPlan.parse(args.addr_map, ip_version=6 if args.ipv6 else None)
     bin_width = None if args.bin_width is None else parse_duration(args.bin_width, name="bin-width")

@@ -24,7 +24,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="continue from RUN/train_state.safetensors (written with --set train.checkpoint_every=K)")
     p.add_argument("--force", action="store_true", help="write into a non-empty run folder")
     p.add_argument("--device", default="cpu",
-                   help="torch device (default: cpu); under torchrun, cuda gives each process the GPU of its local rank")
+                   help="torch device (default: cpu); under torchrun, cuda gives each process the GPU "
+                        "of its local rank")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
     return p

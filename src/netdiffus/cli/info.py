@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
                                                           config["imaging"].get("calibrate_totals", True)),
             }
         except (KeyError, TypeError, AttributeError) as exc:
-            raise CheckpointError(f"{path}: config.json or model.json lacks {exc} (not written by netdiffus fit?)") from None
+            raise CheckpointError(
+                f"{path}: config.json or model.json lacks {exc} (not written by netdiffus fit?)"
+            ) from None
     elif path.exists():
         ds = read_dataset(path)
         out = {

@@ -13,7 +13,7 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from netdiffus import __version__
 from netdiffus.errors import NetDiffusError
@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"netdiffus {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors (summaries still print)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="log only warnings and errors (summaries still print)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:

@@ -13,7 +13,8 @@ the conditional and the unconditional (null-class) outputs: ``out = out_u + w (o
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 import torch

@@ -136,8 +136,8 @@ class UNet(nn.Module):
     ):
         super().__init__()
         self.config: dict[str, Any] = dict(
-            in_channels=in_channels, num_classes=num_classes, out_channels=out_channels, dims=dims, base_channels=base_channels,
-            channel_mult=list(channel_mult), num_res_blocks=num_res_blocks,
+            in_channels=in_channels, num_classes=num_classes, out_channels=out_channels, dims=dims,
+            base_channels=base_channels, channel_mult=list(channel_mult), num_res_blocks=num_res_blocks,
             attention_levels=list(attention_levels), dropout=dropout, patch_size=patch_size,
             symmetric_output=symmetric_output, output=output, gasf_head=gasf_head,
         )

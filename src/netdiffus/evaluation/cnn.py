@@ -28,8 +28,9 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -136,7 +137,7 @@ class GasfCnnClassifier:
         z = self.scaler_.transform(np.asarray(x, dtype=np.float64))
         return torch.from_numpy(gasf(z).astype(np.float32))
 
-    def fit(self, x: np.ndarray, y: Sequence[str], *, classes: Sequence[str] | None = None) -> "GasfCnnClassifier":
+    def fit(self, x: np.ndarray, y: Sequence[str], *, classes: Sequence[str] | None = None) -> GasfCnnClassifier:
         """Train on traces ``x`` ``[N, C, T]`` with labels ``y`` ``[N]``."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y)

@@ -33,9 +33,10 @@ import io
 import json
 import math
 import os
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import matplotlib
 
@@ -333,7 +334,7 @@ def write_report(
     for name, b in (baselines or {}).items():
         rows[name] = b.overall
     info = {
-        "created (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "created (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "real traces": real.n_traces,
         "synthetic traces": synthetic.n_traces,
         "shape [C, T]": f"[{real.n_channels}, {real.length}]",

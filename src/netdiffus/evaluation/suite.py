@@ -22,8 +22,9 @@ import logging
 import math
 import numbers
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class EvaluationResult:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EvaluationResult":
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
         def f(v: Any) -> float:
             return float("nan") if v is None else float(v)
 
@@ -226,7 +227,9 @@ def evaluate(
     t0 = time.perf_counter()
     groups = _resolve_metrics(metrics)
     seed = check_seed(seed)
-    n_trees = n_estimators if n_estimators is not None else (FAST_N_ESTIMATORS if fast else utility.DEFAULT_N_ESTIMATORS)
+    n_trees = (
+        n_estimators if n_estimators is not None else (FAST_N_ESTIMATORS if fast else utility.DEFAULT_N_ESTIMATORS)
+    )
     _check_count("n_estimators", n_trees)
     _check_count("forest_repeats", forest_repeats)
     if cnn_epochs is not None:
@@ -356,7 +359,8 @@ def _fidelity(
     ylab_s: np.ndarray,
     classes: list[str],
 ) -> None:
-    names = {"W1_values": fidelity.w1_values, "W1_totals": fidelity.w1_totals, "JSD": fidelity.jsd, "ACF": fidelity.acf_distance}
+    names = {"W1_values": fidelity.w1_values, "W1_totals": fidelity.w1_totals, "JSD": fidelity.jsd,
+             "ACF": fidelity.acf_distance}
     per: dict[str, list[float]] = {k: [] for k in names}
     for c in classes:
         r, s = xr[ylab_r == c], xs[ylab_s == c]

@@ -18,7 +18,8 @@ Examples
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier

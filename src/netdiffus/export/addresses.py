@@ -19,8 +19,9 @@ Examples
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 from netdiffus.errors import ConfigError
 
@@ -92,14 +93,14 @@ class AddressPlan:
         return self.client_net.version  # type: ignore[return-value]
 
     @classmethod
-    def default(cls, *, ip_version: Literal[4, 6] = 4) -> "AddressPlan":
+    def default(cls, *, ip_version: Literal[4, 6] = 4) -> AddressPlan:
         if ip_version not in _DEFAULTS:
             raise ConfigError(f"ip_version must be 4 or 6 (got {ip_version!r})")
         c, s = _DEFAULTS[ip_version]
         return cls(ipaddress.ip_network(c), ipaddress.ip_network(s))
 
     @classmethod
-    def parse(cls, specs: Sequence[str] | None, *, ip_version: Literal[4, 6] | None = None) -> "AddressPlan":
+    def parse(cls, specs: Sequence[str] | None, *, ip_version: Literal[4, 6] | None = None) -> AddressPlan:
         """Build a plan from ``client=CIDR``, ``server=CIDR`` and ``LABEL=ADDRESS`` items.
 
         Items may also be given comma-separated in one string. Unmapped roles keep the
@@ -114,7 +115,9 @@ class AddressPlan:
             key, sep, value = item.partition("=")
             key, value = key.strip(), value.strip()
             if not sep or not key or not value:
-                raise ConfigError(f"addr-map items must look like client=CIDR, server=CIDR or LABEL=ADDRESS (got {item!r})")
+                raise ConfigError(
+                    f"addr-map items must look like client=CIDR, server=CIDR or LABEL=ADDRESS (got {item!r})"
+                )
             if key == "client":
                 client = _net(value, what="addr-map client")
             elif key == "server":

@@ -39,9 +39,10 @@ import logging
 import numbers
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -371,7 +372,8 @@ def export_pcap(
     unknown = sorted(set(plan.servers) - set(dataset.labels))
     if unknown:
         raise ConfigError(
-            f"addr-map class {unknown[0]!r} is not a class of the dataset (classes: {', '.join(sorted(set(dataset.labels)))})"
+            f"addr-map class {unknown[0]!r} is not a class of the dataset "
+            f"(classes: {', '.join(sorted(set(dataset.labels)))})"
         )
     ipv = plan.version
     kind = resolve_feature(dataset.meta.feature, feature)
@@ -423,13 +425,13 @@ def export_pcap(
             proto_of[lab] = TCP if transport == "tcp" else UDP
         hmin = header_size(ip_version=ipv, proto=proto_of[lab])
         samplers = []
-        for ch, dd in zip(meta.channels, directions):
+        for ch, dd in zip(meta.channels, directions, strict=True):
             h = _lookup(size_table, lab, channel=ch, direction=dd if len(directions) == 2 else None,
                         what="packet_sizes")
             samplers.append(SizeSampler(h, min_size=hmin, mtu=mtu) if h is not None else None)
         # A channel the class never uses (no bytes in it) needs no sizes: no warning for it.
         used = ints[[k for k, x in enumerate(labels) if x == lab]].any(axis=(0, 2))
-        lacking = [ch for ch, s, u in zip(meta.channels, samplers, used) if s is None and u]
+        lacking = [ch for ch, s, u in zip(meta.channels, samplers, used, strict=True) if s is None and u]
         if kind != "sizes" and lacking:  # name the channels when the class has sizes for another one
             no_sizes.append(lab if all(s is None for s in samplers) else f"{lab} ({', '.join(lacking)})")
         samplers_of[lab] = samplers
@@ -467,7 +469,7 @@ def export_pcap(
     flows: list[FlowInfo] = []
     carried = dropped = 0
     endpoints: list[tuple[bytes, bytes, int, int, bytes, bytes]] = []
-    for j, (i, lab) in enumerate(zip(picked, labels)):
+    for j, (i, lab) in enumerate(zip(picked, labels, strict=True)):
         rng = np.random.default_rng([seed, i])  # per trace: a trace's packets do not depend on max_traces
         proto = proto_of[lab]
         hmin = header_size(ip_version=ipv, proto=proto)

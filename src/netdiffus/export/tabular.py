@@ -18,8 +18,9 @@ Examples
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from netdiffus.io.dataset import TRACE_COLUMNS, TraceDataset, atomic_path, write_dataset
 
@@ -50,7 +51,7 @@ def write_csv(dataset: TraceDataset, path: str | Path) -> Path:
     return _write_wide(Path(path), dataset.meta.channels, t, rows)
 
 
-def write_exported_csv(dataset: TraceDataset, summary: "ExportSummary", path: str | Path) -> Path:
+def write_exported_csv(dataset: TraceDataset, summary: ExportSummary, path: str | Path) -> Path:
     """Write the series a capture holds (``summary.written``, after rounding to whole packets and
     bytes) in the same wide layout, as exact integers, one row per exported trace."""
     w = summary.written

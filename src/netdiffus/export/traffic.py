@@ -47,8 +47,9 @@ Examples
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -106,7 +107,7 @@ class Histogram:
         self._cdf = cdf / cdf[-1]
 
     @classmethod
-    def from_json(cls, obj: Any, *, what: str) -> "Histogram":
+    def from_json(cls, obj: Any, *, what: str) -> Histogram:
         """Read ``{"edges": [...], "counts": [...]}``; raise :class:`DatasetError` naming ``what``."""
         if not isinstance(obj, dict) or "edges" not in obj or "counts" not in obj:
             raise DatasetError(f"{what} must be a dict with 'edges' and 'counts' (got {str(obj)[:60]})")
@@ -199,7 +200,8 @@ def resolve_feature(feature: str, override: str | None = None) -> FeatureKind:
     if "count" in name or "pkt" in name:
         return "packets"
     raise ConfigError(
-        f"cannot tell whether series {feature!r} are bytes, packets, sizes or iat; pass --feature bytes|packets|sizes|iat"
+        f"cannot tell whether series {feature!r} are bytes, packets, sizes or iat; "
+        "pass --feature bytes|packets|sizes|iat"
     )
 
 
@@ -217,7 +219,9 @@ def channel_directions(channels: Sequence[str]) -> list[int]:
     ([1, 0], [0, 1])
     """
     if len(channels) not in (1, 2):
-        raise DatasetError(f"pcap export needs 1 or 2 channels (one per direction) (got {len(channels)}: {list(channels)})")
+        raise DatasetError(
+            f"pcap export needs 1 or 2 channels (one per direction) (got {len(channels)}: {list(channels)})"
+        )
     guesses = []
     for name in channels:
         words = set(w for w in re.split(r"[^a-z0-9]+", name.lower()) if w)

@@ -335,7 +335,9 @@ class TraceTable:
             pos = a["filled"][slot] + rank
             keep = pos < room
             if not keep.all():
-                slot, pos, ts_ns, length, up, proto = slot[keep], pos[keep], ts_ns[keep], length[keep], up[keep], proto[keep]
+                slot, pos, ts_ns, length, up, proto = (
+                    slot[keep], pos[keep], ts_ns[keep], length[keep], up[keep], proto[keep]
+                )
             if spec.feature == "sizes":
                 a["values"][slot, 0, pos] = np.where(up, length, -length)
             else:

@@ -37,7 +37,8 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -245,7 +246,7 @@ class GramianAngularField:
         return inv, int(st)
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, x: np.ndarray, *, labels: Sequence[str] | None = None) -> "GramianAngularField":
+    def fit(self, x: np.ndarray, *, labels: Sequence[str] | None = None) -> GramianAngularField:
         """Fit the scaling on training traces ``x`` ``[N, C, T]`` in original units.
 
         Parameters
@@ -458,7 +459,7 @@ class GramianAngularField:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "GramianAngularField":
+    def from_json(cls, data: dict[str, Any]) -> GramianAngularField:
         """Rebuild a fitted field from :meth:`to_json` output."""
         g = cls(
             method=data["method"],

@@ -43,7 +43,7 @@ class MarkovTransitionField:
         self.n_bins = n_bins
         self.image_size = image_size
 
-    def fit(self, x: np.ndarray) -> "MarkovTransitionField":
+    def fit(self, x: np.ndarray) -> MarkovTransitionField:
         """Validate parameters against ``x`` ``[N, C, T]`` (the field has no fitted state)."""
         if not (isinstance(self.n_bins, (int, np.integer)) and self.n_bins >= 2):
             raise ConfigError(f"n_bins must be an integer >= 2 (got {self.n_bins!r})")

@@ -39,7 +39,8 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -119,7 +120,7 @@ class SeriesScaler:
             raise ConfigError("scaler is not fitted: call fit(x) first")
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, x: np.ndarray) -> "SeriesScaler":
+    def fit(self, x: np.ndarray) -> SeriesScaler:
         """Fit on training traces ``x`` ``[N, C, T]`` in original units.
 
         Sets ``min_`` and ``max_`` ``[C]`` in the transformed domain.
@@ -239,7 +240,7 @@ class SeriesScaler:
         return {"mode": self.mode, "min": self.min_.tolist(), "max": self.max_.tolist()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "SeriesScaler":
+    def from_json(cls, data: dict[str, Any]) -> SeriesScaler:
         """Rebuild a fitted scaler from :meth:`to_json` output."""
         s = cls(mode=data["mode"])
         s._check_mode()
@@ -305,7 +306,7 @@ class TraceScaleModel:
         self.kind = kind
         self.prior_strength = prior_strength
 
-    def fit(self, scale: np.ndarray, *, labels: Sequence[str], series01: np.ndarray | None = None) -> "TraceScaleModel":
+    def fit(self, scale: np.ndarray, *, labels: Sequence[str], series01: np.ndarray | None = None) -> TraceScaleModel:
         """Fit on training trace scales ``[N, C, 2]`` (original units) and their ``labels`` ``[N]``.
 
         ``series01`` ``[N, C, T]`` (optional): the traces scaled per series to [0, 1], to condition
@@ -459,7 +460,7 @@ class TraceScaleModel:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "TraceScaleModel":
+    def from_json(cls, data: dict[str, Any]) -> TraceScaleModel:
         """Rebuild a fitted model from :meth:`to_json` output."""
         m = cls(kind=data["kind"], prior_strength=float(data["prior_strength"]))
         m.n_channels_ = int(data["n_channels"])

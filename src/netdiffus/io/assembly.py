@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class HostKey:
     value: int
 
     @classmethod
-    def parse_mac(cls, text: str) -> "HostKey":
+    def parse_mac(cls, text: str) -> HostKey:
         digits = text.strip().replace(":", "").replace("-", "").replace(".", "")
         if len(digits) != 12:
             raise ConfigError(f"host MAC must have 6 bytes, e.g. 20:f8:5e:ca:91:52 (got {text.strip()!r})")
@@ -87,7 +88,7 @@ class HostKey:
             raise ConfigError(f"host MAC must be hexadecimal, e.g. 20:f8:5e:ca:91:52 (got {text.strip()!r})") from None
 
     @classmethod
-    def parse(cls, text: str) -> "HostKey":
+    def parse(cls, text: str) -> HostKey:
         """A MAC (``20:f8:5e:ca:91:52``) or an IPv4 / IPv6 address.
 
         >>> HostKey.parse("10.0.0.1").kind, HostKey.parse("02-00-00-00-00-01").kind
@@ -121,12 +122,12 @@ def count_hosts(batches: Iterable[PacketBatch]) -> tuple[Counter, Counter]:
         for col in (b.src_mac, b.dst_mac):
             ok = (col >= 0) & ((col & _GROUP_BIT) == 0)
             vals, counts = np.unique(col[ok], return_counts=True)
-            macs.update(dict(zip(vals.tolist(), counts.tolist())))
+            macs.update(dict(zip(vals.tolist(), counts.tolist(), strict=True)))
         for hi, lo in ((b.src_hi, b.src_lo), (b.dst_hi, b.dst_lo)):
             pair = np.stack([hi[b.is_ip], lo[b.is_ip]], axis=1)
             if len(pair):
                 vals, counts = np.unique(pair, axis=0, return_counts=True)
-                ips.update({(int(h), int(lo_)): int(c) for (h, lo_), c in zip(vals, counts)})
+                ips.update({(int(h), int(lo_)): int(c) for (h, lo_), c in zip(vals, counts, strict=True)})
     return macs, ips
 
 
@@ -300,7 +301,7 @@ def _assemble_flows(batches: Iterable[PacketBatch], spec: SeriesSpec, idle_ns: i
         run_last = np.maximum.reduceat(ts, run_starts)
         # runs in the order of their first packet, so flows are numbered by start
         run_order = np.argsort(order[run_starts], kind="stable")
-        key_rows = list(zip(*(c[run_group_start].tolist() for c in sorted_cols)))  # exact Python ints
+        key_rows = list(zip(*(c[run_group_start].tolist() for c in sorted_cols), strict=True))  # exact Python ints
         pkt_slot = np.empty(n, np.int64)
         pkt_init = np.empty(n, bool)
         retired: list[_OpenFlow] = []  # flows of this batch that end inside it: closed after the add

@@ -13,8 +13,8 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 from netdiffus.errors import InputError
 

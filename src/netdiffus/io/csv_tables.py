@@ -41,8 +41,9 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -199,7 +200,7 @@ def read_long_table(
         traces.setdefault(key, []).append(values)
         labels.setdefault(key, row[j_label].strip() if j_label is not None and j_label < len(row) else label)
     series = []
-    for key, pts in traces.items():
+    for pts in traces.values():
         arr = np.asarray(sorted(pts), dtype=np.float64)  # [rows, 1 + C], by time
         if bin_width_s is None:
             series.append(arr[:, 1:].T)

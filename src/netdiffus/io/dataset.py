@@ -29,9 +29,10 @@ import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -92,7 +93,7 @@ class DatasetMeta:
         return {"format_version": FORMAT_VERSION, **asdict(self)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "DatasetMeta":
+    def from_json(cls, data: dict[str, Any]) -> DatasetMeta:
         known = {k: data[k] for k in ("feature", "unit", "bin_width_s", "channels", "extra") if k in data}
         return cls(**known)
 
@@ -162,7 +163,7 @@ class TraceDataset:
         return self.n_traces
 
     # -- selection -----------------------------------------------------------------------------
-    def subset(self, index: Sequence[int] | np.ndarray) -> "TraceDataset":
+    def subset(self, index: Sequence[int] | np.ndarray) -> TraceDataset:
         """Return the traces at ``index`` (integer positions or a boolean mask)."""
         idx = np.asarray(index)
         if idx.dtype == bool:
@@ -287,7 +288,8 @@ def require_dataset(obj: object, name: str) -> TraceDataset:
     >>> require_dataset("train.parquet", "dataset")
     Traceback (most recent call last):
     ...
-    netdiffus.errors.InputError: dataset must be a TraceDataset (got str 'train.parquet'); read a file with read_dataset(path)
+    netdiffus.errors.InputError: dataset must be a TraceDataset (got str 'train.parquet');
+    read a file with read_dataset(path)
     """
     if isinstance(obj, TraceDataset):
         return obj

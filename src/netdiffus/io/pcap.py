@@ -52,9 +52,10 @@ import gzip
 import os
 import struct
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 
@@ -206,12 +207,12 @@ class PacketBatch:
         return int(self.ts_ns.shape[0])
 
     @classmethod
-    def empty(cls) -> "PacketBatch":
+    def empty(cls) -> PacketBatch:
         i = np.zeros(0, np.int64)
         u = np.zeros(0, np.uint64)
         return cls(i, i, np.zeros(0, bool), i, u, u, u, u, i, i, i, i)
 
-    def take(self, index: np.ndarray) -> "PacketBatch":
+    def take(self, index: np.ndarray) -> PacketBatch:
         return PacketBatch(**{k: v[index] for k, v in self.__dict__.items()})
 
 
@@ -453,7 +454,9 @@ def _pcapng_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | No
                         f"but {len(ifaces)} are declared"
                     )
                 if 28 + cap > blen:
-                    raise CaptureError(f"{name}: corrupt pcapng packet at byte {chunks.pos + off}: captured length {cap}")
+                    raise CaptureError(
+                        f"{name}: corrupt pcapng packet at byte {chunks.pos + off}: captured length {cap}"
+                    )
                 lt, mul, div = ifaces[iface]
                 offs.append(off + 28)
                 caps.append(cap)
@@ -703,7 +706,7 @@ def decode_batch_dpkt(raw: RawBatch) -> PacketBatch:
     if n == 0:
         return PacketBatch.empty()
     rows = [_dpkt_one(raw.packet(i), int(raw.linktype[i]), int(raw.wirelen[i])) for i in range(n)]
-    cols = list(zip(*rows))
+    cols = list(zip(*rows, strict=True))
     u = lambda c: np.array(c, dtype=np.uint64)  # noqa: E731
     i = lambda c: np.array(c, dtype=np.int64)  # noqa: E731
     return PacketBatch(

@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def split_by_group(
     if not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be in (0, 1) (got {test_fraction})")
     check_seed(seed)
-    pairs = sorted(set(zip(labels, groups)))
+    pairs = sorted(set(zip(labels, groups, strict=True)))
     rng = np.random.default_rng(seed)
     if stratify:
         test_pairs = set()
@@ -62,7 +63,7 @@ def split_by_group(
     else:
         order = rng.permutation(len(pairs))
         test_pairs = {pairs[i] for i in order[: int(test_fraction * len(pairs))]}
-    is_test = np.array([(lab, g) in test_pairs for lab, g in zip(labels, groups)], dtype=bool)
+    is_test = np.array([(lab, g) in test_pairs for lab, g in zip(labels, groups, strict=True)], dtype=bool)
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 
@@ -73,9 +74,9 @@ def videotrain_video_id(trace_id: str) -> str:
 
 
 def split_dataset(
-    dataset: "TraceDataset", *, test_fraction: float = 0.3, group: str | None = None, seed: int = 0,
+    dataset: TraceDataset, *, test_fraction: float = 0.3, group: str | None = None, seed: int = 0,
     stratify: bool = True,
-) -> tuple["TraceDataset", "TraceDataset"]:
+) -> tuple[TraceDataset, TraceDataset]:
     r"""Split a dataset into real train and test sets, keeping groups of related traces together.
 
     Parameters
@@ -121,7 +122,7 @@ def split_dataset(
         raise DatasetError(f"no class has two or more groups{'' if group is None else f' (group {group!r})'}, "
                            "so none can be held out for test")
     if len(train_idx) == 0 or len(test_idx) == 0:
-        n_pairs = len(set(zip(dataset.labels, groups)))
+        n_pairs = len(set(zip(dataset.labels, groups, strict=True)))
         raise DatasetError(
             f"test_fraction {test_fraction} of {n_pairs} (label, group) pairs leaves an empty "
             f"{'test' if len(test_idx) == 0 else 'train'} side"

@@ -142,7 +142,8 @@ def main():
     sll = [(ts, struct.pack(">HHH", 4 if f[6:12] == DEVICE_MAC else 0, 1, 6) + f[6:12] + b"\0\0" + f[12:])
            for ts, f in eth]
     write_pcap(HERE / "golden-sll.pcap", sll, linktype=113)
-    sll2 = [(ts, f[12:14] + b"\0\0" + struct.pack(">I", 1) + struct.pack(">HBB", 1, 4 if f[6:12] == DEVICE_MAC else 0, 6)
+    sll2 = [(ts, f[12:14] + b"\0\0" + struct.pack(">I", 1)
+             + struct.pack(">HBB", 1, 4 if f[6:12] == DEVICE_MAC else 0, 6)
              + f[6:12] + b"\0\0" + f[14:]) for ts, f in eth]
     write_pcap(HERE / "golden-sll2.pcap", sll2, linktype=276)
     # broken inputs

@@ -14,6 +14,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks import generators as G  # noqa: E402
 from benchmarks.datasets import DATA, split_by_video  # noqa: E402
+
 from netdiffus.evaluation import fidelity, privacy  # noqa: E402
 from netdiffus.io.dataset import TraceDataset  # noqa: E402
 

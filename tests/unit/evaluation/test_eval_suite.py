@@ -229,7 +229,8 @@ def test_cli_evaluate(tmp_path, capsys):
     "extra, message",
     [
         (["--metrics", "bogus"],
-         "error: metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, cnn (got 'bogus')"),
+         "error: metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, cnn "
+         "(got 'bogus')"),
         (["--metrics", " , "], "error: --metrics must name at least one metric group (got ',')"),
     ],
 )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import dpkt
@@ -102,7 +103,7 @@ def test_tcp_conversation(tmp_path):
     assert fwd[-1].flags & dpkt.tcp.TH_FIN and rev[-1].flags & dpkt.tcp.TH_FIN
     assert sum(bool(p.flags & dpkt.tcp.TH_SYN) for p in fwd + rev) == 2
     for seg in (fwd, rev):  # sequence numbers follow the payload
-        for p, q in zip(seg, seg[1:]):
+        for p, q in itertools.pairwise(seg):
             step = len(p.data) + bool(p.flags & (dpkt.tcp.TH_SYN | dpkt.tcp.TH_FIN))
             assert q.seq == (p.seq + step) % 2**32
     assert {(ip.dst, ip.data.dport) for ip in pkts if (ip.src, ip.data.sport) != client} == {client}
@@ -214,7 +215,9 @@ def test_no_partial_file_on_error(tmp_path, monkeypatch):
 def test_output_is_a_folder(tmp_path):
     with pytest.raises(ConfigError) as exc:
         export_pcap(make_dataset(n=1), tmp_path)
-    assert str(exc.value) == f"pcap output {tmp_path} is a folder; give a file name such as {tmp_path / 'synthetic.pcap'}"
+    assert str(exc.value) == (
+        f"pcap output {tmp_path} is a folder; give a file name such as {tmp_path / 'synthetic.pcap'}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import struct
 import dpkt
 import numpy as np
 import pytest
-from conftest import ones_complement_sum
 
+from conftest import ones_complement_sum
 from netdiffus.export.frames import (
     TCP,
     UDP,
@@ -75,7 +75,8 @@ def _dpkt_frame(v, proto, ip_len, flags):
         ip.flow = 77
         # dpkt fills the IPv6 transport checksum itself
         etype = dpkt.ethernet.ETH_TYPE_IP6
-    eth = dpkt.ethernet.Ethernet(dst=bytes([0, 0, 0x5E, 0, 0x53, 1]), src=bytes([2, 0, 1, 2, 3, 4]), type=etype, data=ip)
+    eth = dpkt.ethernet.Ethernet(dst=bytes([0, 0, 0x5E, 0, 0x53, 1]), src=bytes([2, 0, 1, 2, 3, 4]), type=etype,
+                                 data=ip)
     return bytes(eth)
 
 
@@ -135,7 +136,9 @@ def test_snaplen_truncates_payload_only():
 
 
 def test_pcap_file_header():
-    assert pcap_file_header() == bytes.fromhex("d4c3b2a1 0200 0400 00000000 00000000 ffff0000 01000000".replace(" ", ""))
+    assert pcap_file_header() == bytes.fromhex(
+        "d4c3b2a1 0200 0400 00000000 00000000 ffff0000 01000000".replace(" ", "")
+    )
 
 
 @pytest.mark.parametrize("v, proto, size", [(4, TCP, 40), (4, UDP, 28), (6, TCP, 60), (6, UDP, 48)])

@@ -245,7 +245,8 @@ def test_schedule_iat():
 
 @settings(max_examples=150, deadline=None)
 @given(
-    values=st.lists(st.lists(st.one_of(st.just(0), st.integers(1, 80), st.integers(81, 60_000)), min_size=8, max_size=8),
+    values=st.lists(st.lists(st.one_of(st.just(0), st.integers(1, 80), st.integers(81, 60_000)),
+                             min_size=8, max_size=8),
                     min_size=1, max_size=2),
     kind=st.sampled_from(["bytes", "packets"]),
     control=st.booleans(),

@@ -36,7 +36,7 @@ def test_table_equals_one_builder_per_trace(data, spec_i):
     table = TraceTable(spec, capacity=2)  # grows while adding
     slots = [table.open() for _ in range(5)]
     assert slots == [0, 1, 2, 3, 4]
-    for a, b in zip([0, *cuts], [*cuts, len(ts)]):
+    for a, b in zip([0, *cuts], [*cuts, len(ts)], strict=True):
         table.add(slot=slot[a:b], ts_ns=ts[a:b], length=length[a:b], up=up[a:b], proto=proto[a:b])
     for s in range(5):
         ref = SeriesBuilder(spec)

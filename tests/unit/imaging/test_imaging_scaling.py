@@ -56,7 +56,8 @@ def test_per_series_transform_with_given_scale():
             [[[-1.0, 2.0]]],
             None,
             DatasetError,
-            "scaling 'global-log' needs values >= 0 (got minimum -1.0); use scaling 'global-linear' or 'per-series' for signed series",
+            "scaling 'global-log' needs values >= 0 (got minimum -1.0); "
+            "use scaling 'global-linear' or 'per-series' for signed series",
         ),
         (
             "per-series",

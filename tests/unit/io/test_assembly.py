@@ -25,7 +25,8 @@ def flows(**kw):
 
 def test_flows_bidirectional_five_tuple():
     got, traces = flows()
-    assert got == [(6, 40000, 443, 5), (17, 5353, 53, 2), (17, 1, 2, 1), (1, 0, 0, 2), (47, 0, 0, 1), (17, 6000, 7000, 2)]
+    assert got == [(6, 40000, 443, 5), (17, 5353, 53, 2), (17, 1, 2, 1), (1, 0, 0, 2), (47, 0, 0, 1),
+                   (17, 6000, 7000, 2)]
     tcp = traces[0]
     assert tcp.flow == FlowKey(6, "192.168.1.10", 40000, "93.184.216.34", 443)
     # initiator = the device: channel 0 to it (0.1 s, 0.8 s), channel 1 from it (0, 0.26, 2.4 s)

@@ -73,7 +73,8 @@ def test_csv_by_five_tuple_from_an_export_flow_table(tmp_path):
     "spec, error, message",
     [
         ("files", ConfigError, "label_from must be folder, regex:PATTERN or csv:FILE (got 'files')"),
-        ("regex:(", ConfigError, "label_from regex is invalid: missing ), unterminated subpattern at position 0 (got '(')"),
+        ("regex:(", ConfigError,
+         "label_from regex is invalid: missing ), unterminated subpattern at position 0 (got '(')"),
         ("csv:/nonexistent.csv", InputError, "label file /nonexistent.csv does not exist"),
     ],
 )

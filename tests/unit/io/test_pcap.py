@@ -57,7 +57,8 @@ def _dpkt_reference(path: Path) -> list[tuple[int, int, int, int, int]]:
 
 def test_golden_fields_match_dpkt_alone():
     b = read(DATA / "golden.pcap")
-    got = list(zip(b.ts_ns.tolist(), b.length.tolist(), b.proto.tolist(), b.sport.tolist(), b.dport.tolist()))
+    got = list(zip(b.ts_ns.tolist(), b.length.tolist(), b.proto.tolist(), b.sport.tolist(), b.dport.tolist(),
+                   strict=True))
     assert got == _dpkt_reference(DATA / "golden.pcap")
     assert len(b) == 14
 

@@ -19,7 +19,7 @@ def test_groups_never_straddle_the_split():
     assert len(train) + len(test) == 12 and len(test) == 6
     side = {}
     for part, name in ((train, "train"), (test, "test")):
-        for lab, i in zip(part.labels, part.ids):
+        for lab, i in zip(part.labels, part.ids, strict=True):
             assert side.setdefault((lab, i.split("_")[1]), name) == name
     np.testing.assert_array_equal(
         np.sort(np.concatenate([train.series, test.series]).ravel()), np.sort(ds.series.ravel())
@@ -44,7 +44,8 @@ def test_whole_match_without_capture_group_and_no_group():
         (dict(test_fraction=1.0), ConfigError, r"test_fraction must be in \(0, 1\) \(got 1.0\)"),
         (dict(test_fraction=0.01, stratify=False), DatasetError,
          r"test_fraction 0.01 of 12 \(label, group\) pairs leaves an empty test side"),
-        (dict(group="t"), DatasetError, r"no class has two or more groups \(group 't'\), so none can be held out for test"),
+        (dict(group="t"), DatasetError,
+         r"no class has two or more groups \(group 't'\), so none can be held out for test"),
         (dict(seed=-1), ConfigError, r"seed must be an integer from 0 to 2\*\*32 - 1 \(got -1\)"),
     ],
 )
