@@ -22,8 +22,8 @@ import json
 import logging
 import numbers
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,15 @@ from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset, require_dataset
 from netdiffus.postprocess import TotalsCalibration, ValueLexicon, snap_zeros, zero_thresholds
-from netdiffus.training import TRAIN_STATE_FILE, TrainProgress, is_main_process, read_train_state_info, train
+from netdiffus.training import (
+    TRAIN_STATE_FILE,
+    TrainProgress,
+    gather_shares,
+    is_main_process,
+    process_share,
+    read_train_state_info,
+    train,
+)
 
 __all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS", "resolve_device"]
 
@@ -148,7 +156,7 @@ class TrafficSynthesizer:
         self.totals_calibration_: TotalsCalibration | None = None
 
     @classmethod
-    def from_preset(cls, preset: str = "demo", *, overrides: list[str] | None = None, **kwargs) -> "TrafficSynthesizer":
+    def from_preset(cls, preset: str = "demo", *, overrides: list[str] | None = None, **kwargs) -> TrafficSynthesizer:
         """Build from a named preset plus ``section.key=value`` overrides."""
         return cls(load_config(preset=preset, overrides=overrides), **kwargs)
 
@@ -179,7 +187,7 @@ class TrafficSynthesizer:
         if gaf.scaling.startswith("per-series"):
             scale = np.concatenate([
                 gaf.sample_scale([lab], seed=s, images=x_0[k:k + 1] if is_gasf else None)
-                for k, (lab, s) in enumerate(zip(labels, seeds))
+                for k, (lab, s) in enumerate(zip(labels, seeds, strict=True))
             ])
         if is_gasf:
             return gaf.inverse_transform_torch(x_0, scale=scale, inversion=self.config.imaging.inversion).cpu().numpy()
@@ -197,7 +205,7 @@ class TrafficSynthesizer:
         run_dir: str | Path | None = None,
         resume: bool = False,
         progress: Callable[[TrainProgress], None] | None = None,
-    ) -> "TrafficSynthesizer":
+    ) -> TrafficSynthesizer:
         """Fit the imaging scaling and train the diffusion model on ``dataset``.
 
         With ``resume=True``, training continues from ``run_dir/train_state.safetensors`` when that
@@ -289,13 +297,13 @@ class TrafficSynthesizer:
         self.model_ = ema
         log.debug("trained %d steps in %.1f s", cfg.train.steps, self.fit_seconds_)
         self.totals_calibration_ = None
-        if cfg.imaging.calibrate_totals and is_main_process():
+        if cfg.imaging.calibrate_totals:  # under torchrun every process draws its share
             self.fit_totals_calibration(dataset)
         if run_dir is not None and is_main_process():
             self.save(run_dir)
         return self
 
-    def fit_totals_calibration(self, dataset: TraceDataset) -> "TrafficSynthesizer":
+    def fit_totals_calibration(self, dataset: TraceDataset) -> TrafficSynthesizer:
         """Fit the volume calibration (``totals_calibration_``) of a trained model to ``dataset``,
         its training set: ``fit`` does this after training when ``imaging.calibrate_totals`` is
         true; call it to calibrate a run saved by an earlier version (then ``save`` it again).
@@ -313,8 +321,14 @@ class TrafficSynthesizer:
         held = set() if lexicon is None else {c for c, chans in lexicon.values.items() if any(len(v) for v in chans)}
         counts = {c: int(np.clip(2 * k, *CALIBRATION_DRAW)) for c, k in self.class_counts_.items() if c not in held}
         labels = [c for c, k in counts.items() for _ in range(k)]
-        reference = (self._generate(labels, seed=CALIBRATION_SEED, sc=self.config.sample, desc="calibrate volumes")
-                     if labels else np.zeros((0, *self.shape_)))
+        reference = np.zeros((0, *self.shape_))
+        if labels:
+            # Under torchrun each process draws every world_size-th trace (trace k keeps its own
+            # seed, so the set is the one a single process draws) and all of them gather the set.
+            share = process_share(len(labels))
+            part = self._generate([labels[k] for k in share], seed=CALIBRATION_SEED, sc=self.config.sample,
+                                  desc="calibrate volumes", indices=list(share))
+            reference = gather_shares(len(labels), share, part)
         cal = self.totals_calibration_ = TotalsCalibration.fit(dataset.series, dataset.labels, reference, labels)
         log.info("volume calibration from %d reference traces: 5-95 %% range of log volume x %s%s", len(labels),
                  ", ".join(f"{c} {cal.stretch(c):.2f}" for c in cal.classes) or "(no class)",
@@ -360,7 +374,7 @@ class TrafficSynthesizer:
             k = np.floor(quotas).astype(int)
             for i in np.argsort(-(quotas - k), kind="stable")[: n - int(k.sum())]:
                 k[i] += 1
-            return [c for c, ki in zip(self.classes_, k) for _ in range(ki)]
+            return [c for c, ki in zip(self.classes_, k, strict=True) for _ in range(ki)]
         if isinstance(labels, str):
             labels = [labels] * n
         elif isinstance(labels, Mapping):
@@ -453,17 +467,21 @@ class TrafficSynthesizer:
             sources=["netdiffus"] * n, meta=meta,
         )
 
-    def _generate(self, labels_list: list[str], *, seed: int, sc: SampleConfig, desc: str) -> np.ndarray:
+    def _generate(self, labels_list: list[str], *, seed: int, sc: SampleConfig, desc: str,
+                  indices: list[int] | None = None) -> np.ndarray:
         """Run the sampler for one trace per label and invert the images: ``[n, C, T]`` float64 in
-        original units, before any calibration or snap."""
+        original units, before any calibration or snap. Trace ``j`` is sample ``indices[j]`` of the
+        seed (default ``j``): the same trace whatever else is drawn beside it."""
         n = len(labels_list)
+        if n == 0:  # e.g. a process's share of a small draw under torchrun
+            return np.zeros((0, *self.shape_))
         sampler, steps, eta, w, bs = sc.sampler, sc.steps, sc.eta, sc.guidance_scale, sc.batch_size
         # The valid-GASF head's x_0 is already a valid GASF: projecting it again changes nothing.
         project = (sc.project_x0 and self.config.imaging.representation == "gasf"
                    and self.config.model.output == "image")
         index = {c: i for i, c in enumerate(self.classes_)}
         y_all = torch.tensor([index[lab] for lab in labels_list], dtype=torch.long, device=self.device)
-        seeds = [seed * 1_000_003 + k for k in range(n)]
+        seeds = [seed * 1_000_003 + k for k in (range(n) if indices is None else indices)]
         c, size = self.shape_[0], self.imaging_.size_
         shape = (c, size, size) if self.config.imaging.representation == "gasf" else (c, size)
         bar = None
@@ -509,7 +527,7 @@ class TrafficSynthesizer:
         return save_checkpoint(path, config=self.config.to_dict(), state_dict=self.model_.state_dict(), model_info=info)
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str | torch.device = "cpu", progress: bool = True) -> "TrafficSynthesizer":
+    def load(cls, path: str | Path, *, device: str | torch.device = "cpu", progress: bool = True) -> TrafficSynthesizer:
         """Load a run folder written by :meth:`save` (or by ``netdiffus fit``).
 
         Raises

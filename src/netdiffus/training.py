@@ -17,11 +17,12 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
@@ -33,7 +34,7 @@ from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.io.dataset import atomic_path
 
 __all__ = ["train", "TrainProgress", "TRAIN_STATE_FILE", "read_train_state_info", "process_device",
-           "setup_distributed", "is_main_process"]
+           "setup_distributed", "is_main_process", "process_share", "gather_shares"]
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +211,9 @@ def train(
             # EMA with warm-up: decay grows from 0 so early averages are not stuck at init.
             decay = min(cfg.ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
+                for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
                     pe.lerp_(pm, 1 - decay)
-                for be, bm in zip(ema.buffers(), model.buffers()):
+                for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
                     be.copy_(bm)
             loss_v = float(loss.detach())
             if world > 1:
@@ -250,6 +251,29 @@ def train(
 
 def is_main_process() -> bool:
     return _dist_info()[0] == 0
+
+
+def process_share(n: int) -> range:
+    """The items ``0..n-1`` this process handles when torchrun runs several: every
+    ``world_size``-th, from its rank (all of them in a one-process run)."""
+    rank, world = _dist_info()
+    return range(rank, n, world)
+
+
+def gather_shares(n: int, share: range, values: np.ndarray) -> np.ndarray:
+    """Reassemble ``values`` (``[len(share), ...]``, the rows of this process's :func:`process_share`)
+    from every process into ``[n, ...]`` in item order, on every process.
+
+    In a one-process run this returns ``values`` itself.
+    """
+    if _dist_info()[1] == 1:
+        return values
+    parts: list[tuple[list[int], np.ndarray] | None] = [None] * _dist_info()[1]
+    torch.distributed.all_gather_object(parts, (list(share), values))
+    out = np.empty((n, *values.shape[1:]), dtype=values.dtype)
+    for index, rows in parts:
+        out[index] = rows
+    return out
 
 
 def process_device(device: torch.device, *, local_rank: int, local_world_size: int,

@@ -76,9 +76,12 @@ def test_ddp_two_processes_match_one(tmp_path, dataset_file):
     a, b = _weights(one), _weights(two)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=0, atol=6 * 2e-3, err_msg=k)
-    # rank 0 alone draws the volume calibration's reference set, and saves it with the model
+    # the two processes each draw half of the volume calibration's reference set; rank 0 saves it
     cal_one, cal_two = (json.loads((r / "model.json").read_text())["totals_calibration"] for r in (one, two))
     assert cal_two["classes"].keys() == cal_one["classes"].keys() and cal_one["classes"]
+    for c, q in cal_one["classes"].items():  # the same quantiles, up to the weights' tolerance
+        for key in ("generated", "training"):
+            np.testing.assert_allclose(cal_two["classes"][c][key], q[key], rtol=1e-5, err_msg=f"{c} {key}")
 
 
 # -- resuming a saved training state with another configuration or dataset ----------------------
@@ -125,7 +128,8 @@ def test_resume_refuses_another_config_or_dataset(saved_run, extra, data, messag
 
 def test_resume_of_a_state_without_metadata_is_one_line(saved_run):
     """train_state files written before the metadata existed: the shape mismatch in one line."""
-    from safetensors.torch import load_file as load_torch, save_file
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file
 
     from netdiffus.errors import CheckpointError
 
@@ -140,7 +144,8 @@ def test_resume_of_a_state_without_metadata_is_one_line(saved_run):
 
 
 def _drop_step(path):
-    from safetensors.torch import load_file as load_torch, save_file
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file
 
     tensors = load_torch(str(path))
     del tensors["step"]

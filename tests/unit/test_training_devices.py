@@ -71,3 +71,49 @@ def test_setup_distributed_picks_the_device_and_backend(monkeypatch, device, loc
         monkeypatch.setenv(k, v)
     assert setup_distributed(torch.device(device)) == torch.device(expected)
     assert seen == {"backend": backend, **({"set_device": set_device} if set_device else {})}
+
+
+# -- sharing a draw between torchrun processes --------------------------------------------------
+
+def _share_and_gather(rank: int, world: int, init: str, sizes: list[int], queue) -> None:
+    import numpy as np
+
+    from netdiffus.training import gather_shares, process_share
+
+    torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        for n in sizes:
+            share = process_share(n)
+            rows = np.array([[k, 10 * k] for k in share], dtype=np.float64).reshape(len(share), 2)
+            queue.put((n, rank, list(share), gather_shares(n, share, rows).tolist()))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_processes_share_a_draw_and_gather_it_in_order(tmp_path):
+    world, sizes = 3, [7, 9, 2]  # 2 items: one process draws nothing
+    ctx = torch.multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    init = f"file://{tmp_path / 'rendezvous'}"
+    procs = [ctx.Process(target=_share_and_gather, args=(r, world, init, sizes, queue)) for r in range(world)]
+    for p in procs:
+        p.start()
+    got = sorted(queue.get(timeout=60) for _ in range(world * len(sizes)))
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    for n in sizes:
+        mine = [g for g in got if g[0] == n]
+        assert [share for _, _, share, _ in mine] == [list(range(r, n, world)) for r in range(world)]
+        for *_, gathered in mine:  # every process holds the whole set, in item order
+            assert gathered == [[k, 10 * k] for k in range(n)]
+
+
+def test_one_process_keeps_its_draw():
+    import numpy as np
+
+    from netdiffus.training import gather_shares, process_share
+
+    rows = np.arange(6.0).reshape(3, 2)
+    assert process_share(3) == range(3)
+    assert gather_shares(3, range(3), rows) is rows
