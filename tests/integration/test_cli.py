@@ -1,7 +1,10 @@
 """The CLI end to end, and its one-line errors on bad input (exit 1, no traceback, no output file)."""
 
 import json
+import os
 import shutil
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -185,6 +188,26 @@ def test_unexpected_exception_traceback_with_vv(capsys, caplog, monkeypatch):
     assert code == 1
     assert err.strip().endswith("-vv shows the traceback)")
     assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
+
+
+@pytest.mark.parametrize("sig, code, message", [(signal.SIGTERM, 143, "error: terminated"),
+                                                 (signal.SIGINT, 130, "error: interrupted")])
+def test_a_signal_unwinds_the_command_and_removes_its_temporary_file(capsys, monkeypatch, tmp_path, sig, code,
+                                                                     message):
+    import netdiffus.cli.info as info
+    from netdiffus.io.dataset import atomic_path
+
+    def write_then_get_signal(args):
+        with atomic_path(tmp_path / "out.pcap") as tmp:
+            tmp.write_bytes(b"half")
+            os.kill(os.getpid(), sig)
+            time.sleep(5)  # the handler raises before this ends
+
+    monkeypatch.setattr(info, "run", write_then_get_signal)
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_cli(capsys, "info", "anything")[::2] == (code, message + "\n")
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before  # main() puts the handler back
 
 
 def test_split_keeps_videos_apart_like_the_demo(capsys, tmp_path):

@@ -1,4 +1,4 @@
-"""Exact resume after SIGKILL, and DDP with 2 CPU processes against 1 process."""
+"""Exact resume after SIGKILL, what SIGTERM / Ctrl-C leave, and DDP with 2 CPU processes against 1."""
 
 import json
 import os
@@ -54,6 +54,35 @@ def test_sigkill_then_resume_gives_the_same_weights(tmp_path, dataset_file):
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.parametrize(
+    "sig, checkpoint_every, code, expected",
+    [
+        # no training state saved yet: the folder this command created goes
+        (signal.SIGTERM, 0, 143, "error: terminated: no training state was saved yet; {run} removed"),
+        (signal.SIGINT, 0, 130, "error: interrupted: no training state was saved yet; {run} removed"),
+        # a saved state stays, to continue from
+        (signal.SIGTERM, 2, 143, "error: terminated: {run} keeps the training state of step {step}; continue "
+                                 "with the same command and --resume"),
+    ],
+)
+def test_an_interrupted_fit_says_what_it_keeps(tmp_path, dataset_file, sig, checkpoint_every, code, expected):
+    run = tmp_path / "run"
+    sets = [s for s in SETS if not s.startswith(("train.steps", "train.checkpoint_every"))]
+    sets += ["train.steps=100000", f"train.checkpoint_every={checkpoint_every}", "train.log_every=1"]
+    proc = subprocess.Popen(_fit_cmd(dataset_file, run, sets=sets), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for = run / ("train_state.safetensors" if checkpoint_every else "metrics.jsonl")
+    deadline = time.time() + 120
+    while not wait_for.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    step = int(load_file(str(run / "train_state.safetensors"))["step"]) if checkpoint_every else None
+    assert (proc.returncode, err.strip().splitlines()[-1]) == (code, expected.format(run=run, step=step))
+    assert run.exists() == bool(checkpoint_every)
 
 
 def test_ddp_two_processes_match_one(tmp_path, dataset_file):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from netdiffus.cli._common import add_config_args, check_output_dir
@@ -56,7 +57,14 @@ def run(args: argparse.Namespace) -> int:
     if is_main_process() and not args.resume:
         check_output_dir(args.output, force=args.force)
     synth = TrafficSynthesizer(config, device=device, progress=not args.no_progress and is_main_process())
-    synth.fit(dataset, run_dir=args.output, resume=args.resume)
+    created = not args.output.exists()
+    fresh = not args.resume and (created or not any(args.output.iterdir()))
+    try:
+        synth.fit(dataset, run_dir=args.output, resume=args.resume)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what the run folder keeps
+        if not is_main_process():
+            raise
+        raise type(exc)(after_interrupt(args.output, fresh=fresh, created=created)) from None
     if is_main_process():
         print(f"trained {config.train.steps} steps on {len(dataset)} traces "
               f"({len(synth.classes_)} classes) in {synth.fit_seconds_:.1f} s -> {args.output}")
@@ -68,6 +76,29 @@ def run(args: argparse.Namespace) -> int:
         dist.barrier()
         dist.destroy_process_group()
     return 0
+
+
+def after_interrupt(run: Path, *, fresh: bool, created: bool) -> str:
+    """What an interrupted ``fit`` leaves in ``run``: its saved training state, to continue with
+    ``--resume``; without one, a folder that was new (or empty) is removed (or emptied) so that
+    the same command can run again."""
+    from netdiffus.training import TRAIN_STATE_FILE, read_train_state_info
+
+    state = run / TRAIN_STATE_FILE
+    if state.is_file():
+        step, _ = read_train_state_info(state)
+        return f"{run} keeps the training state of step {step}; continue with the same command and --resume"
+    if not fresh or not run.is_dir():
+        return ""
+    if created:
+        shutil.rmtree(run, ignore_errors=True)
+        return f"no training state was saved yet; {run} removed"
+    for entry in run.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return f"no training state was saved yet; {run} emptied"
 
 
 def check_resumable(run: Path, *, force: bool) -> None:

@@ -4,7 +4,9 @@ Each subcommand lives in its own module ``netdiffus.cli.<name>`` exposing
 ``add_parser(subparsers) -> argparse.ArgumentParser`` (which sets ``func=run`` as default) and
 ``run(args) -> int``. A :class:`~netdiffus.errors.NetDiffusError` becomes one line on stderr,
 ``error: <message>``, and exit code 1, never a traceback; so does an ``OSError`` (file name and
-reason) and, as a last resort, any other exception (its traceback with ``-vv``).
+reason) and, as a last resort, any other exception (its traceback with ``-vv``). Ctrl-C and
+SIGTERM unwind the command like an exception (so temporary files are removed) and end it with
+``error: interrupted`` (exit 130) or ``error: terminated`` (exit 143).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from netdiffus import __version__
@@ -21,6 +25,14 @@ from netdiffus.errors import NetDiffusError
 SUBCOMMANDS = ("prepare", "split", "fit", "sample", "evaluate", "export", "info", "demo")
 
 log = logging.getLogger("netdiffus")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so that its clean-up runs as for Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,14 +71,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args.verbose, args.quiet)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
         return int(args.func(args) or 0)
     except NetDiffusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # a command may say what it kept: KeyboardInterrupt("...")
+        terminated = isinstance(exc, Terminated)
+        detail = f": {exc}" if str(exc) else ""
+        print(f"error: {'terminated' if terminated else 'interrupted'}{detail}", file=sys.stderr)
+        return 143 if terminated else 130
     except OSError as exc:  # the file system said no: permissions, a full disk, a vanished path
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
@@ -77,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unexpected {type(exc).__name__}: {exc} (a bug in netdiffus; -vv shows the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover
