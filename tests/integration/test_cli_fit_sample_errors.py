@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -119,6 +120,51 @@ def test_sample_output_paths_are_checked_before_sampling(capsys, tmp_path, finis
     code, out, err = run_cli(capsys, "sample", finished_run, "-n", "2", "--no-progress", *argv)
     assert (code, err.strip()) == (1, "error: " + expected.format(tmp=tmp_path, run=finished_run))
     assert sorted(tmp_path.iterdir()) == before  # the dataset is not written when the CSV cannot be
+
+
+GOLDEN = Path(__file__).parents[1] / "data" / "pcap" / "golden.pcap"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["prepare", GOLDEN, "--unit", "file", "--no-progress", "-o", "{old}"],
+         "output path {old} exists (use --force to replace it)"),
+        (["split", "{data}", "--train", "{tmp}/train.parquet", "--test", "{old}"],
+         "--test {old} exists (use --force to replace it)"),
+        (["sample", "{run}", "-n", "2", "--no-progress", "-o", "{old}"],
+         "output path {old} exists (use --force to replace it)"),
+        (["sample", "{run}", "-n", "2", "--no-progress", "-o", "{tmp}/s.parquet", "--csv", "{old}"],
+         "--csv {old} exists (use --force to replace it)"),
+        (["evaluate", "--real", "{data}", "--synthetic", "{data}", "--fast", "-o", "{tmp}"],
+         "output folder {tmp} already holds metrics.json (use --force to replace them)"),
+        (["evaluate", "--real", "{data}", "--synthetic", "{data}", "--fast", "-o", "{old}"],
+         "output path {old} exists and is not a folder; give a folder"),
+        # a dataset is Parquet whatever its name says
+        (["sample", "{run}", "-n", "2", "--no-progress", "-o", "{tmp}/s.csv"],
+         "output path {tmp}/s.csv: datasets are written as Parquet; name it s.parquet"),
+        (["prepare", GOLDEN, "--unit", "file", "--no-progress", "-o", "{tmp}/d.pcap"],
+         "output path {tmp}/d.pcap: datasets are written as Parquet; name it d.parquet"),
+    ],
+)  # fmt: skip
+def test_existing_outputs_are_kept_unless_force(capsys, tmp_path, data, finished_run, argv, expected):
+    old = tmp_path / "old.parquet"
+    old.write_bytes(b"keep")
+    (tmp_path / "metrics.json").write_text("{}")
+    before = sorted(tmp_path.iterdir())
+    fmt = dict(tmp=tmp_path, data=data, run=finished_run, old=old)
+    code, out, err = run_cli(capsys, *[str(a).format(**fmt) for a in argv])
+    assert (code, err.strip()) == (1, "error: " + expected.format(**fmt))
+    assert sorted(tmp_path.iterdir()) == before and old.read_bytes() == b"keep"
+
+
+def test_force_replaces_an_existing_output(capsys, tmp_path, data):
+    train, test = tmp_path / "train.parquet", tmp_path / "test.parquet"
+    test.write_bytes(b"old")
+    argv = ["split", data, "--train", train, "--test", test, "--test-fraction", "0.5"]
+    assert run_cli(capsys, *argv)[0] == 1
+    assert run_cli(capsys, *argv, "--force")[0] == 0
+    assert test.read_bytes()[:4] == b"PAR1"
 
 
 def test_resume_without_train_state_keeps_the_run(capsys, data, finished_run):

@@ -201,7 +201,10 @@ def test_cli_export_then_cli_prepare(tmp_path, capsys):
     assert len(rows) == 7 and rows[0].startswith("id,label,source,bytes_to_initiator_0,bytes_to_initiator_1,")
     assert rows[1].split(",")[3:] == [str(int(v)) for v in np.rint(ds.series[0]).reshape(-1)]
     first = pcap.read_bytes()
-    assert main(["export", str(run / "synthetic.parquet"), "--pcap", str(pcap), "--seed", "4"]) == 0
+    again = ["export", str(run / "synthetic.parquet"), "--pcap", str(pcap), "--seed", "4"]
+    assert main(again) == 1  # an existing capture is kept unless --force
+    assert capsys.readouterr().err == f"error: --pcap {pcap} exists (use --force to replace it)\n"
+    assert main([*again, "--force"]) == 0
     assert pcap.read_bytes() == first
     back_path = tmp_path / "back.parquet"
     assert main(["prepare", str(pcap), "-o", str(back_path), "--unit", "flow", "--feature", "bytes",
@@ -212,7 +215,7 @@ def test_cli_export_then_cli_prepare(tmp_path, capsys):
     # the flow table written beside the pcap labels its flows again
     assert main(["prepare", str(pcap), "-o", str(back_path), "--unit", "flow", "--feature", "bytes",
                  "--bin-width", "0.5s", "--length", "24", "--split-direction", "--no-progress",
-                 "--label-from", f"csv:{tmp_path / 'f.csv'}"]) == 0
+                 "--label-from", f"csv:{tmp_path / 'f.csv'}", "--force"]) == 0
     back = read_dataset(back_path)
     assert len(set(ds.labels)) > 1 and back.labels == ds.labels
     assert np.array_equal(back.series, np.rint(ds.series))

@@ -270,7 +270,7 @@ def test_cli_format_reads_one_kind_and_warns_once(tmp_path, capsys, caplog, fmt,
     for inputs in ([pcaps, csvs], [csvs, pcaps]):
         caplog.clear()
         code = main(["prepare", *map(str, inputs), "--format", fmt, "--column", "bytes", "--unit", "file",
-                     "-o", str(out), "--no-progress"])
+                     "-o", str(out), "--no-progress", "--force"])
         assert code == 0, capsys.readouterr().err
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [warning]
         assert read_dataset(out).n_traces == n_traces

@@ -1,4 +1,8 @@
-"""Small helpers shared by the subcommands (argument groups, refusing to overwrite)."""
+"""Small helpers shared by the subcommands (argument groups, refusing to overwrite).
+
+Every subcommand keeps one policy for what it writes: an existing output file or a folder that
+already holds the command's output is refused unless ``--force`` is given.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from netdiffus.errors import InputError
+from netdiffus.io.dataset import check_output_file
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -22,3 +27,19 @@ def check_output_dir(path: Path, *, force: bool) -> None:
         raise InputError(f"output path {path} exists and is not a folder")
     if path.exists() and any(path.iterdir()) and not force:
         raise InputError(f"output folder {path} is not empty (use --force to write into it)")
+
+
+#: Names a Parquet dataset must not have: the file would be Parquet all the same.
+NOT_PARQUET = (".csv", ".tsv", ".txt", ".json", ".pcap", ".pcapng")
+
+
+def check_new_file(path: str | Path, *, force: bool, what: str = "output path", dataset: bool = False) -> Path:
+    """Refuse an output file that exists unless ``force`` (and whatever
+    :func:`netdiffus.io.dataset.check_output_file` refuses): checked before any work. A ``dataset``
+    (always written as Parquet) may not be named like another format (``out.csv``)."""
+    path = check_output_file(path, what=what)
+    if dataset and path.suffix.lower() in NOT_PARQUET:
+        raise InputError(f"{what} {path}: datasets are written as Parquet; name it {path.stem}.parquet")
+    if path.exists() and not force:
+        raise InputError(f"{what} {path} exists (use --force to replace it)")
+    return path

@@ -23,7 +23,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="seed of the split, sampling, evaluation and pcap export (default 0; training: "
                    "--set train.seed=K)")
     p.add_argument("--device", default="cpu", help="torch device of training and sampling (default: cpu)")
-    p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder (a folder an earlier demo wrote is replaced without it)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
     return p

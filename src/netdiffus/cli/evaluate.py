@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from netdiffus.errors import ConfigError
+from netdiffus.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="fit each random forest N times (seeds SEED..SEED+N-1) and report the mean and *_sd (default 1)",
     )  # fmt: skip
     p.add_argument("--title", default="netdiffus evaluation", help="title of the HTML report")
+    p.add_argument("--force", action="store_true",
+                   help="replace the metrics.json and report.html of an earlier evaluation")
     p.set_defaults(func=run)
     return p
 
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.io.dataset import read_dataset
 
     metrics = _metrics_arg(args.metrics)
+    check_report_dir(args.output, force=args.force)  # before the (long) scoring
     real = read_dataset(args.real)
     synthetic = read_dataset(args.synthetic)
     real_test = read_dataset(args.real_test) if args.real_test else None
@@ -98,3 +101,12 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"metrics: {path.parent / 'metrics.json'}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def check_report_dir(path: Path, *, force: bool) -> None:
+    """The output folder must be a folder (or not exist yet) and hold no earlier report unless ``force``."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"output path {path} exists and is not a folder; give a folder")
+    held = [name for name in ("metrics.json", "report.html") if (path / name).exists()]
+    if held and not force:
+        raise InputError(f"output folder {path} already holds {' and '.join(held)} (use --force to replace them)")

@@ -62,6 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="start trace j at START + j * SECONDS instead of all at once (default 0)")
     p.add_argument("--packet-gap", type=float, default=0.01, metavar="SECONDS",
                    help="mean gap between packets of a sizes series (default 0.01)")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--snaplen", type=int, default=None, metavar="BYTES",
                    help="keep only this many bytes of each frame (default: whole frames)")
     p.set_defaults(func=run)
@@ -88,18 +89,18 @@ def parse_start_time(text: str | None) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from netdiffus.cli._common import check_new_file
     from netdiffus.export.addresses import AddressPlan
     from netdiffus.export.pcap import export_pcap, load_export_input, write_flows_csv
     from netdiffus.export.tabular import write_exported_csv
     from netdiffus.features.series import parse_duration
-    from netdiffus.io.dataset import check_output_file
 
     plan = AddressPlan.parse(args.addr_map, ip_version=6 if args.ipv6 else None)
     bin_width = None if args.bin_width is None else parse_duration(args.bin_width, name="bin-width")
     start = parse_start_time(args.start_time)
-    for opt, target in (("--flows", args.flows), ("--csv", args.csv)):
+    for opt, target in (("--pcap", args.pcap), ("--flows", args.flows), ("--csv", args.csv)):
         if target:  # fail before the (long) export, not after it with the pcap written
-            check_output_file(target, what=opt)
+            check_new_file(target, force=args.force, what=opt)
     dataset = load_export_input(args.input)
     summary = export_pcap(
         dataset, args.pcap, seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces,

@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from netdiffus.io.dataset import check_output_file, write_dataset
+from netdiffus.cli._common import check_new_file
+from netdiffus.io.dataset import write_dataset
 
 EXAMPLES = """\
 examples:
@@ -44,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture / CSV files or folders (searched recursively)")
     p.add_argument("-o", "--output", required=True, metavar="DATASET.parquet", help="dataset file to write")
+    p.add_argument("--force", action="store_true", help="replace an existing dataset file")
     p.add_argument("--format", choices=("auto", "csv", "pcap"), default="auto",
                    help="input kind (default: auto, from the inputs; an error if they hold both kinds)")
     g = p.add_argument_group("series")
@@ -94,7 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from netdiffus.prepare import prepare
 
-    check_output_file(args.output)  # fail now, not after reading every input
+    check_new_file(args.output, force=args.force, dataset=True)  # fail now, not after reading every input
     bar = None
     progress = None
     if not args.no_progress and sys.stderr.isatty():

@@ -31,6 +31,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="the generator's output as inverted, without the volume calibration and the zero "
                    "and value snaps (docs/model.md)")
     p.add_argument("--csv", type=Path, help="also write a wide CSV here")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
@@ -38,16 +39,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from netdiffus.cli._common import check_new_file
     from netdiffus.errors import ConfigError
     from netdiffus.export.tabular import write_csv
-    from netdiffus.io.dataset import check_output_file, write_dataset
+    from netdiffus.io.dataset import write_dataset
     from netdiffus.synthesizer import TrafficSynthesizer
 
     if args.n < 1:
         raise ConfigError(f"-n must be >= 1 (got {args.n})")
-    check_output_file(args.output)  # fail now, not after sampling (nor with the dataset written)
+    # fail now, not after sampling (nor with the dataset written)
+    check_new_file(args.output, force=args.force, dataset=True)
     if args.csv:
-        check_output_file(args.csv, what="--csv")
+        check_new_file(args.csv, force=args.force, what="--csv")
     synth = TrafficSynthesizer.load(args.run, device=args.device, progress=not args.no_progress)
     labels = None
     if args.label:

@@ -26,6 +26,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("dataset", type=Path, help="dataset .parquet to split")
     p.add_argument("--train", type=Path, required=True, metavar="TRAIN.parquet", help="train dataset to write")
     p.add_argument("--test", type=Path, required=True, metavar="TEST.parquet", help="test dataset to write")
+    p.add_argument("--force", action="store_true", help="replace existing --train / --test files")
     p.add_argument("--test-fraction", type=float, default=0.3, metavar="F",
                    help="share of the (label, group) pairs in test (default 0.3)")
     p.add_argument("--group", metavar="REGEX", default=None,
@@ -39,12 +40,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from netdiffus.cli._common import check_new_file
     from netdiffus.errors import InputError
     from netdiffus.io.dataset import read_dataset, write_dataset
     from netdiffus.io.split import split_dataset
 
     if args.train.resolve() == args.test.resolve():
         raise InputError(f"--train and --test are the same file ({args.train})")
+    check_new_file(args.train, force=args.force, what="--train", dataset=True)
+    check_new_file(args.test, force=args.force, what="--test", dataset=True)
     train, test = split_dataset(read_dataset(args.dataset), test_fraction=args.test_fraction,
                                 group=args.group, seed=args.seed, stratify=not args.pooled)
     write_dataset(train, args.train)
