@@ -144,22 +144,40 @@ def _is_capture_name(path: Path) -> bool:
 def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: Literal["csv", "pcap"]) -> list[tuple[Path, Path]]:
     """(file, root) pairs: files given directly, and matching files found under given folders.
 
-    ``root`` is the folder the label of a ``folder`` / ``regex:`` label is relative to (the given
-    folder, or a given file's own folder).
+    ``root`` is the folder the label of a ``folder`` / ``regex:`` label and the trace id are relative
+    to: a given folder, or for files given directly the deepest folder holding all of them (so a
+    shell glob such as ``captures/*/*.pcap`` labels each capture by its folder, as ``captures``
+    does). A file listed twice (or also found under a given folder) is read once.
     """
-    out: list[tuple[Path, Path]] = []
+    out: list[tuple[Path, Path | None]] = []  # None: a file given directly
     for item in inputs:
         p = Path(item)
         if not p.exists():
             raise InputError(f"input path {p} does not exist")
         if p.is_file():
-            out.append((p, p.parent))
+            out.append((p, None))
             continue
         if kind == "csv":
             found = sorted(p.rglob("*.csv"))
         else:
             found = sorted(f for f in p.rglob("*") if f.is_file() and _is_capture_name(f))
         out += [(f, p) for f in found]
+    direct = [f for f, root in out if root is None]
+    try:  # all relative or all absolute, as a shell glob gives them
+        common = Path(os.path.commonpath([str(f.parent) for f in direct])) if direct else None
+    except ValueError:
+        common = None
+    seen: set[Path] = set()
+    unique: list[tuple[Path, Path]] = []
+    for f, root in out:
+        root = root or common or f.parent
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            unique.append((f, root))
+    if len(unique) < len(out):
+        log.warning("%d input file(s) given more than once (or also found under a given folder): read once",
+                    len(out) - len(unique))
+    out = unique
     if not out:
         what = ".csv files" if kind == "csv" else f"captures ({', '.join(CAPTURE_SUFFIXES)})"
         raise InputError(f"no {what} found under {', '.join(str(i) for i in inputs)}")

@@ -357,3 +357,51 @@ def test_ip_only_leaves_arp_out(captures):
     assert with_arp.series.sum() - ip_only.series.sum() == 1  # the ARP request at 2.0 s
     assert (with_arp.meta.extra["non_ip_frames"], ip_only.meta.extra["non_ip_frames"]) == (
         "link_payload_length", "excluded")
+
+
+# -- files named one by one (a shell glob) are labelled as their folder would label them ---------
+
+def _glob_tree(root: Path, kind: str) -> list[Path]:
+    files = []
+    for label in ("aria", "cam"):
+        (root / label).mkdir(parents=True)
+        for k in range(2):
+            f = root / label / f"s{k}.{kind}"
+            if kind == "pcap":
+                shutil.copy(PCAP / "golden.pcap", f)
+            else:
+                f.write_text("bytes\n" + "\n".join(str(10 * k + j) for j in range(8)) + "\n")
+            files.append(f)
+    return files
+
+
+@pytest.mark.parametrize(
+    "kind, options",
+    [
+        ("pcap", ["--unit", "file", "--length", "8"]),
+        ("csv", ["--column", "bytes", "--length", "8"]),
+    ],
+)
+def test_cli_files_given_one_by_one_are_labelled_like_their_folder(tmp_path, capsys, caplog, kind, options):
+    files = _glob_tree(tmp_path / "in", kind)
+    by_folder, by_file = tmp_path / "folder.parquet", tmp_path / "files.parquet"
+    assert main(["prepare", str(tmp_path / "in"), *options, "-o", str(by_folder), "--no-progress"]) == 0
+    assert main(["prepare", *map(str, files), *options, "-o", str(by_file), "--no-progress"]) == 0
+    a, b = read_dataset(by_folder), read_dataset(by_file)
+    assert b.labels == a.labels == ["aria", "aria", "cam", "cam"]
+    assert b.ids == a.ids and len(set(b.ids)) == 4
+    np.testing.assert_array_equal(b.series, a.series)
+    # one file alone keeps its own folder: the label "."
+    one = tmp_path / "one.parquet"
+    assert main(["prepare", str(files[0]), *options, "-o", str(one), "--no-progress"]) == 0
+    assert read_dataset(one).labels == ["."]
+
+
+def test_cli_a_capture_given_twice_is_read_once(tmp_path, capsys, caplog):
+    files = _glob_tree(tmp_path / "in", "pcap")
+    out = tmp_path / "q.parquet"
+    assert main(["prepare", str(tmp_path / "in"), str(files[0]), "--unit", "file", "-o", str(out),
+                 "--no-progress"]) == 0
+    assert read_dataset(out).n_traces == 4
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "1 input file(s) given more than once (or also found under a given folder): read once"]

@@ -259,6 +259,13 @@ def prepare_csv(
     empty = [p for p in paths if p.is_dir() and next(p.rglob("*.csv"), None) is None]
     if empty and len(empty) == len(paths):
         raise InputError(f"no .csv files found under {', '.join(str(p) for p in empty)}")
+    # per-trace files given directly (a shell glob): labelled by their folder below the deepest
+    # folder holding all of them, as if that folder had been given
+    files = [p for p in paths if p.is_file()]
+    try:
+        files_root = Path(os.path.commonpath([str(p.parent) for p in files])) if files else None
+    except ValueError:  # relative and absolute paths mixed
+        files_root = None
     for path in paths:
         if path in empty:  # a folder without CSV files next to inputs with some
             log.debug("no .csv files under %s", path)
@@ -283,8 +290,12 @@ def prepare_csv(
                 rows_c = [ds.series[ds.ids.index(tid), 0].astype(np.float64) for ds in per_channel]
                 t_min = min(len(r) for r in rows_c)
                 series.append(np.stack([r[:t_min] for r in rows_c]))
-                ids.append(tid)
-                labels.append(first.labels[i])
+                if path.is_file() and files_root is not None:
+                    ids.append(path.relative_to(files_root).with_suffix("").as_posix())
+                    labels.append(path.parent.relative_to(files_root).as_posix())
+                else:
+                    ids.append(tid)
+                    labels.append(first.labels[i])
                 sources.append(first.sources[i])
             if keep:
                 channel_names.setdefault(tuple(_columns(column)), str(path))
