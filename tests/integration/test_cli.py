@@ -241,6 +241,11 @@ def test_every_option_says_what_it_does(command):
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
     silent = [a.option_strings[-1] for a in sub._actions if a.option_strings and not a.help]
     assert silent == []
+    # an option with a default value states it
+    unstated = [a.option_strings[-1] for a in sub._actions
+                if a.option_strings and a.default not in (None, False, [], "==SUPPRESS==") and a.nargs != 0
+                and "default" not in a.help]
+    assert unstated == []
 
 
 @pytest.mark.parametrize(
@@ -278,3 +283,22 @@ def test_info_volume_calibration_line(calibration, on, line):
     from netdiffus.cli.info import _volume_calibration
 
     assert _volume_calibration(calibration, on) == line
+
+
+@pytest.mark.parametrize(
+    "argv, usage, message",
+    [
+        (["prepare", "x", "-o", "y.parquet", "--bogus"], "usage: netdiffus prepare ",
+         "netdiffus prepare: error: unrecognized arguments: --bogus"),
+        (["sample", "run", "-n", "2", "-o", "s.parquet", "--nope", "3"], "usage: netdiffus sample ",
+         "netdiffus sample: error: unrecognized arguments: --nope 3"),
+        (["--bogus"], "usage: netdiffus ", "netdiffus: error: unrecognized arguments: --bogus"),
+        (["fit"], "usage: netdiffus fit ", "netdiffus fit: error: the following arguments are required: dataset"),
+    ],
+)
+def test_a_usage_error_prints_the_usage_of_the_command_given(capsys, argv, usage, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith(usage) and err.strip().splitlines()[-1] == message

@@ -7,6 +7,7 @@ already holds the command's output is refused unless ``--force`` is given.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from netdiffus.errors import InputError
@@ -43,3 +44,8 @@ def check_new_file(path: str | Path, *, force: bool, what: str = "output path", 
     if path.exists() and not force:
         raise InputError(f"{what} {path} exists (use --force to replace it)")
     return path
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars go to a terminal only: a redirected log gets the log lines, not bar redraws."""
+    return not args.no_progress and sys.stderr.isatty()

@@ -25,13 +25,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device of training and sampling (default: cpu)")
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty folder (a folder an earlier demo wrote is replaced without it)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on a terminal only)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from netdiffus.cli._common import check_output_dir
+    from netdiffus.cli._common import check_output_dir, show_progress
     from netdiffus.config import load_config
     from netdiffus.demo import format_table, run_demo, summary_rows
     from netdiffus.synthesizer import resolve_device
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device)
     check_output_dir(args.output, force=args.force or _is_previous_demo(args.output))
     result = run_demo(args.output, preset=args.preset, overrides=args.overrides, seed=args.seed,
-                      progress=not args.no_progress, device=args.device)
+                      progress=show_progress(args), device=args.device)
     print()
     print(format_table(summary_rows(result)))
     return 0

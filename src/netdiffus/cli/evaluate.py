@@ -41,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--metrics",
         default="default",
-        help="'default' (all but the CNN), 'all', or a comma list of fidelity,discriminative,rf,privacy,cnn",
+        help="'default' (all but the CNN), 'all', or a comma list of fidelity,discriminative,rf,privacy,cnn "
+        "(default: default)",
     )
     p.add_argument("--fast", action="store_true", help="fewer trees and CNN epochs (seconds, for a first look)")
     p.add_argument("--seed", type=int, default=0, help="seed of every classifier and sample (default 0)")
@@ -49,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--forest-repeats", type=int, default=1, metavar="N",
         help="fit each random forest N times (seeds SEED..SEED+N-1) and report the mean and *_sd (default 1)",
     )  # fmt: skip
-    p.add_argument("--title", default="netdiffus evaluation", help="title of the HTML report")
+    p.add_argument("--title", default="netdiffus evaluation", help="title of the HTML report (default: %(default)s)")
     p.add_argument("--force", action="store_true",
                    help="replace the metrics.json and report.html of an earlier evaluation")
     p.set_defaults(func=run)

@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from netdiffus.cli._common import add_config_args, check_output_dir
+from netdiffus.cli._common import add_config_args, check_output_dir, show_progress
 
 EXAMPLE = """example:
   netdiffus fit data/train.parquet --preset cpu -o runs/b1
@@ -27,7 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu",
                    help="torch device (default: cpu); under torchrun, cuda gives each process the GPU "
                         "of its local rank")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on a terminal only)")
     p.set_defaults(func=run)
     return p
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = read_dataset(args.dataset)
     if is_main_process() and not args.resume:
         check_output_dir(args.output, force=args.force)
-    synth = TrafficSynthesizer(config, device=device, progress=not args.no_progress and is_main_process())
+    synth = TrafficSynthesizer(config, device=device, progress=show_progress(args) and is_main_process())
     created = not args.output.exists()
     fresh = not args.resume and (created or not any(args.output.iterdir()))
     try:

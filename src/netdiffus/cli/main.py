@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != f"netdiffus.cli.{name}":
                 raise
             continue
-        module.add_parser(sub)
+        command = module.add_parser(sub)
+        command.set_defaults(command_parser=command)  # its usage, for an option it does not know
     return parser
 
 
@@ -66,7 +67,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # exits with code 2, printing the usage of the command that was given
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -9,10 +9,9 @@ label).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from netdiffus.cli._common import check_new_file
+from netdiffus.cli._common import check_new_file, show_progress
 from netdiffus.io.dataset import write_dataset
 
 EXAMPLES = """\
@@ -63,19 +62,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     c = p.add_argument_group("captures")
     c.add_argument("--unit", choices=("flow", "host", "file"), default="flow",
                    help="one trace per bidirectional flow, per host (device MAC), or per capture (default: flow)")
-    c.add_argument("--min-packets", type=int, default=1, metavar="N", help="drop traces with fewer packets")
+    c.add_argument("--min-packets", type=int, default=1, metavar="N", help="drop traces with fewer packets (default 1)")
     c.add_argument("--host", "--host-mac", dest="host", default=None, metavar="MAC|IP",
                    help="host of --unit host, a MAC or IP address (default: _iotdevice-mac.txt next to the "
                    "capture, else the most frequent MAC)")
-    c.add_argument("--idle-timeout", type=float, default=120.0, metavar="S", help="flow idle timeout (s)")
-    c.add_argument("--active-timeout", type=float, default=1800.0, metavar="S", help="flow active timeout (s)")
+    c.add_argument("--idle-timeout", type=float, default=120.0, metavar="S",
+                   help="flow idle timeout, seconds (default 120)")
+    c.add_argument("--active-timeout", type=float, default=1800.0, metavar="S",
+                   help="flow active timeout, seconds (default 1800)")
     c.add_argument("--ip-only", action="store_true",
                    help="leave non-IP frames (ARP, EAPOL) out of host and file traces")
     c.add_argument("--decoder", choices=("fast", "dpkt"), default="fast",
-                   help="header decoding: vectorised fast path or dpkt (reference)")
+                   help="header decoding: vectorised fast path or dpkt (reference) (default fast)")
     lab = p.add_argument_group("labels")
     lab.add_argument("--label-from", default="folder", metavar="SOURCE",
-                     help="folder | regex:PATTERN | csv:FILE (file names, or CICFlowMeter 5-tuples)")
+                     help="folder | regex:PATTERN | csv:FILE (file names, or CICFlowMeter 5-tuples) (default folder)")
     lab.add_argument("--label-window", type=float, default=None, metavar="S",
                      help="csv flow table: largest gap between a flow's start and its row's timestamp")
     lab.add_argument("--label-utc-offset", type=float, default=0.0, metavar="H",
@@ -83,12 +84,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     cs = p.add_argument_group("CSV")
     cs.add_argument("--column", default=None, metavar="C", help="the value column (per-trace files, long tables)")
     cs.add_argument("--csv-layout", choices=("auto", "per-trace", "wide", "long"), default="auto",
-                    help="per-trace files, a wide table (row per trace), a long table (id, time, value)")
-    cs.add_argument("--value-unit", default="", metavar="U", help="unit of the CSV values, e.g. bytes")
+                    help="per-trace files, a wide table (row per trace), a long table (id, time, value) (default auto)")
+    cs.add_argument("--value-unit", default="", metavar="U",
+                    help="unit of the CSV values, e.g. bytes (default: values, no unit)")
     r = p.add_argument_group("run")
-    r.add_argument("--workers", type=int, default=1, metavar="K", help="parallel processes (0: one per core)")
+    r.add_argument("--workers", type=int, default=1, metavar="K",
+                   help="parallel processes, 0 for one per core (default 1)")
     r.add_argument("--strict", action="store_true", help="fail on the first unusable file instead of skipping it")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on a terminal only)")
     p.set_defaults(func=run)
     return p
 
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     check_new_file(args.output, force=args.force, dataset=True)  # fail now, not after reading every input
     bar = None
     progress = None
-    if not args.no_progress and sys.stderr.isatty():
+    if show_progress(args):
         from tqdm import tqdm
 
         bar = tqdm(total=0, unit="file", desc="prepare", leave=False)

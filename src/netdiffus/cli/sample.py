@@ -33,13 +33,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, help="also write a wide CSV here")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on a terminal only)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from netdiffus.cli._common import check_new_file
+    from netdiffus.cli._common import check_new_file, show_progress
     from netdiffus.errors import ConfigError
     from netdiffus.export.tabular import write_csv
     from netdiffus.io.dataset import write_dataset
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     check_new_file(args.output, force=args.force, dataset=True)
     if args.csv:
         check_new_file(args.csv, force=args.force, what="--csv")
-    synth = TrafficSynthesizer.load(args.run, device=args.device, progress=not args.no_progress)
+    synth = TrafficSynthesizer.load(args.run, device=args.device, progress=show_progress(args))
     labels = None
     if args.label:
         labels = [args.label[k % len(args.label)] for k in range(args.n)]
