@@ -37,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -60,12 +61,15 @@ from netdiffus.features.series import (
 )
 from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, check_flow_timeouts, count_hosts
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset
-from netdiffus.io.labels import Labeler, check_label_options, parse_label_from
+from netdiffus.io.labels import CsvFlowLabels, Labeler, check_label_options, parse_label_from
 from netdiffus.io.pcap import CaptureError, Decoder, capture_kind, iter_packet_batches
 
 __all__ = ["prepare", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE"]
 
 log = logging.getLogger(__name__)
+
+#: A median flow-to-label-row time beyond this (seconds) is warned about: a time-zone mismatch.
+LABEL_GAP_WARN_S = 1800.0
 
 InputFormat = Literal["auto", "csv", "pcap"]
 CsvLayout = Literal["auto", "per-trace", "wide", "long"]
@@ -97,6 +101,9 @@ class PrepareSummary:
         Flows without a row in a ``csv:`` flow table.
     traces_labelled : int
         Flows matched to a row of a ``csv:`` flow table.
+    label_gap_median_s : float
+        Median time between a matched flow's start and its row's time (NaN without times). Hours
+        mean the table's clock is in another time zone: see ``label_utc_offset_h``.
     elapsed_s : float
     """
 
@@ -108,6 +115,7 @@ class PrepareSummary:
     traces_too_short: int = 0
     traces_unlabelled: int = 0
     traces_labelled: int = 0
+    label_gap_median_s: float = math.nan
     elapsed_s: float = 0.0
 
     def format_text(self) -> str:
@@ -127,6 +135,8 @@ class PrepareSummary:
             lines.append(
                 f"flows matched to a label row: {self.traces_labelled} of "
                 f"{self.traces_labelled + self.traces_unlabelled} (unmatched dropped)"
+                + (f", median {self.label_gap_median_s:,.0f} s from the row's time"
+                   if math.isfinite(self.label_gap_median_s) else "")
             )
         lines.append(f"traces: {n} in {len(self.traces_per_label)} label(s)")
         lines += [f"  {lab}: {c}" + (f" (fit needs at least {MIN_TRACES_PER_CLASS} per class)"
@@ -274,6 +284,7 @@ class _FileResult:
     too_short: int = 0
     unlabelled: int = 0
     labelled: int = 0
+    label_gaps_s: list[float] = field(default_factory=list)  # flow start to its label row's time
     host: str | None = None
     size_hist: dict[str, np.ndarray] = field(default_factory=dict)  # label -> [2, bins]
     offset_hist: dict[str, np.ndarray] = field(default_factory=dict)
@@ -295,14 +306,24 @@ def _device_host(path: Path) -> HostKey | None:
     return None
 
 
-def _most_frequent_host(path: Path, decoder: Decoder) -> HostKey | None:
-    macs, ips = count_hosts(iter_packet_batches(path, decoder=decoder))
+def _most_frequent_host(path: Path, decoder: Decoder) -> tuple[HostKey | None, int]:
+    """The capture's most frequent MAC (else IP) address, and its number of packets."""
+    n_packets = 0
+
+    def counted(batches):
+        nonlocal n_packets
+        for b in batches:
+            n_packets += len(b)
+            yield b
+
+    # a cut last record is warned about by the pass that reads the traces
+    macs, ips = count_hosts(counted(iter_packet_batches(path, decoder=decoder, on_warning=lambda msg: None)))
     if macs:
-        return HostKey("mac", 0, max(macs.items(), key=lambda kv: (kv[1], -kv[0]))[0])
+        return HostKey("mac", 0, max(macs.items(), key=lambda kv: (kv[1], -kv[0]))[0]), n_packets
     if ips:
         (hi, lo), _ = max(ips.items(), key=lambda kv: (kv[1], (-kv[0][0], -kv[0][1])))
-        return HostKey("ip", hi, lo)
-    return None
+        return HostKey("ip", hi, lo), n_packets
+    return None, n_packets
 
 
 def _trace_base(path: Path, root: Path) -> str:
@@ -344,10 +365,12 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
             return
     host = None
     if unit == "host" or (unit == "file" and spec.signed_by_direction):
-        host = opts.host or _device_host(path) or _most_frequent_host(path, opts.decoder)
-        if host is None and unit == "host":
-            res.skipped = "no host: the capture has no MAC or IP address"
-            return
+        host = opts.host or _device_host(path)
+        if host is None:
+            host, n_packets = _most_frequent_host(path, opts.decoder)
+            if host is None and unit == "host":
+                res.skipped = "no host: the capture has no MAC or IP address" if n_packets else "no packets"
+                return
         res.host = None if host is None else str(host)
 
     def warn(msg: str) -> None:
@@ -377,7 +400,13 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
         if file_label is not None:
             label = file_label
         else:
-            label = labeler.label_flow(path, root, tr.flow, tr.start_s)  # type: ignore[arg-type]
+            if isinstance(labeler, CsvFlowLabels):
+                match = labeler.match_flow(tr.flow, tr.start_s)  # type: ignore[arg-type]
+                label = None if match is None else match[0]
+                if match is not None and math.isfinite(match[1]):
+                    res.label_gaps_s.append(match[1])
+            else:
+                label = labeler.label_flow(path, root, tr.flow, tr.start_s)  # type: ignore[arg-type]
             if label is None:
                 res.unlabelled += 1
                 continue
@@ -641,6 +670,7 @@ def prepare(
     results = _prepare_captures(files, options=options, labeler=labeler, workers=n_workers, progress=progress,
                                 summary=summary)
     series, labels, ids, sources = [], [], [], []
+    gaps: list[float] = []
     for r in results:
         if r.skipped is not None:
             summary.skipped.append((r.path, r.skipped))
@@ -651,6 +681,7 @@ def prepare(
         summary.traces_too_short += r.too_short
         summary.traces_unlabelled += r.unlabelled
         summary.traces_labelled += r.labelled
+        gaps += r.label_gaps_s
         series.append(r.series)
         labels += r.labels
         ids += r.ids
@@ -661,6 +692,12 @@ def prepare(
             + (f"; first: {summary.skipped[0][0]}: {summary.skipped[0][1]}" if summary.skipped else "")
             + ")"
         )
+    if gaps:
+        summary.label_gap_median_s = float(np.median(gaps))
+        if summary.label_gap_median_s > LABEL_GAP_WARN_S:
+            log.warning("flows matched label rows a median %.1f h from their start: is the table in another "
+                        "time zone? (--label-utc-offset / label_utc_offset_h: -3 for CIC-IDS2017; --label-window "
+                        "/ label_time_window_s keeps only rows that close)", summary.label_gap_median_s / 3600)
     summary.traces_per_label = dict(sorted(Counter(labels).items()))
     meta = _capture_meta(results, spec=spec, unit=unit, label_from=label_from, options=options, summary=summary)
     ds = TraceDataset(series=np.concatenate(series), labels=labels, ids=ids, sources=sources, meta=meta)

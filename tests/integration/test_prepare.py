@@ -131,13 +131,16 @@ def test_broken_files_are_skipped_with_reasons_and_strict_fails(tmp_path):
     assert reasons == {
         "empty.pcap": "file is empty",
         "random.pcap": "not a pcap or pcapng capture (first bytes c5d71484)",
-        "truncated.pcap": "truncated capture: record at byte 2947 needs 80 bytes, only 50 left",
         "wifi.pcap": reasons["wifi.pcap"],
     }
     assert reasons["wifi.pcap"].startswith("unsupported link type 105 (supported: 0 BSD loopback (NULL), 1 Ethernet")
-    assert summary.warnings == [(str(d / "odd.pcapng"),
-                                 f"{d / 'odd.pcapng'}: skipped pcapng block(s) of unknown type 0x00000123")]
-    assert ds.n_traces == 2
+    # a capture cut in its last record is read up to the cut, with a warning
+    cut = d / "bad" / "truncated.pcap"
+    assert summary.warnings == [
+        (str(cut), f"{cut}: truncated capture: record at byte 2947 needs 80 bytes, only 50 left"),
+        (str(d / "odd.pcapng"), f"{d / 'odd.pcapng'}: skipped pcapng block(s) of unknown type 0x00000123"),
+    ]
+    assert ds.n_traces == 3 and summary.files_read == 3
     with pytest.raises(InputError) as exc:
         prepare(d / "bad" / "truncated.pcap", unit="file", strict=True)
     assert str(exc.value) == (f"{d / 'bad' / 'truncated.pcap'}: truncated capture: record at byte 2947 needs 80 "
@@ -405,3 +408,15 @@ def test_cli_a_capture_given_twice_is_read_once(tmp_path, capsys, caplog):
     assert read_dataset(out).n_traces == 4
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
         "1 input file(s) given more than once (or also found under a given folder): read once"]
+
+
+@pytest.mark.parametrize("mac_file", [False, True])
+def test_a_capture_without_packets_is_skipped_as_such(tmp_path, mac_file):
+    d = tmp_path / "in" / "cam"
+    d.mkdir(parents=True)
+    shutil.copy(PCAP / "golden.pcap", d / "good.pcap")
+    (d / "header.pcap").write_bytes((PCAP / "golden.pcap").read_bytes()[:24])  # the global header alone
+    if mac_file:
+        (d / "_iotdevice-mac.txt").write_text(DEVICE + "\n")
+    _, summary = prepare(tmp_path / "in", unit="host", length=8)
+    assert summary.skipped == [(str(d / "header.pcap"), "no packets")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -66,6 +67,16 @@ def test_cic_flows_joined_by_five_tuple():
     assert summary.traces_labelled == 81 and summary.traces_unlabelled == 110
     assert summary.traces_per_label == {"BENIGN": 79, "BOT": 2}
     assert ds.meta.extra["labels_matched"] == {"matched": 81, "unmatched": 110}
+    assert summary.label_gap_median_s < 60
+
+
+def test_cic_flows_with_the_clock_three_hours_off_are_warned_about(caplog):
+    if not CIC.is_dir():
+        pytest.skip(f"{CIC} is absent")
+    _, summary = prepare(CIC / "demo.pcap", unit="flow", label_from=f"csv:{CIC / 'demo.csv'}")  # no offset
+    assert abs(summary.label_gap_median_s - 3 * 3600) < 60
+    assert [r.getMessage()[:62] for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "flows matched label rows a median 3.0 h from their start: is t"]
 
 
 def test_fast_decoder_equals_dpkt_on_real_captures():

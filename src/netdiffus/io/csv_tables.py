@@ -151,8 +151,11 @@ def read_wide_table(path: Path, *, label: str) -> tuple[np.ndarray, list[str], l
                 values[i, k] = float(cell) if cell else 0.0
             except ValueError:
                 raise InputError(f"{path}:{i + 2}: column {header[j]!r} has a non-numeric value {cell!r}") from None
-    if not np.isfinite(values).all():
-        raise InputError(f"{path}: the table has NaN or infinite values")
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        i, k = bad[0]
+        more = f" (and {len(bad) - 1} more cell(s))" if len(bad) > 1 else ""
+        raise InputError(f"{path}:{i + 2}: column {header[value_cols[k]]!r} has a NaN or infinite value{more}")
     ids = [row[j_id].strip() if j_id is not None else f"{path.stem}#{i}" for i, row in enumerate(rows)]
     labels = [row[j_label].strip() if j_label is not None else label for row in rows]
     channels = wide_channels([header[j] for j in value_cols])

@@ -148,21 +148,32 @@ class CsvFlowLabels(Labeler):
     rows: dict[tuple, list[tuple[float, str]]]
     time_window_s: float | None = None
     source: str = ""
+    timed: bool = True  # False: the table has no time column (every row at 0.0)
     per_flow = True
 
     def label_file(self, path: Path, root: Path) -> str | None:
         return None
 
-    def label_flow(self, path: Path, root: Path, flow: FlowKey, start_s: float) -> str | None:
+    def match_flow(self, flow: FlowKey, start_s: float) -> tuple[str, float] | None:
+        """The label of the row of ``flow`` whose time is nearest ``start_s`` (UTC seconds), and how
+        far that time is from it in seconds (NaN for a table without times); None without a row
+        (or none within ``time_window_s``)."""
         cands = self.rows.get(flow.canonical())
         if not cands:
             return None
+        if not self.timed:
+            return cands[-1][1], math.nan
         times = [t for t, _ in cands]
         i = bisect_left(times, start_s)
         best = min((c for c in cands[max(i - 1, 0) : i + 1]), key=lambda c: abs(c[0] - start_s))
-        if self.time_window_s is not None and abs(best[0] - start_s) > self.time_window_s:
+        gap = abs(best[0] - start_s)
+        if self.time_window_s is not None and gap > self.time_window_s:
             return None
-        return best[1]
+        return best[1], gap
+
+    def label_flow(self, path: Path, root: Path, flow: FlowKey, start_s: float) -> str | None:
+        match = self.match_flow(flow, start_s)
+        return None if match is None else match[0]
 
     def describe(self) -> str:
         return f"5-tuples in {self.source}"
@@ -236,7 +247,7 @@ def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_
                 rows.setdefault(key.canonical(), []).append((t if t is not None else 0.0, row[j_label].strip()))
             for v in rows.values():
                 v.sort()
-            return CsvFlowLabels(rows=rows, time_window_s=time_window_s, source=str(path))
+            return CsvFlowLabels(rows=rows, time_window_s=time_window_s, source=str(path), timed=j_time is not None)
         j_file = next((header.index(c) for c in FILE_COLUMNS if c in header), None)
         if j_file is None:
             raise InputError(

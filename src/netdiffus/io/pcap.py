@@ -31,7 +31,9 @@ Unreadable input raises :class:`CaptureError` (an :class:`~netdiffus.errors.Inpu
 message names the file and the reason: empty file, unknown magic bytes, a truncated record, an
 unsupported link type, an implausible record length. Recoverable oddities (a pcapng block of an
 unknown type, which the pcapng specification says to skip) are passed to the ``on_warning``
-callback and reading goes on.
+callback and reading goes on; so is a capture cut short in its last record (a capture stopped
+by a crash or a full disk): with a callback the records before the cut are read, as packet
+analysers read them, and the callback gets the same message the error would have.
 
 Examples
 --------
@@ -298,12 +300,14 @@ def iter_raw_batches(
     chunk_bytes : int
         Bytes read at a time; bounds memory (about 3x this per batch after decoding).
     on_warning : callable(message), optional
-        Receives recoverable problems (unknown pcapng block types).
+        Receives recoverable problems (unknown pcapng block types; a last record cut short, after
+        the records before it). Without it, a cut record raises.
 
     Raises
     ------
     CaptureError
-        Empty file, not a capture, truncated record, unsupported link type, corrupt data.
+        Empty file, not a capture, truncated record (without ``on_warning``), unsupported link
+        type, corrupt data.
     """
     name = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<stream>")
     fh, owned = _open(source, name)
@@ -314,7 +318,7 @@ def iter_raw_batches(
         if not chunks.buf:
             raise CaptureError(f"{name}: file is empty")
         if head in PCAP_MAGIC:
-            yield from _pcap_batches(chunks, name)
+            yield from _pcap_batches(chunks, name, on_warning)
         elif head == PCAPNG_MAGIC:
             yield from _pcapng_batches(chunks, name, on_warning)
         else:
@@ -337,7 +341,14 @@ def _truncated(name: str, at: int, need: int, have: int) -> CaptureError:
     return CaptureError(f"{name}: truncated capture: record at byte {at} needs {need} bytes, only {have} left")
 
 
-def _pcap_batches(chunks: _Chunks, name: str) -> Iterator[RawBatch]:
+def _cut_short(exc: CaptureError, on_warning: WarningCallback | None) -> None:
+    """A capture whose last record is cut: an error, or a warning once the records before it are read."""
+    if on_warning is None:
+        raise exc
+    on_warning(str(exc))
+
+
+def _pcap_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | None = None) -> Iterator[RawBatch]:
     buf = chunks.buf
     if len(buf) < 24:
         raise CaptureError(f"{name}: truncated capture: pcap file header has {len(buf)} of 24 bytes")
@@ -390,7 +401,7 @@ def _pcap_batches(chunks: _Chunks, name: str) -> Iterator[RawBatch]:
             if chunks.buf:
                 rest = len(chunks.buf)
                 need = 16 + incl_at(chunks.buf, 8)[0] if rest >= 16 else 16
-                raise _truncated(name, chunks.pos, need, rest)
+                _cut_short(_truncated(name, chunks.pos, need, rest), on_warning)
             return
         chunks.fill(16 + (incl_at(chunks.buf, 8)[0] if len(chunks.buf) >= 16 else 0))
 
@@ -505,7 +516,7 @@ def _pcapng_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | No
             if chunks.buf:
                 rest = len(chunks.buf)
                 need = struct.unpack_from(endian + "I", chunks.buf, 4)[0] if rest >= 8 else 12
-                raise _truncated(name, chunks.pos, need, rest)
+                _cut_short(_truncated(name, chunks.pos, need, rest), on_warning)
             return
         need = struct.unpack_from(endian + "I", chunks.buf, 4)[0] if len(chunks.buf) >= 8 else 12
         chunks.fill(need)

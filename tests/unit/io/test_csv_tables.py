@@ -59,6 +59,21 @@ def test_bad_wide_table_is_skipped_or_raises(tmp_path):
                               "non-numeric value 'oops')")
 
 
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("id,v0,v1\nt1,1,2\nt2,nan,3\n", ":3: column 'v0' has a NaN or infinite value"),
+        ("id,v0,v1\nt1,1,inf\nt2,nan,NaN\n", ":2: column 'v1' has a NaN or infinite value (and 2 more cell(s))"),
+    ],
+)
+def test_a_wide_table_names_its_first_nan_cell(tmp_path, table, message):
+    p = tmp_path / "wide.csv"
+    p.write_text(table)
+    with pytest.raises(InputError) as exc:
+        prepare_csv([p], strict=True)
+    assert str(exc.value) == f"{p}{message}"
+
+
 def test_several_columns_become_channels(tmp_path):
     (tmp_path / "v").mkdir()
     (tmp_path / "v" / "t.csv").write_text("dl,ul\n10,1\n20,2\n30,3\n")

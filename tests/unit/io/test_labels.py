@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,36 @@ def test_csv_by_five_tuple_and_time(tmp_path):
     assert lab.label_flow(ROOT / "x.pcap", ROOT, flow, t0 + 600) == "BOT"
     assert lab.label_flow(ROOT / "x.pcap", ROOT, flow, t0 + 300) is None  # outside both windows
     assert lab.label_flow(ROOT / "x.pcap", ROOT, FlowKey(17, "10.0.0.1", 5000, "10.0.0.2", 80), t0) is None
+
+
+@pytest.mark.parametrize(
+    "offset_h, window_s, start, expected",
+    [
+        (-3, None, 5.0, ("BENIGN", 5.0)),
+        (-3, None, 590.0, ("BOT", 10.0)),
+        (0, None, 5.0, ("BOT", 3 * 3600 - 600 + 5.0)),  # local time read as UTC: the wrong row, hours off
+        (0, 60, 5.0, None),  # ... which a window refuses
+    ],
+)
+def test_match_flow_says_how_far_the_row_is(tmp_path, offset_h, window_s, start, expected):
+    table = tmp_path / "flows.csv"
+    table.write_text(
+        "Source IP, Source Port, Destination IP, Destination Port, Protocol, Timestamp, Label\n"
+        "10.0.0.2,80,10.0.0.1,5000,6,03/07/2017 09:00:00,BENIGN\n"
+        "10.0.0.1,5000,10.0.0.2,80,6,03/07/2017 09:10:00,BOT\n"
+    )
+    lab = parse_label_from(f"csv:{table}", utc_offset_h=offset_h, time_window_s=window_s)
+    flow = FlowKey(6, "10.0.0.1", 5000, "10.0.0.2", 80)
+    assert lab.match_flow(flow, 1499083200.0 + start) == expected  # 2017-07-03 12:00:00 UTC
+
+
+def test_a_table_without_times_matches_whatever_the_window(tmp_path):
+    table = tmp_path / "flows.csv"
+    table.write_text("id,label,transport,client,client_port,server,server_port,packets,bytes\n"
+                     "syn-0,YouTube,tcp,192.0.2.1,40000,198.51.100.1,443,10,9000\n")
+    lab = parse_label_from(f"csv:{table}", time_window_s=60)
+    label, gap = lab.match_flow(FlowKey(6, "192.0.2.1", 40000, "198.51.100.1", 443), 1.7e9)
+    assert label == "YouTube" and math.isnan(gap)
 
 
 def test_csv_by_five_tuple_from_an_export_flow_table(tmp_path):

@@ -123,6 +123,19 @@ def test_broken_inputs_raise_capture_error_naming_file_and_reason(name, message)
     assert str(exc.value).startswith(f"{DATA / 'bad'}/{message}")
 
 
+@pytest.mark.parametrize("name, cut", [("golden.pcap", 30), ("golden.pcapng", 10)])
+def test_a_capture_cut_in_its_last_record_is_read_up_to_the_cut_with_a_warning(name, cut):
+    data = (DATA / name).read_bytes()[:-cut]
+    with pytest.raises(CaptureError) as exc:  # without a callback: an error
+        read(io.BytesIO(data), name="mem")  # type: ignore[arg-type]
+    warnings: list[str] = []
+    b = read(io.BytesIO(data), name="mem", on_warning=warnings.append)  # type: ignore[arg-type]
+    assert warnings == [str(exc.value)] and warnings[0].startswith("mem: truncated capture: record at byte ")
+    whole = read(DATA / "golden.pcap")
+    assert len(b) == len(whole) - 1
+    np.testing.assert_array_equal(b.length, whole.length[:-1])
+
+
 def test_unknown_pcapng_block_is_skipped_with_a_warning():
     warnings: list[str] = []
     b = read(DATA / "unknown-block.pcapng", on_warning=warnings.append)
