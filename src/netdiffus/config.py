@@ -72,6 +72,8 @@ class ImagingConfig:
         the model sees the scaled series ``[C, T]`` directly).
     scaling : fitted scaling to [0, 1] before imaging; the per-series modes (the paper's per-trace
         min-max) generate each trace's scale with a class-conditional model given the image.
+        "auto" (the default) is "global-log" for counts and sizes, "global-linear" when a training
+        value is negative (signed packet sizes); the run's config.json records the choice.
     gamma : gamma correction of ``(G + 1) / 2`` (1 = none; the paper used 0.25).
     image_size : image side S after PAA (0 = the series length, no PAA).
     inversion : how a generated GASF becomes a series: from its "diagonal" (the paper), or by
@@ -91,7 +93,7 @@ class ImagingConfig:
     """
 
     representation: Literal["gasf", "series"] = "gasf"
-    scaling: Literal["global-log", "global-linear", "per-series", "per-series-log"] = "global-log"
+    scaling: Literal["auto", "global-log", "global-linear", "per-series", "per-series-log"] = "auto"
     gamma: float = 1.0
     image_size: int = 0
     inversion: Literal["diagonal", "projection"] = "projection"

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import numbers
@@ -132,6 +133,14 @@ def _tqdm_train(total: int):
     return cb
 
 
+def _traces_digest(dataset: TraceDataset) -> str:
+    """JSON ``{"n": N, "sha256": ...}`` of a training set's values and labels: a resumed run must
+    continue on the traces it started with."""
+    h = hashlib.sha256(np.ascontiguousarray(dataset.series, dtype=np.float32).tobytes())
+    h.update("\0".join(dataset.labels).encode())
+    return json.dumps({"n": dataset.n_traces, "sha256": h.hexdigest()})
+
+
 class TrafficSynthesizer:
     """Class-conditional diffusion model of traffic traces through GASF images.
 
@@ -240,8 +249,13 @@ class TrafficSynthesizer:
             raise DatasetError(f"class {c!r} has {k} trace(s); each class needs at least {MIN_TRACES_PER_CLASS}")
         cfg = self.config
         empty = float((dataset.series == 0).mean())
-        if cfg.model.gasf_head == "auto":  # decided by the data; the run's config.json records the choice
+        if "auto" in (cfg.model.gasf_head, cfg.imaging.scaling):  # decided by the data; config.json records it
             cfg = self.config = NetDiffusConfig.from_dict(cfg.to_dict())
+        if cfg.imaging.scaling == "auto":
+            signed = bool((dataset.series < 0).any())
+            cfg.imaging.scaling = "global-linear" if signed else "global-log"
+            log.info("imaging.scaling auto -> %s%s", cfg.imaging.scaling, " (negative values)" if signed else "")
+        if cfg.model.gasf_head == "auto":
             cfg.model.gasf_head = "bin" if empty > SPARSE_EMPTY_FRACTION else "patch"
             log.info("model.gasf_head auto -> %s (%.0f %% of the training bins are empty)", cfg.model.gasf_head,
                      100 * empty)
@@ -251,7 +265,7 @@ class TrafficSynthesizer:
                         "wide; sparse series fit better with the per-bin head (--set model.gasf_head=bin, or "
                         "auto, the default; docs/model.md)", 100 * empty)
         state_meta = {"config": cfg.to_json(), "shape": json.dumps([dataset.n_channels, dataset.length]),
-                      "classes": json.dumps(dataset.classes)}
+                      "classes": json.dumps(dataset.classes), "traces": _traces_digest(dataset)}
         if resume and run_dir is not None:
             self._check_resumable(Path(run_dir), state_meta)
         torch.manual_seed(cfg.train.seed)
@@ -330,9 +344,12 @@ class TrafficSynthesizer:
                                   desc="calibrate volumes", indices=list(share))
             reference = gather_shares(len(labels), share, part)
         cal = self.totals_calibration_ = TotalsCalibration.fit(dataset.series, dataset.labels, reference, labels)
-        log.info("volume calibration from %d reference traces: 5-95 %% range of log volume x %s%s", len(labels),
-                 ", ".join(f"{c} {cal.stretch(c):.2f}" for c in cal.classes) or "(no class)",
-                 f"; {len(held)} class(es) held by the value snap left as generated" if held else "")
+        kept = f"{len(held)} class(es) held by the value snap left as generated" if held else ""
+        if not labels:
+            log.info("volume calibration: no class to calibrate%s", f" ({kept})" if kept else "")
+        else:
+            log.info("volume calibration from %d reference traces: 5-95 %% range of log volume x %s%s", len(labels),
+                     ", ".join(f"{c} {cal.stretch(c):.2f}" for c in cal.classes), f"; {kept}" if kept else "")
         return self
 
     def _check_resumable(self, run_dir: Path, meta: dict[str, str]) -> None:
@@ -364,6 +381,10 @@ class TrafficSynthesizer:
             if key in saved and json.loads(saved[key]) != json.loads(meta[key]):
                 raise CheckpointError(f"{where} {what} {json.loads(meta[key])} here but "
                                       f"{json.loads(saved[key])} in the checkpoint")
+        if "traces" in saved and saved["traces"] != meta["traces"]:  # older files lack it
+            here_n, there_n = json.loads(meta["traces"])["n"], json.loads(saved["traces"])["n"]
+            raise CheckpointError(f"{where} the training traces are not the checkpoint's ({here_n} here, {there_n} "
+                                  "there; resuming continues the same training on the same traces)")
 
     # -- sample --------------------------------------------------------------------------------
     def _resolve_labels(self, n: int, labels: LabelSpec) -> list[str]:

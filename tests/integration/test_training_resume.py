@@ -143,6 +143,10 @@ def saved_run(tmp_path):
         (["train.steps=2"], {}, "the checkpoint is at step 3, beyond train.steps=2"),
         ([], dict(length=16), "the data shape [channels, length] is [1, 16] here but [1, 8] in the checkpoint"),
         ([], dict(classes=("a", "b", "c")), "the classes are ['a', 'b', 'c'] here but ['a', 'b'] in the checkpoint"),
+        ([], dict(seed=1), "the training traces are not the checkpoint's (8 here, 8 there; resuming continues the "
+                           "same training on the same traces)"),
+        ([], dict(n_per_class=5), "the training traces are not the checkpoint's (10 here, 8 there; resuming "
+                                  "continues the same training on the same traces)"),
     ],
 )
 def test_resume_refuses_another_config_or_dataset(saved_run, extra, data, message):
