@@ -582,8 +582,8 @@ def export_pcap(
         trace_index=picked,
     )
     if n_clipped:
-        log.warning("%d series values were outside what a capture can hold and were clipped "
-                    "(see ExportSummary.n_clipped)", n_clipped)
+        log.warning("%d series values were outside what a capture can hold and were changed (negative counts "
+                    "set to 0, packet sizes clipped into [header size, mtu])", n_clipped)
     if carried or dropped:
         log.warning("%d bytes were moved to a neighbouring bin and %d dropped: bins held less than one packet",
                     carried, dropped)

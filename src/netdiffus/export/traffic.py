@@ -46,6 +46,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ __all__ = [
     "FORWARD",
     "REVERSE",
 ]
+
+log = logging.getLogger(__name__)
 
 # The series kinds are those that prepare builds.
 FeatureKind = Feature
@@ -191,6 +194,13 @@ def resolve_feature(feature: str, override: str | None = None) -> FeatureKind:
     if override is not None:
         if override not in FEATURE_KINDS:
             raise ConfigError(f"feature must be one of {', '.join(FEATURE_KINDS)} (got {override!r})")
+        try:
+            known = resolve_feature(feature)
+        except ConfigError:  # the metadata does not say: nothing to contradict
+            known = override
+        if known != override:
+            log.warning("reading the series as %s although the dataset says they are %s%s", override, known,
+                        "" if feature == known else f" ({feature})")
         return override  # type: ignore[return-value]
     name = (feature or "").lower()
     if name in FEATURE_KINDS:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -28,21 +30,27 @@ EDGES = np.arange(0, 9) * 500_000  # 8 bins of 0.5 s, microseconds
 
 
 @pytest.mark.parametrize(
-    "feature, override, expected",
+    "feature, override, expected, warning",
     [
-        ("bytes", None, "bytes"),
-        ("packets", None, "packets"),
-        ("sizes", None, "sizes"),
-        ("iat", None, "iat"),
-        ("frame_sum_dl", None, "bytes"),
-        ("total_bytes", None, "bytes"),
-        ("pkt_count_ul", None, "packets"),
-        ("flow_count", None, "packets"),
-        ("frame_sum_dl", "packets", "packets"),
+        ("bytes", None, "bytes", None),
+        ("packets", None, "packets", None),
+        ("sizes", None, "sizes", None),
+        ("iat", None, "iat", None),
+        ("frame_sum_dl", None, "bytes", None),
+        ("total_bytes", None, "bytes", None),
+        ("pkt_count_ul", None, "packets", None),
+        ("flow_count", None, "packets", None),
+        # an override that contradicts the metadata is followed, and said
+        ("frame_sum_dl", "packets", "packets",
+         "reading the series as packets although the dataset says they are bytes (frame_sum_dl)"),
+        ("bytes", "iat", "iat", "reading the series as iat although the dataset says they are bytes"),
+        ("bytes", "bytes", "bytes", None),
+        ("frame_avg_dl", "sizes", "sizes", None),  # the metadata does not say
     ],
 )
-def test_resolve_feature(feature, override, expected):
+def test_resolve_feature(caplog, feature, override, expected, warning):
     assert resolve_feature(feature, override) == expected
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ([warning] if warning else [])
 
 
 @pytest.mark.parametrize(
