@@ -411,6 +411,7 @@ def export_pcap(
     # -- per-class settings, with one warning per kind of fallback ---------------------------
     proto_of: dict[str, int] = {}
     samplers_of: dict[str, list[SizeSampler | None]] = {}
+    sized_of: dict[str, bool] = {}
     offsets_of: dict[str, Histogram | None] = {}
     no_transport: list[str] = []
     no_sizes: list[str] = []
@@ -435,6 +436,7 @@ def export_pcap(
         if kind != "sizes" and lacking:  # name the channels when the class has sizes for another one
             no_sizes.append(lab if all(s is None for s in samplers) else f"{lab} ({', '.join(lacking)})")
         samplers_of[lab] = samplers
+        sized_of[lab] = not lacking  # every channel the class uses draws sizes from its histogram
         binned = kind in ("bytes", "packets")
         offsets_of[lab] = _lookup(offset_table, lab, what="intra_bin_offsets") if binned else None
         if binned and offsets_of[lab] is None:
@@ -571,7 +573,7 @@ def export_pcap(
         timing="gaps" if kind == "sizes" else "series" if kind == "iat" else
         _source({offsets_of[lab] is not None for lab in set(labels)}, "histogram", "uniform"),
         sizes="series" if kind == "sizes" else
-        _source({all(s is not None for s in samplers_of[lab]) for lab in set(labels)}, "histogram", "mtu-fill"),
+        _source({sized_of[lab] for lab in set(labels)}, "histogram", "mtu-fill"),
         n_clipped=n_clipped,
         carried_bytes=carried,
         dropped=dropped,

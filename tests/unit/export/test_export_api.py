@@ -72,6 +72,16 @@ def test_summary_and_written_series(tmp_path):
     assert [f.trace_id for f in s.flows] == ds.ids and s.packets_per_s > 0
 
 
+def test_sizes_come_from_the_histogram_when_an_unused_channel_has_none(tmp_path):
+    extra = prepare_extra()
+    for lab in ("a", "b"):  # no packet ever went to the initiator: no sizes kept for it
+        del extra["packet_sizes"][lab]["down"]
+    ds = make_dataset(extra=extra)
+    ds.series[:, 0] = 0
+    s = export_pcap(ds, tmp_path / "x.pcap")
+    assert s.sizes == "histogram" and s.written.tolist() == ds.series.astype(np.int64).tolist()
+
+
 def test_timestamps_sorted_and_inside_the_series(tmp_path):
     ds = make_dataset(extra=prepare_extra())
     export_pcap(ds, tmp_path / "x.pcap", start_time=1_000_000.0)
