@@ -257,8 +257,9 @@ class TrafficSynthesizer:
             log.info("imaging.scaling auto -> %s%s", cfg.imaging.scaling, " (negative values)" if signed else "")
         if cfg.model.gasf_head == "auto":
             cfg.model.gasf_head = "bin" if empty > SPARSE_EMPTY_FRACTION else "patch"
-            log.info("model.gasf_head auto -> %s (%.0f %% of the training bins are empty)", cfg.model.gasf_head,
-                     100 * empty)
+            used = cfg.imaging.representation == "gasf" and cfg.model.output == "gasf"  # else no GASF head
+            log.log(logging.INFO if used else logging.DEBUG, "model.gasf_head auto -> %s (%.0f %% of the training "
+                    "bins are empty)", cfg.model.gasf_head, 100 * empty)
         if (empty > SPARSE_EMPTY_FRACTION and cfg.imaging.representation == "gasf" and cfg.model.output == "gasf"
                 and cfg.model.gasf_head == "patch" and cfg.model.patch_size > 1):
             log.warning("%.0f %% of the training bins are empty: the patch GASF head blurs bursts one bin "
@@ -369,14 +370,17 @@ class TrafficSynthesizer:
             except ConfigError:
                 there = _flat(raw)
             here = _flat(self.config.to_dict())
+            preset = there.get("preset")
+            hint = (f" (the run was trained with --preset {preset}: resume with the preset and --set options "
+                    "it was trained with)" if preset and preset != here.get("preset") else "")
             for key in [*here, *(k for k in there if k not in here)]:
                 if key.startswith(RESUME_MAY_CHANGE) or here.get(key) == there.get(key):
                     continue
                 if key not in there:
-                    raise CheckpointError(f"{where} {key} is {here[key]!r} here but absent from the checkpoint")
+                    raise CheckpointError(f"{where} {key} is {here[key]!r} here but absent from the checkpoint{hint}")
                 if key not in here:
-                    raise CheckpointError(f"{where} the checkpoint sets {key} to {there[key]!r}, unknown here")
-                raise CheckpointError(f"{where} {key} is {here[key]!r} here but {there[key]!r} in the checkpoint")
+                    raise CheckpointError(f"{where} the checkpoint sets {key} to {there[key]!r}, unknown here{hint}")
+                raise CheckpointError(f"{where} {key} is {here[key]!r} here but {there[key]!r} in the checkpoint{hint}")
         for key, what in (("shape", "the data shape [channels, length] is"), ("classes", "the classes are")):
             if key in saved and json.loads(saved[key]) != json.loads(meta[key]):
                 raise CheckpointError(f"{where} {what} {json.loads(meta[key])} here but "
@@ -475,9 +479,10 @@ class TrafficSynthesizer:
         if im.snap_zeros:
             series = snap_zeros(series, self.zero_threshold_)
             applied.append("snap_zeros")
-        if im.snap_values and self.value_lexicon_ is not None:
-            series = self.value_lexicon_.apply(series, labels_list)
-            applied.append("snap_values")
+        lexicon = self.value_lexicon_
+        if im.snap_values and lexicon is not None and any(len(v) for ch in lexicon.values.values() for v in ch):
+            series = lexicon.apply(series, labels_list)
+            applied.append("snap_values")  # listed only where some values recur: where it can move one
         series = series.astype(np.float32)
         meta = DatasetMeta.from_json(self.meta_.to_json())
         meta.extra = {**meta.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": seed,

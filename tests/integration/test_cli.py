@@ -55,7 +55,7 @@ def test_prepare_fit_sample_evaluate_info(capsys, tmp_path):
     s = read_dataset(syn)
     assert s.series.shape == (8, 1, 16) and np.isfinite(s.series).all()
     assert (tmp_path / "syn.csv").read_text().splitlines()[0].startswith("id,label,source,frame_sum_dl_0,")
-    assert s.meta.extra["synthetic"]["postprocess"] == ["calibrate_totals", "snap_zeros", "snap_values"]
+    assert s.meta.extra["synthetic"]["postprocess"] == ["calibrate_totals", "snap_zeros"]  # no recurring values
     code, out, err = run_cli(capsys, "sample", str(run), "-n", "8", "-o", str(tmp_path / "raw.parquet"), "--raw",
                              "--no-progress")
     raw = read_dataset(tmp_path / "raw.parquet")

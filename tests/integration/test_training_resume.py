@@ -159,6 +159,17 @@ def test_resume_refuses_another_config_or_dataset(saved_run, extra, data, messag
     assert (saved_run / "model.safetensors").read_bytes() == before  # the run is left as it was
 
 
+def test_resume_with_another_preset_names_the_run_s_preset(saved_run):
+    from netdiffus.errors import CheckpointError
+    from netdiffus.synthesizer import TrafficSynthesizer
+
+    synth = TrafficSynthesizer.from_preset("cpu", overrides=[*TINY_CKPT, "model.attention_levels=[]"], progress=False)
+    with pytest.raises(CheckpointError) as exc:
+        synth.fit(toy_dataset(n_per_class=4, length=8), run_dir=saved_run, resume=True)
+    assert str(exc.value).endswith(" in the checkpoint (the run was trained with --preset demo: resume with the "
+                                   "preset and --set options it was trained with)")
+
+
 def test_resume_of_a_state_without_metadata_is_one_line(saved_run):
     """train_state files written before the metadata existed: the shape mismatch in one line."""
     from safetensors.torch import load_file as load_torch
