@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import numbers
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -131,6 +132,22 @@ def _tqdm_train(total: int):
             bar.close()
 
     return cb
+
+
+def _check_image_memory(n: int, c: int, size: int, *, memory_bytes: int | None = None) -> None:
+    """Refuse a training set whose GASF images ``[n, c, size, size]`` (float64 while imaged, then
+    float32) would need more than half of the machine's memory: a one-line error, not a crash."""
+    if memory_bytes is None:
+        try:
+            memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not a POSIX system: no check
+            return
+    need = 12 * n * c * size * size
+    if need > memory_bytes / 2:
+        raise ConfigError(
+            f"the GASF images of {n} traces ({c} x {size} x {size} each) need {need / 2**30:.1f} GiB, over half "
+            f"of this machine's {memory_bytes / 2**30:.0f} GiB; shrink them with imaging.image_size (PAA), "
+            "e.g. --set imaging.image_size=64")
 
 
 def _traces_digest(dataset: TraceDataset) -> str:
@@ -281,6 +298,8 @@ class TrafficSynthesizer:
         ).fit(dataset.series, labels=dataset.labels)
         self.zero_threshold_ = zero_thresholds(dataset.series)
         self.value_lexicon_ = ValueLexicon.fit(dataset.series, dataset.labels)
+        if cfg.imaging.representation == "gasf":
+            _check_image_memory(dataset.n_traces, dataset.n_channels, self.imaging_.size_)
         x_0 = torch.from_numpy(self._to_model_space(dataset.series).astype(np.float32)).to(self.device)
         index = {c: i for i, c in enumerate(self.classes_)}
         y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)

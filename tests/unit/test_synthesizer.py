@@ -515,3 +515,26 @@ def test_auto_gasf_head_follows_the_share_of_empty_bins(tiny_overrides, tmp_path
     # resuming the finished run with the preset's "auto" decides the same way: no config mismatch
     TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(
         ds, run_dir=tmp_path / "run", resume=True)
+
+
+@pytest.mark.parametrize(
+    "n, c, size, memory, message",
+    [
+        (442, 1, 60, 24 * 2**30, None),  # B1: 19 MB
+        (442, 1, 3600, 24 * 2**30, "the GASF images of 442 traces (1 x 3600 x 3600 each) need 64.0 GiB, over half of "
+                                   "this machine's 24 GiB; shrink them with imaging.image_size (PAA), e.g. --set "
+                                   "imaging.image_size=64"),
+        (100, 2, 1024, 4 * 2**30, "the GASF images of 100 traces (2 x 1024 x 1024 each) need 2.3 GiB, over half of "
+                                  "this machine's 4 GiB; shrink them with imaging.image_size (PAA), e.g. --set "
+                                  "imaging.image_size=64"),
+    ],
+)
+def test_images_that_do_not_fit_in_memory_are_one_line(n, c, size, memory, message):
+    from netdiffus.synthesizer import _check_image_memory
+
+    if message is None:
+        _check_image_memory(n, c, size, memory_bytes=memory)
+        return
+    with pytest.raises(ConfigError) as exc:
+        _check_image_memory(n, c, size, memory_bytes=memory)
+    assert str(exc.value) == message
