@@ -277,6 +277,11 @@ def prepare_csv(
         kinds.add(kind)
         if kind == "per-trace":
             if column is None:
+                if path.is_file():  # one file read as one trace: say which columns it has
+                    header = _header(path)
+                    raise ConfigError(
+                        f"{path} reads as one trace per file (columns: {format_columns(header)}): name its value "
+                        f"column (--column {header[-1] if header else 'NAME'}), or give --csv-layout wide or long")
                 raise ConfigError("column is required for per-trace CSV files (e.g. --column frame_sum_dl)")
             per_channel = []
             for name in _columns(column):  # one read per channel; files skipped for any channel drop out

@@ -247,3 +247,20 @@ def test_an_empty_column_option_is_one_config_error(tmp_path, column):
     with pytest.raises(ConfigError) as exc:
         prepare_csv([tmp_path], column=column)
     assert str(exc.value) == f"column must name at least one column (got {column!r})"
+
+
+@pytest.mark.parametrize(
+    "as_folder, message",
+    [
+        (True, "column is required for per-trace CSV files (e.g. --column frame_sum_dl)"),
+        (False, "{f} reads as one trace per file (columns: time, bytes): name its value column (--column bytes), "
+                "or give --csv-layout wide or long"),
+    ],
+)
+def test_a_per_trace_read_without_a_column_says_what_to_give(tmp_path, as_folder, message):
+    (tmp_path / "a").mkdir()
+    f = tmp_path / "a" / "t.csv"
+    f.write_text("time,bytes\n0,1\n1,2\n")
+    with pytest.raises(ConfigError) as exc:
+        prepare_csv([tmp_path if as_folder else f])
+    assert str(exc.value) == message.format(f=f)
