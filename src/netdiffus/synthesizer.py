@@ -487,7 +487,11 @@ class TrafficSynthesizer:
         sc = dataclasses.replace(self.config.sample, **{k: v for k, v in given.items() if v is not None})
         dataclasses.replace(self.config, sample=sc).validate()
         labels_list = self._resolve_labels(n, labels)
-        series = self._generate(labels_list, seed=seed, sc=sc, desc=f"sample ({sc.sampler}, {sc.steps} steps)")
+        # under torchrun each process draws every world_size-th trace (its own seed) and all gather them
+        share = process_share(n)
+        part = self._generate([labels_list[k] for k in share], seed=seed, sc=sc, indices=list(share),
+                              desc=f"sample ({sc.sampler}, {sc.steps} steps)")
+        series = gather_shares(n, share, part)
         im = self.config.imaging
         if raw:
             im = dataclasses.replace(im, calibrate_totals=False, snap_zeros=False, snap_values=False)

@@ -113,6 +113,24 @@ def test_ddp_two_processes_match_one(tmp_path, dataset_file):
             np.testing.assert_allclose(cal_two["classes"][c][key], q[key], rtol=1e-5, err_msg=f"{c} {key}")
 
 
+def test_two_processes_sample_what_one_samples(tmp_path, dataset_file):
+    from netdiffus.io.dataset import read_dataset
+
+    run = tmp_path / "run"
+    sets = [s for s in SETS if not s.startswith("train.steps")] + ["train.steps=2", "sample.steps=3"]
+    subprocess.run(_fit_cmd(dataset_file, run, sets=sets), check=True, capture_output=True)
+    sample = [str(BIN / "netdiffus"), "sample", str(run), "-n", "7", "--seed", "3", "--no-progress"]
+    subprocess.run([*sample, "-o", str(tmp_path / "one.parquet")], check=True, capture_output=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", *sample, "-o",
+                          str(tmp_path / "two.parquet")], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.count("wrote 7 traces") == 1  # rank 0 alone writes
+    one, two = read_dataset(tmp_path / "one.parquet"), read_dataset(tmp_path / "two.parquet")
+    assert two.ids == one.ids and two.labels == one.labels
+    np.testing.assert_allclose(two.series, one.series, rtol=1e-5)  # trace k: its own seed, any process
+
+
 # -- resuming a saved training state with another configuration or dataset ----------------------
 
 TINY_CKPT = ["train.steps=3", "train.checkpoint_every=1", "model.base_channels=8", "model.channel_mult=[1, 2]",

@@ -32,7 +32,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    "and value snaps (docs/model.md)")
     p.add_argument("--csv", type=Path, help="also write a wide CSV here")
     p.add_argument("--force", action="store_true", help="replace existing output files")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device (default: cpu); under torchrun each process draws its share of the traces, "
+                        "cuda on the GPU of its local rank")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on a terminal only)")
     p.set_defaults(func=run)
     return p
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.errors import ConfigError
     from netdiffus.export.tabular import write_csv
     from netdiffus.io.dataset import write_dataset
-    from netdiffus.synthesizer import TrafficSynthesizer
+    from netdiffus.synthesizer import TrafficSynthesizer, resolve_device
+    from netdiffus.training import is_main_process, setup_distributed
 
     if args.n < 1:
         raise ConfigError(f"-n must be >= 1 (got {args.n})")
@@ -51,15 +54,25 @@ def run(args: argparse.Namespace) -> int:
     check_new_file(args.output, force=args.force, dataset=True)
     if args.csv:
         check_new_file(args.csv, force=args.force, what="--csv")
-    synth = TrafficSynthesizer.load(args.run, device=args.device, progress=show_progress(args))
+    device = resolve_device(args.device)
+    # under torchrun: each process draws its share of the traces on its device; rank 0 writes
+    process_dev = setup_distributed(device)
+    synth = TrafficSynthesizer.load(args.run, device=process_dev or device,
+                                    progress=show_progress(args) and is_main_process())
     labels = None
     if args.label:
         labels = [args.label[k % len(args.label)] for k in range(args.n)]
     ds = synth.sample(args.n, labels=labels, seed=args.seed, sampler=args.sampler, steps=args.steps,
                       guidance_scale=args.guidance, batch_size=args.batch_size, raw=args.raw)
-    write_dataset(ds, args.output)
-    if args.csv:
-        write_csv(ds, args.csv)
-    counts = ds.class_counts()
-    print(f"wrote {len(ds)} traces ({', '.join(f'{c}: {k}' for c, k in counts.items())}) -> {args.output}")
+    if is_main_process():
+        write_dataset(ds, args.output)
+        if args.csv:
+            write_csv(ds, args.csv)
+        counts = ds.class_counts()
+        print(f"wrote {len(ds)} traces ({', '.join(f'{c}: {k}' for c, k in counts.items())}) -> {args.output}")
+    if process_dev is not None:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has written before the group goes
+        dist.destroy_process_group()
     return 0
