@@ -207,3 +207,29 @@ def test_info_on_a_run_with_a_stripped_model_json_is_one_line(capsys, finished_r
     code, _, err = run_cli(capsys, "info", str(finished_run))
     assert (code, err.strip()) == (1, f"error: {finished_run}: config.json or model.json lacks 'shape' "
                                       "(not written by netdiffus fit?)")
+
+
+@pytest.mark.parametrize(
+    "case, message, left",
+    [
+        ("created", "no training state was saved yet; {run} removed", None),
+        ("was-empty", "no training state was saved yet; {run} emptied", []),
+        ("forced", "", ["mine.txt", "metrics.jsonl"]),  # --force into a folder with the user's files: kept
+    ],
+)
+def test_after_an_interrupt_fit_leaves_what_it_says(tmp_path, case, message, left):
+    from netdiffus.cli.fit import after_interrupt
+
+    run = tmp_path / "run"
+    run.mkdir()
+    if case == "forced":
+        (run / "mine.txt").write_text("keep")
+    (run / "metrics.jsonl").write_text("{}\n")  # what fit wrote before the interrupt
+    if case == "was-empty":
+        (run / "sub").mkdir()  # folders fit wrote go too
+    got = after_interrupt(run, fresh=case != "forced", created=case == "created")
+    assert got == message.format(run=run)
+    if left is None:
+        assert not run.exists()
+    else:
+        assert sorted(p.name for p in run.iterdir()) == sorted(left)
