@@ -61,7 +61,7 @@ from netdiffus.features.series import (
 )
 from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, check_flow_timeouts, count_hosts
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset
-from netdiffus.io.labels import CsvFlowLabels, Labeler, check_label_options, parse_label_from
+from netdiffus.io.labels import CsvFlowLabels, Labeler, check_label_options, common_folder, parse_label_from
 from netdiffus.io.pcap import CaptureError, Decoder, capture_kind, iter_packet_batches
 
 __all__ = ["prepare", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE"]
@@ -172,11 +172,7 @@ def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: Literal["csv"
         else:
             found = sorted(f for f in p.rglob("*") if f.is_file() and _is_capture_name(f))
         out += [(f, p) for f in found]
-    direct = [f for f, root in out if root is None]
-    try:  # all relative or all absolute, as a shell glob gives them
-        common = Path(os.path.commonpath([str(f.parent) for f in direct])) if direct else None
-    except ValueError:
-        common = None
+    common = common_folder([f for f, root in out if root is None])
     seen: set[Path] = set()
     unique: list[tuple[Path, Path]] = []
     for f, root in out:

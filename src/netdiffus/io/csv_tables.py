@@ -51,6 +51,7 @@ from netdiffus.errors import ConfigError, InputError
 from netdiffus.io.csv_common import format_columns, open_csv, skip_reason
 from netdiffus.io.csv_traces import aggregate_bins, fit_length, read_csv_traces
 from netdiffus.io.dataset import TRACE_COLUMNS, DatasetMeta, TraceDataset
+from netdiffus.io.labels import common_folder
 
 __all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table", "wide_channels", "DEFAULT_VALUE_UNIT"]
 
@@ -264,11 +265,7 @@ def prepare_csv(
         raise InputError(f"no .csv files found under {', '.join(str(p) for p in empty)}")
     # per-trace files given directly (a shell glob): labelled by their folder below the deepest
     # folder holding all of them, as if that folder had been given
-    files = [p for p in paths if p.is_file()]
-    try:
-        files_root = Path(os.path.commonpath([str(p.parent) for p in files])) if files else None
-    except ValueError:  # relative and absolute paths mixed
-        files_root = None
+    files_root = common_folder([p for p in paths if p.is_file()])
     for path in paths:
         if path in empty:  # a folder without CSV files next to inputs with some
             log.debug("no .csv files under %s", path)

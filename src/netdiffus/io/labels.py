@@ -32,8 +32,10 @@ Examples
 from __future__ import annotations
 
 import math
+import os
 import re
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -43,6 +45,7 @@ from netdiffus.io.assembly import FlowKey, parse_ip
 from netdiffus.io.csv_common import format_columns, open_csv
 
 __all__ = [
+    "common_folder",
     "Labeler",
     "FolderLabels",
     "RegexLabels",
@@ -81,6 +84,20 @@ class Labeler:
 
     def describe(self) -> str:
         return type(self).__name__
+
+
+def common_folder(files: Sequence[Path]) -> Path | None:
+    """The deepest folder holding all of ``files`` (given one by one, as a shell glob gives them):
+    the root their ``folder`` labels and trace ids count from. None without files, or when
+    relative and absolute paths are mixed.
+
+    >>> common_folder([Path("captures/Aria/a.pcap"), Path("captures/Hue/b.pcap")])
+    PosixPath('captures')
+    """
+    try:
+        return Path(os.path.commonpath([str(f.parent) for f in files])) if files else None
+    except ValueError:
+        return None
 
 
 def _rel(path: Path, root: Path) -> Path:
