@@ -38,7 +38,8 @@ from netdiffus.evaluation import evaluate
 from netdiffus.evaluation.cnn import GasfCnnClassifier, cnn_evaluation
 from netdiffus.evaluation.report import metrics_table_markdown
 from netdiffus.evaluation.utility import augmentation_curve, novelty_auroc, rf_predict
-from netdiffus.io.dataset import TraceDataset, atomic_path
+from netdiffus.files import atomic_path
+from netdiffus.io.dataset import TraceDataset
 
 log = logging.getLogger("benchmarks")
 

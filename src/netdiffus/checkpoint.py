@@ -10,28 +10,20 @@ A fitted run folder holds:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from netdiffus.errors import CheckpointError
-from netdiffus.io.dataset import atomic_path
+from netdiffus.files import atomic_path, first_line, read_json_object, write_json
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CONFIG_FILE", "WEIGHTS_FILE", "MODEL_FILE"]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MODEL_FILE = "model.json"
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def save_checkpoint(
@@ -67,27 +59,11 @@ def load_checkpoint(run_dir: str | Path) -> tuple[dict, dict[str, torch.Tensor],
         raise CheckpointError(
             f"{run_dir} is not a fitted run folder: missing {', '.join(missing)} (run 'netdiffus fit' first)"
         )
-    config = _read_json_object(run_dir / CONFIG_FILE)
-    info = _read_json_object(run_dir / MODEL_FILE)
+    config = read_json_object(run_dir / CONFIG_FILE, error=CheckpointError)
+    info = read_json_object(run_dir / MODEL_FILE, error=CheckpointError)
     path = run_dir / WEIGHTS_FILE
     try:
         state = load_file(str(path))
     except (OSError, ValueError, SafetensorError) as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({_first_line(exc)})") from None
+        raise CheckpointError(f"{path} is not a readable safetensors file ({first_line(exc)})") from None
     return config, state, info
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-def _read_json_object(path: Path) -> dict:
-    """The JSON object in ``path``; :class:`CheckpointError` naming the file otherwise."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise CheckpointError(f"{path} is not a readable JSON file ({_first_line(exc)})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} must hold a JSON object (got {type(data).__name__})")
-    return data

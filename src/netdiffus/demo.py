@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from netdiffus.checkpoint import write_json
 from netdiffus.config import NetDiffusConfig, load_config
 from netdiffus.export.tabular import write_csv
+from netdiffus.files import write_json
 from netdiffus.io.csv_traces import read_csv_traces
 from netdiffus.io.dataset import TraceDataset, write_dataset
 from netdiffus.io.split import split_by_group, videotrain_video_id

@@ -36,19 +36,12 @@ from netdiffus.config import NetDiffusConfig, SampleConfig, check_seed, load_con
 from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.samplers import sample as run_sampler
 from netdiffus.diffusion.unet import UNet
+from netdiffus.distributed import gather_shares, is_main_process, process_share, resolve_device
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.imaging.gaf import GramianAngularField
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset, require_dataset
 from netdiffus.postprocess import TotalsCalibration, ValueLexicon, snap_zeros, zero_thresholds
-from netdiffus.training import (
-    TRAIN_STATE_FILE,
-    TrainProgress,
-    gather_shares,
-    is_main_process,
-    process_share,
-    read_train_state_info,
-    train,
-)
+from netdiffus.training import TRAIN_STATE_FILE, TrainProgress, read_train_state_info, train
 
 __all__ = ["TrafficSynthesizer", "MIN_TRACES_PER_CLASS", "resolve_device"]
 
@@ -74,39 +67,6 @@ LabelSpec = str | Sequence[str] | Mapping[str, int] | None
 RESUME_MAY_CHANGE = ("preset", "train.steps", "train.checkpoint_every", "train.log_every", "train.num_threads",
                      "train.compile", "train.channels_last", "sample.", "imaging.snap_zeros",
                      "imaging.snap_values", "imaging.calibrate_totals")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``device`` as a :class:`torch.device` this torch can use.
-
-    Raises
-    ------
-    ConfigError
-        Not a device name, a device type netdiffus does not run on, or a device this machine or
-        this torch build lacks.
-
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"device {str(device)!r} is not a torch device (cpu, cuda, cuda:N, mps)") from None
-    name = str(device)
-    if dev.type == "cuda":
-        if torch.version.cuda is None and torch.version.hip is None:
-            raise ConfigError(f"device {name!r} is not available (this torch has no CUDA)")
-        count = torch.cuda.device_count()
-        if count == 0:
-            raise ConfigError(f"device {name!r} is not available (no CUDA GPU is visible)")
-        if dev.index is not None and dev.index >= count:
-            raise ConfigError(f"device {name!r} is not available (CUDA devices: {', '.join(map(str, range(count)))})")
-    elif dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError(f"device {name!r} is not available (this machine or torch has no MPS)")
-    elif dev.type != "cpu":
-        raise ConfigError(f"device {name!r} is not supported (cpu, cuda, cuda:N, mps)")
-    return dev
 
 
 def _flat(data: Mapping, prefix: str = "") -> dict:

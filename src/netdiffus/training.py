@@ -15,14 +15,12 @@ import copy
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
@@ -30,11 +28,11 @@ from torch import nn
 
 from netdiffus.config import TrainConfig
 from netdiffus.diffusion.process import GaussianDiffusion
+from netdiffus.distributed import dist_info
 from netdiffus.errors import CheckpointError, ConfigError
-from netdiffus.io.dataset import atomic_path
+from netdiffus.files import atomic_path
 
-__all__ = ["train", "TrainProgress", "TRAIN_STATE_FILE", "read_train_state_info", "process_device",
-           "setup_distributed", "is_main_process", "process_share", "gather_shares"]
+__all__ = ["train", "TrainProgress", "TRAIN_STATE_FILE", "read_train_state_info"]
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +56,6 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     frac = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-
-
-def _dist_info() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def _save_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int,
@@ -146,7 +138,7 @@ def train(
         The loss became NaN or infinite (``training diverged at step 12 (loss nan); lower
         train.lr (got 0.5)``); with ``run_dir``, ``metrics.jsonl`` is kept and ends with that step.
     """
-    rank, world = _dist_info()
+    rank, world = dist_info()
     if cfg.batch_size % world:  # before any file is written
         raise ConfigError(f"train.batch_size must be divisible by the number of processes {world} "
                           f"(got {cfg.batch_size})")
@@ -247,81 +239,3 @@ def train(
         _save_state(state_path, model, ema, opt, cfg.steps, state_meta)  # a resume after the end is a no-op
     model.eval()
     return ema
-
-
-def is_main_process() -> bool:
-    return _dist_info()[0] == 0
-
-
-def process_share(n: int) -> range:
-    """The items ``0..n-1`` this process handles when torchrun runs several: every
-    ``world_size``-th, from its rank (all of them in a one-process run)."""
-    rank, world = _dist_info()
-    return range(rank, n, world)
-
-
-def gather_shares(n: int, share: range, values: np.ndarray) -> np.ndarray:
-    """Reassemble ``values`` (``[len(share), ...]``, the rows of this process's :func:`process_share`)
-    from every process into ``[n, ...]`` in item order, on every process.
-
-    In a one-process run this returns ``values`` itself.
-    """
-    if _dist_info()[1] == 1:
-        return values
-    parts: list[tuple[list[int], np.ndarray] | None] = [None] * _dist_info()[1]
-    torch.distributed.all_gather_object(parts, (list(share), values))
-    out = np.empty((n, *values.shape[1:]), dtype=values.dtype)
-    for index, rows in parts:
-        out[index] = rows
-    return out
-
-
-def process_device(device: torch.device, *, local_rank: int, local_world_size: int,
-                   cuda_count: int) -> torch.device:
-    """The device of process ``local_rank`` of the ``local_world_size`` that torchrun starts on a node.
-
-    A CPU device is shared by every process. ``cuda`` without an index becomes ``cuda:LOCAL_RANK``,
-    one GPU per process as nccl requires; an explicit index is kept for one process per node and
-    refused for several (they would share that GPU).
-
-    Raises
-    ------
-    ConfigError
-        More processes per node than visible GPUs, or one GPU named for several processes.
-
-    >>> process_device(torch.device("cuda"), local_rank=1, local_world_size=2, cuda_count=2)
-    device(type='cuda', index=1)
-    >>> process_device(torch.device("cpu"), local_rank=1, local_world_size=2, cuda_count=0)
-    device(type='cpu')
-    """
-    if device.type != "cuda":
-        return device
-    if device.index is not None:
-        if local_world_size > 1:
-            raise ConfigError(f"device {str(device)!r} names one GPU for {local_world_size} processes per node; "
-                              "use --device cuda, and each process takes the GPU of its local rank")
-        return device
-    if local_world_size > cuda_count:
-        raise ConfigError(f"torchrun starts {local_world_size} processes per node but {cuda_count} CUDA "
-                          f"device(s) are visible; set --nproc_per_node to at most {cuda_count}")
-    return torch.device("cuda", local_rank)
-
-
-def setup_distributed(device: torch.device) -> torch.device | None:
-    """Initialise torch.distributed from torchrun's environment.
-
-    Returns this process's device (see :func:`process_device`) when torchrun started more than one
-    process, and None otherwise. The backend follows the device, not the machine: gloo for a CPU
-    run (also on a machine with GPUs), nccl for ``cuda``.
-    """
-    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
-        return None
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
-    count = torch.cuda.device_count() if device.type == "cuda" else 0
-    device = process_device(device, local_rank=local_rank, local_world_size=local_world, cuda_count=count)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return device

@@ -195,7 +195,7 @@ def test_unexpected_exception_traceback_with_vv(capsys, caplog, monkeypatch):
 def test_a_signal_unwinds_the_command_and_removes_its_temporary_file(capsys, monkeypatch, tmp_path, sig, code,
                                                                      message):
     import netdiffus.cli.info as info
-    from netdiffus.io.dataset import atomic_path
+    from netdiffus.files import atomic_path
 
     def write_then_get_signal(args):
         with atomic_path(tmp_path / "out.pcap") as tmp:

@@ -7,14 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from netdiffus.errors import DatasetError, InputError
-from netdiffus.io.dataset import (
-    DatasetMeta,
-    TraceDataset,
-    atomic_path,
-    check_output_file,
-    read_dataset,
-    write_dataset,
-)
+from netdiffus.files import atomic_path, check_output_file
+from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, write_dataset
 
 
 def _ds(c=2):

@@ -217,7 +217,7 @@ def _gpus(k):
     ],
 )
 def test_bad_devices(monkeypatch, tmp_path, device, patch, message):
-    from netdiffus.synthesizer import resolve_device
+    from netdiffus.distributed import resolve_device
 
     if patch is not None:
         patch(monkeypatch)

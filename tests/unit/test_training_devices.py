@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from netdiffus.distributed import process_device, setup_distributed
 from netdiffus.errors import ConfigError
-from netdiffus.training import process_device, setup_distributed
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_setup_distributed_picks_the_device_and_backend(monkeypatch, device, loc
 def _share_and_gather(rank: int, world: int, init: str, sizes: list[int], queue) -> None:
     import numpy as np
 
-    from netdiffus.training import gather_shares, process_share
+    from netdiffus.distributed import gather_shares, process_share
 
     torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
@@ -112,7 +112,7 @@ def test_processes_share_a_draw_and_gather_it_in_order(tmp_path):
 def test_one_process_keeps_its_draw():
     import numpy as np
 
-    from netdiffus.training import gather_shares, process_share
+    from netdiffus.distributed import gather_shares, process_share
 
     rows = np.arange(6.0).reshape(3, 2)
     assert process_share(3) == range(3)

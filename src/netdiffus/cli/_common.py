@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from netdiffus.errors import InputError
-from netdiffus.io.dataset import check_output_file
+from netdiffus.files import check_output_file
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ NOT_PARQUET = (".csv", ".tsv", ".txt", ".json", ".pcap", ".pcapng")
 
 def check_new_file(path: str | Path, *, force: bool, what: str = "output path", dataset: bool = False) -> Path:
     """Refuse an output file that exists unless ``force`` (and whatever
-    :func:`netdiffus.io.dataset.check_output_file` refuses): checked before any work. A ``dataset``
+    :func:`netdiffus.files.check_output_file` refuses): checked before any work. A ``dataset``
     (always written as Parquet) may not be named like another format (``out.csv``)."""
     path = check_output_file(path, what=what)
     if dataset and path.suffix.lower() in NOT_PARQUET:

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.cli._common import check_output_dir, show_progress
     from netdiffus.config import load_config
     from netdiffus.demo import format_table, run_demo, summary_rows
-    from netdiffus.synthesizer import resolve_device
+    from netdiffus.distributed import resolve_device
 
     load_config(preset=args.preset, overrides=args.overrides)  # fail on a bad option before any work
     resolve_device(args.device)

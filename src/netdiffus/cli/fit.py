@@ -34,10 +34,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from netdiffus.config import load_config
+    from netdiffus.distributed import distributed_run, is_main_process, resolve_device
     from netdiffus.errors import ConfigError
     from netdiffus.io.dataset import read_dataset
-    from netdiffus.synthesizer import TrafficSynthesizer, resolve_device
-    from netdiffus.training import is_main_process, setup_distributed
+    from netdiffus.synthesizer import TrafficSynthesizer
 
     config = load_config(preset=args.preset, file=args.config, overrides=args.overrides)
     if args.dry_run:
@@ -49,32 +49,22 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         check_resumable(args.output, force=args.force)
     # under torchrun: this process's device (cuda -> cuda:LOCAL_RANK) and its process group
-    process_dev = setup_distributed(device)
-    distributed = process_dev is not None
-    if distributed:
-        device = process_dev
-    dataset = read_dataset(args.dataset)
-    if is_main_process() and not args.resume:
-        check_output_dir(args.output, force=args.force)
-    synth = TrafficSynthesizer(config, device=device, progress=show_progress(args) and is_main_process())
-    created = not args.output.exists()
-    fresh = not args.resume and (created or not any(args.output.iterdir()))
-    try:
-        synth.fit(dataset, run_dir=args.output, resume=args.resume)
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what the run folder keeps
-        if not is_main_process():
-            raise
-        raise type(exc)(after_interrupt(args.output, fresh=fresh, created=created)) from None
-    if is_main_process():
-        print(f"trained {config.train.steps} steps on {len(dataset)} traces "
-              f"({len(synth.classes_)} classes) in {synth.fit_seconds_:.1f} s -> {args.output}")
-    if distributed:
-        import torch.distributed as dist
-
-        # Rank 0 still writes the run folder: a rank that tore its group down first could abort
-        # (gloo) while rank 0 is still connected to it.
-        dist.barrier()
-        dist.destroy_process_group()
+    with distributed_run(device) as device:
+        dataset = read_dataset(args.dataset)
+        if is_main_process() and not args.resume:
+            check_output_dir(args.output, force=args.force)
+        synth = TrafficSynthesizer(config, device=device, progress=show_progress(args) and is_main_process())
+        created = not args.output.exists()
+        fresh = not args.resume and (created or not any(args.output.iterdir()))
+        try:
+            synth.fit(dataset, run_dir=args.output, resume=args.resume)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what the run folder keeps
+            if not is_main_process():
+                raise
+            raise type(exc)(after_interrupt(args.output, fresh=fresh, created=created)) from None
+        if is_main_process():
+            print(f"trained {config.train.steps} steps on {len(dataset)} traces "
+                  f"({len(synth.classes_)} classes) in {synth.fit_seconds_:.1f} s -> {args.output}")
     return 0
 
 

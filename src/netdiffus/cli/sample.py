@@ -42,11 +42,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from netdiffus.cli._common import check_new_file, show_progress
+    from netdiffus.distributed import distributed_run, is_main_process, resolve_device
     from netdiffus.errors import ConfigError
     from netdiffus.export.tabular import write_csv
     from netdiffus.io.dataset import write_dataset
-    from netdiffus.synthesizer import TrafficSynthesizer, resolve_device
-    from netdiffus.training import is_main_process, setup_distributed
+    from netdiffus.synthesizer import TrafficSynthesizer
 
     if args.n < 1:
         raise ConfigError(f"-n must be >= 1 (got {args.n})")
@@ -56,23 +56,18 @@ def run(args: argparse.Namespace) -> int:
         check_new_file(args.csv, force=args.force, what="--csv")
     device = resolve_device(args.device)
     # under torchrun: each process draws its share of the traces on its device; rank 0 writes
-    process_dev = setup_distributed(device)
-    synth = TrafficSynthesizer.load(args.run, device=process_dev or device,
-                                    progress=show_progress(args) and is_main_process())
-    labels = None
-    if args.label:
-        labels = [args.label[k % len(args.label)] for k in range(args.n)]
-    ds = synth.sample(args.n, labels=labels, seed=args.seed, sampler=args.sampler, steps=args.steps,
-                      guidance_scale=args.guidance, batch_size=args.batch_size, raw=args.raw)
-    if is_main_process():
-        write_dataset(ds, args.output)
-        if args.csv:
-            write_csv(ds, args.csv)
-        counts = ds.class_counts()
-        print(f"wrote {len(ds)} traces ({', '.join(f'{c}: {k}' for c, k in counts.items())}) -> {args.output}")
-    if process_dev is not None:
-        import torch.distributed as dist
-
-        dist.barrier()  # rank 0 has written before the group goes
-        dist.destroy_process_group()
+    with distributed_run(device) as process_dev:
+        synth = TrafficSynthesizer.load(args.run, device=process_dev,
+                                        progress=show_progress(args) and is_main_process())
+        labels = None
+        if args.label:
+            labels = [args.label[k % len(args.label)] for k in range(args.n)]
+        ds = synth.sample(args.n, labels=labels, seed=args.seed, sampler=args.sampler, steps=args.steps,
+                          guidance_scale=args.guidance, batch_size=args.batch_size, raw=args.raw)
+        if is_main_process():
+            write_dataset(ds, args.output)
+            if args.csv:
+                write_csv(ds, args.csv)
+            counts = ds.class_counts()
+            print(f"wrote {len(ds)} traces ({', '.join(f'{c}: {k}' for c, k in counts.items())}) -> {args.output}")
     return 0

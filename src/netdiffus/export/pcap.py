@@ -64,7 +64,8 @@ from netdiffus.export.traffic import (
     schedule_iat,
     schedule_sizes,
 )
-from netdiffus.io.dataset import TraceDataset, atomic_path, read_dataset, require_dataset
+from netdiffus.files import atomic_path
+from netdiffus.io.dataset import TraceDataset, read_dataset, require_dataset
 
 __all__ = ["export_pcap", "ExportSummary", "FlowInfo", "load_export_input", "write_flows_csv",
            "DEFAULT_START_TIME"]

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from netdiffus.io.dataset import TRACE_COLUMNS, TraceDataset, atomic_path, write_dataset
+from netdiffus.files import atomic_path
+from netdiffus.io.dataset import TRACE_COLUMNS, TraceDataset, write_dataset
 
 if TYPE_CHECKING:
     from netdiffus.export.pcap import ExportSummary

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,14 +38,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from netdiffus.errors import DatasetError, InputError
+from netdiffus.files import atomic_path
 
 __all__ = [
     "DatasetMeta",
     "TraceDataset",
     "read_dataset",
     "write_dataset",
-    "atomic_path",
-    "check_output_file",
     "require_dataset",
     "default_channel_names",
     "TRACE_COLUMNS",
@@ -196,92 +194,6 @@ def default_channel_names(n_channels: int) -> list[str]:
 
 
 # -- Parquet I/O -------------------------------------------------------------------------------
-def check_output_file(path: str | os.PathLike[str], *, what: str = "output path") -> Path:
-    """Raise :class:`InputError` if a file cannot be written at ``path``; return it as a Path.
-
-    Cheap checks made before any work: ``path`` must not be an existing folder, and no existing
-    ancestor of it may be a file (missing folders are created when the file is written). ``what``
-    starts the message: the option that named the path (``--csv``), else ``output path``.
-
-    Raises
-    ------
-    InputError
-        ``output path out is a folder; give a file name`` or
-        ``output path a.parquet/x.parquet is inside a.parquet, which is a file, not a folder``.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{what} {path} is a folder; give a file name")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"{what} {path} is inside {parent}, which is a file, not a folder")
-            break
-    return path
-
-
-def atomic_path(path: str | os.PathLike[str]):
-    """Context manager yielding a temporary path next to ``path``, renamed onto it on success.
-
-    No half-written file is ever left at ``path`` or next to it: if the body raises, or the final
-    rename fails, the temporary file is removed.
-
-    Raises
-    ------
-    InputError
-        Before the body runs, if ``path`` is an existing folder or lies under a file (see
-        :func:`check_output_file`) or its folder cannot be created or written to; after it, if the
-        final rename fails (``cannot write out.parquet: Permission denied``). Errors raised by
-        the body pass through unchanged.
-    """
-    return _AtomicPath(Path(path))
-
-
-def _os_reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
-class _AtomicPath:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> Path:
-        check_output_file(self.path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        except OSError as exc:
-            raise InputError(f"cannot write {self.path}: {_os_reason(exc)}") from None
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self._remove_tmp()
-            return
-        try:
-            # mkstemp creates the file readable by its owner only; give it the usual permissions.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)
-            os.replace(self.tmp, self.path)
-        except OSError as err:
-            self._remove_tmp()
-            if self.path.is_dir():  # made a folder while the body ran
-                raise InputError(f"output path {self.path} is a folder; give a file name") from None
-            raise InputError(f"cannot write {self.path}: {_os_reason(err)}") from None
-        except BaseException:
-            self._remove_tmp()
-            raise
-
-    def _remove_tmp(self) -> None:
-        try:
-            self.tmp.unlink(missing_ok=True)
-        except OSError:  # nothing more can be done; never hide the original error
-            pass
-
-
 def require_dataset(obj: object, name: str) -> TraceDataset:
     """``obj`` if it is a :class:`TraceDataset`; :class:`InputError` naming ``name`` otherwise.
 

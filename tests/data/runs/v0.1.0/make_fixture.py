@@ -1,16 +1,19 @@
 """Make the run-folder fixtures saved by netdiffus 0.1.0 before the architecture change."""
-import sys, json
+import json
+import sys
 from pathlib import Path
+
 import numpy as np
-from netdiffus.demo import load_demo_dataset
+
 from netdiffus import TrafficSynthesizer
+from netdiffus.demo import load_demo_dataset
 
 out = Path(sys.argv[1])
 ds = load_demo_dataset()
 # 6 traces per class, in order
 idx = []
 for c in ds.classes:
-    idx += [i for i, l in enumerate(ds.labels) if l == c][:6]
+    idx += [i for i, lab in enumerate(ds.labels) if lab == c][:6]
 small = ds.subset(idx)
 cases = {
     "gasf": ("demo", ["train.steps=30", "model.base_channels=8", "sample.steps=4", "train.log_every=10"]),
