@@ -33,7 +33,7 @@ def fit(dataset: Path, run: Path, *, preset: str, steps: int, procs: int, thread
     """``(median images/s, wall s)`` of one ``netdiffus fit``; ``procs`` > 1 runs under torchrun."""
     argv = [str(BIN / "netdiffus"), "fit", str(dataset), "-o", str(run), "--no-progress", "--preset", preset]
     for s in (f"train.steps={steps}", "train.log_every=10", f"train.num_threads={threads}",
-              "imaging.calibrate_totals=false"):
+              "postprocess.calibrate_totals=false"):
         argv += ["--set", s]
     if procs > 1:
         argv = [str(BIN / "torchrun"), "--standalone", f"--nproc_per_node={procs}", *argv]

@@ -53,9 +53,9 @@ def main() -> None:
                     help="random forests per utility / discriminative score, averaged (default 1)")
     ap.add_argument("--eval-jobs", type=int, default=-1, help="parallel jobs of the random forests")
     ap.add_argument("--value-snap", choices=["config", "both"], default="config",
-                    help="both: score every sampling with imaging.snap_values on and off")
+                    help="both: score every sampling with postprocess.snap_values on and off")
     ap.add_argument("--calibrate-totals", choices=["config", "both"], default="config",
-                    help="both: score every sampling with imaging.calibrate_totals on and off")
+                    help="both: score every sampling with postprocess.calibrate_totals on and off")
     ap.add_argument("--per-class", action="store_true", help="per-class W1_totals in the markdown")
     ap.add_argument("--run", type=Path, default=None, help="also keep the fitted run folder here")
     ap.add_argument("--from-run", type=Path, default=None, help="score this run folder instead of fitting")
@@ -78,13 +78,13 @@ def main() -> None:
     sc = synth.config.sample
     samplings = args.sampling or [(sc.sampler, sc.steps, sc.guidance_scale, None)]
     rows = []
-    snaps = [True, False] if args.value_snap == "both" else [synth.config.imaging.snap_values]
-    calibrations = [True, False] if args.calibrate_totals == "both" else [synth.config.imaging.calibrate_totals]
-    if True in calibrations and synth.totals_calibration_ is None:
+    snaps = [True, False] if args.value_snap == "both" else [synth.config.postprocess.snap_values]
+    calibrations = [True, False] if args.calibrate_totals == "both" else [synth.config.postprocess.calibrate_totals]
+    if True in calibrations and synth.postprocess_.totals_calibration is None:
         synth.fit_totals_calibration(b.train)
     for (sampler, steps, w, eta), snap, cal in [(s, v, c) for s in samplings for v in snaps for c in calibrations]:
-        synth.config.imaging.snap_values = snap
-        synth.config.imaging.calibrate_totals = cal
+        synth.config.postprocess.snap_values = snap
+        synth.config.postprocess.calibrate_totals = cal
         t0 = time.perf_counter()
         fake = synth.sample(2 * len(b.train), seed=0, sampler=sampler, steps=steps, guidance_scale=w, eta=eta)
         sample_s = time.perf_counter() - t0

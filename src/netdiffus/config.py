@@ -34,7 +34,9 @@ __all__ = [
     "DiffusionConfig",
     "TrainConfig",
     "SampleConfig",
+    "PostprocessConfig",
     "NetDiffusConfig",
+    "migrate_keys",
     "load_config",
     "list_presets",
     "check_seed",
@@ -78,18 +80,6 @@ class ImagingConfig:
     image_size : image side S after PAA (0 = the series length, no PAA).
     inversion : how a generated GASF becomes a series: from its "diagonal" (the paper), or by
         "projection" onto the nearest valid GASF (least squares over all S x S entries).
-    snap_zeros : traffic counters are 0 or at least one packet: when a channel's training traces
-        hold exact zeros, generated values below the log-midpoint between 0 and the smallest
-        non-zero training value become 0.
-    snap_values : where a class's values recur exactly (protocol constants: the same byte counts
-        or packet sizes trace after trace), a generated value takes the nearest value that at
-        least 2 of its class's training traces hold, if within a factor of about 1.65
-        (:class:`netdiffus.postprocess.ValueLexicon`). Continuous channels are left as generated.
-    calibrate_totals : after training, ``fit`` draws a reference set with the run's ``sample``
-        settings and fits, per class, a monotone map of log volume (``log1p`` of a trace's total)
-        onto the training traces' distribution; ``sample`` scales each generated trace by it
-        before the snaps (:class:`netdiffus.postprocess.TotalsCalibration`). Classes whose values
-        the value snap holds (packet sizes, protocol constants) are left as generated.
     """
 
     representation: Literal["gasf", "series"] = "gasf"
@@ -97,9 +87,30 @@ class ImagingConfig:
     gamma: float = 1.0
     image_size: int = 0
     inversion: Literal["diagonal", "projection"] = "projection"
+
+
+@dataclass
+class PostprocessConfig:
+    """What ``sample`` does to generated series, in original units, in this order
+    (:mod:`netdiffus.postprocess`; ``sample(raw=True)`` skips all three).
+
+    calibrate_totals : after training, ``fit`` draws a reference set with the run's ``sample``
+        settings and fits, per class, a monotone map of log volume (``log1p`` of a trace's total)
+        onto the training traces' distribution; ``sample`` scales each generated trace by it
+        (:class:`netdiffus.postprocess.TotalsCalibration`). Classes whose values the value snap
+        holds (packet sizes, protocol constants) are left as generated.
+    snap_zeros : traffic counters are 0 or at least one packet: when a channel's training traces
+        hold exact zeros, generated values below the log-midpoint between 0 and the smallest
+        non-zero training value become 0.
+    snap_values : where a class's values recur exactly (protocol constants: the same byte counts
+        or packet sizes trace after trace), a generated value takes the nearest value that at
+        least 2 of its class's training traces hold, if within a factor of about 1.65
+        (:class:`netdiffus.postprocess.ValueLexicon`). Continuous channels are left as generated.
+    """
+
+    calibrate_totals: bool = True
     snap_zeros: bool = True
     snap_values: bool = True
-    calibrate_totals: bool = True
 
 
 @dataclass
@@ -120,7 +131,6 @@ class ModelConfig:
     symmetric_output: bool = True
     output: Literal["image", "gasf"] = "image"
     gasf_head: Literal["patch", "bin", "auto"] = "auto"
-    class_dropout: float = 0.1
 
 
 @dataclass
@@ -138,6 +148,10 @@ class DiffusionConfig:
 
 @dataclass
 class TrainConfig:
+    """The training loop. ``class_dropout``: the share of training examples whose class is
+    replaced by the null class, so that one model learns the unconditional output that
+    classifier-free guidance needs."""
+
     steps: int = 2000
     batch_size: int = 64
     lr: float = 2e-3
@@ -153,6 +167,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     log_every: int = 25
     num_threads: int = 0
+    class_dropout: float = 0.1
 
 
 @dataclass
@@ -180,6 +195,7 @@ class NetDiffusConfig:
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -190,13 +206,13 @@ class NetDiffusConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NetDiffusConfig:
         cfg = cls()
-        _merge(cfg, data, prefix="")
+        _merge(cfg, migrate_keys(data), prefix="")
         cfg.validate()
         return cfg
 
     def validate(self) -> None:
         """Check every value; raise :class:`ConfigError` naming the first bad one."""
-        sections = (self.imaging, self.model, self.diffusion, self.train, self.sample)
+        sections = (self.imaging, self.model, self.diffusion, self.train, self.sample, self.postprocess)
         for section in sections:  # inf and nan pass (or fail) the range checks below by accident
             hints = get_type_hints(type(section))
             for f in dataclasses.fields(section):
@@ -217,7 +233,7 @@ class NetDiffusConfig:
              f"must be levels in [0, len(model.channel_mult)={len(self.model.channel_mult)})"),
             ("model.patch_size", self.model.patch_size, self.model.patch_size >= 1, "must be >= 1"),
             ("model.dropout", self.model.dropout, 0 <= self.model.dropout < 1, "must be in [0, 1)"),
-            ("model.class_dropout", self.model.class_dropout, 0 <= self.model.class_dropout < 1, "must be in [0, 1)"),
+            ("train.class_dropout", self.train.class_dropout, 0 <= self.train.class_dropout < 1, "must be in [0, 1)"),
             ("diffusion.timesteps", self.diffusion.timesteps, self.diffusion.timesteps >= 2, "must be >= 2"),
             ("train.steps", self.train.steps, self.train.steps >= 1, "must be >= 1"),
             ("train.batch_size", self.train.batch_size, self.train.batch_size >= 1, "must be >= 1"),
@@ -257,6 +273,36 @@ class NetDiffusConfig:
                         f"{sec}.{f.name} must be one of {', '.join(map(str, choices))} "
                         f"(got {getattr(section, f.name)!r})"
                     )
+
+
+#: Keys that moved between sections: ``old section.key -> new section.key``. Run folders, TOML
+#: files and ``--set`` overrides written with the old names are read under the new ones.
+MOVED_KEYS = {
+    "imaging.snap_zeros": "postprocess.snap_zeros",
+    "imaging.snap_values": "postprocess.snap_values",
+    "imaging.calibrate_totals": "postprocess.calibrate_totals",
+    "model.class_dropout": "train.class_dropout",
+}
+
+
+def migrate_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a configuration as nested dicts) with keys of earlier versions moved to their
+    current sections (``MOVED_KEYS``); a new dict, ``data`` is left alone. Where both names are
+    given, the current one wins.
+
+    >>> migrate_keys({"imaging": {"gamma": 1.0, "snap_zeros": False}})
+    {'imaging': {'gamma': 1.0}, 'postprocess': {'snap_zeros': False}}
+    """
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for old, new in MOVED_KEYS.items():
+        (sec, key), (new_sec, new_key) = old.split("."), new.split(".")
+        section = out.get(sec)
+        if isinstance(section, dict) and key in section:
+            value = section.pop(key)
+            target = out.setdefault(new_sec, {})
+            if isinstance(target, dict):
+                target.setdefault(new_key, value)
+    return out
 
 
 def _check_type(name: str, value: Any, hint: Any) -> None:
@@ -378,7 +424,7 @@ def load_config(
         if preset not in list_presets():
             raise ConfigError(f"unknown preset {preset!r} (available: {', '.join(list_presets())})")
         text = resources.files("netdiffus.presets").joinpath(f"{preset}.toml").read_text()
-        _merge(cfg, tomllib.loads(text), prefix="")
+        _merge(cfg, migrate_keys(tomllib.loads(text)), prefix="")
         cfg.preset = preset
     if file is not None:
         path = Path(file)
@@ -391,9 +437,9 @@ def load_config(
         if "preset" in data:  # would only relabel the run: the values come from the preset argument
             raise ConfigError(f"config file {path} cannot set preset (got {data['preset']!r}); "
                               "choose it with --preset")
-        _merge(cfg, data, prefix="")
+        _merge(cfg, migrate_keys(data), prefix="")
     for text in overrides or []:
-        data = _parse_override(text)
+        data = migrate_keys(_parse_override(text))
         if "preset" in data:
             raise ConfigError(f"preset cannot be set with an override (got {data['preset']!r}); "
                               "choose it with --preset")

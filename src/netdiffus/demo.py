@@ -97,7 +97,7 @@ def run_demo(
     log.info("demo data: %d train, %d test traces of %d bins", len(train), len(test), train.length)
 
     t0 = time.perf_counter()
-    synth = TrafficSynthesizer(config, device=device, progress=progress).fit(train, run_dir=out)
+    synth = TrafficSynthesizer(config, device=device, progress=progress).fit(train, run_dir=out, force=True)
     timings["fit"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -6,8 +6,8 @@ counts and packet sizes recur, exactly, trace after trace. A generator's values 
 counts, not on them, which a classifier notices at once. Both snaps are fitted on the training
 series and applied to generated ones in original units, after the volume calibration below.
 
-- :func:`zero_thresholds`: per channel, values below the log-midpoint between 0 and the smallest
-  non-zero training value become 0.
+- :class:`ZeroSnap` (:func:`zero_thresholds`): per channel, values below the log-midpoint between 0
+  and the smallest non-zero training value become 0.
 - :class:`TotalsCalibration`: per class, a monotone map of the log volume of each generated trace
   (``log1p`` of its total over channels and bins) that gives a reference draw of the generator
   the training traces' distribution (quantile mapping); each trace is scaled as a whole, its
@@ -16,6 +16,10 @@ series and applied to generated ones in original units, after the volume calibra
   training traces hold (no value of a single trace is ever reproduced). Where those shared values
   make up at least ``min_coverage`` of the class's non-zero training values (the channel is
   discrete), a generated value within ``tolerance`` (log space) of one of them takes it.
+
+:class:`Postprocessor` is the fitted chain: the three steps in the order ``sample`` applies them
+(calibration, zero snap, value snap), each switched by the ``[postprocess]`` section of the
+configuration (:class:`netdiffus.config.PostprocessConfig`), serialised into the run's model.json.
 
 Examples
 --------
@@ -30,15 +34,26 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from netdiffus.config import PostprocessConfig
 from netdiffus.errors import ConfigError
 
-__all__ = ["zero_thresholds", "snap_zeros", "log_volume", "TotalsCalibration", "ValueLexicon"]
+__all__ = ["zero_thresholds", "snap_zeros", "log_volume", "ZeroSnap", "TotalsCalibration", "ValueLexicon",
+           "Postprocessor", "CALIBRATION_DRAW", "CALIBRATION_SEED"]
+
+log = logging.getLogger(__name__)
+
+#: The volume calibration's reference draw: per class twice its training count, clipped to this
+#: range (on B1 a draw of one training count moved the fitted map as much as it corrected), from
+#: this sample seed (traces ``seed * 1_000_003 + k`` as in ``sample``; the largest valid seed).
+CALIBRATION_DRAW = (32, 512)
+CALIBRATION_SEED = 2**32 - 1
 
 
 def zero_thresholds(series: np.ndarray) -> np.ndarray:
@@ -61,6 +76,23 @@ def snap_zeros(series: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """
     series = np.asarray(series, dtype=np.float64)
     return np.where(np.abs(series) < np.asarray(thresholds)[None, :, None], 0.0, series)
+
+
+@dataclass
+class ZeroSnap:
+    """Per channel, generated values whose magnitude is below ``thresholds`` ``[C]`` become 0
+    (:func:`zero_thresholds`, :func:`snap_zeros`)."""
+
+    thresholds: np.ndarray
+
+    @classmethod
+    def fit(cls, series: np.ndarray) -> ZeroSnap:
+        """Thresholds of training ``series`` ``[N, C, T]``."""
+        return cls(zero_thresholds(series))
+
+    def apply(self, series: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+        """``series`` ``[N, C, T]`` snapped (a new float64 array); ``labels`` are not used."""
+        return snap_zeros(series, self.thresholds)
 
 
 def log_volume(series: np.ndarray) -> np.ndarray:
@@ -291,3 +323,90 @@ class ValueLexicon:
         return cls(values={str(lab): [np.asarray(v, dtype=np.float64) for v in chans]
                            for lab, chans in data["values"].items()},
                    tolerance=float(data["tolerance"]))
+
+
+@dataclass
+class Postprocessor:
+    """The fitted post-processing chain of a run: what ``sample`` applies to generated series.
+
+    Parameters
+    ----------
+    zero_snap : ZeroSnap
+    value_lexicon : ValueLexicon or None
+        None for a run saved before value snapping.
+    totals_calibration : TotalsCalibration or None
+        None when the calibration was off at fit time (or for a run saved before it); fitted
+        after training by :meth:`fit_calibration`, from a reference draw of the generator.
+    """
+
+    zero_snap: ZeroSnap
+    value_lexicon: ValueLexicon | None = None
+    totals_calibration: TotalsCalibration | None = None
+
+    @classmethod
+    def fit(cls, series: np.ndarray, labels: Sequence[str]) -> Postprocessor:
+        """The steps fitted on the training ``series`` ``[N, C, T]`` alone: zero snap and lexicon."""
+        return cls(zero_snap=ZeroSnap.fit(series), value_lexicon=ValueLexicon.fit(series, labels))
+
+    def steps(self) -> dict[str, ZeroSnap | TotalsCalibration | ValueLexicon | None]:
+        """The chain in the order it is applied, named as the ``[postprocess]`` switches; None
+        where a step can change nothing (not fitted, or no value recurs in any class)."""
+        lexicon = self.value_lexicon
+        holds = lexicon is not None and any(len(v) for chans in lexicon.values.values() for v in chans)
+        return {"calibrate_totals": self.totals_calibration, "snap_zeros": self.zero_snap,
+                "snap_values": lexicon if holds else None}
+
+    def apply(self, series: np.ndarray, labels: Sequence[str],
+              cfg: PostprocessConfig) -> tuple[np.ndarray, list[str]]:
+        """``series`` ``[N, C, T]`` through every step that ``cfg`` switches on; returns the new
+        float64 array and the names of the steps applied."""
+        applied = []
+        out = np.asarray(series, dtype=np.float64)
+        for name, step in self.steps().items():
+            if getattr(cfg, name) and step is not None:
+                out = step.apply(out, labels)
+                applied.append(name)
+        return out, applied
+
+    def held_classes(self, *, snap_values: bool) -> set[str]:
+        """Classes the value snap holds (a channel whose values recur): left out of the volume
+        calibration, since their volume is a count of protocol constants that scaling would move."""
+        if not snap_values or self.value_lexicon is None:
+            return set()
+        return {c for c, chans in self.value_lexicon.values.items() if any(len(v) for v in chans)}
+
+    def calibration_labels(self, class_counts: Mapping[str, int], *, snap_values: bool) -> list[str]:
+        """Labels of the calibration's reference draw: per class not held by the value snap, twice
+        its training count within ``CALIBRATION_DRAW``."""
+        held = self.held_classes(snap_values=snap_values)
+        counts = {c: int(np.clip(2 * k, *CALIBRATION_DRAW)) for c, k in class_counts.items() if c not in held}
+        return [c for c, k in counts.items() for _ in range(k)]
+
+    def fit_calibration(self, train: np.ndarray, train_labels: Sequence[str], reference: np.ndarray,
+                        reference_labels: Sequence[str], *, snap_values: bool) -> Postprocessor:
+        """Fit :attr:`totals_calibration` to the training series ``train`` ``[N, C, T]`` from a
+        reference draw ``reference`` ``[M, C, T]`` (labels from :meth:`calibration_labels`)."""
+        cal = self.totals_calibration = TotalsCalibration.fit(train, train_labels, reference, reference_labels)
+        held = self.held_classes(snap_values=snap_values)
+        kept = f"{len(held)} class(es) held by the value snap left as generated" if held else ""
+        if not len(reference_labels):
+            log.info("volume calibration: no class to calibrate%s", f" ({kept})" if kept else "")
+        else:
+            log.info("volume calibration from %d reference traces: 5-95 %% range of log volume x %s%s",
+                     len(reference_labels), ", ".join(f"{c} {cal.stretch(c):.2f}" for c in cal.classes),
+                     f"; {kept}" if kept else "")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (model.json keeps it); :meth:`from_json` reads it back."""
+        return {"zero_threshold": self.zero_snap.thresholds.tolist(),
+                "value_lexicon": None if self.value_lexicon is None else self.value_lexicon.to_json(),
+                "totals_calibration": (None if self.totals_calibration is None
+                                       else self.totals_calibration.to_json())}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Postprocessor:
+        lexicon, calibration = data.get("value_lexicon"), data.get("totals_calibration")
+        return cls(zero_snap=ZeroSnap(np.asarray(data["zero_threshold"], dtype=np.float64)),
+                   value_lexicon=None if lexicon is None else ValueLexicon.from_json(lexicon),
+                   totals_calibration=None if calibration is None else TotalsCalibration.from_json(calibration))

@@ -2,8 +2,9 @@
 
 Every step draws its batch, timesteps and noise from a generator seeded by ``(seed, step)``, so a
 run resumed from a checkpoint at step k continues exactly as an uninterrupted run would.
-Checkpoints (weights, EMA weights, optimizer moments, step) are safetensors files; the loss
-goes to ``metrics.jsonl`` in the run folder and to a progress bar.
+Checkpoints (weights, EMA weights, optimizer moments, step) are safetensors files
+(:mod:`netdiffus.train_state`); the loss goes to ``metrics.jsonl`` in the run folder and to a
+progress callback.
 
 With ``torchrun --nproc_per_node=K``, each rank trains on its slice of every global batch under
 DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 alone writes checkpoints and logs.
@@ -22,21 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from netdiffus.config import TrainConfig
 from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.distributed import dist_info
-from netdiffus.errors import CheckpointError, ConfigError
-from netdiffus.files import atomic_path
+from netdiffus.errors import ConfigError
+from netdiffus.train_state import TRAIN_STATE_FILE, load_state, save_state
 
-__all__ = ["train", "TrainProgress", "TRAIN_STATE_FILE", "read_train_state_info"]
+__all__ = ["train", "TrainProgress", "METRICS_FILE"]
 
 log = logging.getLogger(__name__)
 
-TRAIN_STATE_FILE = "train_state.safetensors"
+#: The training loss per logged step, one JSON object a line, in the run folder.
+METRICS_FILE = "metrics.jsonl"
 
 
 @dataclass
@@ -58,57 +58,6 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def _save_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int,
-                meta: Mapping[str, str] | None = None) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
-    state = opt.state_dict()
-    for pid, pstate in state["state"].items():
-        for k, v in pstate.items():
-            t = v if torch.is_tensor(v) else torch.tensor(v)
-            tensors[f"opt.{pid}.{k}"] = t.detach().cpu().contiguous()
-    tensors["step"] = torch.tensor(step, dtype=torch.int64)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=dict(meta) if meta else None)
-
-
-def read_train_state_info(path: str | Path) -> tuple[int, dict[str, str]]:
-    """The step a ``train_state.safetensors`` file is at, and the metadata ``train`` saved with it
-    (``state_meta``; empty for files written before it existed)."""
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return int(f.get_tensor("step")), dict(f.metadata() or {})
-    except (OSError, SafetensorError) as exc:
-        raise CheckpointError(f"cannot resume {path.parent}: {path.name} is unreadable ({exc})") from None
-
-
-def _load_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer) -> int:
-    try:
-        tensors = load_file(str(path))
-    except (OSError, SafetensorError) as exc:
-        raise CheckpointError(f"cannot resume {path.parent}: {path.name} is unreadable ({exc})") from None
-    if "step" not in tensors:
-        raise CheckpointError(f"cannot resume {path.parent}: {path.name} is unreadable (it holds no step)")
-    try:
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-    except RuntimeError as exc:  # another model shape: line 1 names the class, line 2 the first mismatch
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
-        raise CheckpointError(f"cannot resume {path.parent}: {path.name} was written for another model "
-                              f"({detail.rstrip('.')})") from None
-    state = opt.state_dict()
-    new_state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, v in tensors.items():
-        if key.startswith("opt."):
-            _, pid, name = key.split(".", 2)
-            new_state.setdefault(int(pid), {})[name] = v
-    state["state"] = new_state
-    opt.load_state_dict(state)
-    return int(tensors["step"])
-
-
 def train(
     model: nn.Module,
     process: GaussianDiffusion,
@@ -117,7 +66,6 @@ def train(
     *,
     cfg: TrainConfig,
     null_class: int,
-    class_dropout: float,
     run_dir: str | Path | None = None,
     resume: bool = False,
     progress: Callable[[TrainProgress], None] | None = None,
@@ -126,9 +74,11 @@ def train(
     """Train ``model`` on images ``x_0`` ``[N, C, H, W]`` in [-1, 1] with classes ``y`` ``[N]``.
 
     Returns the EMA copy of the model (the one to sample from). ``model`` holds the raw weights.
-    With ``run_dir``, writes ``metrics.jsonl`` and, every ``cfg.checkpoint_every`` steps,
-    ``train_state.safetensors`` (with ``state_meta`` as its metadata, see
-    :func:`read_train_state_info`); ``resume=True`` continues from that file when present.
+    A share ``cfg.class_dropout`` of the examples is trained as the ``null_class`` (for
+    classifier-free guidance). With ``run_dir``, writes ``metrics.jsonl`` and, every
+    ``cfg.checkpoint_every`` steps, ``train_state.safetensors`` (with ``state_meta`` as its
+    metadata, see :func:`netdiffus.train_state.read_train_state_info`); ``resume=True`` continues
+    from that file when present.
 
     Raises
     ------
@@ -149,93 +99,132 @@ def train(
         model.to(memory_format=torch.channels_last)
         x_0 = x_0.contiguous(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    ddp_model: nn.Module = model
-    if world > 1:
-        on_gpu = x_0.device.type == "cuda"
-        ddp_model = nn.parallel.DistributedDataParallel(model, device_ids=[x_0.device.index] if on_gpu else None)
-    if cfg.compile:
-        # Compiles on the first step (tens of seconds on a CPU); checkpoints still come from the
-        # plain module ``model``, so they load without the compiled wrapper.
-        ddp_model = torch.compile(ddp_model)
+    step_model = _wrap(model, cfg, world, x_0.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
     state_path = run_dir / TRAIN_STATE_FILE if run_dir is not None else None
     if resume and state_path is not None and state_path.exists():
-        start = _load_state(state_path, model, ema, opt)
+        start = load_state(state_path, model, ema, opt)
         log.info("resumed from %s at step %d", state_path, start)
-    metrics_fh = None
-    if run_dir is not None and rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        metrics_fh = open(run_dir / "metrics.jsonl", "a" if start else "w")
+    log_file = _MetricsLog(run_dir, write=rank == 0, append=start > 0, cfg=cfg)
     # bf16 autocast pays off on CPUs with native bf16 matmul (AVX-512 BF16 / AMX) and on GPUs.
-    autocast = (
-        torch.autocast(device_type=x_0.device.type, dtype=torch.bfloat16)
-        if cfg.precision == "bf16"
-        else nullcontext()
-    )
-    n = x_0.shape[0]
-    local_bs = cfg.batch_size // world
+    autocast = (torch.autocast(device_type=x_0.device.type, dtype=torch.bfloat16)
+                if cfg.precision == "bf16" else nullcontext())
     model.train()
     t_last = time.perf_counter()
-    try:
+    with log_file:
         for step in range(start, cfg.steps):
-            # One generator per (seed, step): the same batch whether or not the run was resumed,
-            # and the same global batch whatever the number of processes.
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-            idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
-            drop = torch.rand(cfg.batch_size, generator=g) < class_dropout
-            t = torch.randint(0, process.timesteps, (cfg.batch_size,), generator=g)
-            eps = torch.randn((cfg.batch_size, *x_0.shape[1:]), generator=g)
-            mine = slice(rank * local_bs, (rank + 1) * local_bs)  # this process's share
-            dev = x_0.device
-            idx, drop, t, eps = idx[mine].to(dev), drop[mine].to(dev), t[mine].to(dev), eps[mine].to(dev)
-            yb = torch.where(drop, torch.full_like(y[idx], null_class), y[idx])
+            x_b, y_b, t, eps = _batch(step, x_0, y, cfg=cfg, process=process, null_class=null_class)
             torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
             with autocast:
-                loss = process.training_loss(ddp_model, x_0[idx], y=yb, t=t, eps=eps)
+                loss = process.training_loss(step_model, x_b, y=y_b, t=t, eps=eps)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             # EMA with warm-up: decay grows from 0 so early averages are not stuck at init.
-            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
-                    pe.lerp_(pm, 1 - decay)
-                for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
-                    be.copy_(bm)
-            loss_v = float(loss.detach())
-            if world > 1:
-                lt = torch.tensor([loss_v], device=x_0.device)
-                torch.distributed.all_reduce(lt)
-                loss_v = float(lt) / world
+            _ema_update(ema, model, decay=min(cfg.ema_decay, (1 + step) / (10 + step)))
+            loss_v = _mean_over_processes(float(loss.detach()), world, x_0.device)
             now = time.perf_counter()
-            ips = cfg.batch_size / max(now - t_last, 1e-9)
-            t_last = now
-            diverged = not math.isfinite(loss_v)
-            if metrics_fh is not None and (diverged or step % cfg.log_every == 0 or step == cfg.steps - 1):
-                metrics_fh.write(json.dumps({"step": step, "loss": loss_v, "lr": _lr_at(step, cfg),
-                                             "images_per_s": round(ips, 2)}) + "\n")
-                metrics_fh.flush()
-            if diverged:  # the step numbers of metrics.jsonl
-                where = f"; the logged losses are in {run_dir / 'metrics.jsonl'}" if run_dir is not None else ""
-                raise ConfigError(f"training diverged at step {step} (loss {loss_v}); lower train.lr "
-                                  f"(got {cfg.lr}){where}")
+            ips, t_last = cfg.batch_size / max(now - t_last, 1e-9), now
+            log_file.step(step, loss_v, ips)  # raises ConfigError when the loss diverged
             if progress is not None and rank == 0:
                 progress(TrainProgress(step + 1, cfg.steps, loss_v, _lr_at(step, cfg), ips))
             done = step + 1
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 if rank == 0 and state_path is not None:
-                    _save_state(state_path, model, ema, opt, done, state_meta)
+                    save_state(state_path, model, ema, opt, done, state_meta)
                 if world > 1:
                     torch.distributed.barrier()
-    finally:
-        if metrics_fh is not None:
-            metrics_fh.close()
     if state_path is not None and rank == 0 and cfg.checkpoint_every:
-        _save_state(state_path, model, ema, opt, cfg.steps, state_meta)  # a resume after the end is a no-op
+        save_state(state_path, model, ema, opt, cfg.steps, state_meta)  # a resume after the end is a no-op
     model.eval()
     return ema
+
+
+def _wrap(model: nn.Module, cfg: TrainConfig, world: int, device: torch.device) -> nn.Module:
+    """The module the training step calls: ``model`` under DistributedDataParallel when several
+    processes train, compiled when ``cfg.compile``. Checkpoints still come from the plain
+    ``model``, so they load without either wrapper."""
+    wrapped: nn.Module = model
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:  # compiles on the first step (tens of seconds on a CPU)
+        wrapped = torch.compile(wrapped)
+    return wrapped
+
+
+def _batch(step: int, x_0: torch.Tensor, y: torch.Tensor, *, cfg: TrainConfig, process: GaussianDiffusion,
+           null_class: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """This process's share of step ``step``'s batch: images ``[B/K, ...]``, classes (some
+    dropped to ``null_class``), timesteps and noise.
+
+    One generator per (seed, step): the same batch whether or not the run was resumed, and the
+    same global batch whatever the number of processes K.
+    """
+    rank, world = dist_info()
+    local_bs = cfg.batch_size // world
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    idx = torch.randint(0, x_0.shape[0], (cfg.batch_size,), generator=g)
+    drop = torch.rand(cfg.batch_size, generator=g) < cfg.class_dropout
+    t = torch.randint(0, process.timesteps, (cfg.batch_size,), generator=g)
+    eps = torch.randn((cfg.batch_size, *x_0.shape[1:]), generator=g)
+    mine = slice(rank * local_bs, (rank + 1) * local_bs)  # this process's share
+    dev = x_0.device
+    idx, drop, t, eps = idx[mine].to(dev), drop[mine].to(dev), t[mine].to(dev), eps[mine].to(dev)
+    y_b = torch.where(drop, torch.full_like(y[idx], null_class), y[idx])
+    return x_0[idx], y_b, t, eps
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, *, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers copied."""
+    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+        pe.lerp_(pm, 1 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
+        be.copy_(bm)
+
+
+def _mean_over_processes(value: float, world: int, device: torch.device) -> float:
+    """The mean of ``value`` over the processes that train (itself in a one-process run)."""
+    if world == 1:
+        return value
+    t = torch.tensor([value], device=device)
+    torch.distributed.all_reduce(t)
+    return float(t) / world
+
+
+class _MetricsLog:
+    """``metrics.jsonl`` of a run folder (nothing without one; written by one process): every
+    ``cfg.log_every``-th step, the last, and a diverged one, which it then reports as a
+    :class:`ConfigError`."""
+
+    def __init__(self, run_dir: Path | None, *, write: bool, append: bool, cfg: TrainConfig) -> None:
+        self.path = run_dir / METRICS_FILE if run_dir is not None else None
+        self.write, self.append, self.cfg, self.fh = write, append, cfg, None
+
+    def __enter__(self) -> _MetricsLog:
+        if self.path is not None and self.write:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fh = open(self.path, "a" if self.append else "w")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+    def step(self, step: int, loss: float, images_per_s: float) -> None:
+        cfg = self.cfg
+        diverged = not math.isfinite(loss)
+        if self.fh is not None and (diverged or step % cfg.log_every == 0 or step == cfg.steps - 1):
+            self.fh.write(json.dumps({"step": step, "loss": loss, "lr": _lr_at(step, cfg),
+                                      "images_per_s": round(images_per_s, 2)}) + "\n")
+            self.fh.flush()
+        if diverged:  # the step numbers of metrics.jsonl
+            where = f"; the logged losses are in {self.path}" if self.path is not None else ""
+            raise ConfigError(f"training diverged at step {step} (loss {loss}); lower train.lr "
+                              f"(got {cfg.lr}){where}")

@@ -255,13 +255,15 @@ def test_every_option_says_what_it_does(command):
         ({"values": {"a": [[]], "b": [[]]}}, True, "none (no channel's values recur across training traces)"),
         ({"values": {"a": [[60.0, 342.0], []], "b": [[], [1.0]]}}, True, "3 shared values in 2 of 4 class channels"),
         ({"values": {"a": [[60.0]]}}, False,
-         "1 shared value in 1 of 1 class channels (off: imaging.snap_values=false)"),
+         "1 shared value in 1 of 1 class channels (off: postprocess.snap_values=false)"),
     ],
 )
 def test_info_value_snap_line(lexicon, on, line):
-    from netdiffus.cli.info import _value_snap
+    from netdiffus.describe import _value_snap
+    from netdiffus.postprocess import Postprocessor
 
-    assert _value_snap(lexicon, on) == line
+    saved = None if lexicon is None else {"tolerance": 0.5, **lexicon}
+    assert _value_snap(Postprocessor.from_json({"zero_threshold": [0.0], "value_lexicon": saved}), on) == line
 
 
 def _cal(**ranges):
@@ -276,13 +278,15 @@ def _cal(**ranges):
         (None, True, "none (off when fitted, or run saved before volume calibration)"),
         ({"classes": {}}, True, "none (no class's reference draw had a spread)"),
         (_cal(cam=(0.5, 0.6), tv=(0.3, 0.9)), True, "spread x cam 1.20, tv 3.00"),
-        (_cal(cam=(0.5, 0.4)), False, "spread x cam 0.80 (off: imaging.calibrate_totals=false)"),
+        (_cal(cam=(0.5, 0.4)), False, "spread x cam 0.80 (off: postprocess.calibrate_totals=false)"),
     ],
 )
 def test_info_volume_calibration_line(calibration, on, line):
-    from netdiffus.cli.info import _volume_calibration
+    from netdiffus.describe import _volume_calibration
+    from netdiffus.postprocess import Postprocessor
 
-    assert _volume_calibration(calibration, on) == line
+    post = Postprocessor.from_json({"zero_threshold": [0.0], "totals_calibration": calibration})
+    assert _volume_calibration(post, on) == line
 
 
 @pytest.mark.parametrize(

@@ -218,7 +218,7 @@ def test_info_on_a_run_with_a_stripped_model_json_is_one_line(capsys, finished_r
     ],
 )
 def test_after_an_interrupt_fit_leaves_what_it_says(tmp_path, case, message, left):
-    from netdiffus.cli.fit import after_interrupt
+    from netdiffus.run_folder import after_interrupt
 
     run = tmp_path / "run"
     run.mkdir()

@@ -106,7 +106,8 @@ def test_ddp_two_processes_match_one(tmp_path, dataset_file):
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=0, atol=6 * 2e-3, err_msg=k)
     # the two processes each draw half of the volume calibration's reference set; rank 0 saves it
-    cal_one, cal_two = (json.loads((r / "model.json").read_text())["totals_calibration"] for r in (one, two))
+    cal_one, cal_two = (json.loads((r / "model.json").read_text())["postprocess"]["totals_calibration"]
+                        for r in (one, two))
     assert cal_two["classes"].keys() == cal_one["classes"].keys() and cal_one["classes"]
     for c, q in cal_one["classes"].items():  # the same quantiles, up to the weights' tolerance
         for key in ("generated", "training"):
@@ -235,6 +236,6 @@ def test_train_resume_from_an_unreadable_state(saved_run, corrupt, message):
     corrupt(saved_run / "train_state.safetensors")
     with pytest.raises(CheckpointError) as exc:
         train(synth.model_, synth.process, torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long),
-              cfg=synth.config.train, null_class=2, class_dropout=0.1, run_dir=saved_run, resume=True)
+              cfg=synth.config.train, null_class=2, run_dir=saved_run, resume=True)
     msg = str(exc.value)
     assert "\n" not in msg and msg.startswith(f"cannot resume {saved_run}: {message}")

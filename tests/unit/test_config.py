@@ -65,7 +65,7 @@ def test_toml_file_applies_on_top(tmp_path):
         (dict(overrides=["train.lr=nan"]), "train.lr must be a finite number (got nan)"),
         (dict(overrides=["imaging.gamma=inf"]), "imaging.gamma must be a finite number (got inf)"),
         (dict(overrides=["model.dropout=nan"]), "model.dropout must be a finite number (got nan)"),
-        (dict(overrides=["model.class_dropout=-inf"]), "model.class_dropout must be a finite number (got -inf)"),
+        (dict(overrides=["train.class_dropout=-inf"]), "train.class_dropout must be a finite number (got -inf)"),
         (dict(overrides=["train.weight_decay=inf"]), "train.weight_decay must be a finite number (got inf)"),
         (dict(overrides=["train.ema_decay=nan"]), "train.ema_decay must be a finite number (got nan)"),
         (dict(overrides=["train.grad_clip=inf"]), "train.grad_clip must be a finite number (got inf)"),

@@ -53,7 +53,7 @@ def test_fit_sample_shapes_units_and_labels(tiny_overrides, extra):
     ],
 )
 def test_project_x0_applies_to_gasf_image_outputs(tiny_overrides, monkeypatch, extra, projected):
-    import netdiffus.synthesizer as mod
+    import netdiffus.sampling as mod
 
     synth = _fit(tiny_overrides + extra)
     seen = []
@@ -163,7 +163,7 @@ def test_generated_values_below_threshold_snap_to_zero(tiny_overrides):
     ds.series[:, :, :2] = 0.0  # the first bins carry no traffic
     synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(ds)
     out = synth.sample(20, seed=0).series
-    thr = synth.zero_threshold_[0]
+    thr = synth.postprocess_.zero_snap.thresholds[0]
     assert thr > 0
     assert not ((out > 0) & (out < thr)).any()
 
@@ -382,14 +382,14 @@ def _discrete_dataset():
 def test_generated_values_snap_to_shared_training_values(tiny_overrides, tmp_path):
     ds = _discrete_dataset()
     steps = [o for o in tiny_overrides if not o.startswith("train.steps")] + ["train.steps=60"]  # some spread
-    steps.append("imaging.calibrate_totals=false")  # the value snap alone
+    steps.append("postprocess.calibrate_totals=false")  # the value snap alone
     synth = TrafficSynthesizer.from_preset("demo", overrides=steps, progress=False).fit(ds)
-    lex = synth.value_lexicon_
+    lex = synth.postprocess_.value_lexicon
     assert [v.tolist() for v in lex.values["a"]] == [[120.0, 180.0, 250.0]]
     out = synth.sample(20, seed=0).series.astype(np.float64)
-    synth.config.imaging.snap_values = False
+    synth.config.postprocess.snap_values = False
     off = synth.sample(20, seed=0).series.astype(np.float64)
-    synth.config.imaging.snap_values = True
+    synth.config.postprocess.snap_values = True
     # the same model and seeds: snapping changes only values near a shared one, to that value
     near = np.abs(np.log1p(off[..., None]) - np.log1p(lex.values["a"][0])).min(axis=-1) <= lex.tolerance
     assert 0 < near.mean() < 1 and not np.isin(off[near], lex.values["a"][0]).any()
@@ -400,21 +400,20 @@ def test_generated_values_snap_to_shared_training_values(tiny_overrides, tmp_pat
     back = TrafficSynthesizer.load(tmp_path / "run", progress=False)
     np.testing.assert_array_equal(back.sample(20, seed=0).series, synth.sample(20, seed=0).series)
     info = json.loads((tmp_path / "run" / "model.json").read_text())
-    del info["value_lexicon"]
+    del info["postprocess"]["value_lexicon"]
     (tmp_path / "run" / "model.json").write_text(json.dumps(info))
     old = TrafficSynthesizer.load(tmp_path / "run", progress=False)
-    assert old.value_lexicon_ is None
+    assert old.postprocess_.value_lexicon is None
     np.testing.assert_array_equal(old.sample(20, seed=0).series, off.astype(np.float32))
 
 
 def test_fit_calibrates_generated_volumes_to_the_training_spread(tiny_overrides, tmp_path):
-    from netdiffus.postprocess import TotalsCalibration, log_volume
-    from netdiffus.synthesizer import CALIBRATION_DRAW, CALIBRATION_SEED
+    from netdiffus.postprocess import CALIBRATION_DRAW, CALIBRATION_SEED, TotalsCalibration, log_volume
 
     ds = toy_dataset(n_per_class=40)
-    over = tiny_overrides + ["imaging.snap_zeros=false", "imaging.snap_values=false"]  # the calibration alone
+    over = tiny_overrides + ["postprocess.snap_zeros=false", "postprocess.snap_values=false"]  # the calibration alone
     synth = TrafficSynthesizer.from_preset("demo", overrides=over, progress=False).fit(ds)
-    cal = synth.totals_calibration_
+    cal = synth.postprocess_.totals_calibration
     assert set(cal.classes) == {"a", "b"} and CALIBRATION_DRAW == (32, 512)
     # the reference draw itself (80 per class), calibrated: the training median and the training
     # quantiles, drawn towards the median where this tiny model's spread needs more than MAX_STRETCH
@@ -430,9 +429,9 @@ def test_fit_calibrates_generated_volumes_to_the_training_spread(tiny_overrides,
         assert cal.stretch(c) == pytest.approx(min(TotalsCalibration.MAX_STRETCH, np.ptp(q_train) / np.ptp(g_q)))
         assert np.abs(g_q - q_train).max() > 0.5  # the raw draw's volumes were elsewhere
     # off: the same traces, each by one factor
-    synth.config.imaging.calibrate_totals = False
+    synth.config.postprocess.calibrate_totals = False
     raw = synth.sample(10, seed=3).series.astype(np.float64)
-    synth.config.imaging.calibrate_totals = True
+    synth.config.postprocess.calibrate_totals = True
     np.testing.assert_array_equal(synth.sample(10, seed=3, raw=True).series, raw)  # snaps are off here
     on = synth.sample(10, seed=3).series.astype(np.float64)
     factor = on.sum(axis=(1, 2)) / raw.sum(axis=(1, 2))
@@ -440,22 +439,22 @@ def test_fit_calibrates_generated_volumes_to_the_training_spread(tiny_overrides,
     # model.json keeps it; a run folder without it (an earlier version's) samples uncalibrated
     synth.save(tmp_path / "run")
     back = TrafficSynthesizer.load(tmp_path / "run", progress=False)
-    assert back.totals_calibration_ == cal
+    assert back.postprocess_.totals_calibration == cal
     info = json.loads((tmp_path / "run" / "model.json").read_text())
-    del info["totals_calibration"]
+    del info["postprocess"]["totals_calibration"]
     (tmp_path / "run" / "model.json").write_text(json.dumps(info))
     old = TrafficSynthesizer.load(tmp_path / "run", progress=False)
-    assert old.totals_calibration_ is None
+    assert old.postprocess_.totals_calibration is None
     np.testing.assert_allclose(old.sample(10, seed=3).series, raw, rtol=1e-6)
 
 
 @pytest.mark.parametrize("snap_values, calibrated", [(True, set()), (False, {"a", "b"})])
 def test_classes_held_by_the_value_snap_are_not_calibrated(tiny_overrides, caplog, snap_values, calibrated):
     ds = _discrete_dataset()  # every class's bytes recur across traces: the value snap holds them
-    over = tiny_overrides + [f"imaging.snap_values={str(snap_values).lower()}"]
-    with caplog.at_level("INFO", logger="netdiffus.synthesizer"):
+    over = tiny_overrides + [f"postprocess.snap_values={str(snap_values).lower()}"]
+    with caplog.at_level("INFO", logger="netdiffus.postprocess"):
         synth = TrafficSynthesizer.from_preset("demo", overrides=over, progress=False).fit(ds)
-    assert set(synth.totals_calibration_.classes) == calibrated
+    assert set(synth.postprocess_.totals_calibration.classes) == calibrated
     applied = synth.sample(4, seed=0).meta.extra["synthetic"]["postprocess"]
     assert ("snap_values" in applied) == snap_values  # values recur here: the snap holds them
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("volume calibration"))
@@ -467,9 +466,9 @@ def test_classes_held_by_the_value_snap_are_not_calibrated(tiny_overrides, caplo
 
 
 def test_fit_without_calibration_draws_no_reference(tiny_overrides):
-    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides + ["imaging.calibrate_totals=false"],
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides + ["postprocess.calibrate_totals=false"],
                                            progress=False).fit(toy_dataset())
-    assert synth.totals_calibration_ is None
+    assert synth.postprocess_.totals_calibration is None
 
 
 @pytest.mark.parametrize(
@@ -483,7 +482,7 @@ def test_fit_without_calibration_draws_no_reference(tiny_overrides):
 def test_fit_advises_the_per_bin_head_for_sparse_series(tiny_overrides, caplog, extra, warned):
     ds = toy_dataset()
     ds.series[:, :, 2:] = 0.0  # 6 of 8 bins empty
-    with caplog.at_level("WARNING", logger="netdiffus.synthesizer"):
+    with caplog.at_level("WARNING", logger="netdiffus.resolve"):
         TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides + extra, progress=False).fit(ds)
     messages = [r.getMessage() for r in caplog.records]
     assert messages == (["75 % of the training bins are empty: the patch GASF head blurs bursts one bin wide; "
@@ -498,7 +497,7 @@ def test_auto_scaling_follows_the_sign_of_the_values(tiny_overrides, tmp_path, s
     synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False)
     assert synth.config.imaging.scaling == "auto"
     synth.fit(ds, run_dir=tmp_path / "run")
-    assert synth.config.imaging.scaling == synth.imaging_.scaling == scaling
+    assert synth.config.imaging.scaling == synth.representation_.gaf.scaling == scaling
     assert json.loads((tmp_path / "run" / "config.json").read_text())["imaging"]["scaling"] == scaling
     assert np.isfinite(TrafficSynthesizer.load(tmp_path / "run").sample(4, seed=0).series).all()
 
@@ -507,13 +506,14 @@ def test_auto_scaling_follows_the_sign_of_the_values(tiny_overrides, tmp_path, s
 def test_auto_gasf_head_follows_the_share_of_empty_bins(tiny_overrides, tmp_path, empty_bins, head):
     ds = toy_dataset()
     ds.series[:, :, 8 - empty_bins:] = 0.0
-    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False)
+    over = tiny_overrides + ["train.checkpoint_every=1"]  # a training state to resume from
+    synth = TrafficSynthesizer.from_preset("demo", overrides=over, progress=False)
     assert synth.config.model.gasf_head == "auto"
     synth.fit(ds, run_dir=tmp_path / "run")
     assert synth.config.model.gasf_head == head and synth.model_.config["gasf_head"] == head
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["gasf_head"] == head
     # resuming the finished run with the preset's "auto" decides the same way: no config mismatch
-    TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(
+    TrafficSynthesizer.from_preset("demo", overrides=over, progress=False).fit(
         ds, run_dir=tmp_path / "run", resume=True)
 
 
@@ -530,7 +530,7 @@ def test_auto_gasf_head_follows_the_share_of_empty_bins(tiny_overrides, tmp_path
     ],
 )
 def test_images_that_do_not_fit_in_memory_are_one_line(n, c, size, memory, message):
-    from netdiffus.synthesizer import _check_image_memory
+    from netdiffus.representation import check_image_memory as _check_image_memory
 
     if message is None:
         _check_image_memory(n, c, size, memory_bytes=memory)

@@ -22,14 +22,6 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the resolved configuration as JSON and exit")
 
 
-def check_output_dir(path: Path, *, force: bool) -> None:
-    """Refuse to write into a non-empty folder unless ``force``."""
-    if path.exists() and not path.is_dir():
-        raise InputError(f"output path {path} exists and is not a folder")
-    if path.exists() and any(path.iterdir()) and not force:
-        raise InputError(f"output folder {path} is not empty (use --force to write into it)")
-
-
 #: Names a Parquet dataset must not have: the file would be Parquet all the same.
 NOT_PARQUET = (".csv", ".tsv", ".txt", ".json", ".pcap", ".pcapng")
 

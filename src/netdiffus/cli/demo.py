@@ -31,14 +31,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netdiffus.cli._common import check_output_dir, show_progress
+    from netdiffus.cli._common import show_progress
     from netdiffus.config import load_config
     from netdiffus.demo import format_table, run_demo, summary_rows
     from netdiffus.distributed import resolve_device
+    from netdiffus.run_folder import check_output_folder
 
     load_config(preset=args.preset, overrides=args.overrides)  # fail on a bad option before any work
     resolve_device(args.device)
-    check_output_dir(args.output, force=args.force or _is_previous_demo(args.output))
+    check_output_folder(args.output, force=args.force or _is_previous_demo(args.output))
     result = run_demo(args.output, preset=args.preset, overrides=args.overrides, seed=args.seed,
                       progress=show_progress(args), device=args.device)
     print()

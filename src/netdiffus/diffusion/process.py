@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from netdiffus.config import DiffusionConfig
 from netdiffus.diffusion.schedule import ScheduleName, alpha_bar_schedule
 from netdiffus.errors import ConfigError
 
@@ -66,6 +67,12 @@ class GaussianDiffusion:
         self.learn_sigma = learn_sigma
         self.alpha_bar_np = alpha_bar_schedule(schedule, timesteps)
         self.alpha_bar = torch.from_numpy(self.alpha_bar_np)  # float64 [T]
+
+    @classmethod
+    def from_config(cls, cfg: DiffusionConfig) -> GaussianDiffusion:
+        """The process of a run's ``[diffusion]`` section."""
+        return cls(timesteps=cfg.timesteps, schedule=cfg.schedule, prediction=cfg.prediction,
+                   learn_sigma=cfg.learn_sigma)
 
     def _ab(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return _bcast(self.alpha_bar.to(t.device)[t], x)

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from netdiffus.config import ModelConfig
+
 __all__ = ["UNet"]
 
 
@@ -210,6 +212,19 @@ class UNet(nn.Module):
             self.out = conv(ch, (out_channels or in_channels) * patch_size**dims, 3, padding=1)
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, *, in_channels: int, num_classes: int, learn_sigma: bool,
+                    dims: int) -> UNet:
+        """The network of a run's ``[model]`` section for ``in_channels`` channels, ``num_classes``
+        classes and ``dims`` spatial dimensions (2 outputs per channel when the process learns the
+        variance)."""
+        return cls(in_channels=in_channels, num_classes=num_classes,
+                   out_channels=in_channels * (2 if learn_sigma else 1), dims=dims,
+                   base_channels=cfg.base_channels, channel_mult=cfg.channel_mult,
+                   num_res_blocks=cfg.num_res_blocks, attention_levels=cfg.attention_levels, dropout=cfg.dropout,
+                   patch_size=cfg.patch_size, symmetric_output=cfg.symmetric_output, output=cfg.output,
+                   gasf_head=cfg.gasf_head)
 
     @property
     def multiple(self) -> int:

@@ -1,0 +1,86 @@
+"""What a run folder or a dataset file holds, as plain data (the ``info`` command prints it).
+
+Examples
+--------
+>>> import tempfile
+>>> from netdiffus.demo import load_demo_dataset
+>>> from netdiffus.io.dataset import write_dataset
+>>> path = write_dataset(load_demo_dataset(), tempfile.mkdtemp() + "/d.parquet")
+>>> d = describe_dataset(path)
+>>> d["traces"], d["channels"], d["length"]
+(163, ['frame_sum_dl'], 60)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint
+from netdiffus.config import NetDiffusConfig
+from netdiffus.errors import CheckpointError, ConfigError
+from netdiffus.io.dataset import read_dataset
+from netdiffus.manifest import RunManifest
+from netdiffus.postprocess import Postprocessor
+
+__all__ = ["describe_run", "describe_dataset"]
+
+
+def describe_run(path: str | Path) -> dict[str, Any]:
+    """Model, classes, shape, training and post-processing of the run folder ``path``.
+
+    Raises
+    ------
+    CheckpointError
+        Not a complete run folder, or one whose files this version cannot read.
+    """
+    config_raw, state, info = load_checkpoint(path)
+    try:
+        config = NetDiffusConfig.from_dict(config_raw)
+    except ConfigError as exc:
+        raise CheckpointError(f"{Path(path) / CONFIG_FILE}: {exc}") from None
+    m = RunManifest.from_json(info, run=str(path))
+    post = Postprocessor.from_json(m.postprocess) if "zero_threshold" in m.postprocess else None
+    return {
+        "run": str(path), "preset": config.preset, "classes": m.class_counts, "shape": list(m.shape),
+        "representation": config.imaging.representation, "scaling": config.imaging.scaling,
+        "parameters": sum(int(v.numel()) for v in state.values()), "train_steps": config.train.steps,
+        "fit_seconds": m.fit_seconds, "feature": m.dataset_meta.get("feature"), "unit": m.dataset_meta.get("unit"),
+        "bin_width_s": m.dataset_meta.get("bin_width_s"),
+        "value_snap": _value_snap(post, config.postprocess.snap_values),
+        "volume_calibration": _volume_calibration(post, config.postprocess.calibrate_totals),
+    }
+
+
+def describe_dataset(path: str | Path) -> dict[str, Any]:
+    """Traces, channels, length, units and classes of the dataset file ``path``."""
+    ds = read_dataset(path)
+    return {
+        "dataset": str(path), "traces": len(ds), "channels": ds.meta.channels, "length": ds.length,
+        "feature": ds.meta.feature, "unit": ds.meta.unit, "bin_width_s": ds.meta.bin_width_s,
+        "classes": ds.class_counts(), "first_ids": ds.ids[:3],
+    }
+
+
+def _value_snap(post: Postprocessor | None, on: bool) -> str:
+    """One line on the run's value snap (netdiffus.postprocess.ValueLexicon)."""
+    if post is None or post.value_lexicon is None:
+        return "none (run saved before value snapping)"
+    chans = [v for per_class in post.value_lexicon.values.values() for v in per_class]
+    used = [v for v in chans if len(v)]
+    if not used:
+        return "none (no channel's values recur across training traces)"
+    n = sum(map(len, used))
+    return (f"{n} shared value{'' if n == 1 else 's'} in {len(used)} of {len(chans)} class channels"
+            + ("" if on else " (off: postprocess.snap_values=false)"))
+
+
+def _volume_calibration(post: Postprocessor | None, on: bool) -> str:
+    """One line on the run's volume calibration (netdiffus.postprocess.TotalsCalibration)."""
+    cal = None if post is None else post.totals_calibration
+    if cal is None:
+        return "none (off when fitted, or run saved before volume calibration)"
+    if not cal.classes:
+        return "none (no class's reference draw had a spread)"
+    return ("spread x " + ", ".join(f"{c} {cal.stretch(c):.2f}" for c in cal.classes)
+            + ("" if on else " (off: postprocess.calibrate_totals=false)"))

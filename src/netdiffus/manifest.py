@@ -1,0 +1,154 @@
+"""The run manifest: what ``model.json`` in a run folder holds, as one typed, versioned record.
+
+``TrafficSynthesizer.save`` writes it, ``TrafficSynthesizer.load`` and ``netdiffus info`` read it
+through :meth:`RunManifest.from_json`, which checks each field's type before anything uses it and
+reads the layouts of earlier versions (:data:`FORMAT_VERSION`; a file without
+``format_version`` is version 1, written by netdiffus 0.1.0, whose post-processing state sat at the
+top level).
+
+Examples
+--------
+>>> m = RunManifest(netdiffus_version="0.1.0", unet={"in_channels": 1}, classes=["a", "b"],
+...                 class_counts={"a": 3, "b": 4}, shape=(1, 8), imaging={}, dataset_meta={},
+...                 postprocess={"zero_threshold": [0.0]})
+>>> RunManifest.from_json(m.to_json()) == m
+True
+>>> RunManifest.from_json({"format_version": 9})
+Traceback (most recent call last):
+...
+netdiffus.errors.CheckpointError: model.json has format version 9; this netdiffus reads up to 2 (upgrade it)
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from netdiffus.errors import CheckpointError
+
+__all__ = ["RunManifest", "FORMAT_VERSION", "POSTPROCESS_KEYS"]
+
+#: The layout :meth:`RunManifest.to_json` writes. 2: post-processing state under "postprocess".
+FORMAT_VERSION = 2
+
+#: The post-processing state's keys (:meth:`netdiffus.postprocess.Postprocessor.to_json`); in
+#: version 1 they sat at the top level of model.json.
+POSTPROCESS_KEYS = ("zero_threshold", "value_lexicon", "totals_calibration")
+
+
+@dataclass
+class RunManifest:
+    """What a fitted run records beside its weights and its config.json.
+
+    Parameters
+    ----------
+    netdiffus_version : str
+        The version that saved the run.
+    unet : dict
+        The network's constructor arguments (``UNet(**unet)`` rebuilds it).
+    classes : list of str
+        Class names, in the order of the network's class indices.
+    class_counts : dict of str to int
+        Training traces per class (the default class balance of ``sample``).
+    shape : (int, int)
+        ``(C, T)`` of one trace.
+    imaging : dict
+        The fitted representation's scaling (:meth:`netdiffus.representation.Representation.to_json`).
+    dataset_meta : dict
+        The training dataset's metadata (:class:`netdiffus.io.dataset.DatasetMeta`).
+    postprocess : dict
+        The fitted post-processing chain (:class:`netdiffus.postprocess.Postprocessor`).
+    fit_seconds : float
+        Wall time of training.
+    """
+
+    netdiffus_version: str
+    unet: dict[str, Any]
+    classes: list[str]
+    class_counts: dict[str, int]
+    shape: tuple[int, int]
+    imaging: dict[str, Any]
+    dataset_meta: dict[str, Any]
+    postprocess: dict[str, Any] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The model.json object (current layout)."""
+        return {"format_version": FORMAT_VERSION, **asdict(self), "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, run: str | None = None) -> RunManifest:
+        """Read a model.json object of any version up to :data:`FORMAT_VERSION`; ``run`` (the run
+        folder) starts the messages.
+
+        Raises
+        ------
+        CheckpointError
+            A newer version, a missing key (``RUN: config.json or model.json lacks 'shape' (not
+            written by netdiffus fit?)``) or a field of the wrong type (``RUN/model.json: classes
+            must be a list of strings (got 3)``).
+        """
+        where = "model.json" if run is None else f"{run}/model.json"
+        version = data.get("format_version", 1)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise CheckpointError(f"{where}: format_version must be an integer >= 1 (got {version!r})")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(f"{where} has format version {version}; this netdiffus reads up to {FORMAT_VERSION} "
+                                  "(upgrade it)")
+        if version == 1:
+            data = {**{k: v for k, v in data.items() if k not in POSTPROCESS_KEYS},
+                    "postprocess": {k: data[k] for k in POSTPROCESS_KEYS if k in data}}
+        missing = [k for k in ("unet", "classes", "class_counts", "shape", "imaging", "dataset_meta")
+                   if k not in data]
+        if missing:
+            raise CheckpointError(f"{run or '.'}: config.json or model.json lacks {missing[0]!r} (not written by "
+                                  "netdiffus fit?)")
+        return cls(
+            netdiffus_version=_check(where, "netdiffus_version", data.get("netdiffus_version", ""), _is_str,
+                                     "a string"),
+            unet=_check(where, "unet", data["unet"], _is_object, "an object"),
+            classes=_check(where, "classes", data["classes"], _is_str_list, "a list of strings"),
+            class_counts=_check(where, "class_counts", data["class_counts"], _is_counts,
+                                "an object of counts >= 1"),
+            shape=tuple(_check(where, "shape", data["shape"], _is_shape, "[channels, length] of integers >= 1")),
+            imaging=_check(where, "imaging", data["imaging"], _is_object, "an object"),
+            dataset_meta=_check(where, "dataset_meta", data["dataset_meta"], _is_object, "an object"),
+            postprocess=_check(where, "postprocess", data.get("postprocess", {}), _is_object, "an object"),
+            fit_seconds=float(_check(where, "fit_seconds", data.get("fit_seconds", 0.0), _is_number, "a number")),
+        )
+
+
+def _check(where: str, name: str, value: Any, ok, want: str) -> Any:
+    if not ok(value):
+        shown = repr(value) if len(repr(value)) <= 60 else type(value).__name__
+        raise CheckpointError(f"{where}: {name} must be {want} (got {shown})")
+    return value
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_object(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _is_str_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _is_counts(v: Any) -> bool:
+    return isinstance(v, dict) and all(_is_int(k) and k >= 1 for k in v.values())
+
+
+def _is_shape(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(x) and x >= 1 for x in v)
