@@ -26,17 +26,8 @@ The ``demo`` preset trains 1000 steps and samples with 50; two of each keep this
 ((100, 1, 60), True)
 """
 
-import os as _os
-
-# OpenMP threads that spin while waiting collapse when the cores are shared (another training
-# run, a benchmark, CI neighbours): a 2-thread training step measured 13 s spinning against
-# 0.6 s sleeping on a loaded 2-core machine. Threads that sleep cost little on an idle one.
-# It only takes effect if set before torch starts its thread pool; a user's own setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, write_dataset  # noqa: E402
-
-__version__ = "0.1.0"
+from netdiffus._version import __version__
+from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, write_dataset
 
 __all__ = ["DatasetMeta", "TraceDataset", "TrafficSynthesizer", "read_dataset", "write_dataset", "__version__"]
 

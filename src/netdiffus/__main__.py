@@ -1,3 +1,5 @@
+"""``python -m netdiffus``: the command line (netdiffus.cli.main)."""
+
 import sys
 
 from netdiffus.cli.main import main

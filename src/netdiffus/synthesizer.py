@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from netdiffus import __version__
+from netdiffus._version import __version__
 from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
 from netdiffus.config import NetDiffusConfig, PostprocessConfig, SampleConfig, check_seed, load_config
 from netdiffus.diffusion.process import GaussianDiffusion
@@ -88,7 +88,7 @@ class TrafficSynthesizer:
     def process(self) -> GaussianDiffusion:
         return GaussianDiffusion.from_config(self.config.diffusion)
 
-    def _check_fitted(self) -> None:
+    def _check_fitted(self) -> None:  # every verb but fit
         if self.model_ is None:
             raise CheckpointError("this synthesizer is not fitted: call fit() or TrafficSynthesizer.load()")
 
@@ -103,14 +103,13 @@ class TrafficSynthesizer:
         Raises
         ------
         DatasetError
-            Fewer than two classes, a class with fewer than ``MIN_TRACES_PER_CLASS`` traces, or
-            NaN / infinite values.
+            A training set :func:`netdiffus.resolve.check_training_set` refuses.
         ConfigError
-            An invalid configuration value, or training diverged (``training diverged at step 12
-            (loss nan); lower train.lr (got 0.5)``).
+            A bad configuration value, or training diverged (``training diverged at step 12 (loss
+            nan); lower train.lr (got 0.5)``).
         InputError, CheckpointError
-            A run folder the rules above refuse, or a saved training state for another
-            configuration (see ``netdiffus.train_state.RESUME_MAY_CHANGE``), data shape or classes.
+            A run folder the rules refuse, or a training state saved for another configuration
+            (beyond ``netdiffus.train_state.RESUME_MAY_CHANGE``), data shape or classes.
         """
         require_dataset(dataset, "dataset")
         self.config.validate()
@@ -212,20 +211,16 @@ class TrafficSynthesizer:
         return TraceDataset(series=series.astype(np.float32), labels=labels_list,
                             ids=[f"syn-{seed}-{k:06d}" for k in range(n)], sources=["netdiffus"] * n, meta=meta)
 
-    def manifest(self) -> RunManifest:
-        """What ``save`` writes into model.json."""
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to a run folder (config.json, model.safetensors, model.json)."""
         self._check_fitted()
-        return RunManifest(
+        manifest = RunManifest(
             netdiffus_version=__version__, unet=self.model_.config, classes=self.classes_,
             class_counts=self.class_counts_, shape=self.shape_, imaging=self.representation_.to_json(),
             dataset_meta=self.meta_.to_json(), postprocess=self.postprocess_.to_json(),
             fit_seconds=round(getattr(self, "fit_seconds_", 0.0), 3))
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model to a run folder (config.json, model.safetensors, model.json)."""
-        self._check_fitted()
         return save_checkpoint(path, config=self.config.to_dict(), state_dict=self.model_.state_dict(),
-                               model_info=self.manifest().to_json())
+                               model_info=manifest.to_json())
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | torch.device = "cpu", progress: bool = True) -> TrafficSynthesizer:
