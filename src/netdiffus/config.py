@@ -49,6 +49,10 @@ __all__ = [
 NO_PRESET = "none"
 #: Largest seed accepted anywhere (numpy and scikit-learn take seeds in [0, 2**32 - 1]).
 MAX_SEED = 2**32 - 1
+#: Upper bounds of sizes: far above any preset, low enough that a mistyped (or tampered) value is
+#: an error, not a machine brought down by an allocation.
+MAX_IMAGE_SIZE = 4096
+MAX_BATCH = 65536
 
 
 def check_seed(value: object, name: str = "seed") -> int:
@@ -222,21 +226,26 @@ class NetDiffusConfig:
                     raise ConfigError(f"{_section_name(section)}.{f.name} must be a finite number (got {value!r})")
         check_seed(self.train.seed, "train.seed")
         checks = [
-            ("imaging.gamma", self.imaging.gamma, self.imaging.gamma > 0, "must be > 0"),
-            ("imaging.image_size", self.imaging.image_size, self.imaging.image_size >= 0, "must be >= 0 (0: no PAA)"),
-            ("model.base_channels", self.model.base_channels, self.model.base_channels >= 1, "must be >= 1"),
-            ("model.channel_mult", self.model.channel_mult, len(self.model.channel_mult) >= 1
-             and all(m >= 1 for m in self.model.channel_mult), "must be a non-empty list of ints >= 1"),
-            ("model.num_res_blocks", self.model.num_res_blocks, self.model.num_res_blocks >= 1, "must be >= 1"),
+            ("imaging.gamma", self.imaging.gamma, 0 < self.imaging.gamma <= 100, "must be in (0, 100]"),
+            ("imaging.image_size", self.imaging.image_size, 0 <= self.imaging.image_size <= MAX_IMAGE_SIZE,
+             f"must be in [0, {MAX_IMAGE_SIZE}] (0: no PAA)"),
+            ("model.base_channels", self.model.base_channels, 1 <= self.model.base_channels <= 1024,
+             "must be in [1, 1024]"),
+            ("model.channel_mult", self.model.channel_mult, 1 <= len(self.model.channel_mult) <= 8
+             and all(1 <= m <= 32 for m in self.model.channel_mult), "must be a list of 1 to 8 ints in [1, 32]"),
+            ("model.num_res_blocks", self.model.num_res_blocks, 1 <= self.model.num_res_blocks <= 16,
+             "must be in [1, 16]"),
             ("model.attention_levels", self.model.attention_levels,
              all(0 <= a < len(self.model.channel_mult) for a in self.model.attention_levels),
              f"must be levels in [0, len(model.channel_mult)={len(self.model.channel_mult)})"),
-            ("model.patch_size", self.model.patch_size, self.model.patch_size >= 1, "must be >= 1"),
+            ("model.patch_size", self.model.patch_size, 1 <= self.model.patch_size <= 64, "must be in [1, 64]"),
             ("model.dropout", self.model.dropout, 0 <= self.model.dropout < 1, "must be in [0, 1)"),
             ("train.class_dropout", self.train.class_dropout, 0 <= self.train.class_dropout < 1, "must be in [0, 1)"),
-            ("diffusion.timesteps", self.diffusion.timesteps, self.diffusion.timesteps >= 2, "must be >= 2"),
-            ("train.steps", self.train.steps, self.train.steps >= 1, "must be >= 1"),
-            ("train.batch_size", self.train.batch_size, self.train.batch_size >= 1, "must be >= 1"),
+            ("diffusion.timesteps", self.diffusion.timesteps, 2 <= self.diffusion.timesteps <= 100_000,
+             "must be in [2, 100000]"),
+            ("train.steps", self.train.steps, 1 <= self.train.steps <= 10**9, "must be in [1, 10**9]"),
+            ("train.batch_size", self.train.batch_size, 1 <= self.train.batch_size <= MAX_BATCH,
+             f"must be in [1, {MAX_BATCH}]"),
             ("train.lr", self.train.lr, 0 < self.train.lr <= 1, "must be in (0, 1]"),
             ("train.ema_decay", self.train.ema_decay, 0 <= self.train.ema_decay < 1, "must be in [0, 1)"),
             ("train.warmup_steps", self.train.warmup_steps, self.train.warmup_steps >= 0, "must be >= 0"),
@@ -245,13 +254,14 @@ class NetDiffusConfig:
             ("train.checkpoint_every", self.train.checkpoint_every, self.train.checkpoint_every >= 0,
              "must be >= 0 (0: no checkpoints)"),
             ("train.log_every", self.train.log_every, self.train.log_every >= 1, "must be >= 1"),
-            ("train.num_threads", self.train.num_threads, self.train.num_threads >= 0,
-             "must be >= 0 (0: torch's default)"),
+            ("train.num_threads", self.train.num_threads, 0 <= self.train.num_threads <= 1024,
+             "must be in [0, 1024] (0: torch's default)"),
             ("sample.steps", self.sample.steps, 1 <= self.sample.steps <= self.diffusion.timesteps,
              f"must be in [1, diffusion.timesteps={self.diffusion.timesteps}]"),
             ("sample.eta", self.sample.eta, self.sample.eta >= 0, "must be >= 0"),
             ("sample.guidance_scale", self.sample.guidance_scale, self.sample.guidance_scale >= 0, "must be >= 0"),
-            ("sample.batch_size", self.sample.batch_size, self.sample.batch_size >= 1, "must be >= 1"),
+            ("sample.batch_size", self.sample.batch_size, 1 <= self.sample.batch_size <= MAX_BATCH,
+             f"must be in [1, {MAX_BATCH}]"),
         ]
         if self.model.output == "gasf" and (self.diffusion.prediction != "x0"
                                             or self.imaging.representation != "gasf" or self.imaging.gamma != 1):

@@ -16,11 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint
-from netdiffus.config import NetDiffusConfig
-from netdiffus.errors import CheckpointError, ConfigError
+from netdiffus.errors import CheckpointError
 from netdiffus.io.dataset import read_dataset
-from netdiffus.manifest import RunManifest
+from netdiffus.manifest import read_run
 from netdiffus.postprocess import Postprocessor
 
 __all__ = ["describe_run", "describe_dataset"]
@@ -34,13 +32,13 @@ def describe_run(path: str | Path) -> dict[str, Any]:
     CheckpointError
         Not a complete run folder, or one whose files this version cannot read.
     """
-    config_raw, state, info = load_checkpoint(path)
+    run = read_run(path)
+    config, m, state = run.config, run.manifest, run.state
     try:
-        config = NetDiffusConfig.from_dict(config_raw)
-    except ConfigError as exc:
-        raise CheckpointError(f"{Path(path) / CONFIG_FILE}: {exc}") from None
-    m = RunManifest.from_json(info, run=str(path))
-    post = Postprocessor.from_json(m.postprocess) if "zero_threshold" in m.postprocess else None
+        post = Postprocessor.from_json(m.postprocess, channels=m.shape[0], classes=m.classes) \
+            if "zero_threshold" in m.postprocess else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: checkpoint is inconsistent ({exc})") from None
     return {
         "run": str(path), "preset": config.preset, "classes": m.class_counts, "shape": list(m.shape),
         "representation": config.imaging.representation, "scaling": config.imaging.scaling,

@@ -1,7 +1,8 @@
 """The run manifest: what ``model.json`` in a run folder holds, as one typed, versioned record.
 
-``TrafficSynthesizer.save`` writes it, ``TrafficSynthesizer.load`` and ``netdiffus info`` read it
-through :meth:`RunManifest.from_json`, which checks each field's type before anything uses it and
+``TrafficSynthesizer.save`` writes it; ``TrafficSynthesizer.load`` and ``netdiffus info`` read a
+run folder through :func:`read_run`, and model.json through :meth:`RunManifest.from_json`, which
+checks each field's type before anything uses it and
 reads the layouts of earlier versions (:data:`FORMAT_VERSION`; a file without
 ``format_version`` is version 1, written by netdiffus 0.1.0, whose post-processing state sat at the
 top level).
@@ -23,11 +24,17 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from netdiffus.errors import CheckpointError
+import torch
 
-__all__ = ["RunManifest", "FORMAT_VERSION", "POSTPROCESS_KEYS"]
+from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint
+from netdiffus.config import NetDiffusConfig
+from netdiffus.errors import CheckpointError, ConfigError
+from netdiffus.representation import REPRESENTATIONS
+
+__all__ = ["RunManifest", "FORMAT_VERSION", "POSTPROCESS_KEYS", "check_against_config", "SavedRun", "read_run"]
 
 #: The layout :meth:`RunManifest.to_json` writes. 2: post-processing state under "postprocess".
 FORMAT_VERSION = 2
@@ -117,6 +124,66 @@ class RunManifest:
             postprocess=_check(where, "postprocess", data.get("postprocess", {}), _is_object, "an object"),
             fit_seconds=float(_check(where, "fit_seconds", data.get("fit_seconds", 0.0), _is_number, "a number")),
         )
+
+
+#: The network's constructor arguments that the ``[model]`` section sets.
+UNET_MODEL_KEYS = ("base_channels", "channel_mult", "num_res_blocks", "attention_levels", "dropout", "patch_size",
+                   "symmetric_output", "output", "gasf_head")
+
+
+def check_against_config(manifest: RunManifest, config: NetDiffusConfig, *, run: str) -> None:
+    """Refuse a manifest whose network does not follow config.json (a tampered or mixed run folder):
+    the ``[model]`` values, the channels and classes it records, the representation's dimensions
+    and the variance outputs. config.json's values are checked and bounded as it is read, so a
+    network built from a manifest that passes is bounded too.
+
+    Raises
+    ------
+    CheckpointError
+        ``RUN/model.json: unet.base_channels is 999 but config.json's model.base_channels is 8``.
+    """
+    c = manifest.shape[0]
+    want: dict[str, Any] = {key: getattr(config.model, key) for key in UNET_MODEL_KEYS}
+    want.update(in_channels=c, num_classes=len(manifest.classes),
+                dims=REPRESENTATIONS[config.imaging.representation].dims,
+                out_channels=c * (2 if config.diffusion.learn_sigma else 1))
+    for key in sorted(set(want) | set(manifest.unet)):
+        got, expected = manifest.unet.get(key), want.get(key)
+        expected = list(expected) if isinstance(expected, tuple) else expected  # JSON has lists
+        if got != expected or type(got) is not type(expected):
+            source = f"config.json's model.{key}" if key in UNET_MODEL_KEYS else "the run's shape, classes and config"
+            raise CheckpointError(f"{run}/model.json: unet.{key} is {got!r} but {source} make(s) it {expected!r}")
+    if len(manifest.classes) != len(set(manifest.classes)) or set(manifest.class_counts) != set(manifest.classes):
+        raise CheckpointError(f"{run}/model.json: classes and class_counts must name the same classes, once each")
+
+
+@dataclass
+class SavedRun:
+    """A run folder as read: its checked configuration, manifest and weights."""
+
+    config: NetDiffusConfig
+    manifest: RunManifest
+    state: dict[str, torch.Tensor]
+
+
+def read_run(path: str | Path) -> SavedRun:
+    """Read and check a run folder written by ``fit`` (of this or an earlier version).
+
+    Raises
+    ------
+    CheckpointError
+        Not a complete run folder (:func:`netdiffus.checkpoint.load_checkpoint`), a config.json
+        value this version refuses (``runs/x/config.json: train.seed must be ... (got -1)``), or a
+        model.json that is malformed or does not follow config.json (:func:`check_against_config`).
+    """
+    config, state, info = load_checkpoint(path)
+    try:
+        config = NetDiffusConfig.from_dict(config)
+    except ConfigError as exc:  # a value this version refuses: the run folder's fault
+        raise CheckpointError(f"{Path(path) / CONFIG_FILE}: {exc}") from None
+    manifest = RunManifest.from_json(info, run=str(path))
+    check_against_config(manifest, config, run=str(path))
+    return SavedRun(config, manifest, state)
 
 
 def _check(where: str, name: str, value: Any, ok, want: str) -> Any:

@@ -42,10 +42,10 @@ from typing import Any
 import numpy as np
 
 from netdiffus.config import PostprocessConfig
-from netdiffus.errors import ConfigError
+from netdiffus.errors import CheckpointError, ConfigError
 
 __all__ = ["zero_thresholds", "snap_zeros", "log_volume", "ZeroSnap", "TotalsCalibration", "ValueLexicon",
-           "Postprocessor", "CALIBRATION_DRAW", "CALIBRATION_SEED"]
+           "Postprocessor", "CALIBRATION_DRAW", "CALIBRATION_SEED", "check_generated", "MAX_GENERATED"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,29 @@ def snap_zeros(series: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """
     series = np.asarray(series, dtype=np.float64)
     return np.where(np.abs(series) < np.asarray(thresholds)[None, :, None], 0.0, series)
+
+
+#: Largest magnitude a generated value may take: it must survive the float32 of a dataset.
+MAX_GENERATED = float(np.finfo(np.float32).max)
+
+
+def check_generated(series: np.ndarray, where: str) -> np.ndarray:
+    """``series`` ``[N, C, T]`` if every value is finite and fits in float32; else a
+    :class:`~netdiffus.errors.CheckpointError` saying how many traces are not and ``where``: no
+    non-finite value is ever written as data.
+
+    >>> check_generated(np.array([[[1.0, np.nan]], [[2.0, 3.0]]]), "from the sampler")
+    Traceback (most recent call last):
+    ...
+    netdiffus.errors.CheckpointError: 1 of 2 generated traces hold non-finite or out-of-range values from the
+    sampler; the run folder's weights or fitted state are broken (fit the run again)
+    """
+    bad = ~(np.abs(series) <= MAX_GENERATED).reshape(len(series), -1).all(axis=1)
+    if bad.any():
+        raise CheckpointError(f"{int(bad.sum())} of {len(series)} generated traces hold non-finite or out-of-range "
+                              f"values {where}; the run folder's weights or fitted state are broken (fit the "
+                              "run again)")
+    return series
 
 
 @dataclass
@@ -364,7 +387,7 @@ class Postprocessor:
         out = np.asarray(series, dtype=np.float64)
         for name, step in self.steps().items():
             if getattr(cfg, name) and step is not None:
-                out = step.apply(out, labels)
+                out = check_generated(step.apply(out, labels), f"after postprocess.{name}")
                 applied.append(name)
         return out, applied
 
@@ -380,6 +403,9 @@ class Postprocessor:
         its training count within ``CALIBRATION_DRAW``."""
         held = self.held_classes(snap_values=snap_values)
         counts = {c: int(np.clip(2 * k, *CALIBRATION_DRAW)) for c, k in class_counts.items() if c not in held}
+        if counts:
+            log.info("calibrating volumes: drawing %d reference traces of %d class(es)", sum(counts.values()),
+                     len(counts))
         return [c for c, k in counts.items() for _ in range(k)]
 
     def fit_calibration(self, train: np.ndarray, train_labels: Sequence[str], reference: np.ndarray,
@@ -405,8 +431,41 @@ class Postprocessor:
                                        else self.totals_calibration.to_json())}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Postprocessor:
+    def from_json(cls, data: Mapping[str, Any], *, channels: int | None = None,
+                  classes: Sequence[str] | None = None) -> Postprocessor:
+        """Read :meth:`to_json`'s output, checking that every number is finite and every array has
+        its shape (``channels`` thresholds; classes among ``classes`` when given).
+
+        Raises
+        ------
+        ValueError
+            Naming the first value that is not as saved (a tampered run folder).
+        """
         lexicon, calibration = data.get("value_lexicon"), data.get("totals_calibration")
-        return cls(zero_snap=ZeroSnap(np.asarray(data["zero_threshold"], dtype=np.float64)),
+        post = cls(zero_snap=ZeroSnap(np.asarray(data["zero_threshold"], dtype=np.float64)),
                    value_lexicon=None if lexicon is None else ValueLexicon.from_json(lexicon),
                    totals_calibration=None if calibration is None else TotalsCalibration.from_json(calibration))
+        post._check(channels=channels, classes=classes)
+        return post
+
+    def _check(self, *, channels: int | None, classes: Sequence[str] | None) -> None:
+        thr = self.zero_snap.thresholds
+        shape_ok = thr.ndim == 1 and (channels is None or len(thr) == channels)
+        if not shape_ok or not (np.isfinite(thr) & (thr >= 0)).all():
+            raise ValueError(f"zero_threshold must be {channels or 'C'} finite values >= 0 (got {thr.tolist()[:8]})")
+        known = None if classes is None else set(classes)
+        if self.value_lexicon is not None:
+            lex = self.value_lexicon
+            if not (np.isfinite(lex.tolerance) and lex.tolerance > 0):
+                raise ValueError(f"value_lexicon.tolerance must be a finite number > 0 (got {lex.tolerance})")
+            for lab, chans in lex.values.items():
+                if (known is not None and lab not in known) or (channels is not None and len(chans) != channels) \
+                        or not all(v.ndim == 1 and np.isfinite(v).all() for v in chans):
+                    raise ValueError(f"value_lexicon of class {lab!r} must hold one list of finite values per channel "
+                                     "of a trained class")
+        for lab, (g_q, t_q) in (self.totals_calibration.classes.items() if self.totals_calibration else ()):
+            if (known is not None and lab not in known) or g_q.ndim != 1 or g_q.shape != t_q.shape \
+                    or len(g_q) < 2 or not (np.isfinite(g_q).all() and np.isfinite(t_q).all()) \
+                    or not (np.diff(g_q) > 0).all():
+                raise ValueError(f"totals_calibration of class {lab!r} must map increasing finite quantiles onto "
+                                 "finite ones, of a trained class")

@@ -1,11 +1,14 @@
 """Progress bars for the long phases (training steps, traces drawn), as callbacks.
 
 The library reports progress through callbacks (:class:`netdiffus.training.TrainProgress`,
-``update(k)``); these build them on tqdm bars for a terminal. Nothing is drawn unless asked.
+``update(k)``); these build them on tqdm bars for a terminal, or on periodic log lines where no
+bar is shown.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -13,6 +16,8 @@ if TYPE_CHECKING:
     from netdiffus.training import TrainProgress
 
 __all__ = ["train_bar", "trace_bar"]
+
+log = logging.getLogger(__name__)
 
 
 def train_bar(total: int) -> Callable[[TrainProgress], None]:
@@ -31,8 +36,30 @@ def train_bar(total: int) -> Callable[[TrainProgress], None]:
     return cb
 
 
-def trace_bar(total: int, desc: str):
-    """A tqdm bar of ``total`` traces (call ``update(k)``, then ``close()``)."""
-    from tqdm.auto import tqdm
+def trace_bar(total: int, desc: str, *, bar: bool = True, every_s: float = 30.0):
+    """Progress of ``total`` traces (call ``update(k)``, then ``close()``): a tqdm bar, or without
+    ``bar`` (not on a terminal) a log line (INFO) at most every ``every_s`` seconds, so that a long
+    draw is never silent."""
+    if bar:
+        from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="trace", dynamic_ncols=True)
+        return tqdm(total=total, desc=desc, unit="trace", dynamic_ncols=True)
+    return _LogProgress(total, desc, every_s)
+
+
+class _LogProgress:
+    def __init__(self, total: int, desc: str, every_s: float) -> None:
+        self.total, self.desc, self.every_s = total, desc, every_s
+        self.n, self.t0 = 0, time.perf_counter()
+        self.last = self.t0
+
+    def update(self, k: int) -> None:
+        self.n += k
+        now = time.perf_counter()
+        if now - self.last >= self.every_s and self.n < self.total:
+            self.last = now
+            log.info("%s: %d of %d traces (%.0f s)", self.desc, self.n, self.total, now - self.t0)
+
+    def close(self) -> None:
+        if self.last > self.t0:  # said something before: say it ended
+            log.info("%s: %d traces in %.0f s", self.desc, self.n, time.perf_counter() - self.t0)

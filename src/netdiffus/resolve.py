@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from netdiffus.config import NetDiffusConfig
 from netdiffus.errors import DatasetError
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, TraceDataset
 
-__all__ = ["resolve_config", "check_training_set", "empty_fraction", "SPARSE_EMPTY_FRACTION"]
+__all__ = ["resolve_config", "check_training_set", "empty_fraction", "SPARSE_EMPTY_FRACTION", "MAX_TRAINING_VALUE"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,11 @@ log = logging.getLogger(__name__)
 #: head (and ``fit`` advises it when "patch" is set): on B2 iot-bins (83 % empty) the patch head
 #: scored TSTR 0.23 against 0.61; on B1 (19 % empty) it scored better (docs/model.md).
 SPARSE_EMPTY_FRACTION = 0.5
+
+#: Largest magnitude of a training value: generated traces are scaled by the volume calibration
+#: (a few times the training range) and must still fit in float32 (3.4e38); no traffic counter
+#: comes near (a petabyte per bin is 1e15).
+MAX_TRAINING_VALUE = 1e18
 
 
 def empty_fraction(dataset: TraceDataset) -> float:
@@ -77,10 +84,15 @@ def check_training_set(dataset: TraceDataset) -> dict[str, int]:
     Raises
     ------
     DatasetError
-        NaN or infinite values, a single class, or a class with fewer than
-        ``MIN_TRACES_PER_CLASS`` traces.
+        NaN or infinite values, a value beyond ``MAX_TRAINING_VALUE``, a single class, or a class
+        with fewer than ``MIN_TRACES_PER_CLASS`` traces.
     """
     dataset.validate(what="training dataset")
+    big = np.abs(dataset.series).reshape(dataset.n_traces, -1).max(axis=1, initial=0.0)
+    if (big > MAX_TRAINING_VALUE).any():
+        k = int(np.argmax(big > MAX_TRAINING_VALUE))
+        raise DatasetError(f"training trace {dataset.ids[k]!r} holds {big[k]:.3g}, beyond the {MAX_TRAINING_VALUE:.0e} "
+                           "a trace value may reach to be generated in float32 (rescale the series, e.g. another unit)")
     counts = dataset.class_counts()
     if len(counts) < 2:
         only = next(iter(counts), "<none>")

@@ -3,9 +3,12 @@
 - A new run goes into a missing or empty folder; a non-empty one only with ``force``.
 - A resume needs the folder's saved training state (``train_state.safetensors``); without one,
   training would start afresh and overwrite the run, which only ``force`` allows.
-- An interrupt (Ctrl-C, SIGTERM) leaves the saved training state, to continue with ``resume``;
-  without one, a folder that was new (or empty) is removed (or emptied), so that the same command
-  can run again. The interrupt is raised again with a message saying which.
+- One fit at a time: the fit holds a lock on the folder (:data:`LOCK_FILE`), and a second fit
+  into it is refused.
+- An interrupt (Ctrl-C, SIGTERM) keeps the trained model once it is saved, else the training
+  state this fit saved (to continue with ``resume``); without either, the files this fit wrote are
+  removed (and the folder, when the fit made it), so that the same command can run again, and
+  files it did not write stay. The interrupt is raised again with a message saying which.
 
 Examples
 --------
@@ -20,15 +23,21 @@ netdiffus.errors.CheckpointError: cannot resume .../run: the folder does not exi
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from netdiffus.checkpoint import RUN_FILES
 from netdiffus.errors import CheckpointError, InputError
 from netdiffus.train_state import TRAIN_STATE_FILE, read_train_state_info
+from netdiffus.training import METRICS_FILE
 
-__all__ = ["check_output_folder", "check_run_folder", "guard_run_folder", "after_interrupt"]
+__all__ = ["check_output_folder", "check_run_folder", "RunFolderGuard", "LOCK_FILE", "FIT_FILES"]
+
+#: Held (flock) by the fit that writes the folder; a second fit into it is refused.
+LOCK_FILE = ".netdiffus-fit.lock"
+#: The files a fit writes into its run folder.
+FIT_FILES = (METRICS_FILE, TRAIN_STATE_FILE, *RUN_FILES)
 
 
 def check_output_folder(path: Path, *, force: bool) -> None:
@@ -41,7 +50,7 @@ def check_output_folder(path: Path, *, force: bool) -> None:
     """
     if path.exists() and not path.is_dir():
         raise InputError(f"output path {path} exists and is not a folder")
-    if path.exists() and any(path.iterdir()) and not force:
+    if path.exists() and _entries(path) and not force:
         raise InputError(f"output folder {path} is not empty (use --force to write into it)")
 
 
@@ -70,35 +79,103 @@ def check_run_folder(run: str | Path, *, resume: bool, force: bool) -> None:
                           "train.checkpoint_every steps, never with the default 0; use --force to train again)")
 
 
-@contextmanager
-def guard_run_folder(run: str | Path, *, resume: bool) -> Iterator[None]:
-    """Run a fit's body; on an interrupt, leave ``run`` as :func:`after_interrupt` says and raise
-    the interrupt again with its message (``KeyboardInterrupt("... --resume")``)."""
-    run = Path(run)
-    created = not run.exists()
-    fresh = not resume and (created or not any(run.iterdir()))
+class RunFolderGuard:
+    """Hold a run folder for one fit: create it, lock it against a second fit, and on an interrupt
+    leave it as the policy says (see :meth:`after_interrupt`).
+
+    ``fit`` sets :attr:`model_saved` once the trained model is in the folder (before the volume
+    calibration's draw), so that an interrupt then keeps the model.
+
+    Raises
+    ------
+    InputError
+        Another fit holds the folder (``run folder RUN is in use by another netdiffus fit``), or
+        filled it since it was checked.
+    """
+
+    def __init__(self, run: str | Path, *, resume: bool, force: bool) -> None:
+        self.run, self.resume, self.force = Path(run), resume, force
+        self.model_saved = False
+
+    def __enter__(self) -> RunFolderGuard:
+        run = self.run
+        self.created = not run.exists()
+        try:
+            run.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create {run}: {exc.strerror or exc}") from None
+        self.before = {name: _mtime(run / name) for name in FIT_FILES}
+        self._lock = _lock(run / LOCK_FILE)
+        if not self.resume and not self.force and _entries(run):  # filled between the check and the lock
+            self._unlock()
+            raise InputError(f"output folder {run} is not empty (use --force to write into it)")
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._unlock()
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            raise exc_type(self.after_interrupt()) from None
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            (self.run / LOCK_FILE).unlink(missing_ok=True)
+            os.close(self._lock)  # closing releases the lock
+            self._lock = None
+
+    def _written(self, name: str) -> bool:
+        """Whether this fit wrote ``name`` (it is new, or changed since the guard began)."""
+        now = _mtime(self.run / name)
+        return now is not None and now != self.before[name]
+
+    def after_interrupt(self) -> str:
+        """What an interrupted fit leaves in the folder, and the message that says so: the trained
+        model when it was saved; else the training state this fit saved, to continue with
+        ``--resume``; else, for a fresh fit, nothing of its own (the folder too when it made it).
+        Files it did not write (the user's, an earlier run's) stay."""
+        run = self.run
+        if self.model_saved:
+            return (f"{run} holds the trained model, saved before its volume calibration was fitted: sample "
+                    "draws from it uncalibrated (fit again to calibrate)")
+        if self.resume or self._written(TRAIN_STATE_FILE):
+            if (run / TRAIN_STATE_FILE).is_file():
+                step, _ = read_train_state_info(run / TRAIN_STATE_FILE)
+                return f"{run} keeps the training state of step {step}; continue with the same command and --resume"
+            return ""
+        removed = [name for name in FIT_FILES if self._written(name)]
+        for name in removed:
+            (run / name).unlink(missing_ok=True)
+        if self.created and not _entries(run):
+            shutil.rmtree(run, ignore_errors=True)
+            return f"no training state was saved yet; {run} removed"
+        return f"no training state was saved yet; the files this fit wrote in {run} removed" if removed else ""
+
+
+def _mtime(path: Path) -> tuple[int, int, int] | None:
+    """What tells a rewritten file from the one that was there: (inode, mtime, size)."""
     try:
-        yield
-    except KeyboardInterrupt as exc:
-        raise type(exc)(after_interrupt(run, fresh=fresh, created=created)) from None
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def after_interrupt(run: Path, *, fresh: bool, created: bool) -> str:
-    """What an interrupted fit leaves in ``run``, and the message that says so: its saved training
-    state, to continue with ``--resume``; without one, a folder that was new (``created``) or
-    empty (``fresh``) is removed or emptied; any other folder is left as it is (message "")."""
-    state = run / TRAIN_STATE_FILE
-    if state.is_file():
-        step, _ = read_train_state_info(state)
-        return f"{run} keeps the training state of step {step}; continue with the same command and --resume"
-    if not fresh or not run.is_dir():
-        return ""
-    if created:
-        shutil.rmtree(run, ignore_errors=True)
-        return f"no training state was saved yet; {run} removed"
-    for entry in run.iterdir():
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-    return f"no training state was saved yet; {run} emptied"
+def _entries(run: Path) -> list[str]:
+    """What the folder holds, but for a fit's lock file (left by a fit that was killed)."""
+    return [p.name for p in run.iterdir() if p.name != LOCK_FILE] if run.is_dir() else []
+
+
+def _lock(path: Path) -> int | None:
+    """An exclusive lock on ``path`` (created), held until its descriptor is closed; released by
+    the system if the process dies. None where the system has no file locks."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        return None
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise InputError(f"run folder {path.parent} is in use by another netdiffus fit; wait for it to end or "
+                         "choose another folder") from None
+    return fd

@@ -28,6 +28,7 @@ from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.samplers import sample as run_sampler
 from netdiffus.distributed import gather_shares, process_share
 from netdiffus.errors import ConfigError
+from netdiffus.postprocess import check_generated
 from netdiffus.progress import trace_bar
 from netdiffus.representation import Representation
 
@@ -87,7 +88,7 @@ def draw(model: nn.Module, process: GaussianDiffusion, representation: Represent
     share = process_share(len(labels))
     part = _draw_part(model, process, representation, [labels[k] for k in share], list(share), classes=classes,
                       seed=seed, sample=sample, device=device, progress=progress, desc=desc)
-    return gather_shares(len(labels), share, part)
+    return check_generated(gather_shares(len(labels), share, part), "from the sampler")
 
 
 def _draw_part(model: nn.Module, process: GaussianDiffusion, representation: Representation, labels: list[str],
@@ -102,7 +103,7 @@ def _draw_part(model: nn.Module, process: GaussianDiffusion, representation: Rep
     y_all = torch.tensor([index[lab] for lab in labels], dtype=torch.long, device=device)
     seeds = trace_seeds(seed, indices)
     x0_hook = representation.x0_hook(sample, model)
-    bar = trace_bar(n, desc) if progress else None
+    bar = trace_bar(n, desc, bar=progress)
     out = []
     model.eval()
     for lo in range(0, n, sample.batch_size):
@@ -113,8 +114,6 @@ def _draw_part(model: nn.Module, process: GaussianDiffusion, representation: Rep
             guidance_scale=sample.guidance_scale, x0_transform=x0_hook,
         )
         out.append(representation.decode(x_0, labels[lo:hi], seeds[lo:hi]))
-        if bar is not None:
-            bar.update(hi - lo)
-    if bar is not None:
-        bar.close()
+        bar.update(hi - lo)
+    bar.close()
     return np.concatenate(out).astype(np.float64)

@@ -36,19 +36,19 @@ import numpy as np
 import torch
 
 from netdiffus._version import __version__
-from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
+from netdiffus.checkpoint import save_checkpoint
 from netdiffus.config import NetDiffusConfig, PostprocessConfig, SampleConfig, check_seed, load_config
 from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.unet import UNet
 from netdiffus.distributed import is_main_process, resolve_device
 from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
-from netdiffus.manifest import RunManifest
+from netdiffus.manifest import RunManifest, read_run
 from netdiffus.postprocess import CALIBRATION_SEED, Postprocessor
 from netdiffus.progress import train_bar
 from netdiffus.representation import Representation
 from netdiffus.resolve import check_training_set, resolve_config
-from netdiffus.run_folder import check_run_folder, guard_run_folder
+from netdiffus.run_folder import RunFolderGuard, check_run_folder
 from netdiffus.sampling import LabelSpec, draw, resolve_labels
 from netdiffus.train_state import check_resumable, state_meta
 from netdiffus.training import TrainProgress, train
@@ -136,18 +136,20 @@ class TrafficSynthesizer:
                                  learn_sigma=cfg.diffusion.learn_sigma, dims=self.representation_.dims)
         if progress is None and self.progress:
             progress = train_bar(cfg.train.steps)
-        guard = guard_run_folder(run, resume=resume) if run is not None and is_main_process() else nullcontext()
-        with guard:
+        writes = run is not None and is_main_process()
+        with RunFolderGuard(run, resume=resume, force=force) if writes else nullcontext() as guard:
             t0 = time.perf_counter()
             self.model_ = train(model.to(self.device), self.process, x_0, y, cfg=cfg.train,
                                 null_class=len(self.classes_), run_dir=run, resume=resume, progress=progress,
                                 state_meta=meta)
             self.fit_seconds_ = time.perf_counter() - t0
             log.debug("trained %d steps in %.1f s", cfg.train.steps, self.fit_seconds_)
+            if writes:  # the trained model is kept, whatever happens to the calibration's draw
+                guard.model_saved = self.save(run) is not None
             if cfg.postprocess.calibrate_totals:  # under torchrun every process draws its share
                 self.fit_totals_calibration(dataset)
-            if run is not None and is_main_process():
-                self.save(run)
+                if writes:
+                    self.save(run)
         return self
 
     def fit_totals_calibration(self, dataset: TraceDataset) -> TrafficSynthesizer:
@@ -235,22 +237,16 @@ class TrafficSynthesizer:
             this version refuses (``runs/x/config.json: train.seed must be ... (got -1)``).
         """
         device = resolve_device(device)  # before reading: a bad option is not the checkpoint's fault
-        config, state, info = load_checkpoint(path)
+        run = read_run(path)
+        m = run.manifest
+        synth = cls(run.config, device=device, progress=progress)
         try:
-            config = NetDiffusConfig.from_dict(config)
-        except ConfigError as exc:  # a value this version refuses: the run folder's fault
-            raise CheckpointError(f"{Path(path) / CONFIG_FILE}: {exc}") from None
-        manifest = RunManifest.from_json(info, run=str(path))
-        synth = cls(config, device=device, progress=progress)
-        try:
-            synth.classes_, synth.class_counts_ = list(manifest.classes), dict(manifest.class_counts)
-            synth.shape_ = manifest.shape
-            synth.representation_ = Representation.from_json(config.imaging.representation, manifest.imaging)
-            synth.meta_ = DatasetMeta.from_json(manifest.dataset_meta)
-            synth.fit_seconds_ = manifest.fit_seconds
-            synth.postprocess_ = Postprocessor.from_json(manifest.postprocess)
-            model = UNet(**manifest.unet)
-            model.load_state_dict(state)
+            synth.classes_, synth.class_counts_, synth.shape_ = list(m.classes), dict(m.class_counts), m.shape
+            synth.representation_ = Representation.from_json(run.config.imaging.representation, m.imaging)
+            synth.meta_, synth.fit_seconds_ = DatasetMeta.from_json(m.dataset_meta), m.fit_seconds
+            synth.postprocess_ = Postprocessor.from_json(m.postprocess, channels=m.shape[0], classes=m.classes)
+            model = UNet(**m.unet)
+            model.load_state_dict(run.state)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: checkpoint is inconsistent ({str(exc).splitlines()[0]})") from None
         synth.model_ = model.to(synth.device).eval()

@@ -135,7 +135,7 @@ def test_fit_single_class_is_one_line_error(capsys, tmp_path):
         (["fit", "{tmp}/missing.parquet", "-o", "{tmp}/r"], "error: dataset file {tmp}/missing.parquet does not exist"),
         (["sample", "{tmp}/norun", "-n", "3", "-o", "{tmp}/s.parquet"], "error: run folder {tmp}/norun does not exist"),
         (["fit", "{tmp}/x.parquet", "-o", "{tmp}/r", "--set", "train.steps=-2"],
-         "error: train.steps must be >= 1 (got -2)"),
+         "error: train.steps must be in [1, 10**9] (got -2)"),
         (["info", "{tmp}/nothing"], "error: path {tmp}/nothing does not exist"),
     ],
 )

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import TINY, toy_dataset
 from netdiffus.cli.main import main
+from netdiffus.errors import InputError
 from netdiffus.io.dataset import write_dataset
 
 SETS = [a for o in TINY for a in ("--set", o)]
@@ -90,7 +91,7 @@ def test_sample_device_is_blamed_not_the_run(capsys, tmp_path, finished_run):
     "option, expected",
     [
         (["--steps", "0"], "sample.steps must be in [1, diffusion.timesteps=1000] (got 0)"),
-        (["--batch-size", "0"], "sample.batch_size must be >= 1 (got 0)"),
+        (["--batch-size", "0"], "sample.batch_size must be in [1, 65536] (got 0)"),
         (["--guidance", "-1"], "sample.guidance_scale must be >= 0 (got -1.0)"),
         (["--guidance", "inf"], "sample.guidance_scale must be a finite number (got inf)"),
         (["--seed", "-1"], "seed must be an integer from 0 to 2**32 - 1 (got -1)"),
@@ -213,23 +214,64 @@ def test_info_on_a_run_with_a_stripped_model_json_is_one_line(capsys, finished_r
     "case, message, left",
     [
         ("created", "no training state was saved yet; {run} removed", None),
-        ("was-empty", "no training state was saved yet; {run} emptied", []),
-        ("forced", "", ["mine.txt", "metrics.jsonl"]),  # --force into a folder with the user's files: kept
+        ("was-empty", "no training state was saved yet; the files this fit wrote in {run} removed", []),
+        # --force into a folder with the user's file and an earlier run's: only what this fit wrote goes
+        ("forced", "no training state was saved yet; the files this fit wrote in {run} removed",
+         ["mine.txt", "config.json"]),
+        ("state", "{run} keeps the training state of step 40; continue with the same command and --resume",
+         ["metrics.jsonl", "train_state.safetensors"]),
+        ("model", "{run} holds the trained model, saved before its volume calibration was fitted: sample draws "
+                  "from it uncalibrated (fit again to calibrate)", ["metrics.jsonl", "model.json"]),
     ],
 )
 def test_after_an_interrupt_fit_leaves_what_it_says(tmp_path, case, message, left):
-    from netdiffus.run_folder import after_interrupt
+    import torch
+    from safetensors.torch import save_file
+
+    from netdiffus.run_folder import RunFolderGuard
 
     run = tmp_path / "run"
-    run.mkdir()
+    if case != "created":
+        run.mkdir()
     if case == "forced":
         (run / "mine.txt").write_text("keep")
-    (run / "metrics.jsonl").write_text("{}\n")  # what fit wrote before the interrupt
-    if case == "was-empty":
-        (run / "sub").mkdir()  # folders fit wrote go too
-    got = after_interrupt(run, fresh=case != "forced", created=case == "created")
-    assert got == message.format(run=run)
+        (run / "config.json").write_text("{}")  # an earlier run's, not rewritten before the interrupt
+    with pytest.raises(KeyboardInterrupt) as exc, RunFolderGuard(run, resume=False, force=True) as guard:
+        (run / "metrics.jsonl").write_text("{}\n")  # what fit wrote before the interrupt
+        if case == "state":
+            save_file({"step": torch.tensor(40)}, str(run / "train_state.safetensors"))
+        if case == "model":
+            (run / "model.json").write_text("{}")
+            guard.model_saved = True
+        raise KeyboardInterrupt
+    assert str(exc.value) == message.format(run=run)
     if left is None:
         assert not run.exists()
     else:
         assert sorted(p.name for p in run.iterdir()) == sorted(left)
+
+
+def test_a_second_fit_into_a_folder_in_use_is_refused(tmp_path):
+    from netdiffus.run_folder import RunFolderGuard
+
+    run = tmp_path / "run"
+    with RunFolderGuard(run, resume=False, force=False):
+        with pytest.raises(InputError) as exc, RunFolderGuard(run, resume=False, force=True):
+            pass
+        assert str(exc.value) == (f"run folder {run} is in use by another netdiffus fit; wait for it to end or "
+                                  "choose another folder")
+    with RunFolderGuard(run, resume=False, force=False):  # released, and the lock file gone
+        pass
+    assert list(run.iterdir()) == []
+
+
+def test_a_fit_that_finds_the_folder_filled_after_its_check_is_refused(tmp_path):
+    from netdiffus.run_folder import RunFolderGuard, check_run_folder
+
+    run = tmp_path / "run"
+    check_run_folder(run, resume=False, force=False)  # empty when checked ...
+    run.mkdir()
+    (run / "model.json").write_text("{}")  # ... filled by another fit before this one locked it
+    with pytest.raises(InputError, match="is not empty"), RunFolderGuard(run, resume=False, force=False):
+        pass
+    assert [p.name for p in run.iterdir()] == ["model.json"]

@@ -35,7 +35,7 @@ def test_toml_file_applies_on_top(tmp_path):
     "kwargs, message",
     [
         (dict(preset="nope"), "unknown preset 'nope' (available: cpu, demo, paper"),
-        (dict(overrides=["train.steps=0"]), "train.steps must be >= 1 (got 0)"),
+        (dict(overrides=["train.steps=0"]), "train.steps must be in [1, 10**9] (got 0)"),
         (dict(overrides=["train.lr=-1"]), "train.lr must be in (0, 1] (got -1.0)"),
         (dict(overrides=["train.lr=1e38"]), "train.lr must be in (0, 1] (got 1e+38)"),
         (dict(overrides=["train.colour=3"]), "unknown configuration key 'train.colour'"),
@@ -55,7 +55,8 @@ def test_toml_file_applies_on_top(tmp_path):
         (dict(overrides=["train.steps=true"]), "train.steps must be int (got True)"),
         # integer and float fields without a bound before
         (dict(overrides=["train.log_every=0"]), "train.log_every must be >= 1 (got 0)"),
-        (dict(overrides=["train.num_threads=-1"]), "train.num_threads must be >= 0 (0: torch's default) (got -1)"),
+        (dict(overrides=["train.num_threads=-1"]),
+         "train.num_threads must be in [0, 1024] (0: torch's default) (got -1)"),
         (dict(overrides=["train.checkpoint_every=-1"]),
          "train.checkpoint_every must be >= 0 (0: no checkpoints) (got -1)"),
         (dict(overrides=["train.weight_decay=-0.1"]), "train.weight_decay must be >= 0 (got -0.1)"),

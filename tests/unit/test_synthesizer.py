@@ -174,7 +174,7 @@ def test_generated_values_below_threshold_snap_to_zero(tiny_overrides):
         # None means "the config's value"; anything given is checked like the config's sample section
         (dict(steps=0), "sample.steps must be in [1, diffusion.timesteps=1000] (got 0)"),
         (dict(steps=1001), "sample.steps must be in [1, diffusion.timesteps=1000] (got 1001)"),
-        (dict(batch_size=0), "sample.batch_size must be >= 1 (got 0)"),
+        (dict(batch_size=0), "sample.batch_size must be in [1, 65536] (got 0)"),
         (dict(guidance_scale=-1.0), "sample.guidance_scale must be >= 0 (got -1.0)"),
         (dict(eta=-0.5), "sample.eta must be >= 0 (got -0.5)"),
         (dict(sampler="euler"), "sample.sampler must be one of ddim, ddpm, dpmpp2m (got 'euler')"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from netdiffus.errors import InputError
@@ -36,6 +37,25 @@ def check_new_file(path: str | Path, *, force: bool, what: str = "output path", 
     if path.exists() and not force:
         raise InputError(f"{what} {path} exists (use --force to replace it)")
     return path
+
+
+def outputs_guard(args: argparse.Namespace):
+    """The context the command writes its outputs in: without ``--force`` no output may replace an
+    existing file, checked at the moment of the rename (:func:`netdiffus.files.no_overwrite`), so a
+    second run racing to the same name fails instead of replacing the first's."""
+    from netdiffus.files import no_overwrite
+
+    return nullcontext() if getattr(args, "force", False) else no_overwrite()
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``, ``\\n``): labels, ids and file names
+    are data, and a terminal must not act on them.
+
+    >>> printable("cam\\x1b[31m red\\nnext")
+    'cam\\\\x1b[31m red\\\\nnext'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def show_progress(args: argparse.Namespace) -> bool:

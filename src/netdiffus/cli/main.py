@@ -21,6 +21,7 @@ import threading
 from collections.abc import Sequence
 
 from netdiffus._version import __version__
+from netdiffus.cli._common import printable
 from netdiffus.errors import NetDiffusError
 
 
@@ -68,9 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped: messages quote labels and file names, which are
+    data (a label holding an escape sequence must not colour the terminal)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return printable(super().formatMessage(record))
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if verbose < 2:
         logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
@@ -90,22 +101,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except NetDiffusError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:  # a command may say what it kept: KeyboardInterrupt("...")
         terminated = isinstance(exc, Terminated)
         detail = f": {exc}" if str(exc) else ""
-        print(f"error: {'terminated' if terminated else 'interrupted'}{detail}", file=sys.stderr)
+        print(printable(f"error: {'terminated' if terminated else 'interrupted'}{detail}"), file=sys.stderr)
         return 143 if terminated else 130
     except OSError as exc:  # the file system said no: permissions, a full disk, a vanished path
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(printable(f"error: {where}{exc.strerror or exc}"), file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: still one line, the traceback only on request
         if args.verbose > 1:
             log.exception("unexpected error")
-        print(f"error: unexpected {type(exc).__name__}: {exc} (a bug in netdiffus; -vv shows the traceback)",
-              file=sys.stderr)
+        print(printable(f"error: unexpected {type(exc).__name__}: {exc} (a bug in netdiffus; -vv shows the "
+                        "traceback)"), file=sys.stderr)
         return 1
     finally:
         if previous is not None:

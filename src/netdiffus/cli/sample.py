@@ -41,33 +41,43 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netdiffus.cli._common import check_new_file, show_progress
+    from netdiffus.cli._common import check_new_file, outputs_guard, printable, show_progress
     from netdiffus.distributed import distributed_run, is_main_process, resolve_device
     from netdiffus.errors import ConfigError
     from netdiffus.export.tabular import write_csv
+    from netdiffus.files import check_distinct, output_set
     from netdiffus.io.dataset import write_dataset
     from netdiffus.synthesizer import TrafficSynthesizer
 
     if args.n < 1:
         raise ConfigError(f"-n must be >= 1 (got {args.n})")
+    classes = list(dict.fromkeys(args.label or []))  # in the order given, each once
+    if args.n < len(classes):
+        raise ConfigError(f"-n {args.n} is fewer than the {len(classes)} classes given with --label; "
+                          "every class given gets at least one trace")
     # fail now, not after sampling (nor with the dataset written)
     check_new_file(args.output, force=args.force, dataset=True)
+    outputs = {"-o": args.output}
     if args.csv:
         check_new_file(args.csv, force=args.force, what="--csv")
+        outputs["--csv"] = args.csv
+    check_distinct(outputs)
     device = resolve_device(args.device)
     # under torchrun: each process draws its share of the traces on its device; rank 0 writes
     with distributed_run(device) as process_dev:
         synth = TrafficSynthesizer.load(args.run, device=process_dev,
                                         progress=show_progress(args) and is_main_process())
-        labels = None
-        if args.label:
-            labels = [args.label[k % len(args.label)] for k in range(args.n)]
+        labels = [classes[k % len(classes)] for k in range(args.n)] if classes else None
         ds = synth.sample(args.n, labels=labels, seed=args.seed, sampler=args.sampler, steps=args.steps,
                           guidance_scale=args.guidance, batch_size=args.batch_size, raw=args.raw)
         if is_main_process():
-            write_dataset(ds, args.output)
-            if args.csv:
-                write_csv(ds, args.csv)
+            # the outputs appear together or not at all, and replace nothing without --force
+            with outputs_guard(args), output_set(list(outputs.values())) as temps:
+                write_dataset(ds, temps[0])
+                if args.csv:
+                    write_csv(ds, temps[1])
             counts = ds.class_counts()
-            print(f"wrote {len(ds)} traces ({', '.join(f'{c}: {k}' for c, k in counts.items())}) -> {args.output}")
+            order = classes or list(counts)
+            summary = ", ".join(f"{c}: {counts[c]}" for c in order)
+            print(printable(f"wrote {len(ds)} traces ({summary}) -> {args.output}"))
     return 0
