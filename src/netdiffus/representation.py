@@ -43,7 +43,10 @@ from netdiffus.errors import ConfigError
 from netdiffus.imaging.gaf import GramianAngularField
 
 __all__ = ["Representation", "GasfRepresentation", "SeriesRepresentation", "REPRESENTATIONS",
-           "check_image_memory"]
+           "check_image_memory", "MAX_PROJECTION_STEPS"]
+
+#: Most Gauss-Newton steps a saved projection may ask for (3 reach the optimum on B1 images).
+MAX_PROJECTION_STEPS = 100
 
 
 class Representation(ABC):
@@ -75,9 +78,31 @@ class Representation(ABC):
         return REPRESENTATIONS[cfg.representation](gaf)
 
     @classmethod
-    def from_json(cls, name: str, data: dict[str, Any]) -> Representation:
-        """A fitted representation of kind ``name`` from :meth:`to_json`."""
-        return REPRESENTATIONS[name](GramianAngularField.from_json(data))
+    def from_json(cls, name: str, data: dict[str, Any], *, config: ImagingConfig | None = None,
+                  shape: tuple[int, int] | None = None) -> Representation:
+        """A fitted representation of kind ``name`` from :meth:`to_json`; with ``config`` (the run's
+        ``[imaging]`` section) and ``shape`` (``(C, T)`` of a trace), checked to follow them.
+
+        Raises
+        ------
+        ValueError
+            ``data`` does not follow ``config`` or ``shape`` (a tampered or mixed run folder).
+        """
+        gaf = GramianAngularField.from_json(data)
+        if config is not None:
+            want = {"method": "summation", "scaling": config.scaling, "gamma": config.gamma,
+                    "image_size": config.image_size or None, "inversion": config.inversion}
+            for key, value in want.items():
+                if getattr(gaf, key) != value:
+                    raise ValueError(f"imaging.{key} is {getattr(gaf, key)!r} but config.json's imaging makes it "
+                                     f"{value!r}")
+            if not 0 <= gaf.projection_steps <= MAX_PROJECTION_STEPS:
+                raise ValueError(f"imaging.projection_steps must be in [0, {MAX_PROJECTION_STEPS}] "
+                                 f"(got {gaf.projection_steps})")
+        if shape is not None and (gaf.n_channels_, gaf.n_timestamps_) != tuple(shape):
+            raise ValueError(f"imaging is fitted to traces of {gaf.n_channels_} x {gaf.n_timestamps_}, not the "
+                             f"run's {shape[0]} x {shape[1]}")
+        return REPRESENTATIONS[name](gaf)
 
     def to_json(self) -> dict[str, Any]:
         """The fitted scaling as JSON-able data (the run's model.json keeps it)."""

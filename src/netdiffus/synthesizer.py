@@ -242,12 +242,13 @@ class TrafficSynthesizer:
         synth = cls(run.config, device=device, progress=progress)
         try:
             synth.classes_, synth.class_counts_, synth.shape_ = list(m.classes), dict(m.class_counts), m.shape
-            synth.representation_ = Representation.from_json(run.config.imaging.representation, m.imaging)
+            synth.representation_ = Representation.from_json(run.config.imaging.representation, m.imaging,
+                                                             config=run.config.imaging, shape=m.shape)
             synth.meta_, synth.fit_seconds_ = DatasetMeta.from_json(m.dataset_meta), m.fit_seconds
             synth.postprocess_ = Postprocessor.from_json(m.postprocess, channels=m.shape[0], classes=m.classes)
             model = UNet(**m.unet)
             model.load_state_dict(run.state)
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
             raise CheckpointError(f"{path}: checkpoint is inconsistent ({str(exc).splitlines()[0]})") from None
         synth.model_ = model.to(synth.device).eval()
         return synth

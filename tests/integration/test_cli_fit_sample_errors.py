@@ -113,6 +113,10 @@ def test_sample_options_follow_the_config_rules(capsys, tmp_path, finished_run, 
         (["-o", "{tmp}/s.parquet", "--csv", "{run}/model.json/s.csv"],
          "--csv {run}/model.json/s.csv is inside {run}/model.json, which is a file, not a folder"),
         (["-o", "{tmp}"], "output path {tmp} is a folder; give a file name"),
+        (["-o", "{tmp}/s.parquet", "--csv", "{tmp}/s.parquet"],
+         "-o and --csv name the same file ({tmp}/s.parquet); give each its own"),
+        (["-o", "{tmp}/s.parquet", "--label", "a", "--label", "b", "-n", "1"],
+         "-n 1 is fewer than the 2 classes given with --label; every class given gets at least one trace"),
     ],
 )  # fmt: skip
 def test_sample_output_paths_are_checked_before_sampling(capsys, tmp_path, finished_run, argv, expected):
@@ -275,3 +279,17 @@ def test_a_fit_that_finds_the_folder_filled_after_its_check_is_refused(tmp_path)
     with pytest.raises(InputError, match="is not empty"), RunFolderGuard(run, resume=False, force=False):
         pass
     assert [p.name for p in run.iterdir()] == ["model.json"]
+
+
+def test_labels_are_printed_as_data_not_as_terminal_codes(capsys, tmp_path):
+    ds = toy_dataset(n_per_class=4, length=8, classes=("cam\x1b[31m", "tv\nnext"))
+    data = write_dataset(ds, tmp_path / "ds.parquet")
+    run = tmp_path / "run"
+    assert run_cli(capsys, "fit", data, "-o", run, "--no-progress", *SETS)[0] == 0
+    code, out, err = run_cli(capsys, "sample", run, "-n", "2", "-o", tmp_path / "s.parquet", "--no-progress",
+                             "--label", "tv\nnext", "--label", "cam\x1b[31m")
+    assert code == 0 and "\x1b" not in out and out.count("\n") == 1
+    assert "(tv\\nnext: 1, cam\\x1b[31m: 1)" in out  # escaped, in the order given
+    code, out, err = run_cli(capsys, "sample", run, "-n", "2", "-o", tmp_path / "t.parquet", "--label", "x\x1b[0m")
+    assert code == 1 and "\x1b" not in err and err.count("\n") == 1
+    assert err.startswith("error: label 'x\\x1b[0m' is not a trained class")
