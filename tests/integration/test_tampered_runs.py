@@ -117,7 +117,6 @@ def test_weights_that_make_nan_are_refused_not_written(tmp_path):
 
 def test_a_save_cut_short_or_another_runs_weights_are_refused(tmp_path, tiny_overrides):
     from conftest import toy_dataset
-
     from netdiffus.checkpoint import MODEL_FILE, WEIGHTS_FILE
 
     one, two = tmp_path / "one", tmp_path / "two"
