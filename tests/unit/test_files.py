@@ -90,8 +90,10 @@ def test_leftovers_of_a_killed_process_are_removed_and_a_live_ones_are_not(tmp_p
     "paths, message",
     [
         ({"-o": "x.parquet", "--csv": "x.csv"}, None),
-        ({"-o": "x.parquet", "--csv": "./x.parquet"}, "-o and --csv name the same file (./x.parquet); give each its own"),
-        ({"--pcap": "d/x", "--flows": "d/../d/x"}, "--pcap and --flows name the same file (d/../d/x); give each its own"),
+        ({"-o": "x.parquet", "--csv": "./x.parquet"},
+         "-o and --csv name the same file (./x.parquet); give each its own"),
+        ({"--pcap": "d/x", "--flows": "d/../d/x"},
+         "--pcap and --flows name the same file (d/../d/x); give each its own"),
     ],
 )
 def test_outputs_naming_one_file_are_refused(tmp_path, monkeypatch, paths, message):
