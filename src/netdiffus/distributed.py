@@ -85,7 +85,9 @@ def gather_shares(n: int, share: range, values: np.ndarray) -> np.ndarray:
     parts: list[tuple[list[int], np.ndarray] | None] = [None] * dist_info()[1]
     torch.distributed.all_gather_object(parts, (list(share), values))
     out = np.empty((n, *values.shape[1:]), dtype=values.dtype)
-    for index, rows in parts:
+    for part in parts:
+        assert part is not None  # all_gather_object filled every slot
+        index, rows = part
         out[index] = rows
     return out
 

@@ -176,9 +176,9 @@ def read_run(path: str | Path) -> SavedRun:
         value this version refuses (``runs/x/config.json: train.seed must be ... (got -1)``), or a
         model.json that is malformed or does not follow config.json (:func:`check_against_config`).
     """
-    config, state, info = load_checkpoint(path)
+    raw, state, info = load_checkpoint(path)
     try:
-        config = NetDiffusConfig.from_dict(config)
+        config = NetDiffusConfig.from_dict(raw)
     except ConfigError as exc:  # a value this version refuses: the run folder's fault
         raise CheckpointError(f"{Path(path) / CONFIG_FILE}: {exc}") from None
     manifest = RunManifest.from_json(info, run=str(path))

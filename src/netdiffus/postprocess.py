@@ -175,10 +175,10 @@ class TotalsCalibration:
         classes present in both. Classes with fewer than 2 traces on either side, or no spread
         among the generated ones, are left out."""
         v_train, v_gen = log_volume(train), log_volume(generated)
-        train_labels, generated_labels = np.asarray(train_labels), np.asarray(generated_labels)
+        lab_t, lab_g = np.asarray(train_labels), np.asarray(generated_labels)
         classes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for lab in sorted(set(train_labels.tolist()) & set(generated_labels.tolist())):
-            t, g = v_train[train_labels == lab], v_gen[generated_labels == lab]
+        for lab in sorted(set(lab_t.tolist()) & set(lab_g.tolist())):
+            t, g = v_train[lab_t == lab], v_gen[lab_g == lab]
             if len(t) < 2 or len(g) < 2:
                 continue
             # Generated quantiles that tie (a volume many traces share) become one point, mapped
@@ -216,10 +216,10 @@ class TotalsCalibration:
         """``series`` ``[N, C, T]`` with each trace scaled to its calibrated log volume; a new
         array (float64). All-zero traces stay zero."""
         out = np.array(series, dtype=np.float64, copy=True)
-        labels = np.asarray(labels)
+        lab_arr = np.asarray(labels)
         total = np.abs(out).sum(axis=(1, 2))
         for lab in self.classes:
-            rows = (labels == lab) & (total > 0)
+            rows = (lab_arr == lab) & (total > 0)
             target = self.map_log_volume(np.log1p(total[rows]), lab)
             out[rows] *= (np.expm1(target) / total[rows])[:, None, None]
         return out
@@ -290,10 +290,10 @@ class ValueLexicon:
         if not tolerance > 0:
             raise ConfigError(f"tolerance must be > 0 (got {tolerance!r})")
         series = np.asarray(series, dtype=np.float64)
-        labels = np.asarray(labels)
+        lab_arr = np.asarray(labels)
         values: dict[str, list[np.ndarray]] = {}
-        for lab in sorted(set(labels.tolist())):
-            rows = series[labels == lab]
+        for lab in sorted(set(lab_arr.tolist())):
+            rows = series[lab_arr == lab]
             per_channel = []
             for c in range(series.shape[1]):
                 x = rows[:, c]
@@ -313,9 +313,9 @@ class ValueLexicon:
         """``series`` ``[N, C, T]`` with each non-zero value within ``tolerance`` of a shared value
         of its class and channel replaced by that value (the nearest in log space); a new array."""
         out = np.array(series, dtype=np.float64, copy=True)
-        labels = np.asarray(labels)
+        lab_arr = np.asarray(labels)
         for lab, per_channel in self.values.items():
-            rows = labels == lab
+            rows = lab_arr == lab
             if not rows.any():
                 continue
             for c, kept in enumerate(per_channel):

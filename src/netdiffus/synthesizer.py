@@ -77,7 +77,6 @@ class TrafficSynthesizer:
         self.config.validate()
         self.device = resolve_device(device)
         self.progress = progress
-        self.model_: torch.nn.Module | None = None
 
     @classmethod
     def from_preset(cls, preset: str = "demo", *, overrides: list[str] | None = None, **kwargs) -> TrafficSynthesizer:
@@ -88,8 +87,8 @@ class TrafficSynthesizer:
     def process(self) -> GaussianDiffusion:
         return GaussianDiffusion.from_config(self.config.diffusion)
 
-    def _check_fitted(self) -> None:  # every verb but fit
-        if self.model_ is None:
+    def _check_fitted(self) -> None:  # every verb but fit; fitted attributes end in "_" (set by fit or load)
+        if not hasattr(self, "model_"):
             raise CheckpointError("this synthesizer is not fitted: call fit() or TrafficSynthesizer.load()")
 
     def fit(self, dataset: TraceDataset, *, run_dir: str | Path | None = None, resume: bool = False,
@@ -136,20 +135,20 @@ class TrafficSynthesizer:
                                  learn_sigma=cfg.diffusion.learn_sigma, dims=self.representation_.dims)
         if progress is None and self.progress:
             progress = train_bar(cfg.train.steps)
-        writes = run is not None and is_main_process()
-        with RunFolderGuard(run, resume=resume, force=force) if writes else nullcontext() as guard:
+        guard = RunFolderGuard(run, resume=resume, force=force) if run is not None and is_main_process() else None
+        with guard or nullcontext():
             t0 = time.perf_counter()
             self.model_ = train(model.to(self.device), self.process, x_0, y, cfg=cfg.train,
                                 null_class=len(self.classes_), run_dir=run, resume=resume, progress=progress,
                                 state_meta=meta)
             self.fit_seconds_ = time.perf_counter() - t0
             log.debug("trained %d steps in %.1f s", cfg.train.steps, self.fit_seconds_)
-            if writes:  # the trained model is kept, whatever happens to the calibration's draw
-                guard.model_saved = self.save(run) is not None
+            if guard is not None:  # the trained model is kept, whatever happens to the calibration's draw
+                guard.model_saved = self.save(guard.run) is not None
             if cfg.postprocess.calibrate_totals:  # under torchrun every process draws its share
                 self.fit_totals_calibration(dataset)
-                if writes:
-                    self.save(run)
+                if guard is not None:
+                    self.save(guard.run)
         return self
 
     def fit_totals_calibration(self, dataset: TraceDataset) -> TrafficSynthesizer:

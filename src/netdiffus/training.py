@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO, TypeVar
 
 import torch
 from torch import nn
@@ -58,8 +59,11 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
+Model = TypeVar("Model", bound=nn.Module)
+
+
 def train(
-    model: nn.Module,
+    model: Model,
     process: GaussianDiffusion,
     x_0: torch.Tensor,
     y: torch.Tensor,
@@ -70,7 +74,7 @@ def train(
     resume: bool = False,
     progress: Callable[[TrainProgress], None] | None = None,
     state_meta: Mapping[str, str] | None = None,
-) -> nn.Module:
+) -> Model:
     """Train ``model`` on images ``x_0`` ``[N, C, H, W]`` in [-1, 1] with classes ``y`` ``[N]``.
 
     Returns the EMA copy of the model (the one to sample from). ``model`` holds the raw weights.
@@ -96,7 +100,7 @@ def train(
         torch.set_num_threads(cfg.num_threads)
     run_dir = Path(run_dir) if run_dir is not None else None
     if cfg.channels_last and x_0.dim() == 4:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # the stubs lack it
         x_0 = x_0.contiguous(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     step_model = _wrap(model, cfg, world, x_0.device)
@@ -145,11 +149,11 @@ def train(
     return ema
 
 
-def _wrap(model: nn.Module, cfg: TrainConfig, world: int, device: torch.device) -> nn.Module:
+def _wrap(model: nn.Module, cfg: TrainConfig, world: int, device: torch.device) -> Callable[..., torch.Tensor]:
     """The module the training step calls: ``model`` under DistributedDataParallel when several
     processes train, compiled when ``cfg.compile``. Checkpoints still come from the plain
     ``model``, so they load without either wrapper."""
-    wrapped: nn.Module = model
+    wrapped: Callable[..., torch.Tensor] = model
     if world > 1:
         wrapped = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -205,7 +209,8 @@ class _MetricsLog:
 
     def __init__(self, run_dir: Path | None, *, write: bool, append: bool, cfg: TrainConfig) -> None:
         self.path = run_dir / METRICS_FILE if run_dir is not None else None
-        self.write, self.append, self.cfg, self.fh = write, append, cfg, None
+        self.write, self.append, self.cfg = write, append, cfg
+        self.fh: TextIO | None = None
 
     def __enter__(self) -> _MetricsLog:
         if self.path is not None and self.write:
