@@ -60,9 +60,10 @@ from netdiffus.features.series import (
     parse_duration,
 )
 from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, check_flow_timeouts, count_hosts
-from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset
+from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.io.labels import CsvFlowLabels, Labeler, check_label_options, common_folder, parse_label_from
 from netdiffus.io.pcap import CaptureError, Decoder, capture_kind, iter_packet_batches
+from netdiffus.io.summary import PrepareSummary
 
 __all__ = ["prepare", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE"]
 
@@ -79,70 +80,6 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap.gz", ".pcapng.gz"
 #: File next to a capture naming the device MAC of a ``host`` trace (IoT Sentinel layout).
 DEVICE_MAC_FILE = "_iotdevice-mac.txt"
 DEFAULT_CAPTURE_LENGTH = 64
-
-
-@dataclass
-class PrepareSummary:
-    """What ``prepare`` did.
-
-    Attributes
-    ----------
-    files_read : int
-    skipped : list of (path, reason)
-        Files not used, with the reason (unreadable, truncated, no label, no host, ...).
-    warnings : list of (path, message)
-        Recoverable problems in files that were used.
-    traces_per_label : dict
-    packets : int
-        Packets read from the captures used.
-    traces_too_short : int
-        Traces dropped by ``min_packets``.
-    traces_unlabelled : int
-        Flows without a row in a ``csv:`` flow table.
-    traces_labelled : int
-        Flows matched to a row of a ``csv:`` flow table.
-    label_gap_median_s : float
-        Median time between a matched flow's start and its row's time (NaN without times). Hours
-        mean the table's clock is in another time zone: see ``label_utc_offset_h``.
-    elapsed_s : float
-    """
-
-    files_read: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    warnings: list[tuple[str, str]] = field(default_factory=list)
-    traces_per_label: dict[str, int] = field(default_factory=dict)
-    packets: int = 0
-    traces_too_short: int = 0
-    traces_unlabelled: int = 0
-    traces_labelled: int = 0
-    label_gap_median_s: float = math.nan
-    elapsed_s: float = 0.0
-
-    def format_text(self) -> str:
-        """The summary as lines of text (the CLI prints it)."""
-        n = sum(self.traces_per_label.values())
-        lines = [f"files read: {self.files_read}", f"files skipped: {len(self.skipped)}"]
-        lines += [f"  {p}: {r}" for p, r in self.skipped]
-        if self.warnings:
-            lines.append(f"warnings: {len(self.warnings)}")
-            lines += [f"  {m}" for _, m in self.warnings]
-        if self.packets:
-            rate = self.packets / self.elapsed_s if self.elapsed_s > 0 else 0.0
-            lines.append(f"packets: {self.packets} ({rate:,.0f}/s)")
-        if self.traces_too_short:
-            lines.append(f"traces dropped (fewer than min_packets): {self.traces_too_short}")
-        if self.traces_labelled or self.traces_unlabelled:
-            lines.append(
-                f"flows matched to a label row: {self.traces_labelled} of "
-                f"{self.traces_labelled + self.traces_unlabelled} (unmatched dropped)"
-                + (f", median {self.label_gap_median_s:,.0f} s from the row's time"
-                   if math.isfinite(self.label_gap_median_s) else "")
-            )
-        lines.append(f"traces: {n} in {len(self.traces_per_label)} label(s)")
-        lines += [f"  {lab}: {c}" + (f" (fit needs at least {MIN_TRACES_PER_CLASS} per class)"
-                                     if c < MIN_TRACES_PER_CLASS else "")
-                  for lab, c in sorted(self.traces_per_label.items())]
-        return "\n".join(lines)
 
 
 # -- input discovery ------------------------------------------------------------------------------

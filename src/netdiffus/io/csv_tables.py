@@ -52,6 +52,7 @@ from netdiffus.io.csv_common import format_columns, open_csv, skip_reason
 from netdiffus.io.csv_traces import aggregate_bins, fit_length, read_csv_traces
 from netdiffus.io.dataset import TRACE_COLUMNS, DatasetMeta, TraceDataset
 from netdiffus.io.labels import common_folder
+from netdiffus.io.summary import PrepareSummary
 
 __all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table", "wide_channels", "DEFAULT_VALUE_UNIT"]
 
@@ -243,8 +244,6 @@ def prepare_csv(
     skipped with a logged warning and listed in the summary, or raises with ``strict``. A folder
     without ``.csv`` files is passed over when other inputs have some.
     """
-    from netdiffus.prepare import PrepareSummary
-
     t_start = time.perf_counter() if t_start is None else t_start
     if label_from != "folder":
         raise ConfigError(f"label_from must be 'folder' for CSV inputs (got {label_from!r})")
