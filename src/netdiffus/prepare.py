@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -60,20 +60,24 @@ from netdiffus.features.series import (
     parse_duration,
 )
 from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, check_flow_timeouts, count_hosts
+from netdiffus.io.csv_tables import CsvLayout, prepare_csv
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.io.labels import CsvFlowLabels, Labeler, check_label_options, common_folder, parse_label_from
-from netdiffus.io.pcap import CaptureError, Decoder, capture_kind, iter_packet_batches
+from netdiffus.io.pcap import DECODERS, CaptureError, Decoder, capture_kind, iter_packet_batches
 from netdiffus.io.summary import PrepareSummary
 
-__all__ = ["prepare", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE"]
+__all__ = ["prepare", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE", "InputFormat",
+           "INPUT_FORMATS"]
 
 log = logging.getLogger(__name__)
 
 #: A median flow-to-label-row time beyond this (seconds) is warned about: a time-zone mismatch.
 LABEL_GAP_WARN_S = 1800.0
 
-InputFormat = Literal["auto", "csv", "pcap"]
-CsvLayout = Literal["auto", "per-trace", "wide", "long"]
+#: The kind of an input set, and ``format``: that kind, or ``auto`` to tell it from the inputs.
+InputKind = Literal["csv", "pcap"]
+InputFormat = Literal["auto", InputKind]
+INPUT_FORMATS: tuple[InputFormat, ...] = get_args(InputFormat)
 Progress = Callable[[int, int], None]
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap.gz", ".pcapng.gz", ".cap.gz")
@@ -88,7 +92,7 @@ def _is_capture_name(path: Path) -> bool:
     return name.endswith(CAPTURE_SUFFIXES)
 
 
-def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: Literal["csv", "pcap"]) -> list[tuple[Path, Path]]:
+def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: InputKind) -> list[tuple[Path, Path]]:
     """(file, root) pairs: files given directly, and matching files found under given folders.
 
     ``root`` is the folder the label of a ``folder`` / ``regex:`` label and the trace id are relative
@@ -153,7 +157,7 @@ def _input_files(inputs: Sequence[str | os.PathLike[str]], *, exclude: set[Path]
 
 def choose_format(
     inputs: Sequence[str | os.PathLike[str]], format: str = "auto", *, label_from: str = "folder"
-) -> Literal["csv", "pcap"]:
+) -> InputKind:
     """The input kind of the whole input set: ``format`` if given, else what the inputs hold.
 
     Captures are files named like a capture (``.pcap``, ``.pcapng``, ``.cap``, ... and their
@@ -175,7 +179,7 @@ def choose_format(
             raise InputError(f"input path {item} does not exist")
     exclude = {Path(label_from[4:]).resolve()} if label_from.startswith("csv:") else set()
     counts = _input_files(inputs, exclude=exclude)
-    if format in ("csv", "pcap"):
+    if format in get_args(InputKind):
         other = "csv" if format == "pcap" else "pcap"
         ignored = counts[other][1]
         if ignored:
@@ -557,8 +561,8 @@ def prepare(
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not items:
         raise InputError("no input given")
-    if format not in ("auto", "csv", "pcap"):
-        raise ConfigError(f"format must be auto, csv or pcap (got {format!r})")
+    if format not in INPUT_FORMATS:
+        raise ConfigError(f"format must be {', '.join(INPUT_FORMATS[:-1])} or {INPUT_FORMATS[-1]} (got {format!r})")
     if aggregate < 1:
         raise ConfigError(f"aggregate must be >= 1 (got {aggregate})")
     if length is not None and length < 1:
@@ -567,8 +571,8 @@ def prepare(
         raise ConfigError(f"min_packets must be >= 0 (got {min_packets})")
     if workers < 0:
         raise ConfigError(f"workers must be >= 0 (got {workers})")
-    if decoder not in ("fast", "dpkt"):
-        raise ConfigError(f"decoder must be fast or dpkt (got {decoder!r})")
+    if decoder not in DECODERS:
+        raise ConfigError(f"decoder must be {' or '.join(DECODERS)} (got {decoder!r})")
     for p in items:
         if not Path(p).exists():
             raise InputError(f"input path {p} does not exist")
@@ -576,8 +580,6 @@ def prepare(
     check_label_options(time_window_s=label_time_window_s, utc_offset_h=label_utc_offset_h)
     kind = choose_format(items, format, label_from=label_from)
     if kind == "csv":
-        from netdiffus.io.csv_tables import prepare_csv
-
         return prepare_csv(
             items, column=column, length=length, aggregate=aggregate, label_from=label_from,
             bin_width_s=None if bin_width is None else parse_duration(bin_width), unit=value_unit,

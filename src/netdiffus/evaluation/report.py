@@ -46,7 +46,8 @@ import numpy as np  # noqa: E402
 
 from netdiffus.evaluation.features import log1p_abs, log_totals  # noqa: E402
 from netdiffus.evaluation.fidelity import acf  # noqa: E402
-from netdiffus.evaluation.suite import LOWER_IS_BETTER, EvaluationResult  # noqa: E402
+from netdiffus.evaluation.names import LOWER_IS_BETTER  # noqa: E402
+from netdiffus.evaluation.suite import EvaluationResult  # noqa: E402
 from netdiffus.files import atomic_path  # noqa: E402
 from netdiffus.imaging import SeriesScaler, gasf  # noqa: E402
 from netdiffus.io.dataset import TraceDataset  # noqa: E402

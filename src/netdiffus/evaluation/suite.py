@@ -24,29 +24,22 @@ import numbers
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from netdiffus.config import MAX_SEED, check_seed
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.evaluation import fidelity, privacy, utility
+from netdiffus.evaluation.names import DEFAULT_METRICS, LOWER_IS_BETTER, METRIC_GROUPS, MetricGroup, MetricPreset
 from netdiffus.io.dataset import TraceDataset, default_channel_names, require_dataset
 
-__all__ = ["evaluate", "EvaluationResult", "MetricGroup", "METRIC_GROUPS", "DEFAULT_METRICS"]
+__all__ = ["evaluate", "EvaluationResult", "MetricGroup", "METRIC_GROUPS", "DEFAULT_METRICS", "LOWER_IS_BETTER"]
 
 log = logging.getLogger(__name__)
 
-MetricGroup = Literal["fidelity", "discriminative", "rf", "privacy", "cnn"]
-#: Every metric group, in the order they run.
-METRIC_GROUPS: tuple[str, ...] = ("fidelity", "discriminative", "rf", "privacy", "cnn")
-#: Groups of ``metrics="default"``: everything except the (slower) GASF CNN.
-DEFAULT_METRICS: tuple[str, ...] = ("fidelity", "discriminative", "rf", "privacy")
 #: Trees of the random forests with ``fast=True``.
 FAST_N_ESTIMATORS = 100
-
-#: Metrics where lower is better (the rest: higher is better, except MIA_AUC: 0.5 is best).
-LOWER_IS_BETTER = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "FD", "GASF_consistency")
 
 
 @dataclass
@@ -169,7 +162,7 @@ def evaluate(
     *,
     real_test: TraceDataset | None = None,
     seed: int = 0,
-    metrics: Literal["default", "all"] | Sequence[MetricGroup] = "default",
+    metrics: MetricPreset | Sequence[MetricGroup] = "default",
     fast: bool = False,
     n_estimators: int | None = None,
     cnn_epochs: int | None = None,

@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -68,11 +68,14 @@ from netdiffus.files import atomic_path
 from netdiffus.io.dataset import TraceDataset, read_dataset, require_dataset
 
 __all__ = ["export_pcap", "ExportSummary", "FlowInfo", "load_export_input", "write_flows_csv",
-           "DEFAULT_START_TIME"]
+           "DEFAULT_START_TIME", "Transport", "TRANSPORT_CHOICES"]
 
 log = logging.getLogger(__name__)
 
-Transport = Literal["auto", "tcp", "udp"]
+#: The transport of an exported trace, and ``transport``: that, or ``auto`` (each class's own).
+WrittenTransport = Literal["tcp", "udp"]
+Transport = Literal["auto", WrittenTransport]
+TRANSPORT_CHOICES: tuple[Transport, ...] = get_args(Transport)
 #: Default capture start: 2024-01-01T00:00:00Z (fixed, so exports are reproducible).
 DEFAULT_START_TIME = 1_704_067_200.0
 #: Packets encoded per chunk when writing (bounds the memory of the frame buffer).
@@ -91,7 +94,7 @@ class FlowInfo:
 
     trace_id: str
     label: str
-    transport: Literal["tcp", "udp"]
+    transport: WrittenTransport
     client: str
     client_port: int
     server: str
@@ -348,8 +351,8 @@ def export_pcap(
     """
     t_start = time.perf_counter()
     require_dataset(dataset, "dataset")
-    if transport not in ("auto", "tcp", "udp"):
-        raise ConfigError(f"transport must be one of auto, tcp, udp (got {transport!r})")
+    if transport not in TRANSPORT_CHOICES:
+        raise ConfigError(f"transport must be one of {', '.join(TRANSPORT_CHOICES)} (got {transport!r})")
     _check_int("mtu", mtu, 128, 65535)
     if max_traces is not None:
         _check_int("max_traces", max_traces, 1)

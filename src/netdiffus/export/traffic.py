@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 
 # The series kinds are those that prepare builds.
 FeatureKind = Feature
-FEATURE_KINDS: tuple[str, ...] = FEATURES
+FEATURE_KINDS: tuple[FeatureKind, ...] = FEATURES
 
 #: Direction codes: FORWARD is client -> server (sent by the traced device / the initiator),
 #: REVERSE is server -> client.

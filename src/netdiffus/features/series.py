@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -52,6 +52,11 @@ from netdiffus.errors import ConfigError
 
 __all__ = [
     "Feature",
+    "FEATURES",
+    "TraceUnit",
+    "TRACE_UNITS",
+    "Transport",
+    "TRANSPORTS",
     "SeriesSpec",
     "SeriesBuilder",
     "TraceTable",
@@ -62,16 +67,20 @@ __all__ = [
     "histogram_json",
 ]
 
+#: What a series holds (see the module docstring).
 Feature = Literal["bytes", "packets", "sizes", "iat"]
-FEATURES: tuple[str, ...] = ("bytes", "packets", "sizes", "iat")
+FEATURES: tuple[Feature, ...] = get_args(Feature)
+#: What one trace of a capture is (see :mod:`netdiffus.io.assembly`).
 TraceUnit = Literal["flow", "host", "file"]
+TRACE_UNITS: tuple[TraceUnit, ...] = get_args(TraceUnit)
+#: Transport classes counted per trace, in this order.
+Transport = Literal["tcp", "udp", "other"]
+TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
 
 #: Edges (bytes) of the packet-size histograms: 8-byte bins up to 1520, then one bin to 65536.
 SIZE_EDGES = np.concatenate([np.arange(0, 1521, 8), [65536]]).astype(np.int64)
 #: Edges of the intra-bin arrival-offset histograms (fraction of the bin width).
 OFFSET_EDGES = np.linspace(0.0, 1.0, 21)
-#: Transport classes counted per trace, in this order.
-TRANSPORTS = ("tcp", "udp", "other")
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ns|us|ms|s|m|min)?\s*$")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, None: 1.0}

@@ -36,13 +36,14 @@ from typing import Literal
 import numpy as np
 
 from netdiffus.errors import ConfigError
-from netdiffus.features.series import SeriesSpec, TraceStats, TraceTable
+from netdiffus.features.series import TRACE_UNITS, SeriesSpec, TraceStats, TraceTable, TraceUnit
 from netdiffus.io.pcap import PacketBatch
 
 __all__ = ["Trace", "HostKey", "assemble", "check_flow_timeouts", "count_hosts", "format_mac", "format_ip", "FlowKey"]
 
-Unit = Literal["flow", "host", "file"]
-UNITS: tuple[str, ...] = ("flow", "host", "file")
+#: What one trace is (declared with the series that name their channels after it).
+Unit = TraceUnit
+UNITS: tuple[Unit, ...] = TRACE_UNITS
 
 _BROADCAST = 0xFFFFFFFFFFFF
 _GROUP_BIT = 1 << 40  # I/G bit of the first octet: multicast and broadcast MACs

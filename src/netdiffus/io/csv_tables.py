@@ -43,7 +43,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -54,11 +54,15 @@ from netdiffus.io.dataset import TRACE_COLUMNS, DatasetMeta, TraceDataset
 from netdiffus.io.labels import common_folder
 from netdiffus.io.summary import PrepareSummary
 
-__all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table", "wide_channels", "DEFAULT_VALUE_UNIT"]
+__all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table", "wide_channels", "DEFAULT_VALUE_UNIT",
+           "CsvLayout", "CSV_LAYOUTS"]
 
 log = logging.getLogger(__name__)
 
-Layout = Literal["auto", "per-trace", "wide", "long"]
+#: The layout of one CSV input (see the module docstring), and what ``layout="auto"`` picks from.
+DetectedLayout = Literal["per-trace", "wide", "long"]
+CsvLayout = Literal["auto", DetectedLayout]
+CSV_LAYOUTS: tuple[CsvLayout, ...] = get_args(CsvLayout)
 ID_COLUMNS = ("id", "trace_id", "trace", "flow_id")
 TIME_COLUMNS = ("time", "t", "timestamp", "ts")
 #: Unit stored (and printed) for CSV values when none is given.
@@ -79,7 +83,7 @@ def _find(header: list[str], names: Sequence[str]) -> int | None:
     return next((low.index(n) for n in names if n in low), None)
 
 
-def detect_layout(path: Path, *, column: str | None) -> Literal["per-trace", "wide", "long"]:
+def detect_layout(path: Path, *, column: str | None) -> DetectedLayout:
     """The layout of one CSV input (see the module docstring)."""
     if path.is_dir():
         return "per-trace"
@@ -230,7 +234,7 @@ def prepare_csv(
     label_from: str = "folder",
     bin_width_s: float | None = None,
     unit: str = "",
-    layout: Layout = "auto",
+    layout: CsvLayout = "auto",
     strict: bool = False,
     progress: Callable[[int, int], None] | None = None,
     t_start: float | None = None,
@@ -247,8 +251,8 @@ def prepare_csv(
     t_start = time.perf_counter() if t_start is None else t_start
     if label_from != "folder":
         raise ConfigError(f"label_from must be 'folder' for CSV inputs (got {label_from!r})")
-    if layout not in ("auto", "per-trace", "wide", "long"):
-        raise ConfigError(f"csv_layout must be auto, per-trace, wide or long (got {layout!r})")
+    if layout not in CSV_LAYOUTS:
+        raise ConfigError(f"csv_layout must be {', '.join(CSV_LAYOUTS[:-1])} or {CSV_LAYOUTS[-1]} (got {layout!r})")
     if column is not None and not _columns(column):
         raise ConfigError(f"column must name at least one column (got {column!r})")
     summary = PrepareSummary()

@@ -57,7 +57,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, get_args
 
 import numpy as np
 
@@ -71,11 +71,15 @@ __all__ = [
     "iter_packet_batches",
     "decode_batch",
     "decode_batch_dpkt",
+    "Decoder",
+    "DECODERS",
     "capture_kind",
     "SUPPORTED_LINKTYPES",
 ]
 
+#: Header decoding: the vectorised fast path or dpkt (the reference).
 Decoder = Literal["fast", "dpkt"]
+DECODERS: tuple[Decoder, ...] = get_args(Decoder)
 WarningCallback = Callable[[str], None]
 
 
