@@ -50,16 +50,9 @@ from typing import Literal, get_args
 import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
-from netdiffus.features.series import (
-    OFFSET_EDGES,
-    SIZE_EDGES,
-    TRANSPORTS,
-    Feature,
-    SeriesSpec,
-    histogram_json,
-    parse_duration,
-)
+from netdiffus.features.series import Feature, SeriesSpec, parse_duration
 from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, check_flow_timeouts, count_hosts
+from netdiffus.io.capture_stats import CaptureStats
 from netdiffus.io.csv_tables import CsvLayout, prepare_csv
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.io.labels import CsvFlowLabels, Labeler, check_label_options, common_folder, parse_label_from
@@ -434,13 +427,8 @@ def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, l
         for dst, src in ((size, r.size_hist), (offs, r.offset_hist), (trans, r.transport)):
             for lab, v in src.items():
                 dst[lab] = dst[lab] + v if lab in dst else v.copy()
-    packet_sizes: dict[str, object] = {}
-    for lab in sorted(size):
-        h = size[lab]
-        if spec.signed_by_direction:
-            packet_sizes[lab] = {"down": histogram_json(h[0], SIZE_EDGES), "up": histogram_json(h[1], SIZE_EDGES)}
-        else:
-            packet_sizes[lab] = histogram_json(h.sum(axis=0), SIZE_EDGES)
+    stats = CaptureStats.from_counts(size_hist=size, offset_hist=offs if spec.binned else None, transport_counts=trans,
+                                     by_direction=spec.signed_by_direction)
     extra: dict[str, object] = {
         "source_kind": "pcap",
         "unit_of_trace": unit,
@@ -448,11 +436,8 @@ def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, l
         "alignment": "first_packet",
         "non_ip_frames": "excluded" if options.ip_only or unit == "flow" else "link_payload_length",
         "label_from": label_from,
-        "packet_sizes": packet_sizes,
-        "transport": {lab: TRANSPORTS[int(np.argmax(trans[lab]))] for lab in sorted(trans)},
+        **stats.to_json(),
     }
-    if spec.binned:
-        extra["intra_bin_offsets"] = {lab: histogram_json(offs[lab], OFFSET_EDGES) for lab in sorted(offs)}
     if unit == "flow":
         extra["flow_timeouts_s"] = {"idle": options.idle_timeout_s, "active": options.active_timeout_s}
         if summary.traces_labelled or summary.traces_unlabelled:

@@ -55,7 +55,8 @@ from typing import Any, Literal
 import numpy as np
 
 from netdiffus.errors import ConfigError, DatasetError
-from netdiffus.features.series import FEATURES, Feature
+from netdiffus.features.series import FEATURES, Direction, Feature
+from netdiffus.io.capture_stats import CountHistogram
 
 __all__ = [
     "FeatureKind",
@@ -69,6 +70,8 @@ __all__ = [
     "schedule_iat",
     "FORWARD",
     "REVERSE",
+    "DIRECTION_OF",
+    "check_feature",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,8 @@ FEATURE_KINDS: tuple[FeatureKind, ...] = FEATURES
 #: REVERSE is server -> client.
 FORWARD = 0
 REVERSE = 1
+#: The direction of each code in the convention of the capture statistics ("up": from the client).
+DIRECTION_OF: dict[int, Direction] = {FORWARD: "up", REVERSE: "down"}
 
 _FORWARD_WORDS = {"up", "ul", "uplink", "upload", "out", "outgoing", "tx", "sent", "send", "from",
                   "fwd", "forward", "src", "egress", "c2s"}
@@ -112,19 +117,12 @@ class Histogram:
     @classmethod
     def from_json(cls, obj: Any, *, what: str) -> Histogram:
         """Read ``{"edges": [...], "counts": [...]}``; raise :class:`DatasetError` naming ``what``."""
-        if not isinstance(obj, dict) or "edges" not in obj or "counts" not in obj:
-            raise DatasetError(f"{what} must be a dict with 'edges' and 'counts' (got {str(obj)[:60]})")
-        edges = np.asarray(obj["edges"], dtype=np.float64)
-        counts = np.asarray(obj["counts"], dtype=np.float64)
-        if edges.ndim != 1 or counts.ndim != 1 or len(edges) != len(counts) + 1 or len(counts) == 0:
-            raise DatasetError(
-                f"{what} must have len(edges) == len(counts) + 1 >= 2 (got {len(edges)} edges, {len(counts)} counts)"
-            )
-        if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-            raise DatasetError(f"{what} edges must be finite and increasing (got {edges[:6].tolist()}...)")
-        if not np.all(np.isfinite(counts)) or np.any(counts < 0) or counts.sum() <= 0:
-            raise DatasetError(f"{what} counts must be >= 0 and not all zero (got {counts[:6].tolist()}...)")
-        return cls(edges=edges, counts=counts)
+        return cls.of(CountHistogram.from_json(obj, what=what, allow_empty=False))
+
+    @classmethod
+    def of(cls, counts: CountHistogram) -> Histogram:
+        """The histogram of kept counts (not all zero) to draw from."""
+        return cls(edges=np.asarray(counts.edges), counts=np.asarray(counts.counts))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Draw ``n`` values: a bucket by its count, then uniformly inside it. Shape ``[n]``."""
@@ -181,6 +179,12 @@ class Schedule:
 
 
 # -- feature and channel resolution ------------------------------------------------------------
+def check_feature(feature: object) -> None:
+    """:class:`ConfigError` unless ``feature`` is one of :data:`FEATURE_KINDS`."""
+    if feature not in FEATURE_KINDS:
+        raise ConfigError(f"feature must be one of {', '.join(FEATURE_KINDS)} (got {feature!r})")
+
+
 def resolve_feature(feature: str, override: str | None = None) -> FeatureKind:
     """Decide how to read a dataset's series: ``bytes``, ``packets`` or ``sizes``.
 
@@ -192,8 +196,7 @@ def resolve_feature(feature: str, override: str | None = None) -> FeatureKind:
     ('bytes', 'packets', 'packets')
     """
     if override is not None:
-        if override not in FEATURE_KINDS:
-            raise ConfigError(f"feature must be one of {', '.join(FEATURE_KINDS)} (got {override!r})")
+        check_feature(override)
         try:
             known = resolve_feature(feature)
         except ConfigError:  # the metadata does not say: nothing to contradict

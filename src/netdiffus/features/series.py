@@ -57,6 +57,8 @@ __all__ = [
     "TRACE_UNITS",
     "Transport",
     "TRANSPORTS",
+    "Direction",
+    "DIRECTION_ROWS",
     "SeriesSpec",
     "SeriesBuilder",
     "TraceTable",
@@ -76,6 +78,11 @@ TRACE_UNITS: tuple[TraceUnit, ...] = get_args(TraceUnit)
 #: Transport classes counted per trace, in this order.
 Transport = Literal["tcp", "udp", "other"]
 TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
+#: The one direction convention: "up" is from the host / flow initiator, "down" is to it.
+Direction = Literal["up", "down"]
+#: The direction of channel k of a split series and of row k of ``TraceStats.size_hist``
+#: (the row of a packet is ``int(up)``).
+DIRECTION_ROWS: tuple[Direction, Direction] = ("down", "up")
 
 #: Edges (bytes) of the packet-size histograms: 8-byte bins up to 1520, then one bin to 65536.
 SIZE_EDGES = np.concatenate([np.arange(0, 1521, 8), [65536]]).astype(np.int64)
@@ -180,7 +187,8 @@ class TraceStats:
     first_ns, last_ns : int
         Times of the first and last packet (ns).
     size_hist : ndarray [2, len(SIZE_EDGES) - 1] int32
-        Sizes of the packets in the series, row 0 down (to), row 1 up (from).
+        Sizes of the packets in the series, row 0 down (to), row 1 up (from): see
+        :data:`DIRECTION_ROWS`.
     offset_hist : ndarray [len(OFFSET_EDGES) - 1] int32
         Arrival offsets within their bin (binned features only).
     transport : ndarray [3] int64
