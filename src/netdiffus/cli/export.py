@@ -93,7 +93,7 @@ def parse_start_time(text: str | None) -> float:
 def run(args: argparse.Namespace) -> int:
     from netdiffus.cli._common import check_new_file
     from netdiffus.export.addresses import AddressPlan
-    from netdiffus.export.pcap import export_pcap, load_export_input, write_flows_csv
+    from netdiffus.export.pcap import ExportOptions, export_pcap, load_export_input, write_flows_csv
     from netdiffus.export.tabular import write_exported_csv
     from netdiffus.features.series import parse_duration
 
@@ -104,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
         if target:  # fail before the (long) export, not after it with the pcap written
             check_new_file(target, force=args.force, what=opt)
     dataset = load_export_input(args.input)
-    summary = export_pcap(
-        dataset, args.pcap, seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces,
-        start_time=start, feature=args.feature, addresses=plan, packet_gap_s=args.packet_gap, snaplen=args.snaplen,
+    options = ExportOptions(
+        seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces, start_time=start,
+        feature=args.feature, addresses=plan, packet_gap_s=args.packet_gap, snaplen=args.snaplen,
         bin_width_s=bin_width, stagger_s=args.stagger,
     )
+    summary = export_pcap(dataset, args.pcap, options)
     for target, write in ((args.flows, lambda p: write_flows_csv(summary, p)),
                           (args.csv, lambda p: write_exported_csv(dataset, summary, p))):
         if target:

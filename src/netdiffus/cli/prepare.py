@@ -1,7 +1,7 @@
 """``netdiffus prepare``: captures or CSV traces -> a dataset file (Parquet).
 
-Parses the options, checks the output path before any work, calls
-:func:`netdiffus.prepare.prepare` (which checks the options before reading a file), writes the
+Parses the options into a :class:`~netdiffus.prepare.PrepareOptions` (which checks them), checks
+the output path before any work, calls :func:`netdiffus.prepare.prepare`, writes the
 dataset atomically and prints the summary (files read, files skipped with reasons, traces per
 label).
 """
@@ -16,7 +16,7 @@ from netdiffus.features.series import FEATURES, TRACE_UNITS
 from netdiffus.io.csv_tables import CSV_LAYOUTS
 from netdiffus.io.dataset import write_dataset
 from netdiffus.io.pcap import DECODERS
-from netdiffus.prepare import INPUT_FORMATS
+from netdiffus.prepare import INPUT_FORMATS, PrepareOptions, prepare
 
 EXAMPLES = """\
 examples:
@@ -101,9 +101,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from netdiffus.prepare import prepare
-
     check_new_file(args.output, force=args.force, dataset=True)  # fail now, not after reading every input
+    options = PrepareOptions(
+        format=args.format,
+        unit=args.unit,
+        feature=args.feature,
+        bin_width=args.bin_width,
+        length=args.length,
+        aggregate=args.aggregate,
+        split_direction=args.split_direction,
+        min_packets=args.min_packets,
+        label_from=args.label_from,
+        label_time_window_s=args.label_window,
+        label_utc_offset_h=args.label_utc_offset,
+        host=args.host,
+        idle_timeout_s=args.idle_timeout,
+        active_timeout_s=args.active_timeout,
+        ip_only=args.ip_only,
+        column=args.column,
+        csv_layout=args.csv_layout,
+        value_unit=args.value_unit,
+        workers=args.workers,
+        strict=args.strict,
+        decoder=args.decoder,
+    )
     bar = None
     progress = None
     if show_progress(args):
@@ -117,31 +138,7 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        ds, summary = prepare(
-            args.inputs,
-            format=args.format,
-            unit=args.unit,
-            feature=args.feature,
-            bin_width=args.bin_width,
-            length=args.length,
-            aggregate=args.aggregate,
-            split_direction=args.split_direction,
-            min_packets=args.min_packets,
-            label_from=args.label_from,
-            label_time_window_s=args.label_window,
-            label_utc_offset_h=args.label_utc_offset,
-            host=args.host,
-            idle_timeout_s=args.idle_timeout,
-            active_timeout_s=args.active_timeout,
-            ip_only=args.ip_only,
-            column=args.column,
-            csv_layout=args.csv_layout,
-            value_unit=args.value_unit,
-            workers=args.workers,
-            strict=args.strict,
-            decoder=args.decoder,
-            progress=progress,
-        )
+        ds, summary = prepare(args.inputs, options, progress=progress)
     finally:
         if bar is not None:
             bar.close()
