@@ -1,11 +1,12 @@
 """Synthetic series -> a pcap capture that Wireshark, tcpreplay and IDS tools read and replay.
 
 :func:`export_pcap` writes one classic pcap file (Ethernet link type, microsecond timestamps)
-holding one TCP or UDP conversation per trace:
+holding one TCP or UDP conversation per trace, as its :class:`ExportOptions` say:
 
 - bytes (or packets) per bin become packets timed inside each bin (by the class's intra-bin
-  offset histogram kept at ``prepare`` time, else uniformly), sized by the class's packet-size
-  histogram (else MTU-sized packets plus one remainder packet), within ``[header size, mtu]``;
+  offset histogram kept at ``prepare`` time, see :class:`~netdiffus.io.capture_stats.CaptureStats`,
+  else uniformly), sized by the class's packet-size histogram (else MTU-sized packets plus one
+  remainder packet), within ``[header size, mtu]``;
   a bin's bytes are matched exactly (IP total length, the unit ``prepare`` counts);
 - signed packet-size sequences become packets in both directions with those sizes;
 - every trace has its own 5-tuple (addresses from the documentation ranges unless mapped, see
