@@ -26,7 +26,8 @@ Versions
     No ``capture_stats_version`` key (netdiffus 0.1.0). The same keys, and what the exporter of
     that version also read: a class's sizes keyed by channel name (``{"bytes_to_host": ...}``,
     taken as that channel's direction), offsets per direction (pooled), a side missing or
-    empty, tables that are not dicts (ignored). :meth:`CaptureStats.from_json` migrates them.
+    empty, tables that are not dicts and transports other than ``tcp``, ``udp``, ``other``
+    (ignored). :meth:`CaptureStats.from_json` migrates them.
 2
     Adds ``capture_stats_version``; sizes are one histogram or ``{"down", "up"}``.
 
