@@ -504,7 +504,8 @@ class PrepareOptions:
     Raises
     ------
     ConfigError
-        A bad value: the message names the option, the rule and the value.
+        A bad value: the message names the option, the rule and the value, e.g.
+        ``bin_width must be > 0 (got -1)``.
 
     Examples
     --------

@@ -252,7 +252,8 @@ class ExportOptions:
     Raises
     ------
     ConfigError
-        A bad value: the message names the option, the rule and the value.
+        A bad value: the message names the option, the rule and the value, e.g.
+        ``snaplen must be an integer from 96 to 262144 (got 10)``.
 
     Examples
     --------
