@@ -626,7 +626,7 @@ def prepare(
                                utc_offset_h=opts.label_utc_offset_h)
     if labeler.per_flow and opts.unit != "flow":
         raise ConfigError(f"label_from {opts.label_from!r} is a flow table: it needs unit 'flow' (got {opts.unit!r})")
-    options_ = _CaptureOptions(
+    capture = _CaptureOptions(
         unit=opts.unit, spec=spec, min_packets=opts.min_packets,
         host=None if opts.host is None else HostKey.parse(opts.host), idle_timeout_s=opts.idle_timeout_s,
         active_timeout_s=opts.active_timeout_s, decoder=opts.decoder, strict=opts.strict, ip_only=opts.ip_only,
@@ -634,9 +634,9 @@ def prepare(
     files = find_inputs(items, kind="pcap")
     summary = PrepareSummary()
     n_workers = (os.cpu_count() or 1) if opts.workers == 0 else opts.workers
-    results = _prepare_captures(files, options=options_, labeler=labeler, workers=n_workers, progress=progress,
+    results = _prepare_captures(files, options=capture, labeler=labeler, workers=n_workers, progress=progress,
                                 summary=summary)
-    ds = _capture_dataset(results, n_files=len(files), options=options_, label_from=opts.label_from,
+    ds = _capture_dataset(results, n_files=len(files), options=capture, label_from=opts.label_from,
                           summary=summary)
     summary.elapsed_s = time.perf_counter() - t_start
     return ds, summary
