@@ -9,33 +9,28 @@ CSV inputs go to :mod:`netdiffus.io.csv_traces` (one file per trace) or
 
 Metadata kept for the pcap exporter (``DatasetMeta.extra``, captures only)
 --------------------------------------------------------------------------
-``packet_sizes``
-    ``{label: {"edges": [...], "counts": [...]}}``: histogram of IP packet sizes (bytes, IP total
-    length) of the packets in the label's series; with ``split_direction`` or feature ``sizes``,
-    one per direction: ``{label: {"down": {...}, "up": {...}}}`` ("down" = to the host / flow
-    initiator = channel 0, "up" = from it = channel 1). Edges: 8-byte bins up to 1520, then
-    [1520, 65536).
-``intra_bin_offsets``
-    ``{label: {"edges": [...], "counts": [...]}}``: arrival offset of each packet within its bin as
-    a fraction of the bin width, 20 bins over [0, 1) (binned features only).
-``transport``
-    ``{label: "tcp" | "udp" | "other"}``: the transport of most of the label's packets.
-``unit_of_trace``, ``length_bytes`` (``"ip_total_length"``), ``alignment`` (``"first_packet"``),
-``label_from``, ``flow_timeouts_s``, ``host_by_source`` (host units) and ``labels_matched``.
+The capture statistics, :class:`~netdiffus.io.capture_stats.CaptureStats` (versioned:
+``capture_stats_version``): per label, histograms of IP packet sizes (one per direction with
+``split_direction`` or feature ``sizes``: "down" = to the host / flow initiator = channel 0, "up" =
+from it = channel 1), of arrival offsets within a bin (binned features) and the transport of most
+packets. Beside them: ``source_kind`` (``"pcap"``), ``unit_of_trace``, ``length_bytes``
+(``"ip_total_length"``), ``alignment`` (``"first_packet"``), ``non_ip_frames``, ``label_from``,
+``flow_timeouts_s``, ``host_by_source`` (host units) and ``labels_matched``.
 
 Examples
 --------
 ``captures/`` stands for your own folder of pcap files:
 
->>> from netdiffus.prepare import prepare
->>> ds, summary = prepare(["captures/"], unit="host", feature="bytes",        # doctest: +SKIP
-...                       bin_width="0.25s", length=64, split_direction=True)
+>>> from netdiffus.prepare import PrepareOptions, prepare
+>>> options = PrepareOptions(unit="host", feature="bytes", bin_width="0.25s", length=64, split_direction=True)
+>>> ds, summary = prepare(["captures/"], options)                             # doctest: +SKIP
 >>> ds.series.shape, ds.meta.channels                                         # doctest: +SKIP
 ((550, 2, 64), ['bytes_to_host', 'bytes_from_host'])
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -45,34 +40,32 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
-from netdiffus.features.series import (
-    OFFSET_EDGES,
-    SIZE_EDGES,
-    TRANSPORTS,
-    Feature,
-    SeriesSpec,
-    histogram_json,
-    parse_duration,
-)
+from netdiffus.features.series import FEATURES, Feature, SeriesSpec, parse_duration
 from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, check_flow_timeouts, count_hosts
-from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, DatasetMeta, TraceDataset
+from netdiffus.io.capture_stats import CaptureStats
+from netdiffus.io.csv_tables import CsvLayout, prepare_csv
+from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.io.labels import CsvFlowLabels, Labeler, check_label_options, common_folder, parse_label_from
-from netdiffus.io.pcap import CaptureError, Decoder, capture_kind, iter_packet_batches
+from netdiffus.io.pcap import DECODERS, CaptureError, Decoder, capture_kind, iter_packet_batches
+from netdiffus.io.summary import PrepareSummary
 
-__all__ = ["prepare", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE"]
+__all__ = ["prepare", "PrepareOptions", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE",
+           "InputFormat", "INPUT_FORMATS"]
 
 log = logging.getLogger(__name__)
 
 #: A median flow-to-label-row time beyond this (seconds) is warned about: a time-zone mismatch.
 LABEL_GAP_WARN_S = 1800.0
 
-InputFormat = Literal["auto", "csv", "pcap"]
-CsvLayout = Literal["auto", "per-trace", "wide", "long"]
+#: The kind of an input set, and ``format``: that kind, or ``auto`` to tell it from the inputs.
+InputKind = Literal["csv", "pcap"]
+InputFormat = Literal["auto", InputKind]
+INPUT_FORMATS: tuple[InputFormat, ...] = get_args(InputFormat)
 Progress = Callable[[int, int], None]
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap.gz", ".pcapng.gz", ".cap.gz")
@@ -81,77 +74,13 @@ DEVICE_MAC_FILE = "_iotdevice-mac.txt"
 DEFAULT_CAPTURE_LENGTH = 64
 
 
-@dataclass
-class PrepareSummary:
-    """What ``prepare`` did.
-
-    Attributes
-    ----------
-    files_read : int
-    skipped : list of (path, reason)
-        Files not used, with the reason (unreadable, truncated, no label, no host, ...).
-    warnings : list of (path, message)
-        Recoverable problems in files that were used.
-    traces_per_label : dict
-    packets : int
-        Packets read from the captures used.
-    traces_too_short : int
-        Traces dropped by ``min_packets``.
-    traces_unlabelled : int
-        Flows without a row in a ``csv:`` flow table.
-    traces_labelled : int
-        Flows matched to a row of a ``csv:`` flow table.
-    label_gap_median_s : float
-        Median time between a matched flow's start and its row's time (NaN without times). Hours
-        mean the table's clock is in another time zone: see ``label_utc_offset_h``.
-    elapsed_s : float
-    """
-
-    files_read: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    warnings: list[tuple[str, str]] = field(default_factory=list)
-    traces_per_label: dict[str, int] = field(default_factory=dict)
-    packets: int = 0
-    traces_too_short: int = 0
-    traces_unlabelled: int = 0
-    traces_labelled: int = 0
-    label_gap_median_s: float = math.nan
-    elapsed_s: float = 0.0
-
-    def format_text(self) -> str:
-        """The summary as lines of text (the CLI prints it)."""
-        n = sum(self.traces_per_label.values())
-        lines = [f"files read: {self.files_read}", f"files skipped: {len(self.skipped)}"]
-        lines += [f"  {p}: {r}" for p, r in self.skipped]
-        if self.warnings:
-            lines.append(f"warnings: {len(self.warnings)}")
-            lines += [f"  {m}" for _, m in self.warnings]
-        if self.packets:
-            rate = self.packets / self.elapsed_s if self.elapsed_s > 0 else 0.0
-            lines.append(f"packets: {self.packets} ({rate:,.0f}/s)")
-        if self.traces_too_short:
-            lines.append(f"traces dropped (fewer than min_packets): {self.traces_too_short}")
-        if self.traces_labelled or self.traces_unlabelled:
-            lines.append(
-                f"flows matched to a label row: {self.traces_labelled} of "
-                f"{self.traces_labelled + self.traces_unlabelled} (unmatched dropped)"
-                + (f", median {self.label_gap_median_s:,.0f} s from the row's time"
-                   if math.isfinite(self.label_gap_median_s) else "")
-            )
-        lines.append(f"traces: {n} in {len(self.traces_per_label)} label(s)")
-        lines += [f"  {lab}: {c}" + (f" (fit needs at least {MIN_TRACES_PER_CLASS} per class)"
-                                     if c < MIN_TRACES_PER_CLASS else "")
-                  for lab, c in sorted(self.traces_per_label.items())]
-        return "\n".join(lines)
-
-
 # -- input discovery ------------------------------------------------------------------------------
 def _is_capture_name(path: Path) -> bool:
     name = path.name.lower()
     return name.endswith(CAPTURE_SUFFIXES)
 
 
-def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: Literal["csv", "pcap"]) -> list[tuple[Path, Path]]:
+def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: InputKind) -> list[tuple[Path, Path]]:
     """(file, root) pairs: files given directly, and matching files found under given folders.
 
     ``root`` is the folder the label of a ``folder`` / ``regex:`` label and the trace id are relative
@@ -216,7 +145,7 @@ def _input_files(inputs: Sequence[str | os.PathLike[str]], *, exclude: set[Path]
 
 def choose_format(
     inputs: Sequence[str | os.PathLike[str]], format: str = "auto", *, label_from: str = "folder"
-) -> Literal["csv", "pcap"]:
+) -> InputKind:
     """The input kind of the whole input set: ``format`` if given, else what the inputs hold.
 
     Captures are files named like a capture (``.pcap``, ``.pcapng``, ``.cap``, ... and their
@@ -238,7 +167,7 @@ def choose_format(
             raise InputError(f"input path {item} does not exist")
     exclude = {Path(label_from[4:]).resolve()} if label_from.startswith("csv:") else set()
     counts = _input_files(inputs, exclude=exclude)
-    if format in ("csv", "pcap"):
+    if format in get_args(InputKind):
         other = "csv" if format == "pcap" else "pcap"
         ignored = counts[other][1]
         if ignored:
@@ -493,13 +422,8 @@ def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, l
         for dst, src in ((size, r.size_hist), (offs, r.offset_hist), (trans, r.transport)):
             for lab, v in src.items():
                 dst[lab] = dst[lab] + v if lab in dst else v.copy()
-    packet_sizes: dict[str, object] = {}
-    for lab in sorted(size):
-        h = size[lab]
-        if spec.signed_by_direction:
-            packet_sizes[lab] = {"down": histogram_json(h[0], SIZE_EDGES), "up": histogram_json(h[1], SIZE_EDGES)}
-        else:
-            packet_sizes[lab] = histogram_json(h.sum(axis=0), SIZE_EDGES)
+    stats = CaptureStats.from_counts(size_hist=size, offset_hist=offs if spec.binned else None, transport_counts=trans,
+                                     by_direction=spec.signed_by_direction)
     extra: dict[str, object] = {
         "source_kind": "pcap",
         "unit_of_trace": unit,
@@ -507,11 +431,8 @@ def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, l
         "alignment": "first_packet",
         "non_ip_frames": "excluded" if options.ip_only or unit == "flow" else "link_payload_length",
         "label_from": label_from,
-        "packet_sizes": packet_sizes,
-        "transport": {lab: TRANSPORTS[int(np.argmax(trans[lab]))] for lab in sorted(trans)},
+        **stats.to_json(),
     }
-    if spec.binned:
-        extra["intra_bin_offsets"] = {lab: histogram_json(offs[lab], OFFSET_EDGES) for lab in sorted(offs)}
     if unit == "flow":
         extra["flow_timeouts_s"] = {"idle": options.idle_timeout_s, "active": options.active_timeout_s}
         if summary.traces_labelled or summary.traces_unlabelled:
@@ -528,39 +449,17 @@ def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, l
     )
 
 
-# -- the entry point ------------------------------------------------------------------------------
-def prepare(
-    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    *,
-    format: InputFormat = "auto",
-    unit: Unit = "flow",
-    feature: Feature = "bytes",
-    bin_width: float | str | None = None,
-    length: int | None = None,
-    aggregate: int = 1,
-    split_direction: bool = False,
-    min_packets: int = 1,
-    label_from: str = "folder",
-    label_time_window_s: float | None = None,
-    label_utc_offset_h: float = 0.0,
-    host: str | None = None,
-    idle_timeout_s: float = 120.0,
-    active_timeout_s: float = 1800.0,
-    ip_only: bool = False,
-    column: str | None = None,
-    csv_layout: CsvLayout = "auto",
-    value_unit: str = "",
-    workers: int = 1,
-    strict: bool = False,
-    decoder: Decoder = "fast",
-    progress: Progress | None = None,
-) -> tuple[TraceDataset, PrepareSummary]:
-    """Turn captures or CSV traces into a labelled dataset.
+# -- options --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Every option of :func:`prepare` (all but the inputs and the progress callback).
+
+    Each value is checked on its own when the options are made; what concerns captures only
+    (feature with ``split_direction``, the label source, the host) is checked before the first
+    capture is read.
 
     Parameters
     ----------
-    inputs : path or list of paths
-        Capture / CSV files and folders (searched recursively).
     format : {"auto", "csv", "pcap"}
         ``auto``: CSV if the inputs hold ``.csv`` files, captures otherwise.
     unit : {"flow", "host", "file"}
@@ -601,8 +500,100 @@ def prepare(
         Raise on the first unusable file (or pcapng oddity) instead of skipping it.
     decoder : {"fast", "dpkt"}
         Header decoding of captures: the vectorised fast path, or dpkt (reference, slower).
+
+    Raises
+    ------
+    ConfigError
+        A bad value: the message names the option, the rule and the value, e.g.
+        ``bin_width must be > 0 (got -1)``.
+
+    Examples
+    --------
+    >>> PrepareOptions(unit="host", bin_width="250ms").bin_width_s
+    0.25
+    >>> PrepareOptions(aggregate=0)
+    Traceback (most recent call last):
+    ...
+    netdiffus.errors.ConfigError: aggregate must be >= 1 (got 0)
+    """
+
+    format: InputFormat = "auto"
+    unit: Unit = "flow"
+    feature: Feature = "bytes"
+    bin_width: float | str | None = None
+    length: int | None = None
+    aggregate: int = 1
+    split_direction: bool = False
+    min_packets: int = 1
+    label_from: str = "folder"
+    label_time_window_s: float | None = None
+    label_utc_offset_h: float = 0.0
+    host: str | None = None
+    idle_timeout_s: float = 120.0
+    active_timeout_s: float = 1800.0
+    ip_only: bool = False
+    column: str | None = None
+    csv_layout: CsvLayout = "auto"
+    value_unit: str = ""
+    workers: int = 1
+    strict: bool = False
+    decoder: Decoder = "fast"
+
+    def __post_init__(self) -> None:
+        if self.format not in INPUT_FORMATS:
+            raise ConfigError(f"format must be {', '.join(INPUT_FORMATS[:-1])} or {INPUT_FORMATS[-1]} "
+                              f"(got {self.format!r})")
+        if self.aggregate < 1:
+            raise ConfigError(f"aggregate must be >= 1 (got {self.aggregate})")
+        if self.length is not None and self.length < 1:
+            raise ConfigError(f"length must be >= 1 (got {self.length})")
+        if self.min_packets < 0:
+            raise ConfigError(f"min_packets must be >= 0 (got {self.min_packets})")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0 (got {self.workers})")
+        if self.decoder not in DECODERS:
+            raise ConfigError(f"decoder must be {' or '.join(DECODERS)} (got {self.decoder!r})")
+        if self.unit not in UNITS:
+            raise ConfigError(f"unit must be one of {', '.join(UNITS)} (got {self.unit!r})")
+        if self.feature not in FEATURES:
+            raise ConfigError(f"feature must be one of {', '.join(FEATURES)} (got {self.feature!r})")
+        if self.bin_width is not None:
+            parse_duration(self.bin_width)
+        check_flow_timeouts(self.idle_timeout_s, self.active_timeout_s)
+        check_label_options(time_window_s=self.label_time_window_s, utc_offset_h=self.label_utc_offset_h)
+
+    @property
+    def bin_width_s(self) -> float | None:
+        """``bin_width`` in seconds (None if not given)."""
+        return None if self.bin_width is None else parse_duration(self.bin_width)
+
+    def series_spec(self) -> SeriesSpec:
+        """The series of each capture trace (bins of ``aggregate * bin_width``, default 0.5 s)."""
+        width = parse_duration(0.5 if self.bin_width is None else self.bin_width) * self.aggregate
+        return SeriesSpec(feature=self.feature, bin_width_s=width, length=self.length or DEFAULT_CAPTURE_LENGTH,
+                          split_direction=self.split_direction)
+
+
+# -- the entry point ------------------------------------------------------------------------------
+def prepare(
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    options: PrepareOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> tuple[TraceDataset, PrepareSummary]:
+    """Turn captures or CSV traces into a labelled dataset.
+
+    Parameters
+    ----------
+    inputs : path or list of paths
+        Capture / CSV files and folders (searched recursively).
+    options : PrepareOptions, optional
+        What to build and how (default ``PrepareOptions()``).
     progress : callable(done, total), optional
         Called after each file.
+    **overrides
+        Fields of :class:`PrepareOptions` one by one (``unit="host", length=64``), over ``options``.
 
     Returns
     -------
@@ -620,51 +611,40 @@ def prepare(
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not items:
         raise InputError("no input given")
-    if format not in ("auto", "csv", "pcap"):
-        raise ConfigError(f"format must be auto, csv or pcap (got {format!r})")
-    if aggregate < 1:
-        raise ConfigError(f"aggregate must be >= 1 (got {aggregate})")
-    if length is not None and length < 1:
-        raise ConfigError(f"length must be >= 1 (got {length})")
-    if min_packets < 0:
-        raise ConfigError(f"min_packets must be >= 0 (got {min_packets})")
-    if workers < 0:
-        raise ConfigError(f"workers must be >= 0 (got {workers})")
-    if decoder not in ("fast", "dpkt"):
-        raise ConfigError(f"decoder must be fast or dpkt (got {decoder!r})")
+    opts = PrepareOptions(**overrides) if options is None else dataclasses.replace(options, **overrides)
     for p in items:
         if not Path(p).exists():
             raise InputError(f"input path {p} does not exist")
-    check_flow_timeouts(idle_timeout_s, active_timeout_s)
-    check_label_options(time_window_s=label_time_window_s, utc_offset_h=label_utc_offset_h)
-    kind = choose_format(items, format, label_from=label_from)
-    if kind == "csv":
-        from netdiffus.io.csv_tables import prepare_csv
-
+    if choose_format(items, opts.format, label_from=opts.label_from) == "csv":
         return prepare_csv(
-            items, column=column, length=length, aggregate=aggregate, label_from=label_from,
-            bin_width_s=None if bin_width is None else parse_duration(bin_width), unit=value_unit,
-            layout=csv_layout, strict=strict, progress=progress, t_start=t_start,
+            items, column=opts.column, length=opts.length, aggregate=opts.aggregate, label_from=opts.label_from,
+            bin_width_s=opts.bin_width_s, unit=opts.value_unit, layout=opts.csv_layout, strict=opts.strict,
+            progress=progress, t_start=t_start,
         )
-
-    if unit not in UNITS:
-        raise ConfigError(f"unit must be one of {', '.join(UNITS)} (got {unit!r})")
-    width = parse_duration(0.5 if bin_width is None else bin_width) * aggregate
-    spec = SeriesSpec(feature=feature, bin_width_s=width, length=length or DEFAULT_CAPTURE_LENGTH,
-                      split_direction=split_direction)
-    labeler = parse_label_from(label_from, time_window_s=label_time_window_s, utc_offset_h=label_utc_offset_h)
-    if labeler.per_flow and unit != "flow":
-        raise ConfigError(f"label_from {label_from!r} is a flow table: it needs unit 'flow' (got {unit!r})")
-    options = _CaptureOptions(
-        unit=unit, spec=spec, min_packets=min_packets, host=None if host is None else HostKey.parse(host),
-        idle_timeout_s=idle_timeout_s, active_timeout_s=active_timeout_s, decoder=decoder, strict=strict,
-        ip_only=ip_only,
+    spec = opts.series_spec()
+    labeler = parse_label_from(opts.label_from, time_window_s=opts.label_time_window_s,
+                               utc_offset_h=opts.label_utc_offset_h)
+    if labeler.per_flow and opts.unit != "flow":
+        raise ConfigError(f"label_from {opts.label_from!r} is a flow table: it needs unit 'flow' (got {opts.unit!r})")
+    capture = _CaptureOptions(
+        unit=opts.unit, spec=spec, min_packets=opts.min_packets,
+        host=None if opts.host is None else HostKey.parse(opts.host), idle_timeout_s=opts.idle_timeout_s,
+        active_timeout_s=opts.active_timeout_s, decoder=opts.decoder, strict=opts.strict, ip_only=opts.ip_only,
     )
     files = find_inputs(items, kind="pcap")
     summary = PrepareSummary()
-    n_workers = (os.cpu_count() or 1) if workers == 0 else workers
-    results = _prepare_captures(files, options=options, labeler=labeler, workers=n_workers, progress=progress,
+    n_workers = (os.cpu_count() or 1) if opts.workers == 0 else opts.workers
+    results = _prepare_captures(files, options=capture, labeler=labeler, workers=n_workers, progress=progress,
                                 summary=summary)
+    ds = _capture_dataset(results, n_files=len(files), options=capture, label_from=opts.label_from,
+                          summary=summary)
+    summary.elapsed_s = time.perf_counter() - t_start
+    return ds, summary
+
+
+def _capture_dataset(results: list[_FileResult], *, n_files: int, options: _CaptureOptions, label_from: str,
+                     summary: PrepareSummary) -> TraceDataset:
+    """The traces of the captures read, in file order; the summary gets the counts."""
     series, labels, ids, sources = [], [], [], []
     gaps: list[float] = []
     for r in results:
@@ -684,7 +664,7 @@ def prepare(
         sources += [r.path] * len(r.ids)
     if not series:
         raise InputError(
-            f"no usable traces in {len(files)} capture(s) ({len(summary.skipped)} skipped"
+            f"no usable traces in {n_files} capture(s) ({len(summary.skipped)} skipped"
             + (f"; first: {summary.skipped[0][0]}: {summary.skipped[0][1]}" if summary.skipped else "")
             + ")"
         )
@@ -695,7 +675,6 @@ def prepare(
                         "time zone? (--label-utc-offset / label_utc_offset_h: -3 for CIC-IDS2017; --label-window "
                         "/ label_time_window_s keeps only rows that close)", summary.label_gap_median_s / 3600)
     summary.traces_per_label = dict(sorted(Counter(labels).items()))
-    meta = _capture_meta(results, spec=spec, unit=unit, label_from=label_from, options=options, summary=summary)
-    ds = TraceDataset(series=np.concatenate(series), labels=labels, ids=ids, sources=sources, meta=meta)
-    summary.elapsed_s = time.perf_counter() - t_start
-    return ds, summary
+    meta = _capture_meta(results, spec=options.spec, unit=options.unit, label_from=label_from, options=options,
+                         summary=summary)
+    return TraceDataset(series=np.concatenate(series), labels=labels, ids=ids, sources=sources, meta=meta)

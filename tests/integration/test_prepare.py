@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from netdiffus.cli.main import main
-from netdiffus.errors import InputError
+from netdiffus.errors import ConfigError, InputError
 from netdiffus.io.dataset import read_dataset
-from netdiffus.prepare import prepare
+from netdiffus.prepare import PrepareOptions, prepare
 
 PCAP = Path(__file__).parents[1] / "data" / "pcap"
 DEVICE = "02:00:00:00:00:01"
@@ -420,3 +420,42 @@ def test_a_capture_without_packets_is_skipped_as_such(tmp_path, mac_file):
         (d / "_iotdevice-mac.txt").write_text(DEVICE + "\n")
     _, summary = prepare(tmp_path / "in", unit="host", length=8)
     assert summary.skipped == [(str(d / "header.pcap"), "no packets")]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"format": "parquet"}, "format must be auto, csv or pcap (got 'parquet')"),
+        ({"aggregate": 0}, "aggregate must be >= 1 (got 0)"),
+        ({"length": 0}, "length must be >= 1 (got 0)"),
+        ({"min_packets": -1}, "min_packets must be >= 0 (got -1)"),
+        ({"workers": -2}, "workers must be >= 0 (got -2)"),
+        ({"decoder": "scapy"}, "decoder must be fast or dpkt (got 'scapy')"),
+        ({"unit": "session"}, "unit must be one of flow, host, file (got 'session')"),
+        ({"feature": "flows"}, "feature must be one of bytes, packets, sizes, iat (got 'flows')"),
+        ({"bin_width": -1}, "bin_width must be > 0 (got -1)"),
+        ({"bin_width": "fast"}, "bin_width must be a duration such as 100ms or 0.5s (got 'fast')"),
+        ({"idle_timeout_s": 0}, "idle_timeout must be > 0 (got 0)"),
+        ({"active_timeout_s": -5.0}, "active_timeout must be > 0 (got -5)"),
+        ({"label_time_window_s": -1.0}, "label_window must be >= 0 (got -1)"),
+        ({"label_utc_offset_h": 24.0}, "label_utc_offset must be strictly between -24 and 24 hours (got 24)"),
+    ],
+)  # fmt: skip
+def test_prepare_options_errors(kwargs, message):
+    with pytest.raises(ConfigError) as exc:
+        PrepareOptions(**kwargs)
+    assert str(exc.value) == message
+    with pytest.raises(ConfigError) as exc:  # the keywords of prepare build the same options
+        prepare([str(PCAP / "golden.pcap")], **kwargs)
+    assert str(exc.value) == message
+
+
+def test_prepare_options_and_keywords_give_the_same_dataset(captures):
+    options = PrepareOptions(unit="host", feature="packets", bin_width="250ms", length=12, split_direction=True)
+    a, _ = prepare(captures, options)
+    b, _ = prepare(captures, unit="host", feature="packets", bin_width="250ms", length=12, split_direction=True)
+    c, _ = prepare(captures, PrepareOptions(unit="host", length=3), feature="packets", bin_width="250ms", length=12,
+                   split_direction=True)  # keywords win over the options
+    for ds in (b, c):
+        assert np.array_equal(ds.series, a.series) and ds.ids == a.ids and ds.meta == a.meta
+    assert options.series_spec().bin_width_s == 0.25 and options.bin_width_s == 0.25

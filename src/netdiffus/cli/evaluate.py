@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from netdiffus.errors import ConfigError, InputError
+from netdiffus.evaluation.names import METRIC_GROUPS
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--metrics",
         default="default",
-        help="'default' (all but the CNN), 'all', or a comma list of fidelity,discriminative,rf,privacy,cnn "
-        "(default: default)",
+        help=f"'default' (all but the CNN), 'all', or a comma list of {','.join(METRIC_GROUPS)} (default: default)",
     )
     p.add_argument("--fast", action="store_true", help="fewer trees and CNN epochs (seconds, for a first look)")
     p.add_argument("--seed", type=int, default=0, help="seed of every classifier and sample (default 0)")

@@ -7,6 +7,8 @@ import datetime as dt
 from pathlib import Path
 
 from netdiffus.errors import ConfigError, InputError
+from netdiffus.export.pcap import TRANSPORT_CHOICES
+from netdiffus.export.traffic import FEATURE_KINDS
 
 EXAMPLE = """\
 examples:
@@ -42,11 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--csv", metavar="OUT.csv", help="also write the series the capture holds, as CSV")
     p.add_argument("--flows", metavar="FLOWS.csv",
                    help="also write one row per trace: id, label, transport, 5-tuple, packets, bytes")
-    p.add_argument("--feature", choices=("bytes", "packets", "sizes", "iat"),
+    p.add_argument("--feature", choices=FEATURE_KINDS,
                    help="how to read the series (default: from the dataset's metadata)")
     p.add_argument("--max-traces", type=int, metavar="N", help="export at most N traces, taking classes in turn")
     p.add_argument("--seed", type=int, default=0, help="seed of packet sizes, times and sequence numbers (default 0)")
-    p.add_argument("--transport", choices=("auto", "tcp", "udp"), default="auto",
+    p.add_argument("--transport", choices=TRANSPORT_CHOICES, default="auto",
                    help="auto: each class's transport kept by 'prepare', else TCP (default auto)")
     p.add_argument("--mtu", type=int, default=1500, help="largest IP packet in bytes (default 1500)")
     p.add_argument("--addr-map", action="append", metavar="SPEC",
@@ -91,7 +93,7 @@ def parse_start_time(text: str | None) -> float:
 def run(args: argparse.Namespace) -> int:
     from netdiffus.cli._common import check_new_file
     from netdiffus.export.addresses import AddressPlan
-    from netdiffus.export.pcap import export_pcap, load_export_input, write_flows_csv
+    from netdiffus.export.pcap import ExportOptions, export_pcap, load_export_input, write_flows_csv
     from netdiffus.export.tabular import write_exported_csv
     from netdiffus.features.series import parse_duration
 
@@ -102,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
         if target:  # fail before the (long) export, not after it with the pcap written
             check_new_file(target, force=args.force, what=opt)
     dataset = load_export_input(args.input)
-    summary = export_pcap(
-        dataset, args.pcap, seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces,
-        start_time=start, feature=args.feature, addresses=plan, packet_gap_s=args.packet_gap, snaplen=args.snaplen,
+    options = ExportOptions(
+        seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces, start_time=start,
+        feature=args.feature, addresses=plan, packet_gap_s=args.packet_gap, snaplen=args.snaplen,
         bin_width_s=bin_width, stagger_s=args.stagger,
     )
+    summary = export_pcap(dataset, args.pcap, options)
     for target, write in ((args.flows, lambda p: write_flows_csv(summary, p)),
                           (args.csv, lambda p: write_exported_csv(dataset, summary, p))):
         if target:

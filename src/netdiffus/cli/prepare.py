@@ -1,7 +1,7 @@
 """``netdiffus prepare``: captures or CSV traces -> a dataset file (Parquet).
 
-Parses the options, checks the output path before any work, calls
-:func:`netdiffus.prepare.prepare` (which checks the options before reading a file), writes the
+Parses the options into a :class:`~netdiffus.prepare.PrepareOptions` (which checks them), checks
+the output path before any work, calls :func:`netdiffus.prepare.prepare`, writes the
 dataset atomically and prints the summary (files read, files skipped with reasons, traces per
 label).
 """
@@ -12,7 +12,11 @@ import argparse
 from pathlib import Path
 
 from netdiffus.cli._common import check_new_file, show_progress
+from netdiffus.features.series import FEATURES, TRACE_UNITS
+from netdiffus.io.csv_tables import CSV_LAYOUTS
 from netdiffus.io.dataset import write_dataset
+from netdiffus.io.pcap import DECODERS
+from netdiffus.prepare import INPUT_FORMATS, PrepareOptions, prepare
 
 EXAMPLES = """\
 examples:
@@ -45,10 +49,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture / CSV files or folders (searched recursively)")
     p.add_argument("-o", "--output", required=True, metavar="DATASET.parquet", help="dataset file to write")
     p.add_argument("--force", action="store_true", help="replace an existing dataset file")
-    p.add_argument("--format", choices=("auto", "csv", "pcap"), default="auto",
+    p.add_argument("--format", choices=INPUT_FORMATS, default="auto",
                    help="input kind (default: auto, from the inputs; an error if they hold both kinds)")
     g = p.add_argument_group("series")
-    g.add_argument("--feature", choices=("bytes", "packets", "sizes", "iat"), default="bytes",
+    g.add_argument("--feature", choices=FEATURES, default="bytes",
                    help="captures: bytes or packets per bin, sizes of the first packets (signed by direction), "
                    "inter-arrival times (default: bytes)")
     g.add_argument("--bin-width", "--bin", dest="bin_width", default=None, metavar="W",
@@ -60,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g.add_argument("--split-direction", action="store_true",
                    help="two channels: to and from the host (host, file) or flow initiator (flow)")
     c = p.add_argument_group("captures")
-    c.add_argument("--unit", choices=("flow", "host", "file"), default="flow",
+    c.add_argument("--unit", choices=TRACE_UNITS, default="flow",
                    help="one trace per bidirectional flow, per host (device MAC), or per capture (default: flow)")
     c.add_argument("--min-packets", type=int, default=1, metavar="N", help="drop traces with fewer packets (default 1)")
     c.add_argument("--host", "--host-mac", dest="host", default=None, metavar="MAC|IP",
@@ -72,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="flow active timeout, seconds (default 1800)")
     c.add_argument("--ip-only", action="store_true",
                    help="leave non-IP frames (ARP, EAPOL) out of host and file traces")
-    c.add_argument("--decoder", choices=("fast", "dpkt"), default="fast",
+    c.add_argument("--decoder", choices=DECODERS, default="fast",
                    help="header decoding: vectorised fast path or dpkt (reference) (default fast)")
     lab = p.add_argument_group("labels")
     lab.add_argument("--label-from", default="folder", metavar="SOURCE",
@@ -83,7 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help="csv flow table: the timestamps' offset from UTC in hours (CIC-IDS2017: -3)")
     cs = p.add_argument_group("CSV")
     cs.add_argument("--column", default=None, metavar="C", help="the value column (per-trace files, long tables)")
-    cs.add_argument("--csv-layout", choices=("auto", "per-trace", "wide", "long"), default="auto",
+    cs.add_argument("--csv-layout", choices=CSV_LAYOUTS, default="auto",
                     help="per-trace files, a wide table (row per trace), a long table (id, time, value) (default auto)")
     cs.add_argument("--value-unit", default="", metavar="U",
                     help="unit of the CSV values, e.g. bytes (default: values, no unit)")
@@ -97,9 +101,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from netdiffus.prepare import prepare
-
     check_new_file(args.output, force=args.force, dataset=True)  # fail now, not after reading every input
+    options = PrepareOptions(
+        format=args.format,
+        unit=args.unit,
+        feature=args.feature,
+        bin_width=args.bin_width,
+        length=args.length,
+        aggregate=args.aggregate,
+        split_direction=args.split_direction,
+        min_packets=args.min_packets,
+        label_from=args.label_from,
+        label_time_window_s=args.label_window,
+        label_utc_offset_h=args.label_utc_offset,
+        host=args.host,
+        idle_timeout_s=args.idle_timeout,
+        active_timeout_s=args.active_timeout,
+        ip_only=args.ip_only,
+        column=args.column,
+        csv_layout=args.csv_layout,
+        value_unit=args.value_unit,
+        workers=args.workers,
+        strict=args.strict,
+        decoder=args.decoder,
+    )
     bar = None
     progress = None
     if show_progress(args):
@@ -113,31 +138,7 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        ds, summary = prepare(
-            args.inputs,
-            format=args.format,
-            unit=args.unit,
-            feature=args.feature,
-            bin_width=args.bin_width,
-            length=args.length,
-            aggregate=args.aggregate,
-            split_direction=args.split_direction,
-            min_packets=args.min_packets,
-            label_from=args.label_from,
-            label_time_window_s=args.label_window,
-            label_utc_offset_h=args.label_utc_offset,
-            host=args.host,
-            idle_timeout_s=args.idle_timeout,
-            active_timeout_s=args.active_timeout,
-            ip_only=args.ip_only,
-            column=args.column,
-            csv_layout=args.csv_layout,
-            value_unit=args.value_unit,
-            workers=args.workers,
-            strict=args.strict,
-            decoder=args.decoder,
-            progress=progress,
-        )
+        ds, summary = prepare(args.inputs, options, progress=progress)
     finally:
         if bar is not None:
             bar.close()

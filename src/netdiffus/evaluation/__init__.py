@@ -26,13 +26,18 @@ copy (``MIA_AUC`` near 1, where 0.5 is best):
 'report.html'
 """
 
-from netdiffus.evaluation.suite import DEFAULT_METRICS, METRIC_GROUPS, EvaluationResult, evaluate
+from netdiffus.evaluation.names import DEFAULT_METRICS, METRIC_GROUPS
 
 __all__ = ["evaluate", "EvaluationResult", "write_report", "METRIC_GROUPS", "DEFAULT_METRICS"]
 
 
 def __getattr__(name: str):
-    # The report pulls in matplotlib: import it only when asked for.
+    # The suite pulls in scikit-learn and scipy, the report matplotlib: import them only when asked
+    # for, so that reading the metric names (the command line's choices) stays cheap.
+    if name in ("evaluate", "EvaluationResult"):
+        from netdiffus.evaluation import suite
+
+        return getattr(suite, name)
     if name == "write_report":
         from netdiffus.evaluation.report import write_report
 

@@ -1,7 +1,8 @@
 """The evaluation report: ``metrics.json`` and one self-contained ``report.html``.
 
-The HTML file embeds every plot as a base64 PNG (matplotlib, Agg backend) and needs no server,
-script or network to read. Plots, per class (the first ``max_classes`` classes): mean and
+The HTML file embeds every plot as a base64 PNG and needs no server, script or network to read.
+The figures draw on their own Agg canvas (matplotlib's object-oriented API, no pyplot), so
+importing this module sets no global backend. Plots, per class (the first ``max_classes`` classes): mean and
 10-90 % band of real vs synthetic series, a few random real and synthetic traces, GASF images of
 a real and a synthetic trace side by side, histograms of log values and of log per-trace totals,
 and the mean autocorrelation (lags 1..10). Then the metric table (with baselines, when given) and
@@ -38,18 +39,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from netdiffus.evaluation.features import log1p_abs, log_totals  # noqa: E402
-from netdiffus.evaluation.fidelity import acf  # noqa: E402
-from netdiffus.evaluation.suite import LOWER_IS_BETTER, EvaluationResult  # noqa: E402
-from netdiffus.files import atomic_path  # noqa: E402
-from netdiffus.imaging import SeriesScaler, gasf  # noqa: E402
-from netdiffus.io.dataset import TraceDataset  # noqa: E402
+from netdiffus.evaluation.features import log1p_abs, log_totals
+from netdiffus.evaluation.fidelity import acf
+from netdiffus.evaluation.names import LOWER_IS_BETTER
+from netdiffus.evaluation.suite import EvaluationResult
+from netdiffus.files import atomic_path
+from netdiffus.imaging import SeriesScaler, gasf
+from netdiffus.io.dataset import TraceDataset
 
 __all__ = ["write_report", "metrics_table_markdown"]
 
@@ -108,26 +109,29 @@ def _html_table(rows: Mapping[str, Mapping[str, Any]], *, first: str) -> str:
     return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{''.join(body)}</table>"
 
 
-def _png(fig: plt.Figure) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
     return '<img alt="plot" src="data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode() + '">'
 
 
-def _grid(n: int, ncols: int = 4, size: tuple[float, float] = (3.6, 2.4)) -> tuple[plt.Figure, np.ndarray]:
+def _grid(n: int, ncols: int = 4, size: tuple[float, float] = (3.6, 2.4)) -> tuple[Figure, np.ndarray]:
+    """A figure of ``n`` panels, ``ncols`` a row, each ``size`` inches; the panels as a flat array.
+
+    The figure draws on its own Agg canvas: no pyplot, no global backend, nothing to close.
+    """
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     return fig, axes.ravel()
 
 
-def _legend(fig: plt.Figure) -> None:
+def _legend(fig: Figure) -> None:
     """One legend for the figure: the first panel may lack a synthetic class."""
-    from matplotlib.lines import Line2D
-
     handles = [Line2D([], [], color=REAL_COLOUR, label="real"), Line2D([], [], color=SYN_COLOUR, label="synthetic")]
     fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False)
 

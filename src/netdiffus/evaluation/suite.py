@@ -24,29 +24,24 @@ import numbers
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from netdiffus.config import MAX_SEED, check_seed
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.evaluation import fidelity, privacy, utility
+from netdiffus.evaluation.names import DEFAULT_METRICS, LOWER_IS_BETTER, METRIC_GROUPS, MetricGroup, MetricPreset
 from netdiffus.io.dataset import TraceDataset, default_channel_names, require_dataset
 
-__all__ = ["evaluate", "EvaluationResult", "MetricGroup", "METRIC_GROUPS", "DEFAULT_METRICS"]
+__all__ = ["evaluate", "EvaluationResult", "MetricGroup", "METRIC_GROUPS", "DEFAULT_METRICS", "LOWER_IS_BETTER"]
 
 log = logging.getLogger(__name__)
 
-MetricGroup = Literal["fidelity", "discriminative", "rf", "privacy", "cnn"]
-#: Every metric group, in the order they run.
-METRIC_GROUPS: tuple[str, ...] = ("fidelity", "discriminative", "rf", "privacy", "cnn")
-#: Groups of ``metrics="default"``: everything except the (slower) GASF CNN.
-DEFAULT_METRICS: tuple[str, ...] = ("fidelity", "discriminative", "rf", "privacy")
+#: Traces ``[N, C, T]`` and their labels ``[N]``.
+Labelled = tuple[np.ndarray, np.ndarray]
 #: Trees of the random forests with ``fast=True``.
 FAST_N_ESTIMATORS = 100
-
-#: Metrics where lower is better (the rest: higher is better, except MIA_AUC: 0.5 is best).
-LOWER_IS_BETTER = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "FD", "GASF_consistency")
 
 
 @dataclass
@@ -169,7 +164,7 @@ def evaluate(
     *,
     real_test: TraceDataset | None = None,
     seed: int = 0,
-    metrics: Literal["default", "all"] | Sequence[MetricGroup] = "default",
+    metrics: MetricPreset | Sequence[MetricGroup] = "default",
     fast: bool = False,
     n_estimators: int | None = None,
     cnn_epochs: int | None = None,
@@ -239,49 +234,15 @@ def evaluate(
                           f"forest_repeats={forest_repeats})")
     if real_test is None and all(g in ("rf", "privacy", "cnn") for g in groups):
         raise ConfigError(f"metrics {', '.join(groups)} need a real test set (real_test, --real-test)")
-    require_dataset(real_train, "real_train")
-    require_dataset(synthetic, "synthetic")
-    if real_test is not None:
-        require_dataset(real_test, "real_test")
-    real_train.validate(what="real training set")
-    _check_compatible(real_train, synthetic, "synthetic")
-    if real_test is not None:
-        _check_compatible(real_train, real_test, "real test")
-        _check_test_set(real_train, real_test)
+    _check_datasets(real_train, synthetic, real_test)
     forest_seeds = [seed + k for k in range(forest_repeats)]
-
-    classes = real_train.classes
-    ylab_r, ylab_s = real_train.label_array(), synthetic.label_array()
-    missing = [c for c in classes if not np.any(ylab_s == c)]
-    if len(missing) == len(classes):
-        raise DatasetError(
-            f"synthetic set has none of the real classes ({', '.join(classes[:5])}{'...' if len(classes) > 5 else ''})"
-        )
-    if missing:
-        log.warning("synthetic set lacks %d of %d real classes (%s%s): their per-class metrics are NaN and the "
-                    "overall means cover the other classes", len(missing), len(classes), ", ".join(missing[:5]),
-                    "..." if len(missing) > 5 else "")
-    extra = sorted(set(synthetic.labels) - set(classes))
-
     result = EvaluationResult()
-    result.info = {
-        "metrics": groups,
-        "seed": seed,
-        "n_estimators": n_trees,
-        "forest_repeats": forest_repeats,
-        "n_real_train": real_train.n_traces,
-        "n_synthetic": synthetic.n_traces,
-        "n_real_test": None if real_test is None else real_test.n_traces,
-        "classes": classes,
-        "classes_missing_in_synthetic": missing,
-        "classes_not_in_real": extra,
-        "shape": list(real_train.series.shape[1:]),
-    }
+    result.info = _info(real_train, synthetic, real_test, groups=groups, seed=seed, n_trees=n_trees,
+                        forest_repeats=forest_repeats)
     xr, xs = real_train.series, synthetic.series
-
+    ylab_r, ylab_s = real_train.label_array(), synthetic.label_array()
     if "fidelity" in groups:
-        _fidelity(result, xr, ylab_r, xs, ylab_s, classes)
-
+        _fidelity(result, xr, ylab_r, xs, ylab_s, result.info["classes"])
     if "discriminative" in groups:
         log.info("discriminative score (%d trees, 5 folds, forests x%d)", n_trees, forest_repeats)
         try:
@@ -291,50 +252,96 @@ def evaluate(
         except DatasetError as exc:
             log.warning("discriminative score skipped: %s", exc)
             result.overall["discriminative"] = float("nan")
-
     if real_test is not None:
-        xt, ylab_t = real_test.series, real_test.label_array()
+        train, syn, test = (xr, ylab_r), (xs, ylab_s), (real_test.series, real_test.label_array())
         if "rf" in groups:
-            log.info("random forest TRTR / TSTR / TRSTR (%d trees, forests x%d)", n_trees, forest_repeats)
-
-            def rf(x: np.ndarray, y: np.ndarray, xq: np.ndarray, s: int) -> np.ndarray:
-                return utility.rf_predict(x, y, xq, s, n_estimators=n_trees, n_jobs=n_jobs)
-
-            runs = [
-                utility.train_test_scores((xr, ylab_r), (xs, ylab_s), (xt, ylab_t), classifier=rf, seed=s)
-                for s in forest_seeds
-            ]
-            _put_scores(result, runs, prefix="")
+            _forest_scores(result, train, syn, test, n_trees=n_trees, forest_seeds=forest_seeds, n_jobs=n_jobs)
         if "privacy" in groups:
-            result.overall["DCR_ratio"] = privacy.dcr_ratio(xr, xs, xt)
-            result.overall["MIA_AUC"] = privacy.mia_auc(xr, xt, xs)
+            result.overall["DCR_ratio"] = privacy.dcr_ratio(xr, xs, test[0])
+            result.overall["MIA_AUC"] = privacy.mia_auc(xr, test[0], xs)
         if "cnn" in groups:
-            from netdiffus.evaluation import cnn
-
-            log.info("GASF CNN TRTR / TSTR / TRSTR")
-            try:
-                cres = cnn.cnn_evaluation(
-                    (xr, ylab_r), (xs, ylab_s), (xt, ylab_t), seed=seed, fast=fast, epochs=cnn_epochs
-                )
-            except DatasetError as exc:  # too few traces to train on: NaN, like the discriminative score
-                log.warning("GASF CNN scores skipped: %s", exc)
-                for key in ("CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "CNN_TRTR_f1", "CNN_TSTR_f1",
-                            "CNN_TRSTR_f1", "FD"):
-                    result.overall[key] = float("nan")
-            else:
-                _put_scores(result, [cres.scores], prefix="CNN_")
-                result.overall["FD"] = cres.frechet
-                result.info["cnn"] = cres.info
+            _cnn_scores(result, train, syn, test, seed=seed, fast=fast, epochs=cnn_epochs)
     elif any(g in groups for g in ("rf", "privacy", "cnn")):
         log.info("no real test set: TRTR / TSTR / TRSTR, DCR ratio and MIA AUC skipped")
-
     if synthetic_images is not None:
         from netdiffus.imaging.projection import gasf_consistency
 
         result.overall["GASF_consistency"] = float(np.mean(gasf_consistency(np.asarray(synthetic_images))))
-
     result.info["seconds"] = round(time.perf_counter() - t0, 3)
     return result
+
+
+def _check_datasets(real_train: TraceDataset, synthetic: TraceDataset, real_test: TraceDataset | None) -> None:
+    """Refuse sets that are not datasets, hold NaN values or differ in shape; check the test set."""
+    require_dataset(real_train, "real_train")
+    require_dataset(synthetic, "synthetic")
+    if real_test is not None:
+        require_dataset(real_test, "real_test")
+    real_train.validate(what="real training set")
+    _check_compatible(real_train, synthetic, "synthetic")
+    if real_test is not None:
+        _check_compatible(real_train, real_test, "real test")
+        _check_test_set(real_train, real_test)
+
+
+def _info(real_train: TraceDataset, synthetic: TraceDataset, real_test: TraceDataset | None, *, groups: list[str],
+          seed: int, n_trees: int, forest_repeats: int) -> dict[str, Any]:
+    """The settings and sizes of an evaluation; refuses a synthetic set with none of the real classes."""
+    classes = real_train.classes
+    ylab_s = synthetic.label_array()
+    missing = [c for c in classes if not np.any(ylab_s == c)]
+    if len(missing) == len(classes):
+        raise DatasetError(
+            f"synthetic set has none of the real classes ({', '.join(classes[:5])}{'...' if len(classes) > 5 else ''})"
+        )
+    if missing:
+        log.warning("synthetic set lacks %d of %d real classes (%s%s): their per-class metrics are NaN and the "
+                    "overall means cover the other classes", len(missing), len(classes), ", ".join(missing[:5]),
+                    "..." if len(missing) > 5 else "")
+    return {
+        "metrics": groups,
+        "seed": seed,
+        "n_estimators": n_trees,
+        "forest_repeats": forest_repeats,
+        "n_real_train": real_train.n_traces,
+        "n_synthetic": synthetic.n_traces,
+        "n_real_test": None if real_test is None else real_test.n_traces,
+        "classes": classes,
+        "classes_missing_in_synthetic": missing,
+        "classes_not_in_real": sorted(set(synthetic.labels) - set(classes)),
+        "shape": list(real_train.series.shape[1:]),
+    }
+
+
+def _forest_scores(result: EvaluationResult, train: Labelled, syn: Labelled, test: Labelled, *, n_trees: int,
+                   forest_seeds: list[int], n_jobs: int | None) -> None:
+    """Random-forest TRTR / TSTR / TRSTR accuracy and macro F1, the mean over ``forest_seeds``."""
+    log.info("random forest TRTR / TSTR / TRSTR (%d trees, forests x%d)", n_trees, len(forest_seeds))
+
+    def rf(x: np.ndarray, y: np.ndarray, xq: np.ndarray, s: int) -> np.ndarray:
+        return utility.rf_predict(x, y, xq, s, n_estimators=n_trees, n_jobs=n_jobs)
+
+    runs = [utility.train_test_scores(train, syn, test, classifier=rf, seed=s) for s in forest_seeds]
+    _put_scores(result, runs, prefix="")
+
+
+def _cnn_scores(result: EvaluationResult, train: Labelled, syn: Labelled, test: Labelled, *, seed: int, fast: bool,
+                epochs: int | None) -> None:
+    """GASF CNN TRTR / TSTR / TRSTR and the Frechet distance; NaN when there are too few traces."""
+    from netdiffus.evaluation import cnn
+
+    log.info("GASF CNN TRTR / TSTR / TRSTR")
+    try:
+        cres = cnn.cnn_evaluation(train, syn, test, seed=seed, fast=fast, epochs=epochs)
+    except DatasetError as exc:  # too few traces to train on: NaN, like the discriminative score
+        log.warning("GASF CNN scores skipped: %s", exc)
+        for key in ("CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "CNN_TRTR_f1", "CNN_TSTR_f1", "CNN_TRSTR_f1",
+                    "FD"):
+            result.overall[key] = float("nan")
+    else:
+        _put_scores(result, [cres.scores], prefix="CNN_")
+        result.overall["FD"] = cres.frechet
+        result.info["cnn"] = cres.info
 
 
 def _put_mean(result: EvaluationResult, key: str, values: list[float]) -> None:

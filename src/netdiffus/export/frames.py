@@ -152,64 +152,81 @@ def encode_records(
         buf.fill(0)
     else:
         buf = np.zeros(total_len, np.uint8)
-    iph = IP_HEADER[ip_version]
+    fields = {"ts_us": ts_us, "ip_len": ip_len, "incl": incl, "frame_len": frame_len, "src_ip": src_ip,
+              "dst_ip": dst_ip, "sport": sport, "dport": dport, "src_mac": src_mac, "dst_mac": dst_mac,
+              "ip_id": ip_id, "seq": seq, "ack": ack, "tcp_flags": tcp_flags, "flow_label": flow_label}
     for p in (TCP, UDP):
         sel = np.flatnonzero(proto == p)
         if not len(sel):
             continue
         dt = _dtype(ip_version, p)
-        h = np.zeros(len(sel), dt)
-        ts = np.asarray(ts_us, np.int64)[sel]
-        h["ts_sec"] = ts // 1_000_000
-        h["ts_usec"] = ts % 1_000_000
-        h["incl"] = incl[sel]
-        h["orig"] = frame_len[sel]
-        h["eth_dst"] = dst_mac[sel]
-        h["eth_src"] = src_mac[sel]
-        h["eth_type"] = ETHERTYPE[ip_version]
-        l4_len = ip_len[sel] - iph
-        if ip_version == 4:
-            h["ip_vhl"] = 0x45
-            h["ip_len"] = ip_len[sel]
-            h["ip_id"] = np.asarray(ip_id)[sel] & 0xFFFF
-            h["ip_off"] = 0x4000 if p == TCP else 0  # don't fragment
-            h["ip_ttl"] = TTL
-            h["ip_p"] = p
-        else:
-            h["ip6_flow"] = (6 << 28) | (np.asarray(flow_label, np.int64)[sel] & 0xFFFFF)
-            h["ip6_plen"] = l4_len
-            h["ip6_nxt"] = p
-            h["ip6_hlim"] = TTL
-        h["ip_src"] = src_ip[sel]
-        h["ip_dst"] = dst_ip[sel]
-        h["sport"] = sport[sel]
-        h["dport"] = dport[sel]
-        if p == TCP:
-            h["seq"] = np.asarray(seq, np.int64)[sel] & 0xFFFFFFFF
-            h["ack"] = np.asarray(ack, np.int64)[sel] & 0xFFFFFFFF
-            h["off"] = 5 << 4
-            h["flags"] = tcp_flags[sel]
-            h["win"] = TCP_WINDOW
-        else:
-            h["ulen"] = l4_len
+        h = _headers(dt, sel, fields, proto=p, ip_version=ip_version)
         b = h.view(np.uint8).reshape(len(sel), dt.itemsize)
-        ip0 = PCAP_RECORD_HEADER + ETH_HEADER
-        l4 = ip0 + iph
-        if ip_version == 4:
-            h["ip_sum"] = (~_fold(_word_sum(b[:, ip0:l4]))) & 0xFFFF
-            addr = b[:, ip0 + 12 : ip0 + 20]
-        else:
-            addr = b[:, ip0 + 8 : ip0 + 40]
-        # pseudo-header (addresses, protocol, transport length) + transport header; payload is zeros
-        total = _word_sum(addr) + np.uint64(p) + l4_len.astype(np.uint64) + _word_sum(b[:, l4:])
-        csum = (~_fold(total)) & 0xFFFF
-        if p == UDP:
-            csum[csum == 0] = 0xFFFF  # 0 means "no checksum" in UDP
-        h["sum"] = csum
-        # (h and b share memory: the sums written above are in b)
+        _checksums(h, b, l4_len=ip_len[sel] - IP_HEADER[ip_version], proto=p, ip_version=ip_version)
         cols = min(dt.itemsize, int(PCAP_RECORD_HEADER + incl[sel].min()))
         if cols < dt.itemsize:
             raise ValueError(f"snaplen must keep the {dt.itemsize - PCAP_RECORD_HEADER} header bytes (got {snaplen})")
         idx = offsets[sel, None] + np.arange(dt.itemsize)
         buf[idx] = b
     return buf
+
+
+def _headers(dt: np.dtype, sel: np.ndarray, f: dict[str, np.ndarray], *, proto: int,
+             ip_version: Literal[4, 6]) -> np.ndarray:
+    """Record, Ethernet, IP and transport headers of the packets ``sel`` (all of protocol ``proto``),
+    checksums left at zero: a structured array of dtype ``dt``, shape [len(sel)]."""
+    h = np.zeros(len(sel), dt)
+    ts = np.asarray(f["ts_us"], np.int64)[sel]
+    h["ts_sec"] = ts // 1_000_000
+    h["ts_usec"] = ts % 1_000_000
+    h["incl"] = f["incl"][sel]
+    h["orig"] = f["frame_len"][sel]
+    h["eth_dst"] = f["dst_mac"][sel]
+    h["eth_src"] = f["src_mac"][sel]
+    h["eth_type"] = ETHERTYPE[ip_version]
+    l4_len = f["ip_len"][sel] - IP_HEADER[ip_version]
+    if ip_version == 4:
+        h["ip_vhl"] = 0x45
+        h["ip_len"] = f["ip_len"][sel]
+        h["ip_id"] = np.asarray(f["ip_id"])[sel] & 0xFFFF
+        h["ip_off"] = 0x4000 if proto == TCP else 0  # don't fragment
+        h["ip_ttl"] = TTL
+        h["ip_p"] = proto
+    else:
+        h["ip6_flow"] = (6 << 28) | (np.asarray(f["flow_label"], np.int64)[sel] & 0xFFFFF)
+        h["ip6_plen"] = l4_len
+        h["ip6_nxt"] = proto
+        h["ip6_hlim"] = TTL
+    h["ip_src"] = f["src_ip"][sel]
+    h["ip_dst"] = f["dst_ip"][sel]
+    h["sport"] = f["sport"][sel]
+    h["dport"] = f["dport"][sel]
+    if proto == TCP:
+        h["seq"] = np.asarray(f["seq"], np.int64)[sel] & 0xFFFFFFFF
+        h["ack"] = np.asarray(f["ack"], np.int64)[sel] & 0xFFFFFFFF
+        h["off"] = 5 << 4
+        h["flags"] = f["tcp_flags"][sel]
+        h["win"] = TCP_WINDOW
+    else:
+        h["ulen"] = l4_len
+    return h
+
+
+def _checksums(h: np.ndarray, b: np.ndarray, *, l4_len: np.ndarray, proto: int, ip_version: Literal[4, 6]) -> None:
+    """Fill in the IPv4 header and transport checksums of headers ``h`` (``b``: the same memory as bytes).
+
+    The payload is zeros, so the transport checksum covers the pseudo-header (addresses, protocol,
+    transport length) and the transport header only.
+    """
+    ip0 = PCAP_RECORD_HEADER + ETH_HEADER
+    l4 = ip0 + IP_HEADER[ip_version]
+    if ip_version == 4:
+        h["ip_sum"] = (~_fold(_word_sum(b[:, ip0:l4]))) & 0xFFFF
+        addr = b[:, ip0 + 12 : ip0 + 20]
+    else:
+        addr = b[:, ip0 + 8 : ip0 + 40]
+    total = _word_sum(addr) + np.uint64(proto) + l4_len.astype(np.uint64) + _word_sum(b[:, l4:])
+    csum = (~_fold(total)) & 0xFFFF
+    if proto == UDP:
+        csum[csum == 0] = 0xFFFF  # 0 means "no checksum" in UDP
+    h["sum"] = csum

@@ -1,11 +1,12 @@
 """Synthetic series -> a pcap capture that Wireshark, tcpreplay and IDS tools read and replay.
 
 :func:`export_pcap` writes one classic pcap file (Ethernet link type, microsecond timestamps)
-holding one TCP or UDP conversation per trace:
+holding one TCP or UDP conversation per trace, as its :class:`ExportOptions` say:
 
 - bytes (or packets) per bin become packets timed inside each bin (by the class's intra-bin
-  offset histogram kept at ``prepare`` time, else uniformly), sized by the class's packet-size
-  histogram (else MTU-sized packets plus one remainder packet), within ``[header size, mtu]``;
+  offset histogram kept at ``prepare`` time, see :class:`~netdiffus.io.capture_stats.CaptureStats`,
+  else uniformly), sized by the class's packet-size histogram (else MTU-sized packets plus one
+  remainder packet), within ``[header size, mtu]``;
   a bin's bytes are matched exactly (IP total length, the unit ``prepare`` counts);
 - signed packet-size sequences become packets in both directions with those sizes;
 - every trace has its own 5-tuple (addresses from the documentation ranges unless mapped, see
@@ -35,6 +36,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import numbers
 import os
@@ -42,7 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 
@@ -51,6 +53,7 @@ from netdiffus.errors import ConfigError, DatasetError, InputError
 from netdiffus.export.addresses import SERVER_PORT, AddressPlan
 from netdiffus.export.frames import TCP, UDP, encode_records, header_size, pcap_file_header
 from netdiffus.export.traffic import (
+    DIRECTION_OF,
     FORWARD,
     REVERSE,
     FeatureKind,
@@ -58,6 +61,7 @@ from netdiffus.export.traffic import (
     Schedule,
     SizeSampler,
     channel_directions,
+    check_feature,
     integer_series,
     resolve_feature,
     schedule_binned,
@@ -65,14 +69,18 @@ from netdiffus.export.traffic import (
     schedule_sizes,
 )
 from netdiffus.files import atomic_path
-from netdiffus.io.dataset import TraceDataset, read_dataset, require_dataset
+from netdiffus.io.capture_stats import CaptureStats
+from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, require_dataset
 
-__all__ = ["export_pcap", "ExportSummary", "FlowInfo", "load_export_input", "write_flows_csv",
-           "DEFAULT_START_TIME"]
+__all__ = ["export_pcap", "ExportOptions", "ExportSummary", "FlowInfo", "load_export_input", "write_flows_csv",
+           "DEFAULT_START_TIME", "Transport", "TRANSPORT_CHOICES"]
 
 log = logging.getLogger(__name__)
 
-Transport = Literal["auto", "tcp", "udp"]
+#: The transport of an exported trace, and ``transport``: that, or ``auto`` (each class's own).
+WrittenTransport = Literal["tcp", "udp"]
+Transport = Literal["auto", WrittenTransport]
+TRANSPORT_CHOICES: tuple[Transport, ...] = get_args(Transport)
 #: Default capture start: 2024-01-01T00:00:00Z (fixed, so exports are reproducible).
 DEFAULT_START_TIME = 1_704_067_200.0
 #: Packets encoded per chunk when writing (bounds the memory of the frame buffer).
@@ -91,7 +99,7 @@ class FlowInfo:
 
     trace_id: str
     label: str
-    transport: Literal["tcp", "udp"]
+    transport: WrittenTransport
     client: str
     client_port: int
     server: str
@@ -201,36 +209,133 @@ def _pick_traces(labels: list[str], max_traces: int | None) -> list[int]:
     return sorted(out)
 
 
-def _lookup(table: Any, label: str, *, channel: str = "", direction: int | None = None,
-            what: str) -> Histogram | None:
-    """Find the histogram of ``label`` in ``table`` (``meta.extra[what]``), or None.
+def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
+    """:class:`ConfigError` unless ``value`` is an integer in ``[lo, hi]`` (``hi`` None: no bound)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or value < lo or (hi is not None and value > hi)):
+        rule = f">= {lo}" if hi is None else f"from {lo} to {hi}"
+        raise ConfigError(f"{name} must be an integer {rule} (got {value!r})")
 
-    A class's entry is one histogram, or one per direction (``{"down": ..., "up": ...}``, as
-    ``prepare`` keeps them: "up" is from the host / initiator, our forward direction) or per
-    channel name. With one histogram per direction and no ``direction`` (one channel holding
-    both), the directions are pooled.
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How :func:`export_pcap` turns series into packets: every option but the progress callback.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds sizes, times, sequence numbers: the same inputs and seed give the same bytes.
+    transport : {"auto", "tcp", "udp"}
+        ``auto`` takes each class's transport from the capture statistics kept by ``prepare``
+        (:class:`~netdiffus.io.capture_stats.CaptureStats`; ``other`` is written as UDP), else TCP.
+    mtu : int
+        Largest IP packet in bytes (128 to 65535).
+    max_traces : int or None
+        Export at most this many traces, taking classes in turn.
+    start_time : float
+        Capture start, Unix seconds (all traces start there).
+    feature : {"bytes", "packets", "sizes", "iat"} or None
+        How to read the series; None decides from ``meta.feature``.
+    addresses : AddressPlan or None
+        Addresses to use; None is the IPv4 documentation ranges.
+    packet_gap_s : float
+        Mean gap between packets of a sizes series, in seconds.
+    snaplen : int or None
+        Keep only this many bytes of each frame in the file (headers are always kept; transport
+        checksums can then not be verified by readers). None keeps whole frames.
+    bin_width_s : float or None
+        Bin width in seconds, for datasets whose metadata lacks it (or to override it).
+    stagger_s : float
+        Start trace ``j`` (in export order) at ``start_time + j * stagger_s`` instead of all at
+        once. Each trace keeps its own bin grid, so a per-flow round trip is unchanged.
+
+    Raises
+    ------
+    ConfigError
+        A bad value: the message names the option, the rule and the value, e.g.
+        ``snaplen must be an integer from 96 to 262144 (got 10)``.
+
+    Examples
+    --------
+    >>> ExportOptions(mtu=576).mtu
+    576
+    >>> ExportOptions(mtu=100)
+    Traceback (most recent call last):
+    ...
+    netdiffus.errors.ConfigError: mtu must be an integer from 128 to 65535 (got 100)
     """
-    def read(obj: Any, name: str) -> Histogram | None:
-        if isinstance(obj, dict) and isinstance(obj.get("counts"), list) and not any(obj["counts"]):
-            return None  # nothing was seen (e.g. no packet in that direction): same as absent
-        return Histogram.from_json(obj, what=name)
 
-    if not isinstance(table, dict) or label not in table:
-        return None
-    entry = table[label]
-    if isinstance(entry, dict) and "edges" not in entry:
-        keys = [channel] + ([{FORWARD: "up", REVERSE: "down"}[direction]] if direction is not None else [])
-        for key in keys:
-            if key in entry:
-                return read(entry[key], f"meta.extra[{what!r}][{label!r}][{key!r}]")
-        if direction is not None:
-            return None
-        parts = [read(v, f"meta.extra[{what!r}][{label!r}][{k!r}]") for k, v in entry.items()]
-        parts = [p for p in parts if p is not None]
-        if parts and all(np.array_equal(p.edges, parts[0].edges) for p in parts):
-            return Histogram(parts[0].edges, np.sum([p.counts for p in parts], axis=0))
-        return None
-    return read(entry, f"meta.extra[{what!r}][{label!r}]")
+    seed: int = 0
+    transport: Transport = "auto"
+    mtu: int = 1500
+    max_traces: int | None = None
+    start_time: float = DEFAULT_START_TIME
+    feature: FeatureKind | None = None
+    addresses: AddressPlan | None = None
+    packet_gap_s: float = 0.01
+    snaplen: int | None = None
+    bin_width_s: float | None = None
+    stagger_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORT_CHOICES:
+            raise ConfigError(f"transport must be one of {', '.join(TRANSPORT_CHOICES)} (got {self.transport!r})")
+        _check_int("mtu", self.mtu, 128, 65535)
+        if self.max_traces is not None:
+            _check_int("max_traces", self.max_traces, 1)
+        for name, value in (("start_time", self.start_time), ("stagger_s", self.stagger_s),
+                            ("packet_gap_s", self.packet_gap_s),
+                            ("bin_width_s", 0.0 if self.bin_width_s is None else self.bin_width_s)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ConfigError(f"{name} must be a number (got {value!r})")
+        if not np.isfinite(self.start_time) or self.start_time < 0 or self.start_time >= 2**32 - 1e6:
+            raise ConfigError(f"start_time must be Unix seconds from 0 to 2**32 (got {self.start_time})")
+        if not (np.isfinite(self.stagger_s) and self.stagger_s >= 0):
+            raise ConfigError(f"stagger_s must be >= 0 (got {self.stagger_s})")
+        if not self.packet_gap_s > 0:
+            raise ConfigError(f"packet_gap_s must be > 0 (got {self.packet_gap_s})")
+        if self.snaplen is not None:
+            _check_int("snaplen", self.snaplen, 96, 262144)
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        if self.feature is not None:
+            check_feature(self.feature)
+        if self.bin_width_s is not None and not self.bin_width_s >= MIN_BIN_WIDTH_S:
+            raise ConfigError(f"bin_width_s must be >= {MIN_BIN_WIDTH_S} (got {self.bin_width_s})")
+
+
+@dataclass
+class _ClassPlan:
+    """How the traces of one class are written."""
+
+    proto: int  # TCP or UDP
+    samplers: list[SizeSampler | None]  # packet sizes per channel; None: MTU-sized packets
+    sized: bool  # every channel the class uses draws its sizes from a histogram
+    offsets: Histogram | None  # times within a bin; None: uniform
+
+
+class _Columns(NamedTuple):
+    """Packets, one array [P] per field; ``flow`` is ``2 * trace + direction``."""
+
+    ts_us: np.ndarray
+    size: np.ndarray
+    flow: np.ndarray
+    flags: np.ndarray
+    seq: np.ndarray
+    ack: np.ndarray
+    ip_id: np.ndarray
+
+
+@dataclass
+class _Traces:
+    """What the schedules of the exported traces give, in export order."""
+
+    written: np.ndarray  # [N, C, T]
+    packets: list[_Columns] = field(default_factory=list)
+    endpoints: list[tuple[bytes, bytes, int, int, bytes, bytes]] = field(default_factory=list)
+    flows: list[FlowInfo] = field(default_factory=list)
+    n_clipped: int = 0
+    carried: int = 0
+    dropped: int = 0
 
 
 def _source(used: set[bool], yes: str, no: str) -> str:
@@ -273,30 +378,14 @@ def _tcp_fields(s: Schedule, *, hmin: int, rng: np.random.Generator) -> tuple[np
     return flags, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF
 
 
-def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
-    """:class:`ConfigError` unless ``value`` is an integer in ``[lo, hi]`` (``hi`` None: no bound)."""
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-            or value < lo or (hi is not None and value > hi)):
-        rule = f">= {lo}" if hi is None else f"from {lo} to {hi}"
-        raise ConfigError(f"{name} must be an integer {rule} (got {value!r})")
-
-
+# -- the entry point ------------------------------------------------------------------------------
 def export_pcap(
     dataset: TraceDataset,
     path: str | os.PathLike[str],
+    options: ExportOptions | None = None,
     *,
-    seed: int = 0,
-    transport: Transport = "auto",
-    mtu: int = 1500,
-    max_traces: int | None = None,
-    start_time: float = DEFAULT_START_TIME,
-    feature: FeatureKind | None = None,
-    addresses: AddressPlan | None = None,
-    packet_gap_s: float = 0.01,
-    snaplen: int | None = None,
-    bin_width_s: float | None = None,
-    stagger_s: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
+    **overrides: Any,
 ) -> ExportSummary:
     """Write the traces of ``dataset`` as packets to a pcap file at ``path`` (atomically).
 
@@ -307,33 +396,12 @@ def export_pcap(
         see :func:`~netdiffus.export.traffic.channel_directions`) or signed packet sizes (C = 1).
     path : path-like
         Output pcap file; no partial file is left on error.
-    seed : int
-        Seeds sizes, times, sequence numbers: the same inputs and seed give the same bytes.
-    transport : {"auto", "tcp", "udp"}
-        ``auto`` takes each class's transport from ``meta.extra["transport"]`` (``other`` is
-        written as UDP), else TCP.
-    mtu : int
-        Largest IP packet in bytes (128 to 65535).
-    max_traces : int or None
-        Export at most this many traces, taking classes in turn.
-    start_time : float
-        Capture start, Unix seconds (all traces start there).
-    feature : {"bytes", "packets", "sizes"} or None
-        How to read the series; None decides from ``meta.feature``.
-    addresses : AddressPlan or None
-        Addresses to use; None is the IPv4 documentation ranges.
-    packet_gap_s : float
-        Mean gap between packets of a sizes series, in seconds.
-    snaplen : int or None
-        Keep only this many bytes of each frame in the file (headers are always kept; transport
-        checksums can then not be verified by readers). None keeps whole frames.
-    bin_width_s : float or None
-        Bin width in seconds, for datasets whose metadata lacks it (or to override it).
-    stagger_s : float
-        Start trace ``j`` (in export order) at ``start_time + j * stagger_s`` instead of all at
-        once. Each trace keeps its own bin grid, so a per-flow round trip is unchanged.
+    options : ExportOptions, optional
+        How to write the packets (default ``ExportOptions()``).
     progress : callable or None
         Called as ``progress(traces_done, n_traces)``.
+    **overrides
+        Fields of :class:`ExportOptions` one by one (``seed=1, mtu=576``), over ``options``.
 
     Returns
     -------
@@ -348,54 +416,13 @@ def export_pcap(
     """
     t_start = time.perf_counter()
     require_dataset(dataset, "dataset")
-    if transport not in ("auto", "tcp", "udp"):
-        raise ConfigError(f"transport must be one of auto, tcp, udp (got {transport!r})")
-    _check_int("mtu", mtu, 128, 65535)
-    if max_traces is not None:
-        _check_int("max_traces", max_traces, 1)
-    for name, value in (("start_time", start_time), ("stagger_s", stagger_s), ("packet_gap_s", packet_gap_s),
-                        ("bin_width_s", 0.0 if bin_width_s is None else bin_width_s)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ConfigError(f"{name} must be a number (got {value!r})")
-    if not np.isfinite(start_time) or start_time < 0 or start_time >= 2**32 - 1e6:
-        raise ConfigError(f"start_time must be Unix seconds from 0 to 2**32 (got {start_time})")
-    if not (np.isfinite(stagger_s) and stagger_s >= 0):
-        raise ConfigError(f"stagger_s must be >= 0 (got {stagger_s})")
-    if not packet_gap_s > 0:
-        raise ConfigError(f"packet_gap_s must be > 0 (got {packet_gap_s})")
-    if snaplen is not None:
-        _check_int("snaplen", snaplen, 96, 262144)
-    seed = check_seed(seed)
+    opts = ExportOptions(**overrides) if options is None else dataclasses.replace(options, **overrides)
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"pcap output {path} is a folder; give a file name such as {path / 'synthetic.pcap'}")
-    plan = addresses if addresses is not None else AddressPlan.default()
-    unknown = sorted(set(plan.servers) - set(dataset.labels))
-    if unknown:
-        raise ConfigError(
-            f"addr-map class {unknown[0]!r} is not a class of the dataset "
-            f"(classes: {', '.join(sorted(set(dataset.labels)))})"
-        )
-    ipv = plan.version
-    kind = resolve_feature(dataset.meta.feature, feature)
-    meta = dataset.meta
-    width = meta.bin_width_s if bin_width_s is None else bin_width_s
-    if bin_width_s is not None and not bin_width_s >= MIN_BIN_WIDTH_S:
-        raise ConfigError(f"bin_width_s must be >= {MIN_BIN_WIDTH_S} (got {bin_width_s})")
-    if kind in ("bytes", "packets"):
-        if width is None or not width >= MIN_BIN_WIDTH_S:
-            raise DatasetError(
-                f"bin width must be >= {MIN_BIN_WIDTH_S} s to export {kind} per bin (got meta.bin_width_s={width}); "
-                "pass bin_width_s (--bin-width)"
-            )
-        directions = channel_directions(meta.channels)
-    else:
-        if dataset.n_channels != 1:
-            what = "a sizes series must have one channel (signed by direction)" if kind == "sizes" else \
-                "an iat series must have one channel"
-            raise DatasetError(f"{what} (got {dataset.n_channels})")
-        directions = [FORWARD]
-    picked = _pick_traces(dataset.labels, max_traces)
+    plan = _address_plan(opts.addresses, dataset.labels)
+    kind, width, directions = _series_layout(dataset, opts)
+    picked = _pick_traces(dataset.labels, opts.max_traces)
     if len(picked) > plan.capacity():
         raise ConfigError(
             f"the client range {plan.client_net} gives {plan.capacity()} distinct 5-tuples, fewer than "
@@ -403,194 +430,255 @@ def export_pcap(
         )
     ints, n_clipped = integer_series(dataset.series[picked], kind)
     labels = [dataset.labels[i] for i in picked]
-    classes = sorted(set(dataset.labels))
-    extra = meta.extra or {}
-    t_of = extra.get("transport") if isinstance(extra.get("transport"), dict) else {}
-    size_table = extra.get("packet_sizes")
-    offset_table = extra.get("intra_bin_offsets")
-
-    # -- per-class settings, with one warning per kind of fallback ---------------------------
-    proto_of: dict[str, int] = {}
-    samplers_of: dict[str, list[SizeSampler | None]] = {}
-    sized_of: dict[str, bool] = {}
-    offsets_of: dict[str, Histogram | None] = {}
-    no_transport: list[str] = []
-    no_sizes: list[str] = []
-    no_offsets: list[str] = []
-    for lab in sorted(set(labels)):
-        if transport == "auto":
-            tp = t_of.get(lab)
-            if tp is None:
-                no_transport.append(lab)
-            proto_of[lab] = UDP if tp in ("udp", "other") else TCP
-        else:
-            proto_of[lab] = TCP if transport == "tcp" else UDP
-        hmin = header_size(ip_version=ipv, proto=proto_of[lab])
-        samplers = []
-        for ch, dd in zip(meta.channels, directions, strict=True):
-            h = _lookup(size_table, lab, channel=ch, direction=dd if len(directions) == 2 else None,
-                        what="packet_sizes")
-            samplers.append(SizeSampler(h, min_size=hmin, mtu=mtu) if h is not None else None)
-        # A channel the class never uses (no bytes in it) needs no sizes: no warning for it.
-        used = ints[[k for k, x in enumerate(labels) if x == lab]].any(axis=(0, 2))
-        lacking = [ch for ch, s, u in zip(meta.channels, samplers, used, strict=True) if s is None and u]
-        if kind != "sizes" and lacking:  # name the channels when the class has sizes for another one
-            no_sizes.append(lab if all(s is None for s in samplers) else f"{lab} ({', '.join(lacking)})")
-        samplers_of[lab] = samplers
-        sized_of[lab] = not lacking  # every channel the class uses draws sizes from its histogram
-        binned = kind in ("bytes", "packets")
-        offsets_of[lab] = _lookup(offset_table, lab, what="intra_bin_offsets") if binned else None
-        if binned and offsets_of[lab] is None:
-            no_offsets.append(lab)
-    if not any(k in meta.extra for k in ("transport", "packet_sizes", "intra_bin_offsets")):
-        # Series prepared from CSV files carry no capture statistics: the fallbacks are expected.
-        log.info("the dataset carries no capture statistics (not prepared from captures): writing TCP, "
-                 "MTU-sized packets plus one remainder, spread uniformly in each bin")
-    else:
-        if no_transport:
-            log.warning("no transport kept for class(es) %s: writing TCP", ", ".join(no_transport))
-        if no_sizes:
-            log.warning("no packet-size histogram kept for class(es) %s: writing MTU-sized packets plus one "
-                        "remainder", ", ".join(no_sizes))
-        if no_offsets:
-            log.warning("no intra-bin timing kept for class(es) %s: spreading packets uniformly in each bin",
-                        ", ".join(no_offsets))
-
+    classes = _class_plans(dataset.meta, kind=kind, directions=directions, ints=ints, labels=labels, opts=opts,
+                           ip_version=plan.version)
     if kind == "bytes":
         est = int(ints.sum()) * (1 + 30 / 1000)  # + link and record headers of ~1000-byte packets
         if est > LARGE_CAPTURE_BYTES:
             log.warning("the capture will take about %.1f GB (%d traces); --max-traces or --snaplen make it smaller",
                         est / 1e9, len(picked))
+    traces = _schedule_traces(dataset, picked, ints, kind=kind, directions=directions, width=width,
+                              classes=classes, plan=plan, opts=opts, progress=progress)
+    traces.n_clipped += n_clipped
+    packets = _Columns(*(np.concatenate([t[k] for t in traces.packets]) if traces.packets else np.zeros(0, np.int64)
+                         for k in range(len(_Columns._fields))))
+    if len(packets.ts_us) and int(packets.ts_us.max()) >= (2**32 - 1) * 1_000_000:
+        raise ConfigError(f"the capture would end after 2106-02-07 (pcap's limit): lower start_time or stagger_s "
+                          f"(got {opts.start_time}, {opts.stagger_s})")
+    tables = _endpoint_tables(traces.endpoints, [classes[lab].proto for lab in labels], ip_version=plan.version)
+    _write_records(path, packets, tables, ip_version=plan.version, snaplen=opts.snaplen)
+    summary = _summary(path, packets, traces, kind=kind, classes=classes, labels=labels, picked=picked, opts=opts,
+                       wall=time.perf_counter() - t_start)
+    log.debug(summary.describe())
+    return summary
 
-    # -- schedules ---------------------------------------------------------------------------
-    start_us = int(round(start_time * 1e6))
-    t_len = dataset.length
+
+# -- steps ----------------------------------------------------------------------------------------
+def _address_plan(addresses: AddressPlan | None, labels: list[str]) -> AddressPlan:
+    """``addresses`` (default: the documentation ranges), whose pinned classes must be classes of the dataset."""
+    plan = addresses if addresses is not None else AddressPlan.default()
+    unknown = sorted(set(plan.servers) - set(labels))
+    if unknown:
+        raise ConfigError(
+            f"addr-map class {unknown[0]!r} is not a class of the dataset "
+            f"(classes: {', '.join(sorted(set(labels)))})"
+        )
+    return plan
+
+
+def _series_layout(dataset: TraceDataset, opts: ExportOptions) -> tuple[FeatureKind, float | None, list[int]]:
+    """How to read the series: the feature, the bin width in seconds and the direction of each channel."""
+    meta = dataset.meta
+    kind = resolve_feature(meta.feature, opts.feature)
+    width = meta.bin_width_s if opts.bin_width_s is None else opts.bin_width_s
     if kind in ("bytes", "packets"):
-        edges_us = np.round(np.arange(t_len + 1) * float(width) * 1e6).astype(np.int64)
-    written = np.zeros(ints.shape, np.float64 if kind == "iat" else np.int64)
-    per_trace: list[tuple[np.ndarray, ...]] = []
-    flows: list[FlowInfo] = []
-    carried = dropped = 0
-    endpoints: list[tuple[bytes, bytes, int, int, bytes, bytes]] = []
-    for j, (i, lab) in enumerate(zip(picked, labels, strict=True)):
-        rng = np.random.default_rng([seed, i])  # per trace: a trace's packets do not depend on max_traces
-        proto = proto_of[lab]
-        hmin = header_size(ip_version=ipv, proto=proto)
-        if kind == "sizes":
-            s, nc = schedule_sizes(ints[j], min_size=hmin, mtu=mtu, packet_gap_s=packet_gap_s, rng=rng)
-            n_clipped += nc
-        elif kind == "iat":
-            s, nc = schedule_iat(ints[j], size_sampler=samplers_of[lab][0], min_size=hmin, mtu=mtu,
-                                 control=proto == TCP, rng=rng)
-            n_clipped += nc
-        else:
-            s = schedule_binned(
-                ints[j], kind=kind, directions=directions, bin_edges_us=edges_us,
-                size_samplers=samplers_of[lab], offset_sampler=offsets_of[lab],
-                min_size=hmin, mtu=mtu, control=proto == TCP, rng=rng,
+        if width is None or not width >= MIN_BIN_WIDTH_S:
+            raise DatasetError(
+                f"bin width must be >= {MIN_BIN_WIDTH_S} s to export {kind} per bin (got meta.bin_width_s={width}); "
+                "pass bin_width_s (--bin-width)"
             )
-        written[j] = s.written
-        carried += s.carried
-        dropped += s.dropped
+        return kind, width, channel_directions(meta.channels)
+    if dataset.n_channels != 1:
+        what = "a sizes series must have one channel (signed by direction)" if kind == "sizes" else \
+            "an iat series must have one channel"
+        raise DatasetError(f"{what} (got {dataset.n_channels})")
+    return kind, width, [FORWARD]
+
+
+def _class_plans(meta: DatasetMeta, *, kind: FeatureKind, directions: list[int], ints: np.ndarray,
+                 labels: list[str], opts: ExportOptions, ip_version: Literal[4, 6]) -> dict[str, _ClassPlan]:
+    """Per class: transport, size samplers and intra-bin timing, from the capture statistics if kept.
+
+    Each kind of fallback (no transport, no sizes, no timing) is logged once, naming the classes.
+    """
+    kept = CaptureStats.from_meta(meta, channels={ch: DIRECTION_OF[d] for ch, d in zip(meta.channels, directions,
+                                                                                        strict=True)})
+    stats = kept or CaptureStats()
+    binned = kind in ("bytes", "packets")
+    plans: dict[str, _ClassPlan] = {}
+    no_transport, no_sizes, no_offsets = [], [], []
+    for lab in sorted(set(labels)):
+        tp = stats.transport_of(lab)
+        if opts.transport == "auto" and tp is None:
+            no_transport.append(lab)
+        proto = (UDP if tp in ("udp", "other") else TCP) if opts.transport == "auto" else \
+            (TCP if opts.transport == "tcp" else UDP)
+        hmin = header_size(ip_version=ip_version, proto=proto)
+        samplers = []
+        for dd in directions:  # one channel holding both directions pools the class's two histograms
+            h = stats.sizes(lab, DIRECTION_OF[dd] if len(directions) == 2 else None)
+            samplers.append(SizeSampler(Histogram.of(h), min_size=hmin, mtu=opts.mtu) if h is not None else None)
+        # A channel the class never uses (no bytes in it) needs no sizes: no warning for it.
+        used = ints[[k for k, x in enumerate(labels) if x == lab]].any(axis=(0, 2))
+        lacking = [ch for ch, s, u in zip(meta.channels, samplers, used, strict=True) if s is None and u]
+        if kind != "sizes" and lacking:  # name the channels when the class has sizes for another one
+            no_sizes.append(lab if all(s is None for s in samplers) else f"{lab} ({', '.join(lacking)})")
+        offsets = stats.offsets(lab) if binned else None
+        if binned and offsets is None:
+            no_offsets.append(lab)
+        plans[lab] = _ClassPlan(proto=proto, samplers=samplers, sized=not lacking,
+                                offsets=None if offsets is None else Histogram.of(offsets))
+    if kept is None:
+        # Series prepared from CSV files carry no capture statistics: the fallbacks are expected.
+        log.info("the dataset carries no capture statistics (not prepared from captures): writing TCP, "
+                 "MTU-sized packets plus one remainder, spread uniformly in each bin")
+        return plans
+    if no_transport:
+        log.warning("no transport kept for class(es) %s: writing TCP", ", ".join(no_transport))
+    if no_sizes:
+        log.warning("no packet-size histogram kept for class(es) %s: writing MTU-sized packets plus one "
+                    "remainder", ", ".join(no_sizes))
+    if no_offsets:
+        log.warning("no intra-bin timing kept for class(es) %s: spreading packets uniformly in each bin",
+                    ", ".join(no_offsets))
+    return plans
+
+
+def _schedule(row: np.ndarray, *, kind: FeatureKind, directions: list[int], edges_us: np.ndarray | None,
+              cls: _ClassPlan, hmin: int, opts: ExportOptions, rng: np.random.Generator) -> tuple[Schedule, int]:
+    """The packets of one trace ``row`` ``[C, T]``, and how many values were clipped."""
+    control = cls.proto == TCP
+    if kind == "sizes":
+        return schedule_sizes(row, min_size=hmin, mtu=opts.mtu, packet_gap_s=opts.packet_gap_s, rng=rng)
+    if kind == "iat":
+        return schedule_iat(row, size_sampler=cls.samplers[0], min_size=hmin, mtu=opts.mtu, control=control, rng=rng)
+    s = schedule_binned(row, kind=kind, directions=directions, bin_edges_us=edges_us, size_samplers=cls.samplers,
+                        offset_sampler=cls.offsets, min_size=hmin, mtu=opts.mtu, control=control, rng=rng)
+    return s, 0
+
+
+def _header_fields(s: Schedule, *, proto: int, hmin: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """TCP flags, sequence and acknowledgement numbers (zeros for UDP) and IP ids of one trace."""
+    n = len(s.size)
+    if proto == TCP and n:
+        flags, seq, ack = _tcp_fields(s, hmin=hmin, rng=rng)
+    else:
+        flags = seq = ack = np.zeros(n, np.int64)
+    ip_id0 = rng.integers(0, 1 << 16, size=2)
+    ip_id = np.zeros(n, np.int64)
+    for dd in (FORWARD, REVERSE):
+        m = s.direction == dd
+        ip_id[m] = ip_id0[dd] + np.arange(int(m.sum()))
+    return flags, seq, ack, ip_id
+
+
+def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray, *, kind: FeatureKind,
+                     directions: list[int], width: float | None, classes: dict[str, _ClassPlan], plan: AddressPlan,
+                     opts: ExportOptions, progress: Callable[[int, int], None] | None) -> _Traces:
+    """Packets, endpoints and flow rows of the traces at ``picked`` (rounded series ``ints``)."""
+    start_us = int(round(opts.start_time * 1e6))
+    edges_us = None
+    if kind in ("bytes", "packets"):
+        edges_us = np.round(np.arange(dataset.length + 1) * float(width) * 1e6).astype(np.int64)
+    out = _Traces(written=np.zeros(ints.shape, np.float64 if kind == "iat" else np.int64))
+    names = sorted(set(dataset.labels))
+    for j, i in enumerate(picked):
+        lab = dataset.labels[i]
+        rng = np.random.default_rng([opts.seed, i])  # per trace: a trace's packets do not depend on max_traces
+        cls = classes[lab]
+        hmin = header_size(ip_version=plan.version, proto=cls.proto)
+        s, nc = _schedule(ints[j], kind=kind, directions=directions, edges_us=edges_us, cls=cls, hmin=hmin,
+                          opts=opts, rng=rng)
+        out.n_clipped += nc
+        out.written[j] = s.written
+        out.carried += s.carried
+        out.dropped += s.dropped
+        flags, seq, ack, ip_id = _header_fields(s, proto=cls.proto, hmin=hmin, rng=rng)
         n = len(s.size)
-        if proto == TCP and n:
-            flags, seq, ack = _tcp_fields(s, hmin=hmin, rng=rng)
-        else:
-            flags = seq = ack = np.zeros(n, np.int64)
-        ip_id0 = rng.integers(0, 1 << 16, size=2)
-        ip_id = np.zeros(n, np.int64)
-        for dd in (FORWARD, REVERSE):
-            m = s.direction == dd
-            ip_id[m] = ip_id0[dd] + np.arange(int(m.sum()))
-        t0_us = start_us + int(round(j * stagger_s * 1e6))
-        per_trace.append((t0_us + s.time_us, s.size, np.full(n, j, np.int64) * 2 + s.direction, flags, seq, ack, ip_id))
+        t0_us = start_us + int(round(j * opts.stagger_s * 1e6))
+        out.packets.append(_Columns(t0_us + s.time_us, s.size, np.full(n, j, np.int64) * 2 + s.direction, flags,
+                                    seq, ack, ip_id))
         client, cport = plan.client(j)
-        server = plan.server(lab, classes.index(lab) if lab in classes else 0)
-        endpoints.append((client.packed, server.packed, cport, SERVER_PORT, _mac(client.packed), GATEWAY_MAC))
-        flows.append(FlowInfo(dataset.ids[i], lab, "tcp" if proto == TCP else "udp", str(client), cport,
-                              str(server), SERVER_PORT, n, int(s.size.sum())))
+        server = plan.server(lab, names.index(lab) if lab in names else 0)
+        out.endpoints.append((client.packed, server.packed, cport, SERVER_PORT, _mac(client.packed), GATEWAY_MAC))
+        out.flows.append(FlowInfo(dataset.ids[i], lab, "tcp" if cls.proto == TCP else "udp", str(client), cport,
+                                  str(server), SERVER_PORT, n, int(s.size.sum())))
         if progress is not None:
             progress(j + 1, len(picked))
+    return out
 
-    # -- endpoint tables, indexed by flow = 2 * trace + direction ----------------------------
-    nf = 2 * len(picked)
-    alen = 4 if ipv == 4 else 16
-    src_ip = np.zeros((nf, alen), np.uint8)
-    dst_ip = np.zeros((nf, alen), np.uint8)
-    src_mac = np.zeros((nf, 6), np.uint8)
-    dst_mac = np.zeros((nf, 6), np.uint8)
-    sport = np.zeros(nf, np.int64)
-    dport = np.zeros(nf, np.int64)
-    proto_f = np.zeros(nf, np.int64)
-    for j, (c_ip, s_ip, cp, sp, c_mac, g_mac) in enumerate(endpoints):
-        f, r = 2 * j + FORWARD, 2 * j + REVERSE
-        src_ip[f], dst_ip[f], sport[f], dport[f] = list(c_ip), list(s_ip), cp, sp
-        src_ip[r], dst_ip[r], sport[r], dport[r] = list(s_ip), list(c_ip), sp, cp
-        src_mac[f], dst_mac[f] = list(c_mac), list(g_mac)
-        src_mac[r], dst_mac[r] = list(g_mac), list(c_mac)
-        proto_f[f] = proto_f[r] = proto_of[labels[j]]
 
-    cols = [np.concatenate([t[k] for t in per_trace]) if per_trace else np.zeros(0, np.int64) for k in range(7)]
-    ts_us, size, flow, flags, seq, ack, ip_id = cols
-    if len(ts_us) and int(ts_us.max()) >= (2**32 - 1) * 1_000_000:
-        raise ConfigError(f"the capture would end after 2106-02-07 (pcap's limit): lower start_time or stagger_s "
-                          f"(got {start_time}, {stagger_s})")
-    order = np.argsort(ts_us, kind="stable")  # traces in order at equal times
-    n_packets = len(order)
+def _endpoint_tables(endpoints: list[tuple[bytes, bytes, int, int, bytes, bytes]], protos: list[int], *,
+                     ip_version: Literal[4, 6]) -> dict[str, np.ndarray]:
+    """Addresses, ports and protocol per flow (``2 * trace + direction``), as :func:`encode_records` takes them."""
+    nf = 2 * len(endpoints)
+    alen = 4 if ip_version == 4 else 16
+    t = {"src_ip": np.zeros((nf, alen), np.uint8), "dst_ip": np.zeros((nf, alen), np.uint8),
+         "src_mac": np.zeros((nf, 6), np.uint8), "dst_mac": np.zeros((nf, 6), np.uint8),
+         "sport": np.zeros(nf, np.int64), "dport": np.zeros(nf, np.int64), "proto": np.zeros(nf, np.int64)}
+    for j, ((c_ip, s_ip, cp, sp, c_mac, g_mac), proto) in enumerate(zip(endpoints, protos, strict=True)):
+        for f, src, dst in ((2 * j + FORWARD, (c_ip, cp, c_mac), (s_ip, sp, g_mac)),
+                            (2 * j + REVERSE, (s_ip, sp, g_mac), (c_ip, cp, c_mac))):
+            t["src_ip"][f], t["sport"][f], t["src_mac"][f] = list(src[0]), src[1], list(src[2])
+            t["dst_ip"][f], t["dport"][f], t["dst_mac"][f] = list(dst[0]), dst[1], list(dst[2])
+            t["proto"][f] = proto
+    return t
+
+
+def _write_records(path: Path, packets: _Columns, tables: dict[str, np.ndarray], *, ip_version: Literal[4, 6],
+                   snaplen: int | None) -> None:
+    """Write the pcap file: its header, then the packets in time order (traces in order at equal times)."""
+    order = np.argsort(packets.ts_us, kind="stable")
     try:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 fh.write(pcap_file_header(snaplen=snaplen or 65535))
                 buffer = np.empty(0, np.uint8)
-                for a in range(0, n_packets, CHUNK_PACKETS):
+                for a in range(0, len(order), CHUNK_PACKETS):
                     o = order[a : a + CHUNK_PACKETS]
-                    f = flow[o]
-                    need = int((size[o] + 14 + 16).sum())
+                    f = packets.flow[o]
+                    need = int((packets.size[o] + 14 + 16).sum())
                     if len(buffer) < need:  # one buffer for all chunks (fresh memory is slow to touch)
                         buffer = np.zeros(max(need, 2 * len(buffer)), np.uint8)
                     records = encode_records(
-                        ts_us=ts_us[o], ip_len=size[o], proto=proto_f[f],
-                        src_ip=src_ip[f], dst_ip=dst_ip[f], sport=sport[f], dport=dport[f],
-                        src_mac=src_mac[f], dst_mac=dst_mac[f], ip_id=ip_id[o], seq=seq[o], ack=ack[o],
-                        tcp_flags=flags[o], flow_label=f // 2 + 1, ip_version=ipv, snaplen=snaplen, out=buffer,
+                        ts_us=packets.ts_us[o], ip_len=packets.size[o], proto=tables["proto"][f],
+                        src_ip=tables["src_ip"][f], dst_ip=tables["dst_ip"][f], sport=tables["sport"][f],
+                        dport=tables["dport"][f], src_mac=tables["src_mac"][f], dst_mac=tables["dst_mac"][f],
+                        ip_id=packets.ip_id[o], seq=packets.seq[o], ack=packets.ack[o], tcp_flags=packets.flags[o],
+                        flow_label=f // 2 + 1, ip_version=ip_version, snaplen=snaplen, out=buffer,
                     )
                     fh.write(memoryview(records))
     except OSError as exc:
         raise InputError(f"cannot write pcap {path}: {exc.strerror or exc}") from None
-    wall = time.perf_counter() - t_start
+
+
+def _summary(path: Path, packets: _Columns, traces: _Traces, *, kind: FeatureKind, classes: dict[str, _ClassPlan],
+             labels: list[str], picked: list[int], opts: ExportOptions, wall: float) -> ExportSummary:
+    """What was written; warns about values the capture could not hold as they were."""
+    ts_us, n_packets = packets.ts_us, len(packets.ts_us)
     transports: dict[str, int] = {}
-    for fl in flows:
+    for fl in traces.flows:
         transports[fl.transport] = transports.get(fl.transport, 0) + 1
+    here = set(labels)
     summary = ExportSummary(
         path=path,
         feature=kind,
         n_traces=len(picked),
         n_packets=n_packets,
-        n_ip_bytes=int(size.sum()),
+        n_ip_bytes=int(packets.size.sum()),
         n_file_bytes=path.stat().st_size,
-        start_time=(int(ts_us.min()) if n_packets else start_us) / 1e6,
+        start_time=(int(ts_us.min()) if n_packets else int(round(opts.start_time * 1e6))) / 1e6,
         duration_s=float(ts_us.max() - ts_us.min()) / 1e6 if n_packets else 0.0,
         transports=transports,
         timing="gaps" if kind == "sizes" else "series" if kind == "iat" else
-        _source({offsets_of[lab] is not None for lab in set(labels)}, "histogram", "uniform"),
-        sizes="series" if kind == "sizes" else
-        _source({sized_of[lab] for lab in set(labels)}, "histogram", "mtu-fill"),
-        n_clipped=n_clipped,
-        carried_bytes=carried,
-        dropped=dropped,
-        written=written,
-        flows=flows,
+        _source({classes[lab].offsets is not None for lab in here}, "histogram", "uniform"),
+        sizes="series" if kind == "sizes" else _source({classes[lab].sized for lab in here}, "histogram", "mtu-fill"),
+        n_clipped=traces.n_clipped,
+        carried_bytes=traces.carried,
+        dropped=traces.dropped,
+        written=traces.written,
+        flows=traces.flows,
         wall_s=wall,
         packets_per_s=n_packets / wall if wall > 0 else 0.0,
         trace_index=picked,
     )
-    if n_clipped:
+    if traces.n_clipped:
         log.warning("%d series values were outside what a capture can hold and were changed (negative counts "
-                    "set to 0, packet sizes clipped into [header size, mtu])", n_clipped)
-    if carried or dropped:
+                    "set to 0, packet sizes clipped into [header size, mtu])", traces.n_clipped)
+    if traces.carried or traces.dropped:
         log.warning("%d bytes were moved to a neighbouring bin and %d dropped: bins held less than one packet",
-                    carried, dropped)
-    log.debug(summary.describe())
+                    traces.carried, traces.dropped)
     return summary
 
 

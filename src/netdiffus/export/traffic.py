@@ -55,7 +55,8 @@ from typing import Any, Literal
 import numpy as np
 
 from netdiffus.errors import ConfigError, DatasetError
-from netdiffus.features.series import FEATURES, Feature
+from netdiffus.features.series import FEATURES, Direction, Feature
+from netdiffus.io.capture_stats import CountHistogram
 
 __all__ = [
     "FeatureKind",
@@ -69,18 +70,22 @@ __all__ = [
     "schedule_iat",
     "FORWARD",
     "REVERSE",
+    "DIRECTION_OF",
+    "check_feature",
 ]
 
 log = logging.getLogger(__name__)
 
 # The series kinds are those that prepare builds.
 FeatureKind = Feature
-FEATURE_KINDS: tuple[str, ...] = FEATURES
+FEATURE_KINDS: tuple[FeatureKind, ...] = FEATURES
 
 #: Direction codes: FORWARD is client -> server (sent by the traced device / the initiator),
 #: REVERSE is server -> client.
 FORWARD = 0
 REVERSE = 1
+#: The direction of each code in the convention of the capture statistics ("up": from the client).
+DIRECTION_OF: dict[int, Direction] = {FORWARD: "up", REVERSE: "down"}
 
 _FORWARD_WORDS = {"up", "ul", "uplink", "upload", "out", "outgoing", "tx", "sent", "send", "from",
                   "fwd", "forward", "src", "egress", "c2s"}
@@ -112,19 +117,12 @@ class Histogram:
     @classmethod
     def from_json(cls, obj: Any, *, what: str) -> Histogram:
         """Read ``{"edges": [...], "counts": [...]}``; raise :class:`DatasetError` naming ``what``."""
-        if not isinstance(obj, dict) or "edges" not in obj or "counts" not in obj:
-            raise DatasetError(f"{what} must be a dict with 'edges' and 'counts' (got {str(obj)[:60]})")
-        edges = np.asarray(obj["edges"], dtype=np.float64)
-        counts = np.asarray(obj["counts"], dtype=np.float64)
-        if edges.ndim != 1 or counts.ndim != 1 or len(edges) != len(counts) + 1 or len(counts) == 0:
-            raise DatasetError(
-                f"{what} must have len(edges) == len(counts) + 1 >= 2 (got {len(edges)} edges, {len(counts)} counts)"
-            )
-        if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-            raise DatasetError(f"{what} edges must be finite and increasing (got {edges[:6].tolist()}...)")
-        if not np.all(np.isfinite(counts)) or np.any(counts < 0) or counts.sum() <= 0:
-            raise DatasetError(f"{what} counts must be >= 0 and not all zero (got {counts[:6].tolist()}...)")
-        return cls(edges=edges, counts=counts)
+        return cls.of(CountHistogram.from_json(obj, what=what, allow_empty=False))
+
+    @classmethod
+    def of(cls, counts: CountHistogram) -> Histogram:
+        """The histogram of kept counts (not all zero) to draw from."""
+        return cls(edges=np.asarray(counts.edges), counts=np.asarray(counts.counts))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Draw ``n`` values: a bucket by its count, then uniformly inside it. Shape ``[n]``."""
@@ -181,6 +179,12 @@ class Schedule:
 
 
 # -- feature and channel resolution ------------------------------------------------------------
+def check_feature(feature: object) -> None:
+    """:class:`ConfigError` unless ``feature`` is one of :data:`FEATURE_KINDS`."""
+    if feature not in FEATURE_KINDS:
+        raise ConfigError(f"feature must be one of {', '.join(FEATURE_KINDS)} (got {feature!r})")
+
+
 def resolve_feature(feature: str, override: str | None = None) -> FeatureKind:
     """Decide how to read a dataset's series: ``bytes``, ``packets`` or ``sizes``.
 
@@ -192,8 +196,7 @@ def resolve_feature(feature: str, override: str | None = None) -> FeatureKind:
     ('bytes', 'packets', 'packets')
     """
     if override is not None:
-        if override not in FEATURE_KINDS:
-            raise ConfigError(f"feature must be one of {', '.join(FEATURE_KINDS)} (got {override!r})")
+        check_feature(override)
         try:
             known = resolve_feature(feature)
         except ConfigError:  # the metadata does not say: nothing to contradict
@@ -414,85 +417,25 @@ def schedule_binned(
         sampler = size_samplers[ch]
         pool = _SizePool(sampler, rng) if sampler is not None else None
         row = values[ch]
-        nz = np.flatnonzero(row)
-        if not len(nz):
+        if not row.any():
             continue
-        last_bin = int(nz[-1])
-        first_done = False
-        carry = 0
-        ch_sizes: list[list[int]] = [[] for _ in range(t)]
-        for k in nz.tolist() if kind == "packets" else range(int(nz[0]), t):
-            v = int(row[k])
-            if kind == "packets":
-                if v <= 0:
-                    continue
-                s = pool.draws_exactly(v) if pool is not None else [mtu] * v
-                if control:
-                    if k == last_bin and (len(s) > 1 or first_done):
-                        s[-1] = min_size  # FIN
-                    if not first_done:
-                        s[0] = min_size  # SYN / SYN-ACK
-                first_done = True
-                ch_sizes[k] = s
-                written[ch, k] = v
-                continue
-            b = v + carry
-            if b == 0:
-                continue
-            if b < min_size:
-                carry = b
-                continue
-            if carry:
-                carried += carry
-            carry = 0
-            head: list[int] = []
-            tail: list[int] = []
-            if control and not first_done and (b == min_size or b >= 2 * min_size):
-                head = [min_size]
-                b -= min_size
-            if control and k >= last_bin and (b == min_size or b >= 2 * min_size) and (b > 0):
-                tail = [min_size]
-                b -= min_size
-            mid = [] if b == 0 else (_fill_mtu(b, min_size=min_size, mtu=mtu) if sampler is None
-                                     else pool.take(b))
-            if len(mid) > 1:
-                mid = [mid[i] for i in rng.permutation(len(mid))]
-            first_done = True
-            ch_sizes[k] = head + mid + tail
-            written[ch, k] = sum(ch_sizes[k])
-        leftover = carry
-        if carry:  # bytes left at the end of the trace: add them to the last packets with room
-            for k in range(t - 1, -1, -1):
-                s = ch_sizes[k]
-                for i in range(len(s) - 1, -1, -1):
-                    take = min(mtu - s[i], carry)
-                    s[i] += take
-                    written[ch, k] += take
-                    carry -= take
-                    if carry == 0:
-                        break
-                if carry == 0:
-                    break
-            if carry:  # every packet is full: split the last one (mtu + carry >= 2 * min_size)
-                k = max(k for k in range(t) if ch_sizes[k]) if any(ch_sizes) else None
-                if k is not None:
-                    last = ch_sizes[k].pop() + carry
-                    ch_sizes[k] += [last - min_size, min_size]
-                    written[ch, k] += carry
-                    carry = 0
-            dropped += carry
-            carried += leftover - carry
-        # times: one draw for the whole channel; sorting them all sorts each bin's times (bins
-        # are disjoint), and the j-th packet of a bin takes the bin's j-th time
+        if kind == "packets":
+            ch_sizes = _packets_in_bins(row, pool=pool, min_size=min_size, mtu=mtu, control=control)
+        else:
+            ch_sizes, moved, carry = _bytes_in_bins(row, pool=pool, min_size=min_size, mtu=mtu, control=control,
+                                                    rng=rng)
+            carried += moved
+            if carry:  # bytes left at the end of the trace
+                lost = _spread_leftover(ch_sizes, carry, min_size=min_size, mtu=mtu)
+                dropped += lost
+                carried += carry - lost
         counts = np.array([len(x) for x in ch_sizes], np.int64)
+        written[ch] = counts if kind == "packets" else [sum(x) for x in ch_sizes]
         m = int(counts.sum())
         if m == 0:
             continue
-        k_of = np.repeat(np.arange(t), counts)
-        span = np.maximum(np.diff(bin_edges_us) - 2 * guard_us, 1)[k_of]
-        frac = offset_sampler.sample(rng, m) if offset_sampler is not None else rng.random(m)
-        frac = np.clip(frac, 0.0, np.nextafter(1.0, 0.0))
-        times.append(np.sort(bin_edges_us[k_of] + guard_us + np.floor(frac * span).astype(np.int64)))
+        ch_times, k_of = _bin_times(counts, bin_edges_us, offset_sampler=offset_sampler, guard_us=guard_us, rng=rng)
+        times.append(ch_times)
         sizes.append(np.fromiter((v for x in ch_sizes for v in x), np.int64, count=m))
         dirs.append(np.full(m, directions[ch], np.int8))
         bins_of.append(k_of)
@@ -501,23 +444,129 @@ def schedule_binned(
     time_us = np.concatenate(times)
     size = np.concatenate(sizes)
     direction = np.concatenate(dirs)
-    bins = np.concatenate(bins_of)
-    # the first packet of the trace sits on the start of its bin, sent forward when possible
+    _open_conversation(time_us, direction, np.concatenate(bins_of), bin_edges_us)
+    order = np.argsort(time_us, kind="stable")
+    return Schedule(time_us[order], size[order], direction[order], written, carried, dropped)
+
+
+def _packets_in_bins(row: np.ndarray, *, pool: _SizePool | None, min_size: int, mtu: int,
+                     control: bool) -> list[list[int]]:
+    """The packet sizes of each bin of one channel's packets per bin ``row`` ``[T]`` (not all zero).
+
+    With ``control``, the channel's first and last packets are header-only (SYN, FIN).
+    """
+    nz = np.flatnonzero(row)
+    last_bin = int(nz[-1])
+    first_done = False
+    out: list[list[int]] = [[] for _ in range(len(row))]
+    for k in nz.tolist():
+        v = int(row[k])
+        if v <= 0:
+            continue
+        s = pool.draws_exactly(v) if pool is not None else [mtu] * v
+        if control:
+            if k == last_bin and (len(s) > 1 or first_done):
+                s[-1] = min_size  # FIN
+            if not first_done:
+                s[0] = min_size  # SYN / SYN-ACK
+        first_done = True
+        out[k] = s
+    return out
+
+
+def _bytes_in_bins(row: np.ndarray, *, pool: _SizePool | None, min_size: int, mtu: int, control: bool,
+                   rng: np.random.Generator) -> tuple[list[list[int]], int, int]:
+    """The packet sizes of each bin of one channel's bytes per bin ``row`` ``[T]`` (not all zero).
+
+    A bin's sizes sum to its bytes exactly; a bin smaller than one packet is carried into the next
+    non-empty bin. With ``control``, the channel's first and last packets are header-only when the
+    bin's bytes allow it. Returns (sizes per bin, bytes carried to a later bin, bytes left over at
+    the end of the row).
+    """
+    t = len(row)
+    nz = np.flatnonzero(row)
+    last_bin = int(nz[-1])
+    first_done = False
+    carry = carried = 0
+    out: list[list[int]] = [[] for _ in range(t)]
+    for k in range(int(nz[0]), t):
+        b = int(row[k]) + carry
+        if b == 0:
+            continue
+        if b < min_size:
+            carry = b
+            continue
+        carried += carry
+        carry = 0
+        head: list[int] = []
+        tail: list[int] = []
+        if control and not first_done and (b == min_size or b >= 2 * min_size):
+            head = [min_size]
+            b -= min_size
+        if control and k >= last_bin and (b == min_size or b >= 2 * min_size) and (b > 0):
+            tail = [min_size]
+            b -= min_size
+        mid = [] if b == 0 else (_fill_mtu(b, min_size=min_size, mtu=mtu) if pool is None else pool.take(b))
+        if len(mid) > 1:
+            mid = [mid[i] for i in rng.permutation(len(mid))]
+        first_done = True
+        out[k] = head + mid + tail
+    return out, carried, carry
+
+
+def _spread_leftover(sizes: list[list[int]], carry: int, *, min_size: int, mtu: int) -> int:
+    """Add ``carry`` bytes to the last packets of ``sizes`` (per bin) with room below the MTU.
+
+    When every packet is full the last one is split in two (``mtu + carry >= 2 * min_size``).
+    Returns the bytes that could not be added (the channel has no packet).
+    """
+    for k in range(len(sizes) - 1, -1, -1):
+        s = sizes[k]
+        for i in range(len(s) - 1, -1, -1):
+            take = min(mtu - s[i], carry)
+            s[i] += take
+            carry -= take
+            if carry == 0:
+                return 0
+    filled = [k for k in range(len(sizes)) if sizes[k]]
+    if not filled:
+        return carry
+    last = sizes[filled[-1]].pop() + carry
+    sizes[filled[-1]] += [last - min_size, min_size]
+    return 0
+
+
+def _bin_times(counts: np.ndarray, bin_edges_us: np.ndarray, *, offset_sampler: Histogram | None, guard_us: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Send times of ``counts[k]`` packets in each bin ``k`` (sorted), and the bin of each packet.
+
+    One draw for the whole channel; sorting them all sorts each bin's times (bins are disjoint),
+    and the j-th packet of a bin takes the bin's j-th time.
+    """
+    m = int(counts.sum())
+    k_of = np.repeat(np.arange(len(counts)), counts)
+    span = np.maximum(np.diff(bin_edges_us) - 2 * guard_us, 1)[k_of]
+    frac = offset_sampler.sample(rng, m) if offset_sampler is not None else rng.random(m)
+    frac = np.clip(frac, 0.0, np.nextafter(1.0, 0.0))
+    return np.sort(bin_edges_us[k_of] + guard_us + np.floor(frac * span).astype(np.int64)), k_of
+
+
+def _open_conversation(time_us: np.ndarray, direction: np.ndarray, bins: np.ndarray,
+                       bin_edges_us: np.ndarray) -> None:
+    """Move the trace's opening packets in place: the first sits on the start of its bin (sent
+    forward when possible), and the other direction answers (SYN-ACK) before anything else there."""
     k0 = int(bins.min())
     in_k0 = np.flatnonzero(bins == k0)
     fwd = in_k0[direction[in_k0] == FORWARD]
     cand = fwd if len(fwd) else in_k0
     first = int(cand[np.argmin(time_us[cand])])
     time_us[first] = bin_edges_us[k0]
-    # the other direction answers first (SYN-ACK) before anything else in that bin
     rest = in_k0[in_k0 != first]
     other = rest[direction[rest] != direction[first]]
     if len(other):
         answer = int(other[np.argmin(time_us[other])])
         earliest = int(rest[np.argmin(time_us[rest])])
         time_us[answer], time_us[earliest] = time_us[earliest], time_us[answer]
-    order = np.argsort(time_us, kind="stable")
-    return Schedule(time_us[order], size[order], direction[order], written, carried, dropped)
 
 
 # -- signed packet sizes -----------------------------------------------------------------------

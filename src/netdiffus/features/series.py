@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -52,6 +52,13 @@ from netdiffus.errors import ConfigError
 
 __all__ = [
     "Feature",
+    "FEATURES",
+    "TraceUnit",
+    "TRACE_UNITS",
+    "Transport",
+    "TRANSPORTS",
+    "Direction",
+    "DIRECTION_ROWS",
     "SeriesSpec",
     "SeriesBuilder",
     "TraceTable",
@@ -62,16 +69,25 @@ __all__ = [
     "histogram_json",
 ]
 
+#: What a series holds (see the module docstring).
 Feature = Literal["bytes", "packets", "sizes", "iat"]
-FEATURES: tuple[str, ...] = ("bytes", "packets", "sizes", "iat")
+FEATURES: tuple[Feature, ...] = get_args(Feature)
+#: What one trace of a capture is (see :mod:`netdiffus.io.assembly`).
 TraceUnit = Literal["flow", "host", "file"]
+TRACE_UNITS: tuple[TraceUnit, ...] = get_args(TraceUnit)
+#: Transport classes counted per trace, in this order.
+Transport = Literal["tcp", "udp", "other"]
+TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
+#: The one direction convention: "up" is from the host / flow initiator, "down" is to it.
+Direction = Literal["up", "down"]
+#: The direction of channel k of a split series and of row k of ``TraceStats.size_hist``
+#: (the row of a packet is ``int(up)``).
+DIRECTION_ROWS: tuple[Direction, Direction] = ("down", "up")
 
 #: Edges (bytes) of the packet-size histograms: 8-byte bins up to 1520, then one bin to 65536.
 SIZE_EDGES = np.concatenate([np.arange(0, 1521, 8), [65536]]).astype(np.int64)
 #: Edges of the intra-bin arrival-offset histograms (fraction of the bin width).
 OFFSET_EDGES = np.linspace(0.0, 1.0, 21)
-#: Transport classes counted per trace, in this order.
-TRANSPORTS = ("tcp", "udp", "other")
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ns|us|ms|s|m|min)?\s*$")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, None: 1.0}
@@ -171,7 +187,8 @@ class TraceStats:
     first_ns, last_ns : int
         Times of the first and last packet (ns).
     size_hist : ndarray [2, len(SIZE_EDGES) - 1] int32
-        Sizes of the packets in the series, row 0 down (to), row 1 up (from).
+        Sizes of the packets in the series, row 0 down (to), row 1 up (from): see
+        :data:`DIRECTION_ROWS`.
     offset_hist : ndarray [len(OFFSET_EDGES) - 1] int32
         Arrival offsets within their bin (binned features only).
     transport : ndarray [3] int64

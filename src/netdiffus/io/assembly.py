@@ -36,13 +36,14 @@ from typing import Literal
 import numpy as np
 
 from netdiffus.errors import ConfigError
-from netdiffus.features.series import SeriesSpec, TraceStats, TraceTable
+from netdiffus.features.series import TRACE_UNITS, SeriesSpec, TraceStats, TraceTable, TraceUnit
 from netdiffus.io.pcap import PacketBatch
 
 __all__ = ["Trace", "HostKey", "assemble", "check_flow_timeouts", "count_hosts", "format_mac", "format_ip", "FlowKey"]
 
-Unit = Literal["flow", "host", "file"]
-UNITS: tuple[str, ...] = ("flow", "host", "file")
+#: What one trace is (declared with the series that name their channels after it).
+Unit = TraceUnit
+UNITS: tuple[Unit, ...] = TRACE_UNITS
 
 _BROADCAST = 0xFFFFFFFFFFFF
 _GROUP_BIT = 1 << 40  # I/G bit of the first octet: multicast and broadcast MACs
@@ -261,6 +262,49 @@ class _OpenFlow:
     init_fwd: bool  # the initiator is the canonical key's lower endpoint
 
 
+@dataclass
+class _Runs:
+    """The IP packets of a batch grouped by flow key, in key order, split into runs at idle gaps.
+
+    Packet arrays are in grouped order (``order`` maps them back to the batch's IP packets); run
+    arrays have one entry per run.
+    """
+
+    order: np.ndarray  # [P] position among the batch's IP packets of each grouped packet
+    fwd: np.ndarray  # [P] (batch order) the source is the canonical key's lower endpoint
+    ts: np.ndarray  # [P] times, grouped order
+    starts: np.ndarray  # [R] first packet of each run
+    ends: np.ndarray  # [R] one past its last packet
+    last_ns: np.ndarray  # [R] time of its last packet
+    by_start: np.ndarray  # [R] runs in the order of their first packet in the batch
+    keys: list[tuple]  # [R] the run's canonical key, as exact Python ints
+
+
+def _runs(b: PacketBatch, sel: np.ndarray, idle_ns: int) -> _Runs:
+    """Group the IP packets ``sel`` of ``b`` by bidirectional 5-tuple with one sort, split at idle gaps."""
+    proto = b.proto[sel]
+    s_hi, s_lo, sp = b.src_hi[sel], b.src_lo[sel], b.sport[sel]
+    d_hi, d_lo, dp = b.dst_hi[sel], b.dst_lo[sel], b.dport[sel]
+    # fwd: the source is the lower endpoint (hi, lo, port) of the canonical key
+    fwd = (s_hi < d_hi) | ((s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (sp <= dp))))
+    cols = (proto, np.where(fwd, s_hi, d_hi), np.where(fwd, s_lo, d_lo), np.where(fwd, sp, dp),
+            np.where(fwd, d_hi, s_hi), np.where(fwd, d_lo, s_lo), np.where(fwd, dp, sp))
+    order = np.lexsort(cols[::-1])  # stable: capture order within a flow
+    n = len(order)
+    sorted_cols = [c[order] for c in cols]
+    new_group = np.ones(n, bool)
+    new_group[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in sorted_cols])
+    ts = b.ts_ns[sel][order]
+    gap = np.zeros(n, bool)
+    gap[1:] = (ts[1:] - ts[:-1] > idle_ns) & ~new_group[1:]
+    starts = np.flatnonzero(new_group | gap)
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))[starts]
+    return _Runs(order=order, fwd=fwd, ts=ts, starts=starts, ends=np.append(starts[1:], n),
+                 last_ns=np.maximum.reduceat(ts, starts),
+                 by_start=np.argsort(order[starts], kind="stable"),  # so flows are numbered by start
+                 keys=list(zip(*(c[group_start].tolist() for c in sorted_cols), strict=True)))
+
+
 def _assemble_flows(batches: Iterable[PacketBatch], spec: SeriesSpec, idle_ns: int, active_ns: int) -> Iterator[Trace]:
     """Flows by bidirectional 5-tuple. Per batch: group packets by key with one sort, split groups at
     idle gaps, give each run a table slot (Python work per run, not per packet), then add every
@@ -276,39 +320,29 @@ def _assemble_flows(batches: Iterable[PacketBatch], spec: SeriesSpec, idle_ns: i
         del by_slot[f.slot]
         return Trace(index=f.index, stats=table.close(f.slot), flow=f.key)
 
+    def open_flow(key: tuple, b: PacketBatch, j: int, fwd: bool) -> _OpenFlow:
+        nonlocal created
+        src, dst = (int(b.src_hi[j]), int(b.src_lo[j])), (int(b.dst_hi[j]), int(b.dst_lo[j]))
+        f = _OpenFlow(slot=table.open(), index=created, init_fwd=fwd,
+                      key=FlowKey(int(b.proto[j]), format_ip(*src), int(b.sport[j]), format_ip(*dst), int(b.dport[j])))
+        created += 1
+        open_flows[key] = f
+        by_slot[f.slot] = key
+        return f
+
     for b in batches:
         sel = np.flatnonzero(b.is_ip)
         if len(sel) == 0:
             continue
-        proto = b.proto[sel]
-        s_hi, s_lo, sp = b.src_hi[sel], b.src_lo[sel], b.sport[sel]
-        d_hi, d_lo, dp = b.dst_hi[sel], b.dst_lo[sel], b.dport[sel]
-        # fwd: the source is the lower endpoint (hi, lo, port) of the canonical key
-        fwd = (s_hi < d_hi) | ((s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (sp <= dp))))
-        cols = (proto, np.where(fwd, s_hi, d_hi), np.where(fwd, s_lo, d_lo), np.where(fwd, sp, dp),
-                np.where(fwd, d_hi, s_hi), np.where(fwd, d_lo, s_lo), np.where(fwd, dp, sp))
-        order = np.lexsort(cols[::-1])  # stable: capture order within a flow
-        n = len(order)
-        sorted_cols = [c[order] for c in cols]
-        new_group = np.ones(n, bool)
-        new_group[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in sorted_cols])
-        ts = b.ts_ns[sel][order]
-        gap = np.zeros(n, bool)
-        gap[1:] = (ts[1:] - ts[:-1] > idle_ns) & ~new_group[1:]
-        run_starts = np.flatnonzero(new_group | gap)
-        run_ends = np.append(run_starts[1:], n)
-        run_group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))[run_starts]
-        run_last = np.maximum.reduceat(ts, run_starts)
-        # runs in the order of their first packet, so flows are numbered by start
-        run_order = np.argsort(order[run_starts], kind="stable")
-        key_rows = list(zip(*(c[run_group_start].tolist() for c in sorted_cols), strict=True))  # exact Python ints
-        pkt_slot = np.empty(n, np.int64)
-        pkt_init = np.empty(n, bool)
+        runs = _runs(b, sel, idle_ns)
+        ts, order = runs.ts, runs.order
+        pkt_slot = np.empty(len(order), np.int64)
+        pkt_init = np.empty(len(order), bool)
         retired: list[_OpenFlow] = []  # flows of this batch that end inside it: closed after the add
         touched: set[tuple] = set()
-        for r in run_order.tolist():
-            key = key_rows[r]
-            p0, p1 = int(run_starts[r]), int(run_ends[r])
+        for r in runs.by_start.tolist():
+            key = runs.keys[r]
+            p0, p1 = int(runs.starts[r]), int(runs.ends[r])
             f = open_flows.get(key)
             if f is not None:
                 if key in touched:  # a second run of this key in the batch: after an idle gap
@@ -321,18 +355,11 @@ def _assemble_flows(batches: Iterable[PacketBatch], spec: SeriesSpec, idle_ns: i
             touched.add(key)
             while True:
                 if f is None:
-                    j = int(sel[order[p0]])
-                    src, dst = (int(b.src_hi[j]), int(b.src_lo[j])), (int(b.dst_hi[j]), int(b.dst_lo[j]))
-                    f = _OpenFlow(slot=table.open(), index=created, init_fwd=bool(fwd[order[p0]]),
-                                  key=FlowKey(int(b.proto[j]), format_ip(*src), int(b.sport[j]), format_ip(*dst),
-                                              int(b.dport[j])))
-                    created += 1
-                    open_flows[key] = f
-                    by_slot[f.slot] = key
+                    f = open_flow(key, b, int(sel[order[p0]]), bool(runs.fwd[order[p0]]))
                 start = int(table.first_ns[f.slot]) if table.n_packets(f.slot) else int(ts[p0])
                 # the active timeout may cut this run (rare: test the run's last packet first)
                 cut = p1
-                if int(run_last[r]) - start >= active_ns:
+                if int(runs.last_ns[r]) - start >= active_ns:
                     over = np.flatnonzero(ts[p0:p1] - start >= active_ns)
                     if len(over) and over[0] > 0:
                         cut = p0 + int(over[0])
@@ -342,8 +369,8 @@ def _assemble_flows(batches: Iterable[PacketBatch], spec: SeriesSpec, idle_ns: i
                     break
                 retired.append(f)
                 p0, f = cut, None
-        table.add(slot=pkt_slot, ts_ns=ts, length=b.length[sel][order], up=fwd[order] == pkt_init,
-                  proto=proto[order])
+        table.add(slot=pkt_slot, ts_ns=ts, length=b.length[sel][order], up=runs.fwd[order] == pkt_init,
+                  proto=b.proto[sel][order])
         for f in retired:
             del by_slot[f.slot]
             yield Trace(index=f.index, stats=table.close(f.slot), flow=f.key)

@@ -1,4 +1,4 @@
-"""Helpers shared by the CSV readers: opening a CSV file, listing columns, skip reasons.
+"""Helpers shared by the CSV readers: opening a CSV file, listing columns, skipping a bad file.
 
 Examples
 --------
@@ -11,6 +11,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 
 from netdiffus.errors import InputError
 
-__all__ = ["open_csv", "format_columns", "skip_reason"]
+__all__ = ["open_csv", "format_columns", "skip_reason", "skip_file"]
 
 
 @contextmanager
@@ -79,3 +80,14 @@ def skip_reason(exc: Exception, path: str | os.PathLike[str]) -> str:
     if m:
         return f"line {m.group(1)}: {msg[len(prefix) + m.end() :]}"
     return msg
+
+
+def skip_file(exc: InputError, path: str | os.PathLike[str], skipped: list[tuple[str, str]], *, strict: bool,
+              log: logging.Logger) -> None:
+    """A file that cannot be used: raise ``exc`` with ``strict``; else add ``(path, reason)`` to
+    ``skipped`` and log one warning (``skipped x.csv: line 7: ...``) on the reader's ``log``."""
+    if strict:
+        raise exc
+    reason = skip_reason(exc, path)
+    skipped.append((str(path), reason))
+    log.warning("skipped %s: %s", path, reason)

@@ -42,22 +42,28 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
-from netdiffus.io.csv_common import format_columns, open_csv, skip_reason
+from netdiffus.io.csv_common import format_columns, open_csv, skip_file
 from netdiffus.io.csv_traces import aggregate_bins, fit_length, read_csv_traces
 from netdiffus.io.dataset import TRACE_COLUMNS, DatasetMeta, TraceDataset
 from netdiffus.io.labels import common_folder
+from netdiffus.io.summary import PrepareSummary
 
-__all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table", "wide_channels", "DEFAULT_VALUE_UNIT"]
+__all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table", "wide_channels", "DEFAULT_VALUE_UNIT",
+           "CsvLayout", "CSV_LAYOUTS"]
 
 log = logging.getLogger(__name__)
 
-Layout = Literal["auto", "per-trace", "wide", "long"]
+#: The layout of one CSV input (see the module docstring), and what ``layout="auto"`` picks from.
+DetectedLayout = Literal["per-trace", "wide", "long"]
+CsvLayout = Literal["auto", DetectedLayout]
+CSV_LAYOUTS: tuple[CsvLayout, ...] = get_args(CsvLayout)
 ID_COLUMNS = ("id", "trace_id", "trace", "flow_id")
 TIME_COLUMNS = ("time", "t", "timestamp", "ts")
 #: Unit stored (and printed) for CSV values when none is given.
@@ -78,7 +84,7 @@ def _find(header: list[str], names: Sequence[str]) -> int | None:
     return next((low.index(n) for n in names if n in low), None)
 
 
-def detect_layout(path: Path, *, column: str | None) -> Literal["per-trace", "wide", "long"]:
+def detect_layout(path: Path, *, column: str | None) -> DetectedLayout:
     """The layout of one CSV input (see the module docstring)."""
     if path.is_dir():
         return "per-trace"
@@ -220,6 +226,18 @@ def _columns(column: str | None) -> list[str]:
     return [c.strip() for c in column.split(",") if c.strip()] if column else []
 
 
+@dataclass
+class _Gathered:
+    """The traces read from the CSV inputs so far, in input order."""
+
+    series: list[np.ndarray] = field(default_factory=list)  # [C, T_i] each
+    ids: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    kinds: set[str] = field(default_factory=set)  # the layouts read
+    channel_names: dict[tuple[str, ...], str] = field(default_factory=dict)  # channel names -> first input
+
+
 def prepare_csv(
     inputs: Sequence[str | os.PathLike[str]],
     *,
@@ -229,11 +247,11 @@ def prepare_csv(
     label_from: str = "folder",
     bin_width_s: float | None = None,
     unit: str = "",
-    layout: Layout = "auto",
+    layout: CsvLayout = "auto",
     strict: bool = False,
     progress: Callable[[int, int], None] | None = None,
     t_start: float | None = None,
-):
+) -> tuple[TraceDataset, PrepareSummary]:
     """CSV inputs -> (TraceDataset ``[N, C, T]``, PrepareSummary). See the module docstring.
 
     ``column`` may name several columns, comma-separated (``frame_sum_dl,frame_sum_ul``): each is
@@ -243,22 +261,15 @@ def prepare_csv(
     skipped with a logged warning and listed in the summary, or raises with ``strict``. A folder
     without ``.csv`` files is passed over when other inputs have some.
     """
-    from netdiffus.prepare import PrepareSummary
-
     t_start = time.perf_counter() if t_start is None else t_start
     if label_from != "folder":
         raise ConfigError(f"label_from must be 'folder' for CSV inputs (got {label_from!r})")
-    if layout not in ("auto", "per-trace", "wide", "long"):
-        raise ConfigError(f"csv_layout must be auto, per-trace, wide or long (got {layout!r})")
+    if layout not in CSV_LAYOUTS:
+        raise ConfigError(f"csv_layout must be {', '.join(CSV_LAYOUTS[:-1])} or {CSV_LAYOUTS[-1]} (got {layout!r})")
     if column is not None and not _columns(column):
         raise ConfigError(f"column must name at least one column (got {column!r})")
     summary = PrepareSummary()
-    series: list[np.ndarray] = []
-    ids: list[str] = []
-    labels: list[str] = []
-    sources: list[str] = []
-    kinds = set()
-    channel_names: dict[tuple[str, ...], str] = {}  # channel names -> first input with them
+    got = _Gathered()
     paths = [Path(item) for item in inputs]
     empty = [p for p in paths if p.is_dir() and next(p.rglob("*.csv"), None) is None]
     if empty and len(empty) == len(paths):
@@ -271,67 +282,89 @@ def prepare_csv(
             log.debug("no .csv files under %s", path)
             continue
         kind = detect_layout(path, column=column) if layout == "auto" else layout
-        kinds.add(kind)
+        got.kinds.add(kind)
         if kind == "per-trace":
-            if column is None:
-                if path.is_file():  # one file read as one trace: say which columns it has
-                    header = _header(path)
-                    raise ConfigError(
-                        f"{path} reads as one trace per file (columns: {format_columns(header)}): name its value "
-                        f"column (--column {header[-1] if header else 'NAME'}), or give --csv-layout wide or long")
-                raise ConfigError("column is required for per-trace CSV files (e.g. --column frame_sum_dl)")
-            per_channel = []
-            for name in _columns(column):  # one read per channel; files skipped for any channel drop out
-                ds, s = read_csv_traces(path, column=name, length=length, aggregate=aggregate, strict=strict,
-                                        progress=progress)
-                per_channel.append(ds)
-                summary.skipped += [x for x in s.skipped if x not in summary.skipped]
-            common = set.intersection(*(set(ds.ids) for ds in per_channel))
-            first = per_channel[0]
-            keep = [i for i, tid in enumerate(first.ids) if tid in common]
-            summary.files_read += len(keep)
-            for i in keep:
-                tid = first.ids[i]
-                rows_c = [ds.series[ds.ids.index(tid), 0].astype(np.float64) for ds in per_channel]
-                t_min = min(len(r) for r in rows_c)
-                series.append(np.stack([r[:t_min] for r in rows_c]))
-                if path.is_file() and files_root is not None:
-                    ids.append(path.relative_to(files_root).with_suffix("").as_posix())
-                    labels.append(path.parent.relative_to(files_root).as_posix())
-                else:
-                    ids.append(tid)
-                    labels.append(first.labels[i])
-                sources.append(first.sources[i])
-            if keep:
-                channel_names.setdefault(tuple(_columns(column)), str(path))
-            continue
-        if path.is_dir():
-            raise ConfigError(f"csv_layout {kind!r} needs a CSV file, not a folder (got {path})")
-        here = "."
-        try:
-            if kind == "wide":
-                values, tids, tlabels, table_channels = read_wide_table(path, label=here)
-                values, names = _pick_channels(path, values, table_channels, column)
-                rows = list(values)
-            else:
-                rows, tids, tlabels = read_long_table(path, column=column, bin_width_s=bin_width_s, label=here)
-                names = _columns(column) or ["value"]
-        except InputError as exc:
-            if strict:
-                raise
-            reason = skip_reason(exc, path)
-            summary.skipped.append((str(path), reason))
-            log.warning("skipped %s: %s", path, reason)
-            continue
-        channel_names.setdefault(tuple(names), str(path))
-        for r in rows:
-            if length is not None:
-                r = fit_length(r, length * aggregate)
-            series.append(aggregate_bins(r, aggregate))
-        ids += tids
-        labels += tlabels
-        sources += [str(path)] * len(tids)
-        summary.files_read += 1
+            _read_per_trace(path, got, summary, column=column, length=length, aggregate=aggregate, strict=strict,
+                            progress=progress, files_root=files_root)
+        else:
+            _read_table(path, got, summary, kind=kind, column=column, length=length, aggregate=aggregate,
+                        bin_width_s=bin_width_s, strict=strict)
+    ds = _dataset(got, summary, inputs=inputs, column=column, length=length, aggregate=aggregate,
+                  bin_width_s=bin_width_s, unit=unit)
+    summary.elapsed_s = time.perf_counter() - t_start
+    return ds, summary
+
+
+def _read_per_trace(path: Path, got: _Gathered, summary: PrepareSummary, *, column: str | None, length: int | None,
+                    aggregate: int, strict: bool, progress: Callable[[int, int], None] | None,
+                    files_root: Path | None) -> None:
+    """Add the traces of per-trace CSV files (a folder, or one file given directly): one channel per column."""
+    if column is None:
+        if path.is_file():  # one file read as one trace: say which columns it has
+            header = _header(path)
+            raise ConfigError(
+                f"{path} reads as one trace per file (columns: {format_columns(header)}): name its value "
+                f"column (--column {header[-1] if header else 'NAME'}), or give --csv-layout wide or long")
+        raise ConfigError("column is required for per-trace CSV files (e.g. --column frame_sum_dl)")
+    per_channel = []
+    for name in _columns(column):  # one read per channel; files skipped for any channel drop out
+        ds, s = read_csv_traces(path, column=name, length=length, aggregate=aggregate, strict=strict,
+                                progress=progress)
+        per_channel.append(ds)
+        summary.skipped += [x for x in s.skipped if x not in summary.skipped]
+    common = set.intersection(*(set(ds.ids) for ds in per_channel))
+    first = per_channel[0]
+    keep = [i for i, tid in enumerate(first.ids) if tid in common]
+    summary.files_read += len(keep)
+    for i in keep:
+        tid = first.ids[i]
+        rows_c = [ds.series[ds.ids.index(tid), 0].astype(np.float64) for ds in per_channel]
+        t_min = min(len(r) for r in rows_c)
+        got.series.append(np.stack([r[:t_min] for r in rows_c]))
+        if path.is_file() and files_root is not None:
+            got.ids.append(path.relative_to(files_root).with_suffix("").as_posix())
+            got.labels.append(path.parent.relative_to(files_root).as_posix())
+        else:
+            got.ids.append(tid)
+            got.labels.append(first.labels[i])
+        got.sources.append(first.sources[i])
+    if keep:
+        got.channel_names.setdefault(tuple(_columns(column)), str(path))
+
+
+def _read_table(path: Path, got: _Gathered, summary: PrepareSummary, *, kind: DetectedLayout, column: str | None,
+                length: int | None, aggregate: int, bin_width_s: float | None, strict: bool) -> None:
+    """Add the traces of one wide or long table (labelled ``.`` unless it has a label column)."""
+    if path.is_dir():
+        raise ConfigError(f"csv_layout {kind!r} needs a CSV file, not a folder (got {path})")
+    here = "."
+    try:
+        if kind == "wide":
+            values, tids, tlabels, table_channels = read_wide_table(path, label=here)
+            values, names = _pick_channels(path, values, table_channels, column)
+            rows = list(values)
+        else:
+            rows, tids, tlabels = read_long_table(path, column=column, bin_width_s=bin_width_s, label=here)
+            names = _columns(column) or ["value"]
+    except InputError as exc:
+        skip_file(exc, path, summary.skipped, strict=strict, log=log)
+        return
+    got.channel_names.setdefault(tuple(names), str(path))
+    for r in rows:
+        if length is not None:
+            r = fit_length(r, length * aggregate)
+        got.series.append(aggregate_bins(r, aggregate))
+    got.ids += tids
+    got.labels += tlabels
+    got.sources += [str(path)] * len(tids)
+    summary.files_read += 1
+
+
+def _dataset(got: _Gathered, summary: PrepareSummary, *, inputs: Sequence[str | os.PathLike[str]],
+             column: str | None, length: int | None, aggregate: int, bin_width_s: float | None,
+             unit: str) -> TraceDataset:
+    """The traces gathered, cut (or padded) to one length; raise if there are none or they disagree."""
+    series, channel_names = got.series, got.channel_names
     if not series:
         first = f"; first: {summary.skipped[0][0]}: {summary.skipped[0][1]}" if summary.skipped else ""
         raise InputError(f"no usable traces in {', '.join(str(i) for i in inputs)} "
@@ -345,14 +378,13 @@ def prepare_csv(
         (a, pa_), (b, pb) = list(channel_names.items())[:2]
         raise InputError(f"the CSV inputs have different channels ({', '.join(a)} in {pa_}; {', '.join(b)} in {pb})")
     arr = np.stack([fit_length(s, t)[..., :t] for s in series]).astype(np.float32)  # [N, C, T]
-    summary.traces_per_label = dict(sorted(Counter(labels).items()))
+    summary.traces_per_label = dict(sorted(Counter(got.labels).items()))
     names = list(next(iter(channel_names))) if channel_names else _columns(column) or ["value"]
     meta = DatasetMeta(
         feature=names[0] if len(names) == 1 else "+".join(names),
         unit=unit or DEFAULT_VALUE_UNIT,
         bin_width_s=None if bin_width_s is None else bin_width_s * aggregate,
         channels=names,
-        extra={"source_kind": "csv-" + "+".join(sorted(kinds)), "aggregate": aggregate},
+        extra={"source_kind": "csv-" + "+".join(sorted(got.kinds)), "aggregate": aggregate},
     )
-    summary.elapsed_s = time.perf_counter() - t_start
-    return TraceDataset(series=arr, labels=labels, ids=ids, sources=sources, meta=meta), summary
+    return TraceDataset(series=arr, labels=got.labels, ids=got.ids, sources=got.sources, meta=meta)

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
-from netdiffus.io.csv_common import format_columns, open_csv, skip_reason
+from netdiffus.io.csv_common import format_columns, open_csv, skip_file
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
 
 __all__ = ["read_csv_traces", "CsvReadSummary", "aggregate_bins", "fit_length"]
@@ -162,11 +162,7 @@ def read_csv_traces(
         try:
             raw = _read_column(path, column)
         except InputError as exc:
-            if strict:
-                raise
-            reason = skip_reason(exc, path)
-            summary.skipped.append((str(path), reason))
-            log.warning("skipped %s: %s", path, reason)
+            skip_file(exc, path, summary.skipped, strict=strict, log=log)
             continue
         if length is not None:
             raw = fit_length(raw, length * aggregate)

@@ -55,9 +55,9 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, get_args
 
 import numpy as np
 
@@ -71,11 +71,15 @@ __all__ = [
     "iter_packet_batches",
     "decode_batch",
     "decode_batch_dpkt",
+    "Decoder",
+    "DECODERS",
     "capture_kind",
     "SUPPORTED_LINKTYPES",
 ]
 
+#: Header decoding: the vectorised fast path or dpkt (the reference).
 Decoder = Literal["fast", "dpkt"]
+DECODERS: tuple[Decoder, ...] = get_args(Decoder)
 WarningCallback = Callable[[str], None]
 
 
@@ -423,82 +427,23 @@ def _tsresol_ns(options: bytes, endian: str) -> tuple[int, int]:
     return 1_000, 1  # default: microseconds
 
 
+@dataclass
+class _PcapngState:
+    """What reading a pcapng carries from block to block (and chunk to chunk)."""
+
+    endian: str = "<"
+    ifaces: list[tuple[int, int, int]] = field(default_factory=list)  # (linktype, mul, div)
+    warned: set[int] = field(default_factory=set)  # unknown block types already warned about
+    first: bool = True  # no block read yet: the first must be a section header
+
+
 def _pcapng_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | None) -> Iterator[RawBatch]:
-    endian = "<"
-    ifaces: list[tuple[int, int, int]] = []  # (linktype, mul, div)
-    warned: set[int] = set()
-    first = True
+    state = _PcapngState()
     while True:
         if len(chunks.buf) < 12 and not chunks.eof:
             chunks.fill()
         buf = chunks.buf
-        n = len(buf)
-        off = 0
-        offs, caps, wires, tss, lts = [], [], [], [], []
-        while off + 12 <= n:
-            btype = struct.unpack_from(endian + "I", buf, off)[0]
-            if btype == 0x0A0D0D0A:  # section header: the byte-order magic decides the endianness
-                bom = buf[off + 8 : off + 12]
-                if bom == b"\x4d\x3c\x2b\x1a":
-                    endian = "<"
-                elif bom == b"\x1a\x2b\x3c\x4d":
-                    endian = ">"
-                else:
-                    raise CaptureError(f"{name}: corrupt pcapng section header at byte {chunks.pos + off}")
-                ifaces = []
-            elif first:
-                raise CaptureError(f"{name}: corrupt pcapng: first block is not a section header")
-            first = False
-            blen = struct.unpack_from(endian + "I", buf, off + 4)[0]
-            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-                raise CaptureError(f"{name}: corrupt pcapng block at byte {chunks.pos + off}: length {blen}")
-            if off + blen > n:
-                break
-            if btype == PCAPNG_EPB or btype == PCAPNG_PB:
-                if btype == PCAPNG_EPB:
-                    iface, tsh, tsl, cap, wire = struct.unpack_from(endian + "IIIII", buf, off + 8)
-                else:
-                    iface, _drops, tsh, tsl, cap, wire = struct.unpack_from(endian + "HHIIII", buf, off + 8)
-                if iface >= len(ifaces):
-                    raise CaptureError(
-                        f"{name}: corrupt pcapng: packet at byte {chunks.pos + off} names interface {iface} "
-                        f"but {len(ifaces)} are declared"
-                    )
-                if 28 + cap > blen:
-                    raise CaptureError(
-                        f"{name}: corrupt pcapng packet at byte {chunks.pos + off}: captured length {cap}"
-                    )
-                lt, mul, div = ifaces[iface]
-                offs.append(off + 28)
-                caps.append(cap)
-                wires.append(wire)
-                ts_ns = ((tsh << 32) | tsl) * mul // div
-                if ts_ns >= 1 << 63:
-                    raise CaptureError(
-                        f"{name}: corrupt pcapng packet at byte {chunks.pos + off}: timestamp out of range"
-                    )
-                tss.append(ts_ns)
-                lts.append(lt)
-            elif btype == PCAPNG_SPB:
-                if not ifaces:
-                    raise CaptureError(f"{name}: corrupt pcapng: simple packet before any interface")
-                wire = struct.unpack_from(endian + "I", buf, off + 8)[0]
-                lt, _snap = ifaces[0][0], 0
-                offs.append(off + 12)
-                caps.append(min(wire, blen - 16))
-                wires.append(wire)
-                tss.append(tss[-1] if tss else 0)  # simple packets carry no timestamp
-                lts.append(lt)
-            elif btype == PCAPNG_IDB:
-                lt = struct.unpack_from(endian + "H", buf, off + 8)[0]
-                _check_linktype(lt, name)
-                mul, div = _tsresol_ns(buf[off + 16 : off + blen - 4], endian)
-                ifaces.append((lt, mul, div))
-            elif btype != 0x0A0D0D0A and btype not in PCAPNG_KNOWN_IGNORED:
-                if btype not in warned and on_warning is not None:
-                    on_warning(f"{name}: skipped pcapng block(s) of unknown type 0x{btype:08x}")
-                warned.add(btype)
-            off += blen
+        off, (offs, caps, wires, tss, lts) = _pcapng_blocks(buf, state, name, chunks.pos, on_warning)
         if offs:
             data = np.frombuffer(buf, dtype=np.uint8, count=off)
             yield RawBatch(
@@ -515,11 +460,92 @@ def _pcapng_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | No
         if chunks.eof:
             if chunks.buf:
                 rest = len(chunks.buf)
-                need = struct.unpack_from(endian + "I", chunks.buf, 4)[0] if rest >= 8 else 12
+                need = struct.unpack_from(state.endian + "I", chunks.buf, 4)[0] if rest >= 8 else 12
                 _cut_short(_truncated(name, chunks.pos, need, rest), on_warning)
             return
-        need = struct.unpack_from(endian + "I", chunks.buf, 4)[0] if len(chunks.buf) >= 8 else 12
+        need = struct.unpack_from(state.endian + "I", chunks.buf, 4)[0] if len(chunks.buf) >= 8 else 12
         chunks.fill(need)
+
+
+def _pcapng_blocks(buf: bytes, state: _PcapngState, name: str, pos: int,
+                   on_warning: WarningCallback | None) -> tuple[int, tuple[list[int], ...]]:
+    """Read the whole blocks at the start of ``buf`` (``pos``: its offset in the file).
+
+    Returns the bytes read and, per packet, (offset in ``buf``, captured length, wire length,
+    timestamp in ns, link type). The per-packet work stays in this loop: one call per chunk.
+    """
+    endian, ifaces = state.endian, state.ifaces
+    n = len(buf)
+    off = 0
+    offs: list[int] = []
+    caps: list[int] = []
+    wires: list[int] = []
+    tss: list[int] = []
+    lts: list[int] = []
+    while off + 12 <= n:
+        btype = struct.unpack_from(endian + "I", buf, off)[0]
+        if btype == 0x0A0D0D0A:  # section header: the byte-order magic decides the endianness
+            endian = _section_byte_order(buf, off, name, pos)
+            ifaces = []
+        elif state.first:
+            raise CaptureError(f"{name}: corrupt pcapng: first block is not a section header")
+        state.first = False
+        blen = struct.unpack_from(endian + "I", buf, off + 4)[0]
+        if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+            raise CaptureError(f"{name}: corrupt pcapng block at byte {pos + off}: length {blen}")
+        if off + blen > n:
+            break
+        if btype == PCAPNG_EPB or btype == PCAPNG_PB:
+            if btype == PCAPNG_EPB:
+                iface, tsh, tsl, cap, wire = struct.unpack_from(endian + "IIIII", buf, off + 8)
+            else:
+                iface, _drops, tsh, tsl, cap, wire = struct.unpack_from(endian + "HHIIII", buf, off + 8)
+            if iface >= len(ifaces):
+                raise CaptureError(
+                    f"{name}: corrupt pcapng: packet at byte {pos + off} names interface {iface} "
+                    f"but {len(ifaces)} are declared"
+                )
+            if 28 + cap > blen:
+                raise CaptureError(f"{name}: corrupt pcapng packet at byte {pos + off}: captured length {cap}")
+            lt, mul, div = ifaces[iface]
+            offs.append(off + 28)
+            caps.append(cap)
+            wires.append(wire)
+            ts_ns = ((tsh << 32) | tsl) * mul // div
+            if ts_ns >= 1 << 63:
+                raise CaptureError(f"{name}: corrupt pcapng packet at byte {pos + off}: timestamp out of range")
+            tss.append(ts_ns)
+            lts.append(lt)
+        elif btype == PCAPNG_SPB:
+            if not ifaces:
+                raise CaptureError(f"{name}: corrupt pcapng: simple packet before any interface")
+            wire = struct.unpack_from(endian + "I", buf, off + 8)[0]
+            offs.append(off + 12)
+            caps.append(min(wire, blen - 16))
+            wires.append(wire)
+            tss.append(tss[-1] if tss else 0)  # simple packets carry no timestamp
+            lts.append(ifaces[0][0])
+        elif btype == PCAPNG_IDB:
+            lt = struct.unpack_from(endian + "H", buf, off + 8)[0]
+            _check_linktype(lt, name)
+            ifaces.append((lt, *_tsresol_ns(buf[off + 16 : off + blen - 4], endian)))
+        elif btype != 0x0A0D0D0A and btype not in PCAPNG_KNOWN_IGNORED:
+            if btype not in state.warned and on_warning is not None:
+                on_warning(f"{name}: skipped pcapng block(s) of unknown type 0x{btype:08x}")
+            state.warned.add(btype)
+        off += blen
+    state.endian, state.ifaces = endian, ifaces
+    return off, (offs, caps, wires, tss, lts)
+
+
+def _section_byte_order(buf: bytes, off: int, name: str, pos: int) -> str:
+    """The byte order (``<`` or ``>``) of the pcapng section whose header starts at ``off``."""
+    bom = buf[off + 8 : off + 12]
+    if bom == b"\x4d\x3c\x2b\x1a":
+        return "<"
+    if bom == b"\x1a\x2b\x3c\x4d":
+        return ">"
+    raise CaptureError(f"{name}: corrupt pcapng section header at byte {pos + off}")
 
 
 # -- header decoding: vectorised fast path ------------------------------------------------------
@@ -534,122 +560,161 @@ def _heads(raw: RawBatch) -> np.ndarray:
     return h
 
 
+class _Heads:
+    """Reads at per-packet offsets into the first HEAD bytes of every packet of a batch.
+
+    An offset past HEAD reads the last kept byte (as zero padding would): callers mask those packets.
+    """
+
+    __slots__ = ("h", "rows", "n")
+
+    def __init__(self, raw: RawBatch) -> None:
+        self.h = _heads(raw)
+        self.n = len(raw)
+        self.rows = np.arange(self.n)
+
+    def u8(self, off: np.ndarray | int) -> np.ndarray:
+        return self.h[self.rows, np.minimum(off, HEAD - 1)].astype(np.int64)
+
+    def be16(self, off: np.ndarray | int) -> np.ndarray:
+        return (self.u8(off) << 8) | self.u8(np.asarray(off) + 1)
+
+    def be_n(self, off: np.ndarray | int, k: int) -> np.ndarray:
+        out = np.zeros(self.n, np.uint64)
+        for j in range(k):
+            out = (out << np.uint64(8)) | self.u8(np.asarray(off) + j).astype(np.uint64)
+        return out
+
+
+@dataclass
+class _Link:
+    """Link-layer fields of a batch: where the network header starts, its ethertype, the MACs."""
+
+    l3: np.ndarray
+    ethertype: np.ndarray
+    src_mac: np.ndarray
+    dst_mac: np.ndarray
+
+
+@dataclass
+class _Network:
+    """Network-layer fields of a batch (see :class:`PacketBatch`) and where the transport header starts."""
+
+    length: np.ndarray
+    proto: np.ndarray
+    src_hi: np.ndarray
+    src_lo: np.ndarray
+    dst_hi: np.ndarray
+    dst_lo: np.ndarray
+    l4: np.ndarray
+    first_frag: np.ndarray
+
+
 def decode_batch(raw: RawBatch) -> PacketBatch:
     """Decode header fields of every packet of ``raw`` with numpy (no per-packet Python)."""
     n = len(raw)
     if n == 0:
         return PacketBatch.empty()
-    h = _heads(raw)
-    rows = np.arange(n)
-    lim = HEAD - 1
+    r = _Heads(raw)
+    link = _link_layer(r, raw.linktype)
+    ver = r.u8(link.l3) >> 4
+    v4 = (link.ethertype == ETH_IPV4) & (ver == 4)
+    v6 = (link.ethertype == ETH_IPV6) & (ver == 6)
+    is_ip = v4 | v6
+    net = _Network(length=np.maximum(raw.wirelen - link.l3, 0), proto=np.full(n, -1, np.int64),
+                   src_hi=np.zeros(n, np.uint64), src_lo=np.zeros(n, np.uint64), dst_hi=np.zeros(n, np.uint64),
+                   dst_lo=np.zeros(n, np.uint64), l4=np.zeros(n, np.int64), first_frag=np.ones(n, bool))
+    if v4.any():
+        _ipv4(r, link.l3, v4, net)
+    if v6.any():
+        _ipv6(r, link.l3, v6, net)
+    ported = (is_ip & net.first_frag & np.isin(net.proto, (PROTO_TCP, PROTO_UDP, PROTO_SCTP))
+              & (net.l4 + 4 <= raw.caplen))
+    return PacketBatch(
+        ts_ns=raw.ts_ns.astype(np.int64, copy=False),
+        length=net.length,
+        is_ip=is_ip,
+        proto=net.proto,
+        src_hi=net.src_hi,
+        src_lo=net.src_lo,
+        dst_hi=net.dst_hi,
+        dst_lo=net.dst_lo,
+        sport=np.where(ported, r.be16(net.l4), 0),
+        dport=np.where(ported, r.be16(net.l4 + 2), 0),
+        src_mac=link.src_mac,
+        dst_mac=link.dst_mac,
+    )
 
-    def u8(off: np.ndarray | int) -> np.ndarray:
-        return h[rows, np.minimum(off, lim)].astype(np.int64)
 
-    def be16(off: np.ndarray | int) -> np.ndarray:
-        return (u8(off) << 8) | u8(np.asarray(off) + 1)
-
-    def be_n(off: np.ndarray | int, k: int) -> np.ndarray:
-        out = np.zeros(n, np.uint64)
-        for j in range(k):
-            out = (out << np.uint64(8)) | u8(np.asarray(off) + j).astype(np.uint64)
-        return out
-
-    lt = raw.linktype
-    l3 = np.zeros(n, np.int64)
-    ethertype = np.zeros(n, np.int64)
-    src_mac = np.full(n, -1, np.int64)
-    dst_mac = np.full(n, -1, np.int64)
-
+def _link_layer(r: _Heads, lt: np.ndarray) -> _Link:
+    """Per packet, by link type: the network header's offset and ethertype, and the MACs (-1: none)."""
+    n, h = r.n, r.h
+    link = _Link(l3=np.zeros(n, np.int64), ethertype=np.zeros(n, np.int64), src_mac=np.full(n, -1, np.int64),
+                 dst_mac=np.full(n, -1, np.int64))
     m = lt == LINKTYPE_ETHERNET
     if m.any():
-        et = be16(12)
+        et = r.be16(12)
         off = np.full(n, 14, np.int64)
         for _ in range(2):  # 802.1Q / 802.1ad: up to two tags (QinQ)
             tagged = m & np.isin(et, VLAN_TPIDS)
-            et = np.where(tagged, be16(off + 2), et)
+            et = np.where(tagged, r.be16(off + 2), et)
             off = np.where(tagged, off + 4, off)
-        ethertype[m], l3[m] = et[m], off[m]
-        dst_mac[m] = be_n(0, 6)[m].astype(np.int64)
-        src_mac[m] = be_n(6, 6)[m].astype(np.int64)
+        link.ethertype[m], link.l3[m] = et[m], off[m]
+        link.dst_mac[m] = r.be_n(0, 6)[m].astype(np.int64)
+        link.src_mac[m] = r.be_n(6, 6)[m].astype(np.int64)
     m = np.isin(lt, (LINKTYPE_RAW, LINKTYPE_RAW_BSD12, LINKTYPE_RAW_BSD14, LINKTYPE_IPV4, LINKTYPE_IPV6))
     if m.any():
         ver = h[:, 0] >> 4
-        ethertype[m] = np.where(ver == 4, ETH_IPV4, np.where(ver == 6, ETH_IPV6, 0))[m]
+        link.ethertype[m] = np.where(ver == 4, ETH_IPV4, np.where(ver == 6, ETH_IPV6, 0))[m]
     m = np.isin(lt, (LINKTYPE_NULL, LINKTYPE_LOOP))
     if m.any():
         le = h[:, 0].astype(np.int64) | (h[:, 1].astype(np.int64) << 8) | (h[:, 2].astype(np.int64) << 16)
         be = (h[:, 1].astype(np.int64) << 16) | (h[:, 2].astype(np.int64) << 8) | h[:, 3]
         fam = np.where((lt == LINKTYPE_LOOP) | (le > 0xFFFF), be, le)  # NULL: host byte order
-        ethertype[m] = np.where(fam == 2, ETH_IPV4, np.where(np.isin(fam, (10, 24, 28, 30)), ETH_IPV6, 0))[m]
-        l3[m] = 4
+        link.ethertype[m] = np.where(fam == 2, ETH_IPV4, np.where(np.isin(fam, (10, 24, 28, 30)), ETH_IPV6, 0))[m]
+        link.l3[m] = 4
     m = lt == LINKTYPE_LINUX_SLL
     if m.any():
-        ethertype[m], l3[m] = be16(14)[m], 16
-        has6 = m & (be16(4) == 6)
-        src_mac[has6] = be_n(6, 6)[has6].astype(np.int64)
+        link.ethertype[m], link.l3[m] = r.be16(14)[m], 16
+        has6 = m & (r.be16(4) == 6)
+        link.src_mac[has6] = r.be_n(6, 6)[has6].astype(np.int64)
     m = lt == LINKTYPE_LINUX_SLL2
     if m.any():
-        ethertype[m], l3[m] = be16(0)[m], 20
-        has6 = m & (u8(11) == 6)
-        src_mac[has6] = be_n(12, 6)[has6].astype(np.int64)
+        link.ethertype[m], link.l3[m] = r.be16(0)[m], 20
+        has6 = m & (r.u8(11) == 6)
+        link.src_mac[has6] = r.be_n(12, 6)[has6].astype(np.int64)
+    return link
 
-    ver = u8(l3) >> 4
-    v4 = (ethertype == ETH_IPV4) & (ver == 4)
-    v6 = (ethertype == ETH_IPV6) & (ver == 6)
-    is_ip = v4 | v6
 
-    length = np.maximum(raw.wirelen - l3, 0)
-    proto = np.full(n, -1, np.int64)
-    src_hi = np.zeros(n, np.uint64)
-    src_lo = np.zeros(n, np.uint64)
-    dst_hi = np.zeros(n, np.uint64)
-    dst_lo = np.zeros(n, np.uint64)
-    l4 = np.zeros(n, np.int64)
-    first_frag = np.ones(n, bool)
+def _ipv4(r: _Heads, l3: np.ndarray, v4: np.ndarray, net: _Network) -> None:
+    """Fill in ``net`` for the IPv4 packets ``v4``."""
+    tot = r.be16(l3 + 2)
+    net.length[v4] = np.where(tot > 0, tot, net.length)[v4]  # 0 with TCP segmentation offload
+    net.proto[v4] = r.u8(l3 + 9)[v4]
+    net.src_lo[v4] = (r.be_n(l3 + 12, 4) | V4_MAPPED)[v4]
+    net.dst_lo[v4] = (r.be_n(l3 + 16, 4) | V4_MAPPED)[v4]
+    net.l4[v4] = (l3 + (r.u8(l3) & 0x0F) * 4)[v4]
+    net.first_frag[v4] = ((r.be16(l3 + 6) & 0x1FFF) == 0)[v4]
 
-    if v4.any():
-        tot = be16(l3 + 2)
-        length[v4] = np.where(tot > 0, tot, length)[v4]  # 0 with TCP segmentation offload
-        proto[v4] = u8(l3 + 9)[v4]
-        src_lo[v4] = (be_n(l3 + 12, 4) | V4_MAPPED)[v4]
-        dst_lo[v4] = (be_n(l3 + 16, 4) | V4_MAPPED)[v4]
-        l4[v4] = (l3 + (u8(l3) & 0x0F) * 4)[v4]
-        first_frag[v4] = ((be16(l3 + 6) & 0x1FFF) == 0)[v4]
-    if v6.any():
-        length[v6] = (40 + be16(l3 + 4))[v6]
-        src_hi[v6] = be_n(l3 + 8, 8)[v6]
-        src_lo[v6] = be_n(l3 + 16, 8)[v6]
-        dst_hi[v6] = be_n(l3 + 24, 8)[v6]
-        dst_lo[v6] = be_n(l3 + 32, 8)[v6]
-        nh = u8(l3 + 6)
-        off = l3 + 40
-        for _ in range(3):  # skip up to three extension headers
-            ext = v6 & np.isin(nh, IPV6_EXT)
-            frag = v6 & (nh == IPV6_FRAG)
-            first_frag &= ~frag | ((be16(off + 2) & 0xFFF8) == 0)
-            step = np.where(frag, 8, (u8(off + 1) + 1) * 8)
-            nh = np.where(ext | frag, u8(off), nh)
-            off = np.where(ext | frag, off + step, off)
-        proto[v6] = nh[v6]
-        l4[v6] = off[v6]
-    ported = is_ip & first_frag & np.isin(proto, (PROTO_TCP, PROTO_UDP, PROTO_SCTP)) & (l4 + 4 <= raw.caplen)
-    sport = np.where(ported, be16(l4), 0)
-    dport = np.where(ported, be16(l4 + 2), 0)
-    return PacketBatch(
-        ts_ns=raw.ts_ns.astype(np.int64, copy=False),
-        length=length,
-        is_ip=is_ip,
-        proto=proto,
-        src_hi=src_hi,
-        src_lo=src_lo,
-        dst_hi=dst_hi,
-        dst_lo=dst_lo,
-        sport=sport,
-        dport=dport,
-        src_mac=src_mac,
-        dst_mac=dst_mac,
-    )
+
+def _ipv6(r: _Heads, l3: np.ndarray, v6: np.ndarray, net: _Network) -> None:
+    """Fill in ``net`` for the IPv6 packets ``v6``, skipping up to three extension headers."""
+    net.length[v6] = (40 + r.be16(l3 + 4))[v6]
+    net.src_hi[v6] = r.be_n(l3 + 8, 8)[v6]
+    net.src_lo[v6] = r.be_n(l3 + 16, 8)[v6]
+    net.dst_hi[v6] = r.be_n(l3 + 24, 8)[v6]
+    net.dst_lo[v6] = r.be_n(l3 + 32, 8)[v6]
+    nh = r.u8(l3 + 6)
+    off = l3 + 40
+    for _ in range(3):
+        ext = v6 & np.isin(nh, IPV6_EXT)
+        frag = v6 & (nh == IPV6_FRAG)
+        net.first_frag &= ~frag | ((r.be16(off + 2) & 0xFFF8) == 0)
+        step = np.where(frag, 8, (r.u8(off + 1) + 1) * 8)
+        nh = np.where(ext | frag, r.u8(off), nh)
+        off = np.where(ext | frag, off + step, off)
+    net.proto[v6] = nh[v6]
+    net.l4[v6] = off[v6]
 
 
 # -- header decoding: dpkt reference ------------------------------------------------------------

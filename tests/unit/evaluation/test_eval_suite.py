@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -347,3 +350,13 @@ def test_report_panel_titles_do_not_overlap_the_row_above(monkeypatch, plot):
     else:
         report._plot_hist(real, syn, classes, totals=plot == "totals")
     assert overlaps == [False]
+
+
+def test_importing_the_report_sets_no_matplotlib_backend():
+    # A library import must not choose the process's backend (nor load pyplot): the backend the
+    # user asked for (here svg) is still the backend after the import.
+    code = ("import sys, matplotlib; import netdiffus.evaluation.report; "
+            "print('matplotlib.pyplot' in sys.modules, matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MPLBACKEND": "svg"})
+    assert out.stdout.split() == ["False", "svg"]

@@ -324,3 +324,38 @@ def test_an_unused_direction_needs_no_size_histogram(tmp_path, caplog, empty_b, 
     with caplog.at_level(logging.WARNING, logger="netdiffus.export.pcap"):
         export_pcap(ds, tmp_path / "x.pcap")
     assert [r.getMessage() for r in caplog.records] == warnings
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"transport": "sctp"}, "transport must be one of auto, tcp, udp (got 'sctp')"),
+        ({"mtu": 100}, "mtu must be an integer from 128 to 65535 (got 100)"),
+        ({"mtu": True}, "mtu must be an integer from 128 to 65535 (got True)"),
+        ({"max_traces": 0}, "max_traces must be an integer >= 1 (got 0)"),
+        ({"start_time": None}, "start_time must be a number (got None)"),
+        ({"stagger_s": "1"}, "stagger_s must be a number (got '1')"),
+        ({"packet_gap_s": -0.5}, "packet_gap_s must be > 0 (got -0.5)"),
+        ({"start_time": float("inf")}, "start_time must be Unix seconds from 0 to 2**32 (got inf)"),
+        ({"stagger_s": float("nan")}, "stagger_s must be >= 0 (got nan)"),
+        ({"snaplen": 262145}, "snaplen must be an integer from 96 to 262144 (got 262145)"),
+        ({"seed": 2**32}, "seed must be an integer from 0 to 2**32 - 1 (got 4294967296)"),
+        ({"feature": "flows"}, "feature must be one of bytes, packets, sizes, iat (got 'flows')"),
+        ({"bin_width_s": 1e-5}, "bin_width_s must be >= 0.0001 (got 1e-05)"),
+    ],
+)  # fmt: skip
+def test_export_options_errors(kwargs, message):
+    with pytest.raises(ConfigError) as exc:
+        pcap_mod.ExportOptions(**kwargs)
+    assert str(exc.value) == message
+
+
+def test_export_options_and_keywords_give_the_same_capture(tmp_path):
+    ds = make_dataset(n=4, extra=prepare_extra(transport={"a": "udp", "b": "tcp"}))
+    opts = pcap_mod.ExportOptions(seed=5, mtu=576, stagger_s=0.25)
+    export_pcap(ds, tmp_path / "a.pcap", opts)
+    export_pcap(ds, tmp_path / "b.pcap", seed=5, mtu=576, stagger_s=0.25)
+    export_pcap(ds, tmp_path / "c.pcap", pcap_mod.ExportOptions(seed=5), mtu=576, stagger_s=0.25)  # keywords win
+    assert (tmp_path / "a.pcap").read_bytes() == (tmp_path / "b.pcap").read_bytes() == \
+        (tmp_path / "c.pcap").read_bytes()
+    assert opts.seed == 5 and type(pcap_mod.ExportOptions(seed=np.int64(3)).seed) is int

@@ -1,0 +1,26 @@
+"""The names :func:`~netdiffus.evaluation.evaluate` takes and gives: metric groups and metrics.
+
+Names only, no computation: the command line takes its choices from here without loading
+scikit-learn, scipy or matplotlib.
+
+>>> METRIC_GROUPS
+('fidelity', 'discriminative', 'rf', 'privacy', 'cnn')
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = ["MetricGroup", "METRIC_GROUPS", "MetricPreset", "METRIC_PRESETS", "DEFAULT_METRICS", "LOWER_IS_BETTER"]
+
+#: A group of metrics computed together; every group, in the order they run.
+MetricGroup = Literal["fidelity", "discriminative", "rf", "privacy", "cnn"]
+METRIC_GROUPS: tuple[MetricGroup, ...] = get_args(MetricGroup)
+#: Names for sets of groups: ``default`` (every group but the slower GASF CNN) and ``all``.
+MetricPreset = Literal["default", "all"]
+METRIC_PRESETS: tuple[MetricPreset, ...] = get_args(MetricPreset)
+#: Groups of ``metrics="default"``: everything except the (slower) GASF CNN.
+DEFAULT_METRICS: tuple[MetricGroup, ...] = tuple(g for g in METRIC_GROUPS if g != "cnn")
+
+#: Metrics where lower is better (the rest: higher is better, except MIA_AUC: 0.5 is best).
+LOWER_IS_BETTER = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "FD", "GASF_consistency")
