@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from netdiffus.config import SampleConfig
 from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.steps import SAMPLERS, SamplerName, StepState
 from netdiffus.errors import ConfigError
@@ -68,15 +69,15 @@ def sample(
     y: torch.Tensor,
     seeds: Sequence[int],
     null_class: int,
-    sampler: SamplerName = "ddim",
-    steps: int = 50,
-    eta: float = 0.0,
-    guidance_scale: float = 1.0,
+    sampler: SamplerName = SampleConfig.sampler,
+    steps: int = SampleConfig.steps,
+    eta: float = SampleConfig.eta,
+    guidance_scale: float = SampleConfig.guidance_scale,
     clip_x0: bool = True,
     x0_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
-    """Draw ``x_0`` ``[N, *shape]`` for class indices ``y`` ``[N]``.
+    """Draw ``x_0`` ``[N, *shape]`` for class indices ``y`` ``[N]`` (defaults: ``SampleConfig``'s).
 
     Parameters
     ----------

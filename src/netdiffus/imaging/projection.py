@@ -173,15 +173,15 @@ def gasf_consistency_torch(images: torch.Tensor, *, steps: int = DEFAULT_PROJECT
 
 
 def project_gasf(images: np.ndarray, *, steps: int = DEFAULT_PROJECTION_STEPS) -> np.ndarray:
-    """Numpy twin of :func:`project_gasf_torch` (float64)."""
+    """Numpy adapter of :func:`project_gasf_torch` (float64)."""
     return numpy_call(project_gasf_torch, images, steps=steps)
 
 
 def series_from_gasf_projection(images: np.ndarray, *, steps: int = DEFAULT_PROJECTION_STEPS) -> np.ndarray:
-    """Numpy twin of :func:`series_from_gasf_projection_torch`: ``[..., T, T]`` -> ``[..., T]`` (float64)."""
+    """Numpy adapter of :func:`series_from_gasf_projection_torch`: ``[..., T, T]`` -> ``[..., T]`` (float64)."""
     return numpy_call(series_from_gasf_projection_torch, images, steps=steps)
 
 
 def gasf_consistency(images: np.ndarray, *, steps: int = DEFAULT_PROJECTION_STEPS) -> np.ndarray:
-    """Numpy twin of :func:`gasf_consistency_torch`: ``[N, T, T]`` or ``[N, C, T, T]`` -> ``[N]`` (float64)."""
+    """Numpy adapter of :func:`gasf_consistency_torch`: ``[N, T, T]`` or ``[N, C, T, T]`` -> ``[N]`` (float64)."""
     return numpy_call(gasf_consistency_torch, images, steps=steps)

@@ -25,6 +25,8 @@ from netdiffus.diffusion.samplers import sample
 from netdiffus.diffusion.unet import UNet
 
 GOLDEN = Path(__file__).with_name("data") / "golden.npz"
+# The UNet's defaults when these were recorded (now ModelConfig's: patch 2, symmetric output)
+RECORDED_DEFAULTS = dict(patch_size=1, symmetric_output=False)
 
 
 def _symmetrise(x0: torch.Tensor) -> torch.Tensor:
@@ -35,7 +37,7 @@ def _symmetrise(x0: torch.Tensor) -> torch.Tensor:
 def _sampler_net(learn_sigma: bool) -> UNet:
     torch.manual_seed(0)
     net = UNet(in_channels=1, out_channels=2 if learn_sigma else 1, num_classes=2, base_channels=8,
-               channel_mult=(1, 2)).eval()
+               channel_mult=(1, 2), **RECORDED_DEFAULTS).eval()
     for prm in net.parameters():  # non-zero output layer so the outputs see the network
         prm.data.normal_(0, 0.05)
     return net
@@ -90,6 +92,7 @@ UNET_CASES = {
 def unet_case(name: str) -> tuple[UNet, dict[str, torch.Tensor], torch.Tensor]:
     """The seeded UNet of case ``name``, its initial state dict and its output with random weights."""
     kw, shape = UNET_CASES[name]
+    kw = {**RECORDED_DEFAULTS, **kw}
     torch.manual_seed(1)
     net = UNet(**kw).eval()
     init = {k: v.clone() for k, v in net.state_dict().items()}
@@ -142,7 +145,7 @@ def test_unet_init_and_forward_are_the_recorded_ones(golden, name):
     np.testing.assert_array_equal(summary["heads"], golden[f"unet/{name}/init/heads"])
     # ... and a state dict saved under the 0.1.0 names loads into it
     old = {k: v for k, v in zip(golden[f"unet/{name}/init/keys"].tolist(), init.values(), strict=True)}
-    fresh = UNet(**UNET_CASES[name][0])
+    fresh = UNet(**net.config)
     fresh.load_state_dict(old)
     assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), init.values(), strict=True))
 
