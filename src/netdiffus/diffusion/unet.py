@@ -176,7 +176,10 @@ def _up_path(block: dict, ch: int, widths: list[int], num_res_blocks: int,
     return up, ch
 
 
-# -- heads: trunk features [N, ch, *S/p] -> output [N, C_out, *S] ---------------------------------
+# -- heads ---------------------------------------------------------------------------------------
+# A head's contract: ``head(h, *, x, emb, size)``: the trunk's features ``h`` ``[N, ch, *S'/p]``,
+# the padded input ``x`` ``[N, C, *S']``, the embedding ``emb`` ``[N, E]`` and the unpadded size
+# ``S`` -> the output ``[N, C_out, *S]``.
 class ImageHead(nn.Module):
     """A free output ``[N, C_out, *S]`` (eps, v or x_0): a 3x3 convolution to ``C_out p**dims``
     channels, the patches unfolded, the padding cropped, and (2-D, ``symmetric``) symmetrised."""

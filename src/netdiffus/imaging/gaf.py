@@ -5,7 +5,13 @@ Gramian Angular Summation Field is ``G[i, j] = cos(phi_i + phi_j)`` (``[T] -> [T
 Difference Field is ``sin(phi_i - phi_j)``. The GASF diagonal ``cos(2 phi_i) = 2 x_i**2 - 1``
 gives the series back exactly (``diagonal`` inversion); the ``projection`` inversion fits the
 angles to all ``T x T`` entries (:mod:`netdiffus.imaging.projection`), which is far less
-sensitive to noise in generated images. Arrays stay float throughout: no PNG, no 8-bit quantisation, no resize.
+sensitive to noise in generated images (the default, as in the configuration). Arrays stay
+float throughout: no PNG, no 8-bit quantisation, no resize.
+
+Each step is one torch kernel (:mod:`netdiffus.imaging.kernels`, :mod:`~netdiffus.imaging.paa`,
+:class:`~netdiffus.imaging.scaling.SeriesScaler`); the ``*_torch`` methods run them on the
+caller's device and dtype, and the numpy methods are adapters around them (arrays in, float64
+through the kernels, arrays out).
 
 The pipeline of :class:`GramianAngularField`, each step exactly invertible except PAA:
 
@@ -53,7 +59,7 @@ from netdiffus.imaging.projection import (
     project_gasf_torch,
     series_from_gasf_projection_torch,
 )
-from netdiffus.imaging.scaling import ScalingMode, SeriesScaler, TraceScaleModel, _as_nct
+from netdiffus.imaging.scaling import DEFAULT_SCALING, ScalingMode, SeriesScaler, TraceScaleModel, _as_nct
 
 __all__ = [
     "GramianAngularField",
@@ -73,8 +79,6 @@ GafMethod = Literal["summation", "difference"]
 InversionMethod = Literal["diagonal", "projection"]
 _METHODS = ("summation", "difference")
 _INVERSIONS = ("diagonal", "projection")
-#: What ``ImagingConfig.scaling = "auto"`` resolves to at fit for series without negative values.
-DEFAULT_SCALING: ScalingMode = "global-log"
 
 
 def gasf(x01: np.ndarray) -> np.ndarray:

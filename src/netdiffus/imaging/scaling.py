@@ -48,10 +48,22 @@ import torch
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.imaging.kernels import numpy_call
 
-__all__ = ["SeriesScaler", "TraceScaleModel", "ScalingMode", "SCALING_MODES", "symlog", "symexp", "shape_features"]
+__all__ = [
+    "SeriesScaler",
+    "TraceScaleModel",
+    "ScalingMode",
+    "SCALING_MODES",
+    "DEFAULT_SCALING",
+    "symlog",
+    "symexp",
+    "shape_features",
+]
 
 ScalingMode = Literal["global-log", "global-linear", "per-series", "per-series-log"]
 SCALING_MODES: tuple[str, ...] = ("global-log", "global-linear", "per-series", "per-series-log")
+#: The default mode: what ``ImagingConfig.scaling = "auto"`` resolves to at fit for series without
+#: negative values (``auto`` needs the data, so it is resolved before a scaler or field is built).
+DEFAULT_SCALING: ScalingMode = "global-log"
 ScaleModelKind = Literal["gaussian"]
 
 
@@ -85,7 +97,7 @@ class SeriesScaler:
         Values clipped to [0, 1] by the last :meth:`transform` (global modes only).
     """
 
-    def __init__(self, *, mode: ScalingMode = "global-log") -> None:
+    def __init__(self, *, mode: ScalingMode = DEFAULT_SCALING) -> None:
         self.mode = mode
 
     # -- mode properties ---------------------------------------------------------------------
@@ -165,8 +177,8 @@ class SeriesScaler:
             if bool((scale[..., 0] > scale[..., 1]).any()):
                 raise DatasetError("scale must have min <= max for every trace and channel")
             self._check_log_domain(float(scale.min()))
+        scale = scale.to(x.device)
         f = torch.log1p(scale) if self.log else scale
-        f = f.to(x.device)
         return f[..., 0:1], f[..., 1:2] - f[..., 0:1]
 
     def transform_torch(self, x: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
