@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from netdiffus.diffusion.steps import SAMPLERS
+
 EXAMPLE = """example:
   netdiffus sample runs/demo -n 200 -o synthetic.parquet
   netdiffus sample runs/demo -n 50 --label YouTube/V360 --steps 20 --csv yt360.csv -o yt360.parquet"""
@@ -21,7 +23,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--label", action="append", default=None,
                    help="only this class (repeatable: traces are spread evenly); default: training balance")
     p.add_argument("--seed", type=int, default=0, help="trace k uses seed SEED*1000003+k (default: 0)")
-    p.add_argument("--sampler", choices=["ddim", "ddpm", "dpmpp2m"],
+    p.add_argument("--sampler", choices=list(SAMPLERS),
                    help="sampler (default: the run's sample.sampler)")
     p.add_argument("--steps", type=int, help="sampling steps (default: the run's sample.steps)")
     p.add_argument("--guidance", type=float,

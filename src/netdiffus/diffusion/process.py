@@ -1,4 +1,5 @@
-"""The Gaussian diffusion process. Holds no network weights: the model is passed in.
+"""The Gaussian diffusion process (schedule, noising, target, loss). Holds no network weights: the
+model is passed in.
 
 Forward: ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``. The network predicts either
 ``eps`` or ``v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0`` (Salimans & Ho); both convert
@@ -49,17 +50,22 @@ def _bcast(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 class GaussianDiffusion:
     """Schedule, forward noising, training target and loss.
 
+    Defaults are those of :class:`~netdiffus.config.DiffusionConfig` (built from it by
+    :meth:`from_config`).
+
     Parameters
     ----------
     timesteps : int
         Number of diffusion steps T.
     schedule : {"cosine", "linear"}
-    prediction : {"eps", "v"}
+    prediction : {"eps", "v", "x0"}
         What the network outputs.
+    learn_sigma : bool
+        The network also outputs ``v_sigma`` (C more channels), the reverse-step variance.
     """
 
-    def __init__(self, *, timesteps: int = 1000, schedule: ScheduleName = "cosine", prediction: Prediction = "v",
-                 learn_sigma: bool = False):
+    def __init__(self, *, timesteps: int = DiffusionConfig.timesteps, schedule: ScheduleName = DiffusionConfig.schedule,
+                 prediction: Prediction = DiffusionConfig.prediction, learn_sigma: bool = DiffusionConfig.learn_sigma):
         if prediction not in ("eps", "v", "x0"):
             raise ConfigError(f"prediction must be 'eps', 'v' or 'x0' (got {prediction!r})")
         self.timesteps = timesteps
@@ -69,10 +75,10 @@ class GaussianDiffusion:
         self.alpha_bar = torch.from_numpy(self.alpha_bar_np)  # float64 [T]
 
     @classmethod
-    def from_config(cls, cfg: DiffusionConfig) -> GaussianDiffusion:
-        """The process of a run's ``[diffusion]`` section."""
-        return cls(timesteps=cfg.timesteps, schedule=cfg.schedule, prediction=cfg.prediction,
-                   learn_sigma=cfg.learn_sigma)
+    def from_config(cls, diffusion_cfg: DiffusionConfig) -> GaussianDiffusion:
+        """The process of configuration ``diffusion_cfg``."""
+        d = diffusion_cfg
+        return cls(timesteps=d.timesteps, schedule=d.schedule, prediction=d.prediction, learn_sigma=d.learn_sigma)
 
     def _ab(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return _bcast(self.alpha_bar.to(t.device)[t], x)

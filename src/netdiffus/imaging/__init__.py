@@ -1,6 +1,13 @@
 """Imaging: traces <-> Gramian Angular Field images, with a fitted, invertible scaling.
 
-- :class:`GramianAngularField`: fit / transform / inverse_transform (numpy and torch twins),
+Every operation is one torch kernel (batched, on the caller's device and dtype); the numpy API is
+an adapter at the edge (arrays in, float64 through the kernel, arrays out). Imaging sits below
+diffusion: :mod:`netdiffus.imaging.kernels` (the field formulas) imports only torch and numpy and
+is what the UNet's GASF head uses; nothing here imports :mod:`netdiffus.diffusion`.
+
+- :mod:`~netdiffus.imaging.kernels`: GASF / GADF from angles, the diagonal inversion, the numpy
+  adapter.
+- :class:`GramianAngularField`: fit / transform / inverse_transform (numpy, and ``*_torch``),
   scaling modes, gamma correction, PAA, ``diagonal`` and ``projection`` inversion.
 - :class:`SeriesScaler`, :class:`TraceScaleModel`: scaling to [0, 1]; a class-conditional model
   of the per-trace scale for the per-series modes.
@@ -19,6 +26,7 @@ from netdiffus.imaging.gaf import (
     series_from_gasf_diagonal,
     series_from_gasf_torch,
 )
+from netdiffus.imaging.kernels import gasf_from_angles, gasf_from_cos_sin
 from netdiffus.imaging.mtf import MarkovTransitionField
 from netdiffus.imaging.paa import paa, paa_inverse, paa_inverse_torch, paa_torch
 from netdiffus.imaging.projection import (
@@ -41,6 +49,8 @@ __all__ = [
     "gadf",
     "gasf_torch",
     "gadf_torch",
+    "gasf_from_angles",
+    "gasf_from_cos_sin",
     "gamma_correct",
     "gamma_uncorrect",
     "series_from_gasf_diagonal",

@@ -5,7 +5,13 @@ Gramian Angular Summation Field is ``G[i, j] = cos(phi_i + phi_j)`` (``[T] -> [T
 Difference Field is ``sin(phi_i - phi_j)``. The GASF diagonal ``cos(2 phi_i) = 2 x_i**2 - 1``
 gives the series back exactly (``diagonal`` inversion); the ``projection`` inversion fits the
 angles to all ``T x T`` entries (:mod:`netdiffus.imaging.projection`), which is far less
-sensitive to noise in generated images. Arrays stay float throughout: no PNG, no 8-bit quantisation, no resize.
+sensitive to noise in generated images (the default, as in the configuration). Arrays stay
+float throughout: no PNG, no 8-bit quantisation, no resize.
+
+Each step is one torch kernel (:mod:`netdiffus.imaging.kernels`, :mod:`~netdiffus.imaging.paa`,
+:class:`~netdiffus.imaging.scaling.SeriesScaler`); the ``*_torch`` methods run them on the
+caller's device and dtype, and the numpy methods are adapters around them (arrays in, float64
+through the kernels, arrays out).
 
 The pipeline of :class:`GramianAngularField`, each step exactly invertible except PAA:
 
@@ -43,15 +49,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from netdiffus.config import ImagingConfig
 from netdiffus.errors import ConfigError, DatasetError
-from netdiffus.imaging.paa import paa, paa_bounds, paa_inverse, paa_inverse_torch, paa_torch
+from netdiffus.imaging.kernels import gadf_torch, gasf_torch, numpy_call, series_from_gasf_torch
+from netdiffus.imaging.paa import paa, paa_bounds, paa_inverse_torch, paa_torch
 from netdiffus.imaging.projection import (
     DEFAULT_PROJECTION_STEPS,
     gasf_consistency_torch,
     project_gasf_torch,
     series_from_gasf_projection_torch,
 )
-from netdiffus.imaging.scaling import ScalingMode, SeriesScaler, TraceScaleModel, _as_nct, _as_nct_torch
+from netdiffus.imaging.scaling import DEFAULT_SCALING, ScalingMode, SeriesScaler, TraceScaleModel, _as_nct
 
 __all__ = [
     "GramianAngularField",
@@ -76,49 +84,25 @@ _INVERSIONS = ("diagonal", "projection")
 def gasf(x01: np.ndarray) -> np.ndarray:
     """GASF of scaled series ``x01`` ``[..., T]`` in [0, 1] -> ``[..., T, T]`` (float64).
 
-    ``cos(phi_i + phi_j) = x_i x_j - sqrt(1 - x_i^2) sqrt(1 - x_j^2)``.
+    ``cos(phi_i + phi_j) = x_i x_j - sqrt(1 - x_i^2) sqrt(1 - x_j^2)``; numpy adapter of
+    :func:`~netdiffus.imaging.kernels.gasf_torch`.
 
     Examples
     --------
     >>> gasf(np.array([0.0, 0.5, 1.0])).round(3).tolist()
     [[-1.0, -0.866, 0.0], [-0.866, -0.5, 0.5], [0.0, 0.5, 1.0]]
     """
-    x = np.clip(np.asarray(x01, dtype=np.float64), 0.0, 1.0)
-    s = np.sqrt(np.clip(1.0 - x * x, 0.0, None))
-    return x[..., :, None] * x[..., None, :] - s[..., :, None] * s[..., None, :]
+    return numpy_call(gasf_torch, x01)
 
 
 def gadf(x01: np.ndarray) -> np.ndarray:
     """GADF of scaled series ``x01`` ``[..., T]`` -> ``[..., T, T]``: ``sin(phi_i - phi_j)`` (float64)."""
-    x = np.clip(np.asarray(x01, dtype=np.float64), 0.0, 1.0)
-    s = np.sqrt(np.clip(1.0 - x * x, 0.0, None))
-    return s[..., :, None] * x[..., None, :] - x[..., :, None] * s[..., None, :]
+    return numpy_call(gadf_torch, x01)
 
 
 def series_from_gasf_diagonal(images: np.ndarray) -> np.ndarray:
     """Invert GASF images ``[..., T, T]`` from their diagonal -> scaled series ``[..., T]`` in [0, 1]."""
-    d = np.diagonal(np.asarray(images, dtype=np.float64), axis1=-2, axis2=-1)
-    return np.sqrt(np.clip((d + 1.0) / 2.0, 0.0, 1.0))
-
-
-def gasf_torch(x01: torch.Tensor) -> torch.Tensor:
-    """Torch twin of :func:`gasf`: ``[..., T]`` in [0, 1] -> ``[..., T, T]`` on the same device."""
-    x = x01.clamp(0.0, 1.0)
-    s = (1.0 - x * x).clamp_min(0.0).sqrt()
-    return x.unsqueeze(-1) * x.unsqueeze(-2) - s.unsqueeze(-1) * s.unsqueeze(-2)
-
-
-def gadf_torch(x01: torch.Tensor) -> torch.Tensor:
-    """Torch twin of :func:`gadf`: ``[..., T]`` in [0, 1] -> ``[..., T, T]`` on the same device."""
-    x = x01.clamp(0.0, 1.0)
-    s = (1.0 - x * x).clamp_min(0.0).sqrt()
-    return s.unsqueeze(-1) * x.unsqueeze(-2) - x.unsqueeze(-1) * s.unsqueeze(-2)
-
-
-def series_from_gasf_torch(images: torch.Tensor) -> torch.Tensor:
-    """Torch twin of :func:`series_from_gasf_diagonal`: ``[..., T, T]`` -> ``[..., T]``."""
-    d = torch.diagonal(images, dim1=-2, dim2=-1)
-    return ((d + 1.0) / 2.0).clamp(0.0, 1.0).sqrt()
+    return numpy_call(series_from_gasf_torch, images)
 
 
 def gamma_correct(g: np.ndarray | torch.Tensor, *, gamma: float) -> np.ndarray | torch.Tensor:
@@ -134,10 +118,7 @@ def gamma_correct(g: np.ndarray | torch.Tensor, *, gamma: float) -> np.ndarray |
 
 def gamma_uncorrect(images: np.ndarray | torch.Tensor, *, gamma: float) -> np.ndarray | torch.Tensor:
     """Exact inverse of :func:`gamma_correct` (values outside [-1, 1] are clipped first)."""
-    if gamma == 1.0:
-        return images
-    u = ((images + 1.0) / 2.0).clip(0.0, 1.0)
-    return 2.0 * u ** (1.0 / gamma) - 1.0
+    return gamma_correct(images, gamma=1.0 / gamma)
 
 
 class GramianAngularField:
@@ -151,7 +132,9 @@ class GramianAngularField:
     scaling : {"global-log", "global-linear", "per-series", "per-series-log"}
         How traces are mapped to [0, 1] before imaging (see :mod:`netdiffus.imaging.scaling`).
         Per-series modes need a trace scale ``[N, C, 2]`` to invert; for generated images sample
-        it with :meth:`sample_scale` (fitted when ``labels`` are passed to :meth:`fit`).
+        it with :meth:`sample_scale` (fitted when ``labels`` are passed to :meth:`fit`). The
+        default, ``global-log``, is what the configuration's ``auto`` resolves to for series
+        without negative values (``auto`` is resolved before the field is built).
     gamma : float
         Gamma correction exponent (> 0) applied to ``(G + 1) / 2``; 1 (default) is none, the paper
         used 0.25. Inverted exactly.
@@ -160,7 +143,8 @@ class GramianAngularField:
         ``S = T``.
     inversion : {"diagonal", "projection"}
         Default inversion of :meth:`inverse_transform`: the GASF diagonal (the paper's), or the
-        nearest valid GASF over all entries (robust to noise).
+        nearest valid GASF over all entries (robust to noise; the default, as in
+        :class:`~netdiffus.config.ImagingConfig`).
     projection_steps : int
         Gauss-Newton steps of the projection (3 reach the least-squares optimum on B1 images).
 
@@ -179,10 +163,10 @@ class GramianAngularField:
         self,
         *,
         method: GafMethod = "summation",
-        scaling: ScalingMode = "global-log",
-        gamma: float = 1.0,
+        scaling: ScalingMode = DEFAULT_SCALING,
+        gamma: float = ImagingConfig.gamma,
         image_size: int | None = None,
-        inversion: InversionMethod = "diagonal",
+        inversion: InversionMethod = ImagingConfig.inversion,
         projection_steps: int = DEFAULT_PROJECTION_STEPS,
     ) -> None:
         self.method = method
@@ -275,9 +259,6 @@ class GramianAngularField:
     def _reduce(self, x: np.ndarray) -> np.ndarray:
         return x if self.size_ == self.n_timestamps_ else paa(x, size=self.size_)
 
-    def _expand(self, x: np.ndarray) -> np.ndarray:
-        return x if self.size_ == self.n_timestamps_ else paa_inverse(x, length=self.n_timestamps_)
-
     def trace_scale(self, x: np.ndarray) -> np.ndarray:
         """Per-trace scale ``[N, C, 2]`` (min, max per channel, original units) of traces ``x`` (after PAA)."""
         self._check_fitted()
@@ -318,31 +299,106 @@ class GramianAngularField:
             inv, st = self._resolve_inversion(None, None)
             g = gamma_uncorrect(torch.as_tensor(images).detach().to("cpu", torch.float64), gamma=self.gamma)
             self._check_images(g)
-            z = series_from_gasf_torch(g) if inv == "diagonal" else series_from_gasf_projection_torch(g, steps=st)
-            series01 = z.numpy()
+            series01 = self._series01_torch(g, inv, st).numpy()
         return self.scale_model_.sample(labels, seed=seed, series01=series01)
 
-    # -- numpy -------------------------------------------------------------------------------
+    # -- torch kernels: ``[N, C, T]`` series <-> ``[N, C, S]`` scaled <-> ``[N, C, S, S]`` images
+    def _scale_torch(self, x: torch.Tensor, scale: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+        """Original units ``[N, C, T]`` -> [0, 1] ``[N, C, S]`` (PAA first if ``image_size``)."""
+        self._check_fitted()
+        x = _as_nct(x)
+        self._check_series(x)
+        if not x.is_floating_point():
+            x = x.to(torch.get_default_dtype())
+        if self.size_ != self.n_timestamps_:
+            x = paa_torch(x, size=self.size_)
+        return self.scaler_.transform_torch(x, scale=scale)
+
+    def _unscale_torch(self, z: torch.Tensor, scale: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+        """[0, 1] ``[N, C, S]`` -> original units ``[N, C, T]`` (PAA inverse if ``image_size``)."""
+        self._check_fitted()
+        y = self.scaler_.inverse_transform_torch(z, scale=scale)
+        return y if self.size_ == self.n_timestamps_ else paa_inverse_torch(y, length=self.n_timestamps_)
+
+    @staticmethod
+    def _series01_torch(g: torch.Tensor, inversion: str, steps: int) -> torch.Tensor:
+        """Fields ``G`` ``[N, C, S, S]`` -> scaled series ``[N, C, S]`` by the given inversion."""
+        if inversion == "diagonal":
+            return series_from_gasf_torch(g)
+        return series_from_gasf_projection_torch(g, steps=steps)
+
+    def transform_torch(self, x: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """Traces ``[N, C, T]`` -> images ``[N, C, S, S]`` in [-1, 1], on the traces' device and dtype.
+
+        ``scale`` (per-series modes only) overrides the traces' own ``[N, C, 2]`` scale.
+        """
+        z = self._scale_torch(x, scale)
+        g = gasf_torch(z) if self.method == "summation" else gadf_torch(z)
+        return gamma_correct(g, gamma=self.gamma)
+
+    def inverse_transform_torch(
+        self,
+        images: torch.Tensor,
+        *,
+        scale: torch.Tensor | np.ndarray | None = None,
+        inversion: InversionMethod | None = None,
+        steps: int | None = None,
+    ) -> torch.Tensor:
+        """Images ``[N, C, S, S]`` -> traces ``[N, C, T]`` in original units, on the images' device.
+
+        Parameters
+        ----------
+        images : tensor ``[N, C, S, S]``
+            GASF images as returned by :meth:`transform_torch`, or generated ones.
+        scale : tensor or ndarray ``[N, C, 2]``, optional
+            Trace scales (min, max in original units); required by the per-series modes.
+        inversion : {"diagonal", "projection"}, optional
+            Overrides the ``inversion`` given at construction.
+        steps : int, optional
+            Overrides ``projection_steps``.
+
+        No host synchronisation: safe to call inside a sampling loop on the GPU.
+        """
+        self._check_fitted()
+        inv, st = self._resolve_inversion(inversion, steps)
+        self._check_images(images)
+        z = self._series01_torch(gamma_uncorrect(images, gamma=self.gamma), inv, st)
+        return self._unscale_torch(z, scale)
+
+    def project_torch(self, images: torch.Tensor, *, steps: int | None = None) -> torch.Tensor:
+        """Nearest valid image ``[N, C, S, S]`` -> ``[N, C, S, S]``, in the model's (gamma-corrected) space.
+
+        For a sampler: replace the predicted ``x0`` by ``project_torch(x0)`` at each step. Undoes
+        the gamma correction, projects onto valid GASFs (least squares over all entries), and
+        applies the gamma correction again; batched, on the images' device and dtype.
+        """
+        _, st = self._resolve_inversion("projection", steps)
+        g = project_gasf_torch(gamma_uncorrect(images, gamma=self.gamma), steps=st)
+        return gamma_correct(g, gamma=self.gamma)
+
+    def consistency_torch(self, images: torch.Tensor, *, steps: int | None = None) -> torch.Tensor:
+        """Distance of images ``[N, C, S, S]`` to the nearest valid GASF -> ``[N]`` (0 = valid).
+
+        The gamma correction is undone first. See :func:`~netdiffus.imaging.projection.gasf_consistency`.
+        """
+        _, st = self._resolve_inversion("projection", steps)
+        return gasf_consistency_torch(gamma_uncorrect(images, gamma=self.gamma), steps=st)
+
+    # -- numpy adapters: arrays in, float64 through the torch kernels above, arrays out ---------
     def scale(self, x: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
         """Original units ``[N, C, T]`` -> [0, 1] ``[N, C, S]`` (float64; PAA first if ``image_size``)."""
-        self._check_fitted()
-        x = _as_nct(np.asarray(x, dtype=np.float64))
-        self._check_series(x)
-        return self.scaler_.transform(self._reduce(x), scale=scale)
+        return numpy_call(self._scale_torch, x, scale=scale)
 
     def unscale(self, x01: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
         """[0, 1] ``[N, C, S]`` -> original units ``[N, C, T]`` (float64; PAA inverse if ``image_size``)."""
-        self._check_fitted()
-        return self._expand(self.scaler_.inverse_transform(x01, scale=scale))
+        return numpy_call(self._unscale_torch, x01, scale=scale)
 
     def transform(self, x: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
         """Traces ``[N, C, T]`` in original units -> images ``[N, C, S, S]`` in [-1, 1] (float64).
 
         ``scale`` (per-series modes only) overrides the traces' own ``[N, C, 2]`` scale.
         """
-        z = self.scale(x, scale=scale)
-        g = gasf(z) if self.method == "summation" else gadf(z)
-        return gamma_correct(g, gamma=self.gamma)
+        return numpy_call(self.transform_torch, x, scale=scale)
 
     def to_gasf(self, images: np.ndarray) -> np.ndarray:
         """Undo the gamma correction: images ``[..., S, S]`` -> fields ``G`` in [-1, 1]."""
@@ -358,88 +414,13 @@ class GramianAngularField:
     ) -> np.ndarray:
         """Images ``[N, C, S, S]`` -> traces ``[N, C, T]`` in original units (float64).
 
-        Parameters
-        ----------
-        images : ndarray ``[N, C, S, S]``
-            GASF images as returned by :meth:`transform`, or generated ones.
-        scale : ndarray ``[N, C, 2]``, optional
-            Trace scales (min, max in original units); required by the per-series modes.
-        inversion : {"diagonal", "projection"}, optional
-            Overrides the ``inversion`` given at construction.
-        steps : int, optional
-            Overrides ``projection_steps``.
+        The numpy form of :meth:`inverse_transform_torch` (same parameters).
         """
-        self._check_fitted()
-        inv, st = self._resolve_inversion(inversion, steps)
-        images = np.asarray(images, dtype=np.float64)
-        self._check_images(images)
-        g = self.to_gasf(images)
-        if inv == "diagonal":
-            z = series_from_gasf_diagonal(g)
-        else:
-            z = series_from_gasf_projection_torch(torch.from_numpy(np.ascontiguousarray(g)), steps=st).numpy()
-        return self.unscale(z, scale=scale)
+        return numpy_call(self.inverse_transform_torch, images, scale=scale, inversion=inversion, steps=steps)
 
     def consistency(self, images: np.ndarray, *, steps: int | None = None) -> np.ndarray:
-        """Distance of images ``[N, C, S, S]`` to the nearest valid GASF -> ``[N]`` (0 = valid).
-
-        The gamma correction is undone first. See :func:`~netdiffus.imaging.projection.gasf_consistency`.
-        """
-        _, st = self._resolve_inversion("projection", steps)
-        g = self.to_gasf(np.asarray(images, dtype=np.float64))
-        return gasf_consistency_torch(torch.from_numpy(np.ascontiguousarray(g)), steps=st).numpy()
-
-    # -- torch -------------------------------------------------------------------------------
-    def transform_torch(self, x: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
-        """Torch twin of :meth:`transform`: ``[N, C, T]`` -> ``[N, C, S, S]``, same device and dtype."""
-        self._check_fitted()
-        x = _as_nct_torch(x)
-        self._check_series(x)
-        if not x.is_floating_point():
-            x = x.to(torch.get_default_dtype())
-        if self.size_ != self.n_timestamps_:
-            x = paa_torch(x, size=self.size_)
-        z = self.scaler_.transform_torch(x, scale=scale)
-        g = gasf_torch(z) if self.method == "summation" else gadf_torch(z)
-        return gamma_correct(g, gamma=self.gamma)
-
-    def inverse_transform_torch(
-        self,
-        images: torch.Tensor,
-        *,
-        scale: torch.Tensor | np.ndarray | None = None,
-        inversion: InversionMethod | None = None,
-        steps: int | None = None,
-    ) -> torch.Tensor:
-        """Torch twin of :meth:`inverse_transform`: ``[N, C, S, S]`` -> ``[N, C, T]`` on the images' device.
-
-        No host synchronisation: safe to call inside a sampling loop on the GPU.
-        """
-        self._check_fitted()
-        inv, st = self._resolve_inversion(inversion, steps)
-        self._check_images(images)
-        g = gamma_uncorrect(images, gamma=self.gamma)
-        z = series_from_gasf_torch(g) if inv == "diagonal" else series_from_gasf_projection_torch(g, steps=st)
-        y = self.scaler_.inverse_transform_torch(z, scale=scale)
-        if self.size_ != self.n_timestamps_:
-            y = paa_inverse_torch(y, length=self.n_timestamps_)
-        return y
-
-    def project_torch(self, images: torch.Tensor, *, steps: int | None = None) -> torch.Tensor:
-        """Nearest valid image ``[N, C, S, S]`` -> ``[N, C, S, S]``, in the model's (gamma-corrected) space.
-
-        For a sampler: replace the predicted ``x0`` by ``project_torch(x0)`` at each step. Undoes
-        the gamma correction, projects onto valid GASFs (least squares over all entries), and
-        applies the gamma correction again; batched, on the images' device and dtype.
-        """
-        _, st = self._resolve_inversion("projection", steps)
-        g = project_gasf_torch(gamma_uncorrect(images, gamma=self.gamma), steps=st)
-        return gamma_correct(g, gamma=self.gamma)
-
-    def consistency_torch(self, images: torch.Tensor, *, steps: int | None = None) -> torch.Tensor:
-        """Torch twin of :meth:`consistency`: ``[N, C, S, S]`` -> ``[N]``."""
-        _, st = self._resolve_inversion("projection", steps)
-        return gasf_consistency_torch(gamma_uncorrect(images, gamma=self.gamma), steps=st)
+        """Distance of images ``[N, C, S, S]`` to the nearest valid GASF -> ``[N]`` (0 = valid, float64)."""
+        return numpy_call(self.consistency_torch, images, steps=steps)
 
     # -- serialisation -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -466,7 +447,7 @@ class GramianAngularField:
             scaling=data["scaling"],
             gamma=float(data.get("gamma", 1.0)),
             image_size=data.get("image_size"),
-            inversion=data.get("inversion", "diagonal"),
+            inversion=data.get("inversion", "diagonal"),  # fields saved before it was recorded
             projection_steps=int(data.get("projection_steps", DEFAULT_PROJECTION_STEPS)),
         )
         g._check_params()

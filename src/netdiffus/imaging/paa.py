@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from netdiffus.errors import ConfigError
+from netdiffus.imaging.kernels import numpy_call
 
 __all__ = ["paa_bounds", "paa", "paa_inverse", "paa_torch", "paa_inverse_torch"]
 
@@ -45,23 +46,8 @@ def _segment_ids(length: int, size: int) -> np.ndarray:
     return np.repeat(np.arange(size), np.diff(bounds))
 
 
-def paa(x: np.ndarray, *, size: int) -> np.ndarray:
-    """Segment means of ``x`` ``[..., T]`` -> ``[..., size]`` (float64, same units per bin)."""
-    x = np.asarray(x, dtype=np.float64)
-    t = x.shape[-1]
-    bounds = paa_bounds(t, size)
-    sums = np.add.reduceat(x, bounds[:-1], axis=-1)
-    return sums / np.diff(bounds)
-
-
-def paa_inverse(p: np.ndarray, *, length: int) -> np.ndarray:
-    """Lossy inverse of :func:`paa`: ``[..., S]`` -> ``[..., length]``, each mean repeated over its segment."""
-    p = np.asarray(p, dtype=np.float64)
-    return p[..., _segment_ids(length, p.shape[-1])]
-
-
 def paa_torch(x: torch.Tensor, *, size: int) -> torch.Tensor:
-    """Torch twin of :func:`paa`: ``[..., T]`` -> ``[..., size]`` on the same device and dtype."""
+    """Segment means of ``x`` ``[..., T]`` -> ``[..., size]`` on the same device and dtype (same units per bin)."""
     t = x.shape[-1]
     bounds = paa_bounds(t, size)
     ids = torch.as_tensor(_segment_ids(t, size), device=x.device)
@@ -72,6 +58,16 @@ def paa_torch(x: torch.Tensor, *, size: int) -> torch.Tensor:
 
 
 def paa_inverse_torch(p: torch.Tensor, *, length: int) -> torch.Tensor:
-    """Torch twin of :func:`paa_inverse`: ``[..., S]`` -> ``[..., length]``."""
+    """Lossy inverse of :func:`paa_torch`: ``[..., S]`` -> ``[..., length]``, each mean repeated over its segment."""
     ids = torch.as_tensor(_segment_ids(length, p.shape[-1]), device=p.device)
     return p.index_select(p.ndim - 1, ids)
+
+
+def paa(x: np.ndarray, *, size: int) -> np.ndarray:
+    """Numpy adapter of :func:`paa_torch`: ``[..., T]`` -> ``[..., size]`` (float64)."""
+    return numpy_call(paa_torch, x, size=size)
+
+
+def paa_inverse(p: np.ndarray, *, length: int) -> np.ndarray:
+    """Numpy adapter of :func:`paa_inverse_torch`: ``[..., S]`` -> ``[..., length]`` (float64)."""
+    return numpy_call(paa_inverse_torch, p, length=length)

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from netdiffus.errors import ConfigError, DatasetError
+from netdiffus.imaging.kernels import gasf_from_angles, numpy_call
 
 __all__ = [
     "DEFAULT_PROJECTION_STEPS",
@@ -149,14 +150,7 @@ def project_gasf_torch(images: torch.Tensor, *, steps: int = DEFAULT_PROJECTION_
 
     Batched and on the images' device, for use on the predicted ``x0`` inside a sampler.
     """
-    phi = gasf_angles_torch(images, steps=steps)
-    return _gasf_from_angles(phi)
-
-
-def _gasf_from_angles(phi: torch.Tensor) -> torch.Tensor:
-    """``cos(phi_i + phi_j)`` ``[..., T, T]`` as one rank-2 product ``[c, -s] @ [c, s]^T``."""
-    c, s = torch.cos(phi), torch.sin(phi)
-    return torch.stack([c, -s], dim=-1) @ torch.stack([c, s], dim=-2)
+    return gasf_from_angles(gasf_angles_torch(images, steps=steps))
 
 
 def series_from_gasf_projection_torch(images: torch.Tensor, *, steps: int = DEFAULT_PROJECTION_STEPS) -> torch.Tensor:
@@ -178,21 +172,16 @@ def gasf_consistency_torch(images: torch.Tensor, *, steps: int = DEFAULT_PROJECT
     return diff.reshape(images.shape[0], -1).pow(2).mean(-1).sqrt()
 
 
-def _numpy_call(fn, images: np.ndarray, steps: int) -> np.ndarray:
-    a = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float64))
-    return fn(a, steps=steps).numpy()
-
-
 def project_gasf(images: np.ndarray, *, steps: int = DEFAULT_PROJECTION_STEPS) -> np.ndarray:
-    """Numpy twin of :func:`project_gasf_torch` (float64)."""
-    return _numpy_call(project_gasf_torch, images, steps)
+    """Numpy adapter of :func:`project_gasf_torch` (float64)."""
+    return numpy_call(project_gasf_torch, images, steps=steps)
 
 
 def series_from_gasf_projection(images: np.ndarray, *, steps: int = DEFAULT_PROJECTION_STEPS) -> np.ndarray:
-    """Numpy twin of :func:`series_from_gasf_projection_torch`: ``[..., T, T]`` -> ``[..., T]`` (float64)."""
-    return _numpy_call(series_from_gasf_projection_torch, images, steps)
+    """Numpy adapter of :func:`series_from_gasf_projection_torch`: ``[..., T, T]`` -> ``[..., T]`` (float64)."""
+    return numpy_call(series_from_gasf_projection_torch, images, steps=steps)
 
 
 def gasf_consistency(images: np.ndarray, *, steps: int = DEFAULT_PROJECTION_STEPS) -> np.ndarray:
-    """Numpy twin of :func:`gasf_consistency_torch`: ``[N, T, T]`` or ``[N, C, T, T]`` -> ``[N]`` (float64)."""
-    return _numpy_call(gasf_consistency_torch, images, steps)
+    """Numpy adapter of :func:`gasf_consistency_torch`: ``[N, T, T]`` or ``[N, C, T, T]`` -> ``[N]`` (float64)."""
+    return numpy_call(gasf_consistency_torch, images, steps=steps)

@@ -46,11 +46,24 @@ import numpy as np
 import torch
 
 from netdiffus.errors import ConfigError, DatasetError
+from netdiffus.imaging.kernels import numpy_call
 
-__all__ = ["SeriesScaler", "TraceScaleModel", "ScalingMode", "SCALING_MODES", "symlog", "symexp", "shape_features"]
+__all__ = [
+    "SeriesScaler",
+    "TraceScaleModel",
+    "ScalingMode",
+    "SCALING_MODES",
+    "DEFAULT_SCALING",
+    "symlog",
+    "symexp",
+    "shape_features",
+]
 
 ScalingMode = Literal["global-log", "global-linear", "per-series", "per-series-log"]
 SCALING_MODES: tuple[str, ...] = ("global-log", "global-linear", "per-series", "per-series-log")
+#: The default mode: what ``ImagingConfig.scaling = "auto"`` resolves to at fit for series without
+#: negative values (``auto`` needs the data, so it is resolved before a scaler or field is built).
+DEFAULT_SCALING: ScalingMode = "global-log"
 ScaleModelKind = Literal["gaussian"]
 
 
@@ -84,7 +97,7 @@ class SeriesScaler:
         Values clipped to [0, 1] by the last :meth:`transform` (global modes only).
     """
 
-    def __init__(self, *, mode: ScalingMode = "global-log") -> None:
+    def __init__(self, *, mode: ScalingMode = DEFAULT_SCALING) -> None:
         self.mode = mode
 
     # -- mode properties ---------------------------------------------------------------------
@@ -102,18 +115,12 @@ class SeriesScaler:
         if self.mode not in SCALING_MODES:
             raise ConfigError(f"scaling must be one of {', '.join(SCALING_MODES)} (got {self.mode!r})")
 
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        if self.log:
-            if np.any(x < 0):
-                raise DatasetError(
-                    f"scaling {self.mode!r} needs values >= 0 (got minimum {float(np.min(x))}); "
-                    "use scaling 'global-linear' or 'per-series' for signed series"
-                )
-            return np.log1p(x)
-        return x
-
-    def _backward(self, y: np.ndarray) -> np.ndarray:
-        return np.expm1(y) if self.log else y
+    def _check_log_domain(self, minimum: float) -> None:
+        if self.log and minimum < 0:
+            raise DatasetError(
+                f"scaling {self.mode!r} needs values >= 0 (got minimum {minimum}); "
+                "use scaling 'global-linear' or 'per-series' for signed series"
+            )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "min_"):
@@ -129,7 +136,9 @@ class SeriesScaler:
         x = _as_nct(x)
         if not np.all(np.isfinite(x)):
             raise DatasetError("cannot fit scaling: series contain NaN or infinite values")
-        y = self._forward(x.astype(np.float64))
+        x = x.astype(np.float64)
+        self._check_log_domain(float(np.min(x)))
+        y = np.log1p(x) if self.log else x
         self.min_ = y.min(axis=(0, 2))
         self.max_ = y.max(axis=(0, 2))
         self.n_clipped_ = 0
@@ -137,87 +146,54 @@ class SeriesScaler:
 
     def trace_scale(self, x: np.ndarray) -> np.ndarray:
         """Per-trace scale ``[N, C, 2]``: ``(min, max)`` of each trace and channel, original units."""
-        x = _as_nct(x).astype(np.float64)
-        return np.stack([x.min(axis=2), x.max(axis=2)], axis=-1)
+        return numpy_call(_trace_scale_torch, _as_nct(x))
 
-    def _bounds(self, n: int, c: int, scale: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Lower bound and span ``[N or 1, C, 1]`` in the transformed domain."""
+    # -- torch kernels -----------------------------------------------------------------------
+    def _bounds(self, x: torch.Tensor, scale: torch.Tensor | np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lower bound and span ``[N or 1, C, 1]`` in the transformed domain, in ``x``'s dtype and device.
+
+        A trace scale given as an array (host data) is checked in full; one given as a tensor
+        only for its shape, since reading its values would wait for the device.
+        """
+        n, c = x.shape[0], x.shape[1]
         if not self.per_trace:
             if scale is not None:
                 raise ConfigError(f"scale is only used by the per-series scaling modes (scaling is {self.mode!r})")
-            lo, hi = self.min_, self.max_
-            if lo.shape[0] != c:
-                raise DatasetError(f"series must have {lo.shape[0]} channels as fitted (got {c})")
-            return lo[None, :, None], (hi - lo)[None, :, None]
+            if self.min_.shape[0] != c:
+                raise DatasetError(f"series must have {self.min_.shape[0]} channels as fitted (got {c})")
+            lo, span = self.min_[None, :, None], (self.max_ - self.min_)[None, :, None]
+            return torch.as_tensor(lo, dtype=x.dtype, device=x.device), torch.as_tensor(span, dtype=x.dtype,
+                                                                                         device=x.device)
         if scale is None:
             raise ConfigError(
                 f"scaling {self.mode!r} needs scale [N, C, 2] (the per-trace min and max) to map "
                 "images back to original units: pass trace_scale(x) or TraceScaleModel.sample(...)"
             )
-        scale = np.asarray(scale, dtype=np.float64)
-        if scale.shape != (n, c, 2):
+        host = not isinstance(scale, torch.Tensor)
+        scale = torch.as_tensor(np.asarray(scale, dtype=np.float64) if host else scale, dtype=x.dtype)
+        if tuple(scale.shape) != (n, c, 2):
             raise DatasetError(f"scale must have shape [N, C, 2] = {[n, c, 2]} (got shape {list(scale.shape)})")
-        if np.any(scale[..., 0] > scale[..., 1]):
-            raise DatasetError("scale must have min <= max for every trace and channel")
-        f = self._forward(scale)
+        if host:
+            if bool((scale[..., 0] > scale[..., 1]).any()):
+                raise DatasetError("scale must have min <= max for every trace and channel")
+            self._check_log_domain(float(scale.min()))
+        scale = scale.to(x.device)
+        f = torch.log1p(scale) if self.log else scale
         return f[..., 0:1], f[..., 1:2] - f[..., 0:1]
 
-    # -- numpy -------------------------------------------------------------------------------
-    def transform(self, x: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
-        """Scale ``x`` ``[N, C, T]`` to [0, 1] (float64).
+    def transform_torch(self, x: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """Scale ``x`` ``[N, C, T]`` to [0, 1], on its device and dtype.
 
         Global modes clip out-of-range values and count them in ``n_clipped_``. Per-series modes
         use ``scale`` ``[N, C, 2]`` (default: the trace's own :meth:`trace_scale`).
         """
         self._check_fitted()
-        x = _as_nct(x).astype(np.float64)
+        x = _as_nct(x)
         if self.per_trace and scale is None:
-            scale = self.trace_scale(x)
-        lo, span = self._bounds(x.shape[0], x.shape[1], scale)
-        z = (self._forward(x) - lo) / np.where(span > 0, span, 1.0)
-        self.n_clipped_ = int(((z < 0) | (z > 1)).sum())
-        return np.clip(z, 0.0, 1.0)
-
-    def inverse_transform(self, z: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
-        """Map scaled values ``[N, C, T]`` in [0, 1] back to original units (float64).
-
-        Per-series modes need ``scale`` ``[N, C, 2]`` (:meth:`trace_scale` of the real traces, or
-        a generated one from :meth:`TraceScaleModel.sample`).
-        """
-        self._check_fitted()
-        z = _as_nct(np.asarray(z, dtype=np.float64))
-        lo, span = self._bounds(z.shape[0], z.shape[1], scale)
-        return self._backward(np.clip(z, 0.0, 1.0) * span + lo)
-
-    # -- torch -------------------------------------------------------------------------------
-    def _bounds_torch(
-        self, x: torch.Tensor, scale: torch.Tensor | np.ndarray | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        n, c = x.shape[0], x.shape[1]
-        if not self.per_trace or scale is None:
-            lo, span = self._bounds(n, c, scale)  # global modes, or raises
-            return (
-                torch.as_tensor(lo, dtype=x.dtype, device=x.device),
-                torch.as_tensor(span, dtype=x.dtype, device=x.device),
-            )
-        scale = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
-        if tuple(scale.shape) != (n, c, 2):
-            raise DatasetError(f"scale must have shape [N, C, 2] = {[n, c, 2]} (got shape {list(scale.shape)})")
-        f = torch.log1p(scale) if self.log else scale
-        return f[..., 0:1], f[..., 1:2] - f[..., 0:1]
-
-    def transform_torch(self, x: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
-        """Torch twin of :meth:`transform`: ``[N, C, T]`` -> [0, 1], same device and dtype."""
-        self._check_fitted()
-        x = _as_nct_torch(x)
-        if self.per_trace and scale is None:
-            scale = torch.stack([x.amin(dim=2), x.amax(dim=2)], dim=-1)
-        if self.log and bool((x < 0).any()):
-            raise DatasetError(
-                f"scaling {self.mode!r} needs values >= 0 (got minimum {float(x.min())}); "
-                "use scaling 'global-linear' or 'per-series' for signed series"
-            )
-        lo, span = self._bounds_torch(x, scale)
+            scale = _trace_scale_torch(x)
+        lo, span = self._bounds(x, scale)
+        if self.log:
+            self._check_log_domain(float(x.min()))
         y = torch.log1p(x) if self.log else x
         z = (y - lo) / torch.where(span > 0, span, torch.ones_like(span))
         self.n_clipped_ = int(((z < 0) | (z > 1)).sum())
@@ -226,12 +202,28 @@ class SeriesScaler:
     def inverse_transform_torch(
         self, z: torch.Tensor, *, scale: torch.Tensor | np.ndarray | None = None
     ) -> torch.Tensor:
-        """Torch twin of :meth:`inverse_transform`: ``[N, C, T]`` in [0, 1] -> original units."""
+        """Map scaled values ``[N, C, T]`` in [0, 1] back to original units, on their device and dtype.
+
+        Per-series modes need ``scale`` ``[N, C, 2]`` (:meth:`trace_scale` of the real traces, or
+        a generated one from :meth:`TraceScaleModel.sample`).
+        """
         self._check_fitted()
-        z = _as_nct_torch(z)
-        lo, span = self._bounds_torch(z, scale)
+        z = _as_nct(z)
+        lo, span = self._bounds(z, scale)
         y = z.clamp(0.0, 1.0) * span + lo
         return torch.expm1(y) if self.log else y
+
+    # -- numpy adapters: arrays in, float64 through the torch kernels above, arrays out ---------
+    def transform(self, x: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
+        """Scale ``x`` ``[N, C, T]`` to [0, 1] (float64); see :meth:`transform_torch`."""
+        self._check_fitted()
+        return numpy_call(self.transform_torch, _as_nct(x), scale=scale)
+
+    def inverse_transform(self, z: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
+        """Map scaled values ``[N, C, T]`` in [0, 1] back to original units (float64); see
+        :meth:`inverse_transform_torch`."""
+        self._check_fitted()
+        return numpy_call(self.inverse_transform_torch, _as_nct(z), scale=scale)
 
     # -- serialisation -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -527,16 +519,16 @@ def _psd_factor(cov: np.ndarray) -> np.ndarray:
     return v * np.sqrt(np.clip(w, 0.0, None))[None, :]
 
 
-def _as_nct(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x[:, None, :]
-    if x.ndim != 3:
-        raise DatasetError(f"series must have shape [N, C, T] (got shape {tuple(x.shape)})")
-    return x
+def _trace_scale_torch(x: torch.Tensor) -> torch.Tensor:
+    """``(min, max)`` of each trace and channel: ``[N, C, T]`` -> ``[N, C, 2]``."""
+    return torch.stack([x.amin(dim=2), x.amax(dim=2)], dim=-1)
 
 
-def _as_nct_torch(x: torch.Tensor) -> torch.Tensor:
+def _as_nct(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Series ``[N, C, T]``, or ``[N, T]`` read as one channel -> ``[N, C, T]`` (an array stays an
+    array, a tensor a tensor)."""
+    if not isinstance(x, torch.Tensor):
+        x = np.asarray(x)
     if x.ndim == 2:
         x = x[:, None, :]
     if x.ndim != 3:
