@@ -30,9 +30,11 @@ demo: venv
 test: venv
 	$(PY) -m pytest -q
 
-# style and likely bugs ([tool.ruff] in pyproject.toml); CI runs it before the tests
+# style and likely bugs ([tool.ruff] in pyproject.toml), and the library's types ([tool.mypy]);
+# CI runs it before the tests
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 
 test-all: venv
 	$(PY) -m pytest -q -m "slow or not slow"
