@@ -74,8 +74,13 @@ def check_seed(value: object, name: str = "seed") -> int:
 class ImagingConfig:
     """How series become images (see :class:`netdiffus.imaging.GramianAngularField`).
 
-    representation : "gasf" images ``[C, S, S]`` (the paper), or "series" (the 1-D baseline:
-        the model sees the scaled series ``[C, T]`` directly).
+    representation : "gasf" images ``[C, S, S]`` (the paper), "series" (the 1-D baseline: the
+        model sees the scaled series ``[C, T]`` directly), or "tokens" (each value a token of its
+        channel's vocabulary, :class:`netdiffus.vocab.SeriesVocabulary`: exact values that recur,
+        quantile bins for the others; for packet sequences and other discrete traffic, with
+        ``model.network = "transformer"`` and ``diffusion.process = "masked"``).
+    token_bins : quantile bins per channel of the "tokens" representation for the values that do
+        not recur exactly.
     scaling : fitted scaling to [0, 1] before imaging; the per-series modes (the paper's per-trace
         min-max) generate each trace's scale with a class-conditional model given the image.
         "auto" (the default) is "global-log" for counts and sizes, "global-linear" when a training
@@ -86,11 +91,12 @@ class ImagingConfig:
         "projection" onto the nearest valid GASF (least squares over all S x S entries).
     """
 
-    representation: Literal["gasf", "series"] = "gasf"
+    representation: Literal["gasf", "series", "tokens"] = "gasf"
     scaling: Literal["auto", "global-log", "global-linear", "per-series", "per-series-log"] = "auto"
     gamma: float = 1.0
     image_size: int = 0
     inversion: Literal["diagonal", "projection"] = "projection"
+    token_bins: int = 32
 
 
 @dataclass
@@ -124,8 +130,13 @@ class ModelConfig:
     makes the network's ``x_0`` prediction a valid GASF by construction (needs
     ``diffusion.prediction = "x0"``). ``gasf_head`` reads its angles per patch ("patch") or per
     bin ("bin": finer, for sparse series); "auto" picks "bin" when more than half of the training
-    bins are empty, else "patch", at ``fit`` (the run's config.json records the choice)."""
+    bins are empty, else "patch", at ``fit`` (the run's config.json records the choice).
 
+    ``network = "transformer"`` (for the "tokens" representation) is a transformer over the token
+    sequence of width ``base_channels``, ``layers`` encoder layers and ``heads`` attention heads
+    (:class:`netdiffus.diffusion.transformer.TokenTransformer`); the UNet fields do not apply."""
+
+    network: Literal["unet", "transformer"] = "unet"
     base_channels: int = 32
     channel_mult: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 1
@@ -135,6 +146,8 @@ class ModelConfig:
     symmetric_output: bool = True
     output: Literal["image", "gasf"] = "image"
     gasf_head: Literal["patch", "bin", "auto"] = "auto"
+    layers: int = 3
+    heads: int = 4
 
 
 @dataclass
@@ -142,8 +155,13 @@ class DiffusionConfig:
     """The forward process: ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``.
 
     ``learn_sigma``: also learn the reverse-step variance with improved DDPM's hybrid loss.
+    ``process = "masked"`` is masked discrete diffusion over tokens instead
+    (:class:`netdiffus.diffusion.masked.MaskedDiffusion`: ``x_t`` masks each token with
+    probability ``(t + 1) / timesteps``); ``schedule``, ``prediction`` and ``learn_sigma`` then
+    do not apply, and sampling unmasks over ``sample.steps`` steps.
     """
 
+    process: Literal["gaussian", "masked"] = "gaussian"
     timesteps: int = 1000
     schedule: Literal["cosine", "linear"] = "cosine"
     prediction: Literal["eps", "v", "x0"] = "v"
@@ -263,7 +281,7 @@ class NetDiffusConfig:
             ("sample.batch_size", self.sample.batch_size, 1 <= self.sample.batch_size <= MAX_BATCH,
              f"must be in [1, {MAX_BATCH}]"),
         ]
-        if self.model.output == "gasf" and (self.diffusion.prediction != "x0"
+        if self.model.output == "gasf" and self.model.network == "unet" and (self.diffusion.prediction != "x0"
                                             or self.imaging.representation != "gasf" or self.imaging.gamma != 1):
             raise ConfigError(
                 "model.output 'gasf' needs diffusion.prediction 'x0', imaging.representation 'gasf' and "
@@ -273,6 +291,7 @@ class NetDiffusConfig:
         for name, value, ok, rule in checks:
             if not ok:
                 raise ConfigError(f"{name} {rule} (got {value!r})")
+        _family_checks(self)
         for section in sections:
             hints = get_type_hints(type(section))
             for f in dataclasses.fields(section):
@@ -313,6 +332,26 @@ def migrate_keys(data: dict[str, Any]) -> dict[str, Any]:
             if isinstance(target, dict):
                 target.setdefault(new_key, value)
     return out
+
+
+def _family_checks(cfg: NetDiffusConfig) -> None:
+    """The representation, the network and the process must belong together: "tokens" with the
+    transformer and masked diffusion; "gasf" and "series" with the UNet and Gaussian diffusion."""
+    tokens = (cfg.imaging.representation == "tokens", cfg.model.network == "transformer",
+              cfg.diffusion.process == "masked")
+    if any(tokens) and not all(tokens):
+        raise ConfigError(
+            "imaging.representation 'tokens', model.network 'transformer' and diffusion.process 'masked' go "
+            f"together (got {cfg.imaging.representation!r}, {cfg.model.network!r}, {cfg.diffusion.process!r})")
+    checks = [
+        ("imaging.token_bins", cfg.imaging.token_bins, 1 <= cfg.imaging.token_bins <= 1024, "must be in [1, 1024]"),
+        ("model.layers", cfg.model.layers, 1 <= cfg.model.layers <= 48, "must be in [1, 48]"),
+        ("model.heads", cfg.model.heads, 1 <= cfg.model.heads <= 64 and cfg.model.base_channels % cfg.model.heads == 0,
+         f"must be in [1, 64] and divide model.base_channels={cfg.model.base_channels}"),
+    ]
+    for name, value, ok, rule in checks:
+        if not ok:
+            raise ConfigError(f"{name} {rule} (got {value!r})")
 
 
 def _check_type(name: str, value: Any, hint: Any) -> None:

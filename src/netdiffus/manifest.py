@@ -31,6 +31,7 @@ import torch
 
 from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint
 from netdiffus.config import NetDiffusConfig
+from netdiffus.diffusion.networks import build_network
 from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.representation import REPRESENTATIONS
 
@@ -126,35 +127,39 @@ class RunManifest:
         )
 
 
-#: The network's constructor arguments that the ``[model]`` section sets.
-UNET_MODEL_KEYS = ("base_channels", "channel_mult", "num_res_blocks", "attention_levels", "dropout", "patch_size",
-                   "symmetric_output", "output", "gasf_head")
-
-
 def check_against_config(manifest: RunManifest, config: NetDiffusConfig, *, run: str) -> None:
     """Refuse a manifest whose network does not follow config.json (a tampered or mixed run folder):
-    the ``[model]`` values, the channels and classes it records, the representation's dimensions
-    and the variance outputs. config.json's values are checked and bounded as it is read, so a
-    network built from a manifest that passes is bounded too.
+    its constructor arguments must be the ones config.json's ``[model]`` section, the run's shape,
+    classes and representation give (built on the meta device: no weights are allocated). config.json's
+    values are checked and bounded as it is read, so a network built from a manifest that passes
+    is bounded too.
 
     Raises
     ------
     CheckpointError
-        ``RUN/model.json: unet.base_channels is 999 but config.json's model.base_channels is 8``.
+        ``RUN/model.json: unet.base_channels is 999 but config.json and the run make it 8``.
     """
-    c = manifest.shape[0]
-    want: dict[str, Any] = {key: getattr(config.model, key) for key in UNET_MODEL_KEYS}
-    want.update(in_channels=c, num_classes=len(manifest.classes),
-                dims=REPRESENTATIONS[config.imaging.representation].dims,
-                out_channels=c * (2 if config.diffusion.learn_sigma else 1))
-    for key in sorted(set(want) | set(manifest.unet)):
-        got, expected = manifest.unet.get(key), want.get(key)
-        expected = list(expected) if isinstance(expected, tuple) else expected  # JSON has lists
-        if got != expected or type(got) is not type(expected):
-            source = f"config.json's model.{key}" if key in UNET_MODEL_KEYS else "the run's shape, classes and config"
-            raise CheckpointError(f"{run}/model.json: unet.{key} is {got!r} but {source} make(s) it {expected!r}")
+    c, t = manifest.shape
+    saved = manifest.unet
     if len(manifest.classes) != len(set(manifest.classes)) or set(manifest.class_counts) != set(manifest.classes):
         raise CheckpointError(f"{run}/model.json: classes and class_counts must name the same classes, once each")
+    shape: dict[str, Any]
+    if config.model.network == "transformer":
+        sizes = saved.get("vocab_sizes")
+        if not (isinstance(sizes, list) and len(sizes) == c and all(_is_int(v) and 1 <= v <= 4096 for v in sizes)):
+            raise CheckpointError(f"{run}/model.json: unet.vocab_sizes must be {c} integers in [1, 4096] (got "
+                                  f"{str(sizes)[:60]})")
+        shape = {"vocab_sizes": sizes, "length": t}
+    else:
+        shape = {"in_channels": c, "dims": getattr(REPRESENTATIONS[config.imaging.representation], "dims", 1)}
+    with torch.device("meta"):
+        want = build_network(config, num_classes=len(manifest.classes), **shape).config
+    for key in sorted(set(want) | set(saved)):
+        got, expected = saved.get(key), want.get(key)
+        expected = list(expected) if isinstance(expected, tuple) else expected  # JSON has lists
+        if got != expected or type(got) is not type(expected):
+            raise CheckpointError(f"{run}/model.json: unet.{key} is {got!r} but config.json and the run make it "
+                                  f"{expected!r}")
 
 
 @dataclass

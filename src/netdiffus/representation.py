@@ -10,8 +10,10 @@ names of ``imaging.representation``):
   apply to every predicted ``x_0`` (:meth:`Representation.x0_hook`).
 - ``series`` (:class:`SeriesRepresentation`, the 1-D baseline): the scaled series ``[N, C, S]``
   in [-1, 1].
+- ``tokens`` (:class:`TokenRepresentation`): each value a token of its channel's vocabulary
+  ``[N, C, T]``, for masked discrete diffusion (packet sequences, protocol byte counts).
 
-Both scale through a fitted :class:`~netdiffus.imaging.GramianAngularField` (PAA to ``S`` bins,
+The first two scale through a fitted :class:`~netdiffus.imaging.GramianAngularField` (PAA to ``S`` bins,
 scaling to [0, 1]); with a per-series scaling, decoding draws each trace's scale from the fitted
 class-conditional scale model with the trace's own seed.
 
@@ -41,8 +43,9 @@ import torch
 from netdiffus.config import ImagingConfig, SampleConfig
 from netdiffus.errors import ConfigError
 from netdiffus.imaging.gaf import GramianAngularField
+from netdiffus.vocab import SeriesVocabulary
 
-__all__ = ["Representation", "GasfRepresentation", "SeriesRepresentation", "REPRESENTATIONS",
+__all__ = ["Representation", "GasfRepresentation", "SeriesRepresentation", "TokenRepresentation", "REPRESENTATIONS",
            "check_image_memory", "MAX_PROJECTION_STEPS"]
 
 #: Most Gauss-Newton steps a saved projection may ask for (3 reach the optimum on B1 images).
@@ -50,32 +53,19 @@ MAX_PROJECTION_STEPS = 100
 
 
 class Representation(ABC):
-    """Series ``[N, C, T]`` <-> the model's space, fitted on training series.
+    """Series ``[N, C, T]`` <-> the model's space, fitted on training series."""
 
-    Parameters
-    ----------
-    gaf : GramianAngularField
-        The scaling (and PAA) of the series; fitted by :meth:`fit`, or already fitted when read
-        back by :meth:`from_json`.
-    """
-
-    #: ``imaging.representation`` value, and the network's spatial dimensions.
+    #: ``imaging.representation`` value.
     name: ClassVar[str]
-    dims: ClassVar[int]
-
-    def __init__(self, gaf: GramianAngularField) -> None:
-        self.gaf = gaf
 
     @classmethod
     def from_config(cls, cfg: ImagingConfig) -> Representation:
-        """An unfitted representation of the kind ``cfg.representation`` names (scaling resolved:
-        not "auto")."""
-        if cfg.scaling == "auto":
-            raise ConfigError("imaging.scaling 'auto' must be resolved for a dataset before the "
-                              "representation is built (netdiffus.resolve.resolve_config)")
-        gaf = GramianAngularField(method="summation", scaling=cfg.scaling, gamma=cfg.gamma,
-                                  image_size=cfg.image_size or None, inversion=cfg.inversion)
-        return REPRESENTATIONS[cfg.representation](gaf)
+        """An unfitted representation of the kind ``cfg.representation`` names."""
+        return REPRESENTATIONS[cfg.representation]._from_config(cfg)
+
+    @classmethod
+    @abstractmethod
+    def _from_config(cls, cfg: ImagingConfig) -> Representation: ...
 
     @classmethod
     def from_json(cls, name: str, data: dict[str, Any], *, config: ImagingConfig | None = None,
@@ -88,6 +78,76 @@ class Representation(ABC):
         ValueError
             ``data`` does not follow ``config`` or ``shape`` (a tampered or mixed run folder).
         """
+        rep = REPRESENTATIONS[name]._from_json(data, config)
+        if shape is not None and rep.trace_shape != tuple(shape):
+            raise ValueError(f"imaging is fitted to traces of {rep.trace_shape[0]} x {rep.trace_shape[1]}, not the "
+                             f"run's {shape[0]} x {shape[1]}")
+        return rep
+
+    @classmethod
+    @abstractmethod
+    def _from_json(cls, data: dict[str, Any], config: ImagingConfig | None) -> Representation: ...
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """The fitted state as JSON-able data (the run's model.json keeps it)."""
+
+    @abstractmethod
+    def fit(self, series: np.ndarray, labels: Sequence[str]) -> Representation:
+        """Fit on training ``series`` ``[N, C, T]`` (and their class ``labels``)."""
+
+    @property
+    @abstractmethod
+    def trace_shape(self) -> tuple[int, int]:
+        """``(C, T)`` of one trace in original units."""
+
+    @property
+    @abstractmethod
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one model input: ``(C, S, S)``, ``(C, S)`` or ``(C, T)``."""
+
+    @abstractmethod
+    def network_shape(self) -> dict[str, Any]:
+        """What the network needs to know of the inputs (keywords of its ``from_config``)."""
+
+    @abstractmethod
+    def encode(self, series: np.ndarray) -> np.ndarray:
+        """Series ``[N, C, T]`` in original units -> model inputs ``[N, *sample_shape]``."""
+
+    @abstractmethod
+    def decode(self, x_0: torch.Tensor, labels: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
+        """Model outputs ``x_0`` ``[N, *sample_shape]`` -> series ``[N, C, T]`` in original units
+        (float64); any randomness of trace k comes from its own seed ``seeds[k]``."""
+
+    def x0_hook(self, sample: SampleConfig, model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """What the sampler applies to each predicted ``x_0`` (None: nothing)."""
+        return None
+
+    def check_memory(self, n_traces: int, *, memory_bytes: int | None = None) -> None:
+        """Raise :class:`ConfigError` if ``n_traces`` encoded traces would not fit in memory."""
+        return None  # no more memory than the series themselves
+
+
+class _ScaledRepresentation(Representation):
+    """A representation through a fitted :class:`~netdiffus.imaging.GramianAngularField` (its
+    PAA and scaling to [0, 1]); fitted by :meth:`fit`, or already fitted when read back."""
+
+    #: The network's spatial dimensions.
+    dims: ClassVar[int]
+
+    def __init__(self, gaf: GramianAngularField) -> None:
+        self.gaf = gaf
+
+    @classmethod
+    def _from_config(cls, cfg: ImagingConfig) -> Representation:
+        if cfg.scaling == "auto":
+            raise ConfigError("imaging.scaling 'auto' must be resolved for a dataset before the "
+                              "representation is built (netdiffus.resolve.resolve_config)")
+        return cls(GramianAngularField(method="summation", scaling=cfg.scaling, gamma=cfg.gamma,
+                                       image_size=cfg.image_size or None, inversion=cfg.inversion))
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any], config: ImagingConfig | None) -> Representation:
         gaf = GramianAngularField.from_json(data)
         if config is not None:
             want = {"method": "summation", "scaling": config.scaling, "gamma": config.gamma,
@@ -99,13 +159,9 @@ class Representation(ABC):
             if not 0 <= gaf.projection_steps <= MAX_PROJECTION_STEPS:
                 raise ValueError(f"imaging.projection_steps must be in [0, {MAX_PROJECTION_STEPS}] "
                                  f"(got {gaf.projection_steps})")
-        if shape is not None and (gaf.n_channels_, gaf.n_timestamps_) != tuple(shape):
-            raise ValueError(f"imaging is fitted to traces of {gaf.n_channels_} x {gaf.n_timestamps_}, not the "
-                             f"run's {shape[0]} x {shape[1]}")
-        return REPRESENTATIONS[name](gaf)
+        return cls(gaf)
 
     def to_json(self) -> dict[str, Any]:
-        """The fitted scaling as JSON-able data (the run's model.json keeps it)."""
         return self.gaf.to_json()
 
     def fit(self, series: np.ndarray, labels: Sequence[str]) -> Representation:
@@ -114,18 +170,16 @@ class Representation(ABC):
         return self
 
     @property
+    def trace_shape(self) -> tuple[int, int]:
+        return (self.gaf.n_channels_, self.gaf.n_timestamps_)
+
+    @property
     def size(self) -> int:
         """Model-space length ``S`` (``imaging.image_size``, or the series length)."""
         return self.gaf.size_
 
-    @property
-    @abstractmethod
-    def sample_shape(self) -> tuple[int, ...]:
-        """Shape of one model input: ``(C, S, S)`` or ``(C, S)``."""
-
-    @abstractmethod
-    def encode(self, series: np.ndarray) -> np.ndarray:
-        """Series ``[N, C, T]`` in original units -> model inputs ``[N, *sample_shape]`` in [-1, 1]."""
+    def network_shape(self) -> dict[str, Any]:
+        return {"in_channels": self.gaf.n_channels_, "dims": self.dims}
 
     @abstractmethod
     def _decode(self, x_0: torch.Tensor, scale: np.ndarray | None) -> np.ndarray:
@@ -136,9 +190,8 @@ class Representation(ABC):
         return None
 
     def decode(self, x_0: torch.Tensor, labels: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
-        """Model outputs ``x_0`` ``[N, *sample_shape]`` -> series ``[N, C, T]`` in original units
-        (float64). A per-series scaling draws each trace's scale from the fitted scale model,
-        given its class and its output, with the trace's own seed."""
+        """A per-series scaling draws each trace's scale from the fitted scale model, given its
+        class and its output, with the trace's own seed."""
         x_0 = x_0.double()
         scale = None
         if self.gaf.scaling.startswith("per-series"):
@@ -149,16 +202,8 @@ class Representation(ABC):
             ])
         return self._decode(x_0, scale)
 
-    def x0_hook(self, sample: SampleConfig, model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """What the sampler applies to each predicted ``x_0`` (None: nothing)."""
-        return None
 
-    def check_memory(self, n_traces: int, *, memory_bytes: int | None = None) -> None:
-        """Raise :class:`ConfigError` if ``n_traces`` encoded traces would not fit in memory."""
-        return None  # a scaled series takes no more memory than the series itself
-
-
-class GasfRepresentation(Representation):
+class GasfRepresentation(_ScaledRepresentation):
     """GASF images ``[N, C, S, S]`` in [-1, 1] (NetDiffus)."""
 
     name = "gasf"
@@ -189,7 +234,7 @@ class GasfRepresentation(Representation):
         check_image_memory(n_traces, self.gaf.n_channels_, self.size, memory_bytes=memory_bytes)
 
 
-class SeriesRepresentation(Representation):
+class SeriesRepresentation(_ScaledRepresentation):
     """The scaled series ``[N, C, S]`` in [-1, 1] (the 1-D baseline)."""
 
     name = "series"
@@ -206,8 +251,81 @@ class SeriesRepresentation(Representation):
         return self.gaf.unscale(((x_0 + 1.0) / 2.0).clamp(0.0, 1.0).cpu().numpy(), scale=scale)
 
 
+class TokenRepresentation(Representation):
+    """Each value a token of its channel's vocabulary (:class:`netdiffus.vocab.SeriesVocabulary`):
+    tokens ``[N, C, T]`` for masked discrete diffusion.
+
+    Where every training trace ends in padding (from some position on, every channel 0: the
+    packets after a session's last), a generated trace ends at its first all-zero position too,
+    so that it ends where a session can (its length is generated, not its holes).
+    """
+
+    name = "tokens"
+
+    def __init__(self, *, bins: int = ImagingConfig.token_bins) -> None:
+        self.bins = bins
+
+    @classmethod
+    def _from_config(cls, cfg: ImagingConfig) -> Representation:
+        return cls(bins=cfg.token_bins)
+
+    def fit(self, series: np.ndarray, labels: Sequence[str]) -> Representation:
+        series = np.asarray(series, dtype=np.float64)
+        self.vocabulary_ = SeriesVocabulary.fit(series, bins=self.bins)
+        self.shape_ = (int(series.shape[1]), int(series.shape[2]))
+        self.ends_in_padding_ = bool(_ends_in_padding(series).all())
+        return self
+
+    @property
+    def trace_shape(self) -> tuple[int, int]:
+        return self.shape_
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.shape_
+
+    def network_shape(self) -> dict[str, Any]:
+        return {"vocab_sizes": self.vocabulary_.sizes, "length": self.shape_[1]}
+
+    def encode(self, series: np.ndarray) -> np.ndarray:
+        return self.vocabulary_.encode(series).astype(np.float64)
+
+    def decode(self, x_0: torch.Tensor, labels: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
+        tokens = x_0.detach().cpu().numpy().round().astype(np.int64)
+        out = self.vocabulary_.decode(tokens, rngs=[np.random.default_rng(s) for s in seeds])
+        if self.ends_in_padding_:
+            silent = (out == 0).all(axis=1)  # [N, T]
+            after = np.cumsum(silent, axis=1) > 0
+            out[np.broadcast_to(after[:, None, :], out.shape)] = 0.0
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bins": self.bins, "shape": list(self.shape_), "ends_in_padding": self.ends_in_padding_,
+                "vocabulary": self.vocabulary_.to_json()}
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any], config: ImagingConfig | None) -> Representation:
+        rep = cls(bins=int(data["bins"]))
+        if config is not None and rep.bins != config.token_bins:
+            raise ValueError(f"imaging.bins is {rep.bins} but config.json's imaging.token_bins is {config.token_bins}")
+        rep.vocabulary_ = SeriesVocabulary.from_json(data["vocabulary"])
+        c, t = (int(v) for v in data["shape"])
+        rep.shape_, rep.ends_in_padding_ = (c, t), bool(data["ends_in_padding"])
+        if len(rep.vocabulary_.exact) != c:
+            raise ValueError(f"the vocabulary has {len(rep.vocabulary_.exact)} channels, not {c}")
+        return rep
+
+
+def _ends_in_padding(series: np.ndarray) -> np.ndarray:
+    """Per trace ``[N]``: whether its all-zero positions (every channel 0) form its tail."""
+    silent = (series == 0).all(axis=1)  # [N, T]
+    after_first = np.cumsum(silent, axis=1) > 0
+    return (silent == after_first).all(axis=1)
+
+
 #: The representations, by their ``imaging.representation`` name.
-REPRESENTATIONS: dict[str, type[Representation]] = {r.name: r for r in (GasfRepresentation, SeriesRepresentation)}
+REPRESENTATIONS: dict[str, type[Representation]] = {
+    r.name: r for r in (GasfRepresentation, SeriesRepresentation, TokenRepresentation)}
 
 
 def check_image_memory(n: int, c: int, size: int, *, memory_bytes: int | None = None) -> None:

@@ -24,8 +24,7 @@ import torch
 from torch import nn
 
 from netdiffus.config import SampleConfig
-from netdiffus.diffusion.process import GaussianDiffusion
-from netdiffus.diffusion.samplers import sample as run_sampler
+from netdiffus.diffusion.networks import Process, sampling_loop
 from netdiffus.distributed import gather_shares, process_share
 from netdiffus.errors import ConfigError
 from netdiffus.postprocess import check_generated
@@ -79,7 +78,7 @@ def trace_seeds(seed: int, indices: Sequence[int]) -> list[int]:
     return [seed * 1_000_003 + k for k in indices]
 
 
-def draw(model: nn.Module, process: GaussianDiffusion, representation: Representation, labels: Sequence[str], *,
+def draw(model: nn.Module, process: Process, representation: Representation, labels: Sequence[str], *,
          classes: Sequence[str], seed: int, sample: SampleConfig, device: torch.device, progress: bool = False,
          desc: str = "sample") -> np.ndarray:
     """Traces ``[len(labels), C, T]`` (float64, original units, before any post-processing), one
@@ -91,14 +90,13 @@ def draw(model: nn.Module, process: GaussianDiffusion, representation: Represent
     return check_generated(gather_shares(len(labels), share, part), "from the sampler")
 
 
-def _draw_part(model: nn.Module, process: GaussianDiffusion, representation: Representation, labels: list[str],
+def _draw_part(model: nn.Module, process: Process, representation: Representation, labels: list[str],
                indices: list[int], *, classes: Sequence[str], seed: int, sample: SampleConfig, device: torch.device,
                progress: bool, desc: str) -> np.ndarray:
     """The traces ``indices`` of the draw (``labels[j]`` is the class of trace ``indices[j]``)."""
     n = len(labels)
-    shape_t = (representation.gaf.n_channels_, representation.gaf.n_timestamps_)
     if n == 0:  # e.g. a process's share of a small draw under torchrun
-        return np.zeros((0, *shape_t))
+        return np.zeros((0, *representation.trace_shape))
     index = {c: i for i, c in enumerate(classes)}
     y_all = torch.tensor([index[lab] for lab in labels], dtype=torch.long, device=device)
     seeds = trace_seeds(seed, indices)
@@ -108,7 +106,7 @@ def _draw_part(model: nn.Module, process: GaussianDiffusion, representation: Rep
     model.eval()
     for lo in range(0, n, sample.batch_size):
         hi = min(n, lo + sample.batch_size)
-        x_0 = run_sampler(
+        x_0 = sampling_loop(process)(
             model, process, shape=representation.sample_shape, y=y_all[lo:hi], seeds=seeds[lo:hi],
             null_class=len(classes), sampler=sample.sampler, steps=sample.steps, eta=sample.eta,
             guidance_scale=sample.guidance_scale, x0_transform=x0_hook,

@@ -38,8 +38,7 @@ import torch
 from netdiffus._version import __version__
 from netdiffus.checkpoint import save_checkpoint
 from netdiffus.config import NetDiffusConfig, PostprocessConfig, SampleConfig, check_seed, load_config
-from netdiffus.diffusion.process import GaussianDiffusion
-from netdiffus.diffusion.unet import UNet
+from netdiffus.diffusion.networks import Process, build_network, build_process, network_from_json
 from netdiffus.distributed import is_main_process, resolve_device
 from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
@@ -84,8 +83,8 @@ class TrafficSynthesizer:
         return cls(load_config(preset=preset, overrides=overrides), **kwargs)
 
     @property
-    def process(self) -> GaussianDiffusion:
-        return GaussianDiffusion.from_config(self.config.diffusion)
+    def process(self) -> Process:
+        return build_process(self.config.diffusion)
 
     def _check_fitted(self) -> None:  # every verb but fit; fitted attributes end in "_" (set by fit or load)
         if not hasattr(self, "model_"):
@@ -131,8 +130,7 @@ class TrafficSynthesizer:
         x_0 = torch.from_numpy(self.representation_.encode(dataset.series).astype(np.float32)).to(self.device)
         index = {c: i for i, c in enumerate(self.classes_)}
         y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)
-        model = UNet.from_config(cfg.model, in_channels=dataset.n_channels, num_classes=len(self.classes_),
-                                 learn_sigma=cfg.diffusion.learn_sigma, dims=self.representation_.dims)
+        model = build_network(cfg, num_classes=len(self.classes_), **self.representation_.network_shape())
         if progress is None and self.progress:
             progress = train_bar(cfg.train.steps)
         guard = RunFolderGuard(run, resume=resume, force=force) if run is not None and is_main_process() else None
@@ -245,7 +243,7 @@ class TrafficSynthesizer:
                                                              config=run.config.imaging, shape=m.shape)
             synth.meta_, synth.fit_seconds_ = DatasetMeta.from_json(m.dataset_meta), m.fit_seconds
             synth.postprocess_ = Postprocessor.from_json(m.postprocess, channels=m.shape[0], classes=m.classes)
-            model = UNet(**m.unet)
+            model = network_from_json(m.unet)
             model.load_state_dict(run.state)
         except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
             raise CheckpointError(f"{path}: checkpoint is inconsistent ({str(exc).splitlines()[0]})") from None

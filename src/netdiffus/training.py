@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from netdiffus.config import TrainConfig
-from netdiffus.diffusion.process import GaussianDiffusion
+from netdiffus.diffusion.networks import Process
 from netdiffus.distributed import dist_info
 from netdiffus.errors import ConfigError
 from netdiffus.train_state import TRAIN_STATE_FILE, load_state, save_state
@@ -64,7 +64,7 @@ Model = TypeVar("Model", bound=nn.Module)
 
 def train(
     model: Model,
-    process: GaussianDiffusion,
+    process: Process,
     x_0: torch.Tensor,
     y: torch.Tensor,
     *,
@@ -162,7 +162,7 @@ def _wrap(model: nn.Module, cfg: TrainConfig, world: int, device: torch.device) 
     return wrapped
 
 
-def _batch(step: int, x_0: torch.Tensor, y: torch.Tensor, *, cfg: TrainConfig, process: GaussianDiffusion,
+def _batch(step: int, x_0: torch.Tensor, y: torch.Tensor, *, cfg: TrainConfig, process: Process,
            null_class: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """This process's share of step ``step``'s batch: images ``[B/K, ...]``, classes (some
     dropped to ``null_class``), timesteps and noise.

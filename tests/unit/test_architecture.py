@@ -15,11 +15,12 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-#: Bottom to top. A module belongs to the first entry that is it or a package above it.
+#: Bottom to top. A module belongs to the longest entry that is it or a package above it; the
+#: package itself (``netdiffus``, its ``__init__``) is an entry of its own, not a prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("netdiffus._version", "netdiffus.errors", "netdiffus.config", "netdiffus.files")),
     ("domain", ("netdiffus.io", "netdiffus.features", "netdiffus.imaging", "netdiffus.diffusion",
-                "netdiffus.postprocess", "netdiffus.distributed", "netdiffus.progress")),
+                "netdiffus.postprocess", "netdiffus.distributed", "netdiffus.progress", "netdiffus.vocab")),
     ("stages", ("netdiffus.representation", "netdiffus.resolve", "netdiffus.training", "netdiffus.train_state",
                 "netdiffus.sampling", "netdiffus.checkpoint", "netdiffus.manifest", "netdiffus.run_folder",
                 "netdiffus.prepare", "netdiffus.export", "netdiffus.evaluation", "netdiffus.describe")),
@@ -88,7 +89,8 @@ def layer_of(module: str) -> int:
     best = None
     for i, (_, prefixes) in enumerate(LAYERS):
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > best[1]):
+            inside = module.startswith(p + ".") and p != "netdiffus"
+            if (module == p or inside) and (best is None or len(p) > best[1]):
                 best = (i, len(p))
     assert best is not None, f"{module} is in no layer of LAYERS (add it, and to docs/architecture.md)"
     return best[0]

@@ -57,13 +57,15 @@ def test_project_x0_applies_to_gasf_image_outputs(tiny_overrides, monkeypatch, e
 
     synth = _fit(tiny_overrides + extra)
     seen = []
-    real = mod.run_sampler
+    real = mod.sampling_loop
 
-    def spy(*args, **kw):
-        seen.append(kw["x0_transform"])
-        return real(*args, **kw)
+    def spy_loop(process):
+        def spy(*args, **kw):
+            seen.append(kw["x0_transform"])
+            return real(process)(*args, **kw)
+        return spy
 
-    monkeypatch.setattr(mod, "run_sampler", spy)
+    monkeypatch.setattr(mod, "sampling_loop", spy_loop)
     synth.sample(2, seed=0)
     assert seen and all((t is not None) == projected for t in seen)
 

@@ -1,0 +1,161 @@
+"""Packet-level traffic on B2 (IoT Sentinel): a preset trained with several seeds, scored side by side.
+
+    python -m benchmarks.packets_b2 --views iot-packets,iot-joint,iot-bins --preset packets \\
+        --seeds 0,1,2 --forest-repeats 10 --out benchmarks/results/2026-12-07-packets-B2.md
+
+For each view of ../shared/BENCHMARKS.md's B2 (``iot-packets``: the first 64 signed packet
+sizes; ``iot-joint``: size, direction and inter-arrival time of the first 64 packets, generated
+together; ``iot-bins``: bytes per 0.25 s to / from the device) it trains the preset on the
+training split once per seed, draws twice the training set, and scores it with
+:func:`netdiffus.evaluation.evaluate` (``forest_repeats`` forests per score) and the discrete
+metrics of :mod:`netdiffus.evaluation.packets` (impossible values, length W1, mode coverage),
+plus a random forest trained on real + k x synthetic traces. The real held-out traces are scored
+the same way (the floor). Means over seeds, with their spread (max - min), go to a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import resource
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.datasets import Benchmark, load_b2, load_b2_joint
+from netdiffus import TrafficSynthesizer
+from netdiffus.evaluation import evaluate
+from netdiffus.evaluation.packets import impossible_share, length_w1, mode_coverage
+from netdiffus.evaluation.utility import augmentation_curve, rf_predict
+from netdiffus.files import atomic_path
+from netdiffus.io.dataset import TraceDataset
+
+log = logging.getLogger("benchmarks.packets_b2")
+
+KEYS = ("discriminative", "TSTR_acc", "TRSTR_acc", "TRTR_acc", "W1_values", "W1_totals", "ACF", "DCR_ratio",
+        "MIA_AUC", "impossible", "length_W1", "mode_coverage", "W1_iat")
+AUG = (1, 2, 4)
+
+
+def _load(view: str) -> Benchmark:
+    return load_b2_joint() if view == "iot-joint" else load_b2(view)
+
+
+def _channel_w1(train: TraceDataset, syn: TraceDataset, name: str) -> float:
+    """W1 of the log values of channel ``name`` (only where both hold a packet), normalised as W1_values is."""
+    from scipy.stats import wasserstein_distance
+
+    if name not in (train.meta.channels or []):
+        return float("nan")
+    c = train.meta.channels.index(name)
+    active_r = (train.series != 0).any(axis=1)
+    active_s = (syn.series != 0).any(axis=1)
+    r = np.log1p(np.abs(train.series[:, c][active_r]))
+    s = np.log1p(np.abs(syn.series[:, c][active_s]))
+    return float(wasserstein_distance(r, s) / (r.std() or 1.0))
+
+
+def score(train: TraceDataset, test: TraceDataset, syn: TraceDataset, *, seed: int, forest_repeats: int,
+          threads: int) -> dict[str, float]:
+    """Every score of a synthetic set (or of the real held-out traces as ``syn``)."""
+    res = evaluate(train, syn, real_test=test, seed=seed, fast=True, forest_repeats=forest_repeats, n_jobs=threads)
+    out = {k: float(v) for k, v in res.overall.items()}
+    out["impossible"] = impossible_share(train.series, syn.series)
+    out["length_W1"] = length_w1(train.series, train.labels, syn.series, syn.labels)
+    out["mode_coverage"] = mode_coverage(train.series, train.labels, syn.series, syn.labels)
+    out["W1_iat"] = _channel_w1(train, syn, "iat")
+
+    def forest(x, y, xq, s):
+        return rf_predict(x, y, xq, s, n_estimators=300, n_jobs=threads)
+
+    curve = augmentation_curve((train.series, train.label_array()), (syn.series, syn.label_array()),
+                               (test.series, test.label_array()), classifier=forest, factors=(0, *AUG), seed=seed)
+    for k in AUG:
+        out[f"aug_k{k}"] = curve[k]["accuracy"] - curve[0]["accuracy"]
+    return out
+
+
+def run_view(view: str, *, preset: str, overrides: list[str], seeds: list[int], forest_repeats: int,
+             threads: int) -> dict:
+    b = _load(view)
+    counts = b.train.class_counts()
+    labels = {c: 2 * k for c, k in counts.items()}
+    rows: dict[str, list[dict[str, float]]] = {"real held-out": [], f"netdiffus {preset}": []}
+    rows["real held-out"].append(score(b.train, b.test, b.test, seed=0, forest_repeats=forest_repeats,
+                                       threads=threads))
+    fit_s, sample_s = [], []
+    for seed in seeds:
+        synth = TrafficSynthesizer.from_preset(preset, overrides=[*overrides, f"train.seed={seed}",
+                                                                  f"train.num_threads={threads}"], progress=False)
+        t0 = time.perf_counter()
+        synth.fit(b.train)
+        fit_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        syn = synth.sample(sum(labels.values()), labels=labels, seed=seed)
+        sample_s.append(time.perf_counter() - t0)
+        r = score(b.train, b.test, syn, seed=seed, forest_repeats=forest_repeats, threads=threads)
+        r["fit_s"], r["sample_s"] = fit_s[-1], sample_s[-1]
+        rows[f"netdiffus {preset}"].append(r)
+        log.info("%s seed %d: %s", view, seed, {k: round(v, 3) for k, v in r.items() if k in KEYS})
+    return {"view": view, "description": b.description, "n_train": len(b.train), "n_test": len(b.test),
+            "rows": rows}
+
+
+def _fmt(values: list[float]) -> str:
+    v = np.array(values, dtype=float)
+    if np.isnan(v).all():
+        return "-"
+    return f"{np.nanmean(v):.3f}" + (f" ({np.nanmax(v) - np.nanmin(v):.3f})" if len(v) > 1 else "")
+
+
+def markdown(results: list[dict], args: argparse.Namespace, wall_s: float) -> str:
+    cols = [*KEYS, *(f"aug_k{k}" for k in AUG), "fit_s", "sample_s"]
+    lines = [f"# Packet-level traffic on B2 ({datetime.now(UTC):%Y-%m-%d})", "",
+             f"Command: `python -m benchmarks.packets_b2 {' '.join(args.argv)}`  ",
+             f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, {args.threads} thread(s); wall time "
+             f"{wall_s / 60:.1f} min; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", "",
+             "Means over training seeds (spread max - min in brackets); every random-forest score the mean of "
+             f"{args.forest_repeats} forests. aug_kK: accuracy of a random forest on real + K x synthetic minus "
+             "real alone. impossible: share of generated values a capture cannot hold; length_W1: W1 of session "
+             "lengths (positions) per class; mode_coverage: histogram intersection of the first-8-value patterns "
+             "per class; W1_iat: W1 of log inter-arrival times (iot-joint).", ""]
+    for res in results:
+        lines += [f"## {res['view']}: {res['description']} ({res['n_train']} train / {res['n_test']} test)", "",
+                  "| generator | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for name, runs in res["rows"].items():
+            lines.append(f"| {name} | " + " | ".join(_fmt([r.get(c, float('nan')) for r in runs]) for c in cols)
+                         + " |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--views", default="iot-packets,iot-joint,iot-bins")
+    p.add_argument("--preset", default="packets")
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--forest-repeats", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    args.argv = argv if argv is not None else __import__("sys").argv[1:]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    t0 = time.perf_counter()
+    results = [run_view(v, preset=args.preset, overrides=args.overrides, seeds=[int(s) for s in args.seeds.split(",")],
+                        forest_repeats=args.forest_repeats, threads=args.threads) for v in args.views.split(",")]
+    wall = time.perf_counter() - t0
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(markdown(results, args, wall))
+    with atomic_path(args.out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(results, indent=1))
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
