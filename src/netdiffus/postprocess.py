@@ -383,12 +383,16 @@ class Postprocessor:
               cfg: PostprocessConfig) -> tuple[np.ndarray, list[str]]:
         """``series`` ``[N, C, T]`` through every step that ``cfg`` switches on; returns the new
         float64 array and the names of the steps applied."""
-        applied = []
+        applied, changed = [], []
         out = np.asarray(series, dtype=np.float64)
         for name, step in self.steps().items():
             if getattr(cfg, name) and step is not None:
-                out = check_generated(step.apply(out, labels), f"after postprocess.{name}")
+                new = check_generated(step.apply(out, labels), f"after postprocess.{name}")
+                changed.append(f"{name} {int((new != out).sum())}")
+                out = new
                 applied.append(name)
+        if changed:  # sample says what it corrected
+            log.info("post-processing changed values (of %d): %s", out.size, ", ".join(changed))
         return out, applied
 
     def held_classes(self, *, snap_values: bool) -> set[str]:

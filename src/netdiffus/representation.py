@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -44,6 +45,8 @@ from netdiffus.config import ImagingConfig, SampleConfig
 from netdiffus.errors import ConfigError
 from netdiffus.imaging.gaf import GramianAngularField
 from netdiffus.vocab import SeriesVocabulary
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Representation", "GasfRepresentation", "SeriesRepresentation", "TokenRepresentation", "REPRESENTATIONS",
            "check_image_memory", "MAX_PROJECTION_STEPS"]
@@ -295,8 +298,11 @@ class TokenRepresentation(Representation):
         out = self.vocabulary_.decode(tokens, rngs=[np.random.default_rng(s) for s in seeds])
         if self.ends_in_padding_:
             silent = (out == 0).all(axis=1)  # [N, T]
-            after = np.cumsum(silent, axis=1) > 0
-            out[np.broadcast_to(after[:, None, :], out.shape)] = 0.0
+            after = np.broadcast_to((np.cumsum(silent, axis=1) > 0)[:, None, :], out.shape)
+            dropped = int((out[after] != 0).sum())
+            if dropped:  # values after a gap: a session cannot resume after its end
+                log.info("%d generated values after the end of their session dropped", dropped)
+            out[after] = 0.0
         return out
 
     def to_json(self) -> dict[str, Any]:

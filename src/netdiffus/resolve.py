@@ -84,8 +84,9 @@ def check_training_set(dataset: TraceDataset) -> dict[str, int]:
     Raises
     ------
     DatasetError
-        NaN or infinite values, a value beyond ``MAX_TRAINING_VALUE``, a single class, or a class
-        with fewer than ``MIN_TRACES_PER_CLASS`` traces.
+        No trace, NaN or infinite values, a value beyond ``MAX_TRAINING_VALUE``, or a class with
+        fewer than ``MIN_TRACES_PER_CLASS`` traces. A single class is fine: it is learned
+        unconditionally (the usual case for anomaly detection: normal traffic only).
     """
     dataset.validate(what="training dataset")
     big = np.abs(dataset.series).reshape(dataset.n_traces, -1).max(axis=1, initial=0.0)
@@ -94,13 +95,10 @@ def check_training_set(dataset: TraceDataset) -> dict[str, int]:
         raise DatasetError(f"training trace {dataset.ids[k]!r} holds {big[k]:.3g}, beyond the {MAX_TRAINING_VALUE:.0e} "
                            "a trace value may reach to be generated in float32 (rescale the series, e.g. another unit)")
     counts = dataset.class_counts()
-    if len(counts) < 2:
-        only = next(iter(counts), "<none>")
-        raise DatasetError(
-            f"training dataset has a single class ({only!r}, {dataset.n_traces} "
-            f"trace{'' if dataset.n_traces == 1 else 's'}); "
-            "class-conditional training needs at least 2 labels"
-        )
+    if not counts:
+        raise DatasetError("training dataset holds no trace")
+    if len(counts) == 1:  # only normal traffic, say: one class, so the model is in effect unconditional
+        log.info("one class (%r): the model learns it unconditionally", next(iter(counts)))
     small = {c: k for c, k in counts.items() if k < MIN_TRACES_PER_CLASS}
     if small:
         c, k = next(iter(small.items()))
