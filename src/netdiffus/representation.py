@@ -58,8 +58,9 @@ MAX_PROJECTION_STEPS = 100
 class Representation(ABC):
     """Series ``[N, C, T]`` <-> the model's space, fitted on training series."""
 
-    #: ``imaging.representation`` value.
+    #: ``imaging.representation`` value; whether ``imaging.scaling`` applies to it.
     name: ClassVar[str]
+    uses_scaling: ClassVar[bool] = True
 
     @classmethod
     def from_config(cls, cfg: ImagingConfig) -> Representation:
@@ -264,6 +265,7 @@ class TokenRepresentation(Representation):
     """
 
     name = "tokens"
+    uses_scaling = False
 
     def __init__(self, *, bins: int = ImagingConfig.token_bins) -> None:
         self.bins = bins

@@ -27,6 +27,7 @@ import numpy as np
 from netdiffus.config import NetDiffusConfig
 from netdiffus.errors import DatasetError
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, TraceDataset
+from netdiffus.representation import REPRESENTATIONS
 
 __all__ = ["resolve_config", "check_training_set", "empty_fraction", "SPARSE_EMPTY_FRACTION", "MAX_TRAINING_VALUE"]
 
@@ -66,7 +67,9 @@ def resolve_config(cfg: NetDiffusConfig, dataset: TraceDataset) -> NetDiffusConf
     if cfg.imaging.scaling == "auto":
         signed = bool((dataset.series < 0).any())
         cfg.imaging.scaling = "global-linear" if signed else "global-log"
-        log.info("imaging.scaling auto -> %s%s", cfg.imaging.scaling, " (negative values)" if signed else "")
+        scaled = REPRESENTATIONS[cfg.imaging.representation].uses_scaling  # else the choice is only recorded
+        log.log(logging.INFO if scaled else logging.DEBUG, "imaging.scaling auto -> %s%s", cfg.imaging.scaling,
+                " (negative values)" if signed else "")
     if cfg.model.gasf_head == "auto":
         cfg.model.gasf_head = "bin" if empty > SPARSE_EMPTY_FRACTION else "patch"
         log.log(logging.INFO if gasf_head_used else logging.DEBUG, "model.gasf_head auto -> %s (%.0f %% of the "
