@@ -31,7 +31,7 @@ import torch
 
 from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint
 from netdiffus.config import NetDiffusConfig
-from netdiffus.diffusion.networks import build_network
+from netdiffus.diffusion.networks import build_network, network_config
 from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.representation import REPRESENTATIONS
 
@@ -153,7 +153,7 @@ def check_against_config(manifest: RunManifest, config: NetDiffusConfig, *, run:
     else:
         shape = {"in_channels": c, "dims": getattr(REPRESENTATIONS[config.imaging.representation], "dims", 1)}
     with torch.device("meta"):
-        want = build_network(config, num_classes=len(manifest.classes), **shape).config
+        want = network_config(build_network(config, num_classes=len(manifest.classes), **shape))
     for key in sorted(set(want) | set(saved)):
         got, expected = saved.get(key), want.get(key)
         expected = list(expected) if isinstance(expected, tuple) else expected  # JSON has lists

@@ -38,7 +38,13 @@ import torch
 from netdiffus._version import __version__
 from netdiffus.checkpoint import save_checkpoint
 from netdiffus.config import NetDiffusConfig, PostprocessConfig, SampleConfig, check_seed, load_config
-from netdiffus.diffusion.networks import Process, build_network, build_process, network_from_json
+from netdiffus.diffusion.networks import (
+    Process,
+    build_network,
+    build_process,
+    network_config,
+    network_from_json,
+)
 from netdiffus.distributed import is_main_process, resolve_device
 from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
@@ -214,7 +220,7 @@ class TrafficSynthesizer:
         """Write the fitted model to a run folder (config.json, model.safetensors, model.json)."""
         self._check_fitted()
         manifest = RunManifest(
-            netdiffus_version=__version__, unet=self.model_.config, classes=self.classes_,
+            netdiffus_version=__version__, unet=network_config(self.model_), classes=self.classes_,
             class_counts=self.class_counts_, shape=self.shape_, imaging=self.representation_.to_json(),
             dataset_meta=self.meta_.to_json(), postprocess=self.postprocess_.to_json(),
             fit_seconds=round(getattr(self, "fit_seconds_", 0.0), 3))

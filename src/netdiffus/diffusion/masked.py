@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +62,7 @@ class MaskedDiffusion:
         """The share of masked tokens at step ``t`` ``[N]``: ``(t + 1) / timesteps``."""
         return (t.double() + 1.0) / self.timesteps
 
-    def training_loss(self, model: Callable[..., list[torch.Tensor]], x_0: torch.Tensor, *, y: torch.Tensor,
+    def training_loss(self, model: Callable[..., Any], x_0: torch.Tensor, *, y: torch.Tensor,
                       t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of the masked tokens of ``x_0`` ``[N, C, T]`` (token ids, any dtype).
 
@@ -85,7 +86,7 @@ class MaskedDiffusion:
 def _mask_ids(model: object, like: torch.Tensor) -> torch.Tensor:
     """The mask token of each channel ``[C]`` (the network's ``mask_tokens`` buffer; a wrapper
     such as DistributedDataParallel keeps the network under ``.module``)."""
-    net = getattr(model, "module", model)
+    net: Any = getattr(model, "module", model)
     net = getattr(net, "_orig_mod", net)  # torch.compile
     return net.mask_tokens.to(like.device)
 

@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ from netdiffus.diffusion.samplers import sample as sample_gaussian
 from netdiffus.diffusion.transformer import TokenTransformer
 from netdiffus.diffusion.unet import UNet
 
-__all__ = ["build_network", "network_from_json", "build_process", "sampling_loop", "Process"]
+__all__ = ["build_network", "network_from_json", "network_config", "build_process", "sampling_loop", "Process"]
 
 Process = GaussianDiffusion | MaskedDiffusion
 
@@ -57,6 +57,11 @@ def network_from_json(config: dict[str, Any]) -> nn.Module:
     ``network`` key, a UNet as saved by netdiffus 0.1.0)."""
     args = {k: v for k, v in config.items() if k != "network"}
     return _NETWORKS[config.get("network", "unet")](**args)
+
+
+def network_config(net: nn.Module) -> dict[str, Any]:
+    """The constructor arguments a network recorded (what :func:`network_from_json` reads)."""
+    return cast(dict[str, Any], net.config)
 
 
 def build_process(cfg: DiffusionConfig) -> Process:
