@@ -80,27 +80,27 @@ def score(train: TraceDataset, test: TraceDataset, syn: TraceDataset, *, seed: i
 
 
 def run_view(view: str, *, preset: str, overrides: list[str], seeds: list[int], forest_repeats: int,
-             threads: int) -> dict:
+             threads: int, guidance: list[float]) -> dict:
     b = _load(view)
     counts = b.train.class_counts()
     labels = {c: 2 * k for c, k in counts.items()}
-    rows: dict[str, list[dict[str, float]]] = {"real held-out": [], f"netdiffus {preset}": []}
+    rows: dict[str, list[dict[str, float]]] = {"real held-out": []}
     rows["real held-out"].append(score(b.train, b.test, b.test, seed=0, forest_repeats=forest_repeats,
                                        threads=threads))
-    fit_s, sample_s = [], []
     for seed in seeds:
         synth = TrafficSynthesizer.from_preset(preset, overrides=[*overrides, f"train.seed={seed}",
                                                                   f"train.num_threads={threads}"], progress=False)
         t0 = time.perf_counter()
         synth.fit(b.train)
-        fit_s.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        syn = synth.sample(sum(labels.values()), labels=labels, seed=seed)
-        sample_s.append(time.perf_counter() - t0)
-        r = score(b.train, b.test, syn, seed=seed, forest_repeats=forest_repeats, threads=threads)
-        r["fit_s"], r["sample_s"] = fit_s[-1], sample_s[-1]
-        rows[f"netdiffus {preset}"].append(r)
-        log.info("%s seed %d: %s", view, seed, {k: round(v, 3) for k, v in r.items() if k in KEYS})
+        fit_s = time.perf_counter() - t0
+        for w in guidance:
+            t0 = time.perf_counter()
+            syn = synth.sample(sum(labels.values()), labels=labels, seed=seed, guidance_scale=w)
+            r = score(b.train, b.test, syn, seed=seed, forest_repeats=forest_repeats, threads=threads)
+            r["fit_s"], r["sample_s"] = fit_s, time.perf_counter() - t0
+            name = f"netdiffus {preset}" + (f", guidance {w:g}" if len(guidance) > 1 else "")
+            rows.setdefault(name, []).append(r)
+            log.info("%s seed %d guidance %g: %s", view, seed, w, {k: round(v, 3) for k, v in r.items() if k in KEYS})
     return {"view": view, "description": b.description, "n_train": len(b.train), "n_test": len(b.test),
             "rows": rows}
 
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="packets")
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--guidance", default="1", help="guidance scales to sample each fit with (comma-separated)")
     p.add_argument("--forest-repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True)
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.perf_counter()
     results = [run_view(v, preset=args.preset, overrides=args.overrides, seeds=[int(s) for s in args.seeds.split(",")],
-                        forest_repeats=args.forest_repeats, threads=args.threads) for v in args.views.split(",")]
+                        forest_repeats=args.forest_repeats, threads=args.threads,
+                        guidance=[float(w) for w in args.guidance.split(",")]) for v in args.views.split(",")]
     wall = time.perf_counter() - t0
     with atomic_path(args.out) as tmp:
         tmp.write_text(markdown(results, args, wall))
