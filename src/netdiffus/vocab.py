@@ -9,7 +9,8 @@ byte counts and directions trace after trace) and continuous elsewhere (timing, 
   single trace becomes a token), at most ``max_exact`` of them, the most widely held;
 - ``bins`` tokens for every other value: quantile bins of ``sign(v) log1p|v|`` over the
   training values that are not exact tokens; decoding draws a value inside its bin (uniform in
-  that log space) with the trace's own generator, so a bin token never replays a training value.
+  that log space) with the trace's own generator, so a bin token never replays a training value;
+  where every training value of the channel is whole (bytes, packets), the drawn value is rounded.
 
 A generated series then holds only values of the training range: exact values that recur, or
 values between the smallest and largest others, never a size below the smallest header seen.
@@ -53,14 +54,17 @@ def _signed_exp(s: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SeriesVocabulary:
-    """Per channel: the exact values (sorted) and the bin edges (in signed log space) of the tokens.
+    """Per channel: the exact values (sorted) and the bins (in signed log space) of the tokens.
 
     Token layout of channel ``c``: 0 is the value 0; ``1 .. len(exact[c])`` the exact values;
-    then one token per bin ``[edges[c][b], edges[c][b + 1]]``.
+    then one token per bin ``bins[c][b] = (lo, hi)`` (sorted, disjoint; a bin never holds values
+    of both signs). ``integral[c]``: the channel's training values are all whole numbers, and so
+    are the values decoded from its bins.
     """
 
     exact: list[np.ndarray]
-    edges: list[np.ndarray]
+    bins: list[np.ndarray]
+    integral: list[bool]
 
     @classmethod
     def fit(cls, series: np.ndarray, *, bins: int = 32, min_traces: int = 2, max_exact: int = 1024) -> SeriesVocabulary:
@@ -69,7 +73,8 @@ class SeriesVocabulary:
         Parameters
         ----------
         bins : int
-            Quantile bins per channel for the values that are not exact tokens (>= 1).
+            Quantile bins per channel for the values that are not exact tokens (>= 1), shared
+            between negative and positive values in proportion to their counts.
         min_traces : int
             A value becomes an exact token when at least this many traces hold it (>= 2).
         max_exact : int
@@ -80,7 +85,7 @@ class SeriesVocabulary:
         if isinstance(min_traces, bool) or not isinstance(min_traces, int) or min_traces < 2:
             raise ConfigError(f"min_traces must be an integer >= 2 (got {min_traces!r})")
         series = np.asarray(series, dtype=np.float64)
-        exact, edges = [], []
+        exact, all_bins = [], []
         for c in range(series.shape[1]):
             x = series[:, c]
             held = [np.unique(r[r != 0]) for r in x]
@@ -89,37 +94,34 @@ class SeriesVocabulary:
             values, counts = u[keep], n[keep]
             if len(values) > max_exact:  # the most widely held, ties to the smaller value
                 values = np.sort(values[np.lexsort((values, -counts))[:max_exact]])
-            rest = _signed_log(x[(x != 0) & ~np.isin(x, values)])
-            e = np.unique(np.quantile(rest, np.linspace(0.0, 1.0, bins + 1))) if len(rest) else np.zeros(0)
-            if len(e) == 1:  # one distinct value: a bin of width 0
-                e = np.array([e[0], e[0]])
             exact.append(values)
-            edges.append(e)
-        return cls(exact=exact, edges=edges)
+            all_bins.append(_quantile_bins(_signed_log(x[(x != 0) & ~np.isin(x, values)]), bins))
+        integral = [bool(np.all(series[:, c] == np.round(series[:, c]))) for c in range(series.shape[1])]
+        return cls(exact=exact, bins=all_bins, integral=integral)
 
     @property
     def sizes(self) -> list[int]:
         """Tokens per channel (0, the exact values, the bins)."""
-        return [1 + len(v) + max(len(e) - 1, 0) for v, e in zip(self.exact, self.edges, strict=True)]
+        return [1 + len(v) + len(b) for v, b in zip(self.exact, self.bins, strict=True)]
 
     def encode(self, series: np.ndarray) -> np.ndarray:
-        """Series ``[N, C, T]`` -> tokens ``[N, C, T]`` (int64). A value outside a channel's bins
-        takes the nearest bin."""
+        """Series ``[N, C, T]`` -> tokens ``[N, C, T]`` (int64). A value outside every bin of its
+        channel takes the nearest bin (or, without bins, the nearest exact value)."""
         series = np.asarray(series, dtype=np.float64)
         out = np.zeros(series.shape, dtype=np.int64)
-        for c, (values, e) in enumerate(zip(self.exact, self.edges, strict=True)):
+        for c, (values, b) in enumerate(zip(self.exact, self.bins, strict=True)):
             x = series[:, c]
             pos = np.clip(np.searchsorted(values, x), 0, max(len(values) - 1, 0))
-            hit = (x != 0) & (len(values) > 0) & (values[pos] == x if len(values) else False)
+            hit = (x != 0) & (values[pos] == x) if len(values) else np.zeros(x.shape, dtype=bool)
             tok = np.where(hit, 1 + pos, 0)
             rest = (x != 0) & ~hit
             if rest.any():
-                if len(e) < 2:  # no bins: the nearest exact value
-                    near = np.abs(values[None, :] - x[rest][:, None]).argmin(axis=1)
-                    tok[rest] = 1 + near
+                if len(b) == 0:  # no bins: the nearest exact value
+                    tok[rest] = 1 + np.abs(values[None, :] - x[rest][:, None]).argmin(axis=1)
                 else:
-                    b = np.clip(np.searchsorted(e, _signed_log(x[rest]), side="right") - 1, 0, len(e) - 2)
-                    tok[rest] = 1 + len(values) + b
+                    sl = _signed_log(x[rest])
+                    gap = np.maximum(b[None, :, 0] - sl[:, None], 0) + np.maximum(sl[:, None] - b[None, :, 1], 0)
+                    tok[rest] = 1 + len(values) + gap.argmin(axis=1)
             out[:, c] = tok
         return out
 
@@ -129,21 +131,24 @@ class SeriesVocabulary:
         tokens = np.asarray(tokens)
         if len(rngs) != len(tokens):
             raise ConfigError(f"rngs must give one generator per trace ({len(tokens)}) (got {len(rngs)})")
+        u = np.stack([rng.random(tokens.shape[1:]) for rng in rngs]) if len(tokens) else np.zeros(tokens.shape)
         out = np.zeros(tokens.shape, dtype=np.float64)
-        for c, (values, e) in enumerate(zip(self.exact, self.edges, strict=True)):
+        for c, (values, b) in enumerate(zip(self.exact, self.bins, strict=True)):
             tok = np.clip(tokens[:, c], 0, self.sizes[c] - 1)
             is_exact = (tok >= 1) & (tok <= len(values))
             out[:, c][is_exact] = values[tok[is_exact] - 1]
             in_bin = tok > len(values)
             if in_bin.any():
-                u = np.stack([rng.random(tokens.shape[-1]) for rng in rngs])  # [N, T], one draw per bin
-                b = tok - 1 - len(values)
-                s = e[np.clip(b, 0, len(e) - 2)] + (e[np.clip(b + 1, 1, len(e) - 1)] - e[np.clip(b, 0, len(e) - 2)]) * u
-                out[:, c][in_bin] = _signed_exp(s)[in_bin]
+                lo, hi = b[tok[in_bin] - 1 - len(values)].T
+                value = _signed_exp(lo + (hi - lo) * u[:, c][in_bin])
+                if self.integral[c]:  # whole numbers stay whole, and a value never rounds to 0
+                    value = np.where(np.round(value) == 0, np.sign(lo + hi), np.round(value))
+                out[:, c][in_bin] = value
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"exact": [v.tolist() for v in self.exact], "edges": [e.tolist() for e in self.edges]}
+        return {"exact": [v.tolist() for v in self.exact], "bins": [b.tolist() for b in self.bins],
+                "integral": list(self.integral)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SeriesVocabulary:
@@ -152,15 +157,32 @@ class SeriesVocabulary:
         Raises
         ------
         ValueError
-            A channel whose values are not finite and increasing (a tampered run folder).
+            A channel whose values or bins are not finite, sorted and disjoint (a tampered run folder).
         """
         exact = [np.asarray(v, dtype=np.float64) for v in data["exact"]]
-        edges = [np.asarray(e, dtype=np.float64) for e in data["edges"]]
-        if len(exact) != len(edges):
-            raise ValueError("vocabulary: exact and edges must have one entry per channel")
-        for c, (v, e) in enumerate(zip(exact, edges, strict=True)):
-            if v.ndim != 1 or e.ndim != 1 or not (np.isfinite(v).all() and np.isfinite(e).all()) \
-                    or (np.diff(v) <= 0).any() or (np.diff(e) < 0).any() or (0 in v) or len(e) == 1:
-                raise ValueError(f"vocabulary of channel {c} must hold increasing finite values (no 0) and "
-                                 "increasing finite bin edges")
-        return cls(exact=exact, edges=edges)
+        bins = [np.asarray(b, dtype=np.float64).reshape(-1, 2) for b in data["bins"]]
+        integral = data["integral"]
+        if not (len(exact) == len(bins) == len(integral)) or not all(isinstance(v, bool) for v in integral):
+            raise ValueError("vocabulary: exact, bins and integral must have one entry per channel")
+        for c, (v, b) in enumerate(zip(exact, bins, strict=True)):
+            if v.ndim != 1 or not (np.isfinite(v).all() and np.isfinite(b).all()) or (np.diff(v) <= 0).any() \
+                    or (0 in v) or (b[:, 1] < b[:, 0]).any() or (b[1:, 0] < b[:-1, 1]).any():
+                raise ValueError(f"vocabulary of channel {c} must hold increasing finite values (no 0) and sorted, "
+                                 "disjoint finite bins")
+        return cls(exact=exact, bins=bins, integral=list(integral))
+
+
+def _quantile_bins(s: np.ndarray, bins: int) -> np.ndarray:
+    """``[B, 2]`` bins of signed log values ``s``: quantile bins of the negative and of the positive
+    values apart (a bin never straddles 0), ``bins`` in all, split in proportion to their counts."""
+    out = []
+    neg, pos = s[s < 0], s[s > 0]
+    n_neg = 0 if not len(neg) else (bins if not len(pos) else min(bins - 1, max(1, round(bins * len(neg) / len(s)))))
+    for part, k in ((neg, n_neg), (pos, bins - n_neg)):
+        if not len(part) or k < 1:
+            continue
+        edges = np.unique(np.quantile(part, np.linspace(0.0, 1.0, k + 1)))
+        if len(edges) == 1:
+            edges = np.array([edges[0], edges[0]])
+        out.extend(zip(edges[:-1], edges[1:], strict=True))
+    return np.array(out, dtype=np.float64).reshape(-1, 2)

@@ -24,7 +24,7 @@ def test_values_held_by_two_traces_are_exact_tokens_and_the_rest_fall_in_bins():
     tok = v.encode(_x())
     assert tok[:, 0, 0].tolist() == [2, 2, 2, 2] and tok[0, 0, 3] == 0
     assert (tok[:, 0][np.isin(_x()[:, 0], [1500, 1400, 77, 90, 100])] > 2).all()
-    assert v.sizes == [1 + 2 + len(v.edges[0]) - 1, 1 + 1 + len(v.edges[1]) - 1]
+    assert v.sizes == [1 + 2 + len(v.bins[0]), 1 + 1 + len(v.bins[1])]
 
 
 def test_decoding_gives_exact_values_back_and_bin_values_inside_their_bin():
@@ -70,3 +70,12 @@ def test_bad_vocabulary_options(kwargs, message):
     with pytest.raises(ConfigError) as exc:
         SeriesVocabulary.fit(_x(), **kwargs)
     assert str(exc.value) == message
+
+
+def test_bins_keep_to_one_sign_and_whole_values_stay_whole():
+    x = np.array([[[-1500.0, -61.0, 62.0, 1400.0, 77.0]], [[-900.0, -63.0, 64.0, 800.0, 91.0]]])
+    v = SeriesVocabulary.fit(x, bins=3)  # no value recurs: every value falls in a bin
+    assert ((v.bins[0][:, 0] >= 0) | (v.bins[0][:, 1] <= 0)).all()
+    back = v.decode(v.encode(x), rngs=[np.random.default_rng(k) for k in range(2)])
+    assert (back == np.round(back)).all() and (np.sign(back) == np.sign(x)).all()
+    assert (np.abs(back) >= 61).all()  # never a size below the smallest seen
