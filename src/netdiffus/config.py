@@ -172,7 +172,10 @@ class DiffusionConfig:
 class TrainConfig:
     """The training loop. ``class_dropout``: the share of training examples whose class is
     replaced by the null class, so that one model learns the unconditional output that
-    classifier-free guidance needs."""
+    classifier-free guidance needs. ``novelty_every`` (0: never): every this many steps, draw a
+    few traces and stop training once their novelty (distance to the training traces over the
+    training traces' own spacing, :mod:`netdiffus.novelty`) falls below ``min_novelty``: the model
+    has begun to replay its training traces; the weights of the last check that passed are kept."""
 
     steps: int = 2000
     batch_size: int = 64
@@ -190,6 +193,8 @@ class TrainConfig:
     log_every: int = 25
     num_threads: int = 0
     class_dropout: float = 0.1
+    novelty_every: int = 0
+    min_novelty: float = 0.9
 
 
 @dataclass
@@ -346,6 +351,8 @@ def _family_checks(cfg: NetDiffusConfig) -> None:
     checks = [
         ("imaging.token_bins", cfg.imaging.token_bins, 1 <= cfg.imaging.token_bins <= 1024, "must be in [1, 1024]"),
         ("model.layers", cfg.model.layers, 1 <= cfg.model.layers <= 48, "must be in [1, 48]"),
+        ("train.novelty_every", cfg.train.novelty_every, cfg.train.novelty_every >= 0, "must be >= 0 (0: never)"),
+        ("train.min_novelty", cfg.train.min_novelty, 0 <= cfg.train.min_novelty <= 10, "must be in [0, 10]"),
         ("model.heads", cfg.model.heads, 1 <= cfg.model.heads <= 64 and cfg.model.base_channels % cfg.model.heads == 0,
          f"must be in [1, 64] and divide model.base_channels={cfg.model.base_channels}"),
     ]

@@ -49,6 +49,7 @@ from netdiffus.distributed import is_main_process, resolve_device
 from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
 from netdiffus.manifest import RunManifest, read_run
+from netdiffus.novelty import monitor_for_fit
 from netdiffus.postprocess import CALIBRATION_SEED, Postprocessor
 from netdiffus.progress import train_bar
 from netdiffus.representation import Representation
@@ -139,12 +140,14 @@ class TrafficSynthesizer:
         model = build_network(cfg, num_classes=len(self.classes_), **self.representation_.network_shape())
         if progress is None and self.progress:
             progress = train_bar(cfg.train.steps)
+        monitor = monitor_for_fit(dataset.series, dataset.labels, counts, every=cfg.train.novelty_every,
+                                  threshold=cfg.train.min_novelty, draw=self._draw_with)
         guard = RunFolderGuard(run, resume=resume, force=force) if run is not None and is_main_process() else None
         with guard or nullcontext():
             t0 = time.perf_counter()
             self.model_ = train(model.to(self.device), self.process, x_0, y, cfg=cfg.train,
                                 null_class=len(self.classes_), run_dir=run, resume=resume, progress=progress,
-                                state_meta=meta)
+                                state_meta=meta, monitor=monitor)
             self.fit_seconds_ = time.perf_counter() - t0
             log.debug("trained %d steps in %.1f s", cfg.train.steps, self.fit_seconds_)
             if guard is not None:  # the trained model is kept, whatever happens to the calibration's draw
@@ -174,10 +177,14 @@ class TrafficSynthesizer:
         self.postprocess_.fit_calibration(dataset.series, dataset.labels, reference, labels, snap_values=snap)
         return self
 
-    def _draw(self, labels: list[str], *, seed: int, sample: SampleConfig, desc: str) -> np.ndarray:
+    def _draw(self, labels: list[str], *, seed: int, sample: SampleConfig, desc: str, model=None) -> np.ndarray:
         """Traces ``[len(labels), C, T]`` before post-processing (see :func:`netdiffus.sampling.draw`)."""
-        return draw(self.model_, self.process, self.representation_, labels, classes=self.classes_, seed=seed,
-                    sample=sample, device=self.device, progress=self.progress, desc=desc)
+        return draw(model or self.model_, self.process, self.representation_, labels, classes=self.classes_,
+                    seed=seed, sample=sample, device=self.device, progress=self.progress, desc=desc)
+
+    def _draw_with(self, model, labels: list[str], seed: int) -> np.ndarray:  # the novelty checks' quick draw
+        sample = dataclasses.replace(self.config.sample, steps=min(self.config.sample.steps, 20))
+        return self._draw(labels, seed=seed, sample=sample, desc="novelty check", model=model)
 
     def sample(self, n: int, *, labels: LabelSpec = None, seed: int = 0, sampler: str | None = None,
                steps: int | None = None, eta: float | None = None, guidance_scale: float | None = None,

@@ -74,6 +74,7 @@ def train(
     resume: bool = False,
     progress: Callable[[TrainProgress], None] | None = None,
     state_meta: Mapping[str, str] | None = None,
+    monitor: Callable[[int, nn.Module], bool] | None = None,
 ) -> Model:
     """Train ``model`` on images ``x_0`` ``[N, C, H, W]`` in [-1, 1] with classes ``y`` ``[N]``.
 
@@ -82,7 +83,9 @@ def train(
     classifier-free guidance). With ``run_dir``, writes ``metrics.jsonl`` and, every
     ``cfg.checkpoint_every`` steps, ``train_state.safetensors`` (with ``state_meta`` as its
     metadata, see :func:`netdiffus.train_state.read_train_state_info`); ``resume=True`` continues
-    from that file when present.
+    from that file when present. ``monitor(steps_done, ema)`` is called after every step and
+    stops training when it returns True (e.g. :class:`netdiffus.novelty.NoveltyMonitor`, which
+    may also set the EMA weights back); a stopped run is saved as finished.
 
     Raises
     ------
@@ -143,6 +146,8 @@ def train(
                     save_state(state_path, model, ema, opt, done, state_meta)
                 if world > 1:
                     torch.distributed.barrier()
+            if monitor is not None and monitor(done, ema):
+                break
     if state_path is not None and rank == 0 and cfg.checkpoint_every:
         save_state(state_path, model, ema, opt, cfg.steps, state_meta)  # a resume after the end is a no-op
     model.eval()

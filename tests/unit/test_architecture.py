@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "netdiffus.postprocess", "netdiffus.distributed", "netdiffus.progress", "netdiffus.vocab")),
     ("stages", ("netdiffus.representation", "netdiffus.resolve", "netdiffus.training", "netdiffus.train_state",
                 "netdiffus.sampling", "netdiffus.checkpoint", "netdiffus.manifest", "netdiffus.run_folder",
-                "netdiffus.prepare", "netdiffus.export", "netdiffus.evaluation", "netdiffus.describe")),
+                "netdiffus.prepare", "netdiffus.export", "netdiffus.evaluation", "netdiffus.describe",
+                "netdiffus.novelty")),
     ("api", ("netdiffus.synthesizer", "netdiffus.demo", "netdiffus")),
     ("cli", ("netdiffus.cli", "netdiffus.__main__")),
 ]

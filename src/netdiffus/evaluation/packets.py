@@ -13,9 +13,11 @@ against the real training set on exactly that (lower is better for ``impossible`
 - :func:`trace_lengths` / :func:`length_w1`: a session's length is its position after the last
   non-zero value (its packets, when the rest is padding); the Wasserstein-1 distance between the
   real and synthetic lengths, per class, averaged.
-- :func:`mode_coverage`: a trace's pattern is its first ``prefix`` values, each rounded to the
-  nearest value of the real training set; per class, the histogram intersection of the real and
-  synthetic pattern frequencies (1: every real pattern, in its proportion; 0: none).
+- :func:`mode_coverage`: a trace's pattern is its first ``prefix`` values of the discrete channels
+  (those whose real values are all whole numbers: sizes, directions, counts; timing is left
+  out), each rounded to the nearest value of the real training set; per class, the histogram
+  intersection of the real and synthetic pattern frequencies (1: every real pattern, in its
+  proportion; 0: none).
 
 Examples
 --------
@@ -98,9 +100,12 @@ def _patterns(series: np.ndarray, vocab: list[np.ndarray], prefix: int) -> list[
 def mode_coverage(real: np.ndarray, real_labels: Sequence[str], synthetic: np.ndarray,
                   synthetic_labels: Sequence[str], *, prefix: int = 8) -> float:
     """Per class, the histogram intersection of the real and synthetic frequencies of patterns
-    (the first ``prefix`` values, rounded to the nearest real value of their channel), averaged
-    over the real classes (a class with no synthetic trace scores 0)."""
-    real = np.asarray(real, dtype=np.float64)
+    (the first ``prefix`` values of the discrete channels, rounded to the nearest real value of
+    their channel), averaged over the real classes (a class with no synthetic trace scores 0)."""
+    real, synthetic = np.asarray(real, dtype=np.float64), np.asarray(synthetic, dtype=np.float64)
+    discrete = [c for c in range(real.shape[1]) if np.all(real[:, c] == np.round(real[:, c]))]
+    keep = discrete or list(range(real.shape[1]))
+    real, synthetic = real[:, keep], synthetic[:, keep]
     vocab = [np.unique(np.append(real[:, c], 0.0)) for c in range(real.shape[1])]
     rp, sp = _patterns(real, vocab, prefix), _patterns(synthetic, vocab, prefix)
     rl, sl = np.asarray(real_labels), np.asarray(synthetic_labels)
