@@ -117,7 +117,8 @@ def test_channels_last_is_a_layout_not_a_model(tiny_overrides):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: toy_dataset(classes=("only",)).subset([0]), "class 'only' has 1 trace(s); each class needs at least 2"),
+        (lambda: toy_dataset(classes=("only",)).subset([0]),
+         "class 'only' has 1 trace(s); each class needs at least 2"),
         (lambda: toy_dataset(n_per_class=1), "class 'a' has 1 trace(s); each class needs at least 2"),
     ],
 )
