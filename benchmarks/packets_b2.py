@@ -80,7 +80,7 @@ def score(train: TraceDataset, test: TraceDataset, syn: TraceDataset, *, seed: i
 
 
 def run_view(view: str, *, preset: str, overrides: list[str], seeds: list[int], forest_repeats: int,
-             threads: int, guidance: list[float]) -> dict:
+             threads: int, guidance: list[tuple[float, float]]) -> dict:
     b = _load(view)
     counts = b.train.class_counts()
     labels = {c: 2 * k for c, k in counts.items()}
@@ -93,14 +93,14 @@ def run_view(view: str, *, preset: str, overrides: list[str], seeds: list[int], 
         t0 = time.perf_counter()
         synth.fit(b.train)
         fit_s = time.perf_counter() - t0
-        for w in guidance:
+        for w, temp in guidance:
             t0 = time.perf_counter()
-            syn = synth.sample(sum(labels.values()), labels=labels, seed=seed, guidance_scale=w)
+            syn = synth.sample(sum(labels.values()), labels=labels, seed=seed, guidance_scale=w, temperature=temp)
             r = score(b.train, b.test, syn, seed=seed, forest_repeats=forest_repeats, threads=threads)
             r["fit_s"], r["sample_s"] = fit_s, time.perf_counter() - t0
-            name = f"netdiffus {preset}" + (f", guidance {w:g}" if len(guidance) > 1 else "")
+            name = f"netdiffus {preset}" + (f", guidance {w:g}, temperature {temp:g}" if len(guidance) > 1 else "")
             rows.setdefault(name, []).append(r)
-            log.info("%s seed %d guidance %g: %s", view, seed, w, {k: round(v, 3) for k, v in r.items() if k in KEYS})
+            log.info("%s seed %d %s: %s", view, seed, name, {k: round(v, 3) for k, v in r.items() if k in KEYS})
     return {"view": view, "description": b.description, "n_train": len(b.train), "n_test": len(b.test),
             "rows": rows}
 
@@ -133,13 +133,20 @@ def markdown(results: list[dict], args: argparse.Namespace, wall_s: float) -> st
     return "\n".join(lines) + "\n"
 
 
+def _pair(text: str) -> tuple[float, float]:
+    """``"2"`` -> (2.0, 1.0); ``"2:0.8"`` -> (2.0, 0.8): guidance and temperature."""
+    w, _, t = text.partition(":")
+    return float(w), float(t or 1.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--views", default="iot-packets,iot-joint,iot-bins")
     p.add_argument("--preset", default="packets")
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--guidance", default="1", help="guidance scales to sample each fit with (comma-separated)")
+    p.add_argument("--guidance", default="1",
+                   help="guidance scales (or scale:temperature pairs) to sample each fit with, comma-separated")
     p.add_argument("--forest-repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True)
@@ -149,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     results = [run_view(v, preset=args.preset, overrides=args.overrides, seeds=[int(s) for s in args.seeds.split(",")],
                         forest_repeats=args.forest_repeats, threads=args.threads,
-                        guidance=[float(w) for w in args.guidance.split(",")]) for v in args.views.split(",")]
+                        guidance=[_pair(g) for g in args.guidance.split(",")]) for v in args.views.split(",")]
     wall = time.perf_counter() - t0
     with atomic_path(args.out) as tmp:
         tmp.write_text(markdown(results, args, wall))

@@ -201,7 +201,8 @@ class TrainConfig:
 class SampleConfig:
     """Sampling. ``project_x0`` replaces each predicted ``x_0`` by its nearest valid GASF at every
     step; it applies to GASF image outputs (``model.output = "image"``) and is skipped for the
-    valid-GASF head, whose output is already a valid GASF."""
+    valid-GASF head, whose output is already a valid GASF. ``temperature`` divides the logits of
+    masked diffusion's draws (below 1: more typical tokens; Gaussian samplers ignore it)."""
 
     sampler: Literal["ddim", "ddpm", "dpmpp2m"] = "ddim"
     steps: int = 50
@@ -209,6 +210,7 @@ class SampleConfig:
     guidance_scale: float = 1.0
     batch_size: int = 256
     project_x0: bool = True
+    temperature: float = 1.0
 
 
 @dataclass
@@ -283,6 +285,8 @@ class NetDiffusConfig:
              f"must be in [1, diffusion.timesteps={self.diffusion.timesteps}]"),
             ("sample.eta", self.sample.eta, self.sample.eta >= 0, "must be >= 0"),
             ("sample.guidance_scale", self.sample.guidance_scale, self.sample.guidance_scale >= 0, "must be >= 0"),
+            ("sample.temperature", self.sample.temperature, 0.05 <= self.sample.temperature <= 20,
+             "must be in [0.05, 20]"),
             ("sample.batch_size", self.sample.batch_size, 1 <= self.sample.batch_size <= MAX_BATCH,
              f"must be in [1, {MAX_BATCH}]"),
         ]

@@ -108,8 +108,7 @@ def _draw_part(model: nn.Module, process: Process, representation: Representatio
         hi = min(n, lo + sample.batch_size)
         x_0 = sampling_loop(process)(
             model, process, shape=representation.sample_shape, y=y_all[lo:hi], seeds=seeds[lo:hi],
-            null_class=len(classes), sampler=sample.sampler, steps=sample.steps, eta=sample.eta,
-            guidance_scale=sample.guidance_scale, x0_transform=x0_hook,
+            null_class=len(classes), sample=sample, x0_transform=x0_hook,
         )
         out.append(representation.decode(x_0, labels[lo:hi], seeds[lo:hi]))
         bar.update(hi - lo)

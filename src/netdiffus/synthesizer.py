@@ -188,15 +188,15 @@ class TrafficSynthesizer:
 
     def sample(self, n: int, *, labels: LabelSpec = None, seed: int = 0, sampler: str | None = None,
                steps: int | None = None, eta: float | None = None, guidance_scale: float | None = None,
-               batch_size: int | None = None, raw: bool = False) -> TraceDataset:
+               batch_size: int | None = None, temperature: float | None = None, raw: bool = False) -> TraceDataset:
         """Draw ``n`` synthetic traces ``[n, C, T]`` in original units, post-processed as the
         ``[postprocess]`` section says (``raw=True``: as the generator made them).
 
         ``labels``: None (the training class balance), one class, one label per trace, or counts
         per class (:func:`netdiffus.sampling.resolve_labels`). Trace k uses seed ``seed * 1_000_003
         + k`` (``seed`` in [0, 2**32 - 1]): the same trace at any batch size. ``sampler``,
-        ``steps``, ``eta``, ``guidance_scale`` and ``batch_size`` override the config's
-        ``sample`` section (None: the config's), checked by the config's rules.
+        ``steps``, ``eta``, ``guidance_scale``, ``batch_size`` and ``temperature`` override the
+        config's ``sample`` section (None: the config's), checked by the config's rules.
 
         Raises
         ------
@@ -209,7 +209,7 @@ class TrafficSynthesizer:
             raise ConfigError(f"n must be an integer >= 1 (got {n!r})")
         seed = check_seed(seed)
         given = {"sampler": sampler, "steps": steps, "eta": eta, "guidance_scale": guidance_scale,
-                 "batch_size": batch_size}
+                 "batch_size": batch_size, "temperature": temperature}
         sc = dataclasses.replace(self.config.sample, **{k: v for k, v in given.items() if v is not None})
         dataclasses.replace(self.config, sample=sc).validate()
         labels_list = resolve_labels(n, labels, classes=self.classes_, class_counts=self.class_counts_)

@@ -34,7 +34,7 @@ def test_toml_file_applies_on_top(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(preset="nope"), "unknown preset 'nope' (available: cpu, demo, paper"),
+        (dict(preset="nope"), "unknown preset 'nope' (available: cpu, demo, packets, paper"),
         (dict(overrides=["train.steps=0"]), "train.steps must be in [1, 10**9] (got 0)"),
         (dict(overrides=["train.lr=-1"]), "train.lr must be in (0, 1] (got -1.0)"),
         (dict(overrides=["train.lr=1e38"]), "train.lr must be in (0, 1] (got 1e+38)"),

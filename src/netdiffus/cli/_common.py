@@ -16,7 +16,9 @@ from netdiffus.files import check_output_file
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="demo", help="configuration preset: demo, cpu, paper (default: demo)")
+    parser.add_argument("--preset", default="demo",
+                        help="configuration preset: demo, cpu, paper, or packets for packet sequences and other "
+                             "discrete traffic (default: demo)")
     parser.add_argument("--config", metavar="FILE", help="TOML file applied on top of the preset")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one value, e.g. --set train.steps=500 (repeatable)")

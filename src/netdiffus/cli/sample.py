@@ -29,6 +29,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float,
                    help="classifier-free guidance scale, 1 = none (default: the run's sample.guidance_scale)")
     p.add_argument("--batch-size", type=int, help="traces per batch (default: the run's sample.batch_size)")
+    p.add_argument("--temperature", type=float,
+                   help="softmax temperature of token draws (packets preset), below 1 more typical "
+                        "(default: the run's sample.temperature)")
     p.add_argument("--raw", action="store_true",
                    help="the generator's output as inverted, without the volume calibration and the zero "
                    "and value snaps (docs/model.md)")
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
                                         progress=show_progress(args) and is_main_process())
         labels = [classes[k % len(classes)] for k in range(args.n)] if classes else None
         ds = synth.sample(args.n, labels=labels, seed=args.seed, sampler=args.sampler, steps=args.steps,
-                          guidance_scale=args.guidance, batch_size=args.batch_size, raw=args.raw)
+                          guidance_scale=args.guidance, batch_size=args.batch_size, temperature=args.temperature,
+                          raw=args.raw)
         if is_main_process():
             # the outputs appear together or not at all, and replace nothing without --force
             with outputs_guard(args), output_set(list(outputs.values())) as temps:

@@ -27,7 +27,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from netdiffus.config import DiffusionConfig, NetDiffusConfig
+from netdiffus.config import DiffusionConfig, NetDiffusConfig, SampleConfig
 from netdiffus.diffusion.masked import MaskedDiffusion, sample_masked
 from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.samplers import sample as sample_gaussian
@@ -41,7 +41,20 @@ Process = GaussianDiffusion | MaskedDiffusion
 _NETWORKS: dict[str, type[nn.Module]] = {"unet": UNet, "transformer": TokenTransformer}
 _PROCESSES: dict[str, type[GaussianDiffusion] | type[MaskedDiffusion]] = {
     "gaussian": GaussianDiffusion, "masked": MaskedDiffusion}
-_LOOPS: dict[type, Callable[..., torch.Tensor]] = {GaussianDiffusion: sample_gaussian, MaskedDiffusion: sample_masked}
+
+
+def _gaussian_loop(model: nn.Module, process: GaussianDiffusion, *, sample: SampleConfig, **kw: Any) -> torch.Tensor:
+    return sample_gaussian(model, process, sampler=sample.sampler, steps=sample.steps, eta=sample.eta,
+                           guidance_scale=sample.guidance_scale, **kw)
+
+
+def _masked_loop(model: nn.Module, process: MaskedDiffusion, *, sample: SampleConfig, **kw: Any) -> torch.Tensor:
+    kw.pop("x0_transform", None)  # tokens have no x_0 hook
+    return sample_masked(model, process, steps=sample.steps, guidance_scale=sample.guidance_scale,
+                         temperature=sample.temperature, **kw)
+
+
+_LOOPS: dict[type, Callable[..., torch.Tensor]] = {GaussianDiffusion: _gaussian_loop, MaskedDiffusion: _masked_loop}
 
 
 def build_network(cfg: NetDiffusConfig, *, num_classes: int, **shape: Any) -> nn.Module:
@@ -70,5 +83,6 @@ def build_process(cfg: DiffusionConfig) -> Process:
 
 
 def sampling_loop(process: Process) -> Callable[..., torch.Tensor]:
-    """The function that draws ``x_0`` with ``process`` (same keywords for every process)."""
+    """The function that draws ``x_0`` with ``process``, with the same keywords for every process:
+    ``loop(model, process, shape=, y=, seeds=, null_class=, sample=SampleConfig, x0_transform=)``."""
     return _LOOPS[type(process)]
