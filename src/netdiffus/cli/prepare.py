@@ -13,9 +13,10 @@ from pathlib import Path
 
 from netdiffus.cli._common import check_new_file, show_progress
 from netdiffus.features.series import FEATURES, TRACE_UNITS
+from netdiffus.io.assembly import DEFAULT_FLOW_MEMORY_BYTES
 from netdiffus.io.csv_tables import CSV_LAYOUTS
 from netdiffus.io.dataset import write_dataset
-from netdiffus.io.pcap import DECODERS
+from netdiffus.io.pcap import DECODERS, DEFAULT_MAX_GZIP_RATIO
 from netdiffus.prepare import INPUT_FORMATS, PrepareOptions, prepare
 
 EXAMPLES = """\
@@ -78,6 +79,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="leave non-IP frames (ARP, EAPOL) out of host and file traces")
     c.add_argument("--decoder", choices=DECODERS, default="fast",
                    help="header decoding: vectorised fast path or dpkt (reference) (default fast)")
+    c.add_argument("--flow-memory", type=float, default=DEFAULT_FLOW_MEMORY_BYTES / 2**20, metavar="MB",
+                   help="most memory the open flows of one capture may hold; past it the flows idle longest "
+                   "are closed early and counted (default 256: about 1.4 million short flows; 0: no limit)")
+    c.add_argument("--max-gzip-ratio", type=float, default=DEFAULT_MAX_GZIP_RATIO, metavar="R",
+                   help="refuse a .gz capture that expands more than R times, a compression bomb "
+                   "(default 200; 0: no limit)")
     lab = p.add_argument_group("labels")
     lab.add_argument("--label-from", default="folder", metavar="SOURCE",
                      help="folder | regex:PATTERN | csv:FILE (file names, or CICFlowMeter 5-tuples) (default folder)")
@@ -124,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         strict=args.strict,
         decoder=args.decoder,
+        flow_memory_mb=args.flow_memory,
+        max_gzip_ratio=args.max_gzip_ratio,
     )
     bar = None
     progress = None

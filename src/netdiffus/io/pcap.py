@@ -57,7 +57,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal, get_args
+from typing import BinaryIO, Literal, Protocol, get_args
 
 import numpy as np
 
@@ -304,8 +304,12 @@ def capture_kind(head: bytes) -> Literal["pcap", "pcapng", "gzip"] | None:
     return None
 
 
+class _Readable(Protocol):
+    def read(self, n: int, /) -> bytes: ...
+
+
 def _open(source: str | os.PathLike[str] | BinaryIO, name: str, *, max_gzip_ratio: float | None,
-          stats: ReadStats) -> tuple[BinaryIO, BinaryIO | None]:
+          stats: ReadStats) -> tuple[_Readable, BinaryIO | None]:
     """Open ``source`` (decompressing gzip): (stream to read, file to close or None)."""
     if isinstance(source, (str, os.PathLike)):
         try:
@@ -316,7 +320,7 @@ def _open(source: str | os.PathLike[str] | BinaryIO, name: str, *, max_gzip_rati
     else:
         fh, owned = source, None
     if _peek(fh, 2) == GZIP_MAGIC:
-        return _Gunzip(fh, name, max_ratio=max_gzip_ratio, stats=stats), owned  # type: ignore[return-value]
+        return _Gunzip(fh, name, max_ratio=max_gzip_ratio, stats=stats), owned
     return fh, owned
 
 
@@ -376,7 +380,7 @@ class _Gunzip:
 def _peek(fh: BinaryIO, n: int) -> bytes:
     if hasattr(fh, "peek"):
         try:
-            return fh.peek(n)[:n]  # type: ignore[attr-defined]
+            return fh.peek(n)[:n]
         except (OSError, ValueError):
             pass
     pos = fh.tell()
@@ -388,7 +392,7 @@ def _peek(fh: BinaryIO, n: int) -> bytes:
 class _Chunks:
     """Reads a stream in chunks, keeping the unread tail of the previous chunk."""
 
-    def __init__(self, fh: BinaryIO, name: str, chunk_bytes: int) -> None:
+    def __init__(self, fh: _Readable, name: str, chunk_bytes: int) -> None:
         self.fh, self.name, self.chunk_bytes = fh, name, chunk_bytes
         self.buf = b""
         self.pos = 0  # bytes consumed before self.buf
@@ -1055,12 +1059,12 @@ def decode_batch_dpkt(raw: RawBatch, *, stats: ReadStats | None = None) -> Packe
     if n == 0:
         return PacketBatch.empty()
     rows = []
-    for i in range(n):
+    for k in range(n):
         try:
-            rows.append(_dpkt_one(raw.packet(i), int(raw.linktype[i]), int(raw.wirelen[i])))
+            rows.append(_dpkt_one(raw.packet(k), int(raw.linktype[k]), int(raw.wirelen[k])))
         except RecursionError:
-            one = decode_batch(RawBatch(raw.data, raw.offset[i : i + 1], raw.caplen[i : i + 1],
-                                        raw.wirelen[i : i + 1], raw.ts_ns[i : i + 1], raw.linktype[i : i + 1]))
+            one = decode_batch(RawBatch(raw.data, raw.offset[k : k + 1], raw.caplen[k : k + 1],
+                                        raw.wirelen[k : k + 1], raw.ts_ns[k : k + 1], raw.linktype[k : k + 1]))
             rows.append(tuple(int(getattr(one, k)[0]) for k in _DPKT_FIELDS))
             if stats is not None:
                 stats.undecoded += 1

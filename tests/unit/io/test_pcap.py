@@ -275,6 +275,34 @@ def test_an_original_length_of_4_gb_counts_the_bytes_captured():
                         "bytes captured): counted at their captured length"]
 
 
+def test_strict_prepare_refuses_an_implausible_record(tmp_path):
+    from netdiffus.prepare import prepare
+
+    arp = bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.pcap").write_bytes(_pcap([(T0, arp, 0xFFFFFFFF)] + [(T0 + i, _udp_frame(), None)
+                                                                           for i in range(3)]))
+    ds, summary = prepare([tmp_path], unit="file")
+    assert ds.series.sum() == 28 + 3 * 88 and summary.reading.length_fixed == 1
+    assert "records with an implausible original length (counted at their captured length): 1" in \
+        summary.format_text()
+    from netdiffus.errors import InputError
+
+    with pytest.raises(InputError, match="x.pcap: 1 record.s. with an implausible original length"):
+        prepare([tmp_path], unit="file", strict=True)
+
+
+def test_a_capture_whose_first_record_is_stamped_zero_keeps_its_bytes(tmp_path):
+    (tmp_path / "dev").mkdir()
+    frames = [(0, _udp_frame(), None)] + [(T0 + i // 10, _udp_frame(), None) for i in range(99)]
+    (tmp_path / "dev" / "x.pcap").write_bytes(_pcap(frames))
+    from netdiffus.prepare import prepare
+
+    ds, summary = prepare([tmp_path], unit="file", length=64)
+    assert ds.series.sum() == 100 * 88  # was 88: the other 99 packets fell past the last bin
+    assert summary.reading.retimed == 1
+
+
 def test_one_oversized_record_is_skipped_not_the_capture():
     big = _udp_frame(300_000 - 42, total=65535)
     data = _pcap([(T0, _udp_frame(), None), (T0, big, None), (T0 + 1, _udp_frame(), None)])
