@@ -61,7 +61,14 @@ from netdiffus.io.assembly import (
 from netdiffus.io.capture_stats import CaptureStats
 from netdiffus.io.csv_tables import CsvLayout, prepare_csv
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
-from netdiffus.io.labels import CsvFlowLabels, Labeler, check_label_options, common_folder, parse_label_from
+from netdiffus.io.labels import (
+    ColumnLabels,
+    CsvFlowLabels,
+    Labeler,
+    check_label_options,
+    common_folder,
+    parse_label_from,
+)
 from netdiffus.io.pcap import (
     DECODERS,
     DEFAULT_MAX_GZIP_RATIO,
@@ -123,19 +130,17 @@ def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: InputKind) ->
     common = common_folder([f for f, root in out if root is None])
     seen: set[Path] = set()
     unique: list[tuple[Path, Path]] = []
-    for f, root in out:
-        root = root or common or f.parent
+    for f, given in out:
         if f.resolve() not in seen:
             seen.add(f.resolve())
-            unique.append((f, root))
+            unique.append((f, given or common or f.parent))
     if len(unique) < len(out):
         log.warning("%d input file(s) given more than once (or also found under a given folder): read once",
                     len(out) - len(unique))
-    out = unique
-    if not out:
+    if not unique:
         what = ".csv files" if kind == "csv" else f"captures ({', '.join(CAPTURE_SUFFIXES)})"
         raise InputError(f"no {what} found under {', '.join(str(i) for i in inputs)}")
-    return out
+    return unique
 
 
 def _input_files(inputs: Sequence[str | os.PathLike[str]], *, exclude: set[Path]) -> dict[str, list[int]]:
@@ -619,7 +624,8 @@ class PrepareOptions:
     min_packets : int
         Captures: drop traces with fewer packets.
     label_from : str
-        ``folder``, ``regex:PATTERN`` or ``csv:FILE`` (see :mod:`netdiffus.io.labels`).
+        ``folder``, ``regex:PATTERN``, ``csv:FILE`` or, for CSV inputs, ``column:NAME`` (see
+        :mod:`netdiffus.io.labels`).
     label_time_window_s, label_utc_offset_h : float
         ``csv:`` flow tables: the largest gap between a flow's start and its row's timestamp, and
         the table's offset from UTC in hours.
@@ -777,6 +783,9 @@ def prepare(
     spec = opts.series_spec()
     labeler = parse_label_from(opts.label_from, time_window_s=opts.label_time_window_s,
                                utc_offset_h=opts.label_utc_offset_h)
+    if isinstance(labeler, ColumnLabels):
+        raise ConfigError(f"label_from {opts.label_from} takes labels from a column of CSV traces; captures take "
+                          "them from folder, regex:PATTERN or csv:FILE")
     if labeler.per_flow and opts.unit != "flow":
         raise ConfigError(f"label_from {opts.label_from!r} is a flow table: it needs unit 'flow' (got {opts.unit!r})")
     capture = _CaptureOptions(

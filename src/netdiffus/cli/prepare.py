@@ -35,6 +35,10 @@ examples:
   # per-trace CSV files: downlink bytes per 0.5 s, 240 rows summed by 4 -> 60 bins
   netdiffus prepare ../shared/data/videotrain/traces -o video.parquet \\
       --column frame_sum_dl --length 60 --aggregate 4 --bin-width 0.5s
+
+  # the same, labelled by the platform column of each trace file (a folder label by default)
+  netdiffus prepare ../shared/data/videotrain/traces -o video-platform.parquet \\
+      --column frame_sum_dl --length 60 --aggregate 4 --bin-width 0.5s --label-from column:Vid_pltform
 """
 
 
@@ -87,7 +91,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "(default 200; 0: no limit)")
     lab = p.add_argument_group("labels")
     lab.add_argument("--label-from", default="folder", metavar="SOURCE",
-                     help="folder | regex:PATTERN | csv:FILE (file names, or CICFlowMeter 5-tuples) (default folder)")
+                     help="folder | regex:PATTERN (on the file path; for rows of a CSV table, the trace id) | "
+                     "csv:FILE (file names or trace ids, or CICFlowMeter 5-tuples for flows) | column:NAME (CSV "
+                     "inputs: a column of the trace, e.g. column:platform) (default folder)")
     lab.add_argument("--label-window", type=float, default=None, metavar="S",
                      help="csv flow table: largest gap between a flow's start and its row's timestamp")
     lab.add_argument("--label-utc-offset", type=float, default=0.0, metavar="H",
