@@ -9,15 +9,21 @@ label).
 from __future__ import annotations
 
 import argparse
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from netdiffus.cli._common import check_new_file, show_progress
+from netdiffus.cli._common import check_new_file, outputs_guard, printable, show_progress
 from netdiffus.features.series import FEATURES, TRACE_UNITS
 from netdiffus.io.assembly import DEFAULT_FLOW_MEMORY_BYTES
 from netdiffus.io.csv_tables import CSV_LAYOUTS
 from netdiffus.io.dataset import write_dataset
+from netdiffus.io.outputs import output_files
 from netdiffus.io.pcap import DECODERS, DEFAULT_MAX_GZIP_RATIO
 from netdiffus.prepare import INPUT_FORMATS, PrepareOptions, prepare
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = """\
 examples:
@@ -140,26 +146,42 @@ def run(args: argparse.Namespace) -> int:
         flow_memory_mb=args.flow_memory,
         max_gzip_ratio=args.max_gzip_ratio,
     )
-    bar = None
-    progress = None
+    progress, close = _progress(args)
+    try:
+        ds, summary = prepare(args.inputs, options, progress=progress)
+    finally:
+        close()
+    out = Path(args.output)
+    # replaces nothing without --force, checked at the rename (a second run racing to the same name fails)
+    with outputs_guard(args), output_files([out]) as outputs, outputs.writing(0) as tmp:
+        write_dataset(ds, tmp)
+    print("\n".join(printable(line) for line in summary.format_text().splitlines()))  # labels are data
+    print(printable(f"wrote {out}: {ds.n_traces} traces x {ds.n_channels} channel(s) x {ds.length} "
+                    f"({', '.join(ds.meta.channels)}; {ds.meta.unit or 'values'}"
+                    + (f", {ds.meta.bin_width_s:g} s bins" if ds.meta.bin_width_s else "") + ")"))
+    return 0
+
+
+def _progress(args: argparse.Namespace) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """(callback after each file, close): a bar on a terminal, else a log line every 30 s."""
     if show_progress(args):
         from tqdm import tqdm
 
         bar = tqdm(total=0, unit="file", desc="prepare", leave=False)
 
-        def progress(done: int, total: int) -> None:
+        def on_file(done: int, total: int) -> None:
             bar.total = total
             bar.n = done
             bar.refresh()
 
-    try:
-        ds, summary = prepare(args.inputs, options, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    out = write_dataset(ds, Path(args.output))
-    print(summary.format_text())
-    print(f"wrote {out}: {ds.n_traces} traces x {ds.n_channels} channel(s) x {ds.length} "
-          f"({', '.join(ds.meta.channels)}; {ds.meta.unit or 'values'}"
-          + (f", {ds.meta.bin_width_s:g} s bins" if ds.meta.bin_width_s else "") + ")")
-    return 0
+        return on_file, bar.close
+    t0 = last = time.perf_counter()
+
+    def log_file(done: int, total: int) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if now - last >= 30.0 and done < total:
+            last = now
+            log.info("prepare: %d of %d files (%.0f s)", done, total, now - t0)
+
+    return log_file, lambda: None

@@ -134,7 +134,9 @@ class TraceDataset:
                 self.meta.channels = default_channel_names(series.shape[1])
             else:
                 raise DatasetError(
-                    f"meta.channels must name {series.shape[1]} channels (got {self.meta.channels})"
+                    f"the series have {series.shape[1]} channel(s) [N, C, T] = {list(series.shape)} but "
+                    f"meta.channels names {len(self.meta.channels)} ({self.meta.channels}): series and metadata "
+                    "disagree"
                 )
 
     # -- shape ---------------------------------------------------------------------------------
@@ -226,6 +228,8 @@ def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
     ------
     InputError
         If ``path`` is a folder, lies under a file, or cannot be written (see :func:`atomic_path`).
+    OSError
+        Writing failed (a full disk): ``filename`` names ``path``; no file is left at ``path``.
     """
     require_dataset(dataset, "dataset")
     path = Path(path)
@@ -251,8 +255,9 @@ def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
     with atomic_path(path) as tmp:
         try:
             pq.write_table(table, tmp, compression="zstd", row_group_size=rows)
-        except OSError as exc:
-            raise InputError(f"cannot write {path}: {exc.strerror or exc} (nothing was written to {path})") from None
+        except OSError as exc:  # a full disk: name the file (its write error names none)
+            exc.filename = str(path)
+            raise
     return path
 
 

@@ -49,7 +49,7 @@ from pathlib import Path
 
 from netdiffus.errors import ConfigError, InputError
 from netdiffus.io.assembly import FlowKey, parse_ip
-from netdiffus.io.csv_common import format_columns, open_csv
+from netdiffus.io.csv_common import format_columns, open_csv, unescape_csv_text
 
 __all__ = [
     "common_folder",
@@ -294,7 +294,8 @@ def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_
                 except ValueError:
                     raise InputError(f"{path}:{lineno}: bad address, port or protocol in {row[js[0]]!r}") from None
                 t = _parse_time(row[j_time], utc_offset_h) if j_time is not None else None
-                rows.setdefault(key.canonical(), []).append((t if t is not None else 0.0, row[j_label].strip()))
+                label = unescape_csv_text(row[j_label].strip())
+                rows.setdefault(key.canonical(), []).append((t if t is not None else 0.0, label))
             for v in rows.values():
                 v.sort()
             return CsvFlowLabels(rows=rows, time_window_s=time_window_s, source=str(path), timed=j_time is not None)
@@ -305,7 +306,8 @@ def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_
                 f"({', '.join(FLOW_COLUMNS)}, or {', '.join(EXPORT_FLOW_COLUMNS)} as netdiffus export --flows "
                 "writes them)"
             )
-        table = {row[j_file].strip(): row[j_label].strip() for row in reader if len(row) > max(j_file, j_label)}
+        table = {unescape_csv_text(row[j_file].strip()): unescape_csv_text(row[j_label].strip())
+                 for row in reader if len(row) > max(j_file, j_label)}
         return CsvFileLabels(table=table, source=str(path))
 
 
