@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         check_new_file(target, force=args.force, what=opt)
     if outputs["--pcap"].suffix.lower() in NOT_PCAP:
         raise InputError(f"--pcap {args.pcap}: captures are written as pcap; name it {outputs['--pcap'].stem}.pcap")
-    check_distinct(outputs)
+    check_distinct(dict(outputs))
     dataset = load_export_input(args.input)
     options = ExportOptions(
         seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces, start_time=start,

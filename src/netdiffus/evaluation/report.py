@@ -49,6 +49,7 @@ from netdiffus.evaluation.fidelity import acf
 from netdiffus.evaluation.names import LOWER_IS_BETTER
 from netdiffus.evaluation.suite import EvaluationResult
 from netdiffus.imaging import SeriesScaler, gasf
+from netdiffus.imaging.scaling import ScalingMode
 from netdiffus.io.dataset import TraceDataset
 from netdiffus.io.outputs import output_files
 
@@ -205,7 +206,7 @@ def _plot_samples(real: TraceDataset, syn: TraceDataset, classes: list[str], k: 
 
 
 def _plot_gasf(real: TraceDataset, syn: TraceDataset, classes: list[str], seed: int) -> str:
-    mode = "global-linear" if np.any(real.series < 0) else "global-log"
+    mode: ScalingMode = "global-linear" if np.any(real.series < 0) else "global-log"
     scaler = SeriesScaler(mode=mode).fit(real.series)
     rng = np.random.default_rng(seed)
     nch = real.n_channels

@@ -520,7 +520,8 @@ def _class_plans(meta: DatasetMeta, *, kind: FeatureKind, directions: list[int],
             h = stats.sizes(lab, DIRECTION_OF[dd] if len(directions) == 2 else None)
             samplers.append(SizeSampler(Histogram.of(h), min_size=hmin, mtu=opts.mtu) if h is not None else None)
         # A channel the class never uses (no bytes in it) needs no sizes: no warning for it.
-        used = ints[[k for k, x in enumerate(labels) if x == lab]].any(axis=(0, 2))
+        in_class = ints[[k for k, x in enumerate(labels) if x == lab]]
+        used = [bool(in_class[:, c].any()) for c in range(in_class.shape[1])]
         lacking = [ch for ch, s, u in zip(meta.channels, samplers, used, strict=True) if s is None and u]
         if kind != "sizes" and lacking:  # name the channels when the class has sizes for another one
             no_sizes.append(lab if all(s is None for s in samplers) else f"{lab} ({', '.join(lacking)})")
@@ -581,6 +582,8 @@ def _schedule(row: np.ndarray, *, kind: FeatureKind, directions: list[int], edge
         return schedule_sizes(row, min_size=hmin, mtu=opts.mtu, packet_gap_s=opts.packet_gap_s, rng=rng)
     if kind == "iat":
         return schedule_iat(row, size_sampler=cls.samplers[0], min_size=hmin, mtu=opts.mtu, control=control, rng=rng)
+    if edges_us is None:
+        raise ValueError(f"{kind} per bin need the bin edges")
     s = schedule_binned(row, kind=kind, directions=directions, bin_edges_us=edges_us, size_samplers=cls.samplers,
                         offset_sampler=cls.offsets, min_size=hmin, mtu=opts.mtu, control=control, rng=rng)
     return s, 0
@@ -607,9 +610,9 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
                      opts: ExportOptions, progress: Callable[[int, int], None] | None) -> _Traces:
     """Packets, endpoints and flow rows of the traces at ``picked`` (rounded series ``ints``)."""
     start_us = int(round(opts.start_time * 1e6))
-    edges_us = None
-    if kind in ("bytes", "packets"):
-        edges_us = np.round(np.arange(dataset.length + 1) * float(width) * 1e6).astype(np.int64)
+    edges_us: np.ndarray | None = None
+    if kind in ("bytes", "packets") and width is not None:  # _series_layout checked it is there
+        edges_us = np.round(np.arange(dataset.length + 1) * width * 1e6).astype(np.int64)
     out = _Traces(written=np.zeros(ints.shape, np.float64 if kind == "iat" else np.int64))
     names = sorted(set(dataset.labels))
     for j, i in enumerate(picked):
@@ -643,9 +646,10 @@ def _endpoint_tables(endpoints: list[tuple[bytes, bytes, int, int, bytes, bytes]
     """Addresses, ports and protocol per flow (``2 * trace + direction``), as :func:`encode_records` takes them."""
     nf = 2 * len(endpoints)
     alen = 4 if ip_version == 4 else 16
-    t = {"src_ip": np.zeros((nf, alen), np.uint8), "dst_ip": np.zeros((nf, alen), np.uint8),
-         "src_mac": np.zeros((nf, 6), np.uint8), "dst_mac": np.zeros((nf, 6), np.uint8),
-         "sport": np.zeros(nf, np.int64), "dport": np.zeros(nf, np.int64), "proto": np.zeros(nf, np.int64)}
+    t: dict[str, np.ndarray] = {
+        "src_ip": np.zeros((nf, alen), np.uint8), "dst_ip": np.zeros((nf, alen), np.uint8),
+        "src_mac": np.zeros((nf, 6), np.uint8), "dst_mac": np.zeros((nf, 6), np.uint8),
+        "sport": np.zeros(nf, np.int64), "dport": np.zeros(nf, np.int64), "proto": np.zeros(nf, np.int64)}
     for j, ((c_ip, s_ip, cp, sp, c_mac, g_mac), proto) in enumerate(zip(endpoints, protos, strict=True)):
         for f, src, dst in ((2 * j + FORWARD, (c_ip, cp, c_mac), (s_ip, sp, g_mac)),
                             (2 * j + REVERSE, (s_ip, sp, g_mac), (c_ip, cp, c_mac))):

@@ -201,14 +201,15 @@ def resolve_feature(feature: str, override: str | None = None, *, unit: str = ""
     """
     if override is not None:
         check_feature(override)
+        chosen = next(k for k in FEATURE_KINDS if k == override)
         try:
             known = resolve_feature(feature, unit=unit, binned=binned)
         except ConfigError:  # the metadata does not say: nothing to contradict
-            known = override
-        if known != override:
-            log.warning("reading the series as %s although the dataset says they are %s%s", override, known,
+            known = chosen
+        if known != chosen:
+            log.warning("reading the series as %s although the dataset says they are %s%s", chosen, known,
                         "" if feature == known else f" ({feature})")
-        return override
+        return chosen
     name = (feature or "").lower()
     for kind in FEATURE_KINDS:
         if name == kind:
@@ -347,6 +348,16 @@ class _SizePool:
         self.cs = np.cumsum(self.draws)
         self.pos = 0
 
+    def draws_exactly(self, n: int) -> list[int]:
+        """The next ``n`` sizes of the pool."""
+        if self.pos + n > len(self.draws):
+            self._refill(int(n * self.sampler.mean))
+            while self.pos + n > len(self.draws):
+                self._refill(int(2 * n * self.sampler.mean))
+        out = self.draws[self.pos : self.pos + n].tolist()
+        self.pos += n
+        return out
+
     def take(self, total: int) -> list[int]:
         """Sizes summing exactly to ``total`` (``total >= min_size``), all in ``[min_size, mtu]``."""
         lo, hi = self.sampler.min_size, self.sampler.mtu
@@ -381,18 +392,6 @@ class _SizePool:
         return out + [last - lo, lo]
 
 
-def _pool_draws_exactly(self: _SizePool, n: int) -> list[int]:
-    """The next ``n`` sizes of the pool."""
-    if self.pos + n > len(self.draws):
-        self._refill(int(n * self.sampler.mean))
-        while self.pos + n > len(self.draws):
-            self._refill(int(2 * n * self.sampler.mean))
-    out = self.draws[self.pos : self.pos + n].tolist()
-    self.pos += n
-    return out
-
-
-_SizePool.draws_exactly = _pool_draws_exactly  # type: ignore[attr-defined]
 
 
 def _fill_drawn(total: int, sampler: SizeSampler, rng: np.random.Generator) -> list[int]:

@@ -53,12 +53,13 @@ def deferred_interrupts() -> Iterator[None]:
         return
     noted: list[int] = []
     kinds = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
-    previous = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in kinds}
+    previous: dict[int, object] = {int(s): signal.signal(s, lambda signum, frame: noted.append(signum))
+                                   for s in kinds}
     try:
         yield
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            signal.signal(s, handler)  # type: ignore[arg-type]  # what signal.signal returned
         if noted:
             _deliver(noted[0], previous[noted[0]])
 
