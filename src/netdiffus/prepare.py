@@ -649,7 +649,7 @@ class PrepareOptions:
         Header decoding of captures: the vectorised fast path, or dpkt (reference, slower).
     flow_memory_mb : float or None
         Captures, unit ``flow``: the most memory (MiB) the open flows of one capture may hold
-        (default 256, about 1.4 million flows of up to four packets); past it the flows idle
+        (default 256, about 1.5 million flows of up to four packets); past it the flows idle
         longest are closed early, counted in the summary. None or 0: no limit.
     max_gzip_ratio : float or None
         Refuse a gzip capture that expands more than this many times (a compression bomb;

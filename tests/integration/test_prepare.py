@@ -526,3 +526,18 @@ def test_files_a_label_regex_skips_are_listed_once_by_reason(tmp_path, capsys, c
     assert "files skipped: 10\n  10 files: no label (regex '(cam)-\\d' gives none for this file) (first: " in out
     assert out.count("x5.pcap") == 0  # each skipped file not listed (and logged) once more
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 4
+
+
+def test_prepare_off_a_terminal_logs_how_far_it_is_every_30_seconds(monkeypatch, caplog):
+    import argparse
+
+    from netdiffus.cli import prepare as cli_prepare
+
+    clock = iter([0.0, 10.0, 31.0, 40.0, 75.0])
+    monkeypatch.setattr(cli_prepare.time, "perf_counter", lambda: next(clock))
+    on_file, close = cli_prepare._progress(argparse.Namespace(no_progress=True))
+    with caplog.at_level(logging.INFO, logger="netdiffus.cli.prepare"):
+        for done in range(1, 5):
+            on_file(done, 10)
+    close()
+    assert caplog.messages == ["prepare: 2 of 10 files (31 s)", "prepare: 4 of 10 files (75 s)"]

@@ -91,7 +91,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="header decoding: vectorised fast path or dpkt (reference) (default fast)")
     c.add_argument("--flow-memory", type=float, default=DEFAULT_FLOW_MEMORY_BYTES / 2**20, metavar="MB",
                    help="most memory the open flows of one capture may hold; past it the flows idle longest "
-                   "are closed early and counted (default 256: about 1.4 million short flows; 0: no limit)")
+                   "are closed early and counted (default 256: about 1.5 million short flows; 0: no limit)")
     c.add_argument("--max-gzip-ratio", type=float, default=DEFAULT_MAX_GZIP_RATIO, metavar="R",
                    help="refuse a .gz capture that expands more than R times, a compression bomb "
                    "(default 200; 0: no limit)")
