@@ -36,8 +36,8 @@ class RepeatedWarnings:
 
     ``warn(kind, message)`` logs ``message`` (on ``log``) while fewer than ``first`` warnings of
     ``kind`` were logged; :meth:`close` then logs one line per kind saying how many more there
-    were (they are all in the summary). One mechanism for every warning given per file: a wrong
-    ``--column`` over 616 files logs three lines and a count, not 616.
+    were (a summary, when the run ends well, lists them all). One mechanism for every warning given
+    per file: a wrong ``--column`` over 616 files logs three lines and a count, not 616.
 
     >>> import logging
     >>> w = RepeatedWarnings(logging.getLogger("doc"), first=2)
@@ -65,7 +65,7 @@ class RepeatedWarnings:
         """Log how many warnings of each kind were not logged."""
         for kind in self.counts:
             if self.hidden(kind):
-                self.log.warning("... and %d more %s (all listed in the summary)", self.hidden(kind), kind)
+                self.log.warning("... and %d more %s, not shown", self.hidden(kind), kind)
 
 
 @dataclass
