@@ -237,6 +237,8 @@ def read_long_table(
     labeler = FolderLabels() if labeler is None else labeler
     header, rows = _rows(path)
     j_id, j_time, j_label = _find(header, ID_COLUMNS), _find(header, TIME_COLUMNS), _find(header, ("label",))
+    if not rows:
+        raise InputError(f"{path}: table has no rows")
     if j_id is None or j_time is None:
         raise InputError(f"{path}: a long table needs an id column ({', '.join(ID_COLUMNS)}) and a time column "
                          f"({', '.join(TIME_COLUMNS)}) (columns: {format_columns(header)})")
@@ -275,20 +277,22 @@ def _binned(path: Path, points: list[np.ndarray], bin_width_s: float, *, n_chann
             max_bins: int | None) -> list[np.ndarray]:
     """Values summed per bin of each trace's (time, values) rows, from its first row: as many bins
     as a dataset can keep (see :func:`read_long_table`), refused when they would not fit."""
-    spans = [float((arr[-1, 0] - arr[0, 0]) / bin_width_s) for arr in points]  # in bins, as floats
-    keep = max_bins if max_bins is not None else int(min(spans)) + 1
-    n_bins = min(keep, int(min(max(spans), 2**62)) + 1)
+    with np.errstate(over="ignore"):
+        spans = [float((arr[-1, 0] - arr[0, 0]) / bin_width_s) for arr in points]  # in bins (maybe inf)
+    n_bins = min(float(max_bins) if max_bins is not None else min(spans) + 1, max(spans) + 1)
     if len(points) * n_channels * n_bins > MAX_TABLE_VALUES:
         fix = "a smaller --length" if max_bins is not None else "--length (the bins to keep)"
         raise ConfigError(
-            f"{path}: {len(points)} traces of {n_bins:,} bins of {bin_width_s:g} s would take "
+            f"{path}: {len(points)} traces of {n_bins:,.0f} bins of {bin_width_s:g} s would take "
             f"{len(points) * n_channels * n_bins * 8 / 1e9:,.1f} GB: give {fix} or a wider --bin-width")
+    keep = max_bins if max_bins is not None else int(min(spans)) + 1
     out = []
     for arr, span in zip(points, spans, strict=True):
-        rel = (arr[:, 0] - arr[0, 0]) / bin_width_s
+        with np.errstate(over="ignore"):
+            rel = (arr[:, 0] - arr[0, 0]) / bin_width_s
         inside = rel < keep
         b = np.floor(rel[inside]).astype(np.int64)
-        n = min(int(span) + 1, keep)
+        n = keep if span + 1 >= keep else int(span) + 1
         out.append(np.stack([np.bincount(b, arr[inside, 1 + c], minlength=n)[:n] for c in range(n_channels)]))
     return out
 

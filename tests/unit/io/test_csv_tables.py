@@ -350,3 +350,15 @@ def test_a_long_table_of_a_long_span_and_tiny_bins_is_refused_up_front_or_bounde
                               "--length (the bins to keep) or a wider --bin-width")
     ds, _ = prepare_csv([p], bin_width_s=0.001, length=4, aggregate=2)
     assert ds.series[:, 0].tolist() == [[1, 0, 0, 0]] * 3
+
+
+def test_a_long_table_spanning_more_bins_than_a_float_counts_is_one_line(tmp_path):
+    p = tmp_path / "huge.csv"
+    p.write_text("id,time,value\na,0,1\na,1e308,2\n")
+    with pytest.raises(ConfigError, match="1 traces of inf bins of 0.001 s would take inf GB: give --length"):
+        prepare_csv([p], bin_width_s=0.001)  # was: OverflowError, "a bug in netdiffus"
+    ds, _ = prepare_csv([p], bin_width_s=0.001, length=3)
+    assert ds.series[:, 0].tolist() == [[1, 0, 0]]
+    (tmp_path / "empty.csv").write_text("id,time,value\n")
+    _, summary = prepare_csv([p, tmp_path / "empty.csv"], bin_width_s=0.001, length=3, layout="long")
+    assert summary.skipped == [(str(tmp_path / "empty.csv"), "table has no rows")]
