@@ -36,12 +36,13 @@ IOT = (ROOT / ".." / "shared" / "data" / "iot-sentinel" / "captures").resolve()
 def _run_prepare(inputs: list[str], kwargs: dict) -> dict:
     """prepare() in a fresh child process; returns its figures (wall, cpu, packets, peak RSS)."""
     code = f"""
-import json, resource, time, sys
+import json, time, sys
 from netdiffus.prepare import prepare
 t, c = time.perf_counter(), time.process_time()
 ds, s = prepare({inputs!r}, **{kwargs!r})
 wall, cpu = time.perf_counter() - t, time.process_time() - c
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: ru_maxrss would keep the RSS of the forked parent (this script, or pytest) across exec
+rss = int(next(x for x in open("/proc/self/status") if x.startswith("VmHWM")).split()[1]) / 1024
 print(json.dumps(dict(wall=wall, cpu=cpu, packets=s.packets, traces=ds.n_traces, shape=list(ds.series.shape),
                       files=s.files_read, rss_mb=rss)))
 """

@@ -45,14 +45,40 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
-from netdiffus.features.series import FEATURES, Feature, SeriesSpec, parse_duration
-from netdiffus.io.assembly import UNITS, HostKey, Unit, assemble, check_flow_timeouts, count_hosts
+from netdiffus.features.series import FEATURES, Feature, SeriesSpec, TraceStats, mapped_zeros, parse_duration
+from netdiffus.io.assembly import (
+    DEFAULT_FLOW_MEMORY_BYTES,
+    UNITS,
+    AssemblyStats,
+    HostKey,
+    Trace,
+    Unit,
+    assemble,
+    check_flow_timeouts,
+    count_hosts,
+    is_loopback,
+)
 from netdiffus.io.capture_stats import CaptureStats
 from netdiffus.io.csv_tables import CsvLayout, prepare_csv
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
-from netdiffus.io.labels import CsvFlowLabels, Labeler, check_label_options, common_folder, parse_label_from
-from netdiffus.io.pcap import DECODERS, CaptureError, Decoder, capture_kind, iter_packet_batches
-from netdiffus.io.summary import PrepareSummary
+from netdiffus.io.labels import (
+    ColumnLabels,
+    CsvFlowLabels,
+    Labeler,
+    check_label_options,
+    common_folder,
+    parse_label_from,
+)
+from netdiffus.io.pcap import (
+    DECODERS,
+    DEFAULT_MAX_GZIP_RATIO,
+    CaptureError,
+    Decoder,
+    ReadStats,
+    capture_kind,
+    iter_packet_batches,
+)
+from netdiffus.io.summary import PrepareSummary, RepeatedWarnings
 
 __all__ = ["prepare", "PrepareOptions", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE",
            "InputFormat", "INPUT_FORMATS"]
@@ -104,19 +130,17 @@ def find_inputs(inputs: Sequence[str | os.PathLike[str]], *, kind: InputKind) ->
     common = common_folder([f for f, root in out if root is None])
     seen: set[Path] = set()
     unique: list[tuple[Path, Path]] = []
-    for f, root in out:
-        root = root or common or f.parent
+    for f, given in out:
         if f.resolve() not in seen:
             seen.add(f.resolve())
-            unique.append((f, root))
+            unique.append((f, given or common or f.parent))
     if len(unique) < len(out):
         log.warning("%d input file(s) given more than once (or also found under a given folder): read once",
                     len(out) - len(unique))
-    out = unique
-    if not out:
+    if not unique:
         what = ".csv files" if kind == "csv" else f"captures ({', '.join(CAPTURE_SUFFIXES)})"
         raise InputError(f"no {what} found under {', '.join(str(i) for i in inputs)}")
-    return out
+    return unique
 
 
 def _input_files(inputs: Sequence[str | os.PathLike[str]], *, exclude: set[Path]) -> dict[str, list[int]]:
@@ -195,6 +219,8 @@ class _CaptureOptions:
     decoder: Decoder
     strict: bool
     ip_only: bool = False
+    flow_memory_bytes: int | None = DEFAULT_FLOW_MEMORY_BYTES
+    max_gzip_ratio: float | None = DEFAULT_MAX_GZIP_RATIO
 
 
 @dataclass
@@ -206,6 +232,8 @@ class _FileResult:
     packets: int = 0
     skipped: str | None = None
     warnings: list[str] = field(default_factory=list)
+    read: ReadStats = field(default_factory=ReadStats)
+    closed_early: int = 0
     too_short: int = 0
     unlabelled: int = 0
     labelled: int = 0
@@ -231,24 +259,21 @@ def _device_host(path: Path) -> HostKey | None:
     return None
 
 
-def _most_frequent_host(path: Path, decoder: Decoder) -> tuple[HostKey | None, int]:
-    """The capture's most frequent MAC (else IP) address, and its number of packets."""
-    n_packets = 0
-
-    def counted(batches):
-        nonlocal n_packets
-        for b in batches:
-            n_packets += len(b)
-            yield b
-
-    # a cut last record is warned about by the pass that reads the traces
-    macs, ips = count_hosts(counted(iter_packet_batches(path, decoder=decoder, on_warning=lambda msg: None)))
+def _most_frequent_host(path: Path, opts: _CaptureOptions) -> tuple[HostKey | None, int]:
+    """The capture's most frequent MAC (on links that name both ends of a frame), else its most
+    frequent IP address (not a loopback one, unless there is no other), and its number of packets."""
+    read = ReadStats()
+    # a cut last record and other oddities are warned about by the pass that reads the traces
+    batches = iter_packet_batches(path, decoder=opts.decoder, on_warning=lambda msg: None, stats=read,
+                                  max_gzip_ratio=opts.max_gzip_ratio)
+    macs, ips = count_hosts(batches)
     if macs:
-        return HostKey("mac", 0, max(macs.items(), key=lambda kv: (kv[1], -kv[0]))[0]), n_packets
+        return HostKey("mac", 0, max(macs.items(), key=lambda kv: (kv[1], -kv[0]))[0]), read.records
+    ips = Counter({k: v for k, v in ips.items() if not is_loopback(*k)}) or ips
     if ips:
         (hi, lo), _ = max(ips.items(), key=lambda kv: (kv[1], (-kv[0][0], -kv[0][1])))
-        return HostKey("ip", hi, lo), n_packets
-    return None, n_packets
+        return HostKey("ip", hi, lo), read.records
+    return None, read.records
 
 
 def _trace_base(path: Path, root: Path) -> str:
@@ -269,8 +294,10 @@ def _process_capture(path: Path, root: Path) -> _FileResult:
         res.skipped = str(exc).removeprefix(f"{path}: ")
     except (InputError, ConfigError) as exc:
         res.skipped = str(exc)
-    except (OSError, MemoryError) as exc:
-        res.skipped = f"cannot read ({exc})"
+    except MemoryError:
+        res.skipped = "out of memory reading it (see --flow-memory, --workers)"
+    except OSError as exc:
+        res.skipped = f"cannot read ({exc.strerror or exc})"
     except Exception as exc:  # a reader bug must not lose the other files; keep the reason
         log.debug("unexpected error in %s", path, exc_info=True)
         res.skipped = f"unexpected error: {type(exc).__name__}: {exc}"
@@ -278,6 +305,139 @@ def _process_capture(path: Path, root: Path) -> _FileResult:
         res.series, res.ids, res.labels = None, [], []
         res.size_hist, res.offset_hist, res.transport = {}, {}, {}
     return res
+
+
+def _capture_host(res: _FileResult, path: Path, opts: _CaptureOptions) -> tuple[HostKey | None, bool]:
+    """The host of the capture's traces (None: none needed), and whether the capture can be used."""
+    if not (opts.unit == "host" or (opts.unit == "file" and opts.spec.signed_by_direction)):
+        return None, True
+    host = opts.host or _device_host(path)
+    if host is None:
+        host, n_packets = _most_frequent_host(path, opts)
+        if host is None and opts.unit == "host":
+            res.skipped = "no host: the capture has no MAC or IP address" if n_packets else "no packets"
+            return None, False
+    res.host = None if host is None else str(host)
+    return host, True
+
+
+class _Column:
+    """A 1-D array that grows by doubling (in mapped memory once large, see :func:`mapped_zeros`)."""
+
+    def __init__(self, dtype: type) -> None:
+        self.a: np.ndarray = np.zeros(1024, dtype)
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def append(self, value: float) -> None:
+        if self.n == len(self.a):
+            self._grow(self.n + 1)
+        self.a[self.n] = value
+        self.n += 1
+
+    def extend(self, values: np.ndarray) -> None:
+        if self.n + len(values) > len(self.a):
+            self._grow(self.n + len(values))
+        self.a[self.n : self.n + len(values)] = values
+        self.n += len(values)
+
+    def _grow(self, need: int) -> None:
+        new = mapped_zeros((max(2 * len(self.a), need),), self.a.dtype)
+        new[: self.n] = self.a[: self.n]
+        self.a = new
+
+    def values(self) -> np.ndarray:
+        return self.a[: self.n]
+
+
+class _Kept:
+    """The traces of one capture kept so far, without an object per trace.
+
+    A mostly zero series (a short flow: a third of its values or fewer are not zero) is kept as
+    its non-zero values (12 bytes each), any other in chunks of float32 rows; start, creation order
+    and label go to compact columns. The dense array of all of them is made by :meth:`finish`, once
+    the capture's flow table is freed.
+    """
+
+    CHUNK = 8192
+
+    def __init__(self, spec: SeriesSpec) -> None:
+        self.shape = (spec.n_channels, spec.length)
+        self.width = spec.n_channels * spec.length
+        self.chunks: list[np.ndarray | None] = []
+        self.n_rows = 0
+        self.start, self.index, self.row = _Column(np.int64), _Column(np.int64), _Column(np.int64)
+        self.code = _Column(np.int32)
+        self.sp_trace, self.sp_pos, self.sp_val = _Column(np.int32), _Column(np.int32), _Column(np.float32)
+        self.names: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def add(self, trace: Trace, label: str) -> None:
+        values = trace.stats.series.reshape(-1)
+        nz = np.flatnonzero(values)
+        if 3 * len(nz) <= self.width:
+            self.sp_trace.extend(np.full(len(nz), len(self.start), np.int32))
+            self.sp_pos.extend(nz)
+            self.sp_val.extend(values[nz])
+            self.row.append(-1)
+        else:
+            i = self.n_rows % self.CHUNK
+            if i == 0:
+                self.chunks.append(mapped_zeros((self.CHUNK, self.width), np.float32))
+            self.chunks[-1][i] = values  # type: ignore[index]  # the last chunk is never freed here
+            self.row.append(self.n_rows)
+            self.n_rows += 1
+        self.start.append(trace.stats.first_ns)
+        self.index.append(trace.index)
+        self.code.append(self.names.setdefault(label, len(self.names)))
+
+    def finish(self) -> tuple[np.ndarray, list[str]]:
+        """The series ``[k, C, T]`` and labels, ordered by start (then creation); what was kept is
+        freed as it is copied, so the series are held about once, not twice."""
+        n = len(self.start)
+        order = np.lexsort((self.index.values(), self.start.values()))
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n)
+        out = mapped_zeros((n, self.width), np.float32)
+        dense = np.flatnonzero(self.row.values() >= 0)  # traces in the order of their rows
+        for c, chunk in enumerate(self.chunks):
+            rows = dense[c * self.CHUNK : (c + 1) * self.CHUNK]
+            out[rank[rows]] = chunk[: len(rows)]  # type: ignore[index]
+            self.chunks[c] = None
+        if len(self.sp_trace):
+            out[rank[self.sp_trace.values()], self.sp_pos.values()] = self.sp_val.values()
+        names = list(self.names)
+        return out.reshape(n, *self.shape), [names[k] for k in self.code.values()[order].tolist()]
+
+
+def _flow_label(res: _FileResult, labeler: Labeler, path: Path, root: Path, tr: Trace) -> str | None:
+    """The label of a flow from a per-flow label source (counted as labelled or not)."""
+    assert tr.flow is not None
+    if isinstance(labeler, CsvFlowLabels):
+        match = labeler.match_flow(tr.flow, tr.start_s)
+        label = None if match is None else match[0]
+        if match is not None and math.isfinite(match[1]):
+            res.label_gaps_s.append(match[1])
+    else:
+        label = labeler.label_flow(path, root, tr.flow, tr.start_s)
+    if label is None:
+        res.unlabelled += 1
+    else:
+        res.labelled += 1
+    return label
+
+
+def _count_stats(res: _FileResult, label: str, stats: TraceStats) -> None:
+    for store, value in ((res.size_hist, stats.size_hist), (res.offset_hist, stats.offset_hist),
+                         (res.transport, stats.transport)):
+        if label in store:
+            store[label] += value
+        else:
+            store[label] = value.astype(np.int64)
 
 
 def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _CaptureOptions, labeler: Labeler) -> None:
@@ -288,79 +448,61 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
         if file_label is None:
             res.skipped = f"no label ({labeler.describe()} gives none for this file)"
             return
-    host = None
-    if unit == "host" or (unit == "file" and spec.signed_by_direction):
-        host = opts.host or _device_host(path)
-        if host is None:
-            host, n_packets = _most_frequent_host(path, opts.decoder)
-            if host is None and unit == "host":
-                res.skipped = "no host: the capture has no MAC or IP address" if n_packets else "no packets"
-                return
-        res.host = None if host is None else str(host)
+    host, usable = _capture_host(res, path, opts)
+    if not usable:
+        return
 
     def warn(msg: str) -> None:
         if opts.strict:
             raise CaptureError(msg)
         res.warnings.append(msg)
 
-    counted = [0]
-
-    def counting(batches):
-        for b in batches:
-            counted[0] += len(b)
-            yield b
-
-    batches = counting(iter_packet_batches(path, decoder=opts.decoder, on_warning=warn))
+    batches = iter_packet_batches(path, decoder=opts.decoder, on_warning=warn, stats=res.read,
+                                  max_gzip_ratio=opts.max_gzip_ratio)
     # Each trace is reduced to its float32 series as soon as it ends: memory holds the open flows
-    # and the finished series, never packets or finished builders.
-    kept: list[tuple[int, int, np.ndarray, str]] = []  # (start ns, index, series, label)
-    base = _trace_base(path, root)
+    # (bounded by flow_memory_bytes) and the finished series, never packets or an object per trace.
+    kept = _Kept(spec)
+    asm = AssemblyStats()
     n_traces = 0
     for tr in assemble(batches, unit=unit, spec=spec, host=host, idle_timeout_s=opts.idle_timeout_s,
-                       active_timeout_s=opts.active_timeout_s, ip_only=opts.ip_only):
+                       active_timeout_s=opts.active_timeout_s, ip_only=opts.ip_only,
+                       flow_memory_bytes=opts.flow_memory_bytes, stats=asm):
         n_traces += 1
         if tr.n_packets < opts.min_packets:
             res.too_short += 1
             continue
-        if file_label is not None:
-            label = file_label
-        else:
-            if isinstance(labeler, CsvFlowLabels):
-                match = labeler.match_flow(tr.flow, tr.start_s)  # type: ignore[arg-type]
-                label = None if match is None else match[0]
-                if match is not None and math.isfinite(match[1]):
-                    res.label_gaps_s.append(match[1])
-            else:
-                label = labeler.label_flow(path, root, tr.flow, tr.start_s)  # type: ignore[arg-type]
-            if label is None:
-                res.unlabelled += 1
-                continue
-            res.labelled += 1
-        b = tr.stats
-        kept.append((b.first_ns, tr.index, b.series, label))
-        for store, value in ((res.size_hist, b.size_hist), (res.offset_hist, b.offset_hist),
-                             (res.transport, b.transport)):
-            store[label] = store[label] + value if label in store else value.astype(np.int64)
-    res.packets = counted[0]
+        label = file_label if file_label is not None else _flow_label(res, labeler, path, root, tr)
+        if label is not None:
+            kept.add(tr, label)
+            _count_stats(res, label, tr.stats)
+    res.packets = res.read.records
+    _assembly_warnings(res, asm, host, opts)
     if n_traces == 0:
-        if counted[0] == 0:
-            res.skipped = "no packets"
-        elif unit == "host":
-            res.skipped = f"no packets of host {host}"
-        else:
-            res.skipped = "no IP packets (no flows)"
+        res.skipped = "no packets" if res.packets == 0 else (
+            f"no packets of host {host}" if unit == "host" else "no IP packets (no flows)")
         return
-    if not kept:
-        if res.unlabelled:
-            res.skipped = f"no trace matched a label ({res.unlabelled} unmatched, {res.too_short} too short)"
-        else:
-            res.skipped = f"all {n_traces} trace(s) have fewer than {opts.min_packets} packets"
+    if not len(kept):
+        res.skipped = (f"no trace matched a label ({res.unlabelled} unmatched, {res.too_short} too short)"
+                       if res.unlabelled else f"all {n_traces} trace(s) have fewer than {opts.min_packets} packets")
         return
     # traces by start (then creation), numbered in that order: ids do not depend on the batching
-    kept.sort(key=lambda k: (k[0], k[1]))
-    res.series = np.stack([k[2] for k in kept])
+    res.series, res.labels = kept.finish()
+    base = _trace_base(path, root)
     res.ids = [f"{base}#{i}" for i in range(len(kept))] if unit == "flow" else [base] * len(kept)
-    res.labels = [k[3] for k in kept]
+
+
+def _assembly_warnings(res: _FileResult, asm: AssemblyStats, host: HostKey | None, opts: _CaptureOptions) -> None:
+    """Warn about flows closed early (memory bound) and packets a host sent to itself."""
+    res.closed_early = asm.closed_early
+    if asm.closed_early:
+        mb = (opts.flow_memory_bytes or 0) / 2**20
+        res.warnings.append(
+            f"{res.path}: {asm.closed_early} flow(s) closed before their idle timeout: the open flows reached "
+            f"--flow-memory {mb:g} MB (up to {asm.max_open_flows} open at once); a larger --flow-memory keeps them "
+            "open")
+    if asm.self_addressed and opts.spec.signed_by_direction:
+        res.warnings.append(f"{res.path}: {asm.self_addressed} packet(s) of host {host} are addressed to itself "
+                            "(loopback): their direction cannot be told, they count as sent by it")
 
 
 def _prepare_captures(
@@ -373,15 +515,16 @@ def _prepare_captures(
     summary: PrepareSummary,
 ) -> list[_FileResult]:
     results: list[_FileResult | None] = [None] * len(files)
+    repeated = RepeatedWarnings(log)
 
     def take(i: int, res: _FileResult, done: int) -> None:
         results[i] = res
         if res.skipped is not None:
             if options.strict:  # an error, not a skip: no "skipped" warning before the error line
                 raise InputError(f"{res.path}: {res.skipped}")
-            log.warning("skipped %s: %s", res.path, res.skipped)
+            repeated.warn("files skipped", f"skipped {res.path}: {res.skipped}")
         for w in res.warnings:
-            log.warning("%s", w)
+            repeated.warn("warnings", w)
         if progress is not None:
             progress(done, len(files))
 
@@ -389,23 +532,25 @@ def _prepare_captures(
         _init_worker(options, labeler)
         for i, (path, root) in enumerate(files):
             take(i, _process_capture(path, root), i + 1)
-    else:
-        # small files go to the workers in groups: one task per file costs more than a small capture
-        per_task = max(1, min(16, len(files) // (workers * 8)))
-        groups = [list(range(i, min(i + per_task, len(files)))) for i in range(0, len(files), per_task)]
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options, labeler)) as pool:
-            futures = {pool.submit(_process_captures_remote, [(str(files[i][0]), str(files[i][1])) for i in g]): g
-                       for g in groups}
-            done = 0
-            try:
-                for fut in as_completed(futures):
-                    for i, res in zip(futures[fut], fut.result(), strict=True):
-                        done += 1
-                        take(i, res, done)
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+        repeated.close()
+        return [r for r in results if r is not None]
+    # small files go to the workers in groups: one task per file costs more than a small capture
+    per_task = max(1, min(16, len(files) // (workers * 8)))
+    groups = [list(range(i, min(i + per_task, len(files)))) for i in range(0, len(files), per_task)]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options, labeler)) as pool:
+        futures = {pool.submit(_process_captures_remote, [(str(files[i][0]), str(files[i][1])) for i in g]): g
+                   for g in groups}
+        done = 0
+        try:
+            for fut in as_completed(futures):
+                for i, res in zip(futures[fut], fut.result(), strict=True):
+                    done += 1
+                    take(i, res, done)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    repeated.close()
     return [r for r in results if r is not None]
 
 
@@ -479,7 +624,8 @@ class PrepareOptions:
     min_packets : int
         Captures: drop traces with fewer packets.
     label_from : str
-        ``folder``, ``regex:PATTERN`` or ``csv:FILE`` (see :mod:`netdiffus.io.labels`).
+        ``folder``, ``regex:PATTERN``, ``csv:FILE`` or, for CSV inputs, ``column:NAME`` (see
+        :mod:`netdiffus.io.labels`).
     label_time_window_s, label_utc_offset_h : float
         ``csv:`` flow tables: the largest gap between a flow's start and its row's timestamp, and
         the table's offset from UTC in hours.
@@ -497,9 +643,17 @@ class PrepareOptions:
     workers : int
         Processes reading captures in parallel (``0``: one per CPU core).
     strict : bool
-        Raise on the first unusable file (or pcapng oddity) instead of skipping it.
+        Raise on the first unusable file (or pcapng oddity, or implausible record) instead of
+        skipping (or mending) it.
     decoder : {"fast", "dpkt"}
         Header decoding of captures: the vectorised fast path, or dpkt (reference, slower).
+    flow_memory_mb : float or None
+        Captures, unit ``flow``: the most memory (MiB) the open flows of one capture may hold
+        (default 256, about 1.5 million flows of up to four packets); past it the flows idle
+        longest are closed early, counted in the summary. None or 0: no limit.
+    max_gzip_ratio : float or None
+        Refuse a gzip capture that expands more than this many times (a compression bomb;
+        default 200). None or 0: no limit.
 
     Raises
     ------
@@ -538,6 +692,8 @@ class PrepareOptions:
     workers: int = 1
     strict: bool = False
     decoder: Decoder = "fast"
+    flow_memory_mb: float | None = DEFAULT_FLOW_MEMORY_BYTES / 2**20
+    max_gzip_ratio: float | None = DEFAULT_MAX_GZIP_RATIO
 
     def __post_init__(self) -> None:
         if self.format not in INPUT_FORMATS:
@@ -559,6 +715,9 @@ class PrepareOptions:
             raise ConfigError(f"feature must be one of {', '.join(FEATURES)} (got {self.feature!r})")
         if self.bin_width is not None:
             parse_duration(self.bin_width)
+        for name, value in (("flow_memory_mb", self.flow_memory_mb), ("max_gzip_ratio", self.max_gzip_ratio)):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be >= 0 (0: no limit) (got {value})")
         check_flow_timeouts(self.idle_timeout_s, self.active_timeout_s)
         check_label_options(time_window_s=self.label_time_window_s, utc_offset_h=self.label_utc_offset_h)
 
@@ -624,12 +783,17 @@ def prepare(
     spec = opts.series_spec()
     labeler = parse_label_from(opts.label_from, time_window_s=opts.label_time_window_s,
                                utc_offset_h=opts.label_utc_offset_h)
+    if isinstance(labeler, ColumnLabels):
+        raise ConfigError(f"label_from {opts.label_from} takes labels from a column of CSV traces; captures take "
+                          "them from folder, regex:PATTERN or csv:FILE")
     if labeler.per_flow and opts.unit != "flow":
         raise ConfigError(f"label_from {opts.label_from!r} is a flow table: it needs unit 'flow' (got {opts.unit!r})")
     capture = _CaptureOptions(
         unit=opts.unit, spec=spec, min_packets=opts.min_packets,
         host=None if opts.host is None else HostKey.parse(opts.host), idle_timeout_s=opts.idle_timeout_s,
         active_timeout_s=opts.active_timeout_s, decoder=opts.decoder, strict=opts.strict, ip_only=opts.ip_only,
+        flow_memory_bytes=max(1, int(opts.flow_memory_mb * 2**20)) if opts.flow_memory_mb else None,
+        max_gzip_ratio=opts.max_gzip_ratio or None,
     )
     files = find_inputs(items, kind="pcap")
     summary = PrepareSummary()
@@ -645,7 +809,10 @@ def prepare(
 def _capture_dataset(results: list[_FileResult], *, n_files: int, options: _CaptureOptions, label_from: str,
                      summary: PrepareSummary) -> TraceDataset:
     """The traces of the captures read, in file order; the summary gets the counts."""
-    series, labels, ids, sources = [], [], [], []
+    used: list[str] = []
+    labels: list[str] = []
+    ids: list[str] = []
+    sources: list[str] = []
     gaps: list[float] = []
     for r in results:
         if r.skipped is not None:
@@ -653,16 +820,21 @@ def _capture_dataset(results: list[_FileResult], *, n_files: int, options: _Capt
             continue
         summary.files_read += 1
         summary.packets += r.packets
+        summary.reading.add(r.read)
+        summary.flows_closed_early += r.closed_early
         summary.warnings += [(r.path, w) for w in r.warnings]
         summary.traces_too_short += r.too_short
         summary.traces_unlabelled += r.unlabelled
         summary.traces_labelled += r.labelled
         gaps += r.label_gaps_s
-        series.append(r.series)
-        labels += r.labels
-        ids += r.ids
-        sources += [r.path] * len(r.ids)
-    if not series:
+        used.append(r.path)
+        if len(used) == 1:  # the lists of the first capture, not copies (a capture may hold a million flows)
+            labels, ids, sources = r.labels, r.ids, [r.path] * len(r.ids)
+        else:
+            labels += r.labels
+            ids += r.ids
+            sources += [r.path] * len(r.ids)
+    if not used:
         raise InputError(
             f"no usable traces in {n_files} capture(s) ({len(summary.skipped)} skipped"
             + (f"; first: {summary.skipped[0][0]}: {summary.skipped[0][1]}" if summary.skipped else "")
@@ -677,4 +849,23 @@ def _capture_dataset(results: list[_FileResult], *, n_files: int, options: _Capt
     summary.traces_per_label = dict(sorted(Counter(labels).items()))
     meta = _capture_meta(results, spec=options.spec, unit=options.unit, label_from=label_from, options=options,
                          summary=summary)
-    return TraceDataset(series=np.concatenate(series), labels=labels, ids=ids, sources=sources, meta=meta)
+    return TraceDataset(series=_joined(results), labels=labels, ids=ids, sources=sources, meta=meta)
+
+
+def _joined(results: list[_FileResult]) -> np.ndarray:
+    """The series of the captures used, in order, as one array; each capture's series are freed
+    once copied (and one capture's are used as they are), so they are held about once, not twice."""
+    pending = [r for r in results if r.series is not None]
+    head = pending[0].series
+    assert head is not None
+    if len(pending) == 1:
+        return head
+    out = np.empty((sum(0 if r.series is None else len(r.series) for r in pending), *head.shape[1:]), np.float32)
+    del head
+    at = 0
+    for r in pending:
+        part, r.series = r.series, None
+        if part is not None:
+            out[at : at + len(part)] = part
+            at += len(part)
+    return out

@@ -230,7 +230,7 @@ def test_split_keeps_videos_apart_like_the_demo(capsys, tmp_path):
 def test_split_refuses_one_file_for_both_sides(capsys, tmp_path):
     ds = tmp_path / "x.parquet"
     code, out, err = run_cli(capsys, "split", str(ds), "--train", str(ds), "--test", str(ds))
-    assert (code, err.strip()) == (1, f"error: --train and --test are the same file ({ds})")
+    assert (code, err.strip()) == (1, f"error: --train and --test name the same file ({ds}); give each its own")
 
 
 @pytest.mark.parametrize("command", ["prepare", "split", "fit", "sample", "evaluate", "export", "info", "demo"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import struct
 from pathlib import Path
 
 import dpkt
@@ -202,7 +203,8 @@ def test_cli_strict_fails_with_one_line_and_no_output(captures, tmp_path, capsys
     "args, message",
     [
         (["--bin-width", "fast"], "error: bin_width must be a duration such as 100ms or 0.5s (got 'fast')\n"),
-        (["--label-from", "dir"], "error: label_from must be folder, regex:PATTERN or csv:FILE (got 'dir')\n"),
+        (["--label-from", "dir"],
+         "error: label_from must be folder, regex:PATTERN, csv:FILE or column:NAME (got 'dir')\n"),
         (["--feature", "sizes", "--split-direction"],
          "error: split_direction applies to the bytes and packets features (got feature 'sizes'; sizes are "
          "already signed by direction)\n"),
@@ -459,3 +461,83 @@ def test_prepare_options_and_keywords_give_the_same_dataset(captures):
     for ds in (b, c):
         assert np.array_equal(ds.series, a.series) and ds.ids == a.ids and ds.meta == a.meta
     assert options.series_spec().bin_width_s == 0.25 and options.bin_width_s == 0.25
+
+
+# -- hosts of captures without Ethernet -------------------------------------------------------------
+def _ip_udp(src: bytes, dst: bytes, n: int = 60) -> bytes:
+    return (struct.pack(">BBHHHBBH4s4s", 0x45, 0, 28 + n, 0, 0, 64, 17, 0, src, dst)
+            + struct.pack(">HHHH", 1000, 53, 8 + n, 0) + bytes(n))
+
+
+def _write(path: Path, linktype: int, frames: list[bytes]) -> None:
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)]
+    for i, f in enumerate(frames):
+        out.append(struct.pack("<IIII", 1_700_000_000, i * 10_000, len(f), len(f)) + f)
+    path.write_bytes(b"".join(out))
+
+
+DEV, SRV, LO = bytes([10, 0, 0, 5]), bytes([93, 184, 216, 34]), bytes([127, 0, 0, 1])
+
+
+@pytest.mark.parametrize("linktype, frame", [
+    (113, lambda ip: struct.pack(">HHH8sH", 0, 772, 6, bytes(8), 0x0800) + ip),  # "any": loopback's MAC is 0
+    (0, lambda ip: struct.pack("<I", 2) + ip),  # BSD loopback: no MACs at all
+])
+def test_on_cooked_and_loopback_captures_the_host_is_an_ip_and_directions_split(tmp_path, linktype, frame):
+    (tmp_path / "dev").mkdir()
+    ips = [_ip_udp(DEV, SRV), _ip_udp(SRV, DEV, 200), _ip_udp(DEV, SRV), _ip_udp(LO, LO), _ip_udp(LO, LO)] * 3
+    _write(tmp_path / "dev" / "x.pcap", linktype, [frame(ip) for ip in ips])
+    ds, _ = prepare([tmp_path], unit="host", split_direction=True, length=4, bin_width="1s")
+    assert list(ds.meta.extra["host_by_source"].values()) == ["10.0.0.5"]  # was 00:00:00:00:00:00 on SLL
+    assert ds.series[0].sum(axis=1).tolist() == [3 * 228, 6 * 88]  # to the device, from it
+
+
+def test_a_loopback_only_capture_warns_that_directions_cannot_be_told(tmp_path):
+    (tmp_path / "dev").mkdir()
+    _write(tmp_path / "dev" / "x.pcap", 0, [struct.pack("<I", 2) + _ip_udp(LO, LO)] * 4)
+    ds, summary = prepare([tmp_path], unit="host", split_direction=True, length=4)
+    assert ds.meta.extra["host_by_source"] == {str(tmp_path / "dev" / "x.pcap"): "127.0.0.1"}
+    assert summary.warnings == [(str(tmp_path / "dev" / "x.pcap"), f"{tmp_path / 'dev' / 'x.pcap'}: 4 packet(s) of "
+                                 "host 127.0.0.1 are addressed to itself (loopback): their direction cannot be told, "
+                                 "they count as sent by it")]
+
+
+# -- repeated warnings -------------------------------------------------------------------------------
+def test_a_warning_given_for_many_files_is_logged_three_times_then_counted(tmp_path, capsys, caplog):
+    for i in range(40):
+        d = tmp_path / "traces" / f"c{i % 2}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"t{i}.csv").write_text("bytes\n1\n2\n")
+    code = main(["prepare", str(tmp_path / "traces"), "-o", str(tmp_path / "x.parquet"), "--column", "bites"])
+    assert code == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 4 and warnings[-1] == "... and 37 more files skipped, not shown"
+    assert capsys.readouterr().err.startswith("error: no usable traces under ")
+
+
+def test_files_a_label_regex_skips_are_listed_once_by_reason(tmp_path, capsys, caplog):
+    (tmp_path / "caps").mkdir()
+    for i in range(12):
+        shutil.copy(PCAP / "golden.pcap", tmp_path / "caps" / (f"cam-{i}.pcap" if i < 2 else f"x{i}.pcap"))
+    code = main(["prepare", str(tmp_path / "caps"), "-o", str(tmp_path / "o.parquet"), "--label-from",
+                 r"regex:(cam)-\d", "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "files skipped: 10\n  10 files: no label (regex '(cam)-\\d' gives none for this file) (first: " in out
+    assert out.count("x5.pcap") == 0  # each skipped file not listed (and logged) once more
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 4
+
+
+def test_prepare_off_a_terminal_logs_how_far_it_is_every_30_seconds(monkeypatch, caplog):
+    import argparse
+
+    from netdiffus.cli import prepare as cli_prepare
+
+    clock = iter([0.0, 10.0, 31.0, 40.0, 75.0])
+    monkeypatch.setattr(cli_prepare.time, "perf_counter", lambda: next(clock))
+    on_file, close = cli_prepare._progress(argparse.Namespace(no_progress=True))
+    with caplog.at_level(logging.INFO, logger="netdiffus.cli.prepare"):
+        for done in range(1, 5):
+            on_file(done, 10)
+    close()
+    assert caplog.messages == ["prepare: 2 of 10 files (31 s)", "prepare: 4 of 10 files (75 s)"]

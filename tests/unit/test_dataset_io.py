@@ -180,3 +180,11 @@ def test_a_path_where_a_dataset_belongs_is_one_input_error(tmp_path):
             call()
         assert str(exc.value).startswith(f"{name} must be a TraceDataset (got ")
         assert str(exc.value).endswith("; read a file with read_dataset(path)")
+
+
+def test_series_and_metadata_that_disagree_on_channels_say_both():
+    with pytest.raises(DatasetError) as exc:
+        TraceDataset(series=np.zeros((2, 3, 4)), labels=["a", "b"], ids=["0", "1"], sources=["s", "s"],
+                     meta=DatasetMeta(feature="bytes", unit="bytes", channels=["bytes"]))
+    assert str(exc.value) == ("the series have 3 channel(s) [N, C, T] = [2, 3, 4] but meta.channels names 1 "
+                              "(['bytes']): series and metadata disagree")  # was: "must name 3 channels"

@@ -53,6 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--title", default="netdiffus evaluation", help="title of the HTML report (default: %(default)s)")
     p.add_argument("--force", action="store_true",
                    help="replace the metrics.json and report.html of an earlier evaluation")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bar (shown on a terminal only; elsewhere a log line every 30 s)")
     p.set_defaults(func=run)
     return p
 
@@ -68,6 +70,7 @@ def _metrics_arg(value: str) -> str | list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from netdiffus.cli._common import outputs_guard, printable, show_progress
     from netdiffus.evaluation import evaluate, write_report
     from netdiffus.io.dataset import read_dataset
 
@@ -78,20 +81,24 @@ def run(args: argparse.Namespace) -> int:
     real_test = read_dataset(args.real_test) if args.real_test else None
     log.info("evaluating %d synthetic vs %d real traces", synthetic.n_traces, real.n_traces)
     result = evaluate(real, synthetic, real_test=real_test, seed=args.seed, metrics=metrics, fast=args.fast,
-                      forest_repeats=args.forest_repeats)  # fmt: skip
-    path = write_report(
-        result,
-        real,
-        synthetic,
-        args.output,
-        title=args.title,
-        extra_info={
-            "real": str(args.real),
-            "real test": str(args.real_test) if args.real_test else "-",
-            "synthetic": str(args.synthetic),
-        },
-        seed=args.seed,
-    )
+                      forest_repeats=args.forest_repeats, progress_bar=show_progress(args))  # fmt: skip
+    log.info("writing the report (plots of %d classes)", min(len(real.classes), 8))
+    # metrics.json and report.html together or neither, replacing nothing without --force (checked
+    # at the rename: a second evaluation racing to the same folder fails instead of mixing them)
+    with outputs_guard(args):
+        path = write_report(
+            result,
+            real,
+            synthetic,
+            args.output,
+            title=args.title,
+            extra_info={
+                "real": str(args.real),
+                "real test": str(args.real_test) if args.real_test else "-",
+                "synthetic": str(args.synthetic),
+            },
+            seed=args.seed,
+        )
     width = max(len(k) for k in SHOWN)
     lines = [f"{'metric':<{width}}  value"]
     for key in SHOWN:
@@ -100,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             lines.append(f"{key:<{width}}  {v:.3f}" if math.isfinite(v) else f"{key:<{width}}  –")
     lines.append(f"report: {path}")
     lines.append(f"metrics: {path.parent / 'metrics.json'}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(printable(line) for line in lines) + "\n")
     return 0
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from netdiffus.errors import ConfigError, InputError
-from netdiffus.export.pcap import TRANSPORT_CHOICES
+from netdiffus.export.pcap import DEFAULT_MAX_PACKETS, TRANSPORT_CHOICES
 from netdiffus.export.traffic import FEATURE_KINDS
 
 EXAMPLE = """\
@@ -40,7 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("input", metavar="RUN_OR_DATASET",
                    help="run folder holding synthetic.parquet, or a dataset .parquet")
-    p.add_argument("--pcap", required=True, metavar="OUT.pcap", help="pcap file to write (written atomically)")
+    p.add_argument("--pcap", required=True, metavar="OUT.pcap",
+                   help="pcap file to write (with --flows and --csv: all three or none)")
     p.add_argument("--csv", metavar="OUT.csv", help="also write the series the capture holds, as CSV")
     p.add_argument("--flows", metavar="FLOWS.csv",
                    help="also write one row per trace: id, label, transport, 5-tuple, packets, bytes")
@@ -67,6 +68,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--snaplen", type=int, default=None, metavar="BYTES",
                    help="keep only this many bytes of each frame (default: whole frames)")
+    p.add_argument("--max-packets", type=int, default=DEFAULT_MAX_PACKETS, metavar="N",
+                   help="refuse, before writing, a capture of more packets (export holds them in memory, about "
+                   "150 bytes each) (default 10000000; 0: no limit)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on a terminal only)")
     p.set_defaults(func=run)
     return p
 
@@ -90,32 +95,51 @@ def parse_start_time(text: str | None) -> float:
     return t.timestamp()
 
 
+#: Names a pcap output must not have: a capture named so would mislead (datasets named .csv are refused too).
+NOT_PCAP = (".csv", ".tsv", ".txt", ".json", ".parquet", ".gz", ".zip", ".pcapng")
+
+
 def run(args: argparse.Namespace) -> int:
-    from netdiffus.cli._common import check_new_file
+    from netdiffus.cli._common import check_new_file, outputs_guard, printable, show_progress
     from netdiffus.export.addresses import AddressPlan
     from netdiffus.export.pcap import ExportOptions, export_pcap, load_export_input, write_flows_csv
     from netdiffus.export.tabular import write_exported_csv
     from netdiffus.features.series import parse_duration
+    from netdiffus.files import check_distinct
+    from netdiffus.io.outputs import output_files
+    from netdiffus.progress import trace_bar
 
     plan = AddressPlan.parse(args.addr_map, ip_version=6 if args.ipv6 else None)
     bin_width = None if args.bin_width is None else parse_duration(args.bin_width, name="bin-width")
     start = parse_start_time(args.start_time)
-    for opt, target in (("--pcap", args.pcap), ("--flows", args.flows), ("--csv", args.csv)):
-        if target:  # fail before the (long) export, not after it with the pcap written
-            check_new_file(target, force=args.force, what=opt)
+    outputs = {opt: Path(target) for opt, target in (("--pcap", args.pcap), ("--flows", args.flows),
+                                                      ("--csv", args.csv)) if target}
+    for opt, target in outputs.items():  # fail before the (long) export, not after it with the pcap written
+        check_new_file(target, force=args.force, what=opt)
+    if outputs["--pcap"].suffix.lower() in NOT_PCAP:
+        raise InputError(f"--pcap {args.pcap}: captures are written as pcap; name it {outputs['--pcap'].stem}.pcap")
+    check_distinct(dict(outputs))
     dataset = load_export_input(args.input)
     options = ExportOptions(
         seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces, start_time=start,
         feature=args.feature, addresses=plan, packet_gap_s=args.packet_gap, snaplen=args.snaplen,
-        bin_width_s=bin_width, stagger_s=args.stagger,
+        bin_width_s=bin_width, stagger_s=args.stagger, max_packets=args.max_packets or None,
     )
-    summary = export_pcap(dataset, args.pcap, options)
-    for target, write in ((args.flows, lambda p: write_flows_csv(summary, p)),
-                          (args.csv, lambda p: write_exported_csv(dataset, summary, p))):
-        if target:
-            try:
-                write(Path(target))
-            except OSError as exc:
-                raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    print(summary.describe())
+    n = min(dataset.n_traces, args.max_traces or dataset.n_traces)
+    bar = trace_bar(n, "export", bar=show_progress(args))
+    # the capture and its tables appear together or not at all, replacing nothing without --force
+    try:
+        with outputs_guard(args), output_files(list(outputs.values())) as out:
+            with out.writing(0) as tmp:
+                summary = export_pcap(dataset, tmp, options, progress=lambda done, total: bar.update(1))
+            summary.path = outputs["--pcap"]
+            writers = {"--flows": lambda p: write_flows_csv(summary, p),
+                       "--csv": lambda p: write_exported_csv(dataset, summary, p)}
+            for i, opt in enumerate(outputs):
+                if opt in writers:
+                    with out.writing(i) as tmp:
+                        writers[opt](tmp)
+    finally:
+        bar.close()
+    print(printable(summary.describe()))
     return 0

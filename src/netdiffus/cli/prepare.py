@@ -9,14 +9,21 @@ label).
 from __future__ import annotations
 
 import argparse
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from netdiffus.cli._common import check_new_file, show_progress
+from netdiffus.cli._common import check_new_file, outputs_guard, printable, show_progress
 from netdiffus.features.series import FEATURES, TRACE_UNITS
+from netdiffus.io.assembly import DEFAULT_FLOW_MEMORY_BYTES
 from netdiffus.io.csv_tables import CSV_LAYOUTS
 from netdiffus.io.dataset import write_dataset
-from netdiffus.io.pcap import DECODERS
+from netdiffus.io.outputs import output_files
+from netdiffus.io.pcap import DECODERS, DEFAULT_MAX_GZIP_RATIO
 from netdiffus.prepare import INPUT_FORMATS, PrepareOptions, prepare
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = """\
 examples:
@@ -34,6 +41,10 @@ examples:
   # per-trace CSV files: downlink bytes per 0.5 s, 240 rows summed by 4 -> 60 bins
   netdiffus prepare ../shared/data/videotrain/traces -o video.parquet \\
       --column frame_sum_dl --length 60 --aggregate 4 --bin-width 0.5s
+
+  # the same, labelled by the platform column of each trace file (a folder label by default)
+  netdiffus prepare ../shared/data/videotrain/traces -o video-platform.parquet \\
+      --column frame_sum_dl --length 60 --aggregate 4 --bin-width 0.5s --label-from column:Vid_pltform
 """
 
 
@@ -78,9 +89,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="leave non-IP frames (ARP, EAPOL) out of host and file traces")
     c.add_argument("--decoder", choices=DECODERS, default="fast",
                    help="header decoding: vectorised fast path or dpkt (reference) (default fast)")
+    c.add_argument("--flow-memory", type=float, default=DEFAULT_FLOW_MEMORY_BYTES / 2**20, metavar="MB",
+                   help="most memory the open flows of one capture may hold; past it the flows idle longest "
+                   "are closed early and counted (default 256: about 1.5 million short flows; 0: no limit)")
+    c.add_argument("--max-gzip-ratio", type=float, default=DEFAULT_MAX_GZIP_RATIO, metavar="R",
+                   help="refuse a .gz capture that expands more than R times, a compression bomb "
+                   "(default 200; 0: no limit)")
     lab = p.add_argument_group("labels")
     lab.add_argument("--label-from", default="folder", metavar="SOURCE",
-                     help="folder | regex:PATTERN | csv:FILE (file names, or CICFlowMeter 5-tuples) (default folder)")
+                     help="folder | regex:PATTERN (on the file path; for rows of a CSV table, the trace id) | "
+                     "csv:FILE (file names or trace ids, or CICFlowMeter 5-tuples for flows) | column:NAME (CSV "
+                     "inputs: a column of the trace, e.g. column:platform) (default folder)")
     lab.add_argument("--label-window", type=float, default=None, metavar="S",
                      help="csv flow table: largest gap between a flow's start and its row's timestamp")
     lab.add_argument("--label-utc-offset", type=float, default=0.0, metavar="H",
@@ -124,27 +143,45 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         strict=args.strict,
         decoder=args.decoder,
+        flow_memory_mb=args.flow_memory,
+        max_gzip_ratio=args.max_gzip_ratio,
     )
-    bar = None
-    progress = None
+    progress, close = _progress(args)
+    try:
+        ds, summary = prepare(args.inputs, options, progress=progress)
+    finally:
+        close()
+    out = Path(args.output)
+    # replaces nothing without --force, checked at the rename (a second run racing to the same name fails)
+    with outputs_guard(args), output_files([out]) as outputs, outputs.writing(0) as tmp:
+        write_dataset(ds, tmp)
+    print("\n".join(printable(line) for line in summary.format_text().splitlines()))  # labels are data
+    print(printable(f"wrote {out}: {ds.n_traces} traces x {ds.n_channels} channel(s) x {ds.length} "
+                    f"({', '.join(ds.meta.channels)}; {ds.meta.unit or 'values'}"
+                    + (f", {ds.meta.bin_width_s:g} s bins" if ds.meta.bin_width_s else "") + ")"))
+    return 0
+
+
+def _progress(args: argparse.Namespace) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """(callback after each file, close): a bar on a terminal, else a log line every 30 s."""
     if show_progress(args):
         from tqdm import tqdm
 
         bar = tqdm(total=0, unit="file", desc="prepare", leave=False)
 
-        def progress(done: int, total: int) -> None:
+        def on_file(done: int, total: int) -> None:
             bar.total = total
             bar.n = done
             bar.refresh()
 
-    try:
-        ds, summary = prepare(args.inputs, options, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    out = write_dataset(ds, Path(args.output))
-    print(summary.format_text())
-    print(f"wrote {out}: {ds.n_traces} traces x {ds.n_channels} channel(s) x {ds.length} "
-          f"({', '.join(ds.meta.channels)}; {ds.meta.unit or 'values'}"
-          + (f", {ds.meta.bin_width_s:g} s bins" if ds.meta.bin_width_s else "") + ")")
-    return 0
+        return on_file, bar.close
+    t0 = last = time.perf_counter()
+
+    def log_file(done: int, total: int) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if now - last >= 30.0 and done < total:
+            last = now
+            log.info("prepare: %d of %d files (%.0f s)", done, total, now - t0)
+
+    return log_file, lambda: None

@@ -40,24 +40,23 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netdiffus.cli._common import check_new_file
-    from netdiffus.errors import InputError
+    from netdiffus.cli._common import check_new_file, outputs_guard, printable
+    from netdiffus.files import check_distinct
     from netdiffus.io.dataset import read_dataset, write_dataset
+    from netdiffus.io.outputs import output_files
     from netdiffus.io.split import split_dataset
 
-    if args.train.resolve() == args.test.resolve():
-        raise InputError(f"--train and --test are the same file ({args.train})")
+    check_distinct({"--train": args.train, "--test": args.test})
     check_new_file(args.train, force=args.force, what="--train", dataset=True)
     check_new_file(args.test, force=args.force, what="--test", dataset=True)
     train, test = split_dataset(read_dataset(args.dataset), test_fraction=args.test_fraction,
                                 group=args.group, seed=args.seed, stratify=not args.pooled)
-    write_dataset(train, args.train)
-    try:
-        write_dataset(test, args.test)
-    except BaseException:
-        args.train.unlink(missing_ok=True)  # both files or neither
-        raise
+    # both files or neither, replacing nothing without --force (checked at the rename)
+    with outputs_guard(args), output_files([args.train, args.test]) as out:
+        for i, ds in enumerate((train, test)):
+            with out.writing(i) as tmp:
+                write_dataset(ds, tmp)
     for name, ds, path in (("train", train, args.train), ("test", test, args.test)):
         counts = ", ".join(f"{k} {v}" for k, v in sorted(Counter(ds.labels).items()))
-        print(f"wrote {path}: {name} {ds.n_traces} traces ({counts})")
+        print(printable(f"wrote {path}: {name} {ds.n_traces} traces ({counts})"))
     return 0

@@ -39,6 +39,7 @@ from torch import nn
 
 from netdiffus.errors import DatasetError
 from netdiffus.imaging import SeriesScaler, gasf
+from netdiffus.imaging.scaling import ScalingMode
 
 __all__ = [
     "GasfCnn",
@@ -137,7 +138,8 @@ class GasfCnnClassifier:
         z = self.scaler_.transform(np.asarray(x, dtype=np.float64))
         return torch.from_numpy(gasf(z).astype(np.float32))
 
-    def fit(self, x: np.ndarray, y: Sequence[str], *, classes: Sequence[str] | None = None) -> GasfCnnClassifier:
+    def fit(self, x: np.ndarray, y: Sequence[str] | np.ndarray, *,
+            classes: Sequence[str] | None = None) -> GasfCnnClassifier:
         """Train on traces ``x`` ``[N, C, T]`` with labels ``y`` ``[N]``."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y)
@@ -146,7 +148,7 @@ class GasfCnnClassifier:
         if self.scaler is not None:
             self.scaler_ = self.scaler
         else:
-            mode = "global-linear" if np.any(x < 0) else "global-log"
+            mode: ScalingMode = "global-linear" if np.any(x < 0) else "global-log"
             self.scaler_ = SeriesScaler(mode=mode).fit(x)
         self.classes_ = sorted(set(y) | set(classes or []))
         index = {c: i for i, c in enumerate(self.classes_)}

@@ -48,9 +48,10 @@ from netdiffus.evaluation.features import log1p_abs, log_totals
 from netdiffus.evaluation.fidelity import acf
 from netdiffus.evaluation.names import LOWER_IS_BETTER
 from netdiffus.evaluation.suite import EvaluationResult
-from netdiffus.files import atomic_path
 from netdiffus.imaging import SeriesScaler, gasf
+from netdiffus.imaging.scaling import ScalingMode
 from netdiffus.io.dataset import TraceDataset
+from netdiffus.io.outputs import output_files
 
 __all__ = ["write_report", "metrics_table_markdown"]
 
@@ -172,14 +173,14 @@ def _plot_bands(real: TraceDataset, syn: TraceDataset, classes: list[str], unit:
                 lo, hi = np.percentile(x[:, ch], [10, 90], axis=0)
                 ax.fill_between(t, lo, hi, color=colour, alpha=0.2)
             title = c if nch == 1 else f"{c} [{real.meta.channels[ch]}]"
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel("bin", fontsize=8)
-            ax.set_ylabel(_value_label(real) if unit else "value", fontsize=8)
+            ax.set_title(title, fontsize=9, parse_math=False)
+            ax.set_xlabel("bin", fontsize=8, parse_math=False)
+            ax.set_ylabel(_value_label(real) if unit else "value", fontsize=8, parse_math=False)
             ax.tick_params(labelsize=7)
             ax.yaxis.get_offset_text().set_fontsize(6)
     fig.tight_layout()
     _legend(fig)
-    fig.suptitle("Mean and 10-90 % band per bin", fontsize=10, y=1.02)
+    fig.suptitle("Mean and 10-90 % band per bin", fontsize=10, parse_math=False, y=1.02)
     return _png(fig)
 
 
@@ -193,19 +194,19 @@ def _plot_samples(real: TraceDataset, syn: TraceDataset, classes: list[str], k: 
             for idx in rng.choice(len(x), min(k, len(x)), replace=False) if len(x) else []:
                 for ch in range(x.shape[1]):
                     ax.plot(x[idx, ch], color=colour, alpha=0.7, lw=0.9, ls="-" if ch == 0 else "--")
-            ax.set_title(f"{c}: {name}", fontsize=9)
-            ax.set_xlabel("bin", fontsize=8)
-            ax.set_ylabel(_value_label(real), fontsize=8)
+            ax.set_title(f"{c}: {name}", fontsize=9, parse_math=False)
+            ax.set_xlabel("bin", fontsize=8, parse_math=False)
+            ax.set_ylabel(_value_label(real), fontsize=8, parse_math=False)
             ax.tick_params(labelsize=7)
             ax.yaxis.get_offset_text().set_fontsize(6)
     fig.tight_layout()
     note = _channel_note(real)
-    fig.suptitle(f"{k} random traces per class{note}", fontsize=10, y=1.02)
+    fig.suptitle(f"{k} random traces per class{note}", fontsize=10, parse_math=False, y=1.02)
     return _png(fig)
 
 
 def _plot_gasf(real: TraceDataset, syn: TraceDataset, classes: list[str], seed: int) -> str:
-    mode = "global-linear" if np.any(real.series < 0) else "global-log"
+    mode: ScalingMode = "global-linear" if np.any(real.series < 0) else "global-log"
     scaler = SeriesScaler(mode=mode).fit(real.series)
     rng = np.random.default_rng(seed)
     nch = real.n_channels
@@ -218,11 +219,12 @@ def _plot_gasf(real: TraceDataset, syn: TraceDataset, classes: list[str], seed: 
                 ax = axes[(2 * i + j) * nch + ch]
                 ax.set_xticks([])
                 ax.set_yticks([])
-                ax.set_title(f"{c}: {name}" + (f"\n{real.meta.channels[ch]}" if nch > 1 else ""), fontsize=8)
+                ax.set_title(f"{c}: {name}" + (f"\n{real.meta.channels[ch]}" if nch > 1 else ""), fontsize=8,
+                             parse_math=False)
                 if imgs is not None:
                     ax.imshow(imgs[ch], cmap="rainbow", vmin=-1, vmax=1, origin="lower")
     fig.tight_layout()
-    fig.suptitle(f"GASF images (scaling {mode} fitted on real)", fontsize=10, y=1.02)
+    fig.suptitle(f"GASF images (scaling {mode} fitted on real)", fontsize=10, parse_math=False, y=1.02)
     return _png(fig)
 
 
@@ -237,15 +239,15 @@ def _plot_hist(real: TraceDataset, syn: TraceDataset, classes: list[str], *, tot
         ax.hist(a, bins=edges, density=True, alpha=0.5, color=REAL_COLOUR, label="real")
         if len(b):
             ax.hist(b, bins=edges, density=True, alpha=0.5, color=SYN_COLOUR, label="synthetic")
-        ax.set_title(c, fontsize=9)
-        ax.set_ylabel("density", fontsize=8)
+        ax.set_title(c, fontsize=9, parse_math=False)
+        ax.set_ylabel("density", fontsize=8, parse_math=False)
         ax.tick_params(labelsize=7)
     fig.tight_layout()  # else with more than one row a title overlaps the tick labels above it
     _legend(fig)
     what = "log1p(per-trace total)" if totals else "log1p(|value|) of every bin"
     if real.n_channels > 1:
         what += ", channels pooled"
-    fig.suptitle(f"Histograms of {what}", fontsize=10, y=1.02)
+    fig.suptitle(f"Histograms of {what}", fontsize=10, parse_math=False, y=1.02)
     return _png(fig)
 
 
@@ -261,14 +263,14 @@ def _plot_acf(real: TraceDataset, syn: TraceDataset, classes: list[str]) -> str:
             for ch in range(a.shape[0]):
                 ax.plot(np.arange(1, a.shape[1] + 1), a[ch], marker="o", ms=3, color=colour,
                         ls="-" if ch == 0 else "--", label=name if ch == 0 else None)  # fmt: skip
-        ax.set_title(c, fontsize=9)
-        ax.set_xlabel("lag (bins)", fontsize=8)
-        ax.set_ylabel("autocorrelation", fontsize=8)
+        ax.set_title(c, fontsize=9, parse_math=False)
+        ax.set_xlabel("lag (bins)", fontsize=8, parse_math=False)
+        ax.set_ylabel("autocorrelation", fontsize=8, parse_math=False)
         ax.tick_params(labelsize=7)
     fig.tight_layout()  # else with more than one row a title overlaps the x label above it
     _legend(fig)
     note = _channel_note(real)
-    fig.suptitle(f"Mean autocorrelation, lags 1-10{note}", fontsize=10, y=1.02)
+    fig.suptitle(f"Mean autocorrelation, lags 1-10{note}", fontsize=10, parse_math=False, y=1.02)
     return _png(fig)
 
 
@@ -295,7 +297,11 @@ def write_report(
     samples_per_class: int = 3,
     seed: int = 0,
 ) -> Path:
-    """Write ``metrics.json`` and ``report.html`` into ``out_dir`` (atomically) and return the HTML path.
+    """Write ``metrics.json`` and ``report.html`` into ``out_dir`` and return the HTML path.
+
+    The two files appear together or not at all (an interrupt or a full disk leaves the folder as
+    it was, see :func:`netdiffus.io.outputs.output_files`); inside
+    :func:`netdiffus.files.no_overwrite` neither may replace an existing file.
 
     Parameters
     ----------
@@ -324,15 +330,32 @@ def write_report(
         ``out_dir / "report.html"``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
     data["extra_info"] = extra_info or {}
     if baselines:
         data["baselines"] = {k: v.to_dict() for k, v in baselines.items()}
-    with atomic_path(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.chmod(0o644)
+    page = _page(result, real, synthetic, title=title, extra_info=extra_info, baselines=baselines,
+                 max_classes=max_classes, samples_per_class=samples_per_class, seed=seed)
+    made = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # both files or neither, never a new metrics.json beside an old report.html
+        with output_files([out / "metrics.json", out / "report.html"]) as files:
+            for i, text in enumerate((json.dumps(data, indent=2, default=str) + "\n", page)):
+                with files.writing(i) as tmp:
+                    tmp.write_text(text, encoding="utf-8")
+                    tmp.chmod(0o644)
+    except BaseException:
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # the folder this call made, left empty
+        raise
+    return out / "report.html"
 
+
+def _page(result: EvaluationResult, real: TraceDataset, synthetic: TraceDataset, *, title: str,
+          extra_info: dict[str, Any] | None, baselines: Mapping[str, EvaluationResult] | None, max_classes: int,
+          samples_per_class: int, seed: int) -> str:
+    """The HTML of the report (see :func:`write_report`)."""
     classes = real.classes[:max_classes]
     unit = real.meta.unit
     rows: dict[str, Mapping[str, float]] = {"this synthetic set": result.overall}
@@ -383,8 +406,4 @@ def write_report(
         _plot_acf(real, synthetic, classes),
         "</body></html>",
     ]
-    path = out / "report.html"
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(parts), encoding="utf-8")
-        tmp.chmod(0o644)
-    return path
+    return "\n".join(parts)

@@ -32,6 +32,7 @@ from netdiffus.config import MAX_SEED, check_seed
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.evaluation import fidelity, privacy, utility
 from netdiffus.evaluation.names import DEFAULT_METRICS, LOWER_IS_BETTER, METRIC_GROUPS, MetricGroup, MetricPreset
+from netdiffus.features.series import FEATURES
 from netdiffus.io.dataset import TraceDataset, default_channel_names, require_dataset
 
 __all__ = ["evaluate", "EvaluationResult", "MetricGroup", "METRIC_GROUPS", "DEFAULT_METRICS", "LOWER_IS_BETTER"]
@@ -126,6 +127,7 @@ def _check_compatible(real: TraceDataset, other: TraceDataset, what: str) -> Non
             f"{what} traces must have the real traces' shape [C, T] = {list(real.series.shape[1:])} "
             f"(got {list(other.series.shape[1:])})"
         )
+    _check_same_kind(real, other, what)
     other.validate(what=what)
     # Same shape, other meaning: channels in another order, or another bin width, score silently.
     unnamed = default_channel_names(real.n_channels)
@@ -135,6 +137,17 @@ def _check_compatible(real: TraceDataset, other: TraceDataset, what: str) -> Non
     w_real, w_other = real.meta.bin_width_s, other.meta.bin_width_s
     if w_real is not None and w_other is not None and not math.isclose(w_real, w_other):
         log.warning("%s bin width %g s differs from the real one, %g s", what, w_other, w_real)
+
+
+def _check_same_kind(real: TraceDataset, other: TraceDataset, what: str) -> None:
+    """Refuse series of another kind than the real ones (bytes against packets per bin): scores of
+    the same shape would compare different quantities. Checked where both datasets say."""
+    a, b = real.meta, other.meta
+    feature_differs = a.feature in FEATURES and b.feature in FEATURES and a.feature != b.feature
+    unit_differs = bool(a.unit) and bool(b.unit) and a.unit != b.unit
+    if feature_differs or unit_differs:
+        raise DatasetError(f"{what} series are {b.feature} ({b.unit or 'no unit'}), the real ones {a.feature} "
+                           f"({a.unit or 'no unit'}): compare series prepared the same way")
 
 
 def _check_test_set(real_train: TraceDataset, real_test: TraceDataset) -> None:
@@ -171,6 +184,7 @@ def evaluate(
     n_jobs: int | None = -1,
     synthetic_images: np.ndarray | None = None,
     forest_repeats: int = 1,
+    progress_bar: bool = False,
 ) -> EvaluationResult:
     """Score ``synthetic`` against ``real_train`` (and ``real_test`` for utility and privacy).
 
@@ -206,6 +220,9 @@ def evaluate(
         accuracy moves by about 0.01 between seeds, as much as the differences between good
         generators; the mean over 10 forests is about 3x steadier. Adds ``<metric>_sd``, the
         standard deviation over the repeats, when above 1.
+    progress_bar : bool
+        Show the random forests' progress as a bar (on a terminal); without it a log line (INFO)
+        says how far they are at most every 30 seconds, so a long evaluation is never silent.
 
     Returns
     -------
@@ -214,7 +231,8 @@ def evaluate(
     Raises
     ------
     DatasetError
-        If the sets differ in shape, hold NaN values, or the synthetic set lacks every real class.
+        If the sets differ in shape or in kind (their metadata says bytes for one, packets for the
+        other, or names other units), hold NaN values, or the synthetic set lacks every real class.
     ConfigError
         If ``metrics`` names an unknown group or none, ``seed`` is not an integer in
         [0, 2**32 - 1], or ``n_estimators``, ``cnn_epochs`` or ``forest_repeats`` is not an int >= 1.
@@ -239,12 +257,29 @@ def evaluate(
     result = EvaluationResult()
     result.info = _info(real_train, synthetic, real_test, groups=groups, seed=seed, n_trees=n_trees,
                         forest_repeats=forest_repeats)
+    n_forests = 5 * ("discriminative" in groups) + 3 * ("rf" in groups and real_test is not None)
+    trees = n_trees * forest_repeats * n_forests
+    with _TreeProgress(trees, bar=progress_bar) as grown, utility.reporting_trees(grown.update):
+        _score_groups(result, real_train, synthetic, real_test, groups=groups, n_trees=n_trees, seed=seed,
+                      forest_seeds=forest_seeds, n_jobs=n_jobs, fast=fast, cnn_epochs=cnn_epochs)
+    if synthetic_images is not None:
+        from netdiffus.imaging.projection import gasf_consistency
+
+        result.overall["GASF_consistency"] = float(np.mean(gasf_consistency(np.asarray(synthetic_images))))
+    result.info["seconds"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _score_groups(result: EvaluationResult, real_train: TraceDataset, synthetic: TraceDataset,
+                  real_test: TraceDataset | None, *, groups: list[str], n_trees: int, seed: int,
+                  forest_seeds: list[int], n_jobs: int | None, fast: bool, cnn_epochs: int | None) -> None:
+    """The scores of the metric groups asked for, into ``result``."""
     xr, xs = real_train.series, synthetic.series
     ylab_r, ylab_s = real_train.label_array(), synthetic.label_array()
     if "fidelity" in groups:
         _fidelity(result, xr, ylab_r, xs, ylab_s, result.info["classes"])
     if "discriminative" in groups:
-        log.info("discriminative score (%d trees, 5 folds, forests x%d)", n_trees, forest_repeats)
+        log.info("discriminative score (%d trees, 5 folds, forests x%d)", n_trees, len(forest_seeds))
         try:
             _put_mean(result, "discriminative", [
                 utility.discriminative_score(xr, xs, n_estimators=n_trees, seed=s, n_jobs=n_jobs) for s in forest_seeds
@@ -263,12 +298,37 @@ def evaluate(
             _cnn_scores(result, train, syn, test, seed=seed, fast=fast, epochs=cnn_epochs)
     elif any(g in groups for g in ("rf", "privacy", "cnn")):
         log.info("no real test set: TRTR / TSTR / TRSTR, DCR ratio and MIA AUC skipped")
-    if synthetic_images is not None:
-        from netdiffus.imaging.projection import gasf_consistency
 
-        result.overall["GASF_consistency"] = float(np.mean(gasf_consistency(np.asarray(synthetic_images))))
-    result.info["seconds"] = round(time.perf_counter() - t0, 3)
-    return result
+
+class _TreeProgress:
+    """Trees grown by the random forests of an evaluation, out of ``total``: a bar, or a log line
+    at most every ``every_s`` seconds."""
+
+    def __init__(self, total: int, *, bar: bool, every_s: float = 30.0) -> None:
+        self.total, self.every_s, self.done = total, every_s, 0
+        self.t0 = self.last = time.perf_counter()
+        self.bar = None
+        if bar and total:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="evaluate", unit="tree", dynamic_ncols=True, leave=False)
+
+    def __enter__(self) -> _TreeProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def update(self, k: int) -> None:
+        self.done += k
+        if self.bar is not None:
+            self.bar.update(k)
+            return
+        now = time.perf_counter()
+        if now - self.last >= self.every_s and self.done < self.total:
+            self.last = now
+            log.info("evaluate: %d of %d random-forest trees grown (%.0f s)", self.done, self.total, now - self.t0)
 
 
 def _check_datasets(real_train: TraceDataset, synthetic: TraceDataset, real_test: TraceDataset | None) -> None:

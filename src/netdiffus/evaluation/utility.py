@@ -18,7 +18,9 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Literal
 
 import numpy as np
@@ -39,6 +41,7 @@ __all__ = [
     "augmentation_curve",
     "TrainOn",
     "DEFAULT_N_ESTIMATORS",
+    "reporting_trees",
 ]
 
 #: Trees of every random forest of the benchmark protocol.
@@ -54,6 +57,38 @@ def _forest(n_estimators: int, seed: int, n_jobs: int | None) -> RandomForestCla
     return RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs)
 
 
+#: Told the number of trees grown as each part of a forest is grown (see :func:`reporting_trees`).
+_TREES: ContextVar[Callable[[int], None] | None] = ContextVar("netdiffus_forest_trees", default=None)
+
+
+@contextmanager
+def reporting_trees(callback: Callable[[int], None]) -> Iterator[None]:
+    """Within this block every random forest is grown a tenth at a time, ``callback(k)`` told of
+    each ``k`` trees grown (a forest of 300 trees on 100,000 traces takes minutes). A warm start
+    grows the same trees as one fit: the scores do not change."""
+    token = _TREES.set(callback)
+    try:
+        yield
+    finally:
+        _TREES.reset(token)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, *, n_estimators: int, seed: int, n_jobs: int | None) -> RandomForestClassifier:
+    """A random forest fitted on features ``x`` (grown in parts when progress is reported)."""
+    clf = _forest(n_estimators, seed, n_jobs)
+    report = _TREES.get()
+    if report is None:
+        return clf.fit(x, y)
+    clf.set_params(warm_start=True)
+    step, grown = max(1, n_estimators // 10), 0
+    while grown < n_estimators:
+        k = min(grown + step, n_estimators)
+        clf.set_params(n_estimators=k).fit(x, y)
+        report(k - grown)
+        grown = k
+    return clf
+
+
 def rf_predict(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -64,7 +99,7 @@ def rf_predict(
     n_jobs: int | None = -1,
 ) -> np.ndarray:
     """Fit a random forest on traces ``x_train`` ``[N, C, T]`` and predict labels of ``x_test``."""
-    clf = _forest(n_estimators, seed, n_jobs).fit(rf_features(x_train), np.asarray(y_train))
+    clf = _fit(rf_features(x_train), np.asarray(y_train), n_estimators=n_estimators, seed=seed, n_jobs=n_jobs)
     return clf.predict(rf_features(x_test))
 
 
@@ -112,7 +147,7 @@ def train_test_scores(
         "TSTR": (xs, ys),
         "TRSTR": (np.concatenate([xr, xs]), np.concatenate([np.asarray(yr), np.asarray(ys)])),
     }
-    out = {}
+    out: dict[str, dict[str, float]] = {}
     for name in which:
         x, y = sources[name]
         out[name] = _scores(np.asarray(yt), classifier(x, np.asarray(y), xt, seed))
@@ -143,7 +178,7 @@ def discriminative_score(
     y = np.r_[np.zeros(n, dtype=int), np.ones(n, dtype=int)]
     accs = []
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        clf = _forest(n_estimators, seed, n_jobs).fit(x[tr], y[tr])
+        clf = _fit(x[tr], y[tr], n_estimators=n_estimators, seed=seed, n_jobs=n_jobs)
         accs.append(accuracy_score(y[te], clf.predict(x[te])))
     return float(abs(np.mean(accs) - 0.5))
 
@@ -179,7 +214,8 @@ def novelty_auroc(
     if method == "classifier":
         if train_labels is None or len(train_labels) != len(train_normal):
             raise DatasetError("novelty method 'classifier' needs one train label per normal training trace")
-        clf = _forest(n_estimators, seed, n_jobs).fit(rf_features(train_normal), np.asarray(train_labels))
+        clf = _fit(rf_features(train_normal), np.asarray(train_labels), n_estimators=n_estimators, seed=seed,
+                   n_jobs=n_jobs)
 
         def score(x: np.ndarray) -> np.ndarray:
             return 1.0 - clf.predict_proba(rf_features(x)).max(axis=1)

@@ -90,7 +90,7 @@ class AddressPlan:
 
     @property
     def version(self) -> Literal[4, 6]:
-        return self.client_net.version  # type: ignore[return-value]
+        return 4 if self.client_net.version == 4 else 6
 
     @classmethod
     def default(cls, *, ip_version: Literal[4, 6] = 4) -> AddressPlan:

@@ -165,7 +165,11 @@ def encode_records(
         _checksums(h, b, l4_len=ip_len[sel] - IP_HEADER[ip_version], proto=p, ip_version=ip_version)
         cols = min(dt.itemsize, int(PCAP_RECORD_HEADER + incl[sel].min()))
         if cols < dt.itemsize:
-            raise ValueError(f"snaplen must keep the {dt.itemsize - PCAP_RECORD_HEADER} header bytes (got {snaplen})")
+            header = dt.itemsize - PCAP_RECORD_HEADER
+            if snaplen is not None and snaplen < header:
+                raise ValueError(f"snaplen must keep the {header} header bytes (got {snaplen})")
+            raise ValueError(f"ip_len must be at least the {header - ETH_HEADER}-byte IP and transport header "
+                             f"(got {int(ip_len[sel].min())})")
         idx = offsets[sel, None] + np.arange(dt.itemsize)
         buf[idx] = b
     return buf

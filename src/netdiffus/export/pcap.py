@@ -70,10 +70,12 @@ from netdiffus.export.traffic import (
 )
 from netdiffus.files import atomic_path
 from netdiffus.io.capture_stats import CaptureStats
+from netdiffus.io.csv_common import escape_csv_text
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, require_dataset
+from netdiffus.io.outputs import naming
 
 __all__ = ["export_pcap", "ExportOptions", "ExportSummary", "FlowInfo", "load_export_input", "write_flows_csv",
-           "DEFAULT_START_TIME", "Transport", "TRANSPORT_CHOICES"]
+           "DEFAULT_START_TIME", "DEFAULT_MAX_PACKETS", "Transport", "TRANSPORT_CHOICES"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ GATEWAY_MAC = bytes.fromhex("00005e005301")
 MIN_BIN_WIDTH_S = 1e-4
 #: Warn before writing a capture larger than this (bytes).
 LARGE_CAPTURE_BYTES = 2e9
+#: Refuse a capture of more packets than this unless told otherwise (``max_packets``).
+DEFAULT_MAX_PACKETS = 10_000_000
 _TCP_SYN, _TCP_FIN, _TCP_ACK, _TCP_PSH = 0x02, 0x01, 0x10, 0x08
 
 
@@ -248,6 +252,10 @@ class ExportOptions:
     stagger_s : float
         Start trace ``j`` (in export order) at ``start_time + j * stagger_s`` instead of all at
         once. Each trace keeps its own bin grid, so a per-flow round trip is unchanged.
+    max_packets : int or None
+        Refuse, before any packet is made, a capture of more packets than this (every packet is
+        held in memory, about 150 bytes each, until the capture is written; default 10 million,
+        about 15 GB of MTU-sized packets). None or 0: no limit.
 
     Raises
     ------
@@ -276,6 +284,7 @@ class ExportOptions:
     snaplen: int | None = None
     bin_width_s: float | None = None
     stagger_s: float = 0.0
+    max_packets: int | None = DEFAULT_MAX_PACKETS
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORT_CHOICES:
@@ -283,6 +292,8 @@ class ExportOptions:
         _check_int("mtu", self.mtu, 128, 65535)
         if self.max_traces is not None:
             _check_int("max_traces", self.max_traces, 1)
+        if self.max_packets is not None:
+            _check_int("max_packets", self.max_packets, 0)
         for name, value in (("start_time", self.start_time), ("stagger_s", self.stagger_s),
                             ("packet_gap_s", self.packet_gap_s),
                             ("bin_width_s", 0.0 if self.bin_width_s is None else self.bin_width_s)):
@@ -432,18 +443,18 @@ def export_pcap(
     labels = [dataset.labels[i] for i in picked]
     classes = _class_plans(dataset.meta, kind=kind, directions=directions, ints=ints, labels=labels, opts=opts,
                            ip_version=plan.version)
-    if kind == "bytes":
-        est = int(ints.sum()) * (1 + 30 / 1000)  # + link and record headers of ~1000-byte packets
-        if est > LARGE_CAPTURE_BYTES:
-            log.warning("the capture will take about %.1f GB (%d traces); --max-traces or --snaplen make it smaller",
-                        est / 1e9, len(picked))
+    _check_size(ints, kind=kind, classes=classes, labels=labels, ids=[dataset.ids[i] for i in picked], opts=opts)
     traces = _schedule_traces(dataset, picked, ints, kind=kind, directions=directions, width=width,
                               classes=classes, plan=plan, opts=opts, progress=progress)
     traces.n_clipped += n_clipped
     packets = _Columns(*(np.concatenate([t[k] for t in traces.packets]) if traces.packets else np.zeros(0, np.int64)
                          for k in range(len(_Columns._fields))))
     if len(packets.ts_us) and int(packets.ts_us.max()) >= (2**32 - 1) * 1_000_000:
-        raise ConfigError(f"the capture would end after 2106-02-07 (pcap's limit): lower start_time or stagger_s "
+        last = int(np.argmax(packets.ts_us))
+        j = int(packets.flow[last]) // 2
+        lasts = (int(packets.ts_us[last]) - int(round((opts.start_time + j * opts.stagger_s) * 1e6))) / 1e6
+        raise ConfigError(f"the capture would end after 2106-02-07 (pcap's limit): trace {dataset.ids[picked[j]]!r} "
+                          f"lasts {lasts:,.0f} s; check the series, or lower start_time or stagger_s "
                           f"(got {opts.start_time}, {opts.stagger_s})")
     tables = _endpoint_tables(traces.endpoints, [classes[lab].proto for lab in labels], ip_version=plan.version)
     _write_records(path, packets, tables, ip_version=plan.version, snaplen=opts.snaplen)
@@ -469,8 +480,8 @@ def _address_plan(addresses: AddressPlan | None, labels: list[str]) -> AddressPl
 def _series_layout(dataset: TraceDataset, opts: ExportOptions) -> tuple[FeatureKind, float | None, list[int]]:
     """How to read the series: the feature, the bin width in seconds and the direction of each channel."""
     meta = dataset.meta
-    kind = resolve_feature(meta.feature, opts.feature)
     width = meta.bin_width_s if opts.bin_width_s is None else opts.bin_width_s
+    kind = resolve_feature(meta.feature, opts.feature, unit=meta.unit, binned=width is not None)
     if kind in ("bytes", "packets"):
         if width is None or not width >= MIN_BIN_WIDTH_S:
             raise DatasetError(
@@ -509,7 +520,8 @@ def _class_plans(meta: DatasetMeta, *, kind: FeatureKind, directions: list[int],
             h = stats.sizes(lab, DIRECTION_OF[dd] if len(directions) == 2 else None)
             samplers.append(SizeSampler(Histogram.of(h), min_size=hmin, mtu=opts.mtu) if h is not None else None)
         # A channel the class never uses (no bytes in it) needs no sizes: no warning for it.
-        used = ints[[k for k, x in enumerate(labels) if x == lab]].any(axis=(0, 2))
+        in_class = ints[[k for k, x in enumerate(labels) if x == lab]]
+        used = [bool(in_class[:, c].any()) for c in range(in_class.shape[1])]
         lacking = [ch for ch, s, u in zip(meta.channels, samplers, used, strict=True) if s is None and u]
         if kind != "sizes" and lacking:  # name the channels when the class has sizes for another one
             no_sizes.append(lab if all(s is None for s in samplers) else f"{lab} ({', '.join(lacking)})")
@@ -534,6 +546,34 @@ def _class_plans(meta: DatasetMeta, *, kind: FeatureKind, directions: list[int],
     return plans
 
 
+def _check_size(ints: np.ndarray, *, kind: FeatureKind, classes: dict[str, _ClassPlan], labels: list[str],
+                ids: list[str], opts: ExportOptions) -> None:
+    """Refuse, before any packet is made, a capture of more than ``opts.max_packets`` packets (every
+    packet is held in memory until the capture is written); warn about one larger than 2 GB."""
+    if kind == "packets":
+        per = ints.sum(axis=(1, 2)).astype(np.float64)
+    elif kind in ("sizes", "iat"):
+        per = np.full(len(ints), float(ints.shape[2] + 1))
+    else:  # bytes: the bytes over the mean packet size of each class and channel, a remainder per bin
+        per = (ints > 0).sum(axis=(1, 2)).astype(np.float64)
+        for lab, cls in classes.items():
+            rows = np.array([x == lab for x in labels])
+            for ch, sampler in enumerate(cls.samplers):
+                mean = sampler.mean if sampler is not None else float(opts.mtu)
+                per[rows] += ints[rows, ch].sum(axis=-1) / mean
+    total = float(per.sum())
+    size = total * 30 + (float(ints.sum()) if kind == "bytes" else total * opts.mtu)  # + link and record headers
+    if opts.max_packets and total > opts.max_packets:
+        k = int(np.argmax(per))
+        raise ConfigError(
+            f"the capture would hold about {total:,.0f} packets ({size / 1e9:,.1f} GB; trace {ids[k]!r} alone "
+            f"{per[k]:,.0f}), more than max_packets {opts.max_packets:,} (export holds every packet in memory, "
+            "about 150 bytes each): check the series, export fewer traces (--max-traces), or raise --max-packets")
+    if size > LARGE_CAPTURE_BYTES:
+        log.warning("the capture will take about %.1f GB (%d traces); --max-traces or --snaplen make it smaller",
+                    size / 1e9, len(ints))
+
+
 def _schedule(row: np.ndarray, *, kind: FeatureKind, directions: list[int], edges_us: np.ndarray | None,
               cls: _ClassPlan, hmin: int, opts: ExportOptions, rng: np.random.Generator) -> tuple[Schedule, int]:
     """The packets of one trace ``row`` ``[C, T]``, and how many values were clipped."""
@@ -542,6 +582,8 @@ def _schedule(row: np.ndarray, *, kind: FeatureKind, directions: list[int], edge
         return schedule_sizes(row, min_size=hmin, mtu=opts.mtu, packet_gap_s=opts.packet_gap_s, rng=rng)
     if kind == "iat":
         return schedule_iat(row, size_sampler=cls.samplers[0], min_size=hmin, mtu=opts.mtu, control=control, rng=rng)
+    if edges_us is None:
+        raise ValueError(f"{kind} per bin need the bin edges")
     s = schedule_binned(row, kind=kind, directions=directions, bin_edges_us=edges_us, size_samplers=cls.samplers,
                         offset_sampler=cls.offsets, min_size=hmin, mtu=opts.mtu, control=control, rng=rng)
     return s, 0
@@ -568,9 +610,9 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
                      opts: ExportOptions, progress: Callable[[int, int], None] | None) -> _Traces:
     """Packets, endpoints and flow rows of the traces at ``picked`` (rounded series ``ints``)."""
     start_us = int(round(opts.start_time * 1e6))
-    edges_us = None
-    if kind in ("bytes", "packets"):
-        edges_us = np.round(np.arange(dataset.length + 1) * float(width) * 1e6).astype(np.int64)
+    edges_us: np.ndarray | None = None
+    if kind in ("bytes", "packets") and width is not None:  # _series_layout checked it is there
+        edges_us = np.round(np.arange(dataset.length + 1) * width * 1e6).astype(np.int64)
     out = _Traces(written=np.zeros(ints.shape, np.float64 if kind == "iat" else np.int64))
     names = sorted(set(dataset.labels))
     for j, i in enumerate(picked):
@@ -604,9 +646,10 @@ def _endpoint_tables(endpoints: list[tuple[bytes, bytes, int, int, bytes, bytes]
     """Addresses, ports and protocol per flow (``2 * trace + direction``), as :func:`encode_records` takes them."""
     nf = 2 * len(endpoints)
     alen = 4 if ip_version == 4 else 16
-    t = {"src_ip": np.zeros((nf, alen), np.uint8), "dst_ip": np.zeros((nf, alen), np.uint8),
-         "src_mac": np.zeros((nf, 6), np.uint8), "dst_mac": np.zeros((nf, 6), np.uint8),
-         "sport": np.zeros(nf, np.int64), "dport": np.zeros(nf, np.int64), "proto": np.zeros(nf, np.int64)}
+    t: dict[str, np.ndarray] = {
+        "src_ip": np.zeros((nf, alen), np.uint8), "dst_ip": np.zeros((nf, alen), np.uint8),
+        "src_mac": np.zeros((nf, 6), np.uint8), "dst_mac": np.zeros((nf, 6), np.uint8),
+        "sport": np.zeros(nf, np.int64), "dport": np.zeros(nf, np.int64), "proto": np.zeros(nf, np.int64)}
     for j, ((c_ip, s_ip, cp, sp, c_mac, g_mac), proto) in enumerate(zip(endpoints, protos, strict=True)):
         for f, src, dst in ((2 * j + FORWARD, (c_ip, cp, c_mac), (s_ip, sp, g_mac)),
                             (2 * j + REVERSE, (s_ip, sp, g_mac), (c_ip, cp, c_mac))):
@@ -638,7 +681,7 @@ def _write_records(path: Path, packets: _Columns, tables: dict[str, np.ndarray],
                         ip_id=packets.ip_id[o], seq=packets.seq[o], ack=packets.ack[o], tcp_flags=packets.flags[o],
                         flow_label=f // 2 + 1, ip_version=ip_version, snaplen=snaplen, out=buffer,
                     )
-                    fh.write(memoryview(records))
+                    fh.write(records.data)
     except OSError as exc:
         raise InputError(f"cannot write pcap {path}: {exc.strerror or exc}") from None
 
@@ -683,14 +726,15 @@ def _summary(path: Path, packets: _Columns, traces: _Traces, *, kind: FeatureKin
 
 
 def write_flows_csv(summary: ExportSummary, path: str | os.PathLike[str]) -> Path:
-    """Write one row per exported trace (id, label, transport, 5-tuple, packets, bytes), atomically."""
+    """Write one row per exported trace (id, label, transport, 5-tuple, packets, bytes), atomically
+    (ids and labels as :func:`~netdiffus.io.csv_common.escape_csv_text` writes text cells)."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with naming(path), atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["id", "label", "transport", "client", "client_port", "server", "server_port", "packets",
                         "bytes"])
-            for f in summary.flows:
-                w.writerow([f.trace_id, f.label, f.transport, f.client, f.client_port, f.server, f.server_port,
-                            f.n_packets, f.n_bytes])
+            for f in summary.flows:  # ids and labels are data: none may run as a spreadsheet formula
+                w.writerow([escape_csv_text(f.trace_id), escape_csv_text(f.label), f.transport, f.client,
+                            f.client_port, f.server, f.server_port, f.n_packets, f.n_bytes])
     return path

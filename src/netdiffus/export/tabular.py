@@ -2,7 +2,9 @@
 
 The CSV has one row per trace: ``id, label, source``, then one column per bin and channel named
 ``<channel>_<bin>`` (``frame_sum_dl_0 ... frame_sum_dl_59``), values in original units with 9
-significant digits (a float32 value reads back exactly).
+significant digits (a float32 value reads back exactly). Ids, labels and sources are data: one that
+starts like a spreadsheet formula (``=``, ``+``, ``-``, ``@``, tab, carriage return) is written
+after a ``'``, shown as text by spreadsheets and taken away when netdiffus reads the file.
 
 Examples
 --------
@@ -23,7 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netdiffus.files import atomic_path
+from netdiffus.io.csv_common import escape_csv_text
 from netdiffus.io.dataset import TRACE_COLUMNS, TraceDataset, write_dataset
+from netdiffus.io.outputs import naming
 
 if TYPE_CHECKING:
     from netdiffus.export.pcap import ExportSummary
@@ -35,8 +39,8 @@ write_parquet = write_dataset
 
 def _write_wide(path: Path, channels: Sequence[str], length: int, rows: Iterable[list]) -> Path:
     """One header (``id, label, source, <channel>_<bin> ...``), then ``rows``, atomically."""
-    header = [*TRACE_COLUMNS] + [f"{ch}_{i}" for ch in channels for i in range(length)]
-    with atomic_path(path) as tmp:
+    header = [*TRACE_COLUMNS] + [escape_csv_text(f"{ch}_{i}") for ch in channels for i in range(length)]
+    with naming(path), atomic_path(path) as tmp:
         with tmp.open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(header)
@@ -44,11 +48,17 @@ def _write_wide(path: Path, channels: Sequence[str], length: int, rows: Iterable
     return path
 
 
+def _text_cells(dataset: TraceDataset, i: int) -> list[str]:
+    """The id, label and source of trace ``i``, as cells a spreadsheet shows as text (see
+    :func:`~netdiffus.io.csv_common.escape_csv_text`)."""
+    return [escape_csv_text(dataset.ids[i]), escape_csv_text(dataset.labels[i]), escape_csv_text(dataset.sources[i])]
+
+
 def write_csv(dataset: TraceDataset, path: str | Path) -> Path:
     """Write ``dataset`` as a wide CSV (one row per trace), atomically."""
     n, c, t = dataset.series.shape
     flat = dataset.series.reshape(n, c * t)
-    rows = ([dataset.ids[i], dataset.labels[i], dataset.sources[i]] + [f"{v:.9g}" for v in flat[i]] for i in range(n))
+    rows = (_text_cells(dataset, i) + [f"{v:.9g}" for v in flat[i]] for i in range(n))
     return _write_wide(Path(path), dataset.meta.channels, t, rows)
 
 
@@ -56,6 +66,5 @@ def write_exported_csv(dataset: TraceDataset, summary: ExportSummary, path: str 
     """Write the series a capture holds (``summary.written``, after rounding to whole packets and
     bytes) in the same wide layout, as exact integers, one row per exported trace."""
     w = summary.written
-    rows = ([dataset.ids[i], dataset.labels[i], dataset.sources[i]] + w[j].reshape(-1).tolist()
-            for j, i in enumerate(summary.trace_index))
+    rows = (_text_cells(dataset, i) + w[j].reshape(-1).tolist() for j, i in enumerate(summary.trace_index))
     return _write_wide(Path(path), dataset.meta.channels, w.shape[2], rows)

@@ -185,35 +185,46 @@ def check_feature(feature: object) -> None:
         raise ConfigError(f"feature must be one of {', '.join(FEATURE_KINDS)} (got {feature!r})")
 
 
-def resolve_feature(feature: str, override: str | None = None) -> FeatureKind:
-    """Decide how to read a dataset's series: ``bytes``, ``packets`` or ``sizes``.
+def resolve_feature(feature: str, override: str | None = None, *, unit: str = "", binned: bool = True) -> FeatureKind:
+    """Decide how to read a dataset's series: ``bytes``, ``packets``, ``sizes`` or ``iat``.
 
     ``override`` wins when given. Otherwise ``meta.feature`` is used as is when it is one of the
-    three, and a CSV column name counts as bytes per bin when it contains ``sum`` or ``bytes``, as
-    packets per bin when it contains ``count`` or ``pkt``.
+    four; a CSV column name counts as bytes per bin when it contains ``sum`` or ``bytes``, as
+    packets per bin when it contains ``count`` or ``pkt``; else the metadata's ``unit`` decides:
+    ``packets`` per bin, ``bytes`` per bin (packet ``sizes`` when the series are not ``binned``:
+    no bin width), ``seconds`` between packets (``iat``).
 
     >>> resolve_feature("frame_sum_dl"), resolve_feature("pkt_count_ul"), resolve_feature("bytes", "packets")
     ('bytes', 'packets', 'packets')
+    >>> resolve_feature("value", unit="packets"), resolve_feature("value", unit="bytes", binned=False)
+    ('packets', 'sizes')
     """
     if override is not None:
         check_feature(override)
+        chosen = next(k for k in FEATURE_KINDS if k == override)
         try:
-            known = resolve_feature(feature)
+            known = resolve_feature(feature, unit=unit, binned=binned)
         except ConfigError:  # the metadata does not say: nothing to contradict
-            known = override
-        if known != override:
-            log.warning("reading the series as %s although the dataset says they are %s%s", override, known,
+            known = chosen
+        if known != chosen:
+            log.warning("reading the series as %s although the dataset says they are %s%s", chosen, known,
                         "" if feature == known else f" ({feature})")
-        return override  # type: ignore[return-value]
+        return chosen
     name = (feature or "").lower()
-    if name in FEATURE_KINDS:
-        return name  # type: ignore[return-value]
+    for kind in FEATURE_KINDS:
+        if name == kind:
+            return kind
     if "sum" in name or "bytes" in name:
         return "bytes"
     if "count" in name or "pkt" in name:
         return "packets"
+    by_unit: dict[str, FeatureKind] = {"packets": "packets", "bytes": "bytes" if binned else "sizes",
+                                       "seconds": "iat"}
+    if unit.lower() in by_unit:
+        return by_unit[unit.lower()]
+    said = f" (unit {unit!r})" if unit else ""
     raise ConfigError(
-        f"cannot tell whether series {feature!r} are bytes, packets, sizes or iat; "
+        f"cannot tell whether series {feature!r}{said} are bytes, packets, sizes or iat; "
         "pass --feature bytes|packets|sizes|iat"
     )
 
@@ -259,7 +270,7 @@ def integer_series(series: np.ndarray, kind: FeatureKind) -> tuple[np.ndarray, i
     ----------
     series : ndarray, shape [N, C, T]
         Series in original units.
-    kind : {"bytes", "packets", "sizes"}
+    kind : {"bytes", "packets", "sizes", "iat"}
         Signed sizes keep their sign; bytes and packets per bin are clipped at zero.
 
     Returns
@@ -267,10 +278,23 @@ def integer_series(series: np.ndarray, kind: FeatureKind) -> tuple[np.ndarray, i
     ints : ndarray of int64, shape [N, C, T]
     n_clipped : int
         How many values were negative and set to zero.
+
+    Raises
+    ------
+    DatasetError
+        A NaN or infinite value, or one no capture can hold (a count or a gap beyond 2**53),
+        naming where the first is.
     """
     x = np.asarray(series, dtype=np.float64)
     if not np.all(np.isfinite(x)):
-        raise DatasetError(f"series have {int((~np.isfinite(x)).sum())} NaN or infinite values")
+        raise DatasetError(f"series have {int((~np.isfinite(x)).sum())} NaN or infinite values "
+                           f"(first at {_where(~np.isfinite(x))})")
+    huge = np.abs(x) > (MAX_GAP_S if kind == "iat" else MAX_VALUE)
+    if huge.any():
+        first = tuple(int(i) for i in np.argwhere(huge)[0])
+        limit = f"{MAX_GAP_S:g} s, as pcap time ends in 2106" if kind == "iat" else f"{MAX_VALUE:g}"
+        raise DatasetError(f"series value {x[first]:g} at {_where(huge)} is beyond what a capture can hold as {kind} "
+                           f"(at most {limit}): check the series")
     if kind == "iat":  # seconds: kept as floats (rounded to microseconds when written)
         return x.copy(), 0
     x = np.rint(x)
@@ -280,6 +304,18 @@ def integer_series(series: np.ndarray, kind: FeatureKind) -> tuple[np.ndarray, i
         n_clipped = int(neg.sum())
         x[neg] = 0
     return x.astype(np.int64), n_clipped
+
+
+#: The largest count (bytes or packets per bin, a packet size) a series value may hold for export.
+MAX_VALUE = float(2**53)
+#: The largest gap (seconds) of an iat series: a pcap's timestamps end in 2106.
+MAX_GAP_S = float(2**32)
+
+
+def _where(mask: np.ndarray) -> str:
+    """``trace 3, channel 0, bin 17``: where the first true value of ``mask`` [N, C, T] is."""
+    n, c, t = (int(i) for i in np.argwhere(mask)[0])
+    return f"trace {n}, channel {c}, bin {t}"
 
 
 # -- bytes and packets per bin -----------------------------------------------------------------
@@ -311,6 +347,16 @@ class _SizePool:
         self.draws = np.concatenate([rest, self.sampler(self.rng, n)])
         self.cs = np.cumsum(self.draws)
         self.pos = 0
+
+    def draws_exactly(self, n: int) -> list[int]:
+        """The next ``n`` sizes of the pool."""
+        if self.pos + n > len(self.draws):
+            self._refill(int(n * self.sampler.mean))
+            while self.pos + n > len(self.draws):
+                self._refill(int(2 * n * self.sampler.mean))
+        out = self.draws[self.pos : self.pos + n].tolist()
+        self.pos += n
+        return out
 
     def take(self, total: int) -> list[int]:
         """Sizes summing exactly to ``total`` (``total >= min_size``), all in ``[min_size, mtu]``."""
@@ -346,18 +392,6 @@ class _SizePool:
         return out + [last - lo, lo]
 
 
-def _pool_draws_exactly(self: _SizePool, n: int) -> list[int]:
-    """The next ``n`` sizes of the pool."""
-    if self.pos + n > len(self.draws):
-        self._refill(int(n * self.sampler.mean))
-        while self.pos + n > len(self.draws):
-            self._refill(int(2 * n * self.sampler.mean))
-    out = self.draws[self.pos : self.pos + n].tolist()
-    self.pos += n
-    return out
-
-
-_SizePool.draws_exactly = _pool_draws_exactly  # type: ignore[attr-defined]
 
 
 def _fill_drawn(total: int, sampler: SizeSampler, rng: np.random.Generator) -> list[int]:

@@ -1,4 +1,11 @@
-"""Helpers shared by the CSV readers: opening a CSV file, listing columns, skipping a bad file.
+"""Helpers shared by the CSV readers and writers: opening a CSV file, listing columns, skipping a
+bad file, and text cells that a spreadsheet will not run.
+
+Labels and ids are data. Written to a CSV file, a text cell that starts with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return would run as a formula when the file is opened in a spreadsheet;
+:func:`escape_csv_text` puts a ``'`` before such a cell (and before one that starts with ``'``),
+which spreadsheets show as text and do not display, and :func:`unescape_csv_text` takes it away
+when netdiffus reads the file back, so the text round-trips.
 
 Examples
 --------
@@ -6,6 +13,8 @@ Examples
 'a, b and 1 more'
 >>> skip_reason(InputError("x.csv:7: column 'v' has a non-numeric value ''"), "x.csv")
 "line 7: column 'v' has a non-numeric value ''"
+>>> escape_csv_text("=HYPERLINK(1)"), unescape_csv_text("'=HYPERLINK(1)"), escape_csv_text("cam")
+("'=HYPERLINK(1)", '=HYPERLINK(1)', 'cam')
 """
 
 from __future__ import annotations
@@ -18,8 +27,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from netdiffus.errors import InputError
+from netdiffus.io.summary import RepeatedWarnings
 
-__all__ = ["open_csv", "format_columns", "skip_reason", "skip_file"]
+__all__ = ["open_csv", "format_columns", "skip_reason", "skip_file", "escape_csv_text", "unescape_csv_text"]
+
+#: First characters that make a spreadsheet read a cell as a formula (and the escape itself).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def escape_csv_text(text: str) -> str:
+    """``text`` for a text cell of a CSV file: ``'`` before it if it starts like a formula (or with ``'``)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def unescape_csv_text(cell: str) -> str:
+    """The text of a cell :func:`escape_csv_text` wrote (other cells as they are)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
 
 
 @contextmanager
@@ -83,11 +106,16 @@ def skip_reason(exc: Exception, path: str | os.PathLike[str]) -> str:
 
 
 def skip_file(exc: InputError, path: str | os.PathLike[str], skipped: list[tuple[str, str]], *, strict: bool,
-              log: logging.Logger) -> None:
+              log: logging.Logger | RepeatedWarnings) -> None:
     """A file that cannot be used: raise ``exc`` with ``strict``; else add ``(path, reason)`` to
-    ``skipped`` and log one warning (``skipped x.csv: line 7: ...``) on the reader's ``log``."""
+    ``skipped`` and warn (``skipped x.csv: line 7: ...``) on ``log``: the reader's logger, or the
+    :class:`~netdiffus.io.summary.RepeatedWarnings` of a run (which logs the first few and counts
+    the rest)."""
     if strict:
         raise exc
     reason = skip_reason(exc, path)
     skipped.append((str(path), reason))
-    log.warning("skipped %s: %s", path, reason)
+    if isinstance(log, RepeatedWarnings):
+        log.warn("files skipped", f"skipped {path}: {reason}")
+    else:
+        log.warning("skipped %s: %s", path, reason)

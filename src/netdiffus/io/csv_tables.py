@@ -49,11 +49,11 @@ from typing import Literal, get_args
 import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
-from netdiffus.io.csv_common import format_columns, open_csv, skip_file
+from netdiffus.io.csv_common import format_columns, open_csv, skip_file, unescape_csv_text
 from netdiffus.io.csv_traces import aggregate_bins, fit_length, read_csv_traces
 from netdiffus.io.dataset import TRACE_COLUMNS, DatasetMeta, TraceDataset
-from netdiffus.io.labels import common_folder
-from netdiffus.io.summary import PrepareSummary
+from netdiffus.io.labels import ColumnLabels, FolderLabels, Labeler, common_folder, parse_label_from
+from netdiffus.io.summary import PrepareSummary, RepeatedWarnings
 
 __all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table", "wide_channels", "DEFAULT_VALUE_UNIT",
            "CsvLayout", "CSV_LAYOUTS"]
@@ -135,16 +135,43 @@ def wide_channels(names: Sequence[str]) -> list[tuple[str, int]] | None:
     return channels
 
 
-def read_wide_table(path: Path, *, label: str) -> tuple[np.ndarray, list[str], list[str], list[str] | None]:
+def _table_label(labeler: Labeler, trace_id: str, row: list[str], *, j_label: int | None, j_column: int | None,
+                 default: str) -> str | None:
+    """The label of a table row: from ``column:NAME``, else from another label source than
+    ``folder`` (the trace id), else the table's ``label`` column, else ``default``."""
+    if j_column is not None:
+        return unescape_csv_text(row[j_column].strip()) if j_column < len(row) and row[j_column].strip() else None
+    if not isinstance(labeler, FolderLabels):
+        return labeler.label_trace(trace_id)
+    if j_label is not None and j_label < len(row):
+        return unescape_csv_text(row[j_label].strip())
+    return default
+
+
+def _label_column(path: Path, header: list[str], labeler: Labeler) -> int | None:
+    """The column a ``column:NAME`` label source names (None for other sources)."""
+    if not isinstance(labeler, ColumnLabels):
+        return None
+    if labeler.column not in header:
+        raise InputError(f"{path}: no column {labeler.column!r} (columns: {format_columns(header)})")
+    return header.index(labeler.column)
+
+
+def read_wide_table(path: Path, *, label: str, labeler: Labeler | None = None,
+                    ) -> tuple[np.ndarray, list[str], list[str | None], list[str] | None]:
     """(values [N, C, T], ids, labels, channel names) of a wide table (a row per trace).
 
-    The id, ``label`` and ``source`` columns are metadata (see the module docstring); every other
-    column holds values (an empty cell is 0). The channel names are those of ``<channel>_<bin>``
+    The id, ``label`` and ``source`` columns are metadata (see the module docstring), and so is the
+    column of a ``column:NAME`` label source; every other column holds values (an empty cell is 0).
+    A row's label comes from ``labeler`` (default ``folder``: the ``label`` column, else
+    ``label``); None where it gives none. The channel names are those of ``<channel>_<bin>``
     value columns (see :func:`wide_channels`), else None (one unnamed channel).
     """
+    labeler = FolderLabels() if labeler is None else labeler
     header, rows = _rows(path)
     j_id, j_label = _find(header, ID_COLUMNS), _find(header, ("label",))
-    meta_cols = {j_id, j_label} | {j for j, h in enumerate(header) if h.lower() in TRACE_COLUMNS}
+    j_column = _label_column(path, header, labeler)
+    meta_cols = {j_id, j_label, j_column} | {j for j, h in enumerate(header) if h.lower() in TRACE_COLUMNS}
     value_cols = [j for j in range(len(header)) if j not in meta_cols]
     if not rows:
         raise InputError(f"{path}: table has no rows")
@@ -163,8 +190,10 @@ def read_wide_table(path: Path, *, label: str) -> tuple[np.ndarray, list[str], l
         i, k = bad[0]
         more = f" (and {len(bad) - 1} more cell(s))" if len(bad) > 1 else ""
         raise InputError(f"{path}:{i + 2}: column {header[value_cols[k]]!r} has a NaN or infinite value{more}")
-    ids = [row[j_id].strip() if j_id is not None else f"{path.stem}#{i}" for i, row in enumerate(rows)]
-    labels = [row[j_label].strip() if j_label is not None else label for row in rows]
+    ids = [unescape_csv_text(row[j_id].strip()) if j_id is not None and j_id < len(row) else f"{path.stem}#{i}"
+           for i, row in enumerate(rows)]
+    labels = [_table_label(labeler, tid, row, j_label=j_label, j_column=j_column, default=label)
+              for tid, row in zip(ids, rows, strict=True)]
     channels = wide_channels([header[j] for j in value_cols])
     if channels is None:
         return values[:, None, :], ids, labels, None
@@ -187,18 +216,40 @@ def _pick_channels(path: Path, values: np.ndarray, channels: list[str] | None, c
 
 
 def read_long_table(
-    path: Path, *, column: str | None, bin_width_s: float | None, label: str
-) -> tuple[list[np.ndarray], list[str], list[str]]:
-    """(series per trace, ids, labels) of a long table of (trace id, time, value) rows."""
+    path: Path, *, column: str | None, bin_width_s: float | None, label: str, labeler: Labeler | None = None,
+    max_bins: int | None = None,
+) -> tuple[list[np.ndarray], list[str], list[str | None]]:
+    """(series per trace ``[C, T_i]``, ids, labels) of a long table of (trace id, time, value) rows.
+
+    With a bin width the values are summed per bin from each trace's first row, and only the
+    bins a dataset can keep are made: the first ``max_bins`` (``length * aggregate``), else as many
+    as the table's shortest trace spans (the dataset is cut to its shortest trace). Labels as
+    :func:`read_wide_table` gives them (a trace's first row for ``column:NAME``).
+
+    Raises
+    ------
+    InputError
+        A missing column or a value that is not a number.
+    ConfigError
+        Bins that would not fit in memory: a bin width too small for the span, without a length
+        (``x.csv: 12 traces of 86,400,000 bins of 0.001 s would take 8.3 GB: give --length ...``).
+    """
+    labeler = FolderLabels() if labeler is None else labeler
     header, rows = _rows(path)
     j_id, j_time, j_label = _find(header, ID_COLUMNS), _find(header, TIME_COLUMNS), _find(header, ("label",))
+    if not rows:
+        raise InputError(f"{path}: table has no rows")
+    if j_id is None or j_time is None:
+        raise InputError(f"{path}: a long table needs an id column ({', '.join(ID_COLUMNS)}) and a time column "
+                         f"({', '.join(TIME_COLUMNS)}) (columns: {format_columns(header)})")
+    j_column = _label_column(path, header, labeler)
     names = _columns(column) or ["value"]
     for name in names:
         if name not in header:
             raise InputError(f"{path}: no column {name!r} (columns: {format_columns(header)})")
     j_vals = [header.index(name) for name in names]
     traces: dict[str, list[list[float]]] = {}
-    labels: dict[str, str] = {}
+    labels: dict[str, str | None] = {}
     for lineno, row in enumerate(rows, start=2):
         try:
             values = [float(row[j_time])] + [float(row[j]) for j in j_vals]
@@ -206,19 +257,44 @@ def read_long_table(
             raise InputError(f"{path}:{lineno}: time or {', '.join(names)} is not a number") from None
         if not np.isfinite(values).all():
             raise InputError(f"{path}:{lineno}: time or {', '.join(names)} is NaN or infinite")
-        key = row[j_id].strip()
+        key = unescape_csv_text(row[j_id].strip())
         traces.setdefault(key, []).append(values)
-        labels.setdefault(key, row[j_label].strip() if j_label is not None and j_label < len(row) else label)
-    series = []
-    for pts in traces.values():
-        arr = np.asarray(sorted(pts), dtype=np.float64)  # [rows, 1 + C], by time
-        if bin_width_s is None:
-            series.append(arr[:, 1:].T)
-        else:
-            b = np.floor((arr[:, 0] - arr[0, 0]) / bin_width_s).astype(np.int64)
-            series.append(np.stack([np.bincount(b, arr[:, 1 + c], minlength=int(b.max()) + 1)
-                                    for c in range(len(names))]))
+        if key not in labels:
+            labels[key] = _table_label(labeler, key, row, j_label=j_label, j_column=j_column, default=label)
+    points = [np.asarray(sorted(pts), dtype=np.float64) for pts in traces.values()]  # [rows, 1 + C], by time
+    if bin_width_s is None:
+        series = [arr[:, 1:].T for arr in points]
+    else:
+        series = _binned(path, points, bin_width_s, n_channels=len(names), max_bins=max_bins)
     return series, list(traces), [labels[k] for k in traces]
+
+
+#: The most values the bins of one long table may take (float64: 1 GiB).
+MAX_TABLE_VALUES = 1 << 27
+
+
+def _binned(path: Path, points: list[np.ndarray], bin_width_s: float, *, n_channels: int,
+            max_bins: int | None) -> list[np.ndarray]:
+    """Values summed per bin of each trace's (time, values) rows, from its first row: as many bins
+    as a dataset can keep (see :func:`read_long_table`), refused when they would not fit."""
+    with np.errstate(over="ignore"):
+        spans = [float((arr[-1, 0] - arr[0, 0]) / bin_width_s) for arr in points]  # in bins (maybe inf)
+    n_bins = min(float(max_bins) if max_bins is not None else min(spans) + 1, max(spans) + 1)
+    if len(points) * n_channels * n_bins > MAX_TABLE_VALUES:
+        fix = "a smaller --length" if max_bins is not None else "--length (the bins to keep)"
+        raise ConfigError(
+            f"{path}: {len(points)} traces of {n_bins:,.0f} bins of {bin_width_s:g} s would take "
+            f"{len(points) * n_channels * n_bins * 8 / 1e9:,.1f} GB: give {fix} or a wider --bin-width")
+    keep = max_bins if max_bins is not None else int(min(spans)) + 1
+    out = []
+    for arr, span in zip(points, spans, strict=True):
+        with np.errstate(over="ignore"):
+            rel = (arr[:, 0] - arr[0, 0]) / bin_width_s
+        inside = rel < keep
+        b = np.floor(rel[inside]).astype(np.int64)
+        n = keep if span + 1 >= keep else int(span) + 1
+        out.append(np.stack([np.bincount(b, arr[inside, 1 + c], minlength=n)[:n] for c in range(n_channels)]))
+    return out
 
 
 def _columns(column: str | None) -> list[str]:
@@ -236,6 +312,8 @@ class _Gathered:
     sources: list[str] = field(default_factory=list)
     kinds: set[str] = field(default_factory=set)  # the layouts read
     channel_names: dict[tuple[str, ...], str] = field(default_factory=dict)  # channel names -> first input
+    warnings: RepeatedWarnings = field(default_factory=lambda: RepeatedWarnings(log))
+    labeler: Labeler = field(default_factory=FolderLabels)
 
 
 def prepare_csv(
@@ -262,14 +340,16 @@ def prepare_csv(
     without ``.csv`` files is passed over when other inputs have some.
     """
     t_start = time.perf_counter() if t_start is None else t_start
-    if label_from != "folder":
-        raise ConfigError(f"label_from must be 'folder' for CSV inputs (got {label_from!r})")
+    labeler = parse_label_from(label_from)
+    if labeler.per_flow:
+        raise ConfigError(f"label_from {label_from} is a flow table (5-tuples): it labels flows of captures, "
+                          "not CSV traces (a table of file names or trace ids and labels does)")
     if layout not in CSV_LAYOUTS:
         raise ConfigError(f"csv_layout must be {', '.join(CSV_LAYOUTS[:-1])} or {CSV_LAYOUTS[-1]} (got {layout!r})")
     if column is not None and not _columns(column):
         raise ConfigError(f"column must name at least one column (got {column!r})")
     summary = PrepareSummary()
-    got = _Gathered()
+    got = _Gathered(labeler=labeler)
     paths = [Path(item) for item in inputs]
     empty = [p for p in paths if p.is_dir() and next(p.rglob("*.csv"), None) is None]
     if empty and len(empty) == len(paths):
@@ -277,18 +357,21 @@ def prepare_csv(
     # per-trace files given directly (a shell glob): labelled by their folder below the deepest
     # folder holding all of them, as if that folder had been given
     files_root = common_folder([p for p in paths if p.is_file()])
-    for path in paths:
-        if path in empty:  # a folder without CSV files next to inputs with some
-            log.debug("no .csv files under %s", path)
-            continue
-        kind = detect_layout(path, column=column) if layout == "auto" else layout
-        got.kinds.add(kind)
-        if kind == "per-trace":
-            _read_per_trace(path, got, summary, column=column, length=length, aggregate=aggregate, strict=strict,
-                            progress=progress, files_root=files_root)
-        else:
-            _read_table(path, got, summary, kind=kind, column=column, length=length, aggregate=aggregate,
-                        bin_width_s=bin_width_s, strict=strict)
+    try:
+        for path in paths:
+            if path in empty:  # a folder without CSV files next to inputs with some
+                log.debug("no .csv files under %s", path)
+                continue
+            kind = detect_layout(path, column=column) if layout == "auto" else layout
+            got.kinds.add(kind)
+            if kind == "per-trace":
+                _read_per_trace(path, got, summary, column=column, length=length, aggregate=aggregate,
+                                strict=strict, progress=progress, files_root=files_root)
+            else:
+                _read_table(path, got, summary, kind=kind, column=column, length=length, aggregate=aggregate,
+                            bin_width_s=bin_width_s, strict=strict)
+    finally:
+        got.warnings.close()
     ds = _dataset(got, summary, inputs=inputs, column=column, length=length, aggregate=aggregate,
                   bin_width_s=bin_width_s, unit=unit)
     summary.elapsed_s = time.perf_counter() - t_start
@@ -306,27 +389,24 @@ def _read_per_trace(path: Path, got: _Gathered, summary: PrepareSummary, *, colu
                 f"{path} reads as one trace per file (columns: {format_columns(header)}): name its value "
                 f"column (--column {header[-1] if header else 'NAME'}), or give --csv-layout wide or long")
         raise ConfigError("column is required for per-trace CSV files (e.g. --column frame_sum_dl)")
-    per_channel = []
+    datasets = []
     for name in _columns(column):  # one read per channel; files skipped for any channel drop out
         ds, s = read_csv_traces(path, column=name, length=length, aggregate=aggregate, strict=strict,
-                                progress=progress)
-        per_channel.append(ds)
+                                progress=progress, warnings=got.warnings, label_from=got.labeler,
+                                label_root=files_root if path.is_file() else None)
+        datasets.append(ds)
         summary.skipped += [x for x in s.skipped if x not in summary.skipped]
-    common = set.intersection(*(set(ds.ids) for ds in per_channel))
-    first = per_channel[0]
-    keep = [i for i, tid in enumerate(first.ids) if tid in common]
+    rows = [{tid: k for k, tid in enumerate(ds.ids)} for ds in datasets]
+    first = datasets[0]
+    keep = [i for i, tid in enumerate(first.ids) if all(tid in r for r in rows)]
     summary.files_read += len(keep)
     for i in keep:
         tid = first.ids[i]
-        rows_c = [ds.series[ds.ids.index(tid), 0].astype(np.float64) for ds in per_channel]
-        t_min = min(len(r) for r in rows_c)
-        got.series.append(np.stack([r[:t_min] for r in rows_c]))
-        if path.is_file() and files_root is not None:
-            got.ids.append(path.relative_to(files_root).with_suffix("").as_posix())
-            got.labels.append(path.parent.relative_to(files_root).as_posix())
-        else:
-            got.ids.append(tid)
-            got.labels.append(first.labels[i])
+        rows_c = [ds.series[r[tid], 0].astype(np.float64) for ds, r in zip(datasets, rows, strict=True)]
+        t_min = min(len(x) for x in rows_c)
+        got.series.append(np.stack([x[:t_min] for x in rows_c]))
+        got.ids.append(tid)
+        got.labels.append(first.labels[i])
         got.sources.append(first.sources[i])
     if keep:
         got.channel_names.setdefault(tuple(_columns(column)), str(path))
@@ -340,23 +420,32 @@ def _read_table(path: Path, got: _Gathered, summary: PrepareSummary, *, kind: De
     here = "."
     try:
         if kind == "wide":
-            values, tids, tlabels, table_channels = read_wide_table(path, label=here)
+            values, tids, tlabels, table_channels = read_wide_table(path, label=here, labeler=got.labeler)
             values, names = _pick_channels(path, values, table_channels, column)
             rows = list(values)
         else:
-            rows, tids, tlabels = read_long_table(path, column=column, bin_width_s=bin_width_s, label=here)
+            rows, tids, tlabels = read_long_table(path, column=column, bin_width_s=bin_width_s, label=here,
+                                                  labeler=got.labeler,
+                                                  max_bins=None if length is None else length * aggregate)
             names = _columns(column) or ["value"]
     except InputError as exc:
-        skip_file(exc, path, summary.skipped, strict=strict, log=log)
+        skip_file(exc, path, summary.skipped, strict=strict, log=got.warnings)
         return
+    unlabelled = [tid for tid, lab in zip(tids, tlabels, strict=True) if lab is None]
+    if unlabelled:
+        got.warnings.warn("warnings", f"{path}: {len(unlabelled)} of {len(tids)} trace(s) have no label "
+                          f"({got.labeler.describe()} gives none; first: {unlabelled[0]}): left out")
+        summary.warnings.append((str(path), f"{len(unlabelled)} trace(s) without a label left out"))
     got.channel_names.setdefault(tuple(names), str(path))
-    for r in rows:
+    for r, tid, lab in zip(rows, tids, tlabels, strict=True):
+        if lab is None:
+            continue
         if length is not None:
             r = fit_length(r, length * aggregate)
         got.series.append(aggregate_bins(r, aggregate))
-    got.ids += tids
-    got.labels += tlabels
-    got.sources += [str(path)] * len(tids)
+        got.ids.append(tid)
+        got.labels.append(lab)
+        got.sources.append(str(path))
     summary.files_read += 1
 
 

@@ -27,14 +27,15 @@ from typing import Literal
 import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
-from netdiffus.io.csv_common import format_columns, open_csv, skip_file
+from netdiffus.io.csv_common import format_columns, open_csv, skip_file, unescape_csv_text
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.labels import ColumnLabels, Labeler, parse_label_from
+from netdiffus.io.summary import RepeatedWarnings
 
 __all__ = ["read_csv_traces", "CsvReadSummary", "aggregate_bins", "fit_length"]
 
 log = logging.getLogger(__name__)
 
-LabelFrom = Literal["folder"]
 Padding = Literal["zero", "drop"]
 
 
@@ -72,16 +73,21 @@ def fit_length(x: np.ndarray, length: int | None) -> np.ndarray:
     return np.concatenate([x, pad], axis=-1)
 
 
-def _read_column(path: Path, column: str) -> np.ndarray:
+def _read_column(path: Path, column: str, *, label_column: str | None = None) -> tuple[np.ndarray, str | None]:
+    """The values of ``column`` of one per-trace file, and (with ``label_column``) the trace's
+    label: that column's value, the same in every row (None if it is empty in every row)."""
     with open_csv(path) as reader:
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise InputError(f"{path}: file is empty") from None
-        if column not in header:
-            raise InputError(f"{path}: no column {column!r} (columns: {format_columns(header)})")
+        for name in (column, label_column):
+            if name is not None and name not in header:
+                raise InputError(f"{path}: no column {name!r} (columns: {format_columns(header)})")
         j = header.index(column)
-        values = []
+        j_label = None if label_column is None else header.index(label_column)
+        values: list[float] = []
+        labels: set[str] = set()
         for lineno, row in enumerate(reader, start=2):
             if not row:
                 continue
@@ -90,13 +96,19 @@ def _read_column(path: Path, column: str) -> np.ndarray:
             except (ValueError, IndexError):
                 cell = row[j] if j < len(row) else "<missing>"
                 raise InputError(f"{path}:{lineno}: column {column!r} has a non-numeric value {cell!r}") from None
+            if j_label is not None and j_label < len(row) and row[j_label].strip():
+                labels.add(unescape_csv_text(row[j_label].strip()))
     if not values:
         raise InputError(f"{path}: column {column!r} has no rows")
+    if len(labels) > 1:
+        shown = ", ".join(sorted(labels)[:3])
+        raise InputError(f"{path}: column {label_column!r} changes within the file ({shown}): a trace file has one "
+                         "label")
     arr = np.asarray(values, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         bad = int(np.flatnonzero(~np.isfinite(arr))[0]) + 2
         raise InputError(f"{path}:{bad}: column {column!r} has a NaN or infinite value")
-    return arr
+    return arr, (labels.pop() if labels else None)
 
 
 def read_csv_traces(
@@ -105,11 +117,13 @@ def read_csv_traces(
     column: str,
     length: int | None = None,
     aggregate: int = 1,
-    label_from: LabelFrom = "folder",
+    label_from: str | Labeler = "folder",
     bin_width_s: float | None = None,
     unit: str = "",
     strict: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    warnings: RepeatedWarnings | None = None,
+    label_root: Path | None = None,
 ) -> tuple[TraceDataset, CsvReadSummary]:
     """Read every ``*.csv`` under ``input_dir`` as one trace of ``column``.
 
@@ -124,8 +138,12 @@ def read_csv_traces(
         trace's length, so all traces share one length.
     aggregate : int
         Sum groups of this many bins (after truncation to ``length * aggregate`` raw bins).
-    label_from : {"folder"}
-        The label is the file's folder relative to ``input_dir`` (``"."`` for files at the top).
+    label_from : str or Labeler
+        Where the label comes from (see :mod:`netdiffus.io.labels`): ``folder`` (default: the
+        file's folder relative to ``input_dir``, ``"."`` for files at the top), ``regex:PATTERN``
+        (searched in the file's path relative to ``input_dir``), ``csv:FILE`` (a table of file
+        names or trace ids) or ``column:NAME`` (a column of the file, the same in every row). A
+        file without a label is skipped.
     bin_width_s : float, optional
         Width of one raw bin in seconds; stored (times ``aggregate``) in the metadata.
     unit : str
@@ -135,6 +153,10 @@ def read_csv_traces(
         raises :class:`InputError`; if False it is skipped with a logged warning and listed in the
         summary.
     progress : callable(done, total), optional
+    warnings : RepeatedWarnings, optional
+        Where a skipped file is warned about (default: this module's logger, every time).
+    label_root : path, optional
+        When ``input_dir`` is one file: the folder its label and id count from (default: its own).
 
     Returns
     -------
@@ -144,8 +166,9 @@ def read_csv_traces(
     root = Path(input_dir)
     if not root.exists():
         raise InputError(f"input path {root} does not exist")
-    if label_from != "folder":
-        raise ConfigError(f"label_from must be 'folder' for CSV traces (got {label_from!r})")
+    labeler = parse_label_from(label_from) if isinstance(label_from, str) else label_from
+    if labeler.per_flow:
+        raise ConfigError(f"label_from {labeler.describe()} labels flows of captures, not CSV traces")
     if aggregate < 1:
         raise ConfigError(f"aggregate must be >= 1 (got {aggregate})")
     if length is not None and length < 1:
@@ -158,18 +181,23 @@ def read_csv_traces(
 
     summary = CsvReadSummary()
     series, labels, ids, sources = [], [], [], []
+    label_column = labeler.column if isinstance(labeler, ColumnLabels) else None
+    base = root if root.is_dir() else (label_root or root.parent)  # labels and ids count from here
     for i, path in enumerate(files):
         try:
-            raw = _read_column(path, column)
+            raw, label = _read_column(path, column, label_column=label_column)
+            if label_column is None:
+                label = labeler.label_file(path, base)
+            if label is None:
+                raise InputError(f"{path}: no label ({labeler.describe()} gives none for this file)")
         except InputError as exc:
-            skip_file(exc, path, summary.skipped, strict=strict, log=log)
+            skip_file(exc, path, summary.skipped, strict=strict, log=log if warnings is None else warnings)
             continue
         if length is not None:
             raw = fit_length(raw, length * aggregate)
         series.append(aggregate_bins(raw, aggregate))
-        rel = path.parent.relative_to(root) if root.is_dir() else Path(".")
-        labels.append(rel.as_posix())
-        ids.append(path.relative_to(root).with_suffix("").as_posix() if root.is_dir() else path.stem)
+        labels.append(label)
+        ids.append(path.relative_to(base).with_suffix("").as_posix())
         sources.append(str(path))
         summary.files_read += 1
         if progress is not None:

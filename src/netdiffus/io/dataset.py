@@ -57,6 +57,8 @@ META_KEY = b"netdiffus"
 #: CSV that netdiffus writes (then one column per bin and channel). Readers of such a CSV treat
 #: exactly these columns as metadata, never as values.
 TRACE_COLUMNS: tuple[str, ...] = ("id", "label", "source")
+#: Values per Parquet row group written (bounds the writer's memory).
+ROW_GROUP_VALUES = 1 << 20
 #: Training traces a class needs: ``fit`` refuses fewer; ``prepare`` and ``split`` warn earlier.
 MIN_TRACES_PER_CLASS = 2
 
@@ -120,9 +122,9 @@ class TraceDataset:
         if series.ndim != 3:
             raise DatasetError(f"series must have shape [N, C, T] (got shape {tuple(series.shape)})")
         self.series = series
-        self.labels = [str(x) for x in self.labels]
-        self.ids = [str(x) for x in self.ids]
-        self.sources = [str(x) for x in self.sources]
+        self.labels = _strings(self.labels)
+        self.ids = _strings(self.ids)
+        self.sources = _strings(self.sources)
         n = series.shape[0]
         for name in ("labels", "ids", "sources"):
             if len(getattr(self, name)) != n:
@@ -132,7 +134,9 @@ class TraceDataset:
                 self.meta.channels = default_channel_names(series.shape[1])
             else:
                 raise DatasetError(
-                    f"meta.channels must name {series.shape[1]} channels (got {self.meta.channels})"
+                    f"the series have {series.shape[1]} channel(s) [N, C, T] = {list(series.shape)} but "
+                    f"meta.channels names {len(self.meta.channels)} ({self.meta.channels}): series and metadata "
+                    "disagree"
                 )
 
     # -- shape ---------------------------------------------------------------------------------
@@ -188,6 +192,13 @@ class TraceDataset:
             )
 
 
+def _strings(values: Sequence[Any]) -> list[str]:
+    """``values`` as a list of str: the list itself when it is one (no copy of a million ids)."""
+    if isinstance(values, list) and all(type(v) is str for v in values):
+        return values
+    return [str(v) for v in values]
+
+
 def default_channel_names(n_channels: int) -> list[str]:
     """The names of channels nobody named: ``["value"]`` for one, ``["ch0", "ch1", ...]`` for more."""
     return [f"ch{i}" for i in range(n_channels)] if n_channels > 1 else ["value"]
@@ -217,6 +228,8 @@ def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
     ------
     InputError
         If ``path`` is a folder, lies under a file, or cannot be written (see :func:`atomic_path`).
+    OSError
+        Writing failed (a full disk): ``filename`` names ``path``; no file is left at ``path``.
     """
     require_dataset(dataset, "dataset")
     path = Path(path)
@@ -236,8 +249,15 @@ def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
     meta = dataset.meta.to_json()
     meta["length"] = t
     table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+    # row groups of about ROW_GROUP_VALUES values: the writer's buffers (list levels, pages) stay
+    # small whatever the number of traces
+    rows = max(1, ROW_GROUP_VALUES // max(c * t, 1))
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        try:
+            pq.write_table(table, tmp, compression="zstd", row_group_size=rows)
+        except OSError as exc:  # a full disk: name the file (its write error names none)
+            exc.filename = str(path)
+            raise
     return path
 
 

@@ -8,15 +8,22 @@
     is the first group if the pattern has one, else the whole match. No match: the file is skipped.
 ``csv:FILE``
     A table of labels. Either a file-name table (columns ``file`` (or ``filename``, ``name``,
-    ``path``) and ``label``): the capture's name, or its path relative to the input, gives the
-    label. Or a flow table with CICFlowMeter columns (``Source IP``, ``Source Port``,
-    ``Destination IP``, ``Destination Port``, ``Protocol``, ``Timestamp``, ``Label``): a flow takes
+    ``path``, ``id``, ``trace_id``) and ``label``): the capture's (or CSV file's) name, its path
+    relative to the input, or the trace id of a row of a CSV table gives the label. Or a flow
+    table with CICFlowMeter columns (``Source IP``, ``Source Port``, ``Destination IP``,
+    ``Destination Port``, ``Protocol``, ``Timestamp``, ``Label``): a flow takes
     the label of the row with the same bidirectional 5-tuple whose timestamp is nearest to the
     flow's start (within ``time_window_s`` if given). CICFlowMeter timestamps are local time: give
     their offset from UTC with ``utc_offset_h`` (-3 for CIC-IDS2017). Flows without a row are
     dropped and counted as unmatched. The flow table ``netdiffus export --flows`` writes (``client``,
     ``client_port``, ``server``, ``server_port``, ``transport``, ``label``) works the same way, so an
     exported capture can be prepared again with its labels.
+``column:NAME``
+    CSV inputs only: the value of column NAME of the trace (of its file, the same in every row;
+    of its row in a wide table; of its rows in a long table), e.g. ``column:platform``.
+
+For the rows of a wide or long CSV table, ``regex:`` is searched in the trace id and ``csv:`` looks
+the trace id up; with ``folder`` a table's ``label`` column is used when it has one.
 
 Labellers are small picklable objects so the worker processes can apply them.
 
@@ -42,7 +49,7 @@ from pathlib import Path
 
 from netdiffus.errors import ConfigError, InputError
 from netdiffus.io.assembly import FlowKey, parse_ip
-from netdiffus.io.csv_common import format_columns, open_csv
+from netdiffus.io.csv_common import format_columns, open_csv, unescape_csv_text
 
 __all__ = [
     "common_folder",
@@ -51,11 +58,12 @@ __all__ = [
     "RegexLabels",
     "CsvFileLabels",
     "CsvFlowLabels",
+    "ColumnLabels",
     "parse_label_from",
     "check_label_options",
 ]
 
-FILE_COLUMNS = ("file", "filename", "file_name", "name", "path")
+FILE_COLUMNS = ("file", "filename", "file_name", "name", "path", "id", "trace_id", "trace")
 FLOW_COLUMNS = ("source ip", "source port", "destination ip", "destination port", "protocol")
 # The flow table ``netdiffus export --flows`` writes: the same 5-tuple under other names, no time.
 EXPORT_FLOW_COLUMNS = ("client", "client_port", "server", "server_port", "transport")
@@ -72,7 +80,8 @@ _TIME_FORMATS = (
 
 
 class Labeler:
-    """Base: ``label_file`` for file-level traces, ``label_flow`` for flows (None = no label)."""
+    """Base: ``label_file`` for file-level traces, ``label_flow`` for flows, ``label_trace`` for
+    the rows of a CSV table (None = no label)."""
 
     per_flow = False
 
@@ -81,6 +90,10 @@ class Labeler:
 
     def label_flow(self, path: Path, root: Path, flow: FlowKey, start_s: float) -> str | None:
         return self.label_file(path, root)
+
+    def label_trace(self, trace_id: str) -> str | None:
+        """The label of a row of a CSV table by its trace id (None: this source says nothing)."""
+        return None
 
     def describe(self) -> str:
         return type(self).__name__
@@ -125,16 +138,20 @@ class RegexLabels(Labeler):
         try:
             self._re = re.compile(self.pattern)
         except re.error as exc:
-            raise ConfigError(f"label_from regex is invalid: {exc} (got {self.pattern!r})") from None
+            # the pattern as typed: a repr would double its backslashes
+            raise ConfigError(f"label_from regex is invalid: {exc} (got '{self.pattern}')") from None
 
     def label_file(self, path: Path, root: Path) -> str | None:
-        m = self._re.search(_rel(path, root).as_posix())
+        return self.label_trace(_rel(path, root).as_posix())
+
+    def label_trace(self, trace_id: str) -> str | None:
+        m = self._re.search(trace_id)
         if m is None:
             return None
         return m.group(1) if self._re.groups else m.group(0)
 
     def describe(self) -> str:
-        return f"regex {self.pattern!r}"
+        return f"regex '{self.pattern}'"
 
 
 @dataclass
@@ -146,13 +163,29 @@ class CsvFileLabels(Labeler):
 
     def label_file(self, path: Path, root: Path) -> str | None:
         rel = _rel(path, root).as_posix()
-        for k in (rel, path.name, path.stem):
+        for k in (rel, path.name, path.stem, _rel(path, root).with_suffix("").as_posix()):
             if k in self.table:
                 return self.table[k]
         return None
 
+    def label_trace(self, trace_id: str) -> str | None:
+        return self.table.get(trace_id)
+
     def describe(self) -> str:
         return f"file names in {self.source}"
+
+
+@dataclass
+class ColumnLabels(Labeler):
+    """CSV inputs: the label is the value of ``column`` (read by the CSV readers)."""
+
+    column: str
+
+    def label_file(self, path: Path, root: Path) -> str | None:
+        return None
+
+    def describe(self) -> str:
+        return f"column {self.column!r}"
 
 
 @dataclass
@@ -255,13 +288,14 @@ def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_
                 if len(row) <= max(js + [j_label]):
                     continue
                 try:
-                    src, sport, dst, dport, proto = (row[j].strip() for j in js)
-                    proto = _TRANSPORTS.get(proto.lower(), proto)
-                    key = FlowKey(int(float(proto)), _ip_text(src), int(float(sport)), _ip_text(dst), int(float(dport)))
+                    src, sport, dst, dport, proto_text = (row[j].strip() for j in js)
+                    proto = _TRANSPORTS.get(proto_text.lower()) or int(float(proto_text))
+                    key = FlowKey(proto, _ip_text(src), int(float(sport)), _ip_text(dst), int(float(dport)))
                 except ValueError:
                     raise InputError(f"{path}:{lineno}: bad address, port or protocol in {row[js[0]]!r}") from None
                 t = _parse_time(row[j_time], utc_offset_h) if j_time is not None else None
-                rows.setdefault(key.canonical(), []).append((t if t is not None else 0.0, row[j_label].strip()))
+                label = unescape_csv_text(row[j_label].strip())
+                rows.setdefault(key.canonical(), []).append((t if t is not None else 0.0, label))
             for v in rows.values():
                 v.sort()
             return CsvFlowLabels(rows=rows, time_window_s=time_window_s, source=str(path), timed=j_time is not None)
@@ -272,7 +306,8 @@ def read_label_csv(path: str | Path, *, time_window_s: float | None = None, utc_
                 f"({', '.join(FLOW_COLUMNS)}, or {', '.join(EXPORT_FLOW_COLUMNS)} as netdiffus export --flows "
                 "writes them)"
             )
-        table = {row[j_file].strip(): row[j_label].strip() for row in reader if len(row) > max(j_file, j_label)}
+        table = {unescape_csv_text(row[j_file].strip()): unescape_csv_text(row[j_label].strip())
+                 for row in reader if len(row) > max(j_file, j_label)}
         return CsvFileLabels(table=table, source=str(path))
 
 
@@ -283,7 +318,7 @@ def _ip_text(text: str) -> str:
 
 
 def parse_label_from(spec: str, *, time_window_s: float | None = None, utc_offset_h: float = 0.0) -> Labeler:
-    """A :class:`Labeler` from ``folder``, ``regex:PATTERN`` or ``csv:FILE``.
+    """A :class:`Labeler` from ``folder``, ``regex:PATTERN``, ``csv:FILE`` or ``column:NAME``.
 
     ``time_window_s`` and ``utc_offset_h`` apply to ``csv:`` flow tables; they are checked (see
     :func:`check_label_options`) whatever ``spec`` is, so a bad value fails before any work.
@@ -302,4 +337,6 @@ def parse_label_from(spec: str, *, time_window_s: float | None = None, utc_offse
         return RegexLabels(spec[6:])
     if spec.startswith("csv:") and len(spec) > 4:
         return read_label_csv(spec[4:], time_window_s=time_window_s, utc_offset_h=utc_offset_h)
-    raise ConfigError(f"label_from must be folder, regex:PATTERN or csv:FILE (got {spec!r})")
+    if spec.startswith("column:") and spec[7:].strip():
+        return ColumnLabels(spec[7:].strip())
+    raise ConfigError(f"label_from must be folder, regex:PATTERN, csv:FILE or column:NAME (got '{spec}')")

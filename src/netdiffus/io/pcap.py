@@ -50,14 +50,14 @@ Examples
 
 from __future__ import annotations
 
-import gzip
+import logging
 import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal, get_args
+from typing import BinaryIO, Literal, Protocol, get_args
 
 import numpy as np
 
@@ -81,6 +81,9 @@ __all__ = [
 Decoder = Literal["fast", "dpkt"]
 DECODERS: tuple[Decoder, ...] = get_args(Decoder)
 WarningCallback = Callable[[str], None]
+
+
+log = logging.getLogger(__name__)
 
 
 class CaptureError(InputError):
@@ -120,8 +123,17 @@ IPV6_EXT = (0, 43, 60)  # hop-by-hop, routing, destination options
 IPV6_FRAG = 44
 V4_MAPPED = np.uint64(0xFFFF00000000)
 
-# A record longer than this is taken as corruption, not a packet (jumbo frames and TSO fit).
+# A record longer than this is taken as corruption, not a packet (jumbo frames and TSO fit): it is
+# skipped (and counted), and so is an original length beyond it.
 MAX_RECORD = 1 << 18
+#: A record stamped more than this away from both its neighbours, which agree with each other, is
+#: taken as a bad timestamp (nanoseconds; one day).
+MAX_TIME_JUMP_NS = 86_400 * 10**9
+#: Refuse gzip data that expands more than this many times (a compression bomb, or not a capture);
+#: captures, even exported ones with zero-filled payloads, stay far below.
+DEFAULT_MAX_GZIP_RATIO = 200
+#: Output of a gzip stream below which the ratio is not judged (bytes).
+_GZIP_RATIO_FLOOR = 64 * 2**20
 # pcapng blocks other than packets (name resolution, custom) may be larger.
 MAX_BLOCK = 1 << 24
 # Header bytes kept per packet for decoding: link (<= 22) + IPv4 with options (<= 60) or IPv6 with
@@ -138,10 +150,68 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
 
 PCAPNG_KNOWN_IGNORED = {4, 5, 7, 9, 10, 0x0BAD, 0x40000BAD, 0x80000001}  # NRB, ISB, ..., custom
-PCAPNG_IDB, PCAPNG_PB, PCAPNG_SPB, PCAPNG_EPB = 1, 2, 3, 6
+PCAPNG_IDB, PCAPNG_PB, PCAPNG_SPB, PCAPNG_EPB, PCAPNG_SHB = 1, 2, 3, 6, 0x0A0D0D0A
 
 
 # -- data -----------------------------------------------------------------------------------------
+@dataclass
+class ReadStats:
+    """What reading one capture met besides its packets, filled in as it reads.
+
+    Attributes
+    ----------
+    records : int
+        Records read (packets, before any was skipped).
+    retimed : int
+        Records whose timestamp was implausible (zero, or a day or more away from both neighbours
+        while they agree): timed as the record before them (the first: as the one after it).
+    length_fixed : int
+        Records whose original (wire) length was implausible (over :data:`MAX_RECORD`, or below
+        the captured length): counted at their captured length.
+    oversized : int
+        Records skipped: captured length over :data:`MAX_RECORD`.
+    bad_blocks : int
+        pcapng blocks skipped: too short for their type, or a packet longer than its block.
+    undecoded : int
+        Packets the dpkt decoder could not decode (IP in IP nested too deeply): their outer
+        headers were decoded as the fast decoder does.
+    cut_short : bool
+        The capture (or its gzip stream) ends inside a record: the records before it were read.
+    """
+
+    records: int = 0
+    retimed: int = 0
+    length_fixed: int = 0
+    oversized: int = 0
+    bad_blocks: int = 0
+    undecoded: int = 0
+    cut_short: bool = False
+
+    def add(self, other: ReadStats) -> None:
+        """Add the counts of ``other`` (another capture's) to these."""
+        for k in ("records", "retimed", "length_fixed", "oversized", "bad_blocks", "undecoded"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.cut_short = self.cut_short or other.cut_short
+
+    def messages(self, name: str) -> list[str]:
+        """One warning per kind of problem met, naming ``name`` and the count."""
+        out = []
+        if self.retimed:
+            out.append(f"{name}: {self.retimed} record(s) with an implausible timestamp (0, or a day or more "
+                       "from both neighbours): timed as their neighbour")
+        if self.length_fixed:
+            out.append(f"{name}: {self.length_fixed} record(s) with an implausible original length (over "
+                       f"{MAX_RECORD} bytes, or below the bytes captured): counted at their captured length")
+        if self.oversized:
+            out.append(f"{name}: skipped {self.oversized} record(s) of more than {MAX_RECORD} bytes")
+        if self.bad_blocks:
+            out.append(f"{name}: skipped {self.bad_blocks} corrupt pcapng block(s) (too short for their type)")
+        if self.undecoded:
+            out.append(f"{name}: {self.undecoded} packet(s) nested too deeply for dpkt (IP in IP): their outer "
+                       "headers decoded as the fast decoder does")
+        return out
+
+
 @dataclass
 class RawBatch:
     """Records of one chunk of a capture, before header decoding.
@@ -234,26 +304,83 @@ def capture_kind(head: bytes) -> Literal["pcap", "pcapng", "gzip"] | None:
     return None
 
 
-def _open(source: str | os.PathLike[str] | BinaryIO, name: str) -> tuple[BinaryIO, bool]:
-    """Open ``source`` (decompressing gzip) and return (stream, owned)."""
+class _Readable(Protocol):
+    def read(self, n: int, /) -> bytes: ...
+
+
+def _open(source: str | os.PathLike[str] | BinaryIO, name: str, *, max_gzip_ratio: float | None,
+          stats: ReadStats) -> tuple[_Readable, BinaryIO | None]:
+    """Open ``source`` (decompressing gzip): (stream to read, file to close or None)."""
     if isinstance(source, (str, os.PathLike)):
         try:
             fh: BinaryIO = open(source, "rb")
         except OSError as exc:
             raise CaptureError(f"{name}: cannot open ({exc.strerror})") from None
-        owned = True
+        owned: BinaryIO | None = fh
     else:
-        fh, owned = source, False
-    head = _peek(fh, 2)
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=fh, mode="rb"), True  # type: ignore[return-value]
+        fh, owned = source, None
+    if _peek(fh, 2) == GZIP_MAGIC:
+        return _Gunzip(fh, name, max_ratio=max_gzip_ratio, stats=stats), owned
     return fh, owned
+
+
+class _Gunzip:
+    """The decompressed bytes of a gzip stream (every member), read chunk by chunk.
+
+    A stream cut short ends after the bytes before the cut (``cut`` is then true), as a plain
+    capture cut short does; one that expands more than ``max_ratio`` times is refused early.
+    """
+
+    def __init__(self, fh: BinaryIO, name: str, *, max_ratio: float | None, stats: ReadStats) -> None:
+        self.fh, self.name, self.max_ratio, self.stats = fh, name, max_ratio, stats
+        self.z = zlib.decompressobj(wbits=31)
+        self.tail = b""  # compressed bytes read, not yet decompressed
+        self.n_in = self.n_out = 0
+        self.done = self.cut = False
+        self.between = False  # at the end of a member (the stream may end here)
+
+    def read(self, n: int) -> bytes:
+        parts: list[bytes] = []
+        have = 0
+        while have < n and not self.done:
+            if not self.tail:
+                self.tail = self.fh.read(1 << 16)
+                self.n_in += len(self.tail)
+                if not self.tail:  # the input ends: inside a member, the stream is cut short
+                    self.cut = not self.between
+                    self.done = True
+                    break
+            self.between = False
+            try:
+                out = self.z.decompress(self.tail, n - have)
+            except zlib.error as exc:
+                raise CaptureError(f"{self.name}: corrupt compressed data ({exc})") from None
+            self.tail = self.z.unconsumed_tail
+            if self.z.eof:  # end of a member: another may follow
+                rest = self.z.unused_data + self.tail
+                self.z = zlib.decompressobj(wbits=31)
+                self.between = True
+                if rest and not rest.startswith(GZIP_MAGIC):
+                    self.done = True  # trailing bytes that are not gzip (padding): the data is complete
+                self.tail = rest
+            parts.append(out)
+            have += len(out)
+            self._check_ratio(len(out))
+        return b"".join(parts)
+
+    def _check_ratio(self, produced: int) -> None:
+        self.n_out += produced
+        if self.max_ratio and self.n_out > max(_GZIP_RATIO_FLOOR, self.max_ratio * self.n_in):
+            raise CaptureError(
+                f"{self.name}: gzip data expands more than {self.max_ratio:g} times ({self.n_in:,} bytes to over "
+                f"{self.n_out:,} so far): a compression bomb, or not a capture (--max-gzip-ratio 0 lifts the "
+                "limit)")
 
 
 def _peek(fh: BinaryIO, n: int) -> bytes:
     if hasattr(fh, "peek"):
         try:
-            return fh.peek(n)[:n]  # type: ignore[attr-defined]
+            return fh.peek(n)[:n]
         except (OSError, ValueError):
             pass
     pos = fh.tell()
@@ -265,7 +392,7 @@ def _peek(fh: BinaryIO, n: int) -> bytes:
 class _Chunks:
     """Reads a stream in chunks, keeping the unread tail of the previous chunk."""
 
-    def __init__(self, fh: BinaryIO, name: str, chunk_bytes: int) -> None:
+    def __init__(self, fh: _Readable, name: str, chunk_bytes: int) -> None:
         self.fh, self.name, self.chunk_bytes = fh, name, chunk_bytes
         self.buf = b""
         self.pos = 0  # bytes consumed before self.buf
@@ -276,8 +403,8 @@ class _Chunks:
         want = max(self.chunk_bytes, need - len(self.buf))
         try:
             more = self.fh.read(want)
-        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-            raise CaptureError(f"{self.name}: corrupt compressed data ({exc})") from None
+        except OSError as exc:
+            raise CaptureError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
         if not more:
             self.eof = True
         self.buf = self.buf + more if self.buf else more
@@ -286,6 +413,21 @@ class _Chunks:
         self.buf = self.buf[n:]
         self.pos += n
 
+    def skip(self, n: int) -> int:
+        """Pass over the next ``n`` bytes without keeping them; return how many there were."""
+        done = min(n, len(self.buf))
+        self.consume(done)
+        while done < n and not self.eof:
+            try:
+                more = self.fh.read(min(n - done, self.chunk_bytes))
+            except OSError as exc:
+                raise CaptureError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
+            if not more:
+                self.eof = True
+            done += len(more)
+            self.pos += len(more)
+        return done
+
 
 def iter_raw_batches(
     source: str | os.PathLike[str] | BinaryIO,
@@ -293,6 +435,8 @@ def iter_raw_batches(
     name: str | None = None,
     chunk_bytes: int = 1 << 21,
     on_warning: WarningCallback | None = None,
+    stats: ReadStats | None = None,
+    max_gzip_ratio: float | None = DEFAULT_MAX_GZIP_RATIO,
 ) -> Iterator[RawBatch]:
     """Yield the records of a pcap / pcapng capture (plain or gzip) chunk by chunk.
 
@@ -304,17 +448,25 @@ def iter_raw_batches(
     chunk_bytes : int
         Bytes read at a time; bounds memory (about 3x this per batch after decoding).
     on_warning : callable(message), optional
-        Receives recoverable problems (unknown pcapng block types; a last record cut short, after
-        the records before it). Without it, a cut record raises.
+        Receives recoverable problems, each kind once per capture with its count (see
+        :class:`ReadStats`: implausible timestamps and lengths, oversized records, corrupt pcapng
+        blocks; unknown pcapng block types; a capture or gzip stream cut short, after the records
+        before the cut). Without it they are logged, except a cut record, which raises.
+    stats : ReadStats, optional
+        Filled in with the counts (records read, records retimed, ...).
+    max_gzip_ratio : float or None
+        Refuse gzip data that expands more than this many times (a compression bomb); None or 0:
+        no limit.
 
     Raises
     ------
     CaptureError
         Empty file, not a capture, truncated record (without ``on_warning``), unsupported link
-        type, corrupt data.
+        type, corrupt data, gzip data that expands too much.
     """
     name = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<stream>")
-    fh, owned = _open(source, name)
+    stats = ReadStats() if stats is None else stats
+    fh, owned = _open(source, name, max_gzip_ratio=max_gzip_ratio, stats=stats)
     try:
         chunks = _Chunks(fh, name, chunk_bytes)
         chunks.fill(24)
@@ -322,14 +474,75 @@ def iter_raw_batches(
         if not chunks.buf:
             raise CaptureError(f"{name}: file is empty")
         if head in PCAP_MAGIC:
-            yield from _pcap_batches(chunks, name, on_warning)
+            batches = _pcap_batches(chunks, name, on_warning, stats)
         elif head == PCAPNG_MAGIC:
-            yield from _pcapng_batches(chunks, name, on_warning)
+            batches = _pcapng_batches(chunks, name, on_warning, stats)
         else:
             raise CaptureError(f"{name}: not a pcap or pcapng capture (first bytes {chunks.buf[:4].hex()})")
+        yield from _checked_records(batches, stats)
+        if isinstance(fh, _Gunzip) and fh.cut and not stats.cut_short:
+            _cut_short(CaptureError(f"{name}: truncated capture: the gzip stream ends early (cut short)"),
+                       on_warning, stats)
+        for msg in stats.messages(name):
+            if on_warning is None:
+                log.warning("%s", msg)
+            else:
+                on_warning(msg)
     finally:
-        if owned:
-            fh.close()
+        if owned is not None:
+            owned.close()
+
+
+def _checked_records(batches: Iterator[RawBatch], stats: ReadStats) -> Iterator[RawBatch]:
+    """The batches with implausible timestamps and original lengths mended (and counted).
+
+    Each batch is held back until the next one is read: a record is judged against its
+    neighbours, and the last record of a batch has its successor in the next batch.
+    """
+    held: RawBatch | None = None
+    before = np.zeros(0, np.int64)  # the last timestamps already passed on
+    for raw in batches:
+        stats.records += len(raw)
+        bad = (raw.wirelen > MAX_RECORD) | (raw.wirelen < raw.caplen)
+        if bad.any():
+            stats.length_fixed += int(bad.sum())
+            raw.wirelen = np.where(bad, raw.caplen, raw.wirelen)
+        if held is not None:
+            stats.retimed += _retime(held.ts_ns, before, raw.ts_ns[:2])
+            before = np.concatenate([before, held.ts_ns])[-2:]
+            yield held
+        held = raw
+    if held is not None:
+        stats.retimed += _retime(held.ts_ns, before, None)
+        yield held
+
+
+def _retime(ts: np.ndarray, before: np.ndarray, after: np.ndarray | None) -> int:
+    """Mend the lone implausible timestamps of ``ts`` in place; return how many.
+
+    A record more than :data:`MAX_TIME_JUMP_NS` away from both its neighbours, which are within
+    that of each other, takes its predecessor's time; the first record of a capture (``before``
+    empty) one that far from its successor, when the successor agrees with the next, takes the
+    successor's; the last (``after`` None) likewise its predecessor's. A capture whose clock
+    jumps once and stays (a clock set while capturing) is left as it is.
+    """
+    t = np.concatenate([before, ts, after if after is not None else np.zeros(0, np.int64)])
+    n = len(t)
+    if n < 3:
+        return 0
+    big = np.abs(np.diff(t)) > MAX_TIME_JUMP_NS  # [n - 1]: between i and i + 1
+    bad = np.zeros(n, bool)
+    bad[1:-1] = big[:-1] & big[1:] & (np.abs(t[2:] - t[:-2]) <= MAX_TIME_JUMP_NS)
+    if len(before) == 0:
+        bad[0] = big[0] and not big[1]
+    if after is None:
+        bad[-1] = big[-1] and not big[-2]
+    k = len(before)
+    mine = np.flatnonzero(bad[k : k + len(ts)])
+    for i in mine.tolist():  # lone records: few
+        j = k + i
+        ts[i] = t[j - 1] if j > 0 else t[j + 1]
+    return len(mine)
 
 
 def _check_linktype(linktype: int, name: str) -> None:
@@ -345,14 +558,16 @@ def _truncated(name: str, at: int, need: int, have: int) -> CaptureError:
     return CaptureError(f"{name}: truncated capture: record at byte {at} needs {need} bytes, only {have} left")
 
 
-def _cut_short(exc: CaptureError, on_warning: WarningCallback | None) -> None:
+def _cut_short(exc: CaptureError, on_warning: WarningCallback | None, stats: ReadStats) -> None:
     """A capture whose last record is cut: an error, or a warning once the records before it are read."""
+    stats.cut_short = True
     if on_warning is None:
         raise exc
     on_warning(str(exc))
 
 
-def _pcap_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | None = None) -> Iterator[RawBatch]:
+def _pcap_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | None,
+                  stats: ReadStats) -> Iterator[RawBatch]:
     buf = chunks.buf
     if len(buf) < 24:
         raise CaptureError(f"{name}: truncated capture: pcap file header has {len(buf)} of 24 bytes")
@@ -368,46 +583,54 @@ def _pcap_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | None
         n = len(buf)
         offs: list[int] = []
         append = offs.append
-        off = 0
+        off = skip = 0
         # The only per-record Python work: hop from record to record.
         while off + 16 <= n:
             incl = incl_at(buf, off + 8)[0]
-            if incl > MAX_RECORD:
-                raise CaptureError(
-                    f"{name}: corrupt record at byte {chunks.pos + off}: captured length {incl} > {MAX_RECORD}"
-                )
+            if incl > MAX_RECORD:  # not a packet: passed over, with the records around it kept
+                skip = 16 + incl
+                break
             end = off + 16 + incl
             if end > n:
                 break
             append(off)
             off = end
         if offs:
-            data = np.frombuffer(buf, dtype=np.uint8, count=off)
-            o = np.asarray(offs, dtype=np.int64)
-            idx = o[:, None] + np.arange(0, 16, 4)[None, :]
-            words = data[idx[..., None] + np.arange(4)].astype(np.uint32)  # [n, 4 fields, 4 bytes]
-            if endian == "<":
-                vals = words[..., 0] | (words[..., 1] << 8) | (words[..., 2] << 16) | (words[..., 3] << 24)
-            else:
-                vals = words[..., 3] | (words[..., 2] << 8) | (words[..., 1] << 16) | (words[..., 0] << 24)
-            vals = vals.astype(np.int64)
-            yield RawBatch(
-                data=data,
-                offset=o + 16,
-                caplen=vals[:, 2],
-                wirelen=vals[:, 3],
-                ts_ns=vals[:, 0] * 1_000_000_000 + vals[:, 1] * tick_ns,
-                linktype=np.full(len(offs), linktype, dtype=np.int32),
-            )
+            yield _pcap_records(buf, offs, off, endian, tick_ns, linktype)
             chunks.consume(off)
+        if skip:
+            stats.oversized += 1
+            at = chunks.pos
+            got = chunks.skip(skip)
+            if got < skip:
+                _cut_short(_truncated(name, at, skip, got), on_warning, stats)
+                return
+            continue
+        if offs:
             continue
         if chunks.eof:
             if chunks.buf:
                 rest = len(chunks.buf)
                 need = 16 + incl_at(chunks.buf, 8)[0] if rest >= 16 else 16
-                _cut_short(_truncated(name, chunks.pos, need, rest), on_warning)
+                _cut_short(_truncated(name, chunks.pos, need, rest), on_warning, stats)
             return
         chunks.fill(16 + (incl_at(chunks.buf, 8)[0] if len(chunks.buf) >= 16 else 0))
+
+
+def _pcap_records(buf: bytes, offs: list[int], end: int, endian: str, tick_ns: int, linktype: int) -> RawBatch:
+    """The records of a classic pcap starting at ``offs`` in ``buf`` (``end``: past the last)."""
+    data = np.frombuffer(buf, dtype=np.uint8, count=end)
+    o = np.asarray(offs, dtype=np.int64)
+    idx = o[:, None] + np.arange(0, 16, 4)[None, :]
+    words = data[idx[..., None] + np.arange(4)].astype(np.uint32)  # [n, 4 fields, 4 bytes]
+    if endian == "<":
+        vals = words[..., 0] | (words[..., 1] << 8) | (words[..., 2] << 16) | (words[..., 3] << 24)
+    else:
+        vals = words[..., 3] | (words[..., 2] << 8) | (words[..., 1] << 16) | (words[..., 0] << 24)
+    vals = vals.astype(np.int64)
+    return RawBatch(data=data, offset=o + 16, caplen=vals[:, 2], wirelen=vals[:, 3],
+                    ts_ns=vals[:, 0] * 1_000_000_000 + vals[:, 1] * tick_ns,
+                    linktype=np.full(len(offs), linktype, dtype=np.int32))
 
 
 def _tsresol_ns(options: bytes, endian: str) -> tuple[int, int]:
@@ -435,24 +658,30 @@ class _PcapngState:
     ifaces: list[tuple[int, int, int]] = field(default_factory=list)  # (linktype, mul, div)
     warned: set[int] = field(default_factory=set)  # unknown block types already warned about
     first: bool = True  # no block read yet: the first must be a section header
+    last_ts: int = 0  # time of the last packet (a simple packet block carries none)
 
 
-def _pcapng_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | None) -> Iterator[RawBatch]:
+#: The smallest length of each block type that has fixed fields (a shorter one is skipped).
+_MIN_BLOCK = {PCAPNG_SHB: 28, PCAPNG_IDB: 20, PCAPNG_EPB: 32, PCAPNG_PB: 32, PCAPNG_SPB: 16}
+
+
+def _pcapng_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | None,
+                    stats: ReadStats) -> Iterator[RawBatch]:
     state = _PcapngState()
     while True:
         if len(chunks.buf) < 12 and not chunks.eof:
             chunks.fill()
         buf = chunks.buf
-        off, (offs, caps, wires, tss, lts) = _pcapng_blocks(buf, state, name, chunks.pos, on_warning)
-        if offs:
-            data = np.frombuffer(buf, dtype=np.uint8, count=off)
+        packets = _Packets()
+        off = _pcapng_blocks(buf, state, name, chunks.pos, on_warning, stats, packets)
+        if packets.offs:
             yield RawBatch(
-                data=data,
-                offset=np.asarray(offs, np.int64),
-                caplen=np.asarray(caps, np.int64),
-                wirelen=np.asarray(wires, np.int64),
-                ts_ns=np.asarray(tss, np.int64),
-                linktype=np.asarray(lts, np.int32),
+                data=np.frombuffer(buf, dtype=np.uint8, count=off),
+                offset=np.asarray(packets.offs, np.int64),
+                caplen=np.asarray(packets.caps, np.int64),
+                wirelen=np.asarray(packets.wires, np.int64),
+                ts_ns=np.asarray(packets.tss, np.int64),
+                linktype=np.asarray(packets.lts, np.int32),
             )
         chunks.consume(off)
         if off:
@@ -461,81 +690,103 @@ def _pcapng_batches(chunks: _Chunks, name: str, on_warning: WarningCallback | No
             if chunks.buf:
                 rest = len(chunks.buf)
                 need = struct.unpack_from(state.endian + "I", chunks.buf, 4)[0] if rest >= 8 else 12
-                _cut_short(_truncated(name, chunks.pos, need, rest), on_warning)
+                _cut_short(_truncated(name, chunks.pos, need, rest), on_warning, stats)
             return
         need = struct.unpack_from(state.endian + "I", chunks.buf, 4)[0] if len(chunks.buf) >= 8 else 12
         chunks.fill(need)
 
 
-def _pcapng_blocks(buf: bytes, state: _PcapngState, name: str, pos: int,
-                   on_warning: WarningCallback | None) -> tuple[int, tuple[list[int], ...]]:
-    """Read the whole blocks at the start of ``buf`` (``pos``: its offset in the file).
+@dataclass
+class _Packets:
+    """The packets of a chunk of blocks: offset in the chunk, captured and wire length, time (ns), link type."""
 
-    Returns the bytes read and, per packet, (offset in ``buf``, captured length, wire length,
-    timestamp in ns, link type). The per-packet work stays in this loop: one call per chunk.
-    """
-    endian, ifaces = state.endian, state.ifaces
+    offs: list[int] = field(default_factory=list)
+    caps: list[int] = field(default_factory=list)
+    wires: list[int] = field(default_factory=list)
+    tss: list[int] = field(default_factory=list)
+    lts: list[int] = field(default_factory=list)
+
+    def append(self, off: int, cap: int, wire: int, ts: int, lt: int) -> None:
+        self.offs.append(off)
+        self.caps.append(cap)
+        self.wires.append(wire)
+        self.tss.append(ts)
+        self.lts.append(lt)
+
+
+def _pcapng_blocks(buf: bytes, state: _PcapngState, name: str, pos: int, on_warning: WarningCallback | None,
+                   stats: ReadStats, packets: _Packets) -> int:
+    """Read the whole blocks at the start of ``buf`` (``pos``: its offset in the file) into
+    ``packets``; return the bytes read. The per-packet work stays in this loop: one call per chunk."""
     n = len(buf)
     off = 0
-    offs: list[int] = []
-    caps: list[int] = []
-    wires: list[int] = []
-    tss: list[int] = []
-    lts: list[int] = []
     while off + 12 <= n:
-        btype = struct.unpack_from(endian + "I", buf, off)[0]
-        if btype == 0x0A0D0D0A:  # section header: the byte-order magic decides the endianness
-            endian = _section_byte_order(buf, off, name, pos)
-            ifaces = []
+        btype = struct.unpack_from(state.endian + "I", buf, off)[0]
+        if btype == PCAPNG_SHB:  # section header: the byte-order magic decides the endianness
+            state.endian = _section_byte_order(buf, off, name, pos)
+            state.ifaces = []
         elif state.first:
             raise CaptureError(f"{name}: corrupt pcapng: first block is not a section header")
         state.first = False
-        blen = struct.unpack_from(endian + "I", buf, off + 4)[0]
+        blen = struct.unpack_from(state.endian + "I", buf, off + 4)[0]
         if blen < 12 or blen % 4 or blen > MAX_BLOCK:
             raise CaptureError(f"{name}: corrupt pcapng block at byte {pos + off}: length {blen}")
         if off + blen > n:
             break
-        if btype == PCAPNG_EPB or btype == PCAPNG_PB:
-            if btype == PCAPNG_EPB:
-                iface, tsh, tsl, cap, wire = struct.unpack_from(endian + "IIIII", buf, off + 8)
-            else:
-                iface, _drops, tsh, tsl, cap, wire = struct.unpack_from(endian + "HHIIII", buf, off + 8)
-            if iface >= len(ifaces):
-                raise CaptureError(
-                    f"{name}: corrupt pcapng: packet at byte {pos + off} names interface {iface} "
-                    f"but {len(ifaces)} are declared"
-                )
-            if 28 + cap > blen:
-                raise CaptureError(f"{name}: corrupt pcapng packet at byte {pos + off}: captured length {cap}")
-            lt, mul, div = ifaces[iface]
-            offs.append(off + 28)
-            caps.append(cap)
-            wires.append(wire)
-            ts_ns = ((tsh << 32) | tsl) * mul // div
-            if ts_ns >= 1 << 63:
-                raise CaptureError(f"{name}: corrupt pcapng packet at byte {pos + off}: timestamp out of range")
-            tss.append(ts_ns)
-            lts.append(lt)
-        elif btype == PCAPNG_SPB:
-            if not ifaces:
-                raise CaptureError(f"{name}: corrupt pcapng: simple packet before any interface")
-            wire = struct.unpack_from(endian + "I", buf, off + 8)[0]
-            offs.append(off + 12)
-            caps.append(min(wire, blen - 16))
-            wires.append(wire)
-            tss.append(tss[-1] if tss else 0)  # simple packets carry no timestamp
-            lts.append(ifaces[0][0])
-        elif btype == PCAPNG_IDB:
-            lt = struct.unpack_from(endian + "H", buf, off + 8)[0]
-            _check_linktype(lt, name)
-            ifaces.append((lt, *_tsresol_ns(buf[off + 16 : off + blen - 4], endian)))
-        elif btype != 0x0A0D0D0A and btype not in PCAPNG_KNOWN_IGNORED:
-            if btype not in state.warned and on_warning is not None:
-                on_warning(f"{name}: skipped pcapng block(s) of unknown type 0x{btype:08x}")
-            state.warned.add(btype)
+        if blen < _MIN_BLOCK.get(btype, 12):
+            if btype == PCAPNG_SHB:
+                raise CaptureError(f"{name}: corrupt pcapng section header at byte {pos + off}: length {blen}")
+            stats.bad_blocks += 1
+        else:
+            _pcapng_block(buf, off, btype, blen, state, (name, pos + off), on_warning, stats, packets)
         off += blen
-    state.endian, state.ifaces = endian, ifaces
-    return off, (offs, caps, wires, tss, lts)
+    return off
+
+
+def _pcapng_block(buf: bytes, off: int, btype: int, blen: int, state: _PcapngState, where: tuple[str, int],
+                  on_warning: WarningCallback | None, stats: ReadStats, packets: _Packets) -> None:
+    """Read one whole block (long enough for its type): a packet goes to ``packets``. ``where``:
+    the capture's name and the block's offset in it."""
+    e = state.endian
+    name, at = where
+    if btype == PCAPNG_EPB or btype == PCAPNG_PB:
+        if btype == PCAPNG_EPB:
+            iface, tsh, tsl, cap, wire = struct.unpack_from(e + "IIIII", buf, off + 8)
+        else:
+            iface, _drops, tsh, tsl, cap, wire = struct.unpack_from(e + "HHIIII", buf, off + 8)
+        if iface >= len(state.ifaces):
+            raise CaptureError(f"{name}: corrupt pcapng: packet at byte {at} names interface {iface} but "
+                               f"{len(state.ifaces)} are declared")
+        if 28 + cap > blen:
+            stats.bad_blocks += 1
+            return
+        if cap > MAX_RECORD:
+            stats.oversized += 1
+            return
+        lt, mul, div = state.ifaces[iface]
+        ts_ns = ((tsh << 32) | tsl) * mul // div
+        if ts_ns >= 1 << 63:  # beyond the year 2262: timed as the packet before it
+            stats.retimed += 1
+            ts_ns = state.last_ts
+        packets.append(off + 28, cap, wire, ts_ns, lt)
+        state.last_ts = ts_ns
+    elif btype == PCAPNG_SPB:
+        if not state.ifaces:
+            raise CaptureError(f"{name}: corrupt pcapng: simple packet before any interface (byte {at})")
+        wire = struct.unpack_from(e + "I", buf, off + 8)[0]
+        cap = min(wire, blen - 16)
+        if cap > MAX_RECORD:
+            stats.oversized += 1
+            return
+        packets.append(off + 12, cap, wire, state.last_ts, state.ifaces[0][0])  # no timestamp: the last one
+    elif btype == PCAPNG_IDB:
+        lt = struct.unpack_from(e + "H", buf, off + 8)[0]
+        _check_linktype(lt, name)
+        state.ifaces.append((lt, *_tsresol_ns(buf[off + 16 : off + blen - 4], e)))
+    elif btype != PCAPNG_SHB and btype not in PCAPNG_KNOWN_IGNORED:
+        if btype not in state.warned and on_warning is not None:
+            on_warning(f"{name}: skipped pcapng block(s) of unknown type 0x{btype:08x}")
+        state.warned.add(btype)
 
 
 def _section_byte_order(buf: bytes, off: int, name: str, pos: int) -> str:
@@ -550,13 +801,13 @@ def _section_byte_order(buf: bytes, off: int, name: str, pos: int) -> str:
 
 # -- header decoding: vectorised fast path ------------------------------------------------------
 def _heads(raw: RawBatch) -> np.ndarray:
-    """The first HEAD bytes of every packet, zero beyond its captured length: [n, HEAD] uint8."""
-    ar = np.arange(HEAD, dtype=np.int64)
-    idx = raw.offset[:, None] + ar[None, :]
-    valid = ar[None, :] < raw.caplen[:, None]
-    np.minimum(idx, max(len(raw.data) - 1, 0), out=idx)
-    h = raw.data[idx]
-    h[~valid] = 0
+    """The first HEAD bytes of every packet, zero beyond its captured length: [n, HEAD] uint8.
+
+    Copied out of a sliding window over the chunk (no index array of ``n * HEAD`` int64, which
+    for a chunk of small packets would be 15 times the chunk)."""
+    data = np.concatenate([raw.data, np.zeros(HEAD, np.uint8)])
+    h = np.lib.stride_tricks.sliding_window_view(data, HEAD)[raw.offset]
+    h[np.arange(HEAD)[None, :] >= raw.caplen[:, None]] = 0
     return h
 
 
@@ -725,43 +976,65 @@ def _addr(b: bytes) -> tuple[int, int]:
     return v >> 64, v & 0xFFFFFFFFFFFFFFFF
 
 
-def _dpkt_one(buf: bytes, linktype: int, wirelen: int) -> tuple:
-    """Header fields of one packet decoded by dpkt (full decoding of every layer)."""
+def _dpkt_link(buf: bytes, linktype: int) -> tuple[object, int, int, int]:
+    """(network layer as dpkt decodes it, link header bytes, source MAC, destination MAC) of one frame."""
     import dpkt
 
     src_mac = dst_mac = -1
     l3: object = None
     link_hdr = 0
+    if linktype == LINKTYPE_ETHERNET:
+        eth = dpkt.ethernet.Ethernet(buf)
+        src_mac, dst_mac = int.from_bytes(eth.src, "big"), int.from_bytes(eth.dst, "big")
+        l3 = eth.data
+        link_hdr = 14 + 4 * len(getattr(eth, "vlan_tags", []) or [])
+    elif linktype in (LINKTYPE_RAW, LINKTYPE_RAW_BSD12, LINKTYPE_RAW_BSD14, LINKTYPE_IPV4, LINKTYPE_IPV6):
+        l3 = _dpkt_ip(buf)
+    elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        link_hdr = 4
+        l3 = _dpkt_ip(buf[4:])
+    elif linktype == LINKTYPE_LINUX_SLL:
+        sll = dpkt.sll.SLL(buf)
+        if sll.hlen == 6:
+            src_mac = int.from_bytes(sll.hdr[:6], "big")
+        link_hdr = 16
+        l3 = sll.data
+    elif linktype == LINKTYPE_LINUX_SLL2:
+        sll2 = dpkt.sll2.SLL2(buf)
+        if sll2.hlen == 6:
+            src_mac = int.from_bytes(sll2.hdr[:6], "big")
+        link_hdr = 20
+        l3 = sll2.data
+    return l3, link_hdr, src_mac, dst_mac
+
+
+def _dpkt_ip(buf: bytes) -> object:
+    """An IPv4 or IPv6 packet as dpkt decodes it, by its version nibble (None for another version)."""
+    import dpkt
+
+    version = buf[0] >> 4 if buf else 0
+    return dpkt.ip.IP(buf) if version == 4 else dpkt.ip6.IP6(buf) if version == 6 else None
+
+
+def _dpkt_one(buf: bytes, linktype: int, wirelen: int) -> tuple:
+    """Header fields of one packet decoded by dpkt (full decoding of every layer), the same fields
+    as :func:`decode_batch` gives: an IP header whose version is not its type's is not IP, and an
+    IPv4 total length of 0 (segmentation offload) counts the frame's bytes past the link header.
+
+    Raises RecursionError when dpkt cannot decode a packet nested too deeply (IP in IP).
+    """
+    import dpkt
+
     try:
-        if linktype == LINKTYPE_ETHERNET:
-            eth = dpkt.ethernet.Ethernet(buf)
-            src_mac, dst_mac = int.from_bytes(eth.src, "big"), int.from_bytes(eth.dst, "big")
-            l3 = eth.data
-            link_hdr = 14 + 4 * len(getattr(eth, "vlan_tags", []) or [])
-        elif linktype in (LINKTYPE_RAW, LINKTYPE_RAW_BSD12, LINKTYPE_RAW_BSD14, LINKTYPE_IPV4, LINKTYPE_IPV6):
-            l3 = dpkt.ip.IP(buf) if buf and buf[0] >> 4 == 4 else dpkt.ip6.IP6(buf)
-        elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
-            link_hdr = 4
-            l3 = dpkt.ip.IP(buf[4:]) if len(buf) > 4 and buf[4] >> 4 == 4 else dpkt.ip6.IP6(buf[4:])
-        elif linktype == LINKTYPE_LINUX_SLL:
-            sll = dpkt.sll.SLL(buf)
-            if sll.hlen == 6:
-                src_mac = int.from_bytes(sll.hdr[:6], "big")
-            link_hdr = 16
-            l3 = sll.data
-        elif linktype == LINKTYPE_LINUX_SLL2:
-            sll2 = dpkt.sll2.SLL2(buf)
-            if sll2.hlen == 6:
-                src_mac = int.from_bytes(sll2.hdr[:6], "big")
-            link_hdr = 20
-            l3 = sll2.data
-    except (dpkt.UnpackError, IndexError, ValueError):
-        l3 = None
-    if isinstance(l3, dpkt.ip.IP):
+        l3, link_hdr, src_mac, dst_mac = _dpkt_link(buf, linktype)
+    except (dpkt.UnpackError, IndexError, ValueError, struct.error):
+        l3, link_hdr, src_mac, dst_mac = None, 0, -1, -1
+    if isinstance(l3, dpkt.ip.IP) and l3.v == 4:
         s, d = _addr(l3.src), _addr(l3.dst)
-        l4, proto, length = l3.data, l3.p, l3.len
+        l4, proto = l3.data, l3.p
+        length = l3.len if l3.len > 0 else max(wirelen - link_hdr, 0)
         first = l3.offset == 0
-    elif isinstance(l3, dpkt.ip6.IP6):
+    elif isinstance(l3, dpkt.ip6.IP6) and l3.v == 6:
         s, d = _addr(l3.src), _addr(l3.dst)
         l4, proto, length = l3.data, l3.p, 40 + l3.plen
         frag = l3.extension_hdrs.get(IPV6_FRAG) if hasattr(l3, "extension_hdrs") else None
@@ -776,12 +1049,25 @@ def _dpkt_one(buf: bytes, linktype: int, wirelen: int) -> tuple:
     return (length, True, proto, s[0], s[1], d[0], d[1], sport, dport, src_mac, dst_mac)
 
 
-def decode_batch_dpkt(raw: RawBatch) -> PacketBatch:
-    """Decode ``raw`` packet by packet with dpkt (reference implementation, ~10x slower)."""
+def decode_batch_dpkt(raw: RawBatch, *, stats: ReadStats | None = None) -> PacketBatch:
+    """Decode ``raw`` packet by packet with dpkt (reference implementation, ~10x slower).
+
+    A packet dpkt cannot decode because it is nested too deeply (IP in IP) gets the fields of its
+    outer headers, as :func:`decode_batch` gives them, and is counted in ``stats.undecoded``.
+    """
     n = len(raw)
     if n == 0:
         return PacketBatch.empty()
-    rows = [_dpkt_one(raw.packet(i), int(raw.linktype[i]), int(raw.wirelen[i])) for i in range(n)]
+    rows = []
+    for k in range(n):
+        try:
+            rows.append(_dpkt_one(raw.packet(k), int(raw.linktype[k]), int(raw.wirelen[k])))
+        except RecursionError:
+            one = decode_batch(RawBatch(raw.data, raw.offset[k : k + 1], raw.caplen[k : k + 1],
+                                        raw.wirelen[k : k + 1], raw.ts_ns[k : k + 1], raw.linktype[k : k + 1]))
+            rows.append(tuple(int(getattr(one, k)[0]) for k in _DPKT_FIELDS))
+            if stats is not None:
+                stats.undecoded += 1
     cols = list(zip(*rows, strict=True))
     u = lambda c: np.array(c, dtype=np.uint64)  # noqa: E731
     i = lambda c: np.array(c, dtype=np.int64)  # noqa: E731
@@ -801,6 +1087,11 @@ def decode_batch_dpkt(raw: RawBatch) -> PacketBatch:
     )
 
 
+#: The fields of a :func:`_dpkt_one` row, in order.
+_DPKT_FIELDS = ("length", "is_ip", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "src_mac",
+                "dst_mac")
+
+
 def iter_packet_batches(
     source: str | os.PathLike[str] | BinaryIO,
     *,
@@ -808,14 +1099,18 @@ def iter_packet_batches(
     decoder: Decoder = "fast",
     chunk_bytes: int = 1 << 21,
     on_warning: WarningCallback | None = None,
+    stats: ReadStats | None = None,
+    max_gzip_ratio: float | None = DEFAULT_MAX_GZIP_RATIO,
 ) -> Iterator[PacketBatch]:
     """Yield :class:`PacketBatch` es of a capture, decoded by ``decoder`` (``"fast"`` or ``"dpkt"``).
 
     See :func:`iter_raw_batches` for the parameters and errors.
     """
-    decode = decode_batch if decoder == "fast" else decode_batch_dpkt
-    for raw in iter_raw_batches(source, name=name, chunk_bytes=chunk_bytes, on_warning=on_warning):
-        yield decode(raw)
+    stats = ReadStats() if stats is None else stats
+    raws = iter_raw_batches(source, name=name, chunk_bytes=chunk_bytes, on_warning=on_warning, stats=stats,
+                            max_gzip_ratio=max_gzip_ratio)
+    for raw in raws:
+        yield decode_batch(raw) if decoder == "fast" else decode_batch_dpkt(raw, stats=stats)
 
 
 def is_capture_file(path: Path) -> bool:

@@ -1,7 +1,8 @@
-"""What ``netdiffus prepare`` did with its inputs: :class:`PrepareSummary`.
+"""What ``netdiffus prepare`` did with its inputs: :class:`PrepareSummary`, and
+:class:`RepeatedWarnings`, which keeps a warning given for many files from filling the log.
 
-Both readers of ``prepare`` fill it in, the capture path (:mod:`netdiffus.prepare`) and the CSV
-path (:mod:`netdiffus.io.csv_tables`), so it lives below both of them in the io layer.
+Both readers of ``prepare`` fill them in, the capture path (:mod:`netdiffus.prepare`) and the CSV
+path (:mod:`netdiffus.io.csv_tables`), so they live below both of them in the io layer.
 
 Examples
 --------
@@ -16,12 +17,55 @@ traces: 4 in 2 label(s)
 
 from __future__ import annotations
 
+import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS
+from netdiffus.io.pcap import ReadStats
 
-__all__ = ["PrepareSummary"]
+__all__ = ["PrepareSummary", "RepeatedWarnings"]
+
+#: Files listed one by one under "files skipped" and "warnings"; the rest are counted.
+SHOWN_FILES = 10
+
+
+class RepeatedWarnings:
+    """Warnings of one kind logged the first ``first`` times, then only counted.
+
+    ``warn(kind, message)`` logs ``message`` (on ``log``) while fewer than ``first`` warnings of
+    ``kind`` were logged; :meth:`close` then logs one line per kind saying how many more there
+    were (a summary, when the run ends well, lists them all). One mechanism for every warning given
+    per file: a wrong ``--column`` over 616 files logs three lines and a count, not 616.
+
+    >>> import logging
+    >>> w = RepeatedWarnings(logging.getLogger("doc"), first=2)
+    >>> for i in range(5):
+    ...     w.warn("skipped", f"skipped f{i}.csv: no column 'x'")
+    >>> w.counts["skipped"], w.hidden("skipped")
+    (5, 3)
+    """
+
+    def __init__(self, log: logging.Logger, *, first: int = 3) -> None:
+        self.log = log
+        self.first = first
+        self.counts: Counter[str] = Counter()
+
+    def warn(self, kind: str, message: str) -> None:
+        self.counts[kind] += 1
+        if self.counts[kind] <= self.first:
+            self.log.warning("%s", message)
+
+    def hidden(self, kind: str) -> int:
+        """Warnings of ``kind`` counted but not logged."""
+        return max(self.counts[kind] - self.first, 0)
+
+    def close(self) -> None:
+        """Log how many warnings of each kind were not logged."""
+        for kind in self.counts:
+            if self.hidden(kind):
+                self.log.warning("... and %d more %s, not shown", self.hidden(kind), kind)
 
 
 @dataclass
@@ -38,6 +82,11 @@ class PrepareSummary:
     traces_per_label : dict
     packets : int
         Packets read from the captures used.
+    reading : ReadStats
+        Over the captures used: records with implausible timestamps or lengths (mended),
+        oversized records and corrupt pcapng blocks (skipped), ...
+    flows_closed_early : int
+        Flows closed before their idle timeout: the open flows reached the ``flow_memory`` limit.
     traces_too_short : int
         Traces dropped by ``min_packets``.
     traces_unlabelled : int
@@ -55,6 +104,8 @@ class PrepareSummary:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     traces_per_label: dict[str, int] = field(default_factory=dict)
     packets: int = 0
+    reading: ReadStats = field(default_factory=ReadStats)
+    flows_closed_early: int = 0
     traces_too_short: int = 0
     traces_unlabelled: int = 0
     traces_labelled: int = 0
@@ -65,13 +116,18 @@ class PrepareSummary:
         """The summary as lines of text (the CLI prints it)."""
         n = sum(self.traces_per_label.values())
         lines = [f"files read: {self.files_read}", f"files skipped: {len(self.skipped)}"]
-        lines += [f"  {p}: {r}" for p, r in self.skipped]
+        lines += _grouped(self.skipped)
         if self.warnings:
             lines.append(f"warnings: {len(self.warnings)}")
-            lines += [f"  {m}" for _, m in self.warnings]
+            lines += [f"  {m}" for _, m in self.warnings[:SHOWN_FILES]]
+            if len(self.warnings) > SHOWN_FILES:
+                lines.append(f"  ... and {len(self.warnings) - SHOWN_FILES} more")
         if self.packets:
             rate = self.packets / self.elapsed_s if self.elapsed_s > 0 else 0.0
             lines.append(f"packets: {self.packets} ({rate:,.0f}/s)")
+        lines += _reading_lines(self.reading)
+        if self.flows_closed_early:
+            lines.append(f"flows closed early (open flows reached --flow-memory): {self.flows_closed_early}")
         if self.traces_too_short:
             lines.append(f"traces dropped (fewer than min_packets): {self.traces_too_short}")
         if self.traces_labelled or self.traces_unlabelled:
@@ -86,3 +142,28 @@ class PrepareSummary:
                                      if c < MIN_TRACES_PER_CLASS else "")
                   for lab, c in sorted(self.traces_per_label.items())]
         return "\n".join(lines)
+
+
+def _grouped(skipped: list[tuple[str, str]]) -> list[str]:
+    """The skipped files, one line per reason: the file when it is the only one, else a count and the first."""
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in skipped:
+        by_reason.setdefault(reason, []).append(path)
+    lines = []
+    for reason, paths in list(by_reason.items())[:SHOWN_FILES]:
+        lines.append(f"  {paths[0]}: {reason}" if len(paths) == 1 else
+                     f"  {len(paths)} files: {reason} (first: {paths[0]})")
+    if len(by_reason) > SHOWN_FILES:
+        rest = sum(len(p) for p in list(by_reason.values())[SHOWN_FILES:])
+        lines.append(f"  ... and {rest} more file(s) for {len(by_reason) - SHOWN_FILES} other reason(s)")
+    return lines
+
+
+def _reading_lines(r: ReadStats) -> list[str]:
+    """One line per kind of record the readers mended or skipped."""
+    kinds = ((r.retimed, "records with an implausible timestamp (timed as their neighbour)"),
+             (r.length_fixed, "records with an implausible original length (counted at their captured length)"),
+             (r.oversized, "records skipped: longer than 256 KiB"),
+             (r.bad_blocks, "corrupt pcapng blocks skipped"),
+             (r.undecoded, "packets dpkt could not decode (outer headers used)"))
+    return [f"{what}: {count}" for count, what in kinds if count]

@@ -360,3 +360,35 @@ def test_importing_the_report_sets_no_matplotlib_backend():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "MPLBACKEND": "svg"})
     assert out.stdout.split() == ["False", "svg"]
+
+
+# -- like with like; never silent ------------------------------------------------------------------------
+def test_series_of_another_kind_are_refused_in_one_line():
+    real, syn = make(6, 0), make(6, 1)
+    syn.meta = DatasetMeta(feature="packets", unit="packets", bin_width_s=2.0, channels=["c0"])
+    with pytest.raises(DatasetError) as exc:  # was: a warning about channel names, then scores
+        evaluate(real, syn, metrics=["fidelity"])
+    assert str(exc.value) == ("synthetic series are packets (packets), the real ones bytes (bytes): compare series "
+                              "prepared the same way")
+
+
+def test_long_forest_phases_log_how_far_they_are_and_score_as_one_fit(caplog, monkeypatch):
+    import logging
+
+    from netdiffus.evaluation import suite, utility
+
+    real, syn = make(12, 0), make(12, 1)
+    monkeypatch.setattr(suite._TreeProgress, "__init__", _every(suite._TreeProgress.__init__))  # a line per part
+    with caplog.at_level(logging.INFO, logger="netdiffus.evaluation.suite"):
+        r = evaluate(real, syn, metrics=["discriminative"], n_estimators=20, n_jobs=1)
+    lines = [m for m in caplog.messages if "random-forest trees grown" in m]
+    assert lines and lines[0].startswith("evaluate: 2 of 100 random-forest trees grown (")
+    one_fit = utility.discriminative_score(real.series, syn.series, n_estimators=20, seed=0, n_jobs=1)
+    assert r.overall["discriminative"] == one_fit  # grown a tenth at a time: the same trees
+
+
+def _every(init):
+    def patched(self, total, *, bar, every_s=30.0):
+        init(self, total, bar=bar, every_s=0.0)
+
+    return patched

@@ -359,3 +359,41 @@ def test_export_options_and_keywords_give_the_same_capture(tmp_path):
     assert (tmp_path / "a.pcap").read_bytes() == (tmp_path / "b.pcap").read_bytes() == \
         (tmp_path / "c.pcap").read_bytes()
     assert opts.seed == 5 and type(pcap_mod.ExportOptions(seed=np.int64(3)).seed) is int
+
+
+# -- what a dataset says, and values no capture can hold ------------------------------------------------
+def test_the_series_kind_is_taken_from_the_unit_when_the_name_does_not_say(tmp_path):
+    ds = make_dataset(n=2, t=4, channels=("value",), feature="value")
+    ds.meta.unit = "packets"  # prepared from CSV traces with --value-unit packets
+    ds.series[:] = np.array([[[3, 0, 1, 0]], [[0, 2, 0, 0]]])
+    summary = export_pcap(ds, tmp_path / "x.pcap")  # was: asked for --feature packets
+    assert summary.feature == "packets" and summary.n_packets == 6
+
+
+def test_an_absurd_bin_is_refused_before_any_packet_is_made(tmp_path):
+    ds = make_dataset(n=2, t=4, channels=("bytes",))
+    ds.series[1, 0, 2] = 1e12
+    with pytest.raises(ConfigError) as exc:  # was: "about 1030 GB", then out of memory
+        export_pcap(ds, tmp_path / "x.pcap")
+    assert str(exc.value).startswith("the capture would hold about 666,66")
+    assert "trace 't1' alone" in str(exc.value) and str(exc.value).endswith(
+        "more than max_packets 10,000,000 (export holds every packet in memory, about 150 bytes each): check the "
+        "series, export fewer traces (--max-traces), or raise --max-packets")
+    assert list(tmp_path.iterdir()) == []
+    summary = export_pcap(ds, tmp_path / "x.pcap", max_traces=1)  # the other trace alone is fine
+    assert summary.n_traces == 1
+
+
+@pytest.mark.parametrize("feature, value, message", [
+    ("bytes", 1e19, "series value 1e+19 at trace 0, channel 0, bin 1 is beyond what a capture can hold as bytes "
+                    "(at most 9.0072e+15): check the series"),
+    ("sizes", -1e19, "series value -1e+19 at trace 0, channel 0, bin 1 is beyond what a capture can hold as sizes"),
+    ("iat", 1e12, "series value 1e+12 at trace 0, channel 0, bin 1 is beyond what a capture can hold as iat (at most "
+                  "4.29497e+09 s, as pcap time ends in 2106): check the series"),
+])
+def test_huge_values_are_named_not_a_snaplen(tmp_path, feature, value, message):
+    ds = make_dataset(n=1, t=4, channels=("x",), feature=feature)
+    ds.series[0, 0, 1] = value
+    with pytest.raises(DatasetError) as exc:  # was: "snaplen must keep the 54 header bytes (got None)"
+        export_pcap(ds, tmp_path / "x.pcap")
+    assert str(exc.value).startswith(message)

@@ -103,3 +103,64 @@ def test_flows_do_not_depend_on_batching(kw):
     for chunk in (40, 150, 700):
         assert _flow_table(chunk, **kw) == whole
     assert sum(n for _, n, _ in whole) == 13  # every IP packet in exactly one flow
+
+
+# -- bounded memory ------------------------------------------------------------------------------
+def _scan_batches(n_flows: int, per_batch: int = 500):
+    """One TCP SYN from 10.0.0.1 to each of ``n_flows`` (address, port) targets, 1 ms apart."""
+    from netdiffus.io.pcap import PacketBatch
+
+    for a in range(0, n_flows, per_batch):
+        k = np.arange(a, min(a + per_batch, n_flows), dtype=np.int64)
+        n = len(k)
+        src = np.full(n, 0xFFFF0A000001, np.uint64)
+        yield PacketBatch(ts_ns=k * 1_000_000, length=np.full(n, 40), is_ip=np.ones(n, bool), proto=np.full(n, 6),
+                          src_hi=np.zeros(n, np.uint64), src_lo=src, dst_hi=np.zeros(n, np.uint64),
+                          dst_lo=(0xFFFFC6120000 + k // 1000).astype(np.uint64), sport=np.full(n, 40000),
+                          dport=1 + k % 1000, src_mac=np.full(n, -1), dst_mac=np.full(n, -1))
+
+
+def test_an_open_flow_of_a_few_packets_costs_a_few_hundred_bytes():
+    from netdiffus.io.assembly import FLOW_BYTES, _FlowTable
+
+    assert FLOW_BYTES < 250
+    table = _FlowTable(SPEC)
+    slots = table.open(np.zeros((10_000, 5), np.uint64), np.arange(10_000), np.ones(10_000, bool))
+    table.table.add(slot=slots, ts_ns=np.arange(10_000), length=np.full(10_000, 40), up=np.ones(10_000, bool),
+                    proto=np.full(10_000, 6))
+    assert table.table.n_rows == 0  # no full row for a flow of one packet
+    assert table.state_bytes() == 10_000 * FLOW_BYTES
+
+
+def test_flow_memory_bounds_the_open_flows_and_counts_the_flows_closed_early():
+    from netdiffus.io.assembly import FLOW_BYTES, AssemblyStats
+
+    unbounded, bounded = AssemblyStats(), AssemblyStats()
+    every = list(assemble(_scan_batches(20_000), unit="flow", spec=SPEC, flow_memory_bytes=None, stats=unbounded))
+    budget = 2_000 * FLOW_BYTES
+    capped = list(assemble(_scan_batches(20_000), unit="flow", spec=SPEC, flow_memory_bytes=budget, stats=bounded))
+    assert unbounded.max_open_flows == 20_000 and unbounded.closed_early == 0
+    # at most the budget's worth of flows (and one batch) open at once; the others were closed early
+    assert bounded.max_open_flows * FLOW_BYTES <= budget + 500 * FLOW_BYTES
+    assert bounded.closed_early >= 20_000 - bounded.max_open_flows - 500
+    # one packet per flow: closing a flow early changes none of them
+    key = lambda t: t.index  # noqa: E731
+    assert [(t.flow, t.n_packets, t.stats.series.tolist()) for t in sorted(capped, key=key)] == \
+        [(t.flow, t.n_packets, t.stats.series.tolist()) for t in sorted(every, key=key)]
+
+
+def test_flows_closed_early_are_counted_in_the_prepare_summary(tmp_path):
+    import importlib.util
+
+    from netdiffus.prepare import prepare
+
+    spec = importlib.util.spec_from_file_location("flow_memory", Path(__file__).parents[3] / "benchmarks" /
+                                                  "flow_memory.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    bench.write_scan(tmp_path / "scan.pcap", flows=5_000)
+    ds, summary = prepare([tmp_path / "scan.pcap"], unit="flow", length=4, flow_memory_mb=0.1)
+    assert ds.n_traces == 5_000
+    assert summary.flows_closed_early > 4_000
+    assert "flows closed early (open flows reached --flow-memory): " in summary.format_text()
+    assert "closed before their idle timeout" in summary.warnings[0][1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -264,3 +265,100 @@ def test_a_per_trace_read_without_a_column_says_what_to_give(tmp_path, as_folder
     with pytest.raises(ConfigError) as exc:
         prepare_csv([tmp_path if as_folder else f])
     assert str(exc.value) == message.format(f=f)
+
+
+# -- labels of CSV traces: regex:, csv:, column: ----------------------------------------------------
+def _video_files(root):
+    for i, (folder, platform) in enumerate([("yt", "YouTube"), ("yt", "YouTube"), ("nf", "Netflix")]):
+        (root / folder).mkdir(exist_ok=True)
+        (root / folder / f"Vid_{i}_s.csv").write_text(
+            "platform,bytes\n" + "".join(f"{platform},{k}\n" for k in range(4)))
+    return root
+
+
+@pytest.mark.parametrize("label_from, labels", [
+    ("folder", ["nf", "yt", "yt"]),
+    (r"regex:Vid_(\d)_", ["2", "0", "1"]),
+    ("column:platform", ["Netflix", "YouTube", "YouTube"]),
+])
+def test_csv_traces_take_labels_from_regex_and_columns(tmp_path, label_from, labels):
+    ds, _ = prepare_csv([_video_files(tmp_path)], column="bytes", label_from=label_from)
+    assert ds.ids == ["nf/Vid_2_s", "yt/Vid_0_s", "yt/Vid_1_s"] and ds.labels == labels
+
+
+def test_csv_traces_take_labels_from_a_table_of_file_names(tmp_path):
+    table = tmp_path / "labels.csv"
+    table.write_text("file,label\nVid_0_s.csv,short\nyt/Vid_1_s,long\n")
+    (tmp_path / "t").mkdir()
+    ds, summary = prepare_csv([_video_files(tmp_path / "t")], column="bytes", label_from=f"csv:{table}")
+    assert ds.labels == ["short", "long"] and len(summary.skipped) == 1  # Vid_2 has no row
+
+
+def test_a_label_column_that_changes_within_a_file_skips_it(tmp_path):
+    (tmp_path / "a.csv").write_text("platform,bytes\nYouTube,1\nNetflix,2\n")
+    (tmp_path / "b.csv").write_text("platform,bytes\nYouTube,1\nYouTube,2\n")
+    ds, summary = prepare_csv([tmp_path], column="bytes", label_from="column:platform")
+    assert ds.labels == ["YouTube"]
+    assert summary.skipped == [(str(tmp_path / "a.csv"), "column 'platform' changes within the file (Netflix, "
+                                "YouTube): a trace file has one label")]
+
+
+def test_tables_take_labels_from_a_column_or_from_the_trace_id(tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_text("id,platform,v0,v1\nVid_1_a,yt,1,2\nVid_2_b,nf,3,4\n")
+    ds, _ = prepare_csv([wide], label_from="column:platform")
+    assert ds.labels == ["yt", "nf"] and ds.series[:, 0].tolist() == [[1, 2], [3, 4]]  # not a value column
+    wide.write_text("id,v0,v1\nVid_1_a,1,2\nVid_2_b,3,4\n")
+    ds, summary = prepare_csv([wide], label_from=r"regex:Vid_(1)_")
+    assert ds.labels == ["1"] and summary.warnings == [(str(wide), "1 trace(s) without a label left out")]
+    long = tmp_path / "long.csv"
+    long.write_text("id,time,value,platform\na,0,1,yt\na,1,2,yt\nb,0,3,nf\nb,1,4,nf\n")
+    ds, _ = prepare_csv([long], label_from="column:platform")
+    assert ds.labels == ["yt", "nf"]
+
+
+def test_label_sources_that_do_not_fit_the_input_kind_are_refused_in_one_line(tmp_path):
+    from netdiffus.prepare import prepare
+
+    flows = tmp_path / "flows.csv"
+    flows.write_text("Source IP,Source Port,Destination IP,Destination Port,Protocol,Label\n"
+                     "10.0.0.1,1,10.0.0.2,2,6,x\n")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "a.csv").write_text("bytes\n1\n")
+    with pytest.raises(ConfigError, match="is a flow table .5-tuples.: it labels flows of captures, not CSV traces"):
+        prepare_csv([tmp_path / "t"], column="bytes", label_from=f"csv:{flows}")
+    with pytest.raises(ConfigError) as exc:
+        prepare([Path(__file__).parents[2] / "data" / "pcap" / "golden.pcap"], label_from="column:platform")
+    assert str(exc.value) == ("label_from column:platform takes labels from a column of CSV traces; captures take "
+                              "them from folder, regex:PATTERN or csv:FILE")
+
+
+def test_a_bad_regex_is_shown_as_typed(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        prepare_csv([tmp_path], column="bytes", label_from=r"regex:(\d")
+    assert str(exc.value) == \
+        r"label_from regex is invalid: missing ), unterminated subpattern at position 0 (got '(\d')"
+
+
+# -- bounded long tables -------------------------------------------------------------------------------
+def test_a_long_table_of_a_long_span_and_tiny_bins_is_refused_up_front_or_bounded_by_length(tmp_path):
+    p = tmp_path / "long.csv"
+    p.write_text("id,time,value\n" + "".join(f"t{i},0,1\nt{i},{86400 * 365},2\n" for i in range(3)))
+    with pytest.raises(ConfigError) as exc:  # was: asking numpy for terabytes
+        prepare_csv([p], bin_width_s=0.001)
+    assert str(exc.value) == (f"{p}: 3 traces of 31,536,000,001 bins of 0.001 s would take 756.9 GB: give "
+                              "--length (the bins to keep) or a wider --bin-width")
+    ds, _ = prepare_csv([p], bin_width_s=0.001, length=4, aggregate=2)
+    assert ds.series[:, 0].tolist() == [[1, 0, 0, 0]] * 3
+
+
+def test_a_long_table_spanning_more_bins_than_a_float_counts_is_one_line(tmp_path):
+    p = tmp_path / "huge.csv"
+    p.write_text("id,time,value\na,0,1\na,1e308,2\n")
+    with pytest.raises(ConfigError, match="1 traces of inf bins of 0.001 s would take inf GB: give --length"):
+        prepare_csv([p], bin_width_s=0.001)  # was: OverflowError, "a bug in netdiffus"
+    ds, _ = prepare_csv([p], bin_width_s=0.001, length=3)
+    assert ds.series[:, 0].tolist() == [[1, 0, 0]]
+    (tmp_path / "empty.csv").write_text("id,time,value\n")
+    _, summary = prepare_csv([p, tmp_path / "empty.csv"], bin_width_s=0.001, length=3, layout="long")
+    assert summary.skipped == [(str(tmp_path / "empty.csv"), "table has no rows")]

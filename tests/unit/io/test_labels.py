@@ -103,7 +103,7 @@ def test_csv_by_five_tuple_from_an_export_flow_table(tmp_path):
 @pytest.mark.parametrize(
     "spec, error, message",
     [
-        ("files", ConfigError, "label_from must be folder, regex:PATTERN or csv:FILE (got 'files')"),
+        ("files", ConfigError, "label_from must be folder, regex:PATTERN, csv:FILE or column:NAME (got 'files')"),
         ("regex:(", ConfigError,
          "label_from regex is invalid: missing ), unterminated subpattern at position 0 (got '(')"),
         ("csv:/nonexistent.csv", InputError, "label file /nonexistent.csv does not exist"),
@@ -147,8 +147,9 @@ def test_edge_values_of_the_flow_table_options(tmp_path):
     [
         ("file,label\nx.pcap,caf\xe9\n".encode("latin-1"),
          "label file {p}: not a UTF-8 text CSV file (undecodable byte 0xe9)"),
-        (b"id,label\nx.pcap,a\n",
-         "label file {p} needs a file column (file, filename, file_name, name, path) or the flow columns "
+        (b"key,label\nx.pcap,a\n",
+         "label file {p} needs a file column (file, filename, file_name, name, path, id, trace_id, trace) or the "
+         "flow columns "
          "(source ip, source port, destination ip, destination port, protocol, or client, client_port, server, "
          "server_port, transport as netdiffus export --flows writes them)"),
         (b"id,label,client,client_port,server,server_port,transport\nt0,a,192.0.2.1,x,198.51.100.1,443,tcp\n",

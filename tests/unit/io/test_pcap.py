@@ -214,3 +214,151 @@ def test_fast_decoder_equals_dpkt_on_random_packets(frames):
         fast, ref = decode_batch(raw), decode_batch_dpkt(raw)
         for field, value in fast.__dict__.items():
             np.testing.assert_array_equal(value, getattr(ref, field), err_msg=field)
+
+
+# -- implausible records: warned about, counted, mended; the rest of the capture survives ----------
+def _udp_frame(payload: int = 60, *, version: int = 4, total: int | None = None) -> bytes:
+    ip = struct.pack(">BBHHHBBH4s4s", (version << 4) | 5, 0, 28 + payload if total is None else total, 0, 0, 64, 17,
+                     0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    udp = struct.pack(">HHHH", 1, 2, (8 + payload) & 0xFFFF, 0) + bytes(payload)
+    return bytes.fromhex("020000000002020000000001") + b"\x08\x00" + ip + udp
+
+
+def _pcap(records: list[tuple[int, bytes, int | None]]) -> bytes:
+    """A classic pcap of (Unix seconds, frame, original length or None) records."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for ts, frame, orig in records:
+        out.append(struct.pack("<IIII", ts, 0, len(frame), len(frame) if orig is None else orig) + frame)
+    return b"".join(out)
+
+
+T0 = 1_700_000_000
+
+
+def _read_with(data: bytes, **kw):
+    warnings: list[str] = []
+    from netdiffus.io.pcap import ReadStats
+
+    stats = ReadStats()
+    b = read(io.BytesIO(data), name="mem", on_warning=warnings.append, stats=stats, **kw)  # type: ignore[arg-type]
+    return b, warnings, stats
+
+
+def test_a_first_record_stamped_zero_is_timed_as_the_next_one_with_a_warning():
+    frames = [(0, _udp_frame(), None)] + [(T0 + i, _udp_frame(), None) for i in range(99)]
+    b, warnings, stats = _read_with(_pcap(frames), chunk_bytes=1000)  # several batches
+    assert b.ts_ns.min() == T0 * 10**9 and len(b) == 100
+    assert stats.retimed == 1
+    assert warnings == ["mem: 1 record(s) with an implausible timestamp (0, or a day or more from both neighbours): "
+                        "timed as their neighbour"]
+
+
+def test_lone_timestamps_far_from_both_neighbours_are_mended_a_clock_that_jumps_and_stays_is_not():
+    lone = [(T0, _udp_frame(), None), (T0 + 1, _udp_frame(), None), (4_000_000_000, _udp_frame(), None),
+            (T0 + 2, _udp_frame(), None), (0, _udp_frame(), None), (T0 + 3, _udp_frame(), None)]
+    b, _, stats = _read_with(_pcap(lone))
+    assert (b.ts_ns // 10**9).tolist() == [T0, T0 + 1, T0 + 1, T0 + 2, T0 + 2, T0 + 3] and stats.retimed == 2
+    jump = [(1000 + i, _udp_frame(), None) for i in range(3)] + [(T0 + i, _udp_frame(), None) for i in range(3)]
+    b, warnings, stats = _read_with(_pcap(jump))
+    assert (b.ts_ns // 10**9).tolist() == [1000, 1001, 1002, T0, T0 + 1, T0 + 2] and stats.retimed == 0
+    assert warnings == []
+
+
+def test_an_original_length_of_4_gb_counts_the_bytes_captured():
+    arp = bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)
+    tso = _udp_frame(100, total=0)  # IPv4 total length 0: the frame's length is used
+    data = _pcap([(T0, arp, 0xFFFFFFFF), (T0, tso, 0xFFFFFFFF), (T0 + 1, _udp_frame(), None), (T0 + 2, arp, 10)])
+    b, warnings, stats = _read_with(data)
+    assert b.length.tolist() == [28, 128, 88, 28]
+    assert stats.length_fixed == 3
+    assert warnings == ["mem: 3 record(s) with an implausible original length (over 262144 bytes, or below the "
+                        "bytes captured): counted at their captured length"]
+
+
+def test_strict_prepare_refuses_an_implausible_record(tmp_path):
+    from netdiffus.prepare import prepare
+
+    arp = bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.pcap").write_bytes(_pcap([(T0, arp, 0xFFFFFFFF)] + [(T0 + i, _udp_frame(), None)
+                                                                           for i in range(3)]))
+    ds, summary = prepare([tmp_path], unit="file")
+    assert ds.series.sum() == 28 + 3 * 88 and summary.reading.length_fixed == 1
+    assert "records with an implausible original length (counted at their captured length): 1" in \
+        summary.format_text()
+    from netdiffus.errors import InputError
+
+    with pytest.raises(InputError, match="x.pcap: 1 record.s. with an implausible original length"):
+        prepare([tmp_path], unit="file", strict=True)
+
+
+def test_a_capture_whose_first_record_is_stamped_zero_keeps_its_bytes(tmp_path):
+    (tmp_path / "dev").mkdir()
+    frames = [(0, _udp_frame(), None)] + [(T0 + i // 10, _udp_frame(), None) for i in range(99)]
+    (tmp_path / "dev" / "x.pcap").write_bytes(_pcap(frames))
+    from netdiffus.prepare import prepare
+
+    ds, summary = prepare([tmp_path], unit="file", length=64)
+    assert ds.series.sum() == 100 * 88  # was 88: the other 99 packets fell past the last bin
+    assert summary.reading.retimed == 1
+
+
+def test_one_oversized_record_is_skipped_not_the_capture():
+    big = _udp_frame(300_000 - 42, total=65535)
+    data = _pcap([(T0, _udp_frame(), None), (T0, big, None), (T0 + 1, _udp_frame(), None)])
+    b, warnings, stats = _read_with(data, chunk_bytes=4096)
+    assert len(b) == 2 and stats.oversized == 1
+    assert warnings == ["mem: skipped 1 record(s) of more than 262144 bytes"]
+
+
+def test_a_12_byte_pcapng_block_at_the_end_is_a_warning_not_a_skipped_file():
+    block = struct.pack("<III", 6, 12, 12)  # an enhanced packet block with no room for its fields
+    b, warnings, stats = _read_with((DATA / "golden.pcapng").read_bytes() + block)
+    assert len(b) == 14 and stats.bad_blocks == 1
+    assert warnings == ["mem: skipped 1 corrupt pcapng block(s) (too short for their type)"]
+
+
+def test_a_truncated_pcap_gz_is_read_up_to_the_cut_like_the_plain_capture():
+    data = (DATA / "golden.pcap").read_bytes()
+    plain, plain_warnings, _ = _read_with(data[:-30])
+    packed = gzip.compress(data)
+    b, warnings, stats = _read_with(packed[: len(packed) * 2 // 3])
+    assert 0 < len(b) <= len(plain) and stats.cut_short
+    np.testing.assert_array_equal(b.length, plain.length[: len(b)])
+    assert len(warnings) == 1 and warnings[0].startswith("mem: truncated capture")
+    b, warnings, _ = _read_with(gzip.compress(data[:-30]))  # the capture cut, then compressed
+    assert len(b) == len(plain) and warnings == plain_warnings
+
+
+def test_a_gzip_bomb_is_refused_early_naming_the_option(monkeypatch):
+    monkeypatch.setattr("netdiffus.io.pcap._GZIP_RATIO_FLOOR", 1 << 20)  # judged from 1 MiB out (64 by default)
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    bomb = gzip.compress(header + bytes(16 << 20), compresslevel=9)  # ~1000:1
+    with pytest.raises(CaptureError) as exc:
+        list(iter_raw_batches(io.BytesIO(bomb), name="bomb.pcap.gz"))  # type: ignore[arg-type]
+    assert str(exc.value).startswith("bomb.pcap.gz: gzip data expands more than 200 times (")
+    assert str(exc.value).endswith("a compression bomb, or not a capture (--max-gzip-ratio 0 lifts the limit)")
+
+
+def test_dpkt_decoder_gives_the_fields_of_the_fast_decoder_for_odd_ip_headers():
+    frames = [_udp_frame(100, total=0), _udp_frame(version=5), _udp_frame(version=0)]
+    raw = next(iter_raw_batches(io.BytesIO(_pcap([(T0, f, None) for f in frames])), name="m"))  # type: ignore[arg-type]
+    fast, ref = decode_batch(raw), decode_batch_dpkt(raw)
+    assert fast.length.tolist() == [128, 88 - 20 + 20, 88] and fast.is_ip.tolist() == [True, False, False]
+    for field, value in fast.__dict__.items():
+        np.testing.assert_array_equal(value, getattr(ref, field), err_msg=field)
+
+
+def test_deep_ip_in_ip_with_dpkt_is_a_warning_with_the_fast_decoders_fields():
+    inner = bytes([10, 0, 0, 1]) + bytes([10, 0, 0, 2])
+    ip = b""
+    for _ in range(2000):  # IP in IP (protocol 4), nested deeper than dpkt can recurse
+        ip = struct.pack(">BBHHHBBH", 0x45, 0, 20 + len(ip), 0, 0, 64, 4, 0) + inner + ip
+    frame = bytes.fromhex("020000000002020000000001") + b"\x08\x00" + ip[:60_000]
+    data = _pcap([(T0, frame, None), (T0, _udp_frame(), None)])
+    b, warnings, stats = _read_with(data, decoder="dpkt")
+    fast, _, _ = _read_with(data)
+    assert stats.undecoded == 1 and warnings == [
+        "mem: 1 packet(s) nested too deeply for dpkt (IP in IP): their outer headers decoded as the fast decoder does"]
+    for field, value in fast.__dict__.items():
+        np.testing.assert_array_equal(value, getattr(b, field), err_msg=field)
