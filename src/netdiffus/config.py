@@ -180,7 +180,7 @@ class SampleConfig:
     step; it applies to GASF image outputs (``model.output = "image"``) and is skipped for the
     valid-GASF head, whose output is already a valid GASF."""
 
-    sampler: Literal["ddim", "ddpm", "dpmpp2m"] = "ddim"
+    sampler: Literal["ddim", "ddpm", "dpmpp2m", "distilled", "consistency"] = "ddim"
     steps: int = 50
     eta: float = 0.0
     guidance_scale: float = 1.0

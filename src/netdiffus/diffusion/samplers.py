@@ -85,7 +85,7 @@ def sample(
         Shape of one sample, e.g. ``(C, T, T)``.
     seeds : sequence of int, length N
         One seed per sample.
-    sampler : {"ddim", "ddpm", "dpmpp2m"}
+    sampler : {"ddim", "ddpm", "dpmpp2m", "distilled", "consistency"}
         A name in :data:`SAMPLERS`.
     clip_x0 : bool
         Clamp each predicted ``x_0`` to [-1, 1] (the data range).
@@ -99,7 +99,7 @@ def sample(
         raise ConfigError(f"seeds must have one entry per sample ({y.shape[0]}) (got {len(seeds)})")
     step = SAMPLERS[sampler]
     noise = _PerSampleNoise(seeds, tuple(shape), y.device)
-    ts = process.timestep_spacing(steps)
+    ts = process.timestep_spacing(steps, trailing=step.trailing)
     ab = process.alpha_bar_np
     x = noise.draw()
     memory: dict[str, Any] = {}
