@@ -57,6 +57,7 @@ from netdiffus.config import SampleConfig
 from netdiffus.diffusion.process import MIN_SNR_GAMMA, GaussianDiffusion
 from netdiffus.diffusion.samplers import guided_x0, initial_noise, sample
 from netdiffus.diffusion.steps import SamplerName
+from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.files import write_json
 from netdiffus.io.dataset import TraceDataset, require_dataset
@@ -65,7 +66,8 @@ from netdiffus.training import TrainProgress
 if TYPE_CHECKING:
     from netdiffus.synthesizer import TrafficSynthesizer
 
-__all__ = ["DistillConfig", "DistillMethod", "METHODS", "distill", "distill_model", "write_record", "RECORD_FILE"]
+__all__ = ["DistillConfig", "DistillMethod", "METHODS", "distill", "distill_model", "as_student", "write_record",
+           "RECORD_FILE"]
 
 log = logging.getLogger(__name__)
 
@@ -391,12 +393,20 @@ def distill(teacher: TrafficSynthesizer, dataset: TraceDataset, *, cfg: DistillC
     model = distill_model(teacher.model_, teacher.process, x_0, y, cfg=cfg, null_class=len(teacher.classes_),
                           guidance_scale=sc.guidance_scale, x0_transform=rep.x0_hook(sc, teacher.model_),
                           progress=progress, on_student=on_student)
+    return as_student(teacher, model, dataset, sampler=cfg.sampler, steps=cfg.steps)
+
+
+def as_student(teacher: TrafficSynthesizer, model: UNet, dataset: TraceDataset, *, sampler: SamplerName,
+               steps: int) -> TrafficSynthesizer:
+    """``teacher`` with ``model`` in place of its network, sampled with ``sampler`` in ``steps``
+    steps at guidance 1, its volume calibration (when configured) fitted again on its own draws
+    against ``dataset``, the training set; ``teacher`` is not changed."""
     student = copy.copy(teacher)
     student.config = copy.deepcopy(teacher.config)
-    student.config.sample = dataclasses.replace(sc, sampler=cfg.sampler, steps=cfg.steps, eta=0.0,
+    student.config.sample = dataclasses.replace(teacher.config.sample, sampler=sampler, steps=steps, eta=0.0,
                                                 guidance_scale=1.0)
     student.postprocess_ = copy.deepcopy(teacher.postprocess_)
-    student.model_ = model
+    student.model_ = model.to(teacher.device).eval()
     if student.config.postprocess.calibrate_totals:
         student.fit_totals_calibration(dataset)
     return student
