@@ -66,8 +66,8 @@ from netdiffus.training import TrainProgress
 if TYPE_CHECKING:
     from netdiffus.synthesizer import TrafficSynthesizer
 
-__all__ = ["DistillConfig", "DistillMethod", "METHODS", "distill", "distill_model", "as_student", "write_record",
-           "RECORD_FILE"]
+__all__ = ["DistillConfig", "DistillMethod", "METHODS", "distill", "distill_model", "as_student", "one_step_x0",
+           "write_record", "RECORD_FILE"]
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,20 @@ def _ddim(x_t: torch.Tensor, x_0: torch.Tensor, ab_t: torch.Tensor, ab_next: tor
     return ab_next.sqrt() * x_0 + (1 - ab_next).sqrt() * eps
 
 
+def one_step_x0(z_t: torch.Tensor, z_n: torch.Tensor, ab_t: torch.Tensor, ab_n: torch.Tensor) -> torch.Tensor:
+    """The ``x_0`` from which one deterministic DDIM step from ``z_t`` (level ``ab_t``) lands on
+    ``z_n`` (level ``ab_n``): progressive distillation's target (Salimans & Ho, Algorithm 2),
+    ``(z_n - r z_t) / (sqrt(ab_n) - r sqrt(ab_t))`` with ``r = sqrt(1 - ab_n) / sqrt(1 - ab_t)``.
+
+    >>> z_t, z_n, ab_t, ab_n = torch.tensor(0.5), torch.tensor(0.8), torch.tensor(0.36), torch.tensor(0.64)
+    >>> x_0 = one_step_x0(z_t, z_n, ab_t, ab_n)    # r = 0.6 / 0.8 = 0.75: (0.8 - 0.375) / (0.8 - 0.45)
+    >>> round(float(x_0), 6), round(float(_ddim(z_t, x_0, ab_t, ab_n)), 6)
+    (1.214286, 0.8)
+    """
+    r = (1 - ab_n).sqrt() / (1 - ab_t).sqrt()
+    return (z_n - r * z_t) / (ab_n.sqrt() - r * ab_t.sqrt())
+
+
 def _weight(ab: torch.Tensor) -> torch.Tensor:
     """Loss weight of an ``x_0`` error at level ``ab``: the SNR ``ab / (1 - ab)`` truncated to
     [1, ``MIN_SNR_GAMMA``] (Salimans & Ho's floor of 1; the teacher's min-SNR cap)."""
@@ -245,10 +259,7 @@ def _halving(teacher: _Teacher, student: nn.Module, x_0: torch.Tensor, y: torch.
         # two teacher steps, t -> midpoint -> next point (the data after the last point)
         z_m = _ddim(z_t, teacher.x0(z_t, t, y_b), a_t, a_m)
         z_n = _ddim(z_m, teacher.x0(z_m, t_m, y_b), a_m, a_n)
-        # the x_0 from which one DDIM step t -> next lands on z_n (Salimans & Ho, Algorithm 2)
-        ratio = (1 - a_n).sqrt() / (1 - a_t).sqrt()
-        target = (z_n - ratio * z_t) / (a_n.sqrt() - ratio * a_t.sqrt())
-        err = (_student_x0(student, process, z_t, t, y_b) - target) ** 2
+        err = (_student_x0(student, process, z_t, t, y_b) - one_step_x0(z_t, z_n, a_t, a_n)) ** 2
         loss = (_weight(a_t) * err).mean()
         opt.step(loss)
         report(first + k, float(loss.detach()))

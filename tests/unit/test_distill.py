@@ -12,7 +12,7 @@ from conftest import TINY, toy_dataset
 from netdiffus.cli.main import main
 from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.unet import UNet
-from netdiffus.distill import DistillConfig, distill, distill_model
+from netdiffus.distill import DistillConfig, distill, distill_model, one_step_x0
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.io.dataset import read_dataset, write_dataset
 from netdiffus.synthesizer import TrafficSynthesizer
@@ -113,3 +113,13 @@ def test_the_dataset_must_be_the_teachers(teacher_run):
     other = toy_dataset(n_per_class=4, length=8, classes=("a", "c"))
     with pytest.raises(DatasetError, match=r"the dataset must be the teacher's training set: classes \['a', 'b'\]"):
         distill(teacher, other, cfg=DistillConfig(**FAST))
+
+
+@pytest.mark.parametrize(("z_t", "z_n", "ab_t", "ab_n", "x_0"), [
+    (0.5, 0.8, 0.36, 0.64, (0.8 - 0.75 * 0.5) / (0.8 - 0.75 * 0.6)),  # r = sqrt(0.36) / sqrt(0.64) = 0.75
+    (0.5, 0.3, 0.36, 1.0, 0.3),  # the last step lands on the data: the target is where the teacher landed
+    (-1.0, 0.0, 0.0, 0.25, 0.0 - (0.75**0.5) * -1.0 / 0.5),  # from pure noise (ab_t = 0): r = sqrt(0.75)
+])
+def test_the_progressive_target_is_the_x0_one_ddim_step_needs(z_t, z_n, ab_t, ab_n, x_0):
+    args = [torch.tensor(v, dtype=torch.float64) for v in (z_t, z_n, ab_t, ab_n)]
+    assert float(one_step_x0(*args)) == pytest.approx(x_0)
