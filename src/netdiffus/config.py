@@ -204,7 +204,7 @@ class SampleConfig:
     valid-GASF head, whose output is already a valid GASF. ``temperature`` divides the logits of
     masked diffusion's draws (below 1: more typical tokens; Gaussian samplers ignore it)."""
 
-    sampler: Literal["ddim", "ddpm", "dpmpp2m"] = "ddim"
+    sampler: Literal["ddim", "ddpm", "dpmpp2m", "distilled", "consistency"] = "ddim"
     steps: int = 50
     eta: float = 0.0
     guidance_scale: float = 1.0

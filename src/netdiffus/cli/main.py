@@ -33,7 +33,7 @@ def set_thread_policy() -> None:
     setting wins."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-SUBCOMMANDS = ("prepare", "split", "fit", "sample", "evaluate", "export", "info", "demo")
+SUBCOMMANDS = ("prepare", "split", "fit", "distill", "sample", "evaluate", "export", "info", "demo")
 
 log = logging.getLogger("netdiffus")
 

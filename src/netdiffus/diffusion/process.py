@@ -192,8 +192,21 @@ class GaussianDiffusion:
         frac = (v_sigma + 1) / 2
         return frac * torch.log(beta) + (1 - frac) * torch.log(beta_tilde)
 
-    def timestep_spacing(self, steps: int) -> np.ndarray:
-        """``steps`` evenly spaced timesteps, descending from T - 1 to 0 (int64)."""
+    def timestep_spacing(self, steps: int, *, trailing: bool = False) -> np.ndarray:
+        """``steps`` evenly spaced timesteps, descending from T - 1 to 0 (int64).
+
+        ``trailing``: the ``steps + 1`` evenly spaced points from T - 1 to 0 without the last, so
+        that one step starts from pure noise at T - 1 (the first and only model call of a
+        one-step sampler) and the last starts at about ``T / steps``; the grid of ``2 steps``
+        holds it (progressive distillation halves the steps on nested grids).
+
+        >>> p = GaussianDiffusion(timesteps=1000)
+        >>> p.timestep_spacing(4).tolist(), p.timestep_spacing(4, trailing=True).tolist()
+        ([999, 666, 333, 0], [999, 749, 500, 250])
+        >>> p.timestep_spacing(1).tolist(), p.timestep_spacing(1, trailing=True).tolist()
+        ([0], [999])
+        """
         if not 1 <= steps <= self.timesteps:
             raise ConfigError(f"steps must be in [1, {self.timesteps}] (got {steps})")
-        return np.unique(np.linspace(0, self.timesteps - 1, steps).round().astype(np.int64))[::-1].copy()
+        points = np.linspace(0, self.timesteps - 1, steps + 1 if trailing else steps)[int(trailing):]
+        return np.unique(points.round().astype(np.int64))[::-1].copy()

@@ -34,7 +34,7 @@ from netdiffus.diffusion.process import GaussianDiffusion
 from netdiffus.diffusion.steps import SAMPLERS, SamplerName, StepState
 from netdiffus.errors import ConfigError
 
-__all__ = ["sample", "SamplerName", "SAMPLERS"]
+__all__ = ["sample", "guided_x0", "initial_noise", "SamplerName", "SAMPLERS"]
 
 
 class _PerSampleNoise:
@@ -49,9 +49,38 @@ class _PerSampleNoise:
         return torch.stack([torch.randn(self.shape, generator=g) for g in self.gens]).to(self.device)
 
 
-def _guided(model, process: GaussianDiffusion, x_t, t, y, null_class: int, w: float):
-    """Guided mean output and ``v_sigma`` (None unless the variance is learned)."""
-    tt = torch.full((x_t.shape[0],), int(t), dtype=torch.long, device=x_t.device)
+def initial_noise(seeds: Sequence[int], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """The ``x_T`` ``[N, *shape]`` that :func:`sample` starts from: each sample's first standard
+    normal draw from its own generator (a distillation pairs it with the teacher's ``x_0``)."""
+    return _PerSampleNoise(seeds, shape, device).draw()
+
+
+def guided_x0(model: Callable[..., torch.Tensor], process: GaussianDiffusion, x_t: torch.Tensor,
+              t: int | torch.Tensor, y: torch.Tensor, *, null_class: int, guidance_scale: float, clip_x0: bool = True,
+              x0_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The predicted ``x_0`` ``[N, *shape]`` at timestep ``t`` (one for all, or ``[N]``) as every
+    sampler step sees it (guided, clipped, transformed), and ``v_sigma`` (None unless the
+    variance is learned)."""
+    tt = _timesteps(t, x_t.shape[0], y.device)
+    out, v_sigma = _guided(model, process, x_t, tt, y, null_class, guidance_scale)
+    x_0 = process.predict_x0(x_t, tt, out)
+    if clip_x0:
+        x_0 = x_0.clamp(-1.0, 1.0)
+    if x0_transform is not None:
+        x_0 = x0_transform(x_0)
+    return x_0, v_sigma
+
+
+def _timesteps(t: int | torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
+    """Timesteps ``[n]`` (long) of one timestep for all or of one per sample."""
+    if isinstance(t, torch.Tensor):
+        return t.to(device=device, dtype=torch.long).expand(n)
+    return torch.full((n,), int(t), dtype=torch.long, device=device)
+
+
+def _guided(model, process: GaussianDiffusion, x_t, tt: torch.Tensor, y, null_class: int, w: float):
+    """Guided mean output and ``v_sigma`` (None unless the variance is learned), at timesteps ``tt`` ``[N]``."""
     if w == 1.0:
         return process.split_output(model(x_t, tt, y=y).float())
     y_null = torch.full_like(y, null_class)
@@ -85,7 +114,7 @@ def sample(
         Shape of one sample, e.g. ``(C, T, T)``.
     seeds : sequence of int, length N
         One seed per sample.
-    sampler : {"ddim", "ddpm", "dpmpp2m"}
+    sampler : {"ddim", "ddpm", "dpmpp2m", "distilled", "consistency"}
         A name in :data:`SAMPLERS`.
     clip_x0 : bool
         Clamp each predicted ``x_0`` to [-1, 1] (the data range).
@@ -99,18 +128,14 @@ def sample(
         raise ConfigError(f"seeds must have one entry per sample ({y.shape[0]}) (got {len(seeds)})")
     step = SAMPLERS[sampler]
     noise = _PerSampleNoise(seeds, tuple(shape), y.device)
-    ts = process.timestep_spacing(steps)
+    ts = process.timestep_spacing(steps, trailing=step.trailing)
     ab = process.alpha_bar_np
     x = noise.draw()
     memory: dict[str, Any] = {}
     for i, t in enumerate(ts):
         t = int(t)
-        out, v_sigma = _guided(model, process, x, t, y, null_class, guidance_scale)
-        x_0 = process.predict_x0(x, torch.full((x.shape[0],), t, dtype=torch.long, device=y.device), out)
-        if clip_x0:
-            x_0 = x_0.clamp(-1.0, 1.0)
-        if x0_transform is not None:
-            x_0 = x0_transform(x_0)
+        x_0, v_sigma = guided_x0(model, process, x, t, y, null_class=null_class, guidance_scale=guidance_scale,
+                                 clip_x0=clip_x0, x0_transform=x0_transform)
         ab_prev = float(ab[ts[i + 1]]) if i + 1 < len(ts) else 1.0
         x = step(StepState(x=x, x_0=x_0, v_sigma=v_sigma, ab_t=float(ab[t]), ab_prev=ab_prev, i=i, n=len(ts),
                            eta=eta, process=process, noise=noise.draw, memory=memory))

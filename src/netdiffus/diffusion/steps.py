@@ -14,11 +14,22 @@ come in through the state), so the CLI can read the names without loading it.
   posterior variance, i.e. DDIM with ``eta = 1`` (over all T steps when ``steps = T``, the
   original DDPM sampler).
 - ``dpmpp2m``: DPM-Solver++(2M), a 2nd-order multistep solver (Lu et al.), deterministic.
+- ``distilled``: DDIM with ``eta`` on the trailing grid (the first step from pure noise at
+  ``T - 1``): the sampler of a student distilled for 1 to a few steps (progressive
+  distillation, Salimans & Ho; rectified-flow reflow, Liu et al.), see :mod:`netdiffus.distill`.
+- ``consistency``: multistep consistency sampling (Song et al. 2023, Algorithm 1) on the
+  trailing grid: each step's ``x_0`` noised afresh to the next step's level.
+
+The two few-step samplers step through ``GaussianDiffusion.timestep_spacing(steps,
+trailing=True)`` (:attr:`Sampler.trailing`): with one step the model is called once, at
+``T - 1``, where the other grids would call it at 0.
 
 Examples
 --------
 >>> list(SAMPLERS)
-['ddim', 'ddpm', 'dpmpp2m']
+['ddim', 'ddpm', 'dpmpp2m', 'distilled', 'consistency']
+>>> [name for name, s in SAMPLERS.items() if s.trailing]
+['distilled', 'consistency']
 >>> from typing import get_args
 >>> get_args(SamplerName) == tuple(SAMPLERS)
 True
@@ -37,7 +48,8 @@ if TYPE_CHECKING:
 
     from netdiffus.diffusion.process import GaussianDiffusion
 
-__all__ = ["SAMPLERS", "SamplerName", "StepState", "StepFunction", "ddim_step", "ddpm_step", "dpmpp2m_step"]
+__all__ = ["SAMPLERS", "SamplerName", "Sampler", "StepState", "StepFunction", "ddim_step", "ddpm_step",
+           "dpmpp2m_step", "consistency_step"]
 
 
 @dataclass
@@ -127,7 +139,42 @@ def dpmpp2m_step(s: StepState) -> torch.Tensor:
     return (sigma_n / sigma_t) * s.x - alpha_n * np.expm1(-h) * d
 
 
-#: The registry: every sampler's name and step function (the one declaration of the names).
-SAMPLERS: dict[str, StepFunction] = {"ddim": ddim_step, "ddpm": ddpm_step, "dpmpp2m": dpmpp2m_step}
-#: The names of :data:`SAMPLERS` as a type.
-SamplerName = Literal[tuple(SAMPLERS)]  # type: ignore[valid-type]
+def consistency_step(s: StepState) -> torch.Tensor:
+    """Multistep consistency sampling: the predicted ``x_0`` noised afresh to the next level,
+    ``sqrt(ab_prev) x_0 + sqrt(1 - ab_prev) z`` with new noise ``z``; ``x_0`` itself at the last
+    step (``ab_prev = 1``). ``x_t`` enters only through ``x_0``: no error carries over in ``x``."""
+    if s.ab_prev >= 1.0:
+        return s.x_0
+    return s.ab_prev**0.5 * s.x_0 + (1 - s.ab_prev) ** 0.5 * s.noise()
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A registered sampler: its step function, and the grid of timesteps it steps through.
+
+    Attributes
+    ----------
+    step : StepFunction
+    trailing : bool
+        The few-step grid, ``timestep_spacing(steps, trailing=True)``: from ``T - 1`` down to about
+        ``T / steps``, then to the data (else the grid from ``T - 1`` to 0).
+    """
+
+    step: StepFunction
+    trailing: bool = False
+
+    def __call__(self, s: StepState) -> torch.Tensor:
+        return self.step(s)
+
+
+#: The registry: every sampler's name, step function and grid (the one declaration of the names).
+SAMPLERS: dict[str, Sampler] = {
+    "ddim": Sampler(ddim_step),
+    "ddpm": Sampler(ddpm_step),
+    "dpmpp2m": Sampler(dpmpp2m_step),
+    "distilled": Sampler(ddim_step, trailing=True),
+    "consistency": Sampler(consistency_step, trailing=True),
+}
+#: The names of :data:`SAMPLERS` as a type, spelled out for the type checker (a ``Literal`` built
+#: from the registry is not a static type); the doctest above and a unit test keep them equal.
+SamplerName = Literal["ddim", "ddpm", "dpmpp2m", "distilled", "consistency"]

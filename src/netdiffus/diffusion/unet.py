@@ -37,7 +37,7 @@ torch.Size([3, 1, 10, 10])
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,8 @@ from netdiffus.errors import ConfigError
 from netdiffus.imaging.kernels import gasf_from_angles
 
 __all__ = ["UNet", "ImageHead", "GasfPatchHead", "GasfBinHead"]
+
+_Layer = TypeVar("_Layer", bound=nn.Module)
 
 Output = Literal["image", "gasf"]
 GasfHead = Literal["patch", "bin"]
@@ -65,10 +67,10 @@ def _norm(ch: int) -> nn.GroupNorm:
     return nn.GroupNorm(min(8, ch), ch)
 
 
-def _zero(layer: nn.Module) -> nn.Module:
+def _zero(layer: _Layer) -> _Layer:
     """Zero-initialise a layer's weight and bias (the block starts as the identity or zero)."""
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
+    for p in layer.parameters():
+        nn.init.zeros_(p)
     return layer
 
 
@@ -191,8 +193,8 @@ class ImageHead(nn.Module):
 
     def forward(self, h: torch.Tensor, *, x: torch.Tensor, emb: torch.Tensor, size: torch.Size) -> torch.Tensor:
         h = unfold_patches(self.out(h), self.patch_size, self.dims)
-        if h.shape[2:] != size:
-            h = h[(..., *[slice(0, s) for s in size])]
+        for d, s in enumerate(size):  # crop the padding
+            h = h.narrow(2 + d, 0, s)
         if self.symmetric:
             h = 0.5 * (h + h.transpose(-1, -2))
         return h
@@ -380,14 +382,14 @@ class UNet(nn.Module):
         h = self.stem(fold_patches(x, self.patch_size, self.dims))
         hs = [h]
         for blocks in self.down:
-            for b in blocks:
+            for b in cast(nn.ModuleList, blocks):
                 h = b(h, emb) if isinstance(b, (ResBlock, Attention)) else b(h)
             hs.append(h)
         for b in self.mid:
             h = b(h, emb)
         for blocks in self.up:
             h = torch.cat([h, hs.pop()], dim=1)
-            for b in blocks:
+            for b in cast(nn.ModuleList, blocks):
                 h = b(h, emb)
         return F.silu(self.out_norm(h))
 

@@ -59,7 +59,14 @@ from netdiffus.imaging.projection import (
     project_gasf_torch,
     series_from_gasf_projection_torch,
 )
-from netdiffus.imaging.scaling import DEFAULT_SCALING, ScalingMode, SeriesScaler, TraceScaleModel, _as_nct
+from netdiffus.imaging.scaling import (
+    DEFAULT_SCALING,
+    ArrayOrTensor,
+    ScalingMode,
+    SeriesScaler,
+    TraceScaleModel,
+    _as_nct,
+)
 
 __all__ = [
     "GramianAngularField",
@@ -105,7 +112,7 @@ def series_from_gasf_diagonal(images: np.ndarray) -> np.ndarray:
     return numpy_call(series_from_gasf_torch, images)
 
 
-def gamma_correct(g: np.ndarray | torch.Tensor, *, gamma: float) -> np.ndarray | torch.Tensor:
+def gamma_correct(g: ArrayOrTensor, *, gamma: float) -> ArrayOrTensor:
     """Gamma correction of a field ``g`` in [-1, 1]: ``2 ((g + 1) / 2) ** gamma - 1``, in [-1, 1].
 
     Works on numpy arrays and torch tensors. ``gamma=1`` is the identity.
@@ -116,7 +123,7 @@ def gamma_correct(g: np.ndarray | torch.Tensor, *, gamma: float) -> np.ndarray |
     return 2.0 * u**gamma - 1.0
 
 
-def gamma_uncorrect(images: np.ndarray | torch.Tensor, *, gamma: float) -> np.ndarray | torch.Tensor:
+def gamma_uncorrect(images: ArrayOrTensor, *, gamma: float) -> ArrayOrTensor:
     """Exact inverse of :func:`gamma_correct` (values outside [-1, 1] are clipped first)."""
     return gamma_correct(images, gamma=1.0 / gamma)
 

@@ -40,7 +40,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -334,9 +334,9 @@ class TraceScaleModel:
         for k in self.classes_:
             in_class = lab == k
             patterns = sorted({tuple(z) for z in zero[in_class]})
-            for pat in patterns:
-                member = in_class & np.all(zero == np.asarray(pat), axis=1)
-                groups.append((k, np.asarray(pat, dtype=bool), f[member], member.sum() / in_class.sum()))
+            for zeros in patterns:
+                member = in_class & np.all(zero == np.asarray(zeros), axis=1)
+                groups.append((k, np.asarray(zeros, dtype=bool), f[member], member.sum() / in_class.sum()))
         covs = [
             np.cov(fg, rowvar=False, ddof=1).reshape(dd, dd) if len(fg) > 1 else np.zeros((dd, dd))
             for *_, fg, _ in groups
@@ -524,7 +524,11 @@ def _trace_scale_torch(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([x.amin(dim=2), x.amax(dim=2)], dim=-1)
 
 
-def _as_nct(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
+"""An ndarray or a tensor, and the same type back (imaging functions that take either)."""
+
+
+def _as_nct(x: ArrayOrTensor) -> ArrayOrTensor:
     """Series ``[N, C, T]``, or ``[N, T]`` read as one channel -> ``[N, C, T]`` (an array stays an
     array, a tensor a tensor)."""
     if not isinstance(x, torch.Tensor):
