@@ -57,7 +57,6 @@ from netdiffus.config import SampleConfig
 from netdiffus.diffusion.process import MIN_SNR_GAMMA, GaussianDiffusion
 from netdiffus.diffusion.samplers import guided_x0, initial_noise, sample
 from netdiffus.diffusion.steps import SamplerName
-from netdiffus.diffusion.unet import UNet
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.files import write_json
 from netdiffus.io.dataset import TraceDataset, require_dataset
@@ -400,14 +399,17 @@ def distill(teacher: TrafficSynthesizer, dataset: TraceDataset, *, cfg: DistillC
     x_0 = torch.from_numpy(rep.encode(dataset.series).astype(np.float32)).to(device)
     index = {c: i for i, c in enumerate(teacher.classes_)}
     y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=device)
-    sc = teacher.config.sample
-    model = distill_model(teacher.model_, teacher.process, x_0, y, cfg=cfg, null_class=len(teacher.classes_),
+    sc, process = teacher.config.sample, teacher.process
+    if not isinstance(process, GaussianDiffusion):
+        raise ConfigError(f"diffusion.process={teacher.config.diffusion.process!r}: distillation needs a teacher "
+                          "trained by Gaussian diffusion")
+    model = distill_model(teacher.model_, process, x_0, y, cfg=cfg, null_class=len(teacher.classes_),
                           guidance_scale=sc.guidance_scale, x0_transform=rep.x0_hook(sc, teacher.model_),
                           progress=progress, on_student=on_student)
     return as_student(teacher, model, dataset, sampler=cfg.sampler, steps=cfg.steps)
 
 
-def as_student(teacher: TrafficSynthesizer, model: UNet, dataset: TraceDataset, *, sampler: SamplerName,
+def as_student(teacher: TrafficSynthesizer, model: nn.Module, dataset: TraceDataset, *, sampler: SamplerName,
                steps: int) -> TrafficSynthesizer:
     """``teacher`` with ``model`` in place of its network, sampled with ``sampler`` in ``steps``
     steps at guidance 1, its volume calibration (when configured) fitted again on its own draws

@@ -175,7 +175,7 @@ class SeriesVocabulary:
 def _quantile_bins(s: np.ndarray, bins: int) -> np.ndarray:
     """``[B, 2]`` bins of signed log values ``s``: quantile bins of the negative and of the positive
     values apart (a bin never straddles 0), ``bins`` in all, split in proportion to their counts."""
-    out = []
+    out: list[tuple[float, float]] = []
     neg, pos = s[s < 0], s[s > 0]
     n_neg = 0 if not len(neg) else (bins if not len(pos) else min(bins - 1, max(1, round(bins * len(neg) / len(s)))))
     for part, k in ((neg, n_neg), (pos, bins - n_neg)):
