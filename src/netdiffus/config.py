@@ -29,6 +29,8 @@ from typing import Any, Literal, get_args, get_type_hints
 from netdiffus.errors import ConfigError
 
 __all__ = [
+    "DistillConfig",
+    "DISTILL_METHODS",
     "ImagingConfig",
     "ModelConfig",
     "DiffusionConfig",
@@ -506,3 +508,80 @@ def load_config(
         _merge(cfg, data, prefix="")
     cfg.validate()
     return cfg
+
+
+DistillMethod = Literal["progressive", "reflow"]
+#: The distillation methods (:mod:`netdiffus.distill` holds one function per name).
+DISTILL_METHODS: tuple[str, ...] = get_args(DistillMethod)
+
+
+@dataclass
+class DistillConfig:
+    """Settings of a distillation.
+
+    Attributes
+    ----------
+    method : {"progressive", "reflow"}
+    steps : int
+        Sampling steps of the student (progressive: ``teacher_steps / 2**k``).
+    teacher_steps : int
+        Progressive: the grid the teacher starts on (2 of its steps make one of the first
+        student's). Reflow: the DDIM steps that draw the pairs.
+    iterations : int
+        Optimizer steps per halving (progressive) or in all (reflow).
+    batch_size : int
+    lr : float
+        Peak learning rate (AdamW; cosine decay to 10 % over each halving, or over the whole).
+    ema_decay : float
+        The student returned (and the next halving's teacher) is this EMA of the weights.
+    pairs : int
+        Reflow: the (noise, teacher sample) pairs drawn.
+    seed : int
+    """
+
+    method: DistillMethod = "progressive"
+    steps: int = 1
+    teacher_steps: int = 16
+    iterations: int = 400
+    batch_size: int = 64
+    lr: float = 2e-4
+    ema_decay: float = 0.99
+    pairs: int = 2048
+    seed: int = 0
+
+    @property
+    def total_iterations(self) -> int:
+        """Optimizer steps in all (progressive: ``iterations`` per halving)."""
+        if self.method == "progressive":
+            return self.iterations * int(round(math.log2(self.teacher_steps / self.steps)))
+        return self.iterations
+
+    @property
+    def sampler(self) -> Literal["distilled"]:
+        """The sampler the student is drawn with (its run's ``sample.sampler``)."""
+        return "distilled"
+
+    def validate(self) -> DistillConfig:
+        """Raise :class:`ConfigError` naming the first setting out of range."""
+        checks = [
+            ("method", self.method, self.method in DISTILL_METHODS,
+             f"must be one of {', '.join(DISTILL_METHODS)}"),
+            ("steps", self.steps, isinstance(self.steps, int) and 1 <= self.steps <= 64, "must be in [1, 64]"),
+            ("teacher_steps", self.teacher_steps, isinstance(self.teacher_steps, int)
+             and self.steps < self.teacher_steps <= 1000, "must be > steps and <= 1000"),
+            ("iterations", self.iterations, self.iterations >= 1, "must be >= 1"),
+            ("batch_size", self.batch_size, self.batch_size >= 1, "must be >= 1"),
+            ("lr", self.lr, math.isfinite(self.lr) and self.lr > 0, "must be > 0"),
+            ("ema_decay", self.ema_decay, 0 <= self.ema_decay < 1, "must be in [0, 1)"),
+            ("pairs", self.pairs, self.pairs >= 1, "must be >= 1"),
+            ("seed", self.seed, isinstance(self.seed, int) and 0 <= self.seed < 2**32, "must be in [0, 2**32 - 1]"),
+        ]
+        for name, value, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"distill.{name} {rule} (got {value!r})")
+        if self.method == "progressive":
+            halvings = math.log2(self.teacher_steps / self.steps)
+            if halvings != int(halvings):
+                raise ConfigError(f"distill.teacher_steps must be steps times a power of 2 for progressive "
+                                  f"distillation (got {self.teacher_steps} for {self.steps} steps)")
+        return self

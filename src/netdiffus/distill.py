@@ -47,13 +47,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from netdiffus.config import SampleConfig
+from netdiffus.config import DistillConfig, DistillMethod, SampleConfig
 from netdiffus.diffusion.process import MIN_SNR_GAMMA, GaussianDiffusion
 from netdiffus.diffusion.samplers import guided_x0, initial_noise, sample
 from netdiffus.diffusion.steps import SamplerName
@@ -70,8 +70,6 @@ __all__ = ["DistillConfig", "DistillMethod", "METHODS", "distill", "distill_mode
 
 log = logging.getLogger(__name__)
 
-DistillMethod = Literal["progressive", "reflow"]
-
 #: What a distilled run folder records of its distillation (settings, teacher, wall time).
 RECORD_FILE = "distill.json"
 
@@ -80,77 +78,6 @@ RECORD_FILE = "distill.json"
 PAIR_SEED_BASE = 2**62
 
 Model = TypeVar("Model", bound=nn.Module)
-
-
-@dataclass
-class DistillConfig:
-    """Settings of a distillation.
-
-    Attributes
-    ----------
-    method : {"progressive", "reflow"}
-    steps : int
-        Sampling steps of the student (progressive: ``teacher_steps / 2**k``).
-    teacher_steps : int
-        Progressive: the grid the teacher starts on (2 of its steps make one of the first
-        student's). Reflow: the DDIM steps that draw the pairs.
-    iterations : int
-        Optimizer steps per halving (progressive) or in all (reflow).
-    batch_size : int
-    lr : float
-        Peak learning rate (AdamW; cosine decay to 10 % over each halving, or over the whole).
-    ema_decay : float
-        The student returned (and the next halving's teacher) is this EMA of the weights.
-    pairs : int
-        Reflow: the (noise, teacher sample) pairs drawn.
-    seed : int
-    """
-
-    method: DistillMethod = "progressive"
-    steps: int = 1
-    teacher_steps: int = 16
-    iterations: int = 400
-    batch_size: int = 64
-    lr: float = 2e-4
-    ema_decay: float = 0.99
-    pairs: int = 2048
-    seed: int = 0
-
-    @property
-    def total_iterations(self) -> int:
-        """Optimizer steps in all (progressive: ``iterations`` per halving)."""
-        if self.method == "progressive":
-            return self.iterations * int(round(math.log2(self.teacher_steps / self.steps)))
-        return self.iterations
-
-    @property
-    def sampler(self) -> SamplerName:
-        """The sampler the student is drawn with (its run's ``sample.sampler``)."""
-        return "distilled"
-
-    def validate(self) -> DistillConfig:
-        """Raise :class:`ConfigError` naming the first setting out of range."""
-        checks = [
-            ("method", self.method, self.method in METHODS, f"must be one of {', '.join(METHODS)}"),
-            ("steps", self.steps, isinstance(self.steps, int) and 1 <= self.steps <= 64, "must be in [1, 64]"),
-            ("teacher_steps", self.teacher_steps, isinstance(self.teacher_steps, int)
-             and self.steps < self.teacher_steps <= 1000, "must be > steps and <= 1000"),
-            ("iterations", self.iterations, self.iterations >= 1, "must be >= 1"),
-            ("batch_size", self.batch_size, self.batch_size >= 1, "must be >= 1"),
-            ("lr", self.lr, math.isfinite(self.lr) and self.lr > 0, "must be > 0"),
-            ("ema_decay", self.ema_decay, 0 <= self.ema_decay < 1, "must be in [0, 1)"),
-            ("pairs", self.pairs, self.pairs >= 1, "must be >= 1"),
-            ("seed", self.seed, isinstance(self.seed, int) and 0 <= self.seed < 2**32, "must be in [0, 2**32 - 1]"),
-        ]
-        for name, value, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"distill.{name} {rule} (got {value!r})")
-        if self.method == "progressive":
-            halvings = math.log2(self.teacher_steps / self.steps)
-            if halvings != int(halvings):
-                raise ConfigError(f"distill.teacher_steps must be steps times a power of 2 for progressive "
-                                  f"distillation (got {self.teacher_steps} for {self.steps} steps)")
-        return self
 
 
 @dataclass

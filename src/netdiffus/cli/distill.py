@@ -14,7 +14,7 @@ EXAMPLE = """example:
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from netdiffus.distill import METHODS, DistillConfig
+    from netdiffus.config import DISTILL_METHODS, DistillConfig
 
     d = DistillConfig()
     p = sub.add_parser("distill", help="distil a fitted run into a 1 to few-step sampler",
@@ -27,7 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("run", type=Path, help="the teacher: a run folder written by 'netdiffus fit'")
     p.add_argument("dataset", type=Path, help="the teacher's training dataset (.parquet)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FAST_RUN", help="student run folder to write")
-    p.add_argument("--method", choices=list(METHODS), default=d.method,
+    p.add_argument("--method", choices=list(DISTILL_METHODS), default=d.method,
                    help=f"progressive distillation or rectified-flow reflow (default: {d.method})")
     p.add_argument("--steps", type=int, default=d.steps, help=f"sampling steps of the student (default: {d.steps})")
     p.add_argument("--teacher-steps", type=int, default=d.teacher_steps,
@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from netdiffus.distill import DistillConfig, distill, write_record
+    from netdiffus.config import DistillConfig
+    from netdiffus.distill import distill, write_record
     from netdiffus.distributed import resolve_device
     from netdiffus.io.dataset import read_dataset
     from netdiffus.progress import train_bar
