@@ -28,8 +28,9 @@ Five series kinds are turned into schedules:
     Joint packet sequences, two channels: each position with a non-zero size is one packet with
     its own size and direction (channel 0, signed as ``sizes``) and time (channel 1, its gap in
     seconds to the packet before it; the first packet is at the trace origin). A size of 0 is
-    padding: nothing is written, its gap is not used. Gaps are rounded to microseconds one by one,
-    so the times are their exact sums; sizes are clipped into ``[min_size, mtu]``.
+    padding: nothing is written, its gap is not used. Each packet's time, the sum of the gaps up to
+    it, is rounded to microseconds (so every time is within half a microsecond of the series',
+    however long the trace); sizes are clipped into ``[min_size, mtu]``.
 
 Inside a bin, send times follow the class's intra-bin offset histogram (arrival offset as a
 fraction of the bin width) or, without one, are uniform. Times stay ``guard_us`` away from bin
@@ -727,17 +728,17 @@ def schedule_sequence(values: np.ndarray, *, min_size: int, mtu: int) -> tuple[S
     -------
     schedule : Schedule
         Packet ``k`` is sent at the sum of the gaps of the packets after the first up to ``k``,
-        each rounded to microseconds; ``written`` [2, T] holds the signed sizes and the gaps
-        written (seconds; 0 for the first packet and for padding).
+        rounded to microseconds; ``written`` [2, T] holds the signed sizes and the gaps written
+        (seconds, between the rounded times; 0 for the first packet and for padding).
     n_clipped : int
         Sizes clipped into ``[min_size, mtu]`` and negative gaps set to 0.
 
     Examples
     --------
-    >>> s, n = schedule_sequence(np.array([[60.0, -1500.0, 0.0, 52.0], [0.0, 0.25, 9.0, 1e-6]]),
+    >>> s, n = schedule_sequence(np.array([[60.0, -1500.0, 0.0, 52.0, 40.0], [0.0, 0.25, 9.0, 4e-7, 4e-7]]),
     ...                          min_size=40, mtu=1500)
     >>> s.time_us.tolist(), s.size.tolist(), s.direction.tolist(), n
-    ([0, 250000, 250001], [60, 1500, 52], [0, 1, 0], 0)
+    ([0, 250000, 250000, 250001], [60, 1500, 52, 40], [0, 1, 0, 0], 0)
     """
     if values.shape[0] != 2:
         raise DatasetError(f"a sequence series must have two channels (size, iat) (got {values.shape[0]})")
@@ -747,11 +748,12 @@ def schedule_sequence(values: np.ndarray, *, min_size: int, mtu: int) -> tuple[S
     size = np.clip(mag, min_size, mtu)
     gaps = np.asarray(values[1, idx], np.float64)
     n_clipped = int((size != mag).sum()) + int((gaps[1:] < 0).sum())
-    gaps_us = np.rint(np.maximum(gaps, 0.0) * 1e6).astype(np.int64)
-    if len(gaps_us):
-        gaps_us[0] = 0  # the first packet opens the trace
+    gaps = np.maximum(gaps, 0.0)
+    if len(gaps):
+        gaps[0] = 0.0  # the first packet opens the trace
+    time_us = np.rint(np.cumsum(gaps) * 1e6).astype(np.int64)
     direction = np.where(signed[idx] > 0, FORWARD, REVERSE).astype(np.int8)
     written = np.zeros(values.shape, np.float64)
     written[0, idx] = np.where(signed[idx] > 0, size, -size)
-    written[1, idx] = gaps_us / 1e6
-    return Schedule(np.cumsum(gaps_us), size, direction, written), n_clipped
+    written[1, idx] = np.diff(time_us, prepend=0) / 1e6
+    return Schedule(time_us, size, direction, written), n_clipped
