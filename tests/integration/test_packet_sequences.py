@@ -103,6 +103,10 @@ def test_cli_export_then_prepare_flows(tmp_path, capsys):
     assert f"padding: {100 * share:.1f} % of the values (" in out
     assert "(size, iat; bytes,seconds)" in out
     check_round_trip(read_dataset(back_path), ds)
+    assert main(["info", str(back_path)]) == 0
+    padded = int(((ds.series[:, 0] != 0).sum(axis=1) < T).sum())
+    assert (f"padding      {100 * share:.1f} % of the values ({padded} of {len(ds)} traces end before the series "
+            "length)") in capsys.readouterr().out.splitlines()
 
 
 @pytest.mark.parametrize(
