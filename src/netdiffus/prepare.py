@@ -11,11 +11,14 @@ Metadata kept for the pcap exporter (``DatasetMeta.extra``, captures only)
 --------------------------------------------------------------------------
 The capture statistics, :class:`~netdiffus.io.capture_stats.CaptureStats` (versioned:
 ``capture_stats_version``): per label, histograms of IP packet sizes (one per direction with
-``split_direction`` or feature ``sizes``: "down" = to the host / flow initiator = channel 0, "up" =
-from it = channel 1), of arrival offsets within a bin (binned features) and the transport of most
+``split_direction`` or features ``sizes`` and ``sequence``: "down" = to the host / flow initiator =
+channel 0, "up" = from it = channel 1), of arrival offsets within a bin (binned features) and the transport of most
 packets. Beside them: ``source_kind`` (``"pcap"``), ``unit_of_trace``, ``length_bytes``
 (``"ip_total_length"``), ``alignment`` (``"first_packet"``), ``non_ip_frames``, ``label_from``,
-``flow_timeouts_s``, ``host_by_source`` (host units) and ``labels_matched``.
+``flow_timeouts_s``, ``host_by_source`` (host units), ``labels_matched`` and ``channel_units`` (the
+unit of each channel, e.g. ``["bytes", "seconds"]`` for ``sequence``). Each trace's data length
+(packets, or bins up to its last packet's; the rest is padding) goes to ``TraceDataset.lengths``,
+and the summary says how much of the dataset is padding (a warning past half).
 
 Examples
 --------
@@ -619,12 +622,14 @@ class PrepareOptions:
         Captures: what one trace is (see :mod:`netdiffus.io.assembly`). For ``host`` the host is
         ``host``, else the MAC in ``_iotdevice-mac.txt`` next to the capture, else the most
         frequent unicast MAC (most frequent IP address on links without MACs).
-    feature : {"bytes", "packets", "sizes", "iat"}
-        Captures: the series (see :mod:`netdiffus.features.series`).
+    feature : {"bytes", "packets", "sizes", "iat", "sequence"}
+        Captures: the series (see :mod:`netdiffus.features.series`); ``sequence``: joint packet
+        sequences, each packet's size signed by direction and its gap to the packet before.
     bin_width : float (seconds) or str (``"100ms"``, ``"0.5s"``), optional
         Captures: bin width, default 0.5 s. CSV: width of one row, stored in the metadata.
     length : int, optional
-        T after truncation / zero padding. Default: 64 for captures, the shortest trace for CSV.
+        T after truncation / zero padding. Default: 64 for captures, the shortest trace for CSV
+        (warned about, naming its file, when it is under half the median).
     aggregate : int
         CSV: sum groups of this many rows. Captures: bins are ``aggregate * bin_width`` wide.
     split_direction : bool

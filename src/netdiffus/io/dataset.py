@@ -75,8 +75,8 @@ class DatasetMeta:
     Parameters
     ----------
     feature : str
-        Series kind, e.g. ``"bytes"`` (bytes per bin), ``"packets"``, ``"sizes"``, ``"iat"``, or the
-        source CSV column name.
+        Series kind, e.g. ``"bytes"`` (bytes per bin), ``"packets"``, ``"sizes"``, ``"iat"``,
+        ``"sequence"``, or the source CSV column name.
     unit : str
         Unit of one value, e.g. ``"bytes"``, ``"packets"``, ``"seconds"``.
     bin_width_s : float or None
