@@ -4,6 +4,8 @@ time (to the microsecond), and each trace's length."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,8 @@ from netdiffus.export.pcap import export_pcap
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, write_dataset
 from netdiffus.prepare import prepare
 
+REPO = Path(__file__).resolve().parents[2]
+DATA = (REPO / ".." / "shared" / "data").resolve()
 T = 24
 #: Per device class, the sizes of its set-up exchange: + from the device, - to it (DHCP, DNS, TLS).
 PATTERNS = {
@@ -47,20 +51,22 @@ def iot_like(seed: int = 0, per_class: int = 3) -> TraceDataset:
                         meta=meta)
 
 
-def times_us(series: np.ndarray, *, gaps_us: bool = False) -> np.ndarray:
-    """Each packet's time from the first packet of its trace, whole microseconds (-1 for padding):
-    the sum of the gaps (``gaps_us``: each gap rounded first, as a capture's gaps are whole)."""
-    gaps = series[:, 1].astype(np.float64)
+def times_us(series: np.ndarray) -> np.ndarray:
+    """Each packet's time from the first packet of its trace in microseconds, the sum of its gaps
+    (NaN for padding)."""
+    gaps = series[:, 1].astype(np.float64) * 1e6
     gaps[:, 0] = 0.0
-    t = np.cumsum(np.rint(gaps * 1e6), axis=-1) if gaps_us else np.rint(np.cumsum(gaps, axis=-1) * 1e6)
-    return np.where(series[:, 0] != 0, t, -1).astype(np.int64)
+    return np.where(series[:, 0] != 0, np.cumsum(gaps, axis=-1), np.nan)
 
 
 def check_round_trip(back: TraceDataset, ds: TraceDataset) -> None:
     assert np.array_equal(back.series[:, 0], ds.series[:, 0])  # sizes and directions (signs), padding
-    # times to the microsecond: the gaps read back are float32 seconds of whole microseconds, exact
-    # to the microsecond below 16.7 s (float32 steps there are under half a microsecond)
-    assert np.array_equal(times_us(back.series, gaps_us=True), times_us(ds.series))
+    # the gaps read back are float32 seconds of a capture's whole microseconds, each exact to the
+    # microsecond below 16.7 s; the times they sum to are those of the series to the microsecond
+    # (half of it for the rounding, at most half a float32 step of a gap of seconds)
+    whole = back.series.copy()
+    whole[:, 1] = np.rint(back.series[:, 1].astype(np.float64) * 1e6) / 1e6
+    assert np.nanmax(np.abs(times_us(whole) - times_us(ds.series))) < 1.0
     assert back.lengths is not None and back.lengths.tolist() == (ds.series[:, 0] != 0).sum(axis=1).tolist()
 
 
@@ -107,6 +113,28 @@ def test_cli_export_then_prepare_flows(tmp_path, capsys):
     padded = int(((ds.series[:, 0] != 0).sum(axis=1) < T).sum())
     assert (f"padding      {100 * share:.1f} % of the values ({padded} of {len(ds)} traces end before the series "
             "length)") in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.data
+def test_real_device_sessions_come_back_at_their_own_times(tmp_path):
+    """IoT Sentinel sessions -> dataset -> one capture each -> the same dataset: every time to the
+    microsecond; every size but those below the class transport's header (an IGMP packet of 32
+    bytes in a TCP session is written as 40)."""
+    captures = DATA / "iot-sentinel" / "captures"
+    if not captures.is_dir():
+        pytest.skip("../shared/data is not available")
+    files = sorted(captures.glob("*/*.pcap"))[::25]
+    real, _ = prepare(files, unit="host", feature="sequence", length=64, ip_only=True)
+    for i, label in enumerate(real.labels):
+        (tmp_path / label).mkdir(exist_ok=True)
+        export_pcap(real.subset([i]), tmp_path / label / f"{i:03d}.pcap", seed=i)
+    back, _ = prepare(tmp_path, unit="host", host="192.0.2.1", feature="sequence", length=64)
+    order = np.argsort([f"{label}/{i:03d}" for i, label in enumerate(real.labels)], kind="stable")
+    real = real.subset(order)
+    assert np.array_equal(back.series[:, 1], real.series[:, 1])  # the gaps, to the float32 bit
+    small = (real.series[:, 0] != 0) & (np.abs(real.series[:, 0]) < 40)
+    assert np.array_equal(back.series[:, 0][~small], real.series[:, 0][~small])
+    assert np.array_equal(back.lengths, real.lengths) and len(real) == len(files)
 
 
 @pytest.mark.parametrize(

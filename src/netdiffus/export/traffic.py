@@ -29,8 +29,11 @@ Five series kinds are turned into schedules:
     its own size and direction (channel 0, signed as ``sizes``) and time (channel 1, its gap in
     seconds to the packet before it; the first packet is at the trace origin). A size of 0 is
     padding: nothing is written, its gap is not used. Each packet's time, the sum of the gaps up to
-    it, is rounded to microseconds (so every time is within half a microsecond of the series',
-    however long the trace); sizes are clipped into ``[min_size, mtu]``.
+    it, is rounded to microseconds, so every time is within half a microsecond of the series',
+    however long the trace; a gap that is the float32 of whole microseconds (as ``prepare`` keeps
+    a capture's gaps) counts as those microseconds, so that the float32 errors of a long trace do
+    not add up and a prepared capture is written back at its own times. Sizes are clipped into
+    ``[min_size, mtu]``.
 
 Inside a bin, send times follow the class's intra-bin offset histogram (arrival offset as a
 fraction of the bin width) or, without one, are uniform. Times stay ``guard_us`` away from bin
@@ -76,6 +79,7 @@ __all__ = [
     "schedule_sizes",
     "schedule_iat",
     "schedule_sequence",
+    "gaps_us",
     "FORWARD",
     "REVERSE",
     "DIRECTION_OF",
@@ -727,9 +731,10 @@ def schedule_sequence(values: np.ndarray, *, min_size: int, mtu: int) -> tuple[S
     Returns
     -------
     schedule : Schedule
-        Packet ``k`` is sent at the sum of the gaps of the packets after the first up to ``k``,
-        rounded to microseconds; ``written`` [2, T] holds the signed sizes and the gaps written
-        (seconds, between the rounded times; 0 for the first packet and for padding).
+        Packet ``k`` is sent at the sum of the gaps of the packets after the first up to ``k``
+        (see :func:`gaps_us`), rounded to microseconds; ``written`` [2, T] holds the signed sizes
+        and the gaps written (seconds, between the rounded times; 0 for the first packet and for
+        padding).
     n_clipped : int
         Sizes clipped into ``[min_size, mtu]`` and negative gaps set to 0.
 
@@ -751,9 +756,26 @@ def schedule_sequence(values: np.ndarray, *, min_size: int, mtu: int) -> tuple[S
     gaps = np.maximum(gaps, 0.0)
     if len(gaps):
         gaps[0] = 0.0  # the first packet opens the trace
-    time_us = np.rint(np.cumsum(gaps) * 1e6).astype(np.int64)
+    time_us = np.rint(np.cumsum(gaps_us(gaps))).astype(np.int64)
     direction = np.where(signed[idx] > 0, FORWARD, REVERSE).astype(np.int8)
     written = np.zeros(values.shape, np.float64)
     written[0, idx] = np.where(signed[idx] > 0, size, -size)
     written[1, idx] = np.diff(time_us, prepend=0) / 1e6
     return Schedule(time_us, size, direction, written), n_clipped
+
+
+def gaps_us(gaps_s: np.ndarray) -> np.ndarray:
+    """Gaps in seconds -> microseconds (float64), whole where a gap is the float32 of whole microseconds.
+
+    A dataset holds gaps as float32 seconds: a capture's 0.123457 s gap is kept as the nearest
+    float32, within half its float32 step of 123457 us. Such a gap is given back as exactly 123457;
+    any other (a generated one) is kept as it is, so a sum of gaps is exact for a prepared
+    capture and within rounding of the series for a generated one.
+
+    >>> gaps_us(np.array([np.float32(0.123457), 0.1234567, 0.0])).tolist()
+    [123457.0, 123456.7, 0.0]
+    """
+    us = np.asarray(gaps_s, np.float64) * 1e6
+    whole = np.rint(us)
+    half_step = np.spacing(np.abs(np.asarray(gaps_s, np.float64)).astype(np.float32)).astype(np.float64) * 0.5e6
+    return np.where(np.abs(us - whole) <= half_step, whole, us)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from netdiffus.errors import DatasetError
-from netdiffus.export.traffic import REVERSE, integer_series, schedule_sequence
+from netdiffus.export.traffic import REVERSE, gaps_us, integer_series, schedule_sequence
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,25 @@ def test_a_series_of_one_channel_is_refused():
     with pytest.raises(DatasetError) as exc:
         schedule_sequence(np.zeros((1, 4)), min_size=40, mtu=1500)
     assert str(exc.value) == "a sequence series must have two channels (size, iat) (got 1)"
+
+
+@pytest.mark.parametrize(
+    "gap_s, us",
+    [
+        (np.float32(0.123457), 123457.0),  # a capture's gap kept as float32: its whole microseconds
+        (np.float32(9.000001), 9000001.0),  # float32 steps of 0.95 us: still the capture's microsecond
+        (0.1234567, 123456.7),  # a generated gap: as it is
+        (np.float32(0.1234567), float(np.float32(0.1234567)) * 1e6),
+        (0.0, 0.0),
+    ],
+)
+def test_gaps_us_gives_a_capture_its_own_microseconds(gap_s, us):
+    assert gaps_us(np.array([gap_s], np.float64))[0] == pytest.approx(us, abs=1e-6)
+
+
+def test_a_prepared_trace_is_written_at_its_own_times_however_long():
+    t_us = np.cumsum(np.r_[0, np.random.default_rng(0).integers(1, 3_000_000, size=63)])  # up to 3 s gaps
+    gaps = np.diff(t_us, prepend=0) / 1e6
+    row = np.array([np.full(64, 60.0), gaps.astype(np.float32)], np.float64)
+    s, _ = schedule_sequence(row, min_size=40, mtu=1500)
+    assert s.time_us.tolist() == t_us.tolist()
