@@ -99,6 +99,8 @@ def _prepared(view: str) -> TraceDataset:
                         workers=2)  # fmt: skip
     elif view == "iot-iat":
         ds, _ = prepare(captures, unit="host", feature="iat", length=64, workers=2)
+    elif view == "iot-joint":
+        ds, _ = prepare(captures, unit="host", feature="sequence", length=64, workers=2)
     else:
         ds, _ = prepare(captures, unit="host", feature="sizes", length=64, workers=2)
     write_dataset(ds, cache)
@@ -122,20 +124,14 @@ def load_b2(view: str) -> Benchmark:
 
 
 def load_b2_joint() -> Benchmark:
-    """B2 iot-joint: the first 64 packets of each session, three channels generated together: size
-    (bytes), direction (+1 from the device, -1 to it) and inter-arrival time (s); 0 after the
-    session's last packet."""
-    sizes, iat = _prepared("iot-packets"), _prepared("iot-iat")
-    if sizes.ids != iat.ids:
-        raise ValueError("the sizes and timing views of B2 list different sessions")
-    s = sizes.series[:, 0]
-    series = np.stack([np.abs(s), np.sign(s), np.where(s != 0, iat.series[:, 0], 0.0)], axis=1).astype(np.float32)
-    meta = sizes.meta.__class__.from_json({**sizes.meta.to_json(), "feature": "packets",
-                                           "channels": ["size", "direction", "iat"]})
-    ds = TraceDataset(series=series, labels=sizes.labels, ids=sizes.ids, sources=sizes.sources, meta=meta)
+    """B2 iot-joint: the first 64 packets of each session, two channels generated together, as
+    ``prepare --feature sequence`` makes them in one pass: size (bytes, signed by direction:
+    positive from the device, negative to it) and the gap to the packet before (s, 0 for the
+    first); 0 in both after the session's last packet (each session's length is kept)."""
+    ds = _prepared("iot-joint")
     tr, te = _stratified(ds)
-    return Benchmark("B2 iot-joint", "IoT Sentinel first 64 packets: size, direction, inter-arrival time, 31 classes",
-                     tr, te)
+    return Benchmark("B2 iot-joint", "IoT Sentinel first 64 packets: signed size (direction), inter-arrival time, "
+                     "31 classes", tr, te)
 
 
 def load_b3(view: str = "iot-bins") -> Benchmark:

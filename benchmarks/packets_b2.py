@@ -4,9 +4,9 @@
         --seeds 0,1,2 --forest-repeats 10 --out benchmarks/results/2026-12-07-packets-B2.md
 
 For each view of ../shared/BENCHMARKS.md's B2 (``iot-packets``: the first 64 signed packet
-sizes; ``iot-joint``: size, direction and inter-arrival time of the first 64 packets, generated
-together; ``iot-bins``: bytes per 0.25 s to / from the device) it trains the preset on the
-training split once per seed, draws twice the training set, and scores it with
+sizes; ``iot-joint``: size, direction (its sign) and inter-arrival time of the first 64 packets,
+generated together (``prepare --feature sequence``); ``iot-bins``: bytes per 0.25 s to / from the
+device) it trains the preset on the training split once per seed, draws twice the training set, and scores it with
 :func:`netdiffus.evaluation.evaluate` (``forest_repeats`` forests per score) and the discrete
 metrics of :mod:`netdiffus.evaluation.packets` (impossible values, length W1, mode coverage),
 plus a random forest trained on real + k x synthetic traces. The real held-out traces are scored

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from netdiffus.errors import CheckpointError
-from netdiffus.io.dataset import read_dataset
+from netdiffus.io.dataset import TraceDataset, read_dataset
 from netdiffus.manifest import read_run
 from netdiffus.postprocess import Postprocessor
 
@@ -56,8 +56,17 @@ def describe_dataset(path: str | Path) -> dict[str, Any]:
     return {
         "dataset": str(path), "traces": len(ds), "channels": ds.meta.channels, "length": ds.length,
         "feature": ds.meta.feature, "unit": ds.meta.unit, "bin_width_s": ds.meta.bin_width_s,
-        "classes": ds.class_counts(), "first_ids": ds.ids[:3],
+        "classes": ds.class_counts(), "padding": _padding(ds), "first_ids": ds.ids[:3],
     }
+
+
+def _padding(ds: TraceDataset) -> str:
+    """One line on how much of a dataset is zero padding after its traces' ends."""
+    share = ds.padding_share()
+    if share is None or ds.lengths is None:
+        return "unknown (the dataset keeps no trace lengths)"
+    return (f"{100 * share:.1f} % of the values ({int((ds.lengths < ds.length).sum())} of {len(ds)} traces end "
+            "before the series length)")
 
 
 def _value_snap(post: Postprocessor | None, on: bool) -> str:

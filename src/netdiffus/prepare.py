@@ -11,11 +11,14 @@ Metadata kept for the pcap exporter (``DatasetMeta.extra``, captures only)
 --------------------------------------------------------------------------
 The capture statistics, :class:`~netdiffus.io.capture_stats.CaptureStats` (versioned:
 ``capture_stats_version``): per label, histograms of IP packet sizes (one per direction with
-``split_direction`` or feature ``sizes``: "down" = to the host / flow initiator = channel 0, "up" =
-from it = channel 1), of arrival offsets within a bin (binned features) and the transport of most
+``split_direction`` or features ``sizes`` and ``sequence``: "down" = to the host / flow initiator =
+channel 0, "up" = from it = channel 1), of arrival offsets within a bin (binned features) and the transport of most
 packets. Beside them: ``source_kind`` (``"pcap"``), ``unit_of_trace``, ``length_bytes``
 (``"ip_total_length"``), ``alignment`` (``"first_packet"``), ``non_ip_frames``, ``label_from``,
-``flow_timeouts_s``, ``host_by_source`` (host units) and ``labels_matched``.
+``flow_timeouts_s``, ``host_by_source`` (host units), ``labels_matched`` and ``channel_units`` (the
+unit of each channel, e.g. ``["bytes", "seconds"]`` for ``sequence``). Each trace's data length
+(packets, or bins up to its last packet's; the rest is padding) goes to ``TraceDataset.lengths``,
+and the summary says how much of the dataset is padding (a warning past half).
 
 Examples
 --------
@@ -78,7 +81,7 @@ from netdiffus.io.pcap import (
     capture_kind,
     iter_packet_batches,
 )
-from netdiffus.io.summary import PrepareSummary, RepeatedWarnings
+from netdiffus.io.summary import PrepareSummary, RepeatedWarnings, note_padding
 
 __all__ = ["prepare", "PrepareOptions", "PrepareSummary", "choose_format", "find_inputs", "DEVICE_MAC_FILE",
            "InputFormat", "INPUT_FORMATS"]
@@ -227,6 +230,7 @@ class _CaptureOptions:
 class _FileResult:
     path: str
     series: np.ndarray | None = None  # [k, C, T] float32
+    lengths: np.ndarray | None = None  # [k] positions of each series holding data
     ids: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     packets: int = 0
@@ -302,7 +306,7 @@ def _process_capture(path: Path, root: Path) -> _FileResult:
         log.debug("unexpected error in %s", path, exc_info=True)
         res.skipped = f"unexpected error: {type(exc).__name__}: {exc}"
     if res.skipped is not None:
-        res.series, res.ids, res.labels = None, [], []
+        res.series, res.lengths, res.ids, res.labels = None, None, [], []
         res.size_hist, res.offset_hist, res.transport = {}, {}, {}
     return res
 
@@ -364,12 +368,14 @@ class _Kept:
     CHUNK = 8192
 
     def __init__(self, spec: SeriesSpec) -> None:
+        self.spec = spec
         self.shape = (spec.n_channels, spec.length)
         self.width = spec.n_channels * spec.length
         self.chunks: list[np.ndarray | None] = []
         self.n_rows = 0
         self.start, self.index, self.row = _Column(np.int64), _Column(np.int64), _Column(np.int64)
         self.code = _Column(np.int32)
+        self.data_length = _Column(np.int32)  # positions holding data, the rest padding
         self.sp_trace, self.sp_pos, self.sp_val = _Column(np.int32), _Column(np.int32), _Column(np.float32)
         self.names: dict[str, int] = {}
 
@@ -392,12 +398,15 @@ class _Kept:
             self.row.append(self.n_rows)
             self.n_rows += 1
         self.start.append(trace.stats.first_ns)
+        self.data_length.append(self.spec.data_length(n_packets=trace.stats.n_packets, first_ns=trace.stats.first_ns,
+                                                      last_ns=trace.stats.last_ns))
         self.index.append(trace.index)
         self.code.append(self.names.setdefault(label, len(self.names)))
 
-    def finish(self) -> tuple[np.ndarray, list[str]]:
-        """The series ``[k, C, T]`` and labels, ordered by start (then creation); what was kept is
-        freed as it is copied, so the series are held about once, not twice."""
+    def finish(self) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """The series ``[k, C, T]``, labels and data lengths ``[k]``, ordered by start (then
+        creation); what was kept is freed as it is copied, so the series are held about once, not
+        twice."""
         n = len(self.start)
         order = np.lexsort((self.index.values(), self.start.values()))
         rank = np.empty(n, np.int64)
@@ -411,7 +420,8 @@ class _Kept:
         if len(self.sp_trace):
             out[rank[self.sp_trace.values()], self.sp_pos.values()] = self.sp_val.values()
         names = list(self.names)
-        return out.reshape(n, *self.shape), [names[k] for k in self.code.values()[order].tolist()]
+        return (out.reshape(n, *self.shape), [names[k] for k in self.code.values()[order].tolist()],
+                self.data_length.values()[order].copy())
 
 
 def _flow_label(res: _FileResult, labeler: Labeler, path: Path, root: Path, tr: Trace) -> str | None:
@@ -486,7 +496,7 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
                        if res.unlabelled else f"all {n_traces} trace(s) have fewer than {opts.min_packets} packets")
         return
     # traces by start (then creation), numbered in that order: ids do not depend on the batching
-    res.series, res.labels = kept.finish()
+    res.series, res.labels, res.lengths = kept.finish()
     base = _trace_base(path, root)
     res.ids = [f"{base}#{i}" for i in range(len(kept))] if unit == "flow" else [base] * len(kept)
 
@@ -576,6 +586,7 @@ def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, l
         "alignment": "first_packet",
         "non_ip_frames": "excluded" if options.ip_only or unit == "flow" else "link_payload_length",
         "label_from": label_from,
+        "channel_units": spec.channel_units,
         **stats.to_json(),
     }
     if unit == "flow":
@@ -611,12 +622,14 @@ class PrepareOptions:
         Captures: what one trace is (see :mod:`netdiffus.io.assembly`). For ``host`` the host is
         ``host``, else the MAC in ``_iotdevice-mac.txt`` next to the capture, else the most
         frequent unicast MAC (most frequent IP address on links without MACs).
-    feature : {"bytes", "packets", "sizes", "iat"}
-        Captures: the series (see :mod:`netdiffus.features.series`).
+    feature : {"bytes", "packets", "sizes", "iat", "sequence"}
+        Captures: the series (see :mod:`netdiffus.features.series`); ``sequence``: joint packet
+        sequences, each packet's size signed by direction and its gap to the packet before.
     bin_width : float (seconds) or str (``"100ms"``, ``"0.5s"``), optional
         Captures: bin width, default 0.5 s. CSV: width of one row, stored in the metadata.
     length : int, optional
-        T after truncation / zero padding. Default: 64 for captures, the shortest trace for CSV.
+        T after truncation / zero padding. Default: 64 for captures, the shortest trace for CSV
+        (warned about, naming its file, when it is under half the median).
     aggregate : int
         CSV: sum groups of this many rows. Captures: bins are ``aggregate * bin_width`` wide.
     split_direction : bool
@@ -849,7 +862,10 @@ def _capture_dataset(results: list[_FileResult], *, n_files: int, options: _Capt
     summary.traces_per_label = dict(sorted(Counter(labels).items()))
     meta = _capture_meta(results, spec=options.spec, unit=options.unit, label_from=label_from, options=options,
                          summary=summary)
-    return TraceDataset(series=_joined(results), labels=labels, ids=ids, sources=sources, meta=meta)
+    lengths = np.concatenate([r.lengths for r in results if r.series is not None and r.lengths is not None])
+    ds = TraceDataset(series=_joined(results), labels=labels, ids=ids, sources=sources, meta=meta, lengths=lengths)
+    note_padding(ds, summary)
+    return ds
 
 
 def _joined(results: list[_FileResult]) -> np.ndarray:

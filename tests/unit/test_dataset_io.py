@@ -188,3 +188,43 @@ def test_series_and_metadata_that_disagree_on_channels_say_both():
                      meta=DatasetMeta(feature="bytes", unit="bytes", channels=["bytes"]))
     assert str(exc.value) == ("the series have 3 channel(s) [N, C, T] = [2, 3, 4] but meta.channels names 1 "
                               "(['bytes']): series and metadata disagree")  # was: "must name 3 channels"
+
+
+def test_lengths_round_trip_and_travel_with_a_subset(tmp_path):
+    ds = _ds()
+    ds.lengths = np.array([4, 1, 0])
+    back = read_dataset(write_dataset(ds, tmp_path / "d.parquet"))
+    assert back.lengths is not None and back.lengths.tolist() == [4, 1, 0]
+    assert back.padding_share() == pytest.approx(7 / 12)
+    assert back.subset([2, 0]).lengths.tolist() == [0, 4]
+    assert pq.read_table(tmp_path / "d.parquet").column_names == ["id", "label", "source", "series", "length"]
+    assert read_dataset(write_dataset(_ds(), tmp_path / "e.parquet")).lengths is None
+
+
+@pytest.mark.parametrize(
+    "lengths, message",
+    [
+        ([1, 2], "lengths must be 3 integers, one per trace (got int64 of shape (2,))"),
+        ([1.5, 2, 3], "lengths must be 3 integers, one per trace (got float64 of shape (3,))"),
+        ([1, 5, 0], "lengths must be from 0 to the series length 4 (got 5 for trace 1)"),
+        ([1, -1, 0], "lengths must be from 0 to the series length 4 (got -1 for trace 1)"),
+    ],
+)
+def test_bad_lengths_are_refused(lengths, message):
+    ds = _ds()
+    with pytest.raises(DatasetError) as exc:
+        TraceDataset(series=ds.series, labels=ds.labels, ids=ds.ids, sources=ds.sources, lengths=np.array(lengths))
+    assert str(exc.value) == message
+
+
+def test_a_length_column_a_reader_cannot_use_is_an_input_error(tmp_path):
+    p = write_dataset(_ds(), tmp_path / "d.parquet")
+    table = pq.read_table(p)
+    pq.write_table(table.append_column("length", pa.array([1, 9, 2], pa.int32())), p)
+    with pytest.raises(InputError) as exc:
+        read_dataset(p)
+    assert str(exc.value) == f"{p}: column length: lengths must be from 0 to the series length 4 (got 9 for trace 1)"
+    pq.write_table(table.append_column("length", pa.array(["a", "b", "c"])), p)
+    with pytest.raises(InputError) as exc:
+        read_dataset(p)
+    assert str(exc.value) == f"{p}: column length must hold an integer per trace (got string)"

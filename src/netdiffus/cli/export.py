@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Turn the series of a run folder (its synthetic.parquet) or of a dataset .parquet into "
             "packets: bytes or packets per bin become packets timed inside each bin and sized from "
             "the class's packet-size histogram (kept by 'prepare'); signed packet-size series become "
-            "packets in both directions; inter-arrival times become packets with those gaps. One TCP "
+            "packets in both directions; inter-arrival times become packets with those gaps; packet "
+            "sequences (--feature sequence) become packets of their own sizes, directions and times. One TCP "
             "or UDP conversation per trace, valid checksums, zero-filled payloads, addresses from the "
             "documentation ranges unless mapped."
         ),

@@ -34,6 +34,9 @@ examples:
   # the sizes of the first 64 packets, positive from the device, negative to it
   netdiffus prepare captures/ -o iot-packets.parquet --unit host --feature sizes --length 64
 
+  # joint packet sequences: each of the first 64 packets' signed size and gap, generated together
+  netdiffus prepare captures/ -o iot-joint.parquet --unit host --feature sequence --length 64
+
   # flows of a capture labelled by a CICFlowMeter table (5-tuple + time, local time UTC-3)
   netdiffus prepare demo.pcap -o flows.parquet --unit flow --min-packets 5 \\
       --label-from csv:demo.csv --label-utc-offset -3 --label-window 300
@@ -65,12 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g = p.add_argument_group("series")
     g.add_argument("--feature", choices=FEATURES, default="bytes",
                    help="captures: bytes or packets per bin, sizes of the first packets (signed by direction), "
-                   "inter-arrival times (default: bytes)")
+                   "inter-arrival times, or both per packet: sequence (default: bytes)")
     g.add_argument("--bin-width", "--bin", dest="bin_width", default=None, metavar="W",
                    help="bin width, e.g. 100ms, 0.5s (captures: default 0.5s; CSV: width of one row)")
     g.add_argument("--length", type=int, default=None, metavar="T",
-                   help="bins (or packets) per trace, truncating or zero padding (captures: default 64; "
-                   "CSV: the shortest trace)")
+                   help="bins (or packets) per trace, truncating or zero padding; each trace's length is kept "
+                   "(captures: default 64; CSV: the shortest trace)")
     g.add_argument("--aggregate", type=int, default=1, metavar="K", help="sum groups of K bins (default: 1)")
     g.add_argument("--split-direction", action="store_true",
                    help="two channels: to and from the host (host, file) or flow initiator (flow)")

@@ -9,6 +9,9 @@ holding one TCP or UDP conversation per trace, as its :class:`ExportOptions` say
   remainder packet), within ``[header size, mtu]``;
   a bin's bytes are matched exactly (IP total length, the unit ``prepare`` counts);
 - signed packet-size sequences become packets in both directions with those sizes;
+- joint packet sequences (``sequence``: signed size and gap of each packet) become packets with
+  their own generated size, direction and time (the sum of the gaps), nothing drawn from
+  histograms;
 - every trace has its own 5-tuple (addresses from the documentation ranges unless mapped, see
   :mod:`netdiffus.export.addresses`), TCP conversations open with SYN / SYN-ACK and close with
   FIN, sequence and acknowledgement numbers follow the payload, IPv4 header and TCP / UDP
@@ -66,6 +69,7 @@ from netdiffus.export.traffic import (
     resolve_feature,
     schedule_binned,
     schedule_iat,
+    schedule_sequence,
     schedule_sizes,
 )
 from netdiffus.files import atomic_path
@@ -119,7 +123,7 @@ class ExportSummary:
     Attributes
     ----------
     path : Path
-    feature : {"bytes", "packets", "sizes"}
+    feature : {"bytes", "packets", "sizes", "iat", "sequence"}
         How the series were read.
     n_traces, n_packets : int
     n_ip_bytes : int
@@ -133,7 +137,7 @@ class ExportSummary:
     timing, sizes : str
         Where packet times and sizes came from: ``"histogram"``, ``"uniform"`` / ``"mtu-fill"``,
         ``"mixed"`` (some classes had statistics, some not); for sizes series ``"gaps"`` /
-        ``"series"``.
+        ``"series"``; ``"series"`` / ``"series"`` for sequence series.
     n_clipped : int
         Values changed before export: negative counts set to 0, or sizes clipped into
         ``[header size, mtu]``.
@@ -238,7 +242,7 @@ class ExportOptions:
         Export at most this many traces, taking classes in turn.
     start_time : float
         Capture start, Unix seconds (all traces start there).
-    feature : {"bytes", "packets", "sizes", "iat"} or None
+    feature : {"bytes", "packets", "sizes", "iat", "sequence"} or None
         How to read the series; None decides from ``meta.feature``.
     addresses : AddressPlan or None
         Addresses to use; None is the IPv4 documentation ranges.
@@ -404,7 +408,8 @@ def export_pcap(
     ----------
     dataset : TraceDataset
         Series ``[N, C, T]`` in original units: bytes or packets per bin (C = 1 or 2 directions,
-        see :func:`~netdiffus.export.traffic.channel_directions`) or signed packet sizes (C = 1).
+        see :func:`~netdiffus.export.traffic.channel_directions`), signed packet sizes (C = 1),
+        inter-arrival times (C = 1) or joint packet sequences (C = 2: signed size, gap).
     path : path-like
         Output pcap file; no partial file is left on error.
     options : ExportOptions, optional
@@ -489,6 +494,10 @@ def _series_layout(dataset: TraceDataset, opts: ExportOptions) -> tuple[FeatureK
                 "pass bin_width_s (--bin-width)"
             )
         return kind, width, channel_directions(meta.channels)
+    if kind == "sequence":
+        if dataset.n_channels != 2:
+            raise DatasetError(f"a sequence series must have two channels (size, iat) (got {dataset.n_channels})")
+        return kind, width, [FORWARD]
     if dataset.n_channels != 1:
         what = "a sizes series must have one channel (signed by direction)" if kind == "sizes" else \
             "an iat series must have one channel"
@@ -502,8 +511,9 @@ def _class_plans(meta: DatasetMeta, *, kind: FeatureKind, directions: list[int],
 
     Each kind of fallback (no transport, no sizes, no timing) is logged once, naming the classes.
     """
-    kept = CaptureStats.from_meta(meta, channels={ch: DIRECTION_OF[d] for ch, d in zip(meta.channels, directions,
-                                                                                        strict=True)})
+    # a sequence's channels are not directions (its sizes and times are its own: only the transport is read)
+    named = {} if kind == "sequence" else {ch: DIRECTION_OF[d] for ch, d in zip(meta.channels, directions, strict=True)}
+    kept = CaptureStats.from_meta(meta, channels=named)
     stats = kept or CaptureStats()
     binned = kind in ("bytes", "packets")
     plans: dict[str, _ClassPlan] = {}
@@ -522,8 +532,9 @@ def _class_plans(meta: DatasetMeta, *, kind: FeatureKind, directions: list[int],
         # A channel the class never uses (no bytes in it) needs no sizes: no warning for it.
         in_class = ints[[k for k, x in enumerate(labels) if x == lab]]
         used = [bool(in_class[:, c].any()) for c in range(in_class.shape[1])]
-        lacking = [ch for ch, s, u in zip(meta.channels, samplers, used, strict=True) if s is None and u]
-        if kind != "sizes" and lacking:  # name the channels when the class has sizes for another one
+        lacking = [] if kind in ("sizes", "sequence") else \
+            [ch for ch, s, u in zip(meta.channels, samplers, used, strict=True) if s is None and u]
+        if lacking:  # name the channels when the class has sizes for another one
             no_sizes.append(lab if all(s is None for s in samplers) else f"{lab} ({', '.join(lacking)})")
         offsets = stats.offsets(lab) if binned else None
         if binned and offsets is None:
@@ -554,6 +565,8 @@ def _check_size(ints: np.ndarray, *, kind: FeatureKind, classes: dict[str, _Clas
         per = ints.sum(axis=(1, 2)).astype(np.float64)
     elif kind in ("sizes", "iat"):
         per = np.full(len(ints), float(ints.shape[2] + 1))
+    elif kind == "sequence":  # a packet per non-zero size
+        per = (ints[:, 0] != 0).sum(axis=-1).astype(np.float64)
     else:  # bytes: the bytes over the mean packet size of each class and channel, a remainder per bin
         per = (ints > 0).sum(axis=(1, 2)).astype(np.float64)
         for lab, cls in classes.items():
@@ -582,6 +595,8 @@ def _schedule(row: np.ndarray, *, kind: FeatureKind, directions: list[int], edge
         return schedule_sizes(row, min_size=hmin, mtu=opts.mtu, packet_gap_s=opts.packet_gap_s, rng=rng)
     if kind == "iat":
         return schedule_iat(row, size_sampler=cls.samplers[0], min_size=hmin, mtu=opts.mtu, control=control, rng=rng)
+    if kind == "sequence":
+        return schedule_sequence(row, min_size=hmin, mtu=opts.mtu)
     if edges_us is None:
         raise ValueError(f"{kind} per bin need the bin edges")
     s = schedule_binned(row, kind=kind, directions=directions, bin_edges_us=edges_us, size_samplers=cls.samplers,
@@ -613,7 +628,7 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
     edges_us: np.ndarray | None = None
     if kind in ("bytes", "packets") and width is not None:  # _series_layout checked it is there
         edges_us = np.round(np.arange(dataset.length + 1) * width * 1e6).astype(np.int64)
-    out = _Traces(written=np.zeros(ints.shape, np.float64 if kind == "iat" else np.int64))
+    out = _Traces(written=np.zeros(ints.shape, np.float64 if kind in ("iat", "sequence") else np.int64))
     names = sorted(set(dataset.labels))
     for j, i in enumerate(picked):
         lab = dataset.labels[i]
@@ -704,9 +719,10 @@ def _summary(path: Path, packets: _Columns, traces: _Traces, *, kind: FeatureKin
         start_time=(int(ts_us.min()) if n_packets else int(round(opts.start_time * 1e6))) / 1e6,
         duration_s=float(ts_us.max() - ts_us.min()) / 1e6 if n_packets else 0.0,
         transports=transports,
-        timing="gaps" if kind == "sizes" else "series" if kind == "iat" else
+        timing="gaps" if kind == "sizes" else "series" if kind in ("iat", "sequence") else
         _source({classes[lab].offsets is not None for lab in here}, "histogram", "uniform"),
-        sizes="series" if kind == "sizes" else _source({classes[lab].sized for lab in here}, "histogram", "mtu-fill"),
+        sizes="series" if kind in ("sizes", "sequence") else
+        _source({classes[lab].sized for lab in here}, "histogram", "mtu-fill"),
         n_clipped=traces.n_clipped,
         carried_bytes=traces.carried,
         dropped=traces.dropped,
@@ -718,7 +734,7 @@ def _summary(path: Path, packets: _Columns, traces: _Traces, *, kind: FeatureKin
     )
     if traces.n_clipped:
         log.warning("%d series values were outside what a capture can hold and were changed (negative counts "
-                    "set to 0, packet sizes clipped into [header size, mtu])", traces.n_clipped)
+                    "or gaps set to 0, packet sizes clipped into [header size, mtu])", traces.n_clipped)
     if traces.carried or traces.dropped:
         log.warning("%d bytes were moved to a neighbouring bin and %d dropped: bins held less than one packet",
                     traces.carried, traces.dropped)

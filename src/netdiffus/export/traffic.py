@@ -4,7 +4,7 @@ A *schedule* is what a capture needs before any header is built: for one trace, 
 (microseconds from the trace origin), the IP-level size (IP total length in bytes, the unit in
 which ``prepare`` counts bytes per bin) and the direction of every packet.
 
-Three series kinds are turned into schedules:
+Five series kinds are turned into schedules:
 
 ``bytes``
     Bytes per bin, one or two channels (one per direction). Every bin's integer byte count is
@@ -24,6 +24,16 @@ Three series kinds are turned into schedules:
     Inter-arrival times in seconds, one channel: ``T`` gaps give ``T + 1`` packets from the
     client; trailing zeros are padding. Gaps are rounded to microseconds (the pcap resolution);
     sizes are drawn as for ``packets``.
+``sequence``
+    Joint packet sequences, two channels: each position with a non-zero size is one packet with
+    its own size and direction (channel 0, signed as ``sizes``) and time (channel 1, its gap in
+    seconds to the packet before it; the first packet is at the trace origin). A size of 0 is
+    padding: nothing is written, its gap is not used. Each packet's time, the sum of the gaps up to
+    it, is rounded to microseconds, so every time is within half a microsecond of the series',
+    however long the trace; a gap that is the float32 of whole microseconds (as ``prepare`` keeps
+    a capture's gaps) counts as those microseconds, so that the float32 errors of a long trace do
+    not add up and a prepared capture is written back at its own times. Sizes are clipped into
+    ``[min_size, mtu]``.
 
 Inside a bin, send times follow the class's intra-bin offset histogram (arrival offset as a
 fraction of the bin width) or, without one, are uniform. Times stay ``guard_us`` away from bin
@@ -68,6 +78,8 @@ __all__ = [
     "schedule_binned",
     "schedule_sizes",
     "schedule_iat",
+    "schedule_sequence",
+    "gaps_us",
     "FORWARD",
     "REVERSE",
     "DIRECTION_OF",
@@ -186,10 +198,10 @@ def check_feature(feature: object) -> None:
 
 
 def resolve_feature(feature: str, override: str | None = None, *, unit: str = "", binned: bool = True) -> FeatureKind:
-    """Decide how to read a dataset's series: ``bytes``, ``packets``, ``sizes`` or ``iat``.
+    """Decide how to read a dataset's series: ``bytes``, ``packets``, ``sizes``, ``iat`` or ``sequence``.
 
-    ``override`` wins when given. Otherwise ``meta.feature`` is used as is when it is one of the
-    four; a CSV column name counts as bytes per bin when it contains ``sum`` or ``bytes``, as
+    ``override`` wins when given. Otherwise ``meta.feature`` is used as is when it is one of
+    those; a CSV column name counts as bytes per bin when it contains ``sum`` or ``bytes``, as
     packets per bin when it contains ``count`` or ``pkt``; else the metadata's ``unit`` decides:
     ``packets`` per bin, ``bytes`` per bin (packet ``sizes`` when the series are not ``binned``:
     no bin width), ``seconds`` between packets (``iat``).
@@ -224,8 +236,8 @@ def resolve_feature(feature: str, override: str | None = None, *, unit: str = ""
         return by_unit[unit.lower()]
     said = f" (unit {unit!r})" if unit else ""
     raise ConfigError(
-        f"cannot tell whether series {feature!r}{said} are bytes, packets, sizes or iat; "
-        "pass --feature bytes|packets|sizes|iat"
+        f"cannot tell whether series {feature!r}{said} are bytes, packets, sizes, iat or sequence; "
+        f"pass --feature {'|'.join(FEATURE_KINDS)}"
     )
 
 
@@ -270,12 +282,13 @@ def integer_series(series: np.ndarray, kind: FeatureKind) -> tuple[np.ndarray, i
     ----------
     series : ndarray, shape [N, C, T]
         Series in original units.
-    kind : {"bytes", "packets", "sizes", "iat"}
-        Signed sizes keep their sign; bytes and packets per bin are clipped at zero.
+    kind : {"bytes", "packets", "sizes", "iat", "sequence"}
+        Signed sizes keep their sign; bytes and packets per bin are clipped at zero; gaps (``iat``,
+        channel 1 of ``sequence``) stay floats.
 
     Returns
     -------
-    ints : ndarray of int64, shape [N, C, T]
+    ints : ndarray of int64 (float64 for ``iat`` and ``sequence``), shape [N, C, T]
     n_clipped : int
         How many values were negative and set to zero.
 
@@ -289,14 +302,19 @@ def integer_series(series: np.ndarray, kind: FeatureKind) -> tuple[np.ndarray, i
     if not np.all(np.isfinite(x)):
         raise DatasetError(f"series have {int((~np.isfinite(x)).sum())} NaN or infinite values "
                            f"(first at {_where(~np.isfinite(x))})")
-    huge = np.abs(x) > (MAX_GAP_S if kind == "iat" else MAX_VALUE)
+    gap = np.zeros(x.shape, bool)  # the values that are gaps in seconds
+    if kind == "iat":
+        gap[:] = True
+    elif kind == "sequence":
+        gap[:, 1:] = True
+    huge = np.abs(x) > np.where(gap, MAX_GAP_S, MAX_VALUE)
     if huge.any():
         first = tuple(int(i) for i in np.argwhere(huge)[0])
-        limit = f"{MAX_GAP_S:g} s, as pcap time ends in 2106" if kind == "iat" else f"{MAX_VALUE:g}"
+        limit = f"{MAX_GAP_S:g} s, as pcap time ends in 2106" if gap[first] else f"{MAX_VALUE:g}"
         raise DatasetError(f"series value {x[first]:g} at {_where(huge)} is beyond what a capture can hold as {kind} "
                            f"(at most {limit}): check the series")
-    if kind == "iat":  # seconds: kept as floats (rounded to microseconds when written)
-        return x.copy(), 0
+    if kind in ("iat", "sequence"):  # seconds: kept as floats (rounded to microseconds when written)
+        return np.where(gap, x, np.rint(x)), 0
     x = np.rint(x)
     n_clipped = 0
     if kind in ("bytes", "packets"):
@@ -696,3 +714,68 @@ def schedule_iat(
     written = np.zeros(values.shape, np.float64)
     written[0, :n_gaps] = gaps_us[:n_gaps] / 1e6
     return Schedule(time_us, size, np.full(n, FORWARD, np.int8), written), n_clipped
+
+
+# -- joint packet sequences --------------------------------------------------------------------
+def schedule_sequence(values: np.ndarray, *, min_size: int, mtu: int) -> tuple[Schedule, int]:
+    """Packets for one trace of a joint packet sequence: each with its own size, direction and time.
+
+    Parameters
+    ----------
+    values : ndarray of float, shape [2, T]
+        Channel 0: signed sizes (``+s``: ``s`` bytes from the client; ``-s``: towards it; ``0``:
+        padding, nothing written). Channel 1: each packet's gap to the packet before it, seconds.
+    min_size, mtu : int
+        Sizes are clipped into ``[min_size, mtu]``.
+
+    Returns
+    -------
+    schedule : Schedule
+        Packet ``k`` is sent at the sum of the gaps of the packets after the first up to ``k``
+        (see :func:`gaps_us`), rounded to microseconds; ``written`` [2, T] holds the signed sizes
+        and the gaps written (seconds, between the rounded times; 0 for the first packet and for
+        padding).
+    n_clipped : int
+        Sizes clipped into ``[min_size, mtu]`` and negative gaps set to 0.
+
+    Examples
+    --------
+    >>> s, n = schedule_sequence(np.array([[60.0, -1500.0, 0.0, 52.0, 40.0], [0.0, 0.25, 9.0, 4e-7, 4e-7]]),
+    ...                          min_size=40, mtu=1500)
+    >>> s.time_us.tolist(), s.size.tolist(), s.direction.tolist(), n
+    ([0, 250000, 250000, 250001], [60, 1500, 52, 40], [0, 1, 0, 0], 0)
+    """
+    if values.shape[0] != 2:
+        raise DatasetError(f"a sequence series must have two channels (size, iat) (got {values.shape[0]})")
+    signed = np.rint(np.asarray(values[0], np.float64)).astype(np.int64)
+    idx = np.flatnonzero(signed)
+    mag = np.abs(signed[idx])
+    size = np.clip(mag, min_size, mtu)
+    gaps = np.asarray(values[1, idx], np.float64)
+    n_clipped = int((size != mag).sum()) + int((gaps[1:] < 0).sum())
+    gaps = np.maximum(gaps, 0.0)
+    if len(gaps):
+        gaps[0] = 0.0  # the first packet opens the trace
+    time_us = np.rint(np.cumsum(gaps_us(gaps))).astype(np.int64)
+    direction = np.where(signed[idx] > 0, FORWARD, REVERSE).astype(np.int8)
+    written = np.zeros(values.shape, np.float64)
+    written[0, idx] = np.where(signed[idx] > 0, size, -size)
+    written[1, idx] = np.diff(time_us, prepend=0) / 1e6
+    return Schedule(time_us, size, direction, written), n_clipped
+
+
+def gaps_us(gaps_s: np.ndarray) -> np.ndarray:
+    """Gaps in seconds -> microseconds (float64), whole where a gap is the float32 of whole microseconds.
+
+    A dataset holds gaps as float32 seconds: a capture's 0.123457 s gap is kept as the nearest
+    float32, within half its float32 step of 123457 us. Such a gap is given back as exactly 123457;
+    any other (a generated one) is kept as it is, so a sum of gaps is exact for a prepared
+    capture and within rounding of the series for a generated one.
+
+    >>> gaps_us(np.array([np.float32(0.123457), 0.1234567, 0.0])).tolist()
+    [123457.0, 123456.7, 0.0]
+    """
+    us = np.asarray(gaps_s, np.float64) * 1e6
+    whole = np.rint(us)
+    half_step = np.spacing(np.abs(np.asarray(gaps_s, np.float64)).astype(np.float32)).astype(np.float64) * 0.5e6
+    return np.where(np.abs(us - whole) <= half_step, whole, us)

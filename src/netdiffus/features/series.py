@@ -14,6 +14,14 @@ first packet of the trace:
 ``iat``
     Inter-arrival times (seconds) between the first ``length + 1`` packets in capture order (0 for
     a packet stamped before its predecessor); zero padded.
+``sequence``
+    Joint packet sequences: the first ``length`` packets, two channels generated together.
+    Channel 0 ``size``: the IP length signed by direction, as ``sizes`` (positive *from* the host /
+    flow initiator, negative *to* it); channel 1 ``iat``: the packet's gap to the packet before it
+    in seconds, as ``iat`` measures gaps (0 for the first packet, and for one stamped before its
+    predecessor). Position ``k`` is packet ``k``: its time from the trace's first packet is the
+    sum of the gaps up to ``k``. Zero padded in both channels; a real packet never has size 0, so
+    a size of 0 marks the padding.
 
 With ``split_direction`` the binned features get two channels: channel 0 the traffic *to* the
 host (device) or flow initiator ("down"), channel 1 the traffic *from* it ("up"); names
@@ -55,6 +63,7 @@ from netdiffus.errors import ConfigError
 __all__ = [
     "Feature",
     "FEATURES",
+    "SEQUENCE_CHANNELS",
     "TraceUnit",
     "TRACE_UNITS",
     "Transport",
@@ -75,11 +84,13 @@ __all__ = [
 ]
 
 #: What a series holds (see the module docstring).
-Feature = Literal["bytes", "packets", "sizes", "iat"]
+Feature = Literal["bytes", "packets", "sizes", "iat", "sequence"]
 FEATURES: tuple[Feature, ...] = get_args(Feature)
 #: What one trace of a capture is (see :mod:`netdiffus.io.assembly`).
 TraceUnit = Literal["flow", "host", "file"]
 TRACE_UNITS: tuple[TraceUnit, ...] = get_args(TraceUnit)
+#: The channels of a ``sequence`` series: signed IP length (bytes), gap to the previous packet (s).
+SEQUENCE_CHANNELS: tuple[str, str] = ("size", "iat")
 #: Transport classes counted per trace, in this order.
 Transport = Literal["tcp", "udp", "other"]
 TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
@@ -122,12 +133,12 @@ class SeriesSpec:
 
     Parameters
     ----------
-    feature : {"bytes", "packets", "sizes", "iat"}
+    feature : {"bytes", "packets", "sizes", "iat", "sequence"}
     bin_width_s : float
         Bin width in seconds (``bytes`` and ``packets``; ignored otherwise).
     length : int
         T: bins kept from the first packet (``bytes``, ``packets``) or packets kept (``sizes``,
-        ``iat``). Shorter traces are zero padded, longer ones truncated.
+        ``iat``, ``sequence``). Shorter traces are zero padded, longer ones truncated.
     split_direction : bool
         Two channels (to, from the host or initiator) for ``bytes`` and ``packets``.
     """
@@ -160,20 +171,53 @@ class SeriesSpec:
 
     @property
     def n_channels(self) -> int:
-        return 2 if self.split_direction else 1
+        return 2 if self.split_direction or self.feature == "sequence" else 1
 
     @property
     def unit(self) -> str:
-        """Unit of one value: ``bytes``, ``packets`` or ``seconds``."""
-        return {"bytes": "bytes", "packets": "packets", "sizes": "bytes", "iat": "seconds"}[self.feature]
+        """Unit of one value: ``bytes``, ``packets`` or ``seconds`` (``sequence``: ``bytes,seconds``,
+        the unit of each channel, see :attr:`channel_units`)."""
+        return ",".join(dict.fromkeys(self.channel_units))
+
+    @property
+    def channel_units(self) -> list[str]:
+        """The unit of each channel (``["bytes", "seconds"]`` for ``sequence``)."""
+        if self.feature == "sequence":
+            return ["bytes", "seconds"]
+        one = {"bytes": "bytes", "packets": "packets", "sizes": "bytes", "iat": "seconds"}[self.feature]
+        return [one] * self.n_channels
 
     @property
     def signed_by_direction(self) -> bool:
         """True when the direction of packets matters (split channels or signed sizes)."""
-        return self.split_direction or self.feature == "sizes"
+        return self.split_direction or self.feature in ("sizes", "sequence")
+
+    def data_length(self, *, n_packets: int, first_ns: int, last_ns: int) -> int:
+        """How many values of a trace's series hold data, the rest being padding (at most ``length``).
+
+        Packets kept (``sizes``, ``sequence``), gaps kept (``iat``: one fewer than the packets),
+        or bins from the first packet's to the last packet's (``bytes``, ``packets``: an empty bin
+        inside that span is silence, not padding).
+
+        >>> spec = SeriesSpec(feature="bytes", bin_width_s=0.5, length=8)
+        >>> spec.data_length(n_packets=3, first_ns=0, last_ns=1_200_000_000)   # bins 0, 1, 2
+        3
+        >>> SeriesSpec(feature="iat", length=8).data_length(n_packets=3, first_ns=0, last_ns=5)
+        2
+        >>> SeriesSpec(feature="sequence", length=8).data_length(n_packets=100, first_ns=0, last_ns=5)
+        8
+        """
+        if self.binned:
+            n = (max(last_ns - first_ns, 0) // self.bin_ns + 1) if n_packets else 0
+        else:
+            n = max(n_packets - 1, 0) if self.feature == "iat" else n_packets
+        return int(min(n, self.length))
 
     def channels(self, *, unit: TraceUnit) -> list[str]:
-        """Channel names, e.g. ``["bytes"]`` or ``["bytes_to_host", "bytes_from_host"]``."""
+        """Channel names, e.g. ``["bytes"]``, ``["bytes_to_host", "bytes_from_host"]`` or, for
+        ``sequence``, ``["size", "iat"]``."""
+        if self.feature == "sequence":
+            return list(SEQUENCE_CHANNELS)
         if not self.split_direction:
             return [self.feature]
         who = "initiator" if unit == "flow" else "host"
@@ -260,7 +304,7 @@ class _Rows:
         return {
             "values": ((spec.n_channels, spec.length) if spec.feature != "iat" else (0,), np.float64),
             "filled": ((), np.int64),
-            "seq_ts": ((spec.length + 1 if spec.feature == "iat" else 0,), np.int64),
+            "seq_ts": ((_timed_packets(spec),), np.int64),
             "size_hist": ((2, _N_SIZE), np.int32),
             "offset_hist": ((_N_OFFSET,), np.int32),
             "transport": ((len(TRANSPORTS),), np.int64),
@@ -305,6 +349,11 @@ class _Rows:
             # capture order; a packet stamped before its predecessor gives 0, not a negative gap
             out[0, :k] = np.maximum(np.diff(a["seq_ts"][row, : k + 1]), 0) / 1e9
             return out.astype(np.float32)
+        if spec.feature == "sequence":  # the gap of packet k is to packet k - 1 (0 for the first)
+            out = a["values"][row].copy()
+            k = int(a["filled"][row])
+            out[1, 1:k] = np.maximum(np.diff(a["seq_ts"][row, :k]), 0) / 1e9
+            return out.astype(np.float32)
         return a["values"][row].astype(np.float32)
 
     def add(self, *, row: np.ndarray, ts_ns: np.ndarray, first_ns: np.ndarray, length: np.ndarray, up: np.ndarray,
@@ -330,13 +379,19 @@ class _Rows:
             if not keep.all():
                 row, pos, ts_ns = row[keep], pos[keep], ts_ns[keep]
                 length, up, proto = length[keep], up[keep], proto[keep]
-            if spec.feature == "sizes":
+            if spec.feature in ("sizes", "sequence"):
                 a["values"][row, 0, pos] = np.where(up, length, -length)
-            else:
+            if spec.feature in ("iat", "sequence"):
                 a["seq_ts"][row, pos] = ts_ns
             np.maximum.at(a["filled"], row, pos + 1)
         np.add.at(a["size_hist"], (row, up.astype(np.int64), _size_bin(length)), 1)
         np.add.at(a["transport"], (row, np.where(proto == 6, 0, np.where(proto == 17, 1, 2))), 1)
+
+
+def _timed_packets(spec: SeriesSpec) -> int:
+    """Packet times a row keeps: ``length + 1`` for ``iat`` (gaps between them), ``length`` for
+    ``sequence`` (a gap per packet), none for the other features."""
+    return {"iat": spec.length + 1, "sequence": spec.length}.get(spec.feature, 0)
 
 
 def _rank(key: np.ndarray) -> np.ndarray:

@@ -50,10 +50,10 @@ import numpy as np
 
 from netdiffus.errors import ConfigError, InputError
 from netdiffus.io.csv_common import format_columns, open_csv, skip_file, unescape_csv_text
-from netdiffus.io.csv_traces import aggregate_bins, fit_length, read_csv_traces
+from netdiffus.io.csv_traces import aggregate_bins, data_length, fit_length, read_csv_traces, warn_short_default
 from netdiffus.io.dataset import TRACE_COLUMNS, DatasetMeta, TraceDataset
 from netdiffus.io.labels import ColumnLabels, FolderLabels, Labeler, common_folder, parse_label_from
-from netdiffus.io.summary import PrepareSummary, RepeatedWarnings
+from netdiffus.io.summary import PrepareSummary, RepeatedWarnings, note_padding
 
 __all__ = ["prepare_csv", "detect_layout", "read_wide_table", "read_long_table", "wide_channels", "DEFAULT_VALUE_UNIT",
            "CsvLayout", "CSV_LAYOUTS"]
@@ -310,6 +310,7 @@ class _Gathered:
     ids: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)  # bins of each trace holding data
     kinds: set[str] = field(default_factory=set)  # the layouts read
     channel_names: dict[tuple[str, ...], str] = field(default_factory=dict)  # channel names -> first input
     warnings: RepeatedWarnings = field(default_factory=lambda: RepeatedWarnings(log))
@@ -374,6 +375,7 @@ def prepare_csv(
         got.warnings.close()
     ds = _dataset(got, summary, inputs=inputs, column=column, length=length, aggregate=aggregate,
                   bin_width_s=bin_width_s, unit=unit)
+    note_padding(ds, summary)
     summary.elapsed_s = time.perf_counter() - t_start
     return ds, summary
 
@@ -390,10 +392,10 @@ def _read_per_trace(path: Path, got: _Gathered, summary: PrepareSummary, *, colu
                 f"column (--column {header[-1] if header else 'NAME'}), or give --csv-layout wide or long")
         raise ConfigError("column is required for per-trace CSV files (e.g. --column frame_sum_dl)")
     datasets = []
-    for name in _columns(column):  # one read per channel; files skipped for any channel drop out
+    for k, name in enumerate(_columns(column)):  # one read per channel; files skipped for any channel drop out
         ds, s = read_csv_traces(path, column=name, length=length, aggregate=aggregate, strict=strict,
                                 progress=progress, warnings=got.warnings, label_from=got.labeler,
-                                label_root=files_root if path.is_file() else None)
+                                label_root=files_root if path.is_file() else None, warn_short=k == 0)
         datasets.append(ds)
         summary.skipped += [x for x in s.skipped if x not in summary.skipped]
     rows = [{tid: k for k, tid in enumerate(ds.ids)} for ds in datasets]
@@ -408,6 +410,8 @@ def _read_per_trace(path: Path, got: _Gathered, summary: PrepareSummary, *, colu
         got.ids.append(tid)
         got.labels.append(first.labels[i])
         got.sources.append(first.sources[i])
+        got.lengths.append(min(int(ds.lengths[r[tid]]) if ds.lengths is not None else t_min
+                               for ds, r in zip(datasets, rows, strict=True)))
     if keep:
         got.channel_names.setdefault(tuple(_columns(column)), str(path))
 
@@ -440,6 +444,7 @@ def _read_table(path: Path, got: _Gathered, summary: PrepareSummary, *, kind: De
     for r, tid, lab in zip(rows, tids, tlabels, strict=True):
         if lab is None:
             continue
+        got.lengths.append(data_length(r.shape[-1], length=length, aggregate=aggregate))
         if length is not None:
             r = fit_length(r, length * aggregate)
         got.series.append(aggregate_bins(r, aggregate))
@@ -463,6 +468,9 @@ def _dataset(got: _Gathered, summary: PrepareSummary, *, inputs: Sequence[str | 
         raise InputError(f"traces are shorter than aggregate={aggregate} bins")
     if len({s.shape[0] for s in series}) > 1:
         raise InputError("the CSV inputs have different numbers of channels")
+    if length is None:
+        warn_short_default([s.shape[-1] for s in series], [f"{src} (trace {tid})" if Path(src).stem != tid else src
+                                                          for src, tid in zip(got.sources, got.ids, strict=True)])
     if len(channel_names) > 1:
         (a, pa_), (b, pb) = list(channel_names.items())[:2]
         raise InputError(f"the CSV inputs have different channels ({', '.join(a)} in {pa_}; {', '.join(b)} in {pb})")
@@ -476,4 +484,5 @@ def _dataset(got: _Gathered, summary: PrepareSummary, *, inputs: Sequence[str | 
         channels=names,
         extra={"source_kind": "csv-" + "+".join(sorted(got.kinds)), "aggregate": aggregate},
     )
-    return TraceDataset(series=arr, labels=got.labels, ids=got.ids, sources=got.sources, meta=meta)
+    return TraceDataset(series=arr, labels=got.labels, ids=got.ids, sources=got.sources, meta=meta,
+                        lengths=np.minimum(got.lengths, t))

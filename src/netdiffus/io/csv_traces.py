@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,9 +32,14 @@ from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.io.labels import ColumnLabels, Labeler, parse_label_from
 from netdiffus.io.summary import RepeatedWarnings
 
-__all__ = ["read_csv_traces", "CsvReadSummary", "aggregate_bins", "fit_length"]
+__all__ = ["read_csv_traces", "CsvReadSummary", "aggregate_bins", "fit_length", "data_length",
+           "warn_short_default", "SHORT_TRACE_SHARE"]
 
 log = logging.getLogger(__name__)
+
+#: Without a length every trace is cut to the shortest: warned about when the shortest is under this
+#: share of the median trace.
+SHORT_TRACE_SHARE = 0.5
 
 Padding = Literal["zero", "drop"]
 
@@ -71,6 +76,35 @@ def fit_length(x: np.ndarray, length: int | None) -> np.ndarray:
         return x[..., :length]
     pad = np.zeros((*x.shape[:-1], length - t), dtype=x.dtype)
     return np.concatenate([x, pad], axis=-1)
+
+
+def data_length(n_rows: int, *, length: int | None, aggregate: int) -> int:
+    """Bins of a trace of ``n_rows`` rows that hold data once it is cut or padded to ``length``
+    bins of ``aggregate`` rows (a last, partial group of rows counts when it is padded to ``length``
+    and is dropped without one, as :func:`fit_length` and :func:`aggregate_bins` do).
+
+    >>> data_length(10, length=None, aggregate=4), data_length(10, length=5, aggregate=4)
+    (2, 3)
+    >>> data_length(10, length=2, aggregate=4)
+    2
+    """
+    if length is None:
+        return n_rows // aggregate
+    return -(-min(n_rows, length * aggregate) // aggregate)
+
+
+def warn_short_default(lengths: Sequence[int], where: Sequence[str]) -> None:
+    """Warn when the shortest of ``lengths`` (bins), which every trace is cut to without a length,
+    is under :data:`SHORT_TRACE_SHARE` of the median; ``where`` names each trace (its file)."""
+    if len(lengths) < 2:
+        return
+    arr = np.asarray(lengths)
+    i = int(np.argmin(arr))
+    median = float(np.median(arr))
+    if arr[i] < SHORT_TRACE_SHARE * median:
+        log.warning("%s is the shortest trace (%d bins, the median %g): without --length every trace is cut to it; "
+                    "give --length to keep more (shorter traces are then zero padded, and their length kept)",
+                    where[i], arr[i], median)
 
 
 def _read_column(path: Path, column: str, *, label_column: str | None = None) -> tuple[np.ndarray, str | None]:
@@ -124,6 +158,7 @@ def read_csv_traces(
     progress: Callable[[int, int], None] | None = None,
     warnings: RepeatedWarnings | None = None,
     label_root: Path | None = None,
+    warn_short: bool = True,
 ) -> tuple[TraceDataset, CsvReadSummary]:
     """Read every ``*.csv`` under ``input_dir`` as one trace of ``column``.
 
@@ -157,10 +192,14 @@ def read_csv_traces(
         Where a skipped file is warned about (default: this module's logger, every time).
     label_root : path, optional
         When ``input_dir`` is one file: the folder its label and id count from (default: its own).
+    warn_short : bool
+        Without a length, warn when the shortest trace, which all are cut to, is under half the
+        median (:func:`warn_short_default`).
 
     Returns
     -------
-    dataset : TraceDataset, series ``[N, 1, length]``
+    dataset : TraceDataset, series ``[N, 1, length]``, with the bins of each trace that hold data
+        (``lengths``)
     summary : CsvReadSummary
     """
     root = Path(input_dir)
@@ -180,7 +219,7 @@ def read_csv_traces(
         raise InputError(f"no .csv files found under {root}")
 
     summary = CsvReadSummary()
-    series, labels, ids, sources = [], [], [], []
+    series, labels, ids, sources, lengths = [], [], [], [], []
     label_column = labeler.column if isinstance(labeler, ColumnLabels) else None
     base = root if root.is_dir() else (label_root or root.parent)  # labels and ids count from here
     for i, path in enumerate(files):
@@ -193,6 +232,7 @@ def read_csv_traces(
         except InputError as exc:
             skip_file(exc, path, summary.skipped, strict=strict, log=log if warnings is None else warnings)
             continue
+        lengths.append(data_length(len(raw), length=length, aggregate=aggregate))
         if length is not None:
             raw = fit_length(raw, length * aggregate)
         series.append(aggregate_bins(raw, aggregate))
@@ -209,6 +249,8 @@ def read_csv_traces(
     t = min(len(s) for s in series) if length is None else length
     if t < 1:
         raise InputError(f"traces under {root} are shorter than aggregate={aggregate} bins")
+    if length is None and warn_short:
+        warn_short_default(lengths, sources)
     arr = np.stack([s[:t] for s in series]).astype(np.float32)
     for lab in labels:
         summary.traces_per_label[lab] = summary.traces_per_label.get(lab, 0) + 1
@@ -219,4 +261,5 @@ def read_csv_traces(
         channels=[column],
         extra={"source_kind": "csv-per-trace", "aggregate": aggregate},
     )
-    return TraceDataset(series=arr[:, None, :], labels=labels, ids=ids, sources=sources, meta=meta), summary
+    return TraceDataset(series=arr[:, None, :], labels=labels, ids=ids, sources=sources, meta=meta,
+                        lengths=np.minimum(lengths, t)), summary

@@ -6,9 +6,11 @@ per trace, plus :class:`DatasetMeta` describing what the numbers are.
 
 On disk it is one Parquet file, one row per trace::
 
-    id: string, label: string, source: string, series: list<float32>
+    id: string, label: string, source: string, series: list<float32>[, length: int32]
 
-``series`` holds the C * T values of the trace, channel-major (channel 0 first). The schema
+``series`` holds the C * T values of the trace, channel-major (channel 0 first). The optional
+``length`` column holds how many of its T positions hold data (packets, or bins from the first
+packet's to the last one's; the rest is zero padding), where the writer knew it. The schema
 metadata key ``netdiffus`` holds :class:`DatasetMeta` as JSON (feature, unit, bin width, length,
 channel names, and free-form ``extra`` such as packet-size histograms kept for pcap export).
 
@@ -48,6 +50,7 @@ __all__ = [
     "require_dataset",
     "default_channel_names",
     "TRACE_COLUMNS",
+    "LENGTH_COLUMN",
     "MIN_TRACES_PER_CLASS",
 ]
 
@@ -57,6 +60,8 @@ META_KEY = b"netdiffus"
 #: CSV that netdiffus writes (then one column per bin and channel). Readers of such a CSV treat
 #: exactly these columns as metadata, never as values.
 TRACE_COLUMNS: tuple[str, ...] = ("id", "label", "source")
+#: The optional per-trace column of the Parquet file: positions that hold data (the rest is padding).
+LENGTH_COLUMN = "length"
 #: Values per Parquet row group written (bounds the writer's memory).
 ROW_GROUP_VALUES = 1 << 20
 #: Training traces a class needs: ``fit`` refuses fewer; ``prepare`` and ``split`` warn earlier.
@@ -70,8 +75,8 @@ class DatasetMeta:
     Parameters
     ----------
     feature : str
-        Series kind, e.g. ``"bytes"`` (bytes per bin), ``"packets"``, ``"sizes"``, ``"iat"``, or the
-        source CSV column name.
+        Series kind, e.g. ``"bytes"`` (bytes per bin), ``"packets"``, ``"sizes"``, ``"iat"``,
+        ``"sequence"``, or the source CSV column name.
     unit : str
         Unit of one value, e.g. ``"bytes"``, ``"packets"``, ``"seconds"``.
     bin_width_s : float or None
@@ -107,6 +112,9 @@ class TraceDataset:
     series : ndarray, shape [N, C, T] (or [N, T], read as C = 1)
     labels, ids, sources : sequences of str, length N
     meta : DatasetMeta
+    lengths : ndarray of int, shape [N], optional
+        Per trace, how many of its T positions hold data (the rest is zero padding); None where
+        unknown (a synthetic set, a dataset written before lengths were kept).
     """
 
     series: np.ndarray
@@ -114,6 +122,7 @@ class TraceDataset:
     ids: list[str]
     sources: list[str]
     meta: DatasetMeta = field(default_factory=DatasetMeta)
+    lengths: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         series = np.asarray(self.series, dtype=np.float32)
@@ -138,6 +147,8 @@ class TraceDataset:
                     f"meta.channels names {len(self.meta.channels)} ({self.meta.channels}): series and metadata "
                     "disagree"
                 )
+        if self.lengths is not None:
+            self.lengths = _trace_lengths(self.lengths, n=n, t=series.shape[2])
 
     # -- shape ---------------------------------------------------------------------------------
     @property
@@ -176,7 +187,15 @@ class TraceDataset:
             ids=[self.ids[i] for i in idx],
             sources=[self.sources[i] for i in idx],
             meta=DatasetMeta.from_json(self.meta.to_json()),
+            lengths=None if self.lengths is None else self.lengths[idx].copy(),
         )
+
+    def padding_share(self) -> float | None:
+        """The share of the positions that are padding, ``1 - sum(lengths) / (N T)`` (None if the
+        lengths are unknown)."""
+        if self.lengths is None or not self.series.size:
+            return None
+        return 1.0 - float(self.lengths.sum()) / (self.n_traces * self.length)
 
     def label_array(self) -> np.ndarray:
         return np.asarray(self.labels, dtype=object)
@@ -197,6 +216,18 @@ def _strings(values: Sequence[Any]) -> list[str]:
     if isinstance(values, list) and all(type(v) is str for v in values):
         return values
     return [str(v) for v in values]
+
+
+def _trace_lengths(lengths: Sequence[int] | np.ndarray, *, n: int, t: int) -> np.ndarray:
+    """``lengths`` as int32 ``[n]``, each from 0 to ``t``; :class:`DatasetError` otherwise."""
+    arr = np.asarray(lengths)
+    if arr.shape != (n,) or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise DatasetError(f"lengths must be {n} integers, one per trace (got {arr.dtype} of shape {arr.shape})")
+    bad = (arr < 0) | (arr > t)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DatasetError(f"lengths must be from 0 to the series length {t} (got {int(arr[i])} for trace {i})")
+    return arr.astype(np.int32)
 
 
 def default_channel_names(n_channels: int) -> list[str]:
@@ -238,14 +269,15 @@ def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
     values = pa.array(flat.reshape(-1), type=pa.float32())
     offsets = pa.array(np.arange(0, (n + 1) * c * t, c * t, dtype=np.int32) if n else np.zeros(1, np.int32))
     series = pa.ListArray.from_arrays(offsets, values)
-    table = pa.table(
-        {
-            "id": pa.array(dataset.ids, type=pa.string()),
-            "label": pa.array(dataset.labels, type=pa.string()),
-            "source": pa.array(dataset.sources, type=pa.string()),
-            "series": series,
-        }
-    )
+    columns = {
+        "id": pa.array(dataset.ids, type=pa.string()),
+        "label": pa.array(dataset.labels, type=pa.string()),
+        "source": pa.array(dataset.sources, type=pa.string()),
+        "series": series,
+    }
+    if dataset.lengths is not None:
+        columns["length"] = pa.array(dataset.lengths, type=pa.int32())
+    table = pa.table(columns)
     meta = dataset.meta.to_json()
     meta["length"] = t
     table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
@@ -310,10 +342,24 @@ def read_dataset(path: str | os.PathLike[str]) -> TraceDataset:
     if c and per_trace % c:
         raise InputError(f"{path}: {per_trace} values per trace do not split into {c} channels")
     series = values.reshape(n, c, per_trace // c if c else 0)
+    data_lengths = _read_lengths(path, table, t=series.shape[2]) if LENGTH_COLUMN in table.column_names else None
     return TraceDataset(
         series=series,
         labels=table.column("label").to_pylist(),
         ids=table.column("id").to_pylist(),
         sources=table.column("source").to_pylist(),
         meta=meta,
+        lengths=data_lengths,
     )
+
+
+def _read_lengths(path: Path, table: pa.Table, *, t: int) -> np.ndarray:
+    """The ``length`` column: an integer from 0 to ``t`` per trace; :class:`InputError` otherwise."""
+    col = table.column(LENGTH_COLUMN)
+    if not pa.types.is_integer(col.type) or col.null_count:
+        raise InputError(f"{path}: column {LENGTH_COLUMN} must hold an integer per trace (got {col.type}"
+                         + (f", {col.null_count} missing" if col.null_count else "") + ")")
+    try:
+        return _trace_lengths(col.to_numpy(zero_copy_only=False), n=table.num_rows, t=t)
+    except DatasetError as exc:
+        raise InputError(f"{path}: column {LENGTH_COLUMN}: {exc}") from None

@@ -22,13 +22,19 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from netdiffus.io.dataset import MIN_TRACES_PER_CLASS
+import numpy as np
+
+from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, TraceDataset
 from netdiffus.io.pcap import ReadStats
 
-__all__ = ["PrepareSummary", "RepeatedWarnings"]
+__all__ = ["PrepareSummary", "RepeatedWarnings", "note_padding", "PADDING_WARN_SHARE"]
+
+log = logging.getLogger(__name__)
 
 #: Files listed one by one under "files skipped" and "warnings"; the rest are counted.
 SHOWN_FILES = 10
+#: A dataset more padding than this (a share of its values) is warned about by ``prepare``.
+PADDING_WARN_SHARE = 0.5
 
 
 class RepeatedWarnings:
@@ -96,6 +102,13 @@ class PrepareSummary:
     label_gap_median_s : float
         Median time between a matched flow's start and its row's time (NaN without times). Hours
         mean the table's clock is in another time zone: see ``label_utc_offset_h``.
+    padding_share : float
+        The share of the dataset's values that are zero padding after a trace's end (NaN if the
+        trace lengths are unknown); see :func:`note_padding`.
+    traces_padded : int
+        Traces shorter than the series length (their end is padded).
+    median_data_length : float
+        Median positions holding data per trace (packets, or bins up to the last packet's).
     elapsed_s : float
     """
 
@@ -110,6 +123,9 @@ class PrepareSummary:
     traces_unlabelled: int = 0
     traces_labelled: int = 0
     label_gap_median_s: float = math.nan
+    padding_share: float = math.nan
+    traces_padded: int = 0
+    median_data_length: float = math.nan
     elapsed_s: float = 0.0
 
     def format_text(self) -> str:
@@ -137,11 +153,40 @@ class PrepareSummary:
                 + (f", median {self.label_gap_median_s:,.0f} s from the row's time"
                    if math.isfinite(self.label_gap_median_s) else "")
             )
+        if math.isfinite(self.padding_share):
+            lines.append(f"padding: {100 * self.padding_share:.1f} % of the values ({self.traces_padded} of {n} "
+                         f"traces end before the series length; median {self.median_data_length:g} positions of "
+                         "data)")
         lines.append(f"traces: {n} in {len(self.traces_per_label)} label(s)")
         lines += [f"  {lab}: {c}" + (f" (fit needs at least {MIN_TRACES_PER_CLASS} per class)"
                                      if c < MIN_TRACES_PER_CLASS else "")
                   for lab, c in sorted(self.traces_per_label.items())]
         return "\n".join(lines)
+
+
+def note_padding(dataset: TraceDataset, summary: PrepareSummary) -> None:
+    """Put how much of ``dataset`` is padding in ``summary``; warn when most of it is.
+
+    Nothing is noted when the dataset does not know its trace lengths.
+
+    >>> ds = TraceDataset(series=np.zeros((2, 1, 4)), labels=["a", "a"], ids=["x", "y"], sources=["s", "s"],
+    ...                   lengths=np.array([1, 4]))
+    >>> s = PrepareSummary()
+    >>> note_padding(ds, s)
+    >>> s.padding_share, s.traces_padded, s.median_data_length
+    (0.375, 1, 2.5)
+    """
+    share = dataset.padding_share()
+    if share is None or dataset.lengths is None:
+        return
+    t = dataset.length
+    summary.padding_share = share
+    summary.traces_padded = int((dataset.lengths < t).sum())
+    summary.median_data_length = float(np.median(dataset.lengths))
+    if share > PADDING_WARN_SHARE:
+        log.warning("%.0f %% of the dataset is zero padding: %d of %d traces end before the series length %d "
+                    "(median %g positions of data); a smaller length (--length) keeps less padding",
+                    100 * share, summary.traces_padded, dataset.n_traces, t, summary.median_data_length)
 
 
 def _grouped(skipped: list[tuple[str, str]]) -> list[str]:

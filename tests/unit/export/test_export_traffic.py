@@ -56,9 +56,9 @@ def test_resolve_feature(caplog, feature, override, expected, warning):
 @pytest.mark.parametrize(
     "feature, override, message",
     [
-        ("frame_avg_dl", None, "cannot tell whether series 'frame_avg_dl' are bytes, packets, sizes or iat; "
-                               "pass --feature bytes|packets|sizes|iat"),
-        ("bytes", "flows", "feature must be one of bytes, packets, sizes, iat (got 'flows')"),
+        ("frame_avg_dl", None, "cannot tell whether series 'frame_avg_dl' are bytes, packets, sizes, iat or sequence; "
+                               "pass --feature bytes|packets|sizes|iat|sequence"),
+        ("bytes", "flows", "feature must be one of bytes, packets, sizes, iat, sequence (got 'flows')"),
     ],
 )
 def test_resolve_feature_errors(feature, override, message):

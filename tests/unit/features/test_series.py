@@ -31,6 +31,7 @@ def build(feature, length=4, split=False, width=0.5, batches=1):
         ("packets", True, [[1, 0, 0, 1], [1, 1, 0, 1]]),
         ("sizes", False, [[100, -40, 60, 1500]]),
         ("iat", False, [[0.1, 0.5, 1.1, 0.2]]),
+        ("sequence", False, [[100, -40, 60, 1500], [0, 0.1, 0.5, 1.1]]),
     ],
 )
 def test_features_hand_computed(feature, split, expected):
@@ -71,7 +72,7 @@ def test_parse_duration(value, seconds):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(feature="flows"), "feature must be one of bytes, packets, sizes, iat (got 'flows')"),
+        (dict(feature="flows"), "feature must be one of bytes, packets, sizes, iat, sequence (got 'flows')"),
         (dict(bin_width_s=0), "bin_width must be > 0 (got 0)"),
         (dict(length=0), "length must be >= 1 (got 0)"),
         (dict(feature="sizes", split_direction=True),
@@ -104,9 +105,36 @@ def test_parse_duration_errors(value, message):
         ("packets", True, "flow", ["packets_to_initiator", "packets_from_initiator"], "packets"),
         ("iat", False, "flow", ["iat"], "seconds"),
         ("sizes", False, "file", ["sizes"], "bytes"),
+        ("sequence", False, "host", ["size", "iat"], "bytes,seconds"),
     ],
 )
 def test_channel_names_and_units(feature, split, unit, channels, value_unit):
     spec = SeriesSpec(feature=feature, split_direction=split)
     assert spec.channels(unit=unit) == channels
     assert spec.unit == value_unit
+    assert spec.channel_units == value_unit.split(",") * (2 if split else 1)
+
+
+def test_sequence_pads_both_channels_and_its_gaps_sum_to_the_packet_times():
+    b = build("sequence", length=7, batches=2)
+    series = b.series()
+    assert series[0].tolist() == [100, -40, 60, 1500, -52, 0, 0]
+    np.testing.assert_allclose(np.cumsum(series[1, :5]), (TS - TS[0]) / 1e9, atol=1e-7)
+    assert series[1, 5:].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "feature, length, expected",
+    [
+        ("bytes", 8, 4),  # packets from 0 to 1.9 s: bins 0..3 of 0.5 s
+        ("bytes", 2, 2),  # truncated
+        ("packets", 8, 4),
+        ("sizes", 8, 5),
+        ("sequence", 3, 3),
+        ("iat", 8, 4),  # 5 packets, 4 gaps
+    ],
+)
+def test_data_length_counts_positions_up_to_the_last_packet(feature, length, expected):
+    spec = SeriesSpec(feature=feature, bin_width_s=0.5, length=length)
+    assert spec.data_length(n_packets=len(TS), first_ns=int(TS[0]), last_ns=int(TS[-1])) == expected
+    assert spec.data_length(n_packets=0, first_ns=0, last_ns=0) == 0

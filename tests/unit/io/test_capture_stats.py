@@ -161,11 +161,13 @@ def test_datasets_of_version_1_read_and_export_as_before(tmp_path, monkeypatch, 
     new, _ = prepare([Path("pcap/golden.pcap"), Path("pcap/golden-vlan.pcap")], label_from=r"regex:^(golden[a-z-]*)",
                      **kw)
     assert CaptureStats.from_meta(new.meta) == stats
-    # the other keys are as 0.1.0 wrote them; the statistics gained their version
-    assert new.meta.extra == {**old.meta.extra, "capture_stats_version": CAPTURE_STATS_VERSION}
+    # the other keys are as 0.1.0 wrote them; the statistics gained their version, the channels their units
+    units = ["seconds"] if kw["feature"] == "iat" else ["bytes", "bytes"]
+    assert new.meta.extra == {**old.meta.extra, "capture_stats_version": CAPTURE_STATS_VERSION,
+                              "channel_units": units}
     keys = list(old.meta.extra)
-    keys.insert(keys.index("packet_sizes"), "capture_stats_version")
-    assert list(new.meta.extra) == keys  # in the same order: the metadata JSON differs by the version only
+    keys[keys.index("packet_sizes"):keys.index("packet_sizes")] = ["channel_units", "capture_stats_version"]
+    assert list(new.meta.extra) == keys  # in the same order: the metadata JSON differs by those two only
     export_pcap(old, tmp_path / "old.pcap", seed=0)
     digests = json.loads((FIXTURES / "export_sha256.json").read_text())
     assert hashlib.sha256((tmp_path / "old.pcap").read_bytes()).hexdigest() == digests[name]
