@@ -76,6 +76,6 @@ def export_records(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, fla
     trace (position in export order) it belongs to. A trace whose packets fall silent for longer
     than the idle timeout (120 s) gives several records, as a flow meter splits it."""
     batch = export_batch(ts_us=ts_us, size=size, flow=flow, flags=flags, tables=tables, ip_version=ip_version)
-    records, first = flow_records(batch)
+    records, first, _ = flow_records(batch)
     order = np.argsort(ts_us, kind="stable")
     return records, (flow[order][first] // 2).tolist()

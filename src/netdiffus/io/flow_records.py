@@ -41,14 +41,14 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
 from netdiffus.io.assembly import check_flow_timeouts, format_ip, key_runs
 from netdiffus.io.pcap import PacketBatch, iter_packet_batches
 
-__all__ = ["FlowRecord", "COLUMNS", "FLAG_BITS", "flow_records", "read_flow_records", "record_row",
+__all__ = ["FlowRecord", "Flows", "COLUMNS", "FLAG_BITS", "flow_records", "read_flow_records", "record_row",
            "write_flow_records_csv", "concat_batches"]
 
 #: TCP flag counts in the order of :attr:`FlowRecord.flags`: (CICFlowMeter's name, bit).
@@ -124,6 +124,17 @@ class FlowRecord:
         return self.fwd_bytes + self.bwd_bytes
 
 
+class Flows(NamedTuple):
+    """What :func:`flow_records` gives: the records and where their packets are."""
+
+    #: The records, ordered by their first packet.
+    records: list[FlowRecord]
+    #: [F] position of each record's first packet among the packets given.
+    first: np.ndarray
+    #: [P] the record (index in ``records``) of each packet given; -1 for non-IP frames.
+    of_packet: np.ndarray
+
+
 def concat_batches(batches: Iterable[PacketBatch]) -> PacketBatch:
     """One :class:`PacketBatch` of the packets of ``batches``, in order."""
     parts = list(batches)
@@ -164,7 +175,7 @@ def _first_window(window: np.ndarray, slot: np.ndarray, n: int) -> np.ndarray:
 
 def flow_records(
     batches: PacketBatch | Iterable[PacketBatch], *, idle_timeout_s: float = 120.0, active_timeout_s: float = 1800.0,
-) -> tuple[list[FlowRecord], np.ndarray]:
+) -> Flows:
     """The flow records of a capture's packets, ordered by their first packet.
 
     Parameters
@@ -176,9 +187,9 @@ def flow_records(
 
     Returns
     -------
-    records : list of FlowRecord
-    first : ndarray of int64, shape [F]
-        Position of each record's first packet among the packets given.
+    Flows
+        ``records``, the position of each one's first packet (``first``) and each packet's record
+        (``of_packet``).
 
     Raises
     ------
@@ -189,7 +200,7 @@ def flow_records(
     b = batches if isinstance(batches, PacketBatch) else concat_batches(batches)
     sel = np.flatnonzero(b.is_ip)
     if not len(sel):
-        return [], np.zeros(0, np.int64)
+        return Flows([], np.zeros(0, np.int64), np.full(len(b), -1, np.int64))
     runs = key_runs(b, sel, int(idle_timeout_s * 1e9))
     ts = runs.ts
     starts = _active_cuts(ts, runs.starts, runs.ends, int(active_timeout_s * 1e9))
@@ -219,7 +230,11 @@ def flow_records(
         for f, p in enumerate(head.tolist())
     ]
     by_start = np.argsort(head, kind="stable")
-    return [records[i] for i in by_start.tolist()], head[by_start]
+    rank = np.empty(n_flows, np.int64)
+    rank[by_start] = np.arange(n_flows)
+    of_packet = np.full(len(b), -1, np.int64)
+    of_packet[pkt] = rank[flow]
+    return Flows([records[i] for i in by_start.tolist()], head[by_start], of_packet)
 
 
 def read_flow_records(
@@ -233,7 +248,7 @@ def read_flow_records(
         The capture cannot be read (the message names the file and the reason).
     """
     return flow_records(iter_packet_batches(source), idle_timeout_s=idle_timeout_s,
-                        active_timeout_s=active_timeout_s)[0]
+                        active_timeout_s=active_timeout_s).records
 
 
 def _seconds(ns: int) -> str:

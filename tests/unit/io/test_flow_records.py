@@ -38,9 +38,9 @@ HANDSHAKE = [  # a TCP exchange from 10.0.0.1:40000 to 10.0.0.2:443, then one DN
 
 
 def test_hand_computed_records():
-    records, first = flow_records(batch(HANDSHAKE))
+    records, first, of_packet = flow_records(batch(HANDSHAKE))
     tcp, dns = records
-    assert first.tolist() == [0, 4]
+    assert first.tolist() == [0, 4] and of_packet.tolist() == [0, 0, 0, 0, 1, 1, 0]
     assert (tcp.src, tcp.sport, tcp.dst, tcp.dport, tcp.proto) == ("10.0.0.1", 40000, "10.0.0.2", 443, 6)
     assert (tcp.duration_us, tcp.fwd_packets, tcp.bwd_packets, tcp.fwd_bytes, tcp.bwd_bytes) == (900_000, 3, 2, 264,
                                                                                                   1112)
@@ -61,7 +61,7 @@ def test_hand_computed_records():
 def test_timeouts_cut_flows_as_prepare_does(gaps_s, idle_s, active_s, sizes):
     t = np.concatenate([[0.0], np.cumsum(gaps_s)])
     rows = [(x, A, 1000, B, 53, 17, 40, -1, -1, 12) for x in t]
-    records, _ = flow_records(batch(rows), idle_timeout_s=idle_s, active_timeout_s=active_s)
+    records = flow_records(batch(rows), idle_timeout_s=idle_s, active_timeout_s=active_s).records
     assert [r.packets for r in records] == sizes
 
 
@@ -69,8 +69,9 @@ def test_the_first_sender_is_the_source_and_non_ip_frames_are_left_out():
     b = batch([(0.0, B, 53, A, 1000, 17, 90, -1, -1, 62), (0.1, A, 1000, B, 53, 17, 40, -1, -1, 12),
                (0.2, 0, 0, 0, 0, -1, 28, -1, -1, 0)])
     b.is_ip[2] = False
-    [r], first = flow_records(b)
+    [r], first, of_packet = flow_records(b)
     assert (r.src, r.sport, r.fwd_bytes, r.bwd_bytes, first.tolist()) == ("10.0.0.2", 53, 90, 40, [0])
+    assert of_packet.tolist() == [0, 0, -1]
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -84,7 +85,7 @@ def test_bad_timeouts_name_the_option(kw, message):
 
 
 def test_csv_has_the_columns_and_exact_times(tmp_path):
-    records, _ = flow_records(batch(HANDSHAKE))
+    records = flow_records(batch(HANDSHAKE)).records
     write_flow_records_csv(records, tmp_path / "f.csv")
     with open(tmp_path / "f.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
