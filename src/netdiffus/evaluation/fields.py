@@ -54,18 +54,14 @@ from scipy.spatial.distance import jensenshannon
 
 from netdiffus.errors import DatasetError
 from netdiffus.evaluation.fidelity import normalised_w1
+from netdiffus.evaluation.names import CATEGORICAL_FIELDS, FIELD_METRICS, FLOW_FIELDS
 from netdiffus.io.flow_records import FlowRecord, concat_batches, flow_records
 from netdiffus.io.pcap import PacketBatch, iter_packet_batches
 
 __all__ = ["CaptureFields", "field_scores", "CATEGORICAL_FIELDS", "FLOW_FIELDS", "FIELD_KEYS", "jsd_counts"]
 
-#: Categorical fields scored by JSD (see the module docstring).
-CATEGORICAL_FIELDS = ("protocol", "server_port", "client_port", "ttl", "tcp_flags", "tcp_window_fwd",
-                      "tcp_window_bwd")
-#: Flow-record quantities scored by normalised W1 of their logs.
-FLOW_FIELDS = ("flow_packets", "flow_bytes", "flow_duration")
-#: Every key :func:`field_scores` gives, in order.
-FIELD_KEYS = tuple(f"JSD_{f}" for f in CATEGORICAL_FIELDS) + tuple(f"W1_{f}" for f in FLOW_FIELDS)
+#: Every key :func:`field_scores` gives, in order (declared with the other metric names).
+FIELD_KEYS = FIELD_METRICS
 
 Source = str | os.PathLike[str] | BinaryIO
 
