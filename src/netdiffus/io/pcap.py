@@ -831,15 +831,16 @@ class _Heads:
     An offset past HEAD reads the last kept byte (as zero padding would): callers mask those packets.
     """
 
-    __slots__ = ("h", "rows", "n")
+    __slots__ = ("h", "flat", "base", "n")
 
     def __init__(self, raw: RawBatch) -> None:
         self.h = _heads(raw)
+        self.flat = self.h.reshape(-1)
         self.n = len(raw)
-        self.rows = np.arange(self.n)
+        self.base = np.arange(self.n) * HEAD  # row starts in ``flat`` (a 1-D take is cheaper than a 2-D index)
 
     def u8(self, off: np.ndarray | int) -> np.ndarray:
-        return self.h[self.rows, np.minimum(off, HEAD - 1)].astype(np.int64)
+        return self.flat.take(self.base + np.minimum(off, HEAD - 1)).astype(np.int64)
 
     def be16(self, off: np.ndarray | int) -> np.ndarray:
         return (self.u8(off) << 8) | self.u8(np.asarray(off) + 1)
@@ -896,7 +897,8 @@ def decode_batch(raw: RawBatch) -> PacketBatch:
     ported = (is_ip & net.first_frag & np.isin(net.proto, (PROTO_TCP, PROTO_UDP, PROTO_SCTP))
               & (net.l4 + 4 <= raw.caplen))
     tcp = is_ip & net.first_frag & (net.proto == PROTO_TCP) & (net.l4 + 20 <= np.minimum(raw.caplen, HEAD))
-    l4_header = np.where(tcp, (r.u8(net.l4 + 12) >> 4) * 4,
+    offset_flags = r.be16(net.l4 + 12)  # TCP data offset (4 bits), reserved bits, flags
+    l4_header = np.where(tcp, (offset_flags >> 12) * 4,
                          np.where(is_ip & net.first_frag & (net.proto == PROTO_UDP), 8, 0))
     return PacketBatch(
         ts_ns=raw.ts_ns.astype(np.int64, copy=False),
@@ -911,8 +913,8 @@ def decode_batch(raw: RawBatch) -> PacketBatch:
         dport=np.where(ported, r.be16(net.l4 + 2), 0),
         src_mac=link.src_mac,
         dst_mac=link.dst_mac,
-        ttl=np.where(v4, r.u8(link.l3 + 8), np.where(v6, r.u8(link.l3 + 7), -1)),
-        tcp_flags=np.where(tcp, r.u8(net.l4 + 13), -1),
+        ttl=np.where(is_ip, r.u8(link.l3 + np.where(v6, 7, 8)), -1),
+        tcp_flags=np.where(tcp, offset_flags & 0xFF, -1),
         tcp_window=np.where(tcp, r.be16(net.l4 + 14), -1),
         payload=np.where(is_ip, np.maximum(net.length - (net.l4 - link.l3) - l4_header, 0), 0),
     )
