@@ -15,8 +15,9 @@ Fwd Packets`` the transport payload bytes, ``Init_Win_bytes_forward`` -1 without
 bytes per direction (what ``prepare`` counts and ``export`` matches), ``Fwd IP Bytes`` and ``Bwd
 IP Bytes``, and the times are columns of our own.
 
-Every IP packet of the capture is held (about 100 bytes each) while the records are made: meant
-for captures of up to some millions of packets.
+The header fields of every packet of the capture are held while the records are made (about
+350 bytes per packet at the peak: 150 MB for 450,000 packets): meant for captures of up to some
+millions of packets.
 
 Examples
 --------

@@ -76,3 +76,13 @@ def test_a_trace_silent_longer_than_the_idle_timeout_gives_two_records(tmp_path)
     assert len(s.records) == 2 and s.record_traces == [0, 0]
     assert s.records == read_flow_records(tmp_path / "x.pcap")
     assert [r.first_ns for r in s.records] == sorted(r.first_ns for r in s.records)
+
+
+@pytest.mark.parametrize("chunk", [1, 50, 10**9])
+def test_records_made_a_few_traces_at_a_time_are_the_same(tmp_path, monkeypatch, chunk):
+    from netdiffus.export import records
+
+    monkeypatch.setattr(records, "CHUNK_PACKETS", chunk)
+    ds = make_dataset(n=7, extra=prepare_extra())
+    s = export_pcap(ds, tmp_path / "x.pcap", flow_records=True, stagger_s=0.01, transport="udp")
+    assert s.records == read_flow_records(tmp_path / "x.pcap") and s.record_traces == list(range(7))
