@@ -268,7 +268,7 @@ class ExportOptions:
     flow_records : bool
         Also make the flow records of the capture (``ExportSummary.records``, for
         :func:`write_flows_csv`); made a few traces at a time, they take about 20 MB and 16 bytes
-        per packet more while they are made, and about a third more time.
+        per packet more while they are made, and a fifth more time (450,000 packets: 1 s).
 
     Raises
     ------
