@@ -147,10 +147,9 @@ def concat_batches(batches: Iterable[PacketBatch]) -> PacketBatch:
 def _active_cuts(ts: np.ndarray, starts: np.ndarray, ends: np.ndarray, active_ns: int) -> np.ndarray:
     """Flow starts: the run starts, and a cut wherever a packet comes ``active_ns`` or more after its
     flow's first packet (as :func:`netdiffus.io.assembly.assemble` cuts; runs that long are rare)."""
-    last = np.maximum.reduceat(ts, starts) if len(starts) else np.zeros(0, np.int64)
+    long = np.maximum.reduceat(ts, starts) - ts[starts] >= active_ns
     out = []
-    for p0, p1 in zip(starts[last - ts[starts] >= active_ns].tolist(), ends[last - ts[starts] >= active_ns].tolist(),
-                      strict=True):
+    for p0, p1 in zip(starts[long].tolist(), ends[long].tolist(), strict=True):
         while True:
             over = np.flatnonzero(ts[p0:p1] - ts[p0] >= active_ns)
             if not len(over):

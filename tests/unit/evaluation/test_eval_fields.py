@@ -97,3 +97,18 @@ def test_a_capture_without_ip_packets_is_refused():
     with pytest.raises(DatasetError) as exc:
         field_scores(empty, CaptureFields.of_batch(REAL))
     assert str(exc.value) == "field fidelity needs IP packets in the real capture (got none)"
+
+
+def test_read_cuts_each_capture_to_a_window_after_its_first_packet(tmp_path):
+    from conftest import toy_dataset
+    from netdiffus.export.pcap import export_pcap
+
+    ds = toy_dataset(n_per_class=1, length=8)  # 8 bins of 0.5 s
+    for i in range(2):
+        export_pcap(ds.subset([i]), tmp_path / f"{i}.pcap", start_time=1e9 + 100 * i)
+    whole = CaptureFields.read([tmp_path / "0.pcap", tmp_path / "1.pcap"])
+    cut = CaptureFields.read([tmp_path / "0.pcap", tmp_path / "1.pcap"], window_s=1.0)
+    assert len(cut.records) == len(whole.records) == 2 and cut.flow.tolist() == sorted(cut.flow.tolist())
+    for f in (0, 1):
+        ts = cut.packets.ts_ns[cut.flow == f]
+        assert int(ts.max() - ts.min()) <= 10**9 < int(np.ptp(whole.packets.ts_ns[whole.flow == f]))
