@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from netdiffus.errors import ConfigError, InputError
-from netdiffus.evaluation.names import METRIC_GROUPS
+from netdiffus.evaluation.names import FIELD_METRICS, METRIC_GROUPS
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +18,12 @@ EXAMPLE = """example:
       --synthetic runs/demo/synthetic.parquet -o runs/demo/eval
 
 writes DIR/metrics.json and DIR/report.html (self-contained, open it in any browser).
-Without --real-test only the fidelity metrics and the discriminative score are computed."""
+Without --real-test only the fidelity metrics and the discriminative score are computed.
+With --real-capture and --synthetic-capture (e.g. the output of 'netdiffus export') the header
+fields and flow records of the captures are scored too (JSD_protocol ... W1_flow_duration)."""
 
 SHOWN = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "TRTR_acc", "TSTR_acc", "TRSTR_acc",
-         "CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "FD", "DCR_ratio", "MIA_AUC")  # fmt: skip
+         "CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "FD", "DCR_ratio", "MIA_AUC", *FIELD_METRICS)  # fmt: skip
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -39,6 +41,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="real traces unseen by the generator (utility, privacy)")
     p.add_argument("--synthetic", required=True, type=Path, metavar="S.parquet", help="generated traces")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--real-capture", type=Path, nargs="+", metavar="R.pcap",
+                   help="real capture(s): score the header fields and flow records of --synthetic-capture against "
+                        "them")
+    p.add_argument("--synthetic-capture", type=Path, nargs="+", metavar="S.pcap",
+                   help="synthetic capture(s), e.g. written by 'netdiffus export'")
     p.add_argument(
         "--metrics",
         default="default",
@@ -75,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.io.dataset import read_dataset
 
     metrics = _metrics_arg(args.metrics)
+    if (args.real_capture is None) != (args.synthetic_capture is None):
+        raise ConfigError("--real-capture and --synthetic-capture go together (got only "
+                          f"{'--real-capture' if args.real_capture else '--synthetic-capture'})")
     check_report_dir(args.output, force=args.force)  # before the (long) scoring
     real = read_dataset(args.real)
     synthetic = read_dataset(args.synthetic)
@@ -82,6 +92,13 @@ def run(args: argparse.Namespace) -> int:
     log.info("evaluating %d synthetic vs %d real traces", synthetic.n_traces, real.n_traces)
     result = evaluate(real, synthetic, real_test=real_test, seed=args.seed, metrics=metrics, fast=args.fast,
                       forest_repeats=args.forest_repeats, progress_bar=show_progress(args))  # fmt: skip
+    if args.real_capture:
+        from netdiffus.evaluation.fields import CaptureFields, field_scores
+
+        log.info("scoring the header fields of %d synthetic against %d real capture(s)", len(args.synthetic_capture),
+                 len(args.real_capture))
+        result.overall.update(field_scores(CaptureFields.read(args.real_capture),
+                                           CaptureFields.read(args.synthetic_capture)))
     log.info("writing the report (plots of %d classes)", min(len(real.classes), 8))
     # metrics.json and report.html together or neither, replacing nothing without --force (checked
     # at the rename: a second evaluation racing to the same folder fails instead of mixing them)
@@ -96,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 "real": str(args.real),
                 "real test": str(args.real_test) if args.real_test else "-",
                 "synthetic": str(args.synthetic),
+                **({"real capture": " ".join(map(str, args.real_capture)),
+                    "synthetic capture": " ".join(map(str, args.synthetic_capture))} if args.real_capture else {}),
             },
             seed=args.seed,
         )

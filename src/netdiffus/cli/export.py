@@ -45,7 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="pcap file to write (with --flows and --csv: all three or none)")
     p.add_argument("--csv", metavar="OUT.csv", help="also write the series the capture holds, as CSV")
     p.add_argument("--flows", metavar="FLOWS.csv",
-                   help="also write one row per trace: id, label, transport, 5-tuple, packets, bytes")
+                   help="also write one row per flow of the capture (CICFlowMeter column names where they match): "
+                        "trace id, 5-tuple, times, packets and bytes per direction, TCP flags, label")
     p.add_argument("--feature", choices=FEATURE_KINDS,
                    help="how to read the series (default: from the dataset's metadata)")
     p.add_argument("--max-traces", type=int, metavar="N", help="export at most N traces, taking classes in turn")
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, transport=args.transport, mtu=args.mtu, max_traces=args.max_traces, start_time=start,
         feature=args.feature, addresses=plan, packet_gap_s=args.packet_gap, snaplen=args.snaplen,
         bin_width_s=bin_width, stagger_s=args.stagger, max_packets=args.max_packets or None,
+        flow_records=args.flows is not None,
     )
     n = min(dataset.n_traces, args.max_traces or dataset.n_traces)
     bar = trace_bar(n, "export", bar=show_progress(args))

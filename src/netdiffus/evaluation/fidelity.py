@@ -26,7 +26,7 @@ from scipy.stats import wasserstein_distance
 from netdiffus.errors import DatasetError
 from netdiffus.evaluation.features import as_nct, log1p_abs, log_totals
 
-__all__ = ["w1_values", "w1_totals", "jsd", "acf", "acf_distance", "ACF_LAGS"]
+__all__ = ["w1_values", "w1_totals", "jsd", "normalised_w1", "acf", "acf_distance", "ACF_LAGS"]
 
 #: Lags of the autocorrelation compared by :func:`acf_distance`.
 ACF_LAGS = 10
@@ -46,7 +46,9 @@ def _check_pair(real: np.ndarray, synthetic: np.ndarray) -> tuple[np.ndarray, np
     return real, synthetic
 
 
-def _normalised_w1(a: np.ndarray, b: np.ndarray) -> float:
+def normalised_w1(a: np.ndarray, b: np.ndarray) -> float:
+    """Wasserstein-1 of the values ``a`` (real) and ``b``, divided by the std of ``a`` (the plain
+    W1 where ``a`` has no spread)."""
     std = float(np.std(a))
     d = float(wasserstein_distance(a, b))
     # Identical values give a std of rounding noise (~1e-15), not 0: treat that as no spread.
@@ -68,13 +70,13 @@ def w1_values(real: np.ndarray, synthetic: np.ndarray) -> float:
     """
     real, synthetic = _check_pair(real, synthetic)
     lr, ls = log1p_abs(real), log1p_abs(synthetic)
-    return float(np.mean([_normalised_w1(lr[:, c].ravel(), ls[:, c].ravel()) for c in range(real.shape[1])]))
+    return float(np.mean([normalised_w1(lr[:, c].ravel(), ls[:, c].ravel()) for c in range(real.shape[1])]))
 
 
 def w1_totals(real: np.ndarray, synthetic: np.ndarray) -> float:
     """``W1_totals``: normalised Wasserstein-1 of log per-trace totals (all channels and bins)."""
     real, synthetic = _check_pair(real, synthetic)
-    return _normalised_w1(log_totals(real), log_totals(synthetic))
+    return normalised_w1(log_totals(real), log_totals(synthetic))
 
 
 def jsd(real: np.ndarray, synthetic: np.ndarray) -> float:

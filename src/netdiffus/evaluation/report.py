@@ -46,7 +46,7 @@ from matplotlib.lines import Line2D
 
 from netdiffus.evaluation.features import log1p_abs, log_totals
 from netdiffus.evaluation.fidelity import acf
-from netdiffus.evaluation.names import LOWER_IS_BETTER
+from netdiffus.evaluation.names import FIELD_METRICS, LOWER_IS_BETTER
 from netdiffus.evaluation.suite import EvaluationResult
 from netdiffus.imaging import SeriesScaler, gasf
 from netdiffus.imaging.scaling import ScalingMode
@@ -378,7 +378,7 @@ def _page(result: EvaluationResult, real: TraceDataset, synthetic: TraceDataset,
     shown = "" if len(real.classes) <= max_classes else (
         f"<p class='note'>Plots show the first {max_classes} of {len(real.classes)} classes.</p>"
     )
-    lower = ", ".join(LOWER_IS_BETTER)
+    lower = ", ".join(k for k in LOWER_IS_BETTER if k not in FIELD_METRICS or k in result.overall)
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",

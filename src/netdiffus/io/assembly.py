@@ -52,7 +52,8 @@ from netdiffus.features.series import (
 )
 from netdiffus.io.pcap import PacketBatch
 
-__all__ = ["Trace", "HostKey", "assemble", "check_flow_timeouts", "count_hosts", "format_mac", "format_ip", "FlowKey",
+__all__ = ["Trace", "HostKey", "assemble", "key_runs", "KeyRuns",
+           "check_flow_timeouts", "count_hosts", "format_mac", "format_ip", "FlowKey",
            "AssemblyStats", "DEFAULT_FLOW_MEMORY_BYTES", "FLOW_BYTES", "is_loopback"]
 
 #: What one trace is (declared with the series that name their channels after it).
@@ -449,7 +450,7 @@ class _FlowTable:
 
 
 @dataclass
-class _Runs:
+class KeyRuns:
     """The IP packets of a batch grouped by flow key, in key order, split into runs at idle gaps.
 
     Packet arrays are in grouped order (``order`` maps them back to the batch's IP packets); run
@@ -467,8 +468,10 @@ class _Runs:
     keys: np.ndarray  # [K, 5] uint64: the batch's distinct canonical keys (see _FlowTable.keys)
 
 
-def _runs(b: PacketBatch, sel: np.ndarray, idle_ns: int) -> _Runs:
-    """Group the IP packets ``sel`` of ``b`` by bidirectional 5-tuple with one sort, split at idle gaps."""
+def key_runs(b: PacketBatch, sel: np.ndarray, idle_ns: int) -> KeyRuns:
+    """Group the IP packets ``sel`` of ``b`` by bidirectional 5-tuple with one sort, split at idle gaps
+    (a gap of more than ``idle_ns``); capture order is kept within a group. Flow assembly and
+    :mod:`netdiffus.io.flow_records` both cut their flows out of these runs."""
     proto = b.proto[sel]
     s_hi, s_lo, sp = b.src_hi[sel], b.src_lo[sel], b.sport[sel]
     d_hi, d_lo, dp = b.dst_hi[sel], b.dst_lo[sel], b.dport[sel]
@@ -489,7 +492,7 @@ def _runs(b: PacketBatch, sel: np.ndarray, idle_ns: int) -> _Runs:
     p, a_hi, a_lo, a_port, b_hi, b_lo, b_port = (c[firsts] for c in sorted_cols)
     word = (p.astype(np.uint64) << np.uint64(32)) | (a_port.astype(np.uint64) << np.uint64(16)) | \
         b_port.astype(np.uint64)
-    return _Runs(order=order, fwd=fwd, ts=ts, starts=starts, ends=np.append(starts[1:], n),
+    return KeyRuns(order=order, fwd=fwd, ts=ts, starts=starts, ends=np.append(starts[1:], n),
                  last_ns=np.maximum.reduceat(ts, starts),
                  by_start=np.argsort(order[starts], kind="stable"),  # so flows are numbered by start
                  key_of_run=(np.cumsum(new_group) - 1)[starts],
@@ -516,7 +519,7 @@ class _BatchFlows:
         return len(self.slot) - 1
 
 
-def _route(runs: _Runs, found: np.ndarray, ft: _FlowTable, idle_ns: int,
+def _route(runs: KeyRuns, found: np.ndarray, ft: _FlowTable, idle_ns: int,
            active_ns: int) -> tuple[_BatchFlows, np.ndarray]:
     """Which flow each packet of the batch goes to: an open one, or one it starts (Python work per
     run, not per packet). Returns the flows and, per grouped packet, its flow's number."""
@@ -571,7 +574,7 @@ def _assemble_flows(batches: Iterable[PacketBatch], spec: SeriesSpec, idle_ns: i
         sel = np.flatnonzero(b.is_ip)
         if len(sel) == 0:
             continue
-        runs = _runs(b, sel, idle_ns)
+        runs = key_runs(b, sel, idle_ns)
         flows, pkt_flow = _route(runs, ft.find(runs.keys), ft, idle_ns, active_ns)
         slot = np.array(flows.slot, np.int64)
         init_a = np.array(flows.init_a, bool)

@@ -15,9 +15,10 @@
     the label of the row with the same bidirectional 5-tuple whose timestamp is nearest to the
     flow's start (within ``time_window_s`` if given). CICFlowMeter timestamps are local time: give
     their offset from UTC with ``utc_offset_h`` (-3 for CIC-IDS2017). Flows without a row are
-    dropped and counted as unmatched. The flow table ``netdiffus export --flows`` writes (``client``,
-    ``client_port``, ``server``, ``server_port``, ``transport``, ``label``) works the same way, so an
-    exported capture can be prepared again with its labels.
+    dropped and counted as unmatched. The flow table ``netdiffus export --flows`` writes (the
+    same 5-tuple columns and ``Label``, no ``Timestamp``; earlier versions wrote ``client``,
+    ``client_port``, ``server``, ``server_port``, ``transport``, ``label``, still read) works the
+    same way, so an exported capture can be prepared again with its labels.
 ``column:NAME``
     CSV inputs only: the value of column NAME of the trace (of its file, the same in every row;
     of its row in a wide table; of its rows in a long table), e.g. ``column:platform``.

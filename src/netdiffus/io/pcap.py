@@ -264,6 +264,16 @@ class PacketBatch:
     src_mac, dst_mac : int64
         48-bit MAC addresses as integers; -1 where the link type has none (raw IP, loopback; SLL
         carries only the source).
+    ttl : int64
+        IPv4 time to live or IPv6 hop limit; -1 for non-IP frames.
+    tcp_flags, tcp_window : int64
+        TCP flags (the low 8 bits: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20,
+        ECE 0x40, CWR 0x80) and receive window (unscaled); -1 where there is no TCP header (not
+        TCP, a later fragment, or fewer than 20 bytes of it captured).
+    payload : int64
+        Transport payload bytes on the wire: the IP total length less the IP header (with IPv6
+        extension headers) and the TCP header (its data offset) or UDP header (8 bytes); the IP
+        payload for other protocols; 0 for non-IP frames.
     """
 
     ts_ns: np.ndarray
@@ -278,6 +288,10 @@ class PacketBatch:
     dport: np.ndarray
     src_mac: np.ndarray
     dst_mac: np.ndarray
+    ttl: np.ndarray
+    tcp_flags: np.ndarray
+    tcp_window: np.ndarray
+    payload: np.ndarray
 
     def __len__(self) -> int:
         return int(self.ts_ns.shape[0])
@@ -286,7 +300,7 @@ class PacketBatch:
     def empty(cls) -> PacketBatch:
         i = np.zeros(0, np.int64)
         u = np.zeros(0, np.uint64)
-        return cls(i, i, np.zeros(0, bool), i, u, u, u, u, i, i, i, i)
+        return cls(i, i, np.zeros(0, bool), i, u, u, u, u, i, i, i, i, i, i, i, i)
 
     def take(self, index: np.ndarray) -> PacketBatch:
         return PacketBatch(**{k: v[index] for k, v in self.__dict__.items()})
@@ -817,15 +831,16 @@ class _Heads:
     An offset past HEAD reads the last kept byte (as zero padding would): callers mask those packets.
     """
 
-    __slots__ = ("h", "rows", "n")
+    __slots__ = ("h", "flat", "base", "n")
 
     def __init__(self, raw: RawBatch) -> None:
         self.h = _heads(raw)
+        self.flat = self.h.reshape(-1)
         self.n = len(raw)
-        self.rows = np.arange(self.n)
+        self.base = np.arange(self.n) * HEAD  # row starts in ``flat`` (a 1-D take is cheaper than a 2-D index)
 
     def u8(self, off: np.ndarray | int) -> np.ndarray:
-        return self.h[self.rows, np.minimum(off, HEAD - 1)].astype(np.int64)
+        return self.flat.take(self.base + np.minimum(off, HEAD - 1)).astype(np.int64)
 
     def be16(self, off: np.ndarray | int) -> np.ndarray:
         return (self.u8(off) << 8) | self.u8(np.asarray(off) + 1)
@@ -881,6 +896,10 @@ def decode_batch(raw: RawBatch) -> PacketBatch:
         _ipv6(r, link.l3, v6, net)
     ported = (is_ip & net.first_frag & np.isin(net.proto, (PROTO_TCP, PROTO_UDP, PROTO_SCTP))
               & (net.l4 + 4 <= raw.caplen))
+    tcp = is_ip & net.first_frag & (net.proto == PROTO_TCP) & (net.l4 + 20 <= np.minimum(raw.caplen, HEAD))
+    offset_flags = r.be16(net.l4 + 12)  # TCP data offset (4 bits), reserved bits, flags
+    l4_header = np.where(tcp, (offset_flags >> 12) * 4,
+                         np.where(is_ip & net.first_frag & (net.proto == PROTO_UDP), 8, 0))
     return PacketBatch(
         ts_ns=raw.ts_ns.astype(np.int64, copy=False),
         length=net.length,
@@ -894,6 +913,10 @@ def decode_batch(raw: RawBatch) -> PacketBatch:
         dport=np.where(ported, r.be16(net.l4 + 2), 0),
         src_mac=link.src_mac,
         dst_mac=link.dst_mac,
+        ttl=np.where(is_ip, r.u8(link.l3 + np.where(v6, 7, 8)), -1),
+        tcp_flags=np.where(tcp, offset_flags & 0xFF, -1),
+        tcp_window=np.where(tcp, r.be16(net.l4 + 14), -1),
+        payload=np.where(is_ip, np.maximum(net.length - (net.l4 - link.l3) - l4_header, 0), 0),
     )
 
 
@@ -1031,22 +1054,30 @@ def _dpkt_one(buf: bytes, linktype: int, wirelen: int) -> tuple:
         l3, link_hdr, src_mac, dst_mac = None, 0, -1, -1
     if isinstance(l3, dpkt.ip.IP) and l3.v == 4:
         s, d = _addr(l3.src), _addr(l3.dst)
-        l4, proto = l3.data, l3.p
+        l4, proto, ttl, ip_hdr = l3.data, l3.p, l3.ttl, l3.hl * 4
         length = l3.len if l3.len > 0 else max(wirelen - link_hdr, 0)
         first = l3.offset == 0
     elif isinstance(l3, dpkt.ip6.IP6) and l3.v == 6:
         s, d = _addr(l3.src), _addr(l3.dst)
-        l4, proto, length = l3.data, l3.p, 40 + l3.plen
+        l4, proto, length, ttl = l3.data, l3.p, 40 + l3.plen, l3.hlim
+        ip_hdr = 40 + sum(ext.length for ext in l3.all_extension_headers)
         frag = l3.extension_hdrs.get(IPV6_FRAG) if hasattr(l3, "extension_hdrs") else None
         first = frag is None or frag.frag_off == 0
     else:
-        return (max(wirelen - link_hdr, 0), False, -1, 0, 0, 0, 0, 0, 0, src_mac, dst_mac)
+        return (max(wirelen - link_hdr, 0), False, -1, 0, 0, 0, 0, 0, 0, src_mac, dst_mac, -1, -1, -1, 0)
     sport = dport = 0
     if first and proto in (PROTO_TCP, PROTO_UDP, PROTO_SCTP) and not isinstance(l4, bytes):
         sport, dport = l4.sport, l4.dport
     elif first and proto in (PROTO_TCP, PROTO_UDP, PROTO_SCTP) and isinstance(l4, bytes) and len(l4) >= 4:
         sport, dport = struct.unpack(">HH", l4[:4])
-    return (length, True, proto, s[0], s[1], d[0], d[1], sport, dport, src_mac, dst_mac)
+    flags = window = -1
+    l4_hdr = 8 if first and proto == PROTO_UDP else 0
+    if first and proto == PROTO_TCP and isinstance(l4, dpkt.tcp.TCP):
+        flags, window, l4_hdr = l4.flags & 0xFF, l4.win, l4.off * 4
+    elif first and proto == PROTO_TCP and isinstance(l4, bytes) and len(l4) >= 20:  # a header dpkt refused
+        flags, window, l4_hdr = l4[13], int.from_bytes(l4[14:16], "big"), (l4[12] >> 4) * 4
+    return (length, True, proto, s[0], s[1], d[0], d[1], sport, dport, src_mac, dst_mac, ttl, flags, window,
+            max(length - ip_hdr - l4_hdr, 0))
 
 
 def decode_batch_dpkt(raw: RawBatch, *, stats: ReadStats | None = None) -> PacketBatch:
@@ -1084,12 +1115,16 @@ def decode_batch_dpkt(raw: RawBatch, *, stats: ReadStats | None = None) -> Packe
         dport=i(cols[8]),
         src_mac=i(cols[9]),
         dst_mac=i(cols[10]),
+        ttl=i(cols[11]),
+        tcp_flags=i(cols[12]),
+        tcp_window=i(cols[13]),
+        payload=i(cols[14]),
     )
 
 
 #: The fields of a :func:`_dpkt_one` row, in order.
 _DPKT_FIELDS = ("length", "is_ip", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "src_mac",
-                "dst_mac")
+                "dst_mac", "ttl", "tcp_flags", "tcp_window", "payload")
 
 
 def iter_packet_batches(

@@ -291,11 +291,21 @@ def test_load_export_input(tmp_path):
 
 def test_flows_csv(tmp_path):
     ds = make_dataset(n=2, extra=prepare_extra())
-    s = export_pcap(ds, tmp_path / "x.pcap")
+    s = export_pcap(ds, tmp_path / "x.pcap", flow_records=True)
     write_flows_csv(s, tmp_path / "f.csv")
     lines = (tmp_path / "f.csv").read_text().splitlines()
-    assert lines[0] == "id,label,transport,client,client_port,server,server_port,packets,bytes"
-    assert lines[1].startswith("t0,a,tcp,192.0.2.1,49152,198.51.100.1,443,")
+    assert lines[0].startswith("id,Flow ID,Source IP,Source Port,Destination IP,Destination Port,Protocol,Start Time,"
+                               "End Time,Flow Duration,Total Fwd Packets,Total Backward Packets,")
+    assert lines[0].endswith(",Init_Win_bytes_forward,Init_Win_bytes_backward,Label")
+    assert lines[1].startswith("t0,192.0.2.1-198.51.100.1-49152-443-6,192.0.2.1,49152,198.51.100.1,443,6,"
+                               "1704067200.000000000,")
+    assert lines[1].endswith(",65535,65535,a") and len(lines) == 3
+
+
+def test_flows_csv_needs_the_records(tmp_path):
+    s = export_pcap(make_dataset(n=2, extra=prepare_extra()), tmp_path / "x.pcap")
+    with pytest.raises(ConfigError, match="^the export summary holds no flow records: export with flow_records=True$"):
+        write_flows_csv(s, tmp_path / "f.csv")
 
 
 @pytest.mark.parametrize(

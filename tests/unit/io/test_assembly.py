@@ -117,7 +117,8 @@ def _scan_batches(n_flows: int, per_batch: int = 500):
         yield PacketBatch(ts_ns=k * 1_000_000, length=np.full(n, 40), is_ip=np.ones(n, bool), proto=np.full(n, 6),
                           src_hi=np.zeros(n, np.uint64), src_lo=src, dst_hi=np.zeros(n, np.uint64),
                           dst_lo=(0xFFFFC6120000 + k // 1000).astype(np.uint64), sport=np.full(n, 40000),
-                          dport=1 + k % 1000, src_mac=np.full(n, -1), dst_mac=np.full(n, -1))
+                          dport=1 + k % 1000, src_mac=np.full(n, -1), dst_mac=np.full(n, -1), ttl=np.full(n, 64),
+                          tcp_flags=np.full(n, 2), tcp_window=np.full(n, 1024), payload=np.zeros(n, np.int64))
 
 
 def test_an_open_flow_of_a_few_packets_costs_a_few_hundred_bytes():

@@ -362,3 +362,24 @@ def test_deep_ip_in_ip_with_dpkt_is_a_warning_with_the_fast_decoders_fields():
         "mem: 1 packet(s) nested too deeply for dpkt (IP in IP): their outer headers decoded as the fast decoder does"]
     for field, value in fast.__dict__.items():
         np.testing.assert_array_equal(value, getattr(b, field), err_msg=field)
+
+
+def _tcp_frame(*, flags: int, window: int, payload: int, options: bytes = b"", ttl: int = 64) -> bytes:
+    tcp = struct.pack(">HHIIBBHHH", 40000, 443, 1, 0, (5 + len(options) // 4) << 4, flags, window, 0, 0) + options
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + payload, 0, 0, ttl, 6, 0, bytes([10, 0, 0, 1]),
+                     bytes([10, 0, 0, 2]))
+    return bytes.fromhex("020000000002020000000001") + b"\x08\x00" + ip + tcp + bytes(payload)
+
+
+@pytest.mark.parametrize("frame, fields", [
+    # (ttl, tcp_flags, tcp_window, payload): hand-computed from the headers
+    (_tcp_frame(flags=0x02, window=64240, payload=0, options=bytes([2, 4, 5, 180])), (64, 0x02, 64240, 0)),
+    (_tcp_frame(flags=0x18, window=501, payload=100, options=bytes(12), ttl=128), (128, 0x18, 501, 100)),
+    (_tcp_frame(flags=0xC2, window=0, payload=7), (64, 0xC2, 0, 7)),
+    (_udp_frame(60), (64, -1, -1, 60)),
+    (bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28), (-1, -1, -1, 0)),  # ARP: not IP
+])
+def test_ttl_tcp_flags_window_and_payload_of_both_decoders(frame, fields):
+    raw = next(iter_raw_batches(io.BytesIO(_pcap([(T0, frame, None)])), name="m"))  # type: ignore[arg-type]
+    for b in (decode_batch(raw), decode_batch_dpkt(raw)):
+        assert (int(b.ttl[0]), int(b.tcp_flags[0]), int(b.tcp_window[0]), int(b.payload[0])) == fields

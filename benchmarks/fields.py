@@ -1,0 +1,160 @@
+"""Field fidelity benchmark (not a test): header fields and flow records of exported captures.
+
+    python -m benchmarks.fields                                   # both datasets
+    python -m benchmarks.fields --datasets cic --out benchmarks/results/2026-12-07-fields.md
+
+Per dataset, three captures are read (:class:`netdiffus.evaluation.fields.CaptureFields`):
+
+- *real train* and *real held-out*: IoT Sentinel with the B2 split (benchmarks/datasets.py,
+  ``iot-bins``: sessions, 64 bins of 0.25 s, so each capture is cut to its first 16 s, the part
+  its series describes); the CIC-IDS2017 demo capture (../shared/data/cic-ids2017-demo) with its
+  flows split 70 / 30 at random (seed 0), series of 2 s bins over 180 s;
+- *synthetic*: ``netdiffus export`` of the real held-out series: the volumes of real traffic,
+  with the headers, packet sizes, timing and one conversation per trace that export makes. The
+  header-field scores are then those of export alone, which no generator of series changes
+  today; the flow sizes and durations are those of real series cut into export's conversations
+  (a fitted generator's own series are scored by ``make bench``).
+
+Scores (:func:`netdiffus.evaluation.fields.field_scores`, lower is better) of each against real
+train, the real held-out row being the reference; then the flow-record columns (median and mean
+per flow) of every capture side by side. Prints markdown (``--out`` also writes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.datasets import DATA, load_b2
+from netdiffus.evaluation.fields import FIELD_KEYS, CaptureFields, field_scores
+from netdiffus.export.pcap import export_pcap
+from netdiffus.io.dataset import TraceDataset
+from netdiffus.io.flow_records import FlowRecord
+
+CIC = DATA / "cic-ids2017-demo" / "demo.pcap"
+IOT = DATA / "iot-sentinel" / "captures"
+#: Flow-record columns compared side by side: (column, value of a record).
+RECORD_COLUMNS = (
+    ("Flow Duration (s)", lambda r: r.duration_us / 1e6),
+    ("Total Fwd Packets", lambda r: r.fwd_packets),
+    ("Total Backward Packets", lambda r: r.bwd_packets),
+    ("Fwd IP Bytes", lambda r: r.fwd_bytes),
+    ("Bwd IP Bytes", lambda r: r.bwd_bytes),
+    ("SYN Flag Count", lambda r: r.flags[1]),
+    ("FIN Flag Count", lambda r: r.flags[0]),
+    ("PSH Flag Count", lambda r: r.flags[3]),
+)
+
+
+class Case:
+    """One dataset: real train and held-out captures and the series of both splits."""
+
+    def __init__(self, name: str, real_train: CaptureFields, real_test: CaptureFields, train: TraceDataset,
+                 test: TraceDataset) -> None:
+        self.name, self.real_train, self.real_test, self.train, self.test = name, real_train, real_test, train, test
+
+
+def cic_case(seed: int = 0) -> Case:
+    """The CIC-IDS2017 demo capture: its flows (one trace each) split 70 / 30 at random."""
+    from netdiffus.prepare import prepare
+
+    real = CaptureFields.read([CIC])
+    ds, _ = prepare([CIC], unit="flow", feature="bytes", bin_width="2s", length=90, split_direction=True)
+    if ds.n_traces != len(real.records):
+        raise RuntimeError(f"prepare found {ds.n_traces} flows, the flow records {len(real.records)}")
+    order = np.random.default_rng(seed).permutation(ds.n_traces)
+    test, train = np.sort(order[: int(0.3 * ds.n_traces)]), np.sort(order[int(0.3 * ds.n_traces):])
+    return Case("CIC-IDS2017 demo", real.subset(train), real.subset(test), ds.subset(train), ds.subset(test))
+
+
+def iot_case() -> Case:
+    """IoT Sentinel, B2 split (``iot-bins``): one capture per session, cut to the 16 s its series covers."""
+    b = load_b2("iot-bins")
+    window = b.test.length * float(b.test.meta.bin_width_s or 0.25)
+    read = lambda ds: CaptureFields.read([IOT / i for i in ds.ids], window_s=window)  # noqa: E731
+    return Case("IoT Sentinel (B2)", read(b.train), read(b.test), b.train, b.test)
+
+
+def exported(ds: TraceDataset, folder: Path, name: str) -> CaptureFields:
+    """The fields of ``netdiffus export`` of ``ds`` (seed 0)."""
+    export_pcap(ds, folder / f"{name}.pcap", seed=0)
+    return CaptureFields.read([folder / f"{name}.pcap"])
+
+
+def fmt(v: float) -> str:
+    return "–" if not math.isfinite(v) else f"{v:.3f}"
+
+
+def scores_table(rows: dict[str, dict[str, float]]) -> list[str]:
+    """Fields down, comparisons across; the last column: does each synthetic score stay within twice
+    the reference (real held-out) one."""
+    names = list(rows)
+    ref, syn = rows[names[0]], rows[names[-1]]
+    out = ["| field | " + " | ".join(names) + f" | {names[-1]} <= 2x reference |",
+           "|---|" + "---:|" * len(names) + "---|"]
+    for k in FIELD_KEYS:
+        ok = "–" if not (math.isfinite(ref[k]) and math.isfinite(syn[k])) else \
+            ("yes" if syn[k] <= 2 * ref[k] + 1e-12 else "no")
+        out.append(f"| {k} | " + " | ".join(fmt(rows[n][k]) for n in names) + f" | {ok} |")
+    return out
+
+
+def records_table(captures: dict[str, list[FlowRecord]]) -> list[str]:
+    """Flow-record columns down, captures across: median / mean per flow, and the number of flows."""
+    names = list(captures)
+    out = ["| column (median / mean per flow) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names),
+           "| flows | " + " | ".join(str(len(v)) for v in captures.values()) + " |"]
+    for col, get in RECORD_COLUMNS:
+        cells = []
+        for recs in captures.values():
+            v = np.array([get(r) for r in recs], np.float64)
+            cells.append(f"{np.median(v):.4g} / {v.mean():.4g}" if len(v) else "–")
+        out.append(f"| {col} | " + " | ".join(cells) + " |")
+    tcp = " | ".join(f"{np.mean([r.proto == 6 for r in v]):.2f}" if v else "–" for v in captures.values())
+    out.append(f"| share of TCP flows | {tcp} |")
+    return out
+
+
+def run_case(case: Case, *, folder: Path) -> list[str]:
+    caps = {"real held-out": case.real_test, "synthetic: exported held-out series": exported(case.test, folder,
+                                                                                             "series")}
+    lines = [f"## {case.name}", "",
+             f"{len(case.real_train.records)} real train flows ({case.train.n_traces} traces), "
+             f"{len(case.real_test.records)} real held-out flows ({case.test.n_traces} traces).", ""]
+    rows = {name: field_scores(case.real_train, c) for name, c in caps.items()}
+    lines += ["Field scores against real train (JSD: squared Jensen-Shannon distance, base 2; W1: Wasserstein-1 "
+              "of log(1 + x) over the std of real train's; lower is better):", ""]
+    lines += scores_table(rows) + [""]
+    lines += ["Flow records (the columns of `netdiffus export --flows`):", ""]
+    lines += records_table({"real train": case.real_train.records, **{n: c.records for n, c in caps.items()}})
+    return lines + [""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", default="cic,iot", help="comma list of cic, iot (default both)")
+    p.add_argument("--out", type=Path, help="also write the markdown here")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    lines = [f"# Field fidelity of exported captures ({dt.date.today().isoformat()})", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        for key in [k.strip() for k in args.datasets.split(",") if k.strip()]:
+            case = {"cic": cic_case, "iot": iot_case}[key]()
+            (Path(tmp) / key).mkdir()
+            lines += run_case(case, folder=Path(tmp) / key)
+    lines.append(f"Wall time {time.perf_counter() - t0:.0f} s.")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

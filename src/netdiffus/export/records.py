@@ -1,0 +1,105 @@
+"""The flow records of an export: the packets ``export_pcap`` writes, as a capture reader decodes them.
+
+:func:`export_batch` gives the packets of an export, in the order of the capture file, as the
+:class:`~netdiffus.io.pcap.PacketBatch` that reading the file back gives (the tests check it
+field by field); :func:`export_records` passes it through the one record builder,
+:func:`netdiffus.io.flow_records.flow_records`, and ties each record to its trace. So the rows of
+``netdiffus export --flows`` are what a flow meter reading the capture finds, and compare with
+the records of a real capture column by column.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from netdiffus.export.frames import TCP, TCP_WINDOW, TTL, UDP
+from netdiffus.io.flow_records import FlowRecord, flow_records
+from netdiffus.io.pcap import PacketBatch
+
+__all__ = ["export_batch", "export_records", "V4_MAPPED", "CHUNK_PACKETS"]
+
+#: IPv4 addresses as capture readers hold them: ``::ffff:a.b.c.d``.
+V4_MAPPED = 0xFFFF00000000
+#: Packets decoded at a time to make the records (whole traces, so about this many).
+CHUNK_PACKETS = 1 << 16
+
+
+def _halves(addresses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hi, lo) uint64 halves of addresses given as bytes ``[n, 4]`` (IPv4, mapped) or ``[n, 16]``."""
+    a = addresses.astype(np.uint64)
+    word = lambda cols: np.bitwise_or.reduce(  # noqa: E731
+        [a[:, c] << np.uint64(8 * (len(cols) - 1 - i)) for i, c in enumerate(cols)], axis=0)
+    if a.shape[1] == 4:
+        return np.zeros(len(a), np.uint64), word(range(4)) | np.uint64(V4_MAPPED)
+    return word(range(8)), word(range(8, 16))
+
+
+def export_batch(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags: np.ndarray,
+                 tables: dict[str, np.ndarray], ip_version: Literal[4, 6]) -> PacketBatch:
+    """The packets of an export as a capture reader decodes them, in the capture's order.
+
+    Parameters
+    ----------
+    ts_us, size, flow, flags : ndarray of int64, shape [P]
+        Send time (microseconds), IP total length, ``2 * trace + direction`` and TCP flags of
+        every packet, in any order (sorted here by time, stably, as the file is written).
+    tables : dict
+        Per flow ``2 * trace + direction``: ``src_ip``, ``dst_ip`` (bytes), ``sport``, ``dport``,
+        ``proto``, ``src_mac``, ``dst_mac`` (bytes), as ``export_pcap`` builds them.
+    ip_version : {4, 6}
+    """
+    order = np.argsort(ts_us, kind="stable")
+    f = flow[order]
+    proto = tables["proto"][f]
+    is_tcp = proto == TCP
+    src_hi, src_lo = _halves(tables["src_ip"])
+    dst_hi, dst_lo = _halves(tables["dst_ip"])
+    mac = lambda m: np.bitwise_or.reduce(  # noqa: E731
+        [m[:, i].astype(np.int64) << (8 * (5 - i)) for i in range(6)], axis=0)
+    n = len(order)
+    ip_header = 20 if ip_version == 4 else 40
+    l4_header = np.where(is_tcp, 20, np.where(proto == UDP, 8, 0))
+    return PacketBatch(
+        ts_ns=ts_us[order].astype(np.int64) * 1000, length=size[order].astype(np.int64), is_ip=np.ones(n, bool),
+        proto=proto.astype(np.int64), src_hi=src_hi[f], src_lo=src_lo[f], dst_hi=dst_hi[f], dst_lo=dst_lo[f],
+        sport=tables["sport"][f].astype(np.int64), dport=tables["dport"][f].astype(np.int64),
+        src_mac=mac(tables["src_mac"])[f], dst_mac=mac(tables["dst_mac"])[f], ttl=np.full(n, TTL, np.int64),
+        tcp_flags=np.where(is_tcp, flags[order], -1).astype(np.int64),
+        tcp_window=np.where(is_tcp, TCP_WINDOW, -1).astype(np.int64),
+        payload=np.maximum(size[order] - ip_header - l4_header, 0).astype(np.int64),
+    )
+
+
+def export_records(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags: np.ndarray,
+                   tables: dict[str, np.ndarray], ip_version: Literal[4, 6]) -> tuple[list[FlowRecord], list[int]]:
+    """The flow records of an export (see :func:`export_batch` for the parameters; packets grouped by
+    trace, in export order, as ``export_pcap`` holds them), and for each the trace (position in
+    export order) it belongs to, ordered by their first packet in the capture.
+
+    A trace whose packets fall silent for longer than the idle timeout (120 s) gives several
+    records, as a flow meter splits it. No flow spans two traces (each has its own 5-tuple), so the
+    traces are taken :data:`CHUNK_PACKETS` packets at a time: the records cost about 16 bytes per
+    packet of the capture, not a decoded copy of it.
+    """
+    n = len(ts_us)
+    position = np.empty(n, np.int64)  # each packet's place in the capture file
+    position[np.argsort(ts_us, kind="stable")] = np.arange(n)
+    trace = flow // 2
+    trace_starts = np.flatnonzero(np.diff(trace)) + 1
+    found: list[tuple[int, FlowRecord, int]] = []
+    a = 0
+    while a < n:
+        b = n if a + CHUNK_PACKETS >= n else int(np.append(trace_starts, n)[np.searchsorted(trace_starts,
+                                                                                              a + CHUNK_PACKETS)])
+        part = slice(a, b)
+        batch = export_batch(ts_us=ts_us[part], size=size[part], flow=flow[part], flags=flags[part], tables=tables,
+                             ip_version=ip_version)
+        records, first, _ = flow_records(batch)
+        in_capture = np.sort(position[part])[first]  # the batch is in capture order
+        at = np.argsort(ts_us[part], kind="stable")[first]
+        found += zip(in_capture.tolist(), records, trace[part][at].tolist(), strict=True)
+        a = b
+    found.sort(key=lambda x: x[0])
+    return [r for _, r, _ in found], [t for _, _, t in found]
