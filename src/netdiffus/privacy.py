@@ -147,14 +147,14 @@ def _noise_for_budget(t: TrainConfig, n_traces: int) -> float:
     from opacus.accountants.utils import get_noise_multiplier
 
     q = _sample_rate(t, n_traces)
-    try:
+    sigma = float("inf")
+    most = dataclasses.replace(t, dp_noise_multiplier=MAX_NOISE_MULTIPLIER)
+    if spent_epsilon(most, n_traces, t.steps) <= t.dp_epsilon:  # else no noise we allow meets it
         with warnings.catch_warnings():  # "optimal order is the largest alpha": a looser bound, still a bound
             warnings.simplefilter("ignore")
             sigma = get_noise_multiplier(target_epsilon=t.dp_epsilon, target_delta=t.dp_delta, sample_rate=q,
                                          steps=t.steps, accountant=t.dp_accountant, epsilon_tolerance=0.01)
-    except ValueError:
-        sigma = float("inf")
-    if not np.isfinite(sigma) or sigma > MAX_NOISE_MULTIPLIER:
+    if sigma > MAX_NOISE_MULTIPLIER:
         raise ConfigError(f"train.dp_epsilon {t.dp_epsilon} cannot be met in train.steps {t.steps} at train."
                           f"batch_size {t.batch_size} of N = {n_traces} (the noise would exceed "
                           f"{MAX_NOISE_MULTIPLIER:g} times the clipping norm); raise train.dp_epsilon or lower "
@@ -306,6 +306,14 @@ class PrivateTraining:
         idx, drop, t, eps = idx.to(dev), drop.to(dev), t.to(dev), eps.to(dev)
         y_b = torch.where(drop, torch.full_like(y[idx], null_class), y[idx])
         return x_0[idx], y_b, t, eps
+
+    def empty_batch(self) -> torch.Tensor:
+        """Per-trace gradients of an empty batch (none), so that the next optimizer step adds the
+        noise alone, as DP-SGD's analysis requires; returns the batch's loss, taken as 0."""
+        for p in self.module.parameters():
+            if p.requires_grad:
+                p.grad_sample = p.new_zeros((0, *p.shape))  # Opacus reads it in the next step
+        return torch.zeros(())
 
     def epsilon(self) -> float:
         """The accountant's epsilon for the steps taken so far (0 before the first)."""

@@ -134,17 +134,19 @@ def train(
             torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
-            with autocast:
-                loss = process.training_loss(step_model, x_b, y=y_b, t=t, eps=eps)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if private is not None and not len(y_b):  # an empty Poisson batch: the step adds noise alone
+                loss = private.empty_batch()
+            else:
+                with autocast:
+                    loss = process.training_loss(step_model, x_b, y=y_b, t=t, eps=eps)
+                loss.backward()
             if cfg.grad_clip > 0 and private is None:  # DP-SGD clips each trace's gradient instead
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             # EMA with warm-up: decay grows from 0 so early averages are not stuck at init.
             _ema_update(ema, model, decay=min(cfg.ema_decay, (1 + step) / (10 + step)))
-            # an empty Poisson batch (DP) has no loss (its mean is nan); the step still adds noise
-            loss_v = _mean_over_processes(float(loss.detach()), world, x_0.device) if len(y_b) else 0.0
+            loss_v = _mean_over_processes(float(loss.detach()), world, x_0.device)
             now = time.perf_counter()
             ips, t_last = cfg.batch_size / max(now - t_last, 1e-9), now
             log_file.step(step, loss_v, ips)  # raises ConfigError when the loss diverged
