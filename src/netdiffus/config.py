@@ -188,7 +188,10 @@ class TrainConfig:
     sampling (expected batch ``batch_size``) so that the whole run is ``(dp_epsilon,
     dp_delta)``-differentially private for one trace; 0 (the default): no DP. ``dp_delta`` 0: 1 /
     (10 N) for N training traces. ``dp_noise_multiplier`` is set by ``fit`` (the noise that meets
-    the budget in ``steps`` steps, by the ``dp_accountant``); the run's config.json records it."""
+    the budget in ``steps`` steps, by the ``dp_accountant``); the run's config.json records it.
+    ``init_from`` (empty: none) starts the network from the weights of that run folder, trained
+    on public traffic of the same kind (the same classes and network): public pre-training,
+    then private fine-tuning (NetShare's recipe)."""
 
     steps: int = 2000
     batch_size: int = 64
@@ -213,6 +216,7 @@ class TrainConfig:
     dp_max_grad_norm: float = 1.0
     dp_noise_multiplier: float = 0.0
     dp_accountant: Literal["rdp", "prv"] = "rdp"
+    init_from: str = ""
 
 
 @dataclass

@@ -58,7 +58,7 @@ from netdiffus.resolve import check_training_set, resolve_config
 from netdiffus.run_folder import RunFolderGuard, check_run_folder
 from netdiffus.sampling import LabelSpec, draw, resolve_labels
 from netdiffus.train_state import check_resumable, state_meta
-from netdiffus.training import TrainProgress, train
+from netdiffus.training import TrainProgress, init_from_run, train
 
 __all__ = ["TrafficSynthesizer"]
 
@@ -130,7 +130,6 @@ class TrafficSynthesizer:
                 check_resumable(run, cfg, meta)
         torch.manual_seed(cfg.train.seed)
         self.classes_, self.shape_ = dataset.classes, (dataset.n_channels, dataset.length)
-        # under DP, data-independent: netdiffus.privacy
         self.representation_, self.postprocess_, self.meta_, self.class_counts_ = fit_released(cfg, dataset, counts)
         self.privacy_ = privacy_record(cfg, n_traces=dataset.n_traces)
         self.representation_.check_memory(dataset.n_traces)
@@ -138,8 +137,9 @@ class TrafficSynthesizer:
         index = {c: i for i, c in enumerate(self.classes_)}
         y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)
         model = build_network(cfg, num_classes=len(self.classes_), **self.representation_.network_shape())
-        if progress is None and self.progress:
-            progress = train_bar(cfg.train.steps)
+        if cfg.train.init_from:  # public pre-training, then (under DP) private fine-tuning
+            init_from_run(model, cfg.train.init_from, classes=self.classes_)
+        progress = progress or (train_bar(cfg.train.steps) if self.progress else None)
         monitor = monitor_for_fit(dataset.series, dataset.labels, counts, every=cfg.train.novelty_every,
                                   threshold=cfg.train.min_novelty, draw=self._draw_with)
         guard = RunFolderGuard(run, resume=resume, force=force) if run is not None and is_main_process() else None

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +27,14 @@ import torch
 from torch import nn
 
 from netdiffus.config import TrainConfig
-from netdiffus.diffusion.networks import Process
+from netdiffus.diffusion.networks import Process, network_config
 from netdiffus.distributed import dist_info
-from netdiffus.errors import ConfigError
+from netdiffus.errors import CheckpointError, ConfigError, InputError
+from netdiffus.manifest import read_run
 from netdiffus.privacy import PrivateTraining, dp_enabled
 from netdiffus.train_state import TRAIN_STATE_FILE, load_state, save_state
 
-__all__ = ["train", "TrainProgress", "METRICS_FILE"]
+__all__ = ["train", "TrainProgress", "METRICS_FILE", "init_from_run"]
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,32 @@ def train(
         save_state(state_path, model, ema, opt, cfg.steps, state_meta)  # a resume after the end is a no-op
     model.eval()
     return ema
+
+
+def init_from_run(model: nn.Module, run: str | Path, *, classes: Sequence[str]) -> None:
+    """Load into ``model`` the weights of the run folder ``run`` (``train.init_from``: a model
+    trained on public traffic, to be fine-tuned), which must have the same network and classes.
+
+    Raises
+    ------
+    ConfigError
+        ``run`` is not a readable run folder, or its classes or network differ from this fit's
+        (``train.init_from runs/pub has classes ['a'], not this dataset's ['a', 'b']``).
+    """
+    try:
+        saved = read_run(run)
+    except (CheckpointError, InputError) as exc:
+        raise ConfigError(f"train.init_from: {exc}") from None
+    if list(saved.manifest.classes) != list(classes):
+        raise ConfigError(f"train.init_from {run} has classes {list(saved.manifest.classes)}, not this dataset's "
+                          f"{list(classes)}")
+    want = json.loads(json.dumps(network_config(model)))  # tuples as JSON lists
+    for key in sorted(set(want) | set(saved.manifest.unet)):
+        if saved.manifest.unet.get(key) != want.get(key):
+            raise ConfigError(f"train.init_from {run} has a network with {key} {saved.manifest.unet.get(key)!r}, "
+                              f"not this fit's {want.get(key)!r}")
+    model.load_state_dict(saved.state)
+    log.info("network initialised from %s", run)
 
 
 def _wrap(model: nn.Module, cfg: TrainConfig, world: int, device: torch.device) -> Callable[..., torch.Tensor]:

@@ -213,3 +213,45 @@ def test_model_json_reads_the_privacy_of_every_version(data, privacy):
 def test_a_tampered_privacy_record_is_refused(privacy, message):
     with pytest.raises(CheckpointError, match=re.escape(f"model.json: {message}")):
         RunManifest.from_json({**MANIFEST, "format_version": 3, "privacy": privacy})
+
+
+@pytest.fixture(scope="module")
+def public_run(tmp_path_factory):
+    """A tiny non-private run on other traces of the same kind (the "public" set)."""
+    path = tmp_path_factory.mktemp("public")
+    TrafficSynthesizer.from_preset("demo", overrides=[*TINY, 'model.gasf_head="patch"'], progress=False).fit(
+        toy_dataset(n_per_class=10, seed=5), run_dir=path)
+    return path
+
+
+def test_init_from_loads_the_public_weights(public_run):
+    from netdiffus.training import init_from_run
+
+    cfg = _cfg('model.gasf_head="patch"')
+    net = build_network(cfg, num_classes=2, in_channels=1, dims=2)
+    init_from_run(net, public_run, classes=["a", "b"])
+    saved = TrafficSynthesizer.load(public_run, progress=False).model_.state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "overrides, classes, message",
+    [
+        ([], ["a", "c"], "has classes ['a', 'b'], not this dataset's ['a', 'c']"),
+        (["model.base_channels=16"], ["a", "b"], "has a network with base_channels 8, not this fit's 16"),
+    ],
+)
+def test_init_from_refuses_another_kind_of_run(public_run, overrides, classes, message):
+    from netdiffus.training import init_from_run
+
+    cfg = load_config(preset="demo", overrides=[*TINY, 'model.gasf_head="patch"', *overrides])
+    net = build_network(cfg, num_classes=len(classes), in_channels=1, dims=2)
+    with pytest.raises(ConfigError, match=re.escape(f"train.init_from {public_run} {message}")):
+        init_from_run(net, public_run, classes=classes)
+
+
+def test_a_private_fine_tuning_of_a_public_run(public_run, tmp_path):
+    cfg = _cfg(f"train.init_from={json.dumps(str(public_run))}", "train.steps=4")
+    synth = TrafficSynthesizer(cfg, progress=False).fit(toy_dataset(n_per_class=10), run_dir=tmp_path / "ft")
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())["train"]
+    assert saved["init_from"] == str(public_run) and synth.privacy_.epsilon <= 10
