@@ -159,15 +159,15 @@ class TrafficSynthesizer:
         return self
 
     def fit_totals_calibration(self, dataset: TraceDataset) -> TrafficSynthesizer:
-        """Fit the volume calibration of a trained model to ``dataset``, its training set: ``fit``
-        does this after training when ``postprocess.calibrate_totals`` is true; call it to
-        calibrate a run saved by an earlier version (then ``save`` it again).
-
-        Draws a reference set with the run's ``sample`` settings (per class twice its training
-        count, within ``netdiffus.postprocess.CALIBRATION_DRAW``, seed ``CALIBRATION_SEED``) and
-        fits :class:`netdiffus.postprocess.TotalsCalibration` on it. Classes the value snap holds
-        are left as generated (:meth:`netdiffus.postprocess.Postprocessor.held_classes`).
-        """
+        """Fit the volume calibration of a trained model to ``dataset``, its training set, as ``fit``
+        does when ``postprocess.calibrate_totals`` is true (or for a run of an earlier version, then
+        ``save`` it): a reference draw with the run's ``sample`` settings (per class twice its
+        training count within ``postprocess.CALIBRATION_DRAW``, seed ``CALIBRATION_SEED``) fits
+        :class:`netdiffus.postprocess.TotalsCalibration`, but for the classes the value snap holds.
+        A private run refuses (ConfigError): the calibration reads the training traces."""
+        if getattr(self, "privacy_", None) is not None:
+            raise ConfigError("a private run (train.dp_epsilon > 0) cannot fit the volume calibration: it reads "
+                              "the training traces outside the privacy budget")
         self._check_fitted()
         require_dataset(dataset, "dataset")
         snap = self.config.postprocess.snap_values

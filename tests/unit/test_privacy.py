@@ -154,6 +154,12 @@ def test_a_private_run_loads_samples_and_says_its_guarantee(private_runs):
     assert describe_run(private_runs["a", False][0])["privacy"].startswith("none")
 
 
+def test_a_private_run_refuses_to_calibrate_on_its_training_set(private_runs):
+    _, synth = private_runs["a", True]
+    with pytest.raises(ConfigError, match=r"^a private run \(train\.dp_epsilon > 0\) cannot fit the volume"):
+        synth.fit_totals_calibration(toy_dataset(n_per_class=10))
+
+
 def test_an_empty_poisson_batch_is_a_step_of_noise():
     # batch_size 1 of 12 traces: about a third of the steps draw no trace at all
     synth = TrafficSynthesizer(_cfg("train.batch_size=1", "train.steps=12"), progress=False).fit(toy_dataset())
