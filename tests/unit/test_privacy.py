@@ -160,6 +160,14 @@ def test_a_private_run_refuses_to_calibrate_on_its_training_set(private_runs):
         synth.fit_totals_calibration(toy_dataset(n_per_class=10))
 
 
+def test_a_private_teacher_is_not_distilled(private_runs):
+    from netdiffus.distill import DistillConfig, distill
+
+    _, synth = private_runs["a", True]
+    with pytest.raises(ConfigError, match=r"^the teacher is a private run \(train\.dp_epsilon > 0\)"):
+        distill(synth, toy_dataset(n_per_class=10), cfg=DistillConfig(steps=1, teacher_steps=4))
+
+
 def test_an_empty_poisson_batch_is_a_step_of_noise():
     # batch_size 1 of 12 traces: about a third of the steps draw no trace at all
     synth = TrafficSynthesizer(_cfg("train.batch_size=1", "train.steps=12"), progress=False).fit(toy_dataset())
