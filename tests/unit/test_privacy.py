@@ -269,3 +269,31 @@ def test_a_private_fine_tuning_of_a_public_run(public_run, tmp_path):
     synth = TrafficSynthesizer(cfg, progress=False).fit(toy_dataset(n_per_class=10), run_dir=tmp_path / "ft")
     saved = json.loads((tmp_path / "ft" / "config.json").read_text())["train"]
     assert saved["init_from"] == str(public_run) and synth.privacy_.epsilon <= 10
+
+
+@pytest.mark.parametrize(
+    "scaling, lo, hi, fitted",
+    [
+        ("global-log", 0.0, 1e5, (0.0, np.log1p(1e5))),
+        ("global-linear", -1500.0, 1500.0, (-1500.0, 1500.0)),
+    ],
+)
+def test_a_given_range_is_the_scaling_whatever_the_traces(scaling, lo, hi, fitted):
+    from netdiffus.config import ImagingConfig
+    from netdiffus.representation import Representation
+
+    cfg = ImagingConfig(scaling=scaling, range_min=lo, range_max=hi)
+    for ds in (toy_dataset(seed=0), toy_dataset(seed=1, length=8)):
+        rep = Representation.from_config(cfg).fit(ds.series, ds.labels)
+        scaler = rep.to_json()["scaler"]
+        assert [*scaler["min"], *scaler["max"]] == pytest.approx(list(fitted))
+        assert rep.trace_shape == (1, 8)
+
+
+def test_a_given_range_is_for_the_global_scalings():
+    from netdiffus.config import ImagingConfig
+    from netdiffus.representation import Representation
+
+    with pytest.raises(ConfigError, match=r"^imaging.range_max is for the global scalings \(got imaging.scaling "
+                                          r"'per-series'\)"):
+        Representation.from_config(ImagingConfig(scaling="per-series", range_max=10.0))
