@@ -225,7 +225,7 @@ def privacy_record(cfg: NetDiffusConfig, *, n_traces: int, steps: int | None = N
     if not dp_enabled(t):
         return None
     steps = t.steps if steps is None else steps
-    return PrivacyRecord(epsilon=round(spent_epsilon(t, n_traces, steps), 4), target_epsilon=t.dp_epsilon,
+    return PrivacyRecord(epsilon=spent_epsilon(t, n_traces, steps), target_epsilon=t.dp_epsilon,
                          delta=t.dp_delta, max_grad_norm=t.dp_max_grad_norm, noise_multiplier=t.dp_noise_multiplier,
                          sample_rate=_sample_rate(t, n_traces), steps=steps, accountant=t.dp_accountant)
 

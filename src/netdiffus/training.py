@@ -275,7 +275,7 @@ class _MetricsLog:
         if self.fh is not None and (diverged or step % cfg.log_every == 0 or step == cfg.steps - 1):
             # a private run logs the budget spent, not the loss (it reads the data) or the speed (it reads
             # the secret batch sizes)
-            line = ({"step": step, "lr": _lr_at(step, cfg), "epsilon": round(self.private.epsilon(), 4)}
+            line = ({"step": step, "lr": _lr_at(step, cfg), "epsilon": self.private.epsilon()}
                     if self.private is not None else
                     {"step": step, "loss": loss, "lr": _lr_at(step, cfg), "images_per_s": round(images_per_s, 2)})
             self.fh.write(json.dumps(line) + "\n")
