@@ -49,6 +49,8 @@ def describe_run(path: str | Path) -> dict[str, Any]:
         "value_snap": _value_snap(post, config.postprocess.snap_values),
         "volume_calibration": _volume_calibration(post, config.postprocess.calibrate_totals),
         "privacy": m.privacy.summary() if m.privacy is not None else "none (trained without differential privacy)",
+        "class_balance": ("uniform (a private run keeps no training counts)" if m.privacy is not None
+                          else "the training counts"),
     }
 
 

@@ -151,6 +151,7 @@ def test_a_private_run_loads_samples_and_says_its_guarantee(private_runs):
     assert fake.meta.extra["synthetic"]["postprocess"] == []
     info = describe_run(path)["privacy"]
     assert info.startswith(f"(epsilon {synth.privacy_.epsilon:.3g}, delta 0.005) per trace; DP-SGD, clipping norm 1")
+    assert describe_run(path)["class_balance"].startswith("uniform")
     assert describe_run(private_runs["a", False][0])["privacy"].startswith("none")
 
 
