@@ -103,8 +103,9 @@ def resolve_private(cfg: NetDiffusConfig, *, n_traces: int) -> NetDiffusConfig:
     Raises
     ------
     ConfigError
-        A setting a private fit cannot keep (``train.novelty_every must be 0 under train.dp_epsilon
-        > 0: ...``), or a budget no noise meets (``train.dp_epsilon 0.001 cannot be met ...``).
+        A setting a private fit cannot keep (``train.novelty_every 10 is not allowed with
+        train.dp_epsilon > 0: ...``), a ``dp_delta`` of at least ``1 / N``, a batch larger than N, or
+        a budget no noise meets (``train.dp_epsilon 0.001 cannot be met ...``).
     """
     bad = _refusals(cfg)
     if bad:
@@ -160,7 +161,6 @@ def _noise_for_budget(t: TrainConfig, n_traces: int) -> float:
                           f"{MAX_NOISE_MULTIPLIER:g} times the clipping norm); raise train.dp_epsilon or lower "
                           "train.steps")
     return float(sigma)
-
 
 
 def spent_epsilon(t: TrainConfig, n_traces: int, steps: int) -> float:
