@@ -91,6 +91,10 @@ class ImagingConfig:
     image_size : image side S after PAA (0 = the series length, no PAA).
     inversion : how a generated GASF becomes a series: from its "diagonal" (the paper), or by
         "projection" onto the nearest valid GASF (least squares over all S x S entries).
+    range_min, range_max : the global scaling's range in dataset units, the same for every
+        channel (values beyond it are clipped); ``range_max = 0`` (the default): the range is
+        fitted on the training set. A private fit (``train.dp_epsilon > 0``) needs it set, since
+        the training range would reveal its extreme traces (docs/privacy.md).
     """
 
     representation: Literal["gasf", "series", "tokens"] = "gasf"
@@ -99,6 +103,8 @@ class ImagingConfig:
     image_size: int = 0
     inversion: Literal["diagonal", "projection"] = "projection"
     token_bins: int = 32
+    range_min: float = 0.0
+    range_max: float = 0.0
 
 
 @dataclass
@@ -177,7 +183,17 @@ class TrainConfig:
     classifier-free guidance needs. ``novelty_every`` (0: never): every this many steps, draw a
     few traces and stop training once their novelty (distance to the training traces over the
     training traces' own spacing, :mod:`netdiffus.novelty`) falls below ``min_novelty``: the model
-    has begun to replay its training traces; the weights of the last check that passed are kept."""
+    has begun to replay its training traces; the weights of the last check that passed are kept.
+
+    Differential privacy (DP-SGD, :mod:`netdiffus.privacy`, docs/privacy.md): ``dp_epsilon`` > 0
+    trains with per-trace gradient clipping to ``dp_max_grad_norm``, Gaussian noise and Poisson
+    sampling (expected batch ``batch_size``) so that the whole run is ``(dp_epsilon,
+    dp_delta)``-differentially private for one trace; 0 (the default): no DP. ``dp_delta`` 0: 1 /
+    (10 N) for N training traces. ``dp_noise_multiplier`` is set by ``fit`` (the noise that meets
+    the budget in ``steps`` steps, by the ``dp_accountant``); the run's config.json records it.
+    ``init_from`` (empty: none) starts the network from the weights of that run folder, trained
+    on public traffic of the same kind (the same classes and network): public pre-training,
+    then private fine-tuning (NetShare's recipe)."""
 
     steps: int = 2000
     batch_size: int = 64
@@ -197,6 +213,12 @@ class TrainConfig:
     class_dropout: float = 0.1
     novelty_every: int = 0
     min_novelty: float = 0.9
+    dp_epsilon: float = 0.0
+    dp_delta: float = 0.0
+    dp_max_grad_norm: float = 1.0
+    dp_noise_multiplier: float = 0.0
+    dp_accountant: Literal["rdp", "prv"] = "rdp"
+    init_from: str = ""
 
 
 @dataclass
@@ -359,6 +381,15 @@ def _family_checks(cfg: NetDiffusConfig) -> None:
         ("model.layers", cfg.model.layers, 1 <= cfg.model.layers <= 48, "must be in [1, 48]"),
         ("train.novelty_every", cfg.train.novelty_every, cfg.train.novelty_every >= 0, "must be >= 0 (0: never)"),
         ("train.min_novelty", cfg.train.min_novelty, 0 <= cfg.train.min_novelty <= 10, "must be in [0, 10]"),
+        ("train.dp_epsilon", cfg.train.dp_epsilon, 0 <= cfg.train.dp_epsilon <= 1000,
+         "must be in [0, 1000] (0: no DP)"),
+        ("train.dp_delta", cfg.train.dp_delta, 0 <= cfg.train.dp_delta < 1, "must be in [0, 1) (0: 1 / (10 N))"),
+        ("train.dp_max_grad_norm", cfg.train.dp_max_grad_norm, cfg.train.dp_max_grad_norm > 0, "must be > 0"),
+        ("train.dp_noise_multiplier", cfg.train.dp_noise_multiplier, cfg.train.dp_noise_multiplier >= 0,
+         "must be >= 0 (set by fit)"),
+        ("imaging.range_max", cfg.imaging.range_max, cfg.imaging.range_max == 0
+         or cfg.imaging.range_max > cfg.imaging.range_min, f"must be 0 (fitted) or above imaging.range_min="
+         f"{cfg.imaging.range_min}"),
         ("model.heads", cfg.model.heads, 1 <= cfg.model.heads <= 64 and cfg.model.base_channels % cfg.model.heads == 0,
          f"must be in [1, 64] and divide model.base_channels={cfg.model.base_channels}"),
     ]

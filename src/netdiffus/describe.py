@@ -25,7 +25,8 @@ __all__ = ["describe_run", "describe_dataset"]
 
 
 def describe_run(path: str | Path) -> dict[str, Any]:
-    """Model, classes, shape, training and post-processing of the run folder ``path``.
+    """Model, classes, shape, training, post-processing and privacy guarantee of the run folder
+    ``path`` (a private run's class counts are the uniform balance it keeps, not its data's).
 
     Raises
     ------
@@ -47,6 +48,9 @@ def describe_run(path: str | Path) -> dict[str, Any]:
         "bin_width_s": m.dataset_meta.get("bin_width_s"),
         "value_snap": _value_snap(post, config.postprocess.snap_values),
         "volume_calibration": _volume_calibration(post, config.postprocess.calibrate_totals),
+        "privacy": m.privacy.summary() if m.privacy is not None else "none (trained without differential privacy)",
+        "class_balance": ("uniform (a private run keeps no training counts)" if m.privacy is not None
+                          else "the training counts"),
     }
 
 

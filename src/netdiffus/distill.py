@@ -315,10 +315,15 @@ def distill(teacher: TrafficSynthesizer, dataset: TraceDataset, *, cfg: DistillC
     DatasetError
         ``dataset`` is not of the teacher's classes and trace shape.
     ConfigError
-        A setting of ``cfg`` out of range, or the distillation diverged.
+        A setting of ``cfg`` out of range, the distillation diverged, or the teacher is private
+        (``train.dp_epsilon > 0``): distillation trains on ``dataset``, outside its budget, and the
+        student would carry a guarantee it does not have.
     """
     if not hasattr(teacher, "model_"):
         raise CheckpointError("the teacher is not fitted: call fit() or TrafficSynthesizer.load()")
+    if getattr(teacher, "privacy_", None) is not None:
+        raise ConfigError("the teacher is a private run (train.dp_epsilon > 0): distillation trains on its training "
+                          "traces outside the privacy budget")
     require_dataset(dataset, "dataset")
     _check_data(teacher, dataset)
     cfg.validate()

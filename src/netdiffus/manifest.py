@@ -17,7 +17,7 @@ True
 >>> RunManifest.from_json({"format_version": 9})
 Traceback (most recent call last):
 ...
-netdiffus.errors.CheckpointError: model.json has format version 9; this netdiffus reads up to 2 (upgrade it)
+netdiffus.errors.CheckpointError: model.json has format version 9; this netdiffus reads up to 3 (upgrade it)
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ from netdiffus.checkpoint import CONFIG_FILE, load_checkpoint
 from netdiffus.config import NetDiffusConfig
 from netdiffus.diffusion.networks import build_network, network_config
 from netdiffus.errors import CheckpointError, ConfigError
+from netdiffus.privacy import PrivacyRecord
 from netdiffus.representation import REPRESENTATIONS
 
 __all__ = ["RunManifest", "FORMAT_VERSION", "POSTPROCESS_KEYS", "check_against_config", "SavedRun", "read_run"]
 
 #: The layout :meth:`RunManifest.to_json` writes. 2: post-processing state under "postprocess".
-FORMAT_VERSION = 2
+#: 3: "privacy", the guarantee of a private fit (null without DP; absent before version 3).
+FORMAT_VERSION = 3
 
 #: The post-processing state's keys (:meth:`netdiffus.postprocess.Postprocessor.to_json`); in
 #: version 1 they sat at the top level of model.json.
@@ -69,6 +71,9 @@ class RunManifest:
         The fitted post-processing chain (:class:`netdiffus.postprocess.Postprocessor`).
     fit_seconds : float
         Wall time of training.
+    privacy : PrivacyRecord or None
+        The ``(epsilon, delta)`` guarantee of a private fit (:mod:`netdiffus.privacy`); None
+        without DP.
     """
 
     netdiffus_version: str
@@ -80,10 +85,12 @@ class RunManifest:
     dataset_meta: dict[str, Any]
     postprocess: dict[str, Any] = field(default_factory=dict)
     fit_seconds: float = 0.0
+    privacy: PrivacyRecord | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The model.json object (current layout)."""
-        return {"format_version": FORMAT_VERSION, **asdict(self), "shape": list(self.shape)}
+        return {"format_version": FORMAT_VERSION, **asdict(self), "shape": list(self.shape),
+                "privacy": None if self.privacy is None else self.privacy.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, run: str | None = None) -> RunManifest:
@@ -124,6 +131,7 @@ class RunManifest:
             dataset_meta=_check(where, "dataset_meta", data["dataset_meta"], _is_object, "an object"),
             postprocess=_check(where, "postprocess", data.get("postprocess", {}), _is_object, "an object"),
             fit_seconds=float(_check(where, "fit_seconds", data.get("fit_seconds", 0.0), _is_number, "a number")),
+            privacy=_privacy(where, data.get("privacy")),
         )
 
 
@@ -189,6 +197,16 @@ def read_run(path: str | Path) -> SavedRun:
     manifest = RunManifest.from_json(info, run=str(path))
     check_against_config(manifest, config, run=str(path))
     return SavedRun(config, manifest, state)
+
+
+def _privacy(where: str, data: Any) -> PrivacyRecord | None:
+    """model.json's "privacy" (None: trained without DP, or saved before version 3)."""
+    if data is None:
+        return None
+    try:
+        return PrivacyRecord.from_json(_check(where, "privacy", data, _is_object, "an object or null"))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
 
 
 def _check(where: str, name: str, value: Any, ok, want: str) -> Any:

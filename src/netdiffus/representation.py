@@ -139,16 +139,20 @@ class _ScaledRepresentation(Representation):
     #: The network's spatial dimensions.
     dims: ClassVar[int]
 
-    def __init__(self, gaf: GramianAngularField) -> None:
-        self.gaf = gaf
+    def __init__(self, gaf: GramianAngularField, *, value_range: tuple[float, float] | None = None) -> None:
+        self.gaf, self.value_range = gaf, value_range
 
     @classmethod
     def _from_config(cls, cfg: ImagingConfig) -> Representation:
         if cfg.scaling == "auto":
             raise ConfigError("imaging.scaling 'auto' must be resolved for a dataset before the "
                               "representation is built (netdiffus.resolve.resolve_config)")
+        value_range = (cfg.range_min, cfg.range_max) if cfg.range_max != 0 else None
+        if value_range is not None and cfg.scaling.startswith("per-series"):
+            raise ConfigError(f"imaging.range_max is for the global scalings (got imaging.scaling {cfg.scaling!r})")
         return cls(GramianAngularField(method="summation", scaling=cfg.scaling, gamma=cfg.gamma,
-                                       image_size=cfg.image_size or None, inversion=cfg.inversion))
+                                       image_size=cfg.image_size or None, inversion=cfg.inversion),
+                   value_range=value_range)
 
     @classmethod
     def _from_json(cls, data: dict[str, Any], config: ImagingConfig | None) -> Representation:
@@ -169,8 +173,14 @@ class _ScaledRepresentation(Representation):
         return self.gaf.to_json()
 
     def fit(self, series: np.ndarray, labels: Sequence[str]) -> Representation:
-        """Fit the scaling (and the per-trace scale model) on training ``series`` ``[N, C, T]``."""
-        self.gaf.fit(series, labels=labels)
+        """Fit the scaling (and the per-trace scale model) on training ``series`` ``[N, C, T]``;
+        with a given ``imaging.range_max``, the scaling reads only the series' shape (it is fitted
+        on two constant traces at the range's ends)."""
+        if self.value_range is None:
+            self.gaf.fit(series, labels=labels)
+        else:  # the global scalings fit no per-class model
+            ends = np.asarray(self.value_range, dtype=np.float64)[:, None, None]
+            self.gaf.fit(np.broadcast_to(ends, (2, *np.shape(series)[1:])))
         return self
 
     @property

@@ -27,6 +27,7 @@ import numpy as np
 from netdiffus.config import NetDiffusConfig
 from netdiffus.errors import DatasetError
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, TraceDataset
+from netdiffus.privacy import dp_enabled, resolve_private
 from netdiffus.representation import REPRESENTATIONS
 
 __all__ = ["resolve_config", "check_training_set", "empty_fraction", "SPARSE_EMPTY_FRACTION", "MAX_TRAINING_VALUE"]
@@ -58,8 +59,11 @@ def resolve_config(cfg: NetDiffusConfig, dataset: TraceDataset) -> NetDiffusConf
     - ``model.gasf_head``: "bin" when more than ``SPARSE_EMPTY_FRACTION`` of the training bins
       are empty, else "patch".
 
-    Logs each decision, and warns when the patch head is set on sparse series.
+    Logs each decision, and warns when the patch head is set on sparse series. A private fit
+    (``train.dp_epsilon > 0``) reads only the number of traces: :func:`netdiffus.privacy.resolve_private`.
     """
+    if dp_enabled(cfg.train):
+        return resolve_private(cfg, n_traces=dataset.n_traces)
     empty = empty_fraction(dataset)
     if "auto" in (cfg.model.gasf_head, cfg.imaging.scaling):
         cfg = NetDiffusConfig.from_dict(cfg.to_dict())

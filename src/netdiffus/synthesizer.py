@@ -51,13 +51,14 @@ from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
 from netdiffus.manifest import RunManifest, read_run
 from netdiffus.novelty import monitor_for_fit
 from netdiffus.postprocess import CALIBRATION_SEED, Postprocessor
+from netdiffus.privacy import fit_released, privacy_record
 from netdiffus.progress import train_bar
 from netdiffus.representation import Representation
 from netdiffus.resolve import check_training_set, resolve_config
 from netdiffus.run_folder import RunFolderGuard, check_run_folder
 from netdiffus.sampling import LabelSpec, draw, resolve_labels
 from netdiffus.train_state import check_resumable, state_meta
-from netdiffus.training import TrainProgress, train
+from netdiffus.training import TrainProgress, init_from_run, train
 
 __all__ = ["TrafficSynthesizer"]
 
@@ -128,18 +129,17 @@ class TrafficSynthesizer:
             if resume:
                 check_resumable(run, cfg, meta)
         torch.manual_seed(cfg.train.seed)
-        self.classes_, self.class_counts_ = dataset.classes, counts
-        self.meta_ = DatasetMeta.from_json(dataset.meta.to_json())
-        self.shape_ = (dataset.n_channels, dataset.length)
-        self.representation_ = Representation.from_config(cfg.imaging).fit(dataset.series, dataset.labels)
-        self.postprocess_ = Postprocessor.fit(dataset.series, dataset.labels)
+        self.classes_, self.shape_ = dataset.classes, (dataset.n_channels, dataset.length)
+        self.representation_, self.postprocess_, self.meta_, self.class_counts_ = fit_released(cfg, dataset, counts)
+        self.privacy_ = privacy_record(cfg, n_traces=dataset.n_traces)
         self.representation_.check_memory(dataset.n_traces)
         x_0 = torch.from_numpy(self.representation_.encode(dataset.series).astype(np.float32)).to(self.device)
         index = {c: i for i, c in enumerate(self.classes_)}
         y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)
         model = build_network(cfg, num_classes=len(self.classes_), **self.representation_.network_shape())
-        if progress is None and self.progress:
-            progress = train_bar(cfg.train.steps)
+        if cfg.train.init_from:  # public pre-training, then (under DP) private fine-tuning
+            init_from_run(model, cfg.train.init_from, classes=self.classes_)
+        progress = progress or (train_bar(cfg.train.steps) if self.progress else None)
         monitor = monitor_for_fit(dataset.series, dataset.labels, counts, every=cfg.train.novelty_every,
                                   threshold=cfg.train.min_novelty, draw=self._draw_with)
         guard = RunFolderGuard(run, resume=resume, force=force) if run is not None and is_main_process() else None
@@ -159,15 +159,15 @@ class TrafficSynthesizer:
         return self
 
     def fit_totals_calibration(self, dataset: TraceDataset) -> TrafficSynthesizer:
-        """Fit the volume calibration of a trained model to ``dataset``, its training set: ``fit``
-        does this after training when ``postprocess.calibrate_totals`` is true; call it to
-        calibrate a run saved by an earlier version (then ``save`` it again).
-
-        Draws a reference set with the run's ``sample`` settings (per class twice its training
-        count, within ``netdiffus.postprocess.CALIBRATION_DRAW``, seed ``CALIBRATION_SEED``) and
-        fits :class:`netdiffus.postprocess.TotalsCalibration` on it. Classes the value snap holds
-        are left as generated (:meth:`netdiffus.postprocess.Postprocessor.held_classes`).
-        """
+        """Fit the volume calibration of a trained model to ``dataset``, its training set, as ``fit``
+        does when ``postprocess.calibrate_totals`` is true (or for a run of an earlier version, then
+        ``save`` it): a reference draw with the run's ``sample`` settings (per class twice its
+        training count within ``postprocess.CALIBRATION_DRAW``, seed ``CALIBRATION_SEED``) fits
+        :class:`netdiffus.postprocess.TotalsCalibration`, but for the classes the value snap holds.
+        A private run refuses (ConfigError): the calibration reads the training traces."""
+        if getattr(self, "privacy_", None) is not None:
+            raise ConfigError("a private run (train.dp_epsilon > 0) cannot fit the volume calibration: it reads "
+                              "the training traces outside the privacy budget")
         self._check_fitted()
         require_dataset(dataset, "dataset")
         snap = self.config.postprocess.snap_values
@@ -216,10 +216,11 @@ class TrafficSynthesizer:
         series = self._draw(labels_list, seed=seed, sample=sc, desc=f"sample ({sc.sampler}, {sc.steps} steps)")
         post = PostprocessConfig(False, False, False) if raw else self.config.postprocess
         series, applied = self.postprocess_.apply(series, labels_list, post)
-        meta = DatasetMeta.from_json(self.meta_.to_json())
+        meta, privacy = DatasetMeta.from_json(self.meta_.to_json()), getattr(self, "privacy_", None)
         meta.extra = {**meta.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": seed,
                                                     "sampler": sc.sampler, "steps": sc.steps,
-                                                    "guidance_scale": sc.guidance_scale, "postprocess": applied}}
+                                                    "guidance_scale": sc.guidance_scale, "postprocess": applied,
+                                                    "privacy": privacy and privacy.to_json()}}
         return TraceDataset(series=series.astype(np.float32), labels=labels_list,
                             ids=[f"syn-{seed}-{k:06d}" for k in range(n)], sources=["netdiffus"] * n, meta=meta)
 
@@ -230,7 +231,7 @@ class TrafficSynthesizer:
             netdiffus_version=__version__, unet=network_config(self.model_), classes=self.classes_,
             class_counts=self.class_counts_, shape=self.shape_, imaging=self.representation_.to_json(),
             dataset_meta=self.meta_.to_json(), postprocess=self.postprocess_.to_json(),
-            fit_seconds=round(getattr(self, "fit_seconds_", 0.0), 3))
+            fit_seconds=round(getattr(self, "fit_seconds_", 0.0), 3), privacy=getattr(self, "privacy_", None))
         return save_checkpoint(path, config=self.config.to_dict(), state_dict=self.model_.state_dict(),
                                model_info=manifest.to_json())
 
@@ -255,6 +256,7 @@ class TrafficSynthesizer:
             synth.representation_ = Representation.from_json(run.config.imaging.representation, m.imaging,
                                                              config=run.config.imaging, shape=m.shape)
             synth.meta_, synth.fit_seconds_ = DatasetMeta.from_json(m.dataset_meta), m.fit_seconds
+            synth.privacy_ = m.privacy
             synth.postprocess_ = Postprocessor.from_json(m.postprocess, channels=m.shape[0], classes=m.classes)
             model = network_from_json(m.unet)
             model.load_state_dict(run.state)

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +27,14 @@ import torch
 from torch import nn
 
 from netdiffus.config import TrainConfig
-from netdiffus.diffusion.networks import Process
+from netdiffus.diffusion.networks import Process, network_config
 from netdiffus.distributed import dist_info
-from netdiffus.errors import ConfigError
+from netdiffus.errors import CheckpointError, ConfigError, InputError
+from netdiffus.manifest import read_run
+from netdiffus.privacy import PrivateTraining, dp_enabled
 from netdiffus.train_state import TRAIN_STATE_FILE, load_state, save_state
 
-__all__ = ["train", "TrainProgress", "METRICS_FILE"]
+__all__ = ["train", "TrainProgress", "METRICS_FILE", "init_from_run"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,10 @@ def train(
     stops training when it returns True (e.g. :class:`netdiffus.novelty.NoveltyMonitor`, which
     may also set the EMA weights back); a stopped run is saved as finished.
 
+    With ``cfg.dp_epsilon > 0`` (and ``cfg`` resolved by :func:`netdiffus.privacy.resolve_private`)
+    the steps are DP-SGD (:class:`netdiffus.privacy.PrivateTraining`): Poisson batches, per-trace
+    clipping and noise; ``metrics.jsonl`` then logs the epsilon spent instead of the loss.
+
     Raises
     ------
     CheckpointError
@@ -106,30 +112,37 @@ def train(
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # the stubs lack it
         x_0 = x_0.contiguous(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    step_model = _wrap(model, cfg, world, x_0.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt: torch.optim.Optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    private = (PrivateTraining(model, opt, cfg, n_traces=x_0.shape[0], world=world, device=x_0.device)
+               if dp_enabled(cfg) else None)
+    step_model = private.module if private is not None else _wrap(model, cfg, world, x_0.device)
+    opt = private.optimizer if private is not None else opt
+    draw_batch = private.batch if private is not None else _batch
     start = 0
     state_path = run_dir / TRAIN_STATE_FILE if run_dir is not None else None
     if resume and state_path is not None and state_path.exists():
         start = load_state(state_path, model, ema, opt)
         log.info("resumed from %s at step %d", state_path, start)
-    log_file = _MetricsLog(run_dir, write=rank == 0, append=start > 0, cfg=cfg)
+    log_file = _MetricsLog(run_dir, write=rank == 0, append=start > 0, cfg=cfg, private=private)
     # bf16 autocast pays off on CPUs with native bf16 matmul (AVX-512 BF16 / AMX) and on GPUs.
     autocast = (torch.autocast(device_type=x_0.device.type, dtype=torch.bfloat16)
                 if cfg.precision == "bf16" else nullcontext())
     model.train()
     t_last = time.perf_counter()
-    with log_file:
+    with log_file, (private.quiet() if private is not None else nullcontext()):
         for step in range(start, cfg.steps):
-            x_b, y_b, t, eps = _batch(step, x_0, y, cfg=cfg, process=process, null_class=null_class)
+            x_b, y_b, t, eps = draw_batch(step, x_0, y, cfg=cfg, process=process, null_class=null_class)
             torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
-            with autocast:
-                loss = process.training_loss(step_model, x_b, y=y_b, t=t, eps=eps)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
+            if private is not None and not len(y_b):  # an empty Poisson batch: the step adds noise alone
+                loss = private.empty_batch()
+            else:
+                with autocast:
+                    loss = process.training_loss(step_model, x_b, y=y_b, t=t, eps=eps)
+                loss.backward()
+            if cfg.grad_clip > 0 and private is None:  # DP-SGD clips each trace's gradient instead
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             # EMA with warm-up: decay grows from 0 so early averages are not stuck at init.
@@ -148,10 +161,38 @@ def train(
                     torch.distributed.barrier()
             if monitor is not None and monitor(done, ema):
                 break
+    if private is not None:
+        private.close()
     if state_path is not None and rank == 0 and cfg.checkpoint_every:
         save_state(state_path, model, ema, opt, cfg.steps, state_meta)  # a resume after the end is a no-op
     model.eval()
     return ema
+
+
+def init_from_run(model: nn.Module, run: str | Path, *, classes: Sequence[str]) -> None:
+    """Load into ``model`` the weights of the run folder ``run`` (``train.init_from``: a model
+    trained on public traffic, to be fine-tuned), which must have the same network and classes.
+
+    Raises
+    ------
+    ConfigError
+        ``run`` is not a readable run folder, or its classes or network differ from this fit's
+        (``train.init_from runs/pub has classes ['a'], not this dataset's ['a', 'b']``).
+    """
+    try:
+        saved = read_run(run)
+    except (CheckpointError, InputError) as exc:
+        raise ConfigError(f"train.init_from: {exc}") from None
+    if list(saved.manifest.classes) != list(classes):
+        raise ConfigError(f"train.init_from {run} has classes {list(saved.manifest.classes)}, not this dataset's "
+                          f"{list(classes)}")
+    want = json.loads(json.dumps(network_config(model)))  # tuples as JSON lists
+    for key in sorted(set(want) | set(saved.manifest.unet)):
+        if saved.manifest.unet.get(key) != want.get(key):
+            raise ConfigError(f"train.init_from {run} has a network with {key} {saved.manifest.unet.get(key)!r}, "
+                              f"not this fit's {want.get(key)!r}")
+    model.load_state_dict(saved.state)
+    log.info("network initialised from %s", run)
 
 
 def _wrap(model: nn.Module, cfg: TrainConfig, world: int, device: torch.device) -> Callable[..., torch.Tensor]:
@@ -212,9 +253,10 @@ class _MetricsLog:
     ``cfg.log_every``-th step, the last, and a diverged one, which it then reports as a
     :class:`ConfigError`."""
 
-    def __init__(self, run_dir: Path | None, *, write: bool, append: bool, cfg: TrainConfig) -> None:
+    def __init__(self, run_dir: Path | None, *, write: bool, append: bool, cfg: TrainConfig,
+                 private: PrivateTraining | None = None) -> None:
         self.path = run_dir / METRICS_FILE if run_dir is not None else None
-        self.write, self.append, self.cfg = write, append, cfg
+        self.write, self.append, self.cfg, self.private = write, append, cfg, private
         self.fh: TextIO | None = None
 
     def __enter__(self) -> _MetricsLog:
@@ -231,8 +273,12 @@ class _MetricsLog:
         cfg = self.cfg
         diverged = not math.isfinite(loss)
         if self.fh is not None and (diverged or step % cfg.log_every == 0 or step == cfg.steps - 1):
-            self.fh.write(json.dumps({"step": step, "loss": loss, "lr": _lr_at(step, cfg),
-                                      "images_per_s": round(images_per_s, 2)}) + "\n")
+            # a private run logs the budget spent, not the loss (it reads the data) or the speed (it reads
+            # the secret batch sizes)
+            line = ({"step": step, "lr": _lr_at(step, cfg), "epsilon": self.private.epsilon()}
+                    if self.private is not None else
+                    {"step": step, "loss": loss, "lr": _lr_at(step, cfg), "images_per_s": round(images_per_s, 2)})
+            self.fh.write(json.dumps(line) + "\n")
             self.fh.flush()
         if diverged:  # the step numbers of metrics.jsonl
             where = f"; the logged losses are in {self.path}" if self.path is not None else ""

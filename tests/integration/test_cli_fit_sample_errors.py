@@ -63,6 +63,16 @@ def finished_run(tmp_path, data, capsys):
         (["fit", "{data}", "-o", "{tmp}/nothing", "--resume"],
          "cannot resume {tmp}/nothing: the folder does not exist (leave out --resume to start a run)"),
         (["fit", "{data}", "-o", "{data}", "--resume"], "cannot resume {data}: it is a file, not a run folder"),
+        # differential privacy: a budget it cannot meet, a range it would have to read from the data
+        (["fit", "{data}", "-o", "{tmp}/r", "--dp-epsilon", "0.01", "--set", "imaging.range_max=1e5",
+          "--set", "train.steps=100000", "--set", "train.batch_size=8"],
+         "train.dp_epsilon 0.01 cannot be met in train.steps 100000 at train.batch_size 8 of N = 8 (the noise would "
+         "exceed 1000 times the clipping norm); raise train.dp_epsilon or lower train.steps"),
+        (["fit", "{data}", "-o", "{tmp}/r", "--dp-epsilon", "10"],
+         "imaging.range_max 0.0 is not allowed with train.dp_epsilon > 0: the scaling's range must be given, not "
+         "fitted (e.g. --set imaging.range_max=1e7, in dataset units)"),
+        (["fit", "{data}", "-o", "{tmp}/r", "--dp-epsilon", "-1"], "train.dp_epsilon must be in [0, 1000] (0: no DP) "
+                                                                   "(got -1.0)"),
         # sample: a dataset file is not a run folder
         (["sample", "{data}", "-n", "2", "-o", "{tmp}/s.parquet"],
          "{data} is a file, not a run folder (made by 'netdiffus fit')"),
@@ -293,3 +303,18 @@ def test_labels_are_printed_as_data_not_as_terminal_codes(capsys, tmp_path):
     code, out, err = run_cli(capsys, "sample", run, "-n", "2", "-o", tmp_path / "t.parquet", "--label", "x\x1b[0m")
     assert code == 1 and "\x1b" not in err and err.count("\n") == 1
     assert err.startswith("error: label 'x\\x1b[0m' is not a trained class")
+
+
+def test_a_private_fit_from_the_command_line_says_its_guarantee(capsys, tmp_path, data):
+    pytest.importorskip("opacus")
+    run = tmp_path / "dp"
+    code, out, err = run_cli(capsys, "fit", data, "-o", run, "--no-progress", *SETS, "--dp-epsilon", "8",
+                             "--dp-delta", "1e-3", "--dp-max-grad-norm", "0.5", "--set", "imaging.range_max=1e5")
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("privacy: (epsilon ") and "delta 0.001) per trace" in out
+    train = json.loads((run / "config.json").read_text())["train"]
+    assert (train["dp_epsilon"], train["dp_delta"], train["dp_max_grad_norm"]) == (8.0, 1e-3, 0.5)
+    privacy = json.loads((run / "model.json").read_text())["privacy"]
+    assert privacy["epsilon"] <= 8 and privacy["noise_multiplier"] == train["dp_noise_multiplier"] > 0
+    code, out, err = run_cli(capsys, "info", run)
+    assert code == 0 and "privacy" in out and "clipping norm 0.5" in out

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "netdiffus.train_state",
                 "netdiffus.sampling", "netdiffus.checkpoint", "netdiffus.manifest", "netdiffus.run_folder",
                 "netdiffus.prepare", "netdiffus.export", "netdiffus.evaluation", "netdiffus.describe",
-                "netdiffus.novelty")),
+                "netdiffus.novelty", "netdiffus.privacy")),
     ("api", ("netdiffus.synthesizer", "netdiffus.demo", "netdiffus")),
     ("cli", ("netdiffus.cli", "netdiffus.__main__")),
 ]

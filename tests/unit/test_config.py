@@ -61,6 +61,16 @@ def test_toml_file_applies_on_top(tmp_path):
          "train.checkpoint_every must be >= 0 (0: no checkpoints) (got -1)"),
         (dict(overrides=["train.weight_decay=-0.1"]), "train.weight_decay must be >= 0 (got -0.1)"),
         (dict(overrides=["train.grad_clip=-1"]), "train.grad_clip must be >= 0 (0: no clipping) (got -1.0)"),
+        # differential privacy and the given scaling range
+        (dict(overrides=["train.dp_epsilon=-1"]), "train.dp_epsilon must be in [0, 1000] (0: no DP) (got -1.0)"),
+        (dict(overrides=["train.dp_delta=1"]), "train.dp_delta must be in [0, 1) (0: 1 / (10 N)) (got 1.0)"),
+        (dict(overrides=["train.dp_max_grad_norm=0"]), "train.dp_max_grad_norm must be > 0 (got 0.0)"),
+        (dict(overrides=["train.dp_noise_multiplier=-1"]),
+         "train.dp_noise_multiplier must be >= 0 (set by fit) (got -1.0)"),
+        (dict(overrides=['train.dp_accountant="gdp"']), "train.dp_accountant must be one of rdp, prv (got 'gdp')"),
+        (dict(overrides=["imaging.range_min=10", "imaging.range_max=5"]),
+         "imaging.range_max must be 0 (fitted) or above imaging.range_min=10.0 (got 5.0)"),
+        (dict(overrides=["train.dp_epsilon=inf"]), "train.dp_epsilon must be a finite number (got inf)"),
         # floats must be finite: inf passed the range checks, nan failed them with a misleading rule
         (dict(overrides=["train.lr=inf"]), "train.lr must be a finite number (got inf)"),
         (dict(overrides=["train.lr=nan"]), "train.lr must be a finite number (got nan)"),

@@ -52,6 +52,7 @@ from netdiffus.imaging import SeriesScaler, gasf
 from netdiffus.imaging.scaling import ScalingMode
 from netdiffus.io.dataset import TraceDataset
 from netdiffus.io.outputs import output_files
+from netdiffus.privacy import PrivacyRecord
 
 __all__ = ["write_report", "metrics_table_markdown"]
 
@@ -332,6 +333,8 @@ def write_report(
     out = Path(out_dir)
     data = result.to_dict()
     data["extra_info"] = extra_info or {}
+    if _privacy(synthetic) is not None:
+        data["privacy"] = _privacy(synthetic)
     if baselines:
         data["baselines"] = {k: v.to_dict() for k, v in baselines.items()}
     page = _page(result, real, synthetic, title=title, extra_info=extra_info, baselines=baselines,
@@ -352,6 +355,23 @@ def write_report(
     return out / "report.html"
 
 
+def _privacy(synthetic: TraceDataset) -> dict[str, Any] | None:
+    """The guarantee ``sample`` recorded in a synthetic set drawn from a private run (None otherwise)."""
+    made = synthetic.meta.extra.get("synthetic")
+    record = made.get("privacy") if isinstance(made, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def _privacy_summary(synthetic: TraceDataset) -> str:
+    record = _privacy(synthetic)
+    if record is None:
+        return "none recorded (a generator trained without differential privacy, or not netdiffus)"
+    try:
+        return PrivacyRecord.from_json(record).summary()
+    except (TypeError, ValueError) as exc:
+        return f"unreadable ({exc})"
+
+
 def _page(result: EvaluationResult, real: TraceDataset, synthetic: TraceDataset, *, title: str,
           extra_info: dict[str, Any] | None, baselines: Mapping[str, EvaluationResult] | None, max_classes: int,
           samples_per_class: int, seed: int) -> str:
@@ -369,6 +389,7 @@ def _page(result: EvaluationResult, real: TraceDataset, synthetic: TraceDataset,
         "feature / unit": f"{real.meta.feature} / {unit or '?'}",
         "bin width (s)": real.meta.bin_width_s,
         "classes": len(real.classes),
+        "privacy of the generator": _privacy_summary(synthetic),
         **(extra_info or {}),
     }
     info_html = "".join(

@@ -392,3 +392,22 @@ def _every(init):
         init(self, total, bar=bar, every_s=0.0)
 
     return patched
+
+
+@pytest.mark.parametrize(
+    "privacy, shown",
+    [
+        (None, "none recorded (a generator trained without differential privacy, or not netdiffus)"),
+        ({"epsilon": 9.5, "target_epsilon": 10.0, "delta": 1e-4, "max_grad_norm": 1.0, "noise_multiplier": 0.8,
+          "sample_rate": 0.1, "steps": 100, "accountant": "rdp"},
+         "(epsilon 9.5, delta 0.0001) per trace; DP-SGD, clipping norm 1, noise multiplier 0.8, sample rate 0.1, "
+         "100 steps, rdp accountant"),
+    ],
+)
+def test_the_report_shows_the_guarantee_a_synthetic_set_carries(tmp_path, privacy, shown):
+    real, syn = make(6, 0), make(6, 2)
+    syn.meta.extra = {"synthetic": {"generator": "netdiffus", "privacy": privacy}}
+    path = write_report(evaluate(real, syn, metrics=["fidelity"]), real, syn, tmp_path / "out")
+    assert f"<th>privacy of the generator</th><td style='text-align:left'>{shown}</td>" in path.read_text()
+    data = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert data.get("privacy") == privacy
