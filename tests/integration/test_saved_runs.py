@@ -14,6 +14,9 @@ import pytest
 from netdiffus import TrafficSynthesizer
 
 RUNS = Path(__file__).resolve().parents[1] / "data" / "runs" / "v0.1.0"
+#: float32 sums in another order (another thread count, another CPU) move a value by about 1e-6
+#: of itself; any change of the math moves it by far more.
+RTOL = 1e-5
 
 
 @pytest.mark.parametrize("name", ["gasf", "series"])
@@ -22,6 +25,6 @@ def test_a_run_saved_by_0_1_0_samples_what_it_sampled_then(name):
     synth = TrafficSynthesizer.load(run, progress=False)
     fake = synth.sample(10, seed=3)
     assert fake.labels == json.loads((run / "expected_labels_seed3.json").read_text())
-    np.testing.assert_allclose(fake.series, np.load(run / "expected_sample_seed3.npy"), rtol=1e-6, atol=0)
+    np.testing.assert_allclose(fake.series, np.load(run / "expected_sample_seed3.npy"), rtol=RTOL, atol=0)
     raw = synth.sample(6, seed=5, raw=True, labels=[synth.classes_[1]] * 6)
-    np.testing.assert_allclose(raw.series, np.load(run / "expected_raw_seed5.npy"), rtol=1e-6, atol=0)
+    np.testing.assert_allclose(raw.series, np.load(run / "expected_raw_seed5.npy"), rtol=RTOL, atol=0)
