@@ -214,7 +214,7 @@ class TrafficSynthesizer:
         labels, sc = plan.labels[start:stop], plan.sample
         series = draw(self.model_, self.process, self.representation_, labels, classes=self.classes_, seed=plan.seed,
                       sample=sc, device=self.device, progress=self.progress, first=start, bar=bar)
-        series, applied = self.postprocess_.apply(series, labels, plan.postprocess)
+        series, applied = self.postprocess_.apply(series, labels, plan.postprocess, quiet=start > 0)
         return synthetic_dataset(series, plan, start=start, meta=self.meta_, applied=applied)
 
     def sample_to_parquet(self, path: str | Path, plan: SamplePlan, options: StreamOptions | None = None) -> Path:
