@@ -12,9 +12,9 @@ not at all, replacing an existing file only where the caller allows it. Memory h
 Beside ``out.parquet`` while a draw runs, and after it was interrupted:
 
 - ``.out.parquet.partial``: the finished chunks, each an Arrow IPC stream (zstd), back to back;
-- ``.out.parquet.progress.json``: the request (``n``, seed, labels, sampler and post-processing
-  settings, weights digest, chunk size, processes), its digest, and where each finished chunk
-  ends in the partial file.
+- ``.out.parquet.progress.json``: the request (netdiffus version, ``n``, seed, labels, sampler and
+  post-processing settings, weights digest, chunk size, processes), its digest, and where each
+  finished chunk ends in the partial file.
 
 A draw interrupted in any way (Ctrl-C, a kill, a crash) continues with ``resume``: the request
 must be the recorded one (a one-line error names what differs), bytes written after the last
@@ -48,6 +48,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from netdiffus._version import __version__
 from netdiffus.distributed import broadcast_from_main, dist_info, is_main_process
 from netdiffus.errors import ConfigError, InputError, NetDiffusError
 from netdiffus.export.tabular import write_csv_parts
@@ -252,7 +253,8 @@ def _request(plan: SamplePlan, model_digest: str, *, chunk: int, processes: int)
     """What decides the values and the layout of the partial file: a resume must match it."""
     counts = Counter(plan.labels)
     settings = plan.settings()
-    return {"n": plan.n, "seed": plan.seed, "labels": dict(counts), "labels_sha256": plan.labels_sha256(),
+    return {"netdiffus": __version__, "n": plan.n, "seed": plan.seed, "labels": dict(counts),
+            "labels_sha256": plan.labels_sha256(),
             **{f"sample.{k}": v for k, v in settings["sample"].items()},
             **{f"postprocess.{k}": v for k, v in settings["postprocess"].items()},
             "model_sha256": model_digest, "chunk_size": chunk, "processes": processes}

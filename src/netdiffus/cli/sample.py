@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.distributed import distributed_run, is_main_process, resolve_device
     from netdiffus.errors import ConfigError
     from netdiffus.files import check_distinct
-    from netdiffus.stream import StreamOptions, check_stream, chunk_traces
+    from netdiffus.stream import StreamOptions, check_stream
     from netdiffus.synthesizer import TrafficSynthesizer
 
     if args.n < 1:
@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if args.n < len(classes):
         raise ConfigError(f"-n {args.n} is fewer than the {len(classes)} classes given with --label; "
                           "every class given gets at least one trace")
-    if args.chunk_size is not None:
-        chunk_traces(args.chunk_size, batch_size=1, processes=1)  # its rule, checked before any work
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise ConfigError(f"--chunk-size must be >= 1 (got {args.chunk_size})")
     # fail now, not after sampling (nor with the dataset written)
     check_new_file(args.output, force=args.force, dataset=True)
     outputs = {"-o": args.output}
