@@ -115,8 +115,11 @@ def plan_sample(n: int, labels: LabelSpec, *, seed: int, overrides: Mapping[str,
                 config: NetDiffusConfig, classes: Sequence[str], class_counts: Mapping[str, int]) -> SamplePlan:
     """The draw of ``n`` traces that ``TrafficSynthesizer.sample`` makes, checked.
 
-    ``overrides`` replace keys of ``config.sample`` (None: the config's); ``raw`` switches every
-    post-processing step off; ``labels`` as :func:`resolve_labels` takes them.
+    ``labels``: None (the training class balance), one class, one label per trace, or counts per
+    class (:func:`resolve_labels`). Trace k uses seed ``seed * 1_000_003 + k`` (``seed`` in [0,
+    2**32 - 1]): the same trace at any batch size. ``overrides`` (``sampler``, ``steps``, ``eta``,
+    ``guidance_scale``, ``batch_size``, ``temperature``) replace keys of ``config.sample`` (None:
+    the config's), checked by the config's rules; ``raw`` switches every post-processing step off.
 
     Raises
     ------
@@ -154,7 +157,7 @@ def weights_digest(model: nn.Module) -> str:
     for name, t in sorted(model.state_dict().items()):
         t = t.detach().cpu().contiguous()
         h.update(f"{name}:{t.dtype}:{list(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
