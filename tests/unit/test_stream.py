@@ -79,7 +79,27 @@ def test_memory_holds_one_chunk_whatever_n(synth, tmp_path, n):
     assert {rows.row_group(i).num_rows for i in range(rows.num_row_groups)} == {8}
 
 
-def test_an_interrupted_draw_resumes_to_the_uninterrupted_one(synth, tmp_path):
+class Bar:
+    """A progress bar that remembers what it was told."""
+
+    made: list = []
+
+    def __init__(self, total, desc, *, bar, initial=0):
+        self.total, self.n = total, initial
+        Bar.made.append(self)
+
+    def update(self, k):
+        self.n += k
+
+    def close(self):
+        pass
+
+
+def test_an_interrupted_draw_resumes_to_the_uninterrupted_one(synth, tmp_path, monkeypatch):
+    from netdiffus import stream
+
+    Bar.made = []
+    monkeypatch.setattr(stream, "trace_bar", Bar)
     out = tmp_path / "out.parquet"
     plan = synth.plan(30, seed=7, batch_size=BATCH)
     with pytest.raises(Stop, match=r"out.parquet: 2 of 4 chunks kept; continue with the same command and --resume"):
@@ -93,6 +113,7 @@ def test_an_interrupted_draw_resumes_to_the_uninterrupted_one(synth, tmp_path):
     seen = []
     synth.sample_to_parquet(out, plan, StreamOptions(chunk_size=8, resume=True, on_chunk=seen.append))
     assert [p.chunks_done for p in seen] == [3, 4]  # only the rest was drawn
+    assert [(b.total, b.n) for b in Bar.made] == [(30, 16), (30, 30)]  # the bar went on from 16 on resume
     _same(read_dataset(out), synth.sample(30, seed=7, batch_size=BATCH))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]
 
