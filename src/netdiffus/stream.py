@@ -322,7 +322,7 @@ class _Journal:
             w.write_table(table)
         data = sink.getvalue()
         at = self.ends[-1] if self.ends else 0
-        os.pwrite(self.fd, data, at)  # over any bytes a killed draw left after the last kept chunk
+        _write_at(self.fd, memoryview(data), at)  # over any bytes a killed draw left after the last kept chunk
         os.fsync(self.fd)
         self.ends.append(at + data.size)
         self._write_record()
@@ -330,7 +330,7 @@ class _Journal:
     def tables(self) -> Iterator[pa.Table]:
         """The kept chunks, in order, one in memory at a time."""
         for a, b in zip([0, *self.ends[:-1]], self.ends, strict=True):
-            yield pa.ipc.open_stream(pa.py_buffer(os.pread(self.fd, b - a, a))).read_all()
+            yield pa.ipc.open_stream(pa.py_buffer(_read_at(self.fd, b - a, a))).read_all()
 
     def publish(self, path: Path, csv: str | os.PathLike[str] | None) -> None:
         """Copy the chunks into the Parquet file (and the CSV), publish them together, and remove
@@ -379,6 +379,24 @@ def _kept_ends(path: Path, request: dict[str, Any], record_path: Path, partial: 
         raise InputError(f"cannot resume {path}: {partial.name} holds {size} bytes, fewer than the {ends[-1]} "
                          "its record counts; start again with --force (without --resume)")
     return ends
+
+
+def _write_at(fd: int, data: memoryview, at: int) -> None:
+    os.lseek(fd, at, os.SEEK_SET)
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _read_at(fd: int, size: int, at: int) -> bytes:
+    os.lseek(fd, at, os.SEEK_SET)
+    parts = []
+    while size > 0:
+        block = os.read(fd, size)
+        if not block:
+            raise InputError(f"partial file ended {size} bytes early (changed while the draw ran?)")
+        parts.append(block)
+        size -= len(block)
+    return b"".join(parts)
 
 
 def _lock(partial: Path, path: Path) -> int:
