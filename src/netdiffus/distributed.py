@@ -13,13 +13,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from netdiffus.errors import ConfigError
 
-__all__ = ["resolve_device", "dist_info", "is_main_process", "process_share", "gather_shares",
+T = TypeVar("T")
+
+__all__ = ["resolve_device", "dist_info", "is_main_process", "process_share", "gather_shares", "broadcast_from_main",
            "process_device", "setup_distributed", "distributed_run"]
 
 
@@ -90,6 +93,16 @@ def gather_shares(n: int, share: range, values: np.ndarray) -> np.ndarray:
         index, rows = part
         out[index] = rows
     return out
+
+
+def broadcast_from_main(value: T) -> T:
+    """Rank 0's ``value`` (any picklable object), on every process; ``value`` itself in a
+    one-process run. Every process must call it."""
+    if dist_info()[1] == 1:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def process_device(device: torch.device, *, local_rank: int, local_world_size: int,

@@ -379,10 +379,11 @@ class Postprocessor:
         return {"calibrate_totals": self.totals_calibration, "snap_zeros": self.zero_snap,
                 "snap_values": lexicon if holds else None}
 
-    def apply(self, series: np.ndarray, labels: Sequence[str],
-              cfg: PostprocessConfig) -> tuple[np.ndarray, list[str]]:
+    def apply(self, series: np.ndarray, labels: Sequence[str], cfg: PostprocessConfig, *,
+              quiet: bool = False) -> tuple[np.ndarray, list[str]]:
         """``series`` ``[N, C, T]`` through every step that ``cfg`` switches on; returns the new
-        float64 array and the names of the steps applied."""
+        float64 array and the names of the steps applied. What each step changed is logged (INFO;
+        DEBUG when ``quiet``, e.g. for every chunk of a streamed draw but the first)."""
         applied, changed = [], []
         out = np.asarray(series, dtype=np.float64)
         for name, step in self.steps().items():
@@ -392,7 +393,8 @@ class Postprocessor:
                 out = new
                 applied.append(name)
         if changed:  # sample says what it corrected
-            log.info("post-processing changed values (of %d): %s", out.size, ", ".join(changed))
+            log.log(logging.DEBUG if quiet else logging.INFO, "post-processing changed values (of %d): %s", out.size,
+                    ", ".join(changed))
         return out, applied
 
     def held_classes(self, *, snap_values: bool) -> set[str]:

@@ -36,21 +36,21 @@ def train_bar(total: int) -> Callable[[TrainProgress], None]:
     return cb
 
 
-def trace_bar(total: int, desc: str, *, bar: bool = True, every_s: float = 30.0):
+def trace_bar(total: int, desc: str, *, bar: bool = True, every_s: float = 30.0, initial: int = 0):
     """Progress of ``total`` traces (call ``update(k)``, then ``close()``): a tqdm bar, or without
     ``bar`` (not on a terminal) a log line (INFO) at most every ``every_s`` seconds, so that a long
-    draw is never silent."""
+    draw is never silent. ``initial``: traces done before (a resumed draw)."""
     if bar:
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=desc, unit="trace", dynamic_ncols=True)
-    return _LogProgress(total, desc, every_s)
+        return tqdm(total=total, desc=desc, unit="trace", dynamic_ncols=True, initial=initial)
+    return _LogProgress(total, desc, every_s, initial)
 
 
 class _LogProgress:
-    def __init__(self, total: int, desc: str, every_s: float) -> None:
+    def __init__(self, total: int, desc: str, every_s: float, initial: int = 0) -> None:
         self.total, self.desc, self.every_s = total, desc, every_s
-        self.n, self.t0 = 0, time.perf_counter()
+        self.n, self.t0 = initial, time.perf_counter()
         self.last = self.t0
 
     def update(self, k: int) -> None:

@@ -2,7 +2,10 @@
 
 Trace k of a draw with seed s uses the sample seed ``s * 1_000_003 + k`` (:func:`trace_seeds`),
 so it is the same whatever the batch size or the number of processes that draw the set: under
-torchrun each process draws every K-th trace and all gather them (:func:`draw`).
+torchrun each process draws every K-th trace and all gather them (:func:`draw`). A draw is
+described before it is made (:class:`SamplePlan`, checked by :func:`plan_sample`), so that it can
+be made in parts: traces ``start`` to ``stop - 1`` of it (:func:`draw` with ``first``), batched as
+the whole draw batches them when ``start`` is a multiple of the batch size.
 
 Examples
 --------
@@ -16,22 +19,32 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from netdiffus.config import SampleConfig
+from netdiffus._version import __version__
+from netdiffus.config import NetDiffusConfig, PostprocessConfig, SampleConfig, check_seed
 from netdiffus.diffusion.networks import Process, sampling_loop
 from netdiffus.distributed import gather_shares, process_share
 from netdiffus.errors import ConfigError
+from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.postprocess import check_generated
 from netdiffus.progress import trace_bar
 from netdiffus.representation import Representation
 
-__all__ = ["LabelSpec", "resolve_labels", "trace_seeds", "draw"]
+if TYPE_CHECKING:
+    from netdiffus.privacy import PrivacyRecord
+
+__all__ = ["LabelSpec", "SamplePlan", "plan_sample", "resolve_labels", "trace_seeds", "draw", "synthetic_dataset",
+           "weights_digest"]
 
 #: What ``sample(labels=...)`` takes: None (the training class balance), one class, one label per
 #: trace, or counts per class.
@@ -73,6 +86,86 @@ def resolve_labels(n: int, labels: LabelSpec, *, classes: Sequence[str], class_c
     return labels
 
 
+@dataclass(frozen=True)
+class SamplePlan:
+    """A draw, checked and not yet made: trace k has class ``labels[k]`` and sample seed
+    ``trace_seeds(seed, [k])``; ``sample`` holds the sampler settings, ``postprocess`` the
+    post-processing switches (all off for a raw draw). Built by :func:`plan_sample`."""
+
+    labels: list[str]
+    seed: int
+    sample: SampleConfig
+    postprocess: PostprocessConfig
+
+    @property
+    def n(self) -> int:
+        """Traces in the draw."""
+        return len(self.labels)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that decide the values, but for the model: sampler and post-processing."""
+        return {"sample": dataclasses.asdict(self.sample), "postprocess": dataclasses.asdict(self.postprocess)}
+
+    def labels_sha256(self) -> str:
+        """A digest of the label of every trace, in order."""
+        h = hashlib.sha256()
+        for lab in self.labels:
+            h.update(lab.encode() + b"\0")
+        return h.hexdigest()
+
+
+def plan_sample(n: int, labels: LabelSpec, *, seed: int, overrides: Mapping[str, Any], raw: bool,
+                config: NetDiffusConfig, classes: Sequence[str], class_counts: Mapping[str, int]) -> SamplePlan:
+    """The draw of ``n`` traces that ``TrafficSynthesizer.sample`` makes, checked.
+
+    ``labels``: None (the training class balance), one class, one label per trace, or counts per
+    class (:func:`resolve_labels`). Trace k uses seed ``seed * 1_000_003 + k`` (``seed`` in [0,
+    2**32 - 1]): the same trace at any batch size. ``overrides`` (``sampler``, ``steps``, ``eta``,
+    ``guidance_scale``, ``batch_size``, ``temperature``) replace keys of ``config.sample`` (None:
+    the config's), checked by the config's rules; ``raw`` switches every post-processing step off.
+
+    Raises
+    ------
+    ConfigError
+        ``n`` < 1, a bad ``seed``, an override the config would refuse, an unknown label or a
+        negative count.
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ConfigError(f"n must be an integer >= 1 (got {n!r})")
+    seed = check_seed(seed)
+    sc = dataclasses.replace(config.sample, **{k: v for k, v in overrides.items() if v is not None})
+    dataclasses.replace(config, sample=sc).validate()
+    post = PostprocessConfig(False, False, False) if raw else config.postprocess
+    return SamplePlan(resolve_labels(int(n), labels, classes=classes, class_counts=class_counts), seed, sc, post)
+
+
+def synthetic_dataset(series: np.ndarray, plan: SamplePlan, *, start: int, meta: DatasetMeta,
+                      applied: Sequence[str], privacy: PrivacyRecord | None = None) -> TraceDataset:
+    """Traces ``start`` to ``start + len(series) - 1`` of ``plan`` (post-processed ``series``
+    ``[M, C, T]``) as a dataset: ids ``syn-SEED-K``, source ``netdiffus``, and in ``meta.extra``
+    what made them (generator, seed, sampler, steps, guidance, the post-processing ``applied``, the
+    run's privacy guarantee ``privacy``, None without one)."""
+    sc, m = plan.sample, len(series)
+    out = DatasetMeta.from_json(meta.to_json())
+    out.extra = {**out.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": plan.seed,
+                                            "sampler": sc.sampler, "steps": sc.steps,
+                                            "guidance_scale": sc.guidance_scale, "postprocess": list(applied),
+                                            "privacy": privacy and privacy.to_json()}}
+    return TraceDataset(series=series.astype(np.float32), labels=plan.labels[start:start + m],
+                        ids=[f"syn-{plan.seed}-{k:06d}" for k in range(start, start + m)],
+                        sources=["netdiffus"] * m, meta=out)
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A SHA-256 of a network's weights (names, dtypes, shapes and values): which model drew."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{list(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def trace_seeds(seed: int, indices: Sequence[int]) -> list[int]:
     """The sample seed of each trace ``indices[j]`` of a draw with ``seed``."""
     return [seed * 1_000_003 + k for k in indices]
@@ -80,19 +173,29 @@ def trace_seeds(seed: int, indices: Sequence[int]) -> list[int]:
 
 def draw(model: nn.Module, process: Process, representation: Representation, labels: Sequence[str], *,
          classes: Sequence[str], seed: int, sample: SampleConfig, device: torch.device, progress: bool = False,
-         desc: str = "sample") -> np.ndarray:
+         desc: str | None = None, first: int = 0, bar: Any = None) -> np.ndarray:
     """Traces ``[len(labels), C, T]`` (float64, original units, before any post-processing), one
     per label, drawn with ``sample``'s sampler settings. Under torchrun each process draws its
-    share and every process returns the whole set."""
+    share and every process returns the whole set.
+
+    ``labels[j]`` is the class of trace ``first + j`` of the draw (its seed is that trace's). The
+    progress goes to ``bar`` (``update(k)``; left open) when given, else to a bar of its own,
+    ``desc`` (default: the sampler and steps), when ``progress``.
+    """
     share = process_share(len(labels))
-    part = _draw_part(model, process, representation, [labels[k] for k in share], list(share), classes=classes,
-                      seed=seed, sample=sample, device=device, progress=progress, desc=desc)
+    desc = desc or f"sample ({sample.sampler}, {sample.steps} steps)"
+    own = trace_bar(len(share), desc, bar=progress) if bar is None else None
+    part = _draw_part(model, process, representation, [labels[k] for k in share], [first + k for k in share],
+                      classes=classes, seed=seed, sample=sample, device=device,
+                      bar=own if own is not None else bar)
+    if own is not None:
+        own.close()
     return check_generated(gather_shares(len(labels), share, part), "from the sampler")
 
 
 def _draw_part(model: nn.Module, process: Process, representation: Representation, labels: list[str],
                indices: list[int], *, classes: Sequence[str], seed: int, sample: SampleConfig, device: torch.device,
-               progress: bool, desc: str) -> np.ndarray:
+               bar: Any) -> np.ndarray:
     """The traces ``indices`` of the draw (``labels[j]`` is the class of trace ``indices[j]``)."""
     n = len(labels)
     if n == 0:  # e.g. a process's share of a small draw under torchrun
@@ -101,7 +204,6 @@ def _draw_part(model: nn.Module, process: Process, representation: Representatio
     y_all = torch.tensor([index[lab] for lab in labels], dtype=torch.long, device=device)
     seeds = trace_seeds(seed, indices)
     x0_hook = representation.x0_hook(sample, model)
-    bar = trace_bar(n, desc, bar=progress)
     out = []
     model.eval()
     for lo in range(0, n, sample.batch_size):
@@ -112,5 +214,4 @@ def _draw_part(model: nn.Module, process: Process, representation: Representatio
         )
         out.append(representation.decode(x_0, labels[lo:hi], seeds[lo:hi]))
         bar.update(hi - lo)
-    bar.close()
     return np.concatenate(out).astype(np.float64)

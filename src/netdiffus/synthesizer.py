@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import numbers
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -37,7 +36,7 @@ import torch
 
 from netdiffus._version import __version__
 from netdiffus.checkpoint import save_checkpoint
-from netdiffus.config import NetDiffusConfig, PostprocessConfig, SampleConfig, check_seed, load_config
+from netdiffus.config import NetDiffusConfig, SampleConfig, load_config
 from netdiffus.diffusion.networks import (
     Process,
     build_network,
@@ -56,7 +55,8 @@ from netdiffus.progress import train_bar
 from netdiffus.representation import Representation
 from netdiffus.resolve import check_training_set, resolve_config
 from netdiffus.run_folder import RunFolderGuard, check_run_folder
-from netdiffus.sampling import LabelSpec, draw, resolve_labels
+from netdiffus.sampling import LabelSpec, SamplePlan, draw, plan_sample, synthetic_dataset, weights_digest
+from netdiffus.stream import StreamOptions, write_stream
 from netdiffus.train_state import check_resumable, state_meta
 from netdiffus.training import TrainProgress, init_from_run, train
 
@@ -186,43 +186,44 @@ class TrafficSynthesizer:
         sample = dataclasses.replace(self.config.sample, steps=min(self.config.sample.steps, 20))
         return self._draw(labels, seed=seed, sample=sample, desc="novelty check", model=model)
 
+    def plan(self, n: int, *, labels: LabelSpec = None, seed: int = 0, sampler: str | None = None,
+             steps: int | None = None, eta: float | None = None, guidance_scale: float | None = None,
+             batch_size: int | None = None, temperature: float | None = None, raw: bool = False) -> SamplePlan:
+        """The draw of ``n`` traces that :meth:`sample` makes with these arguments, checked; see
+        :func:`netdiffus.sampling.plan_sample` for the arguments and the errors."""
+        self._check_fitted()
+        given = {"sampler": sampler, "steps": steps, "eta": eta, "guidance_scale": guidance_scale,
+                 "batch_size": batch_size, "temperature": temperature}
+        return plan_sample(n, labels, seed=seed, overrides=given, raw=raw, config=self.config,
+                           classes=self.classes_, class_counts=self.class_counts_)
+
     def sample(self, n: int, *, labels: LabelSpec = None, seed: int = 0, sampler: str | None = None,
                steps: int | None = None, eta: float | None = None, guidance_scale: float | None = None,
                batch_size: int | None = None, temperature: float | None = None, raw: bool = False) -> TraceDataset:
         """Draw ``n`` synthetic traces ``[n, C, T]`` in original units, post-processed as the
-        ``[postprocess]`` section says (``raw=True``: as the generator made them).
+        ``[postprocess]`` section says (``raw=True``: as generated); trace k uses seed ``seed *
+        1_000_003 + k``, the same at any batch size. Arguments and errors: :meth:`plan`."""
+        plan = self.plan(n, labels=labels, seed=seed, sampler=sampler, steps=steps, eta=eta,
+                         guidance_scale=guidance_scale, batch_size=batch_size, temperature=temperature, raw=raw)
+        return self.sample_range(plan, 0, plan.n)
 
-        ``labels``: None (the training class balance), one class, one label per trace, or counts
-        per class (:func:`netdiffus.sampling.resolve_labels`). Trace k uses seed ``seed * 1_000_003
-        + k`` (``seed`` in [0, 2**32 - 1]): the same trace at any batch size. ``sampler``,
-        ``steps``, ``eta``, ``guidance_scale``, ``batch_size`` and ``temperature`` override the
-        config's ``sample`` section (None: the config's), checked by the config's rules.
-
-        Raises
-        ------
-        ConfigError
-            ``n`` < 1, a bad ``seed``, an override the config would refuse
-            (``sample.steps must be in [1, ...]``), an unknown label or a negative count.
-        """
+    def sample_range(self, plan: SamplePlan, start: int, stop: int, *, bar=None) -> TraceDataset:
+        """Traces ``start`` to ``stop - 1`` of ``plan``, post-processed (progress to ``bar``):
+        value for value those of the whole draw when ``start`` is a multiple of the batch size."""
         self._check_fitted()
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ConfigError(f"n must be an integer >= 1 (got {n!r})")
-        seed = check_seed(seed)
-        given = {"sampler": sampler, "steps": steps, "eta": eta, "guidance_scale": guidance_scale,
-                 "batch_size": batch_size, "temperature": temperature}
-        sc = dataclasses.replace(self.config.sample, **{k: v for k, v in given.items() if v is not None})
-        dataclasses.replace(self.config, sample=sc).validate()
-        labels_list = resolve_labels(n, labels, classes=self.classes_, class_counts=self.class_counts_)
-        series = self._draw(labels_list, seed=seed, sample=sc, desc=f"sample ({sc.sampler}, {sc.steps} steps)")
-        post = PostprocessConfig(False, False, False) if raw else self.config.postprocess
-        series, applied = self.postprocess_.apply(series, labels_list, post)
-        meta, privacy = DatasetMeta.from_json(self.meta_.to_json()), getattr(self, "privacy_", None)
-        meta.extra = {**meta.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": seed,
-                                                    "sampler": sc.sampler, "steps": sc.steps,
-                                                    "guidance_scale": sc.guidance_scale, "postprocess": applied,
-                                                    "privacy": privacy and privacy.to_json()}}
-        return TraceDataset(series=series.astype(np.float32), labels=labels_list,
-                            ids=[f"syn-{seed}-{k:06d}" for k in range(n)], sources=["netdiffus"] * n, meta=meta)
+        labels, sc = plan.labels[start:stop], plan.sample
+        series = draw(self.model_, self.process, self.representation_, labels, classes=self.classes_, seed=plan.seed,
+                      sample=sc, device=self.device, progress=self.progress, first=start, bar=bar)
+        series, applied = self.postprocess_.apply(series, labels, plan.postprocess, quiet=start > 0)
+        return synthetic_dataset(series, plan, start=start, meta=self.meta_, applied=applied,
+                                 privacy=getattr(self, "privacy_", None))
+
+    def sample_to_parquet(self, path: str | Path, plan: SamplePlan, options: StreamOptions | None = None) -> Path:
+        """Make the draw ``plan`` into the Parquet dataset ``path`` chunk by chunk, in memory bounded
+        by the chunk, resumable (:func:`netdiffus.stream.write_stream`): the values of :meth:`sample`."""
+        self._check_fitted()
+        return write_stream(path, plan, self.sample_range, model_digest=weights_digest(self.model_), options=options,
+                            progress=self.progress)
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to a run folder (config.json, model.safetensors, model.json)."""

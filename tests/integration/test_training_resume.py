@@ -120,7 +120,8 @@ def test_two_processes_sample_what_one_samples(tmp_path, dataset_file):
     run = tmp_path / "run"
     sets = [s for s in SETS if not s.startswith("train.steps")] + ["train.steps=2", "sample.steps=3"]
     subprocess.run(_fit_cmd(dataset_file, run, sets=sets), check=True, capture_output=True)
-    sample = [str(BIN / "netdiffus"), "sample", str(run), "-n", "7", "--seed", "3", "--no-progress"]
+    sample = [str(BIN / "netdiffus"), "sample", str(run), "-n", "7", "--seed", "3", "--no-progress",
+              "--batch-size", "2", "--chunk-size", "4"]  # 2 chunks, each process drawing one batch of each
     subprocess.run([*sample, "-o", str(tmp_path / "one.parquet")], check=True, capture_output=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", *sample, "-o",

@@ -9,13 +9,18 @@ from netdiffus.diffusion.steps import SAMPLERS
 
 EXAMPLE = """example:
   netdiffus sample runs/demo -n 200 -o synthetic.parquet
-  netdiffus sample runs/demo -n 50 --label YouTube/V360 --steps 20 --csv yt360.csv -o yt360.parquet"""
+  netdiffus sample runs/demo -n 50 --label YouTube/V360 --steps 20 --csv yt360.csv -o yt360.parquet
+  netdiffus sample runs/b1-fast -n 1000000 -o big.parquet            # written chunk by chunk
+  netdiffus sample runs/b1-fast -n 1000000 -o big.parquet --resume   # after an interrupt: goes on"""
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw synthetic traces from a fitted run",
                        description="Sample N traces (in original units) and write them in the dataset "
-                       "format (Parquet), optionally also as a wide CSV.",
+                       "format (Parquet), optionally also as a wide CSV. The traces are drawn and kept chunk by "
+                       "chunk beside the output (.NAME.partial, .NAME.progress.json), so memory stays bounded "
+                       "whatever N and an interrupted draw continues with --resume; the output appears when "
+                       "the draw is complete.",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path, help="run folder written by 'netdiffus fit'")
     p.add_argument("-n", type=int, required=True, help="number of traces")
@@ -36,7 +41,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="the generator's output as inverted, without the volume calibration and the zero "
                    "and value snaps (docs/model.md)")
     p.add_argument("--csv", type=Path, help="also write a wide CSV here")
-    p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.add_argument("--chunk-size", type=int, metavar="TRACES",
+                   help="traces drawn and kept per chunk (one Parquet row group each), rounded up to whole "
+                        "batches; memory grows with it (default: 16384)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted draw into -o: the same run and options are required; the "
+                        "finished chunks are kept")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing output files, and discard an interrupted draw into -o")
     p.add_argument("--device", default="cpu",
                    help="torch device (default: cpu); under torchrun each process draws its share of the traces, "
                         "cuda on the GPU of its local rank")
@@ -46,12 +58,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from collections import Counter
+
     from netdiffus.cli._common import check_new_file, outputs_guard, printable, show_progress
     from netdiffus.distributed import distributed_run, is_main_process, resolve_device
     from netdiffus.errors import ConfigError
-    from netdiffus.export.tabular import write_csv
-    from netdiffus.files import check_distinct, output_set
-    from netdiffus.io.dataset import write_dataset
+    from netdiffus.files import check_distinct
+    from netdiffus.stream import StreamOptions, check_stream
     from netdiffus.synthesizer import TrafficSynthesizer
 
     if args.n < 1:
@@ -60,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if args.n < len(classes):
         raise ConfigError(f"-n {args.n} is fewer than the {len(classes)} classes given with --label; "
                           "every class given gets at least one trace")
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise ConfigError(f"--chunk-size must be >= 1 (got {args.chunk_size})")
     # fail now, not after sampling (nor with the dataset written)
     check_new_file(args.output, force=args.force, dataset=True)
     outputs = {"-o": args.output}
@@ -67,23 +82,22 @@ def run(args: argparse.Namespace) -> int:
         check_new_file(args.csv, force=args.force, what="--csv")
         outputs["--csv"] = args.csv
     check_distinct(outputs)
+    check_stream(args.output, resume=args.resume, force=args.force)
     device = resolve_device(args.device)
-    # under torchrun: each process draws its share of the traces on its device; rank 0 writes
+    options = StreamOptions(chunk_size=args.chunk_size, resume=args.resume, force=args.force, csv=args.csv)
+    # under torchrun: each process draws its share of each chunk on its device; rank 0 writes
     with distributed_run(device) as process_dev:
         synth = TrafficSynthesizer.load(args.run, device=process_dev,
                                         progress=show_progress(args) and is_main_process())
         labels = [classes[k % len(classes)] for k in range(args.n)] if classes else None
-        ds = synth.sample(args.n, labels=labels, seed=args.seed, sampler=args.sampler, steps=args.steps,
+        plan = synth.plan(args.n, labels=labels, seed=args.seed, sampler=args.sampler, steps=args.steps,
                           guidance_scale=args.guidance, batch_size=args.batch_size, temperature=args.temperature,
                           raw=args.raw)
+        # the outputs appear together, complete, or not at all, and replace nothing without --force
+        with outputs_guard(args):
+            synth.sample_to_parquet(args.output, plan, options)
         if is_main_process():
-            # the outputs appear together or not at all, and replace nothing without --force
-            with outputs_guard(args), output_set(list(outputs.values())) as temps:
-                write_dataset(ds, temps[0])
-                if args.csv:
-                    write_csv(ds, temps[1])
-            counts = ds.class_counts()
-            order = classes or list(counts)
-            summary = ", ".join(f"{c}: {counts[c]}" for c in order)
-            print(printable(f"wrote {len(ds)} traces ({summary}) -> {args.output}"))
+            counts = Counter(plan.labels)
+            summary = ", ".join(f"{c}: {counts[c]}" for c in classes or sorted(counts))
+            print(printable(f"wrote {plan.n} traces ({summary}) -> {args.output}"))
     return 0

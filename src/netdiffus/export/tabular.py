@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ from netdiffus.io.outputs import naming
 if TYPE_CHECKING:
     from netdiffus.export.pcap import ExportSummary
 
-__all__ = ["write_csv", "write_exported_csv", "write_parquet"]
+__all__ = ["write_csv", "write_csv_parts", "write_exported_csv", "write_parquet"]
 
 write_parquet = write_dataset
 
@@ -56,10 +56,20 @@ def _text_cells(dataset: TraceDataset, i: int) -> list[str]:
 
 def write_csv(dataset: TraceDataset, path: str | Path) -> Path:
     """Write ``dataset`` as a wide CSV (one row per trace), atomically."""
+    return write_csv_parts([dataset], path, channels=dataset.meta.channels, length=dataset.length)
+
+
+def write_csv_parts(parts: Iterable[TraceDataset], path: str | Path, *, channels: Sequence[str],
+                    length: int) -> Path:
+    """Write the traces of ``parts`` (datasets of ``channels`` x ``length`` bins, in order) as one
+    wide CSV, atomically, holding one part in memory at a time."""
+    return _write_wide(Path(path), channels, length, (row for ds in parts for row in _rows(ds)))
+
+
+def _rows(dataset: TraceDataset) -> Iterator[list[str]]:
     n, c, t = dataset.series.shape
     flat = dataset.series.reshape(n, c * t)
-    rows = (_text_cells(dataset, i) + [f"{v:.9g}" for v in flat[i]] for i in range(n))
-    return _write_wide(Path(path), dataset.meta.channels, t, rows)
+    return (_text_cells(dataset, i) + [f"{v:.9g}" for v in flat[i]] for i in range(n))
 
 
 def write_exported_csv(dataset: TraceDataset, summary: ExportSummary, path: str | Path) -> Path:

@@ -49,6 +49,9 @@ __all__ = [
     "write_dataset",
     "require_dataset",
     "default_channel_names",
+    "dataset_table",
+    "table_dataset",
+    "row_group_rows",
     "TRACE_COLUMNS",
     "LENGTH_COLUMN",
     "MIN_TRACES_PER_CLASS",
@@ -252,18 +255,9 @@ def require_dataset(obj: object, name: str) -> TraceDataset:
                      "read a file with read_dataset(path)")
 
 
-def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
-    """Write ``dataset`` to a Parquet file at ``path`` (atomically) and return the path.
-
-    Raises
-    ------
-    InputError
-        If ``path`` is a folder, lies under a file, or cannot be written (see :func:`atomic_path`).
-    OSError
-        Writing failed (a full disk): ``filename`` names ``path``; no file is left at ``path``.
-    """
-    require_dataset(dataset, "dataset")
-    path = Path(path)
+def dataset_table(dataset: TraceDataset) -> pa.Table:
+    """``dataset`` as the Arrow table of the file format (columns ``id, label, source, series``,
+    the :class:`DatasetMeta` in the schema metadata)."""
     n, c, t = dataset.series.shape
     flat = np.ascontiguousarray(dataset.series.reshape(n, c * t), dtype=np.float32)
     values = pa.array(flat.reshape(-1), type=pa.float32())
@@ -280,10 +274,33 @@ def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
     table = pa.table(columns)
     meta = dataset.meta.to_json()
     meta["length"] = t
-    table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
-    # row groups of about ROW_GROUP_VALUES values: the writer's buffers (list levels, pages) stay
-    # small whatever the number of traces
-    rows = max(1, ROW_GROUP_VALUES // max(c * t, 1))
+    return table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+
+
+def row_group_rows(values_per_trace: int) -> int:
+    """Traces per Parquet row group: about :data:`ROW_GROUP_VALUES` values, so that the writer's
+    buffers (list levels, pages) stay small whatever the number of traces.
+
+    >>> row_group_rows(60)
+    17476
+    """
+    return max(1, ROW_GROUP_VALUES // max(values_per_trace, 1))
+
+
+def write_dataset(dataset: TraceDataset, path: str | os.PathLike[str]) -> Path:
+    """Write ``dataset`` to a Parquet file at ``path`` (atomically) and return the path.
+
+    Raises
+    ------
+    InputError
+        If ``path`` is a folder, lies under a file, or cannot be written (see :func:`atomic_path`).
+    OSError
+        Writing failed (a full disk): ``filename`` names ``path``; no file is left at ``path``.
+    """
+    require_dataset(dataset, "dataset")
+    path = Path(path)
+    table = dataset_table(dataset)
+    rows = row_group_rows(dataset.n_channels * dataset.length)
     with atomic_path(path) as tmp:
         try:
             pq.write_table(table, tmp, compression="zstd", row_group_size=rows)
@@ -312,6 +329,12 @@ def read_dataset(path: str | os.PathLike[str]) -> TraceDataset:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path} is not a readable Parquet dataset ({str(exc).splitlines()[0]})") from None
+    return table_dataset(table, path)
+
+
+def table_dataset(table: pa.Table, path: str | os.PathLike[str]) -> TraceDataset:
+    """The dataset an Arrow table of the file format holds (:func:`dataset_table` is the inverse);
+    ``path`` names it in errors (the :class:`InputError` that :func:`read_dataset` raises)."""
     missing = [c for c in (*TRACE_COLUMNS, "series") if c not in table.column_names]
     if missing:
         raise InputError(f"{path} is not a netdiffus dataset: missing column(s) {', '.join(missing)}")
@@ -353,7 +376,7 @@ def read_dataset(path: str | os.PathLike[str]) -> TraceDataset:
     )
 
 
-def _read_lengths(path: Path, table: pa.Table, *, t: int) -> np.ndarray:
+def _read_lengths(path: str | os.PathLike[str], table: pa.Table, *, t: int) -> np.ndarray:
     """The ``length`` column: an integer from 0 to ``t`` per trace; :class:`InputError` otherwise."""
     col = table.column(LENGTH_COLUMN)
     if not pa.types.is_integer(col.type) or col.null_count:
