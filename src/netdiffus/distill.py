@@ -60,6 +60,7 @@ from netdiffus.diffusion.steps import SamplerName
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.files import write_json
 from netdiffus.io.dataset import TraceDataset, require_dataset
+from netdiffus.privacy import refuse_private
 from netdiffus.training import TrainProgress
 
 if TYPE_CHECKING:
@@ -321,9 +322,7 @@ def distill(teacher: TrafficSynthesizer, dataset: TraceDataset, *, cfg: DistillC
     """
     if not hasattr(teacher, "model_"):
         raise CheckpointError("the teacher is not fitted: call fit() or TrafficSynthesizer.load()")
-    if getattr(teacher, "privacy_", None) is not None:
-        raise ConfigError("the teacher is a private run (train.dp_epsilon > 0): distillation trains on its training "
-                          "traces outside the privacy budget")
+    refuse_private(getattr(teacher, "privacy_", None), "distillation")
     require_dataset(dataset, "dataset")
     _check_data(teacher, dataset)
     cfg.validate()

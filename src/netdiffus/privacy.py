@@ -51,8 +51,8 @@ from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.postprocess import Postprocessor, ZeroSnap
 from netdiffus.representation import Representation
 
-__all__ = ["dp_enabled", "resolve_private", "PrivacyRecord", "privacy_record", "fit_released", "PrivateTraining",
-           "DELTA_FRACTION"]
+__all__ = ["dp_enabled", "resolve_private", "refuse_private", "PrivacyRecord", "privacy_record", "fit_released",
+           "PrivateTraining", "DELTA_FRACTION"]
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,14 @@ class PrivacyRecord:
         return (f"(epsilon {self.epsilon:.3g}, delta {self.delta:.2g}) per {self.unit}; DP-SGD, clipping norm "
                 f"{self.max_grad_norm:g}, noise multiplier {self.noise_multiplier:.3g}, sample rate "
                 f"{self.sample_rate:.3g}, {self.steps} steps, {self.accountant} accountant")
+
+
+def refuse_private(privacy: PrivacyRecord | None, what: str) -> None:
+    """Raise :class:`ConfigError` if ``privacy`` is a guarantee: ``what`` (a step that reads the
+    training traces again, e.g. ``"distillation"``) would spend outside the budget."""
+    if privacy is not None:
+        raise ConfigError(f"a private run (train.dp_epsilon > 0) refuses {what}: it reads the training traces "
+                          "outside the privacy budget")
 
 
 def privacy_record(cfg: NetDiffusConfig, *, n_traces: int, steps: int | None = None) -> PrivacyRecord | None:

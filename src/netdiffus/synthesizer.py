@@ -50,7 +50,7 @@ from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
 from netdiffus.manifest import RunManifest, read_run
 from netdiffus.novelty import monitor_for_fit
 from netdiffus.postprocess import CALIBRATION_SEED, Postprocessor
-from netdiffus.privacy import fit_released, privacy_record
+from netdiffus.privacy import fit_released, privacy_record, refuse_private
 from netdiffus.progress import train_bar
 from netdiffus.representation import Representation
 from netdiffus.resolve import check_training_set, resolve_config
@@ -58,7 +58,7 @@ from netdiffus.run_folder import RunFolderGuard, check_run_folder
 from netdiffus.sampling import LabelSpec, SamplePlan, draw, plan_sample, synthetic_dataset, weights_digest
 from netdiffus.stream import StreamOptions, write_stream
 from netdiffus.train_state import check_resumable, state_meta
-from netdiffus.training import TrainProgress, init_from_run, train
+from netdiffus.training import TrainProgress, init_from_run, train, training_tensors
 
 __all__ = ["TrafficSynthesizer"]
 
@@ -133,9 +133,7 @@ class TrafficSynthesizer:
         self.representation_, self.postprocess_, self.meta_, self.class_counts_ = fit_released(cfg, dataset, counts)
         self.privacy_ = privacy_record(cfg, n_traces=dataset.n_traces)
         self.representation_.check_memory(dataset.n_traces)
-        x_0 = torch.from_numpy(self.representation_.encode(dataset.series).astype(np.float32)).to(self.device)
-        index = {c: i for i, c in enumerate(self.classes_)}
-        y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)
+        x_0, y = training_tensors(self.representation_, dataset, self.classes_, self.device)
         model = build_network(cfg, num_classes=len(self.classes_), **self.representation_.network_shape())
         if cfg.train.init_from:  # public pre-training, then (under DP) private fine-tuning
             init_from_run(model, cfg.train.init_from, classes=self.classes_)
@@ -165,10 +163,8 @@ class TrafficSynthesizer:
         training count within ``postprocess.CALIBRATION_DRAW``, seed ``CALIBRATION_SEED``) fits
         :class:`netdiffus.postprocess.TotalsCalibration`, but for the classes the value snap holds.
         A private run refuses (ConfigError): the calibration reads the training traces."""
-        if getattr(self, "privacy_", None) is not None:
-            raise ConfigError("a private run (train.dp_epsilon > 0) cannot fit the volume calibration: it reads "
-                              "the training traces outside the privacy budget")
         self._check_fitted()
+        refuse_private(getattr(self, "privacy_", None), "the volume calibration")
         require_dataset(dataset, "dataset")
         snap = self.config.postprocess.snap_values
         labels = self.postprocess_.calibration_labels(self.class_counts_, snap_values=snap)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,8 +31,10 @@ from netdiffus.config import TrainConfig
 from netdiffus.diffusion.networks import Process, network_config
 from netdiffus.distributed import dist_info
 from netdiffus.errors import CheckpointError, ConfigError, InputError
+from netdiffus.io.dataset import TraceDataset
 from netdiffus.manifest import read_run
 from netdiffus.privacy import PrivateTraining, dp_enabled
+from netdiffus.representation import Representation
 from netdiffus.train_state import TRAIN_STATE_FILE, load_state, save_state
 
 __all__ = ["train", "TrainProgress", "METRICS_FILE", "init_from_run"]
@@ -167,6 +170,15 @@ def train(
         save_state(state_path, model, ema, opt, cfg.steps, state_meta)  # a resume after the end is a no-op
     model.eval()
     return ema
+
+
+def training_tensors(representation: Representation, dataset: TraceDataset, classes: Sequence[str],
+                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x_0`` (``dataset`` encoded by the fitted ``representation``, float32) and ``y`` (each
+    trace's class index in ``classes``, int64), on ``device``."""
+    x_0 = torch.from_numpy(representation.encode(dataset.series).astype(np.float32)).to(device)
+    index = {c: i for i, c in enumerate(classes)}
+    return x_0, torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=device)
 
 
 def init_from_run(model: nn.Module, run: str | Path, *, classes: Sequence[str]) -> None:

@@ -157,7 +157,7 @@ def test_a_private_run_loads_samples_and_says_its_guarantee(private_runs):
 
 def test_a_private_run_refuses_to_calibrate_on_its_training_set(private_runs):
     _, synth = private_runs["a", True]
-    with pytest.raises(ConfigError, match=r"^a private run \(train\.dp_epsilon > 0\) cannot fit the volume"):
+    with pytest.raises(ConfigError, match=r"^a private run \(train\.dp_epsilon > 0\) refuses the volume calibration"):
         synth.fit_totals_calibration(toy_dataset(n_per_class=10))
 
 
@@ -165,7 +165,7 @@ def test_a_private_teacher_is_not_distilled(private_runs):
     from netdiffus.distill import DistillConfig, distill
 
     _, synth = private_runs["a", True]
-    with pytest.raises(ConfigError, match=r"^the teacher is a private run \(train\.dp_epsilon > 0\)"):
+    with pytest.raises(ConfigError, match=r"^a private run \(train\.dp_epsilon > 0\) refuses distillation"):
         distill(synth, toy_dataset(n_per_class=10), cfg=DistillConfig(steps=1, teacher_steps=4))
 
 
