@@ -293,3 +293,41 @@ def test_labels_are_printed_as_data_not_as_terminal_codes(capsys, tmp_path):
     code, out, err = run_cli(capsys, "sample", run, "-n", "2", "-o", tmp_path / "t.parquet", "--label", "x\x1b[0m")
     assert code == 1 and "\x1b" not in err and err.count("\n") == 1
     assert err.startswith("error: label 'x\\x1b[0m' is not a trained class")
+
+
+def _full_disk(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("failing, output", [("write_csv", "csv"), ("write_dataset", "parquet")])
+def test_a_full_disk_while_sample_writes_names_the_file_and_leaves_neither(capsys, tmp_path, monkeypatch,
+                                                                         finished_run, failing, output):
+    import netdiffus.export.tabular as tabular_mod
+    import netdiffus.io.dataset as dataset_mod
+
+    monkeypatch.setattr(tabular_mod if failing == "write_csv" else dataset_mod, failing, _full_disk)
+    paths = {"parquet": tmp_path / "s.parquet", "csv": tmp_path / "s.csv"}
+    code, out, err = run_cli(capsys, "sample", finished_run, "-n", "2", "--no-progress", "-o", paths["parquet"],
+                             "--csv", paths["csv"])
+    assert (code, err) == (1, f"error: cannot write {paths[output]}: No space left on device (no output written: "
+                              f"{paths['parquet']} and {paths['csv']} are written together or not at all)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done", "ds.parquet"]  # no temporaries either
+
+
+def test_sample_does_not_replace_a_dataset_written_while_it_ran(capsys, tmp_path, monkeypatch, finished_run):
+    import netdiffus.io.dataset as dataset_mod
+
+    out_path = tmp_path / "s.parquet"
+    real = dataset_mod.write_dataset
+
+    def racing(*args, **kwargs):  # another sample to the same name, after this one's up-front check
+        out_path.write_text("the other run's")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_mod, "write_dataset", racing)
+    code, out, err = run_cli(capsys, "sample", finished_run, "-n", "2", "--no-progress", "-o", out_path)
+    assert (code, err) == (1, f"error: output path {out_path} exists (use --force to replace it)\n")
+    assert out_path.read_text() == "the other run's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done", "ds.parquet", "s.parquet"]

@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.distributed import distributed_run, is_main_process, resolve_device
     from netdiffus.errors import ConfigError
     from netdiffus.export.tabular import write_csv
-    from netdiffus.files import check_distinct, output_set
+    from netdiffus.files import check_distinct
     from netdiffus.io.dataset import write_dataset
+    from netdiffus.io.outputs import output_files
     from netdiffus.synthesizer import TrafficSynthesizer
 
     if args.n < 1:
@@ -77,11 +78,14 @@ def run(args: argparse.Namespace) -> int:
                           guidance_scale=args.guidance, batch_size=args.batch_size, temperature=args.temperature,
                           raw=args.raw)
         if is_main_process():
-            # the outputs appear together or not at all, and replace nothing without --force
-            with outputs_guard(args), output_set(list(outputs.values())) as temps:
-                write_dataset(ds, temps[0])
+            # the outputs appear together or not at all, replace nothing without --force, and a
+            # failed write (a full disk) names its file
+            with outputs_guard(args), output_files(list(outputs.values())) as out:
+                with out.writing(0) as tmp:
+                    write_dataset(ds, tmp)
                 if args.csv:
-                    write_csv(ds, temps[1])
+                    with out.writing(1) as tmp:
+                        write_csv(ds, tmp)
             counts = ds.class_counts()
             order = classes or list(counts)
             summary = ", ".join(f"{c}: {counts[c]}" for c in order)
