@@ -138,8 +138,8 @@ class TrafficSynthesizer:
         index = {c: i for i, c in enumerate(self.classes_)}
         y = torch.tensor([index[lab] for lab in dataset.labels], dtype=torch.long, device=self.device)
         model = build_network(cfg, num_classes=len(self.classes_), **self.representation_.network_shape())
-        if progress is None and self.progress:
-            progress = train_bar(cfg.train.steps)
+        if progress is None and is_main_process():  # a bar on a terminal, else a log line every 30 s
+            progress = train_bar(cfg.train.steps, bar=self.progress)
         monitor = monitor_for_fit(dataset.series, dataset.labels, counts, every=cfg.train.novelty_every,
                                   threshold=cfg.train.min_novelty, draw=self._draw_with)
         guard = RunFolderGuard(run, resume=resume, force=force) if run is not None and is_main_process() else None
