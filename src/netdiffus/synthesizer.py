@@ -46,7 +46,7 @@ from netdiffus.diffusion.networks import (
     network_from_json,
 )
 from netdiffus.distributed import is_main_process, resolve_device
-from netdiffus.errors import CheckpointError, ConfigError
+from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
 from netdiffus.manifest import RunManifest, read_run
 from netdiffus.novelty import monitor_for_fit
@@ -258,7 +258,7 @@ class TrafficSynthesizer:
             synth.postprocess_ = Postprocessor.from_json(m.postprocess, channels=m.shape[0], classes=m.classes)
             model = network_from_json(m.unet)
             model.load_state_dict(run.state)
-        except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError, ConfigError, DatasetError) as exc:
             raise CheckpointError(f"{path}: checkpoint is inconsistent ({str(exc).splitlines()[0]})") from None
         synth.model_ = model.to(synth.device).eval()
         return synth
