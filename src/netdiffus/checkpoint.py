@@ -18,6 +18,8 @@ user's to edit (e.g. the default sampler); its values are checked as it is read.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -26,9 +28,10 @@ from safetensors.torch import load_file, save_file
 
 from netdiffus.errors import CheckpointError
 from netdiffus.files import atomic_path, first_line, read_json_object, write_json
+from netdiffus.io.outputs import deferred_interrupts, naming
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CONFIG_FILE", "WEIGHTS_FILE", "MODEL_FILE", "RUN_FILES",
-           "DIGESTS_KEY"]
+__all__ = ["save_checkpoint", "load_checkpoint", "write_tensors", "CONFIG_FILE", "WEIGHTS_FILE", "MODEL_FILE",
+           "RUN_FILES", "DIGESTS_KEY"]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -37,6 +40,8 @@ MODEL_FILE = "model.json"
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE)
 #: The key of model.json that holds the SHA-256 of model.safetensors.
 DIGESTS_KEY = "weights_sha256"
+#: How safetensors reports a failed write of its file: ``... I/O error: REASON (os error N)``.
+_IO_ERROR = re.compile(r"I/O error: (.*) \(os error (\d+)\)")
 
 
 def _sha256(path: Path) -> str:
@@ -47,20 +52,52 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def write_tensors(path: str | Path, tensors: dict[str, torch.Tensor], *, metadata: Mapping[str, str] | None = None,
+                  replace: bool | None = None) -> None:
+    """Write ``tensors`` to the safetensors file ``path``, atomically (``replace`` as
+    :func:`netdiffus.files.atomic_path` takes it).
+
+    Raises
+    ------
+    OSError
+        The file system refused the write (a full disk), naming ``path``: safetensors reports it as
+        a ``SafetensorError`` that names no file.
+    """
+    with atomic_path(path, replace=replace) as tmp:
+        try:
+            save_file(tensors, str(tmp), metadata=dict(metadata) if metadata else None)
+        except SafetensorError as exc:
+            match = _IO_ERROR.search(str(exc))
+            if match is None:
+                raise
+            raise OSError(int(match.group(2)), match.group(1), str(path)) from None
+
+
 def save_checkpoint(
     run_dir: str | Path, *, config: dict, state_dict: dict[str, torch.Tensor], model_info: dict
 ) -> Path:
     """Write ``config.json``, ``model.safetensors`` and, last, ``model.json`` (with the weights'
     digest) into ``run_dir``; an earlier model.json goes first, so that until the new one is
-    written the folder reads as incomplete, never as a mix."""
+    written the folder reads as incomplete, never as a mix. Ctrl-C and SIGTERM wait while the
+    files are written (:func:`netdiffus.io.outputs.deferred_interrupts`), so an interrupt never
+    leaves a saved model without its model.json.
+
+    Raises
+    ------
+    OSError
+        A file could not be written (a full disk), naming it; the folder then has no model.json.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / MODEL_FILE).unlink(missing_ok=True)
-    write_json(run_dir / CONFIG_FILE, config, replace=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    with atomic_path(run_dir / WEIGHTS_FILE, replace=True) as tmp:
-        save_file(tensors, str(tmp))
-    write_json(run_dir / MODEL_FILE, {**model_info, DIGESTS_KEY: _sha256(run_dir / WEIGHTS_FILE)}, replace=True)
+    with deferred_interrupts():
+        (run_dir / MODEL_FILE).unlink(missing_ok=True)
+        with naming(run_dir / CONFIG_FILE):
+            write_json(run_dir / CONFIG_FILE, config, replace=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        write_tensors(run_dir / WEIGHTS_FILE, tensors, replace=True)
+        with naming(run_dir / MODEL_FILE):
+            write_json(run_dir / MODEL_FILE, {**model_info, DIGESTS_KEY: _sha256(run_dir / WEIGHTS_FILE)},
+                       replace=True)
     return run_dir
 
 

@@ -20,20 +20,38 @@ __all__ = ["train_bar", "trace_bar"]
 log = logging.getLogger(__name__)
 
 
-def train_bar(total: int) -> Callable[[TrainProgress], None]:
+def train_bar(total: int, *, bar: bool = True, every_s: float = 30.0) -> Callable[[TrainProgress], None]:
     """A callback for :func:`netdiffus.training.train` that draws a bar of ``total`` steps, with
-    the loss and images per second; it closes after the last step."""
+    the loss and images per second; it closes after the last step. Without ``bar`` (not on a
+    terminal) it logs a line (INFO) at most every ``every_s`` seconds instead, so that a long
+    training is never silent."""
+    if not bar:
+        return _TrainLog(every_s)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc="train", unit="step", dynamic_ncols=True, leave=True, mininterval=0.5)
+    tqdm_bar = tqdm(total=total, desc="train", unit="step", dynamic_ncols=True, leave=True, mininterval=0.5)
 
     def cb(p: TrainProgress) -> None:
-        bar.set_postfix(loss=f"{p.loss:.4f}", img_s=f"{p.images_per_s:.0f}", refresh=False)
-        bar.update(p.step - bar.n)  # redraws at most every mininterval
+        tqdm_bar.set_postfix(loss=f"{p.loss:.4f}", img_s=f"{p.images_per_s:.0f}", refresh=False)
+        tqdm_bar.update(p.step - tqdm_bar.n)  # redraws at most every mininterval
         if p.step >= p.steps:
-            bar.close()
+            tqdm_bar.close()
 
     return cb
+
+
+class _TrainLog:
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.t0 = self.last = time.perf_counter()
+
+    def __call__(self, p: TrainProgress) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every_s and p.step < p.steps:
+            self.last = now
+            log.info("train: step %d of %d, loss %.4f (%.0f s)", p.step, p.steps, p.loss, now - self.t0)
+        elif p.step >= p.steps and self.last > self.t0:  # said something before: say it ended
+            log.info("train: %d steps in %.0f s", p.steps, now - self.t0)
 
 
 def trace_bar(total: int, desc: str, *, bar: bool = True, every_s: float = 30.0, initial: int = 0):

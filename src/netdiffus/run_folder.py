@@ -9,6 +9,8 @@
   state this fit saved (to continue with ``resume``); without either, the files this fit wrote are
   removed (and the folder, when the fit made it), so that the same command can run again, and
   files it did not write stay. The interrupt is raised again with a message saying which.
+- A write that fails (a full disk) leaves the folder as an interrupt would, and the error names
+  the file and what the folder holds.
 
 Examples
 --------
@@ -27,7 +29,7 @@ import os
 import shutil
 from pathlib import Path
 
-from netdiffus.checkpoint import RUN_FILES
+from netdiffus.checkpoint import MODEL_FILE, RUN_FILES
 from netdiffus.errors import CheckpointError, InputError
 from netdiffus.train_state import TRAIN_STATE_FILE, read_train_state_info
 from netdiffus.training import METRICS_FILE
@@ -90,7 +92,9 @@ class RunFolderGuard:
     ------
     InputError
         Another fit holds the folder (``run folder RUN is in use by another netdiffus fit``), or
-        filled it since it was checked.
+        filled it since it was checked; or, on leaving, a write failed (``cannot write
+        RUN/model.safetensors: No space left on device (no training state was saved yet; RUN
+        removed)``).
     """
 
     def __init__(self, run: str | Path, *, resume: bool, force: bool) -> None:
@@ -115,6 +119,10 @@ class RunFolderGuard:
         self._unlock()
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             raise exc_type(self.after_interrupt()) from None
+        if isinstance(exc, OSError):  # the file system refused a write: a full disk, a quota
+            where = f"cannot write {exc.filename}" if exc.filename else f"cannot write in {self.run}"
+            state = self.after_interrupt() or f"{self.run} is left as it was"
+            raise InputError(f"{where}: {exc.strerror or exc} ({state})") from None
 
     def _unlock(self) -> None:
         if self._lock is not None:
@@ -133,7 +141,7 @@ class RunFolderGuard:
         ``--resume``; else, for a fresh fit, nothing of its own (the folder too when it made it).
         Files it did not write (the user's, an earlier run's) stay."""
         run = self.run
-        if self.model_saved:
+        if self.model_saved and (run / MODEL_FILE).is_file():
             return (f"{run} holds the trained model, saved before its volume calibration was fitted: sample "
                     "draws from it uncalibrated (fit again to calibrate)")
         if self.resume or self._written(TRAIN_STATE_FILE):
@@ -144,10 +152,12 @@ class RunFolderGuard:
         removed = [name for name in FIT_FILES if self._written(name)]
         for name in removed:
             (run / name).unlink(missing_ok=True)
+        # a save cut short by a full disk takes model.json away first: the model is not whole
+        saved = "the trained model could not be saved" if self.model_saved else "no training state was saved yet"
         if self.created and not _entries(run):
             shutil.rmtree(run, ignore_errors=True)
-            return f"no training state was saved yet; {run} removed"
-        return f"no training state was saved yet; the files this fit wrote in {run} removed" if removed else ""
+            return f"{saved}; {run} removed"
+        return f"{saved}; the files this fit wrote in {run} removed" if removed else ""
 
 
 def _mtime(path: Path) -> tuple[int, int, int] | None:

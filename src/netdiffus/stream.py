@@ -52,8 +52,9 @@ from netdiffus._version import __version__
 from netdiffus.distributed import broadcast_from_main, dist_info, is_main_process
 from netdiffus.errors import ConfigError, InputError, NetDiffusError
 from netdiffus.export.tabular import write_csv_parts
-from netdiffus.files import check_output_file, output_set, read_json_object, write_json
+from netdiffus.files import check_output_file, read_json_object, write_json
 from netdiffus.io.dataset import TraceDataset, dataset_table, row_group_rows, table_dataset
+from netdiffus.io.outputs import output_files
 from netdiffus.progress import trace_bar
 from netdiffus.sampling import SamplePlan
 
@@ -336,21 +337,23 @@ class _Journal:
         """Copy the chunks into the Parquet file (and the CSV), publish them together, and remove
         the partial file and the record."""
         outputs = [path, *([Path(csv)] if csv is not None else [])]
-        with output_set(outputs) as temps:
-            writer = None
-            try:
-                for table in self.tables():
-                    if writer is None:
-                        writer = pq.ParquetWriter(temps[0], table.schema, compression="zstd")
-                    values = len(table.column("series")[0]) if table.num_rows else 1
-                    writer.write_table(table, row_group_size=row_group_rows(values))
-            finally:
-                if writer is not None:
-                    writer.close()
+        with output_files(outputs) as out:  # a failed write names its output and leaves none
+            with out.writing(0) as tmp:
+                writer = None
+                try:
+                    for table in self.tables():
+                        if writer is None:
+                            writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                        values = len(table.column("series")[0]) if table.num_rows else 1
+                        writer.write_table(table, row_group_size=row_group_rows(values))
+                finally:
+                    if writer is not None:
+                        writer.close()
             if csv is not None:
-                parts = (table_dataset(t, self.partial) for t in self.tables())
-                first = table_dataset(next(self.tables()), self.partial)
-                write_csv_parts(parts, temps[1], channels=first.meta.channels, length=first.length)
+                with out.writing(1) as tmp:
+                    parts = (table_dataset(t, self.partial) for t in self.tables())
+                    first = table_dataset(next(self.tables()), self.partial)
+                    write_csv_parts(parts, tmp, channels=first.meta.channels, length=first.length)
         self.partial.unlink(missing_ok=True)
         self.record.unlink(missing_ok=True)
         self.ends = []

@@ -45,7 +45,7 @@ from netdiffus.diffusion.networks import (
     network_from_json,
 )
 from netdiffus.distributed import is_main_process, resolve_device
-from netdiffus.errors import CheckpointError, ConfigError
+from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
 from netdiffus.manifest import RunManifest, read_run
 from netdiffus.novelty import monitor_for_fit
@@ -137,7 +137,8 @@ class TrafficSynthesizer:
         model = build_network(cfg, num_classes=len(self.classes_), **self.representation_.network_shape())
         if cfg.train.init_from:  # public pre-training, then (under DP) private fine-tuning
             init_from_run(model, cfg.train.init_from, classes=self.classes_)
-        progress = progress or (train_bar(cfg.train.steps) if self.progress else None)
+        if progress is None and is_main_process():  # a bar on a terminal, else a log line every 30 s
+            progress = train_bar(cfg.train.steps, bar=self.progress)
         monitor = monitor_for_fit(dataset.series, dataset.labels, counts, every=cfg.train.novelty_every,
                                   threshold=cfg.train.min_novelty, draw=self._draw_with)
         guard = RunFolderGuard(run, resume=resume, force=force) if run is not None and is_main_process() else None
@@ -257,7 +258,7 @@ class TrafficSynthesizer:
             synth.postprocess_ = Postprocessor.from_json(m.postprocess, channels=m.shape[0], classes=m.classes)
             model = network_from_json(m.unet)
             model.load_state_dict(run.state)
-        except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError, ConfigError, DatasetError) as exc:
             raise CheckpointError(f"{path}: checkpoint is inconsistent ({str(exc).splitlines()[0]})") from None
         synth.model_ = model.to(synth.device).eval()
         return synth

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
+from netdiffus.checkpoint import write_tensors
 from netdiffus.config import NetDiffusConfig
 from netdiffus.errors import CheckpointError, ConfigError
-from netdiffus.files import atomic_path
 from netdiffus.io.dataset import TraceDataset
 
 __all__ = ["TRAIN_STATE_FILE", "RESUME_MAY_CHANGE", "save_state", "load_state", "read_train_state_info",
@@ -46,8 +46,7 @@ def save_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Op
             t = v if torch.is_tensor(v) else torch.tensor(v)
             tensors[f"opt.{pid}.{k}"] = t.detach().cpu().contiguous()
     tensors["step"] = torch.tensor(step, dtype=torch.int64)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=dict(meta) if meta else None)
+    write_tensors(path, tensors, metadata=meta)
 
 
 def read_train_state_info(path: str | Path) -> tuple[int, dict[str, str]]:

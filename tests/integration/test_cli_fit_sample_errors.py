@@ -228,6 +228,8 @@ def test_info_on_a_run_with_a_stripped_model_json_is_one_line(capsys, finished_r
     "case, message, left",
     [
         ("created", "no training state was saved yet; {run} removed", None),
+        # a new folder the user put a file in while the fit ran: the file and the folder stay
+        ("created-user", "no training state was saved yet; the files this fit wrote in {run} removed", ["mine.txt"]),
         ("was-empty", "no training state was saved yet; the files this fit wrote in {run} removed", []),
         # --force into a folder with the user's file and an earlier run's: only what this fit wrote goes
         ("forced", "no training state was saved yet; the files this fit wrote in {run} removed",
@@ -245,13 +247,15 @@ def test_after_an_interrupt_fit_leaves_what_it_says(tmp_path, case, message, lef
     from netdiffus.run_folder import RunFolderGuard
 
     run = tmp_path / "run"
-    if case != "created":
+    if not case.startswith("created"):
         run.mkdir()
     if case == "forced":
         (run / "mine.txt").write_text("keep")
         (run / "config.json").write_text("{}")  # an earlier run's, not rewritten before the interrupt
     with pytest.raises(KeyboardInterrupt) as exc, RunFolderGuard(run, resume=False, force=True) as guard:
         (run / "metrics.jsonl").write_text("{}\n")  # what fit wrote before the interrupt
+        if case == "created-user":
+            (run / "mine.txt").write_text("keep")
         if case == "state":
             save_file({"step": torch.tensor(40)}, str(run / "train_state.safetensors"))
         if case == "model":
@@ -318,3 +322,95 @@ def test_a_private_fit_from_the_command_line_says_its_guarantee(capsys, tmp_path
     assert privacy["epsilon"] <= 8 and privacy["noise_multiplier"] == train["dp_noise_multiplier"] > 0
     code, out, err = run_cli(capsys, "info", run)
     assert code == 0 and "privacy" in out and "clipping norm 0.5" in out
+
+
+def _full_disk(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("failing, output", [("write_csv_parts", "csv"), ("ParquetWriter", "parquet")])
+def test_a_full_disk_while_sample_writes_names_the_file_and_leaves_neither(capsys, tmp_path, monkeypatch,
+                                                                         finished_run, failing, output):
+    import netdiffus.stream as stream_mod
+
+    monkeypatch.setattr(stream_mod if failing == "write_csv_parts" else stream_mod.pq, failing, _full_disk)
+    paths = {"parquet": tmp_path / "s.parquet", "csv": tmp_path / "s.csv"}
+    code, out, err = run_cli(capsys, "sample", finished_run, "-n", "2", "--no-progress", "-o", paths["parquet"],
+                             "--csv", paths["csv"])
+    assert (code, err) == (1, f"error: cannot write {paths[output]}: No space left on device (no output written: "
+                              f"{paths['parquet']} and {paths['csv']} are written together or not at all)\n")
+    # no temporaries; the drawn chunks stay beside the output for --resume
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".s.parquet.partial", ".s.parquet.progress.json", "done",
+                                                          "ds.parquet"]
+
+
+def test_sample_does_not_replace_a_dataset_written_while_it_ran(capsys, tmp_path, monkeypatch, finished_run):
+    import netdiffus.stream as stream_mod
+
+    out_path = tmp_path / "s.parquet"
+    real = stream_mod.pq.ParquetWriter
+
+    def racing(*args, **kwargs):  # another sample to the same name, after this one's up-front check
+        out_path.write_text("the other run's")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stream_mod.pq, "ParquetWriter", racing)
+    code, out, err = run_cli(capsys, "sample", finished_run, "-n", "2", "--no-progress", "-o", out_path)
+    assert (code, err) == (1, f"error: output path {out_path} exists (use --force to replace it)\n")
+    assert out_path.read_text() == "the other run's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".s.parquet.partial", ".s.parquet.progress.json", "done",
+                                                          "ds.parquet", "s.parquet"]
+
+
+def _safetensors_full_disk(fail_at: int):
+    """A ``save_file`` that fails as safetensors does on a full disk, at its ``fail_at``-th call."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    calls = []
+
+    def save(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == fail_at:
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return save_file(*args, **kwargs)
+
+    return save
+
+
+@pytest.mark.parametrize("fail_at, state", [
+    (1, "no training state was saved yet"),  # the trained model's save
+    (2, "the trained model could not be saved"),  # its save again with the volume calibration
+])  # fmt: skip
+def test_a_full_disk_while_fit_saves_names_the_file_and_what_the_folder_holds(capsys, tmp_path, monkeypatch, data,
+                                                                            fail_at, state):
+    import netdiffus.checkpoint as checkpoint_mod
+
+    monkeypatch.setattr(checkpoint_mod, "save_file", _safetensors_full_disk(fail_at))
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "fit", data, "-o", run, "--no-progress", *SETS)
+    assert (code, err.splitlines()[-1]) == (1, f"error: cannot write {run / 'model.safetensors'}: No space left on "
+                                               f"device ({state}; {run} removed)")
+    assert not run.exists()  # the same command runs again once there is room
+
+
+def test_an_interrupt_while_the_model_is_saved_waits_for_model_json(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import torch
+
+    import netdiffus.checkpoint as checkpoint_mod
+
+    real = checkpoint_mod.save_file
+
+    def interrupted(*args, **kwargs):  # Ctrl-C arrives while the weights are written
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_mod, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint_mod.save_checkpoint(tmp_path, config={}, state_dict={"w": torch.ones(2)}, model_info={})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.json", "model.safetensors"]

@@ -174,3 +174,20 @@ def test_totals_calibration_json_round_trip():
     back = TotalsCalibration.from_json(json.loads(json.dumps(cal.to_json())))
     assert back == cal
     assert set(cal.to_json()["classes"]["tv"]) == {"generated", "training"}
+
+
+@pytest.mark.parametrize("counts, drawn, line", [
+    ({"a": 3, "b": 100}, {"a": 32, "b": 200}, "calibrating volumes: drawing 232 reference traces of 2 class(es)"),
+    ({"a": 1000}, {"a": 512}, "calibrating volumes: drawing 512 reference traces of 1 class(es)"),
+])  # fmt: skip
+def test_the_calibration_draw_is_announced_with_its_size(caplog, counts, drawn, line):
+    from collections import Counter
+
+    from netdiffus.postprocess import Postprocessor
+
+    series = np.random.default_rng(0).uniform(1.0, 1e4, size=(8, 1, 6))  # continuous: no class held
+    pp = Postprocessor.fit(series, ["a", "b"] * 4)
+    with caplog.at_level("INFO", logger="netdiffus.postprocess"):
+        labels = pp.calibration_labels(counts, snap_values=True)
+    assert Counter(labels) == drawn
+    assert [r.getMessage() for r in caplog.records] == [line]

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     teacher = TrafficSynthesizer.load(args.run, device=device, progress=progress)
     dataset = read_dataset(args.dataset)
     t0 = time.perf_counter()
-    student = distill(teacher, dataset, cfg=cfg, progress=train_bar(cfg.total_iterations) if progress else None)
+    student = distill(teacher, dataset, cfg=cfg, progress=train_bar(cfg.total_iterations, bar=progress))
     seconds = time.perf_counter() - t0
     with RunFolderGuard(args.output, resume=False, force=args.force):
         student.save(args.output)

@@ -59,6 +59,7 @@ from netdiffus.export.records import export_records
 from netdiffus.export.traffic import (
     DIRECTION_OF,
     FORWARD,
+    MAX_GAP_S,
     REVERSE,
     FeatureKind,
     Histogram,
@@ -511,6 +512,9 @@ def _series_layout(dataset: TraceDataset, opts: ExportOptions) -> tuple[FeatureK
                 f"bin width must be >= {MIN_BIN_WIDTH_S} s to export {kind} per bin (got meta.bin_width_s={width}); "
                 "pass bin_width_s (--bin-width)"
             )
+        if width * dataset.length >= MAX_GAP_S:  # the bins' edges in microseconds would overflow, too
+            raise DatasetError(f"{dataset.length} bins of {width:g} s span more than a capture can hold (pcap time "
+                               "ends in 2106): check the bin width (meta.bin_width_s, or pass --bin-width)")
         return kind, width, channel_directions(meta.channels)
     if kind == "sequence":
         if dataset.n_channels != 2:

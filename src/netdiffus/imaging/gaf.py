@@ -460,6 +460,10 @@ class GramianAngularField:
         g._check_params()
         g.scaler_ = SeriesScaler.from_json(data["scaler"])
         g.n_channels_ = int(data.get("n_channels", len(g.scaler_.min_)))
+        for key, bound in (("min", g.scaler_.min_), ("max", g.scaler_.max_)):  # the scale of each channel
+            if bound.shape != (g.n_channels_,):
+                got = f"{bound.size} values" if bound.ndim == 1 else f"an array of shape {list(bound.shape)}"
+                raise ConfigError(f"scaler.{key} must hold one value per channel, {g.n_channels_} (got {got})")
         if "n_timestamps" not in data:
             raise ConfigError("GramianAngularField JSON lacks 'n_timestamps' (saved by an older version)")
         g.n_timestamps_ = int(data["n_timestamps"])

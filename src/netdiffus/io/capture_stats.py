@@ -107,8 +107,11 @@ class CountHistogram:
         """
         if not isinstance(obj, dict) or "edges" not in obj or "counts" not in obj:
             raise DatasetError(f"{what} must be a dict with 'edges' and 'counts' (got {str(obj)[:60]})")
-        edges = np.asarray(obj["edges"], dtype=np.float64)
-        counts = np.asarray(obj["counts"], dtype=np.float64)
+        try:
+            edges = np.asarray(obj["edges"], dtype=np.float64)
+            counts = np.asarray(obj["counts"], dtype=np.float64)
+        except (TypeError, ValueError):  # a value that is not a number (a tampered or hand-made file)
+            raise DatasetError(f"{what} edges and counts must be lists of numbers (got {str(obj)[:60]})") from None
         if edges.ndim != 1 or counts.ndim != 1 or len(edges) != len(counts) + 1 or len(counts) == 0:
             raise DatasetError(
                 f"{what} must have len(edges) == len(counts) + 1 >= 2 (got {len(edges)} edges, {len(counts)} counts)"

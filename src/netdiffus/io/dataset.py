@@ -28,6 +28,8 @@ Examples
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -102,8 +104,39 @@ class DatasetMeta:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DatasetMeta:
+        """The metadata :meth:`to_json` wrote, each field's type and bounds checked (a dataset's
+        metadata is untrusted input).
+
+        Raises
+        ------
+        DatasetError
+            A field of the wrong type or out of bounds: ``bin_width_s must be a finite number > 0
+            or null (got 'x')``.
+        """
         known = {k: data[k] for k in ("feature", "unit", "bin_width_s", "channels", "extra") if k in data}
+        for name, ok, want in _META_FIELDS:
+            if name in known and not ok(known[name]):
+                shown = repr(known[name]) if len(repr(known[name])) <= 60 else type(known[name]).__name__
+                raise DatasetError(f"{name} must be {want} (got {shown})")
         return cls(**known)
+
+
+def _positive_or_none(v: Any) -> bool:
+    return v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and float(v) > 0)
+
+
+def _names(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v)
+
+
+#: The metadata fields :meth:`DatasetMeta.from_json` checks: name, test, what it must be.
+_META_FIELDS = (
+    ("feature", lambda v: isinstance(v, str), "a string"),
+    ("unit", lambda v: isinstance(v, str), "a string"),
+    ("bin_width_s", _positive_or_none, "a finite number > 0 or null"),
+    ("channels", _names, "a non-empty list of strings"),
+    ("extra", lambda v: isinstance(v, dict), "an object"),
+)
 
 
 @dataclass
@@ -346,10 +379,10 @@ def table_dataset(table: pa.Table, path: str | os.PathLike[str]) -> TraceDataset
     if not isinstance(meta_json, dict):
         raise InputError(f"{path}: the netdiffus schema metadata must be a JSON object "
                          f"(got {type(meta_json).__name__})")
-    meta = DatasetMeta.from_json(meta_json)
-    if not isinstance(meta.channels, list) or not meta.channels:
-        raise InputError(f"{path}: the netdiffus schema metadata must name the channels as a non-empty list "
-                         f"(got {meta.channels!r})")
+    try:
+        meta = DatasetMeta.from_json(meta_json)
+    except DatasetError as exc:
+        raise InputError(f"{path}: the netdiffus schema metadata: {exc}") from None
     n = table.num_rows
     c = len(meta.channels)
     series_type = table.schema.field("series").type
@@ -361,7 +394,8 @@ def table_dataset(table: pa.Table, path: str | os.PathLike[str]) -> TraceDataset
     lengths = np.diff(col.offsets.to_numpy())
     if n and (lengths != lengths[0]).any():
         raise InputError(f"{path}: traces have different lengths ({lengths.min()} to {lengths.max()})")
-    per_trace = int(lengths[0]) if n else int(meta_json.get("length", 0)) * c
+    length = meta_json.get("length", 0)  # of a dataset without traces
+    per_trace = int(lengths[0]) if n else (length if isinstance(length, int) and 0 <= length <= 2**31 else 0) * c
     if c and per_trace % c:
         raise InputError(f"{path}: {per_trace} values per trace do not split into {c} channels")
     series = values.reshape(n, c, per_trace // c if c else 0)

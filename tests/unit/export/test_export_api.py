@@ -408,3 +408,17 @@ def test_huge_values_are_named_not_a_snaplen(tmp_path, feature, value, message):
     with pytest.raises(DatasetError) as exc:  # was: "snaplen must keep the 54 header bytes (got None)"
         export_pcap(ds, tmp_path / "x.pcap")
     assert str(exc.value).startswith(message)
+
+
+@pytest.mark.parametrize("width, written", [(2e9, False), (6e7, True)])  # 4 bins: 8e9 s pass 2106, 2.4e8 s do not
+def test_bins_spanning_past_what_a_capture_holds_are_refused_up_front(tmp_path, width, written):
+    ds = make_dataset(n=1, t=4, channels=("bytes",))
+    ds.meta.bin_width_s = width
+    if written:
+        assert export_pcap(ds, tmp_path / "x.pcap").n_traces == 1
+        return
+    with pytest.raises(DatasetError) as exc:  # was: bin edges overflowing int64 microseconds
+        export_pcap(ds, tmp_path / "x.pcap")
+    assert str(exc.value) == ("4 bins of 2e+09 s span more than a capture can hold (pcap time ends in 2106): check "
+                              "the bin width (meta.bin_width_s, or pass --bin-width)")
+    assert list(tmp_path.iterdir()) == []

@@ -212,6 +212,20 @@ def test_json_round_trip(scaling):
     )
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("min", [0.0, 0.0, 0.0], "scaler.min must hold one value per channel, 1 (got 3 values)"),
+    ("max", [], "scaler.max must hold one value per channel, 1 (got 0 values)"),
+    ("max", 5.0, "scaler.max must hold one value per channel, 1 (got an array of shape [])"),
+    ("min", [[0.0]], "scaler.min must hold one value per channel, 1 (got an array of shape [1, 1])"),
+])  # fmt: skip
+def test_a_saved_scale_that_does_not_follow_the_channels_is_named(key, value, message):
+    data = GramianAngularField(scaling="global-log").fit(_traces()[:, :1]).to_json()
+    data["scaler"][key] = value
+    with pytest.raises(ConfigError) as exc:
+        GramianAngularField.from_json(data)
+    assert str(exc.value) == message
+
+
 def test_float_only_no_png_or_uint8_path():
     # the rule: no PNG or uint8 path in imaging, training or sampling
     src = Path(__file__).resolve().parents[3] / "src" / "netdiffus"

@@ -131,6 +131,12 @@ def test_no_statistics_is_none():
          "meta.extra['intra_bin_offsets']['a'] edges must be finite and increasing (got [1.0, 0.0]...)"),
         ({"packet_sizes": {"a": {"edges": [0, 1], "counts": [-1]}}},
          "meta.extra['packet_sizes']['a'] counts must be >= 0 and not all zero (got [-1.0]...)"),
+        ({"packet_sizes": {"a": {"edges": ["x", 1], "counts": [1]}}},
+         "meta.extra['packet_sizes']['a'] edges and counts must be lists of numbers (got {'edges': ['x', 1], "
+         "'counts': [1]})"),
+        ({"intra_bin_offsets": {"a": {"edges": [0, 1], "counts": [{}]}}},
+         "meta.extra['intra_bin_offsets']['a'] edges and counts must be lists of numbers (got {'edges': [0, 1], "
+         "'counts': [{}]})"),
     ],
 )  # fmt: skip
 def test_errors_name_the_entry(extra, message):
