@@ -175,7 +175,10 @@ class TrainConfig:
     classifier-free guidance needs. ``novelty_every`` (0: never): every this many steps, draw a
     few traces and stop training once their novelty (distance to the training traces over the
     training traces' own spacing, :mod:`netdiffus.novelty`) falls below ``min_novelty``: the model
-    has begun to replay its training traces; the weights of the last check that passed are kept."""
+    has begun to replay its training traces; the weights of the last check that passed are kept.
+    ``max_epochs`` (0: no cap): at most this many passes over the training set, so that ``steps``
+    is the budget of a large training set and a small one trains fewer steps
+    (:func:`netdiffus.resolve.training_budget`; the run's config.json records the steps trained)."""
 
     steps: int = 2000
     batch_size: int = 64
@@ -195,6 +198,7 @@ class TrainConfig:
     class_dropout: float = 0.1
     novelty_every: int = 0
     min_novelty: float = 0.9
+    max_epochs: float = 0.0
 
 
 @dataclass
@@ -357,6 +361,7 @@ def _family_checks(cfg: NetDiffusConfig) -> None:
         ("model.layers", cfg.model.layers, 1 <= cfg.model.layers <= 48, "must be in [1, 48]"),
         ("train.novelty_every", cfg.train.novelty_every, cfg.train.novelty_every >= 0, "must be >= 0 (0: never)"),
         ("train.min_novelty", cfg.train.min_novelty, 0 <= cfg.train.min_novelty <= 10, "must be in [0, 10]"),
+        ("train.max_epochs", cfg.train.max_epochs, cfg.train.max_epochs >= 0, "must be >= 0 (0: no cap)"),
         ("model.heads", cfg.model.heads, 1 <= cfg.model.heads <= 64 and cfg.model.base_channels % cfg.model.heads == 0,
          f"must be in [1, 64] and divide model.base_channels={cfg.model.base_channels}"),
     ]

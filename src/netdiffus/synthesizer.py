@@ -49,7 +49,7 @@ from netdiffus.distributed import is_main_process, resolve_device
 from netdiffus.errors import CheckpointError, ConfigError
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
 from netdiffus.manifest import RunManifest, read_run
-from netdiffus.novelty import monitor_for_fit
+from netdiffus.novelty import check_fit, monitor_for_fit
 from netdiffus.postprocess import CALIBRATION_SEED, Postprocessor
 from netdiffus.progress import train_bar
 from netdiffus.representation import Representation
@@ -156,6 +156,7 @@ class TrafficSynthesizer:
                 self.fit_totals_calibration(dataset)
                 if guard is not None:
                     self.save(guard.run)
+        self.novelty_ = check_fit(dataset.series, counts, self._draw_with, self.model_)  # warns on copies
         return self
 
     def fit_totals_calibration(self, dataset: TraceDataset) -> TrafficSynthesizer:
