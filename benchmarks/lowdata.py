@@ -184,9 +184,9 @@ def summary_rows(cells: list[dict[str, Any]], ks: Sequence[int]) -> list[list[st
             cols = [_mean_sd(real)]
             cols += [_mean_sd([c["rows"][name][f"{clf} +k{k}"] for c in ok]) for k in ks]
             cols += [_mean_sd([c["rows"][name][f"{clf} +k{k}"] - c["real"][clf] for c in ok]) for k in ks]
-            cols += [_mean_sd([c["rows"][name][f"{clf} syn"] for c in ok]),
-                     _mean_sd([c["rows"][name]["DCR"] for c in ok]),
-                     _mean_sd([c["rows"][name].get("fit_seconds", c["rows"][name]["generate_s"]) for c in ok])]
+            rows = [c["rows"][name] for c in ok]
+            cols += [_mean_sd([r[f"{clf} syn"] for r in rows]), _mean_sd([r["DCR"] for r in rows]),
+                     _mean_sd([r.get("fit_seconds", r.get("generate_s", np.nan)) for r in rows])]
             out.append([f"{name} ({clf})", *cols])
     return out
 
@@ -233,7 +233,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trees", type=int, default=300)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                   help="write one table from the JSON files of runs in pieces (their cells side by side, their "
+                        "wall times summed) instead of running")
     return p
+
+
+def merge(paths: Sequence[Path]) -> dict[str, Any]:
+    """The results of runs in pieces (their JSON files) as one: cells of the same dataset and ``n``
+    side by side, wall times summed, the settings and machine of the first; the commands listed."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    out = {**parts[0], "datasets": {}, "wall_s": sum(p["wall_s"] for p in parts),
+           "peak_rss_mb": max(p["peak_rss_mb"] for p in parts), "command": "; ".join(p["command"] for p in parts)}
+    for part in parts:
+        for key, by_n in part["datasets"].items():
+            for n, cells in by_n.items():
+                out["datasets"].setdefault(key, {}).setdefault(n, []).extend(cells)
+    out["settings"]["seeds"] = sorted({c["seed"] for by_n in out["datasets"].values() for cs in by_n.values()
+                                       for c in cs})  # fmt: skip
+    return out
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -268,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv if argv is not None else sys.argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    results = run(args)
+    results = merge(args.merge) if args.merge else run(args)
     path = args.out or RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-lowdata.md"
     with atomic_path(path) as tmp:
         tmp.write_text(markdown(results))
