@@ -82,6 +82,11 @@ def test_fit_trains_the_budget_and_records_it(tiny_overrides, tmp_path, caplog):
     # a resume with the same preset and overrides decides the same budget: no config mismatch
     TrafficSynthesizer.from_preset("demo", overrides=over, progress=False).fit(
         toy_dataset(), run_dir=tmp_path / "run", resume=True)
+    # a larger budget extends the run, as more train.steps would
+    longer = TrafficSynthesizer.from_preset("demo", overrides=[*over, "train.max_epochs=3"], progress=False)
+    longer.fit(toy_dataset(), run_dir=tmp_path / "run", resume=True)
+    logged = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert longer.config.train.steps == 9 and logged[-1] == 8
 
 
 def test_max_epochs_must_not_be_negative():
