@@ -187,7 +187,8 @@ def test_generated_values_below_threshold_snap_to_zero(tiny_overrides):
         (dict(batch_size=0), "sample.batch_size must be in [1, 65536] (got 0)"),
         (dict(guidance_scale=-1.0), "sample.guidance_scale must be >= 0 (got -1.0)"),
         (dict(eta=-0.5), "sample.eta must be >= 0 (got -0.5)"),
-        (dict(sampler="euler"), "sample.sampler must be one of ddim, ddpm, dpmpp2m (got 'euler')"),
+        (dict(sampler="euler"),
+         "sample.sampler must be one of ddim, ddpm, dpmpp2m, distilled, consistency (got 'euler')"),
         # values of the wrong type from Python code (the CLI parses its own)
         (dict(steps="50"), "sample.steps must be int (got '50')"),
         (dict(steps=2.5), "sample.steps must be int (got 2.5)"),
