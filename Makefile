@@ -51,7 +51,7 @@ bench-quick: venv
 	$(PY) -m benchmarks.run --quick
 
 # B4 on B1 at 10 traces per class, 3 subset seeds, as in benchmarks/results/2026-12-07-lowdata-B1.md
-# (about 40 minutes on 2 cores); e.g. LOWDATA_ARGS="--datasets B1,B2-packets --n 5,10,25,all"
+# (the three fits dominate: 67 min on the loaded 2-core machine); e.g. LOWDATA_ARGS="--datasets B1,B2-packets --n 5,10,25,all"
 LOWDATA_ARGS ?= --datasets B1 --n 10 --seeds 0,1,2 --k 1,2,4 --generators netdiffus,augment,copy+noise
 bench-lowdata: venv
 	OMP_NUM_THREADS=1 $(PY) -m benchmarks.lowdata $(LOWDATA_ARGS)
