@@ -3,6 +3,7 @@
 #   make test   the same set-up, then the test suite
 #   make lint   the same set-up, then the linter (CI runs it too)
 #   make bench  the benchmark protocol (benchmarks/), writes benchmarks/results/<date>.md
+#   make bench-lowdata  B4, the low-data benchmark (benchmarks/lowdata.py; LOWDATA_ARGS picks pieces)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,7 +14,7 @@ TORCH_INDEX ?=
 RUN_DIR ?= runs/demo
 DEVICE ?= cpu
 
-.PHONY: venv demo test lint test-all test-gpu bench bench-quick clean
+.PHONY: venv demo test lint test-all test-gpu bench bench-quick bench-lowdata clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,12 @@ bench: venv
 
 bench-quick: venv
 	$(PY) -m benchmarks.run --quick
+
+# B4 on B1 at 10 traces per class, 3 subset seeds, as in benchmarks/results/2026-12-07-lowdata-B1.md
+# (the three fits dominate: 67 min on the loaded 2-core machine); e.g. LOWDATA_ARGS="--datasets B1,B2-packets --n 5,10,25,all"
+LOWDATA_ARGS ?= --datasets B1 --n 10 --seeds 0,1,2 --k 1,2,4 --generators netdiffus,augment,copy+noise
+bench-lowdata: venv
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.lowdata $(LOWDATA_ARGS)
 
 clean:
 	rm -rf $(VENV) runs build dist .pytest_cache

@@ -115,7 +115,7 @@ def diffusion(*, representation: str, preset: str, overrides: list[str]) -> Gene
         out = synth.sample(n, labels=dict(n_per_class), seed=seed)
         sample_s = time.perf_counter() - t0
         out.meta.extra = {**out.meta.extra, "fit_seconds": fit_s, "sample_seconds": sample_s,
-                          "preset": preset, "overrides": ov}  # fmt: skip
+                          "preset": preset, "overrides": ov, "train_steps": synth.config.train.steps}  # fmt: skip
         return out
 
     return generate

@@ -193,7 +193,11 @@ class TrainConfig:
     the budget in ``steps`` steps, by the ``dp_accountant``); the run's config.json records it.
     ``init_from`` (empty: none) starts the network from the weights of that run folder, trained
     on public traffic of the same kind (the same classes and network): public pre-training,
-    then private fine-tuning (NetShare's recipe)."""
+    then private fine-tuning (NetShare's recipe).
+
+    ``max_epochs`` (0: no cap): at most this many passes over the training set, so that ``steps``
+    is the budget of a large training set and a small one trains fewer steps
+    (:func:`netdiffus.resolve.training_budget`; the run's config.json records the steps trained)."""
 
     steps: int = 2000
     batch_size: int = 64
@@ -219,6 +223,7 @@ class TrainConfig:
     dp_noise_multiplier: float = 0.0
     dp_accountant: Literal["rdp", "prv"] = "rdp"
     init_from: str = ""
+    max_epochs: float = 0.0
 
 
 @dataclass
@@ -390,6 +395,7 @@ def _family_checks(cfg: NetDiffusConfig) -> None:
         ("imaging.range_max", cfg.imaging.range_max, cfg.imaging.range_max == 0
          or cfg.imaging.range_max > cfg.imaging.range_min, f"must be 0 (fitted) or above imaging.range_min="
          f"{cfg.imaging.range_min}"),
+        ("train.max_epochs", cfg.train.max_epochs, cfg.train.max_epochs >= 0, "must be >= 0 (0: no cap)"),
         ("model.heads", cfg.model.heads, 1 <= cfg.model.heads <= 64 and cfg.model.base_channels % cfg.model.heads == 0,
          f"must be in [1, 64] and divide model.base_channels={cfg.model.base_channels}"),
     ]

@@ -40,7 +40,8 @@ from torch import nn
 from netdiffus.evaluation.features import log_series
 from netdiffus.evaluation.privacy import nearest_distances
 
-__all__ = ["training_spacing", "novelty", "NoveltyMonitor", "monitor_for_fit", "NOVELTY_SEED"]
+__all__ = ["training_spacing", "novelty", "NoveltyMonitor", "monitor_for_fit", "check_fit", "check_labels",
+           "NOVELTY_SEED", "COPYING_NOVELTY"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,19 @@ NOVELTY_SEED = 2**32 - 2
 NOVELTY_DRAW = 64
 
 
+#: ``fit`` warns when the novelty of its trained model's draws is below this: half the training
+#: traces' own spacing. Real traces score 0.84 to 1.27; the ``cpu`` preset trained 3000 steps on 40
+#: B1 traces scored 0.03 (a DCR ratio of 0.014: every draw a copy).
+COPYING_NOVELTY = 0.5
+
+
+def check_labels(class_counts: dict[str, int]) -> list[str]:
+    """The labels of a novelty check: about ``NOVELTY_DRAW`` traces in the training balance, at
+    least one per class."""
+    total = sum(class_counts.values())
+    return [c for c, k in class_counts.items() for _ in range(max(1, round(NOVELTY_DRAW * k / total)))]
+
+
 def monitor_for_fit(train: np.ndarray, labels: list[str], class_counts: dict[str, int],
                     draw: Callable[..., np.ndarray], *, every: int, threshold: float) -> NoveltyMonitor | None:
     """The monitor of a fit (None when ``every`` is 0): ``draw(model, labels, seed)`` draws traces
@@ -126,6 +140,21 @@ def monitor_for_fit(train: np.ndarray, labels: list[str], class_counts: dict[str
     training balance."""
     if not every:
         return None
-    total = sum(class_counts.values())
-    check = [c for c, k in class_counts.items() for _ in range(max(1, round(NOVELTY_DRAW * k / total)))]
+    check = check_labels(class_counts)
     return NoveltyMonitor(train, lambda model: draw(model, check, NOVELTY_SEED), every=every, threshold=threshold)
+
+
+def check_fit(train: np.ndarray, class_counts: dict[str, int], draw: Callable[..., np.ndarray],
+              model: nn.Module) -> float:
+    """The novelty of a trained ``model``: ``draw(model, labels, seed)`` draws traces of the given
+    labels; about ``NOVELTY_DRAW`` are drawn (seed ``NOVELTY_SEED``) and compared with the training
+    traces ``train`` ``[N, C, T]``. Logs a warning below ``COPYING_NOVELTY``; returns the novelty."""
+    value = novelty(draw(model, check_labels(class_counts), NOVELTY_SEED), train, training_spacing(train))
+    if value < COPYING_NOVELTY:
+        log.warning("the trained model replays its training traces: its draws sit %.2f of the training traces' own "
+                    "spacing from them (real traces: 0.84 to 1.27); they are neither new traffic nor private. "
+                    "Train fewer passes over the data (train.max_epochs, train.steps) or stop on novelty "
+                    "(train.novelty_every)", value)
+    else:
+        log.info("novelty of the trained model's draws: %.2f (copies score 0, real traces about 1)", value)
+    return value

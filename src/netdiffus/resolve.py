@@ -21,16 +21,18 @@ Examples
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
-from netdiffus.config import NetDiffusConfig
+from netdiffus.config import NetDiffusConfig, TrainConfig
 from netdiffus.errors import DatasetError
 from netdiffus.io.dataset import MIN_TRACES_PER_CLASS, TraceDataset
 from netdiffus.privacy import dp_enabled, resolve_private
 from netdiffus.representation import REPRESENTATIONS
 
-__all__ = ["resolve_config", "check_training_set", "empty_fraction", "SPARSE_EMPTY_FRACTION", "MAX_TRAINING_VALUE"]
+__all__ = ["resolve_config", "check_training_set", "empty_fraction", "training_budget", "SPARSE_EMPTY_FRACTION",
+           "MAX_TRAINING_VALUE"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,26 @@ def empty_fraction(dataset: TraceDataset) -> float:
     return float((dataset.series == 0).mean())
 
 
+def training_budget(train: TrainConfig, n_traces: int) -> tuple[int, int]:
+    """``(steps, warmup_steps)`` of a training set of ``n_traces`` traces under ``train.max_epochs``.
+
+    ``steps`` is at most ``ceil(max_epochs * n_traces / batch_size)`` (and at least 1): the number
+    of passes over the data, not the number of steps, decides when a model starts to replay its
+    training traces (the ``cpu`` preset's 3000 steps are 434 passes over B1's 442 traces, and 4800
+    over 40 traces, where every draw copied one). The warm-up shrinks in proportion. With
+    ``max_epochs`` 0, or a budget the data does not reach, both are as configured.
+
+    >>> from netdiffus.config import TrainConfig
+    >>> cfg = TrainConfig(steps=3000, batch_size=64, warmup_steps=150, max_epochs=400)
+    >>> training_budget(cfg, 442), training_budget(cfg, 40), training_budget(TrainConfig(steps=3000), 40)
+    ((2763, 138), (250, 12), (3000, 100))
+    """
+    if not train.max_epochs:
+        return train.steps, train.warmup_steps
+    steps = max(1, min(train.steps, math.ceil(train.max_epochs * n_traces / train.batch_size)))
+    return steps, train.warmup_steps * steps // train.steps
+
+
 def resolve_config(cfg: NetDiffusConfig, dataset: TraceDataset) -> NetDiffusConfig:
     """``cfg`` with its "auto" settings decided by the training ``dataset`` (a new object when
     one is "auto"; ``cfg`` itself is never changed).
@@ -58,6 +80,8 @@ def resolve_config(cfg: NetDiffusConfig, dataset: TraceDataset) -> NetDiffusConf
       sizes), else "global-log".
     - ``model.gasf_head``: "bin" when more than ``SPARSE_EMPTY_FRACTION`` of the training bins
       are empty, else "patch".
+    - ``train.steps`` and ``train.warmup_steps``: cut to ``train.max_epochs`` passes over the
+      training set (:func:`training_budget`).
 
     Logs each decision, and warns when the patch head is set on sparse series. A private fit
     (``train.dp_epsilon > 0``) reads only the number of traces: :func:`netdiffus.privacy.resolve_private`.
@@ -65,8 +89,13 @@ def resolve_config(cfg: NetDiffusConfig, dataset: TraceDataset) -> NetDiffusConf
     if dp_enabled(cfg.train):
         return resolve_private(cfg, n_traces=dataset.n_traces)
     empty = empty_fraction(dataset)
-    if "auto" in (cfg.model.gasf_head, cfg.imaging.scaling):
+    steps, warmup = training_budget(cfg.train, dataset.n_traces)
+    if "auto" in (cfg.model.gasf_head, cfg.imaging.scaling) or steps != cfg.train.steps:
         cfg = NetDiffusConfig.from_dict(cfg.to_dict())
+    if steps != cfg.train.steps:
+        log.info("train.steps %d -> %d (train.max_epochs=%g passes over %d traces of batches of %d)",
+                 cfg.train.steps, steps, cfg.train.max_epochs, dataset.n_traces, cfg.train.batch_size)
+        cfg.train.steps, cfg.train.warmup_steps = steps, warmup
     gasf_head_used = cfg.imaging.representation == "gasf" and cfg.model.output == "gasf"  # else no GASF head
     if cfg.imaging.scaling == "auto":
         signed = bool((dataset.series < 0).any())

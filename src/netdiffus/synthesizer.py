@@ -48,7 +48,7 @@ from netdiffus.distributed import is_main_process, resolve_device
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
 from netdiffus.manifest import RunManifest, read_run
-from netdiffus.novelty import monitor_for_fit
+from netdiffus.novelty import check_fit, monitor_for_fit
 from netdiffus.postprocess import CALIBRATION_SEED, Postprocessor
 from netdiffus.privacy import fit_released, privacy_record, refuse_private
 from netdiffus.progress import train_bar
@@ -155,6 +155,8 @@ class TrafficSynthesizer:
                 self.fit_totals_calibration(dataset)
                 if guard is not None:
                     self.save(guard.run)
+        # warns on copies; a private fit releases nothing of the training traces beyond the model
+        self.novelty_ = None if self.privacy_ else check_fit(dataset.series, counts, self._draw_with, self.model_)
         return self
 
     def fit_totals_calibration(self, dataset: TraceDataset) -> TrafficSynthesizer:

@@ -29,11 +29,12 @@ __all__ = ["TRAIN_STATE_FILE", "RESUME_MAY_CHANGE", "save_state", "load_state", 
 
 TRAIN_STATE_FILE = "train_state.safetensors"
 
-#: Configuration keys a resumed run may change: the step count (to extend a run), how often it
+#: Configuration keys a resumed run may change: the step count (to extend a run; ``max_epochs``
+#: only caps it), how often it
 #: checkpoints and logs, speed-only switches, sampling, post-processing, and the preset's name. Any
 #: other difference would continue a different training run from the saved weights.
-RESUME_MAY_CHANGE = ("preset", "train.steps", "train.checkpoint_every", "train.log_every", "train.num_threads",
-                     "train.compile", "train.channels_last", "sample.", "postprocess.")
+RESUME_MAY_CHANGE = ("preset", "train.steps", "train.max_epochs", "train.checkpoint_every", "train.log_every",
+                     "train.num_threads", "train.compile", "train.channels_last", "sample.", "postprocess.")
 
 
 def save_state(path: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int,

@@ -1,4 +1,7 @@
-"""Novelty: copies score 0, new real-like traces about 1, and training stops when draws turn to copies."""
+"""Novelty: copies score 0, new real-like traces about 1, training stops when draws turn to copies, a
+small training set trains fewer steps, and fit warns when its model replays its training traces."""
+
+import json
 
 import numpy as np
 import pytest
@@ -6,7 +9,10 @@ import torch
 
 from conftest import toy_dataset
 from netdiffus import TrafficSynthesizer
-from netdiffus.novelty import NoveltyMonitor, novelty, training_spacing
+from netdiffus.config import TrainConfig, load_config
+from netdiffus.errors import ConfigError
+from netdiffus.novelty import NOVELTY_SEED, NoveltyMonitor, check_fit, novelty, training_spacing
+from netdiffus.resolve import training_budget
 
 
 def test_novelty_of_copies_new_traces_and_a_mix():
@@ -48,3 +54,66 @@ def test_fit_stops_early_on_novelty(tiny_overrides, caplog, min_novelty, stopped
     if stopped:
         assert warned[0].startswith("training stopped at step 4: its draws came within")
     assert np.isfinite(synth.sample(2, seed=0).series).all()
+
+
+@pytest.mark.parametrize("steps, batch, warmup, max_epochs, n_traces, expected", [
+    (3000, 64, 150, 0.0, 40, (3000, 150)),      # no cap
+    (3000, 64, 150, 500.0, 442, (3000, 150)),   # a large set does not reach the cap
+    (3000, 64, 150, 500.0, 40, (313, 15)),      # ceil(500 * 40 / 64) steps, warm-up in proportion
+    (3000, 64, 150, 0.01, 40, (1, 0)),          # at least one step
+    (10, 4, 1, 2.0, 12, (6, 0)),
+])  # fmt: skip
+def test_training_budget_counts_passes_over_the_data(steps, batch, warmup, max_epochs, n_traces, expected):
+    cfg = TrainConfig(steps=steps, batch_size=batch, warmup_steps=warmup, max_epochs=max_epochs)
+    assert training_budget(cfg, n_traces) == expected
+
+
+def test_fit_trains_the_budget_and_records_it(tiny_overrides, tmp_path, caplog):
+    over = [o for o in tiny_overrides if not o.startswith("train.steps")]
+    over += ["train.steps=50", "train.max_epochs=2", "train.checkpoint_every=1"]  # 12 traces, batch 4: 6 steps
+    with caplog.at_level("INFO", logger="netdiffus.resolve"):
+        synth = TrafficSynthesizer.from_preset("demo", overrides=over, progress=False)
+        synth.fit(toy_dataset(), run_dir=tmp_path / "run")
+    assert synth.config.train.steps == 6
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["steps"] == 6
+    logged = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert logged[-1] == 5
+    assert "train.steps 50 -> 6 (train.max_epochs=2 passes over 12 traces of batches of 4)" in caplog.messages
+    # a resume with the same preset and overrides decides the same budget: no config mismatch
+    TrafficSynthesizer.from_preset("demo", overrides=over, progress=False).fit(
+        toy_dataset(), run_dir=tmp_path / "run", resume=True)
+    # a larger budget extends the run, as more train.steps would
+    longer = TrafficSynthesizer.from_preset("demo", overrides=[*over, "train.max_epochs=3"], progress=False)
+    longer.fit(toy_dataset(), run_dir=tmp_path / "run", resume=True)
+    logged = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert longer.config.train.steps == 9 and logged[-1] == 8
+
+
+def test_max_epochs_must_not_be_negative():
+    with pytest.raises(ConfigError) as err:
+        load_config(preset="demo", overrides=["train.max_epochs=-1"])
+    assert str(err.value) == "train.max_epochs must be >= 0 (0: no cap) (got -1.0)"
+
+
+@pytest.mark.parametrize("copies, warned", [(True, True), (False, False)])
+def test_check_fit_warns_when_draws_replay_the_training_traces(caplog, copies, warned):
+    rng = np.random.default_rng(3)
+    train = rng.lognormal(5, 1, size=(30, 1, 10))
+    fresh = rng.lognormal(5, 1, size=(64, 1, 10))
+
+    def draw(model, labels, seed):
+        assert seed == NOVELTY_SEED and len(labels) == 64 and labels.count("b") == 43
+        return train[np.arange(len(labels)) % 30] if copies else fresh[: len(labels)]
+
+    with caplog.at_level("INFO", logger="netdiffus.novelty"):
+        value = check_fit(train, {"a": 10, "b": 20}, draw, torch.nn.Linear(1, 1))
+    assert (value == 0.0) if copies else (0.7 < value < 1.4)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == warned
+    if warned:
+        assert warnings[0].startswith("the trained model replays its training traces: its draws sit 0.00 of")
+
+
+def test_fit_reports_the_novelty_of_its_model(tiny_overrides):
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(toy_dataset())
+    assert synth.novelty_ > 0  # three steps of a tiny model draw noise, not copies

@@ -124,6 +124,12 @@ def run(args: argparse.Namespace) -> int:
         if key in result.overall:
             v = result.overall[key]
             lines.append(f"{key:<{width}}  {v:.3f}" if math.isfinite(v) else f"{key:<{width}}  –")
+    if result.curve is not None:
+        c = result.curve
+        lines.append("accuracy against real training traces per class (real only / + synthetic; synthetic only "
+                     f"{c.synthetic:.3f}):")
+        lines += [f"  {p:>5} ({k}): {r:.3f} / {b:.3f}" for p, k, r, b in zip(c.per_class, c.n_real, c.real,
+                                                                             c.real_synthetic, strict=True)]
     lines.append(f"report: {path}")
     lines.append(f"metrics: {path.parent / 'metrics.json'}")
     sys.stdout.write("\n".join(printable(line) for line in lines) + "\n")

@@ -4,7 +4,7 @@ Names only, no computation: the command line takes its choices from here without
 scikit-learn, scipy or matplotlib.
 
 >>> METRIC_GROUPS
-('fidelity', 'discriminative', 'rf', 'privacy', 'cnn')
+('fidelity', 'discriminative', 'rf', 'privacy', 'curve', 'cnn')
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ __all__ = ["MetricGroup", "METRIC_GROUPS", "MetricPreset", "METRIC_PRESETS", "DE
            "CATEGORICAL_FIELDS", "FLOW_FIELDS", "FIELD_METRICS"]
 
 #: A group of metrics computed together; every group, in the order they run.
-MetricGroup = Literal["fidelity", "discriminative", "rf", "privacy", "cnn"]
+#: ``curve``: random-forest accuracy against the number of real training traces
+#: (:mod:`netdiffus.evaluation.curve`).
+MetricGroup = Literal["fidelity", "discriminative", "rf", "privacy", "curve", "cnn"]
 METRIC_GROUPS: tuple[MetricGroup, ...] = get_args(MetricGroup)
 #: Names for sets of groups: ``default`` (every group but the slower GASF CNN) and ``all``.
 MetricPreset = Literal["default", "all"]

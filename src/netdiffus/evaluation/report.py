@@ -5,8 +5,9 @@ The figures draw on their own Agg canvas (matplotlib's object-oriented API, no p
 importing this module sets no global backend. Plots, per class (the first ``max_classes`` classes): mean and
 10-90 % band of real vs synthetic series, a few random real and synthetic traces, GASF images of
 a real and a synthetic trace side by side, histograms of log values and of log per-trace totals,
-and the mean autocorrelation (lags 1..10). Then the metric table (with baselines, when given) and
-the per-class table.
+and the mean autocorrelation (lags 1..10). Then the metric table (with baselines, when given), the
+accuracy against the number of real training traces (with a real test set) and the per-class
+table.
 
 Examples
 --------
@@ -44,6 +45,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from netdiffus.evaluation.curve import AccuracyCurve
 from netdiffus.evaluation.features import log1p_abs, log_totals
 from netdiffus.evaluation.fidelity import acf
 from netdiffus.evaluation.names import FIELD_METRICS, LOWER_IS_BETTER
@@ -275,6 +277,47 @@ def _plot_acf(real: TraceDataset, syn: TraceDataset, classes: list[str]) -> str:
     return _png(fig)
 
 
+def _plot_curve(curve: AccuracyCurve) -> str:
+    """Test accuracy against the real training traces: real only, real + synthetic, synthetic only."""
+    fig = Figure(figsize=(6.0, 3.6))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    n = np.asarray(curve.n_real, dtype=float)
+    for mean, sd, colour, name in ((curve.real, curve.real_sd, REAL_COLOUR, "real only"),
+                                   (curve.real_synthetic, curve.real_synthetic_sd, "#9467bd",
+                                    f"real + {curve.n_synthetic} synthetic")):  # fmt: skip
+        m, d = np.asarray(mean), np.asarray(sd)
+        ax.plot(n, m, marker="o", ms=4, color=colour, label=name)
+        ax.fill_between(n, m - d, m + d, color=colour, alpha=0.15, lw=0)
+    ax.axhline(curve.synthetic, color=SYN_COLOUR, ls="--", label=f"{curve.n_synthetic} synthetic only")
+    ax.set_xscale("log")
+    ax.set_xticks(n, [f"{k}\n({p}/class)" for k, p in zip(curve.n_real, curve.per_class, strict=True)])
+    ax.minorticks_off()
+    ax.set_xlabel("real training traces", fontsize=9, parse_math=False)
+    ax.set_ylabel("test accuracy (random forest)", fontsize=9, parse_math=False)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _curve_section(curve: AccuracyCurve | None) -> str:
+    if curve is None:
+        return ""
+    rows = {f"{p} ({k})": {"real only": r, "real + synthetic": b, "synthetic only": curve.synthetic}
+            for p, k, r, b in zip(curve.per_class, curve.n_real, curve.real, curve.real_synthetic, strict=True)}
+    return "\n".join([
+        "<h2>Accuracy against the number of real training traces</h2>",
+        _plot_curve(curve),
+        _html_table(rows, first="real traces per class (in all)"),
+        f"<p class='note'>A random forest trained on a draw of the real training traces (per class at most the "
+        f"number shown), on the same plus every synthetic trace, or on the synthetic traces only, scored on the real "
+        f"test traces; the mean (and band: the standard deviation) over {curve.repeats} draws. The synthetic traces "
+        "were generated from all the real training traces: the curve shows how many real traces they are worth and "
+        "whether they help where real traces are few, not what a generator trained on fewer traces would give.</p>",
+    ])  # fmt: skip
+
+
 _CSS = """
 body{font-family:sans-serif;margin:2em;max-width:1500px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
@@ -410,6 +453,7 @@ def _page(result: EvaluationResult, real: TraceDataset, synthetic: TraceDataset,
         "DCR_ratio: 0.9 or above is the aim (a copy of the training set scores 0; below 1, synthetic traces "
         "sit closer to training traces than unseen real ones do). MIA_AUC: 0.5 is best. "
         "Definitions: docs/evaluation.md.</p>",
+        _curve_section(result.curve),
         "<h2>Per class</h2>",
         _html_table(result.per_class, first="class"),
         shown,

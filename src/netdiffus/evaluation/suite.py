@@ -31,6 +31,7 @@ import numpy as np
 from netdiffus.config import MAX_SEED, check_seed
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.evaluation import fidelity, privacy, utility
+from netdiffus.evaluation.curve import AccuracyCurve, accuracy_curve, curve_sizes
 from netdiffus.evaluation.names import DEFAULT_METRICS, LOWER_IS_BETTER, METRIC_GROUPS, MetricGroup, MetricPreset
 from netdiffus.features.series import FEATURES
 from netdiffus.io.dataset import TraceDataset, default_channel_names, require_dataset
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 Labelled = tuple[np.ndarray, np.ndarray]
 #: Trees of the random forests with ``fast=True``.
 FAST_N_ESTIMATORS = 100
+#: Draws of the real training traces at each point of the accuracy curve.
+CURVE_REPEATS = 3
+#: Metric groups that need a real test set.
+TEST_GROUPS = ("rf", "privacy", "curve", "cnn")
 
 
 @dataclass
@@ -60,19 +65,26 @@ class EvaluationResult:
         "n_synthetic": ...}}`` for each class of the real training set.
     info : dict
         Settings, sizes and the wall time of the evaluation.
+    curve : AccuracyCurve or None
+        Accuracy against the number of real training traces (metric group ``curve``, with a real
+        test set; :mod:`netdiffus.evaluation.curve`).
     """
 
     overall: dict[str, float] = field(default_factory=dict)
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    curve: AccuracyCurve | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN and infinities become None)."""
-        return {
+        out = {
             "overall": {k: _json_float(v) for k, v in self.overall.items()},
             "per_class": {c: {k: _json_float(v) for k, v in m.items()} for c, m in self.per_class.items()},
             "info": self.info,
         }
+        if self.curve is not None:
+            out["accuracy_curve"] = self.curve.to_dict()
+        return out
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The result as a JSON string (see :meth:`to_dict`)."""
@@ -87,6 +99,7 @@ class EvaluationResult:
             overall={k: f(v) for k, v in data.get("overall", {}).items()},
             per_class={c: {k: f(v) for k, v in m.items()} for c, m in data.get("per_class", {}).items()},
             info=dict(data.get("info", {})),
+            curve=AccuracyCurve.from_dict(data["accuracy_curve"]) if data.get("accuracy_curve") else None,
         )
 
 
@@ -199,9 +212,11 @@ def evaluate(
         ``MIA_AUC`` (skipped without it).
     seed : int
         Seeds every random forest, subsample and CNN; an integer in [0, 2**32 - 1].
-    metrics : "default", "all" or list of {"fidelity", "discriminative", "rf", "privacy", "cnn"}
+    metrics : "default", "all" or list of {"fidelity", "discriminative", "rf", "privacy", "curve", "cnn"}
         ``"default"`` is everything but the GASF CNN (``"cnn"``: CNN TRTR / TSTR / TRSTR and the
         Frechet distance ``FD`` between real-test and synthetic embeddings of the real-trained CNN).
+        ``"curve"``: random-forest accuracy against the number of real training traces per class,
+        alone, with the synthetic traces added and synthetic only (``result.curve``, 3 draws).
     fast : bool
         Fewer trees (100 instead of 300) and CNN epochs, for interactive use (seconds).
     n_estimators : int, optional
@@ -250,7 +265,7 @@ def evaluate(
     if seed + forest_repeats - 1 > MAX_SEED:  # forest k is seeded with seed + k
         raise ConfigError(f"seed + forest_repeats - 1 must be <= 2**32 - 1 (got seed={seed}, "
                           f"forest_repeats={forest_repeats})")
-    if real_test is None and all(g in ("rf", "privacy", "cnn") for g in groups):
+    if real_test is None and all(g in TEST_GROUPS for g in groups):
         raise ConfigError(f"metrics {', '.join(groups)} need a real test set (real_test, --real-test)")
     _check_datasets(real_train, synthetic, real_test)
     forest_seeds = [seed + k for k in range(forest_repeats)]
@@ -258,6 +273,8 @@ def evaluate(
     result.info = _info(real_train, synthetic, real_test, groups=groups, seed=seed, n_trees=n_trees,
                         forest_repeats=forest_repeats)
     n_forests = 5 * ("discriminative" in groups) + 3 * ("rf" in groups and real_test is not None)
+    if "curve" in groups and real_test is not None:
+        n_forests += CURVE_REPEATS * (2 * len(curve_sizes(list(real_train.class_counts().values()))) + 1)
     trees = n_trees * forest_repeats * n_forests
     with _TreeProgress(trees, bar=progress_bar) as grown, utility.reporting_trees(grown.update):
         _score_groups(result, real_train, synthetic, real_test, groups=groups, n_trees=n_trees, seed=seed,
@@ -294,10 +311,14 @@ def _score_groups(result: EvaluationResult, real_train: TraceDataset, synthetic:
         if "privacy" in groups:
             result.overall["DCR_ratio"] = privacy.dcr_ratio(xr, xs, test[0])
             result.overall["MIA_AUC"] = privacy.mia_auc(xr, test[0], xs)
+        if "curve" in groups:
+            log.info("accuracy against real training traces (%d trees, %d draws)", n_trees, CURVE_REPEATS)
+            result.curve = accuracy_curve(train, syn, test, repeats=CURVE_REPEATS, seed=seed, n_estimators=n_trees,
+                                          n_jobs=n_jobs)  # fmt: skip
         if "cnn" in groups:
             _cnn_scores(result, train, syn, test, seed=seed, fast=fast, epochs=cnn_epochs)
-    elif any(g in groups for g in ("rf", "privacy", "cnn")):
-        log.info("no real test set: TRTR / TSTR / TRSTR, DCR ratio and MIA AUC skipped")
+    elif any(g in groups for g in TEST_GROUPS):
+        log.info("no real test set: TRTR / TSTR / TRSTR, DCR ratio, MIA AUC and the accuracy curve skipped")
 
 
 class _TreeProgress:

@@ -53,7 +53,8 @@ def test_full_default_evaluation_keys_and_json_roundtrip():
         assert math.isfinite(r.overall[key]), key
     assert r.overall["TSTR_acc"] == 1.0
     back = EvaluationResult.from_dict(json.loads(r.to_json()))
-    assert back.overall == r.overall and back.per_class == r.per_class
+    assert back.overall == r.overall and back.per_class == r.per_class and back.curve == r.curve
+    assert r.curve is not None and r.curve.per_class == [5, 10, 12] and r.curve.n_real == [15, 30, 36]
 
 
 def test_evaluate_is_seeded():
@@ -141,7 +142,8 @@ def test_multichannel_series():
     "kwargs, error, message",
     [
         ({"metrics": ["nope"]}, ConfigError,
-         "metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, cnn (got 'nope')"),
+         "metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, curve, cnn "
+         "(got 'nope')"),
         ({"n_estimators": 0}, ConfigError, "n_estimators must be >= 1 (got 0)"),
         ({"forest_repeats": 0}, ConfigError, "forest_repeats must be >= 1 (got 0)"),
         ({"forest_repeats": 2.5}, ConfigError, "forest_repeats must be int (got 2.5)"),
@@ -150,7 +152,7 @@ def test_multichannel_series():
         ({"cnn_epochs": -1, "metrics": ["cnn"]}, ConfigError, "cnn_epochs must be >= 1 (got -1)"),
         ({"cnn_epochs": 1.5}, ConfigError, "cnn_epochs must be int (got 1.5)"),
         ({"metrics": []}, ConfigError,
-         "metrics must name at least one of fidelity, discriminative, rf, privacy, cnn (got [])"),
+         "metrics must name at least one of fidelity, discriminative, rf, privacy, curve, cnn (got [])"),
         ({"seed": -1}, ConfigError, "seed must be an integer from 0 to 2**32 - 1 (got -1)"),
         ({"seed": 1.5}, ConfigError, "seed must be an integer from 0 to 2**32 - 1 (got 1.5)"),
         ({"seed": 2**32}, ConfigError, "seed must be an integer from 0 to 2**32 - 1 (got 4294967296)"),
@@ -204,7 +206,8 @@ def test_write_report_is_self_contained(tmp_path):
                         baselines={"real-holdout": base})  # fmt: skip
     text = path.read_text()
     assert path.name == "report.html"
-    assert text.count("data:image/png;base64,") == 6
+    assert text.count("data:image/png;base64,") == 7  # six plots and the accuracy curve
+    assert "Accuracy against the number of real training traces" in text
     assert "t&lt;1&gt;" in text and "real-holdout" in text and "YouTube/VNormal" in text
     assert "http://" not in text and "https://" not in text and "<script" not in text
     data = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -226,13 +229,29 @@ def test_cli_evaluate(tmp_path, capsys):
     assert (tmp_path / "eval" / "report.html").exists()
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert saved["info"]["forest_repeats"] == 2 and "TRSTR_acc_sd" in saved["overall"]
+    assert "accuracy_curve" not in saved  # not asked for
+
+
+def test_cli_evaluate_reports_accuracy_against_real_traces(tmp_path, capsys):
+    paths = {}
+    for name, ds in (("real", make(6, 0)), ("test", make(4, 1)), ("syn", make(12, 2))):
+        paths[name] = write_dataset(ds, tmp_path / f"{name}.parquet")
+    rc = main(["-q", "evaluate", "--real", str(paths["real"]), "--real-test", str(paths["test"]),
+               "--synthetic", str(paths["syn"]), "-o", str(tmp_path / "eval"), "--fast", "--metrics", "curve"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    head = next(i for i, line in enumerate(out) if line.startswith("accuracy against real training traces"))
+    assert out[head].endswith("synthetic only 1.000):")  # the classes are far apart: every forest is right
+    assert out[head + 1 : head + 3] == ["      5 (15): 1.000 / 1.000", "      6 (18): 1.000 / 1.000"]
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["accuracy_curve"]["n_real"] == [15, 18] and saved["accuracy_curve"]["repeats"] == 3
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["--metrics", "bogus"],
-         "error: metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, cnn "
+         "error: metrics must be 'default', 'all' or a list of fidelity, discriminative, rf, privacy, curve, cnn "
          "(got 'bogus')"),
         (["--metrics", " , "], "error: --metrics must name at least one metric group (got ',')"),
     ],
