@@ -30,7 +30,7 @@ from typing import Any
 from netdiffus.errors import InputError
 
 __all__ = ["check_output_file", "atomic_path", "no_overwrite", "publish", "temp_name", "remove_stale_temps",
-           "check_distinct", "output_set", "write_json", "read_json_object", "first_line"]
+           "check_distinct", "output_set", "write_json", "read_json_object", "first_line", "locked_file"]
 
 log = logging.getLogger(__name__)
 
@@ -293,3 +293,21 @@ def read_json_object(path: str | os.PathLike[str], *, error: type[Exception] = I
     if not isinstance(data, dict):
         raise error(f"{path} must hold a JSON object (got {type(data).__name__})")
     return data
+
+
+def locked_file(path: Path, *, busy: str) -> int:
+    """``path`` opened read-write (created) and locked exclusively, its descriptor returned: the
+    lock holds until the descriptor is closed and the system releases it if the process dies.
+    Another holder raises :class:`InputError` ``busy``; where the system has no file locks, the
+    file is opened without one."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise InputError(busy) from None
+    return fd

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from netdiffus.checkpoint import MODEL_FILE, RUN_FILES
 from netdiffus.errors import CheckpointError, InputError
+from netdiffus.files import locked_file
 from netdiffus.train_state import TRAIN_STATE_FILE, read_train_state_info
 from netdiffus.training import METRICS_FILE
 
@@ -109,7 +110,8 @@ class RunFolderGuard:
         except OSError as exc:
             raise InputError(f"cannot create {run}: {exc.strerror or exc}") from None
         self.before = {name: _mtime(run / name) for name in FIT_FILES}
-        self._lock = _lock(run / LOCK_FILE)
+        self._lock: int | None = locked_file(run / LOCK_FILE, busy=f"run folder {run} is in use by another netdiffus "
+                                                               "fit; wait for it to end or choose another folder")
         if not self.resume and not self.force and _entries(run):  # filled between the check and the lock
             self._unlock()
             raise InputError(f"output folder {run} is not empty (use --force to write into it)")
@@ -172,20 +174,3 @@ def _mtime(path: Path) -> tuple[int, int, int] | None:
 def _entries(run: Path) -> list[str]:
     """What the folder holds, but for a fit's lock file (left by a fit that was killed)."""
     return [p.name for p in run.iterdir() if p.name != LOCK_FILE] if run.is_dir() else []
-
-
-def _lock(path: Path) -> int | None:
-    """An exclusive lock on ``path`` (created), held until its descriptor is closed; released by
-    the system if the process dies. None where the system has no file locks."""
-    try:
-        import fcntl
-    except ImportError:  # not a POSIX system
-        return None
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise InputError(f"run folder {path.parent} is in use by another netdiffus fit; wait for it to end or "
-                         "choose another folder") from None
-    return fd

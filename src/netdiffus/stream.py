@@ -52,7 +52,7 @@ from netdiffus._version import __version__
 from netdiffus.distributed import broadcast_from_main, dist_info, is_main_process
 from netdiffus.errors import ConfigError, InputError, NetDiffusError
 from netdiffus.export.tabular import write_csv_parts
-from netdiffus.files import check_output_file, read_json_object, write_json
+from netdiffus.files import check_output_file, locked_file, read_json_object, write_json
 from netdiffus.io.dataset import TraceDataset, dataset_table, row_group_rows, table_dataset
 from netdiffus.io.outputs import output_files
 from netdiffus.progress import trace_bar
@@ -297,7 +297,8 @@ class _Journal:
         check_stream(path, resume=resume, force=force)
         partial, record_path = partial_paths(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _lock(partial, path)
+        fd = locked_file(partial, busy=f"{path} is being drawn by another netdiffus sample; wait for it to end or "
+                                       "choose another output")
         try:
             ends = _kept_ends(path, request, record_path, partial) if resume else []
             os.ftruncate(fd, ends[-1] if ends else 0)
@@ -400,19 +401,3 @@ def _read_at(fd: int, size: int, at: int) -> bytes:
         parts.append(block)
         size -= len(block)
     return b"".join(parts)
-
-
-def _lock(partial: Path, path: Path) -> int:
-    """The partial file, opened (created) and locked against a second draw into ``path``."""
-    fd = os.open(partial, os.O_CREAT | os.O_RDWR, 0o666)
-    try:
-        import fcntl
-    except ImportError:  # not a POSIX system: no lock
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise InputError(f"{path} is being drawn by another netdiffus sample; wait for it to end or choose "
-                         "another output") from None
-    return fd

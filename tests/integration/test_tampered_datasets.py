@@ -9,11 +9,11 @@ runs every 5th case, ``-m slow`` all of them.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from _tamper import VALUES, leaves
 
 from netdiffus.errors import NetDiffusError
 from netdiffus.evaluation import evaluate
@@ -22,18 +22,6 @@ from netdiffus.io.dataset import META_KEY, read_dataset, write_dataset
 from netdiffus.prepare import prepare
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "pcap" / "golden.pcap"
-VALUES = {"wrong type": "x", "nan": math.nan, "negative": -1, "huge": 10**12}
-
-
-def _leaves(node, path=()):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _leaves(v, (*path, k))
-    elif isinstance(node, list) and node:
-        for i, v in enumerate(node[:3]):
-            yield from _leaves(v, (*path, i))
-    else:
-        yield path
 
 
 def _dataset(folder: Path) -> Path:
@@ -48,7 +36,7 @@ def _cases() -> list[tuple[tuple, str]]:
 
     with tempfile.TemporaryDirectory() as tmp:
         meta = json.loads(pq.read_table(_dataset(Path(tmp))).schema.metadata[META_KEY])
-    return [(path, kind) for path in _leaves(meta) for kind in VALUES]
+    return [(path, kind) for path in leaves(meta) for kind in VALUES]
 
 
 CASES = _cases()

@@ -9,38 +9,26 @@ negative and a huge number, in a copy of a small saved run; the default suite ru
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _tamper import VALUES, leaves
 
 from netdiffus import TrafficSynthesizer
 from netdiffus.errors import NetDiffusError
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "runs" / "v0.1.0" / "gasf"
-VALUES = {"wrong type": "x", "nan": math.nan, "negative": -1, "huge": 10**12}
 SECONDS = 10
-
-
-def _leaves(node, path=()):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _leaves(v, (*path, k))
-    elif isinstance(node, list) and node:
-        for i, v in enumerate(node[:3]):
-            yield from _leaves(v, (*path, i))
-    else:
-        yield path
 
 
 def _cases() -> list[tuple[str, tuple, str]]:
     out = []
     for file in ("config.json", "model.json"):
         data = json.loads((RUN / file).read_text())
-        for path in _leaves(data):
+        for path in leaves(data):
             out.extend((file, path, kind) for kind in VALUES)
     return out
 
