@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import struct
 from pathlib import Path
 
@@ -13,6 +14,12 @@ from netdiffus.io.dataset import DatasetMeta, TraceDataset
 
 # As the command line does (netdiffus.cli.main.set_thread_policy): the tests share the cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# A suite started in the background of a non-interactive shell inherits SIGINT ignored, and so
+# would every command it starts: the interrupt tests need Ctrl-C to mean KeyboardInterrupt (a
+# handler is reset to the default in the commands they start; an ignored signal would stay ignored).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
