@@ -64,3 +64,20 @@ def ones_complement_sum(data: bytes) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total
+
+
+def packet_batch(rows: list[tuple], columns: str):
+    """A ``PacketBatch`` of IPv4 packets from ``rows``, each a tuple of the fields ``columns``
+    names in order (of t_s, src, sport, dst, dport, proto, length, ttl, tcp_flags, window,
+    payload; addresses as readers hold them); a field not named is ttl 64, else 0."""
+    from netdiffus.io.pcap import PacketBatch
+
+    n, names = len(rows), columns.split()
+    cols = dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else {k: () for k in names}
+    col = lambda k, default=0: np.array(cols[k], np.int64) if k in cols else np.full(n, default, np.int64)  # noqa: E731
+    return PacketBatch(ts_ns=np.array([round(t * 1e9) for t in cols["t_s"]], np.int64), length=col("length"),
+                       is_ip=np.ones(n, bool), proto=col("proto"), src_hi=np.zeros(n, np.uint64),
+                       src_lo=np.array(cols["src"], np.uint64), dst_hi=np.zeros(n, np.uint64),
+                       dst_lo=np.array(cols["dst"], np.uint64), sport=col("sport"), dport=col("dport"),
+                       src_mac=np.full(n, -1), dst_mac=np.full(n, -1), ttl=col("ttl", 64),
+                       tcp_flags=col("tcp_flags"), tcp_window=col("window"), payload=col("payload"))

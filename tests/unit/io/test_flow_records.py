@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 
+from conftest import packet_batch
 from netdiffus.errors import ConfigError
 from netdiffus.io.flow_records import COLUMNS, flow_records, write_flow_records_csv
 from netdiffus.io.pcap import PacketBatch
@@ -16,14 +17,7 @@ A, B, C = 0xFFFF0A000001, 0xFFFF0A000002, 0xFFFF0A000003  # 10.0.0.1, .2, .3 as 
 
 def batch(rows: list[tuple]) -> PacketBatch:
     """Packets from rows (t_s, src, sport, dst, dport, proto, length, tcp_flags, window, payload)."""
-    cols = list(zip(*rows, strict=True))
-    i = lambda c: np.array(c, np.int64)  # noqa: E731
-    n = len(rows)
-    return PacketBatch(ts_ns=i([round(t * 1e9) for t in cols[0]]), length=i(cols[6]), is_ip=np.ones(n, bool),
-                       proto=i(cols[5]), src_hi=np.zeros(n, np.uint64), src_lo=np.array(cols[1], np.uint64),
-                       dst_hi=np.zeros(n, np.uint64), dst_lo=np.array(cols[3], np.uint64), sport=i(cols[2]),
-                       dport=i(cols[4]), src_mac=np.full(n, -1), dst_mac=np.full(n, -1), ttl=np.full(n, 64),
-                       tcp_flags=i(cols[7]), tcp_window=i(cols[8]), payload=i(cols[9]))
+    return packet_batch(rows, "t_s src sport dst dport proto length tcp_flags window payload")
 
 
 HANDSHAKE = [  # a TCP exchange from 10.0.0.1:40000 to 10.0.0.2:443, then one DNS query and its answer
