@@ -47,7 +47,7 @@ from torch import nn
 from netdiffus.config import NetDiffusConfig, TrainConfig
 from netdiffus.diffusion.networks import Process
 from netdiffus.errors import ConfigError
-from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.dataset import LENGTHS_KEPT, DatasetMeta, TraceDataset
 from netdiffus.postprocess import Postprocessor, ZeroSnap
 from netdiffus.representation import Representation
 
@@ -250,11 +250,14 @@ def fit_released(cfg: NetDiffusConfig, dataset: TraceDataset, counts: dict[str, 
     counts 1 (``sample`` draws the classes evenly).
     """
     rep = Representation.from_config(cfg.imaging).fit(dataset.series, dataset.labels)
+    kept = {LENGTHS_KEPT: True} if dataset.lengths is not None else {}  # a property of the format, not of a trace
     if not dp_enabled(cfg.train):
         meta = DatasetMeta.from_json(dataset.meta.to_json())
+        meta.extra.update(kept)
         return rep, Postprocessor.fit(dataset.series, dataset.labels), meta, counts
     m = dataset.meta
-    meta = DatasetMeta(feature=m.feature, unit=m.unit, bin_width_s=m.bin_width_s, channels=list(m.channels))
+    meta = DatasetMeta(feature=m.feature, unit=m.unit, bin_width_s=m.bin_width_s, channels=list(m.channels),
+                       extra=kept)
     post = Postprocessor(zero_snap=ZeroSnap(np.zeros(dataset.n_channels)))
     return rep, post, meta, dict.fromkeys(counts, 1)
 

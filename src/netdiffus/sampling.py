@@ -35,7 +35,7 @@ from netdiffus.config import NetDiffusConfig, PostprocessConfig, SampleConfig, c
 from netdiffus.diffusion.networks import Process, sampling_loop
 from netdiffus.distributed import gather_shares, process_share
 from netdiffus.errors import ConfigError
-from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.dataset import LENGTHS_KEPT, DatasetMeta, TraceDataset, trailing_lengths
 from netdiffus.postprocess import check_generated
 from netdiffus.progress import trace_bar
 from netdiffus.representation import Representation
@@ -144,7 +144,8 @@ def synthetic_dataset(series: np.ndarray, plan: SamplePlan, *, start: int, meta:
     """Traces ``start`` to ``start + len(series) - 1`` of ``plan`` (post-processed ``series``
     ``[M, C, T]``) as a dataset: ids ``syn-SEED-K``, source ``netdiffus``, and in ``meta.extra``
     what made them (generator, seed, sampler, steps, guidance, the post-processing ``applied``, the
-    run's privacy guarantee ``privacy``, None without one)."""
+    run's privacy guarantee ``privacy``, None without one). Where the training traces kept their
+    lengths, each generated trace's length is the position after its last non-zero value."""
     sc, m = plan.sample, len(series)
     out = DatasetMeta.from_json(meta.to_json())
     out.extra = {**out.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": plan.seed,
@@ -153,7 +154,8 @@ def synthetic_dataset(series: np.ndarray, plan: SamplePlan, *, start: int, meta:
                                             "privacy": privacy and privacy.to_json()}}
     return TraceDataset(series=series.astype(np.float32), labels=plan.labels[start:start + m],
                         ids=[f"syn-{plan.seed}-{k:06d}" for k in range(start, start + m)],
-                        sources=["netdiffus"] * m, meta=out)
+                        sources=["netdiffus"] * m, meta=out,
+                        lengths=trailing_lengths(series) if out.extra.get(LENGTHS_KEPT) is True else None)
 
 
 def weights_digest(model: nn.Module) -> str:

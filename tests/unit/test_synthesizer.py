@@ -6,6 +6,7 @@ import torch
 
 from conftest import toy_dataset
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError, InputError
+from netdiffus.io.dataset import read_dataset, write_dataset
 from netdiffus.synthesizer import TrafficSynthesizer
 
 
@@ -80,6 +81,23 @@ def test_reload_samples_the_same_traces(tiny_overrides, tmp_path):
     )
     np.testing.assert_array_equal(before.series, after.series)
     assert before.labels == after.labels
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_set_generated_from_traces_with_lengths_carries_lengths(tiny_overrides, tmp_path, kept):
+    ds = toy_dataset()
+    ds.series[:, :, 5:] = 0  # every session ends after 5 bins
+    if kept:
+        ds.lengths = np.full(len(ds), 5)
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(ds)
+    syn = TrafficSynthesizer.load(synth.save(tmp_path / "run"), progress=False).sample(6, seed=3)
+    if not kept:
+        assert syn.lengths is None
+        return
+    active = syn.series != 0
+    for trace, length in zip(active, syn.lengths, strict=True):  # data up to its length, nothing after
+        assert not trace[:, length:].any() and (length == 0 or trace[:, length - 1].any())
+    assert read_dataset(write_dataset(syn, tmp_path / "syn.parquet")).lengths.tolist() == syn.lengths.tolist()
 
 
 def test_same_seed_same_traces_any_batch_size(tiny_overrides):

@@ -39,6 +39,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from netdiffus.io.dataset import trailing_lengths as trace_lengths
+
 __all__ = ["impossible_share", "trace_lengths", "length_w1", "mode_coverage"]
 
 
@@ -60,13 +62,6 @@ def impossible_share(real: np.ndarray, synthetic: np.ndarray) -> float:
             wrong |= s_nz < 0
         bad += int(wrong.sum())
     return bad / total if total else 0.0
-
-
-def trace_lengths(series: np.ndarray) -> np.ndarray:
-    """Per trace ``[N]``: the position after its last non-zero value (any channel); 0 if empty."""
-    active = (np.asarray(series) != 0).any(axis=1)  # [N, T]
-    last = active.shape[1] - np.argmax(active[:, ::-1], axis=1)
-    return np.where(active.any(axis=1), last, 0)
 
 
 def length_w1(real: np.ndarray, real_labels: Sequence[str], synthetic: np.ndarray,

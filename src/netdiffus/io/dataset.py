@@ -56,7 +56,9 @@ __all__ = [
     "row_group_rows",
     "TRACE_COLUMNS",
     "LENGTH_COLUMN",
+    "LENGTHS_KEPT",
     "MIN_TRACES_PER_CLASS",
+    "trailing_lengths",
 ]
 
 FORMAT_VERSION = 1
@@ -67,6 +69,9 @@ META_KEY = b"netdiffus"
 TRACE_COLUMNS: tuple[str, ...] = ("id", "label", "source")
 #: The optional per-trace column of the Parquet file: positions that hold data (the rest is padding).
 LENGTH_COLUMN = "length"
+#: The ``meta.extra`` key a fitted run sets to true when its training traces kept their lengths:
+#: the sets it generates then carry :func:`trailing_lengths`.
+LENGTHS_KEPT = "lengths_kept"
 #: Values per Parquet row group written (bounds the writer's memory).
 ROW_GROUP_VALUES = 1 << 20
 #: Training traces a class needs: ``fit`` refuses fewer; ``prepare`` and ``split`` warn earlier.
@@ -150,7 +155,8 @@ class TraceDataset:
     meta : DatasetMeta
     lengths : ndarray of int, shape [N], optional
         Per trace, how many of its T positions hold data (the rest is zero padding); None where
-        unknown (a synthetic set, a dataset written before lengths were kept).
+        unknown (a dataset written before lengths were kept, a set generated from one without
+        them). A generated trace's length is the position after its last non-zero value.
     """
 
     series: np.ndarray
@@ -252,6 +258,18 @@ def _strings(values: Sequence[Any]) -> list[str]:
     if isinstance(values, list) and all(type(v) is str for v in values):
         return values
     return [str(v) for v in values]
+
+
+def trailing_lengths(series: np.ndarray) -> np.ndarray:
+    """Per trace of ``series`` ``[N, C, T]``: the position after its last non-zero value (any
+    channel), 0 for an all-zero trace ``[N]``. A generated trace's length: what follows is padding.
+
+    >>> trailing_lengths(np.array([[[5.0, 0.0, 3.0, 0.0]], [[0.0, 0.0, 0.0, 0.0]]])).tolist()
+    [3, 0]
+    """
+    active = (np.asarray(series) != 0).any(axis=1)  # [N, T]
+    last = active.shape[1] - np.argmax(active[:, ::-1], axis=1)
+    return np.where(active.any(axis=1), last, 0)
 
 
 def _trace_lengths(lengths: Sequence[int] | np.ndarray, *, n: int, t: int) -> np.ndarray:
