@@ -33,6 +33,7 @@ from netdiffus.evaluation.packets import impossible_share, length_w1, mode_cover
 from netdiffus.evaluation.utility import augmentation_curve, rf_predict
 from netdiffus.files import atomic_path
 from netdiffus.io.dataset import TraceDataset
+from netdiffus.selection import RecognisedDraw
 
 log = logging.getLogger("benchmarks.packets_b2")
 
@@ -79,8 +80,25 @@ def score(train: TraceDataset, test: TraceDataset, syn: TraceDataset, *, seed: i
     return out
 
 
+def _fitted(b: Benchmark, *, preset: str, overrides: list[str], seed: int, threads: int,
+            run: Path | None) -> tuple[TrafficSynthesizer, float]:
+    """The preset fitted on ``b.train`` with ``seed`` (loaded from ``run`` when it holds this fit)."""
+    if run is not None and (run / "model.json").exists():
+        synth = TrafficSynthesizer.load(run, progress=False)
+        return synth, synth.fit_seconds_
+    synth = TrafficSynthesizer.from_preset(preset, overrides=[*overrides, f"train.seed={seed}",
+                                                              f"train.num_threads={threads}"], progress=False)
+    t0 = time.perf_counter()
+    synth.fit(b.train)
+    fit_s = time.perf_counter() - t0
+    if run is not None:
+        synth.save(run)
+    return synth, fit_s
+
+
 def run_view(view: str, *, preset: str, overrides: list[str], seeds: list[int], forest_repeats: int,
-             threads: int, guidance: list[tuple[float, float]]) -> dict:
+             threads: int, guidance: list[tuple[float, float]], filters: tuple[int, ...] = (),
+             runs: Path | None = None) -> dict:
     b = _load(view)
     counts = b.train.class_counts()
     labels = {c: 2 * k for c, k in counts.items()}
@@ -88,17 +106,20 @@ def run_view(view: str, *, preset: str, overrides: list[str], seeds: list[int], 
     rows["real held-out"].append(score(b.train, b.test, b.test, seed=0, forest_repeats=forest_repeats,
                                        threads=threads))
     for seed in seeds:
-        synth = TrafficSynthesizer.from_preset(preset, overrides=[*overrides, f"train.seed={seed}",
-                                                                  f"train.num_threads={threads}"], progress=False)
-        t0 = time.perf_counter()
-        synth.fit(b.train)
-        fit_s = time.perf_counter() - t0
-        for w, temp in guidance:
+        run = None if runs is None else runs / f"{view}-{preset}-{seed}"
+        synth, fit_s = _fitted(b, preset=preset, overrides=overrides, seed=seed, threads=threads, run=run)
+        for (w, temp), oversample in ((g, f) for g in guidance for f in (1, *filters)):
             t0 = time.perf_counter()
-            syn = synth.sample(sum(labels.values()), labels=labels, seed=seed, guidance_scale=w, temperature=temp)
+            plan = synth.plan(sum(labels.values()), labels=labels, seed=seed, guidance_scale=w, temperature=temp)
+            draw = synth.sample_range if oversample == 1 else RecognisedDraw(
+                synth.sample_range, b.train, shape=b.train.series.shape[1:], oversample=oversample, seed=seed,
+                n_jobs=threads)
+            syn = draw(plan, 0, plan.n)
+            sample_s = time.perf_counter() - t0
             r = score(b.train, b.test, syn, seed=seed, forest_repeats=forest_repeats, threads=threads)
-            r["fit_s"], r["sample_s"] = fit_s, time.perf_counter() - t0
+            r["fit_s"], r["sample_s"] = fit_s, sample_s
             name = f"netdiffus {preset}" + (f", guidance {w:g}, temperature {temp:g}" if len(guidance) > 1 else "")
+            name += f", filtered ({oversample} candidates per trace)" if oversample > 1 else ""
             rows.setdefault(name, []).append(r)
             log.info("%s seed %d %s: %s", view, seed, name, {k: round(v, 3) for k, v in r.items() if k in KEYS})
     return {"view": view, "description": b.description, "n_train": len(b.train), "n_test": len(b.test),
@@ -147,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--guidance", default="1",
                    help="guidance scales (or scale:temperature pairs) to sample each fit with, comma-separated")
+    p.add_argument("--filter", default="",
+                   help="also draw filtered sets: candidates per trace, comma-separated (netdiffus.selection)")
+    p.add_argument("--runs", type=Path, help="keep the fitted runs here (and reuse those already there)")
     p.add_argument("--forest-repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True)
@@ -156,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     results = [run_view(v, preset=args.preset, overrides=args.overrides, seeds=[int(s) for s in args.seeds.split(",")],
                         forest_repeats=args.forest_repeats, threads=args.threads,
-                        guidance=[_pair(g) for g in args.guidance.split(",")]) for v in args.views.split(",")]
+                        guidance=[_pair(g) for g in args.guidance.split(",")],
+                        filters=tuple(int(f) for f in args.filter.split(",") if f), runs=args.runs)
+               for v in args.views.split(",")]
     wall = time.perf_counter() - t0
     with atomic_path(args.out) as tmp:
         tmp.write_text(markdown(results, args, wall))

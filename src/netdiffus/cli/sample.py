@@ -11,7 +11,8 @@ EXAMPLE = """example:
   netdiffus sample runs/demo -n 200 -o synthetic.parquet
   netdiffus sample runs/demo -n 50 --label YouTube/V360 --steps 20 --csv yt360.csv -o yt360.parquet
   netdiffus sample runs/b1-fast -n 1000000 -o big.parquet            # written chunk by chunk
-  netdiffus sample runs/b1-fast -n 1000000 -o big.parquet --resume   # after an interrupt: goes on"""
+  netdiffus sample runs/b1-fast -n 1000000 -o big.parquet --resume   # after an interrupt: goes on
+  netdiffus sample runs/iot -n 800 --filter-by train.parquet -o iot.parquet  # keep what a classifier recognises"""
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -40,6 +41,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true",
                    help="the generator's output as inverted, without the volume calibration and the zero "
                    "and value snaps (docs/model.md)")
+    p.add_argument("--filter-by", type=Path, metavar="DATASET",
+                   help="draw --oversample candidates per trace and keep, per class, those that a random forest "
+                        "fitted on these real labelled traces (e.g. the training set) recognises as their class "
+                        "(not for a private run: the forest reads real traces)")
+    p.add_argument("--oversample", type=int, default=2, metavar="K",
+                   help="candidates drawn per trace kept with --filter-by (default: 2)")
     p.add_argument("--csv", type=Path, help="also write a wide CSV here")
     p.add_argument("--chunk-size", type=int, metavar="TRACES",
                    help="traces drawn and kept per chunk (one Parquet row group each), rounded up to whole "
@@ -64,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
     from netdiffus.distributed import distributed_run, is_main_process, resolve_device
     from netdiffus.errors import ConfigError
     from netdiffus.files import check_distinct
-    from netdiffus.stream import StreamOptions, check_stream
+    from netdiffus.io.dataset import read_dataset
+    from netdiffus.sampling import weights_digest
+    from netdiffus.selection import recognised_draw
+    from netdiffus.stream import StreamOptions, check_stream, write_stream
     from netdiffus.synthesizer import TrafficSynthesizer
 
     if args.n < 1:
@@ -73,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if args.n < len(classes):
         raise ConfigError(f"-n {args.n} is fewer than the {len(classes)} classes given with --label; "
                           "every class given gets at least one trace")
+    if args.oversample < 2:
+        raise ConfigError(f"--oversample must be >= 2 (got {args.oversample})")
     if args.chunk_size is not None and args.chunk_size < 1:
         raise ConfigError(f"--chunk-size must be >= 1 (got {args.chunk_size})")
     # fail now, not after sampling (nor with the dataset written)
@@ -93,11 +105,19 @@ def run(args: argparse.Namespace) -> int:
         plan = synth.plan(args.n, labels=labels, seed=args.seed, sampler=args.sampler, steps=args.steps,
                           guidance_scale=args.guidance, batch_size=args.batch_size, temperature=args.temperature,
                           raw=args.raw)
+        recognised = None if args.filter_by is None else recognised_draw(synth, read_dataset(args.filter_by),
+                                                                          oversample=args.oversample, seed=args.seed)
         # the outputs appear together, complete, or not at all, and replace nothing without --force
         with outputs_guard(args):
-            synth.sample_to_parquet(args.output, plan, options)
+            if recognised is None:
+                synth.sample_to_parquet(args.output, plan, options)
+            else:
+                write_stream(args.output, plan, recognised, model_digest=weights_digest(synth.model_) + "+filter:"
+                             + recognised.digest(), options=options, progress=synth.progress)
         if is_main_process():
             counts = Counter(plan.labels)
             summary = ", ".join(f"{c}: {counts[c]}" for c in classes or sorted(counts))
             print(printable(f"wrote {plan.n} traces ({summary}) -> {args.output}"))
+            if recognised is not None and recognised.drawn:
+                print(printable(recognised.summary()))
     return 0

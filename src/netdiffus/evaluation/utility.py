@@ -35,6 +35,7 @@ from netdiffus.evaluation.features import rf_features
 
 __all__ = [
     "rf_scores",
+    "fit_forest",
     "discriminative_score",
     "novelty_auroc",
     "train_test_scores",
@@ -87,6 +88,13 @@ def _fit(x: np.ndarray, y: np.ndarray, *, n_estimators: int, seed: int, n_jobs: 
         report(k - grown)
         grown = k
     return clf
+
+
+def fit_forest(x_train: np.ndarray, y_train: np.ndarray, *, seed: int, n_estimators: int = DEFAULT_N_ESTIMATORS,
+               n_jobs: int | None = -1) -> RandomForestClassifier:
+    """The random forest of the protocol fitted on traces ``x_train`` ``[N, C, T]`` (its features:
+    :func:`rf_features`) and labels ``y_train`` ``[N]``."""
+    return _fit(rf_features(x_train), np.asarray(y_train), n_estimators=n_estimators, seed=seed, n_jobs=n_jobs)
 
 
 def rf_predict(
