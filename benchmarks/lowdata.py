@@ -57,7 +57,7 @@ DATASETS: dict[str, Callable[[], Benchmark]] = {
     "B1": load_b1, "B2-packets": lambda: load_b2("iot-packets"), "B2-bins": lambda: load_b2("iot-bins"),
     "B3": load_b3,
 }  # fmt: skip
-GENERATORS = ("netdiffus", "augment", "copy+noise", "bin-shuffle", "videotrain-gan", "1d-diffusion")
+GENERATORS = ("netdiffus", "netdiffus-filter", "augment", "copy+noise", "bin-shuffle", "videotrain-gan", "1d-diffusion")
 ALL = "all"
 
 
@@ -85,6 +85,7 @@ def make_generator(name: str, *, preset: str, overrides: list[str]) -> G.Generat
     """A ``generate(train, n_per_class, seed)`` by name."""
     table: dict[str, G.Generator] = {
         "netdiffus": G.diffusion(representation="gasf", preset=preset, overrides=overrides),
+        "netdiffus-filter": G.diffusion(representation="gasf", preset=preset, overrides=overrides, oversample=2),
         "1d-diffusion": G.diffusion(representation="series", preset=preset, overrides=overrides),
         "augment": augment, "copy+noise": G.copy_noise, "bin-shuffle": G.bin_shuffle,
         "videotrain-gan": G.videotrain_gan,
