@@ -67,9 +67,11 @@ def export_batch(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags
         ts_ns=ts_us[order].astype(np.int64) * 1000, length=size[order].astype(np.int64), is_ip=np.ones(n, bool),
         proto=proto.astype(np.int64), src_hi=src_hi[f], src_lo=src_lo[f], dst_hi=dst_hi[f], dst_lo=dst_lo[f],
         sport=tables["sport"][f].astype(np.int64), dport=tables["dport"][f].astype(np.int64),
-        src_mac=mac(tables["src_mac"])[f], dst_mac=mac(tables["dst_mac"])[f], ttl=tables["ttl"][f] if "ttl" in tables else np.full(n, TTL, np.int64),
+        src_mac=mac(tables["src_mac"])[f], dst_mac=mac(tables["dst_mac"])[f],
+        ttl=tables["ttl"][f] if "ttl" in tables else np.full(n, TTL, np.int64),
         tcp_flags=np.where(is_tcp, flags[order], -1).astype(np.int64),
-        tcp_window=np.where(is_tcp, tables["window"][f] if "window" in tables else TCP_WINDOW, -1).astype(np.int64),
+        tcp_window=np.where(is_tcp, tables["window"][f] if "window" in tables else TCP_WINDOW,
+                            -1).astype(np.int64),
         payload=np.maximum(size[order] - ip_header - l4_header, 0).astype(np.int64),
     )
 
