@@ -23,8 +23,8 @@ Saved as JSON (:meth:`HeaderModel.to_json`), no pickles.
 Examples
 --------
 >>> from netdiffus.io.headers import FlowHeader, TraceHeader
->>> web = TraceHeader(4, (FlowHeader("tcp", 443, 49152, 10, 64, 58, 65535, 29200, 0),))
->>> dns = TraceHeader(4, (FlowHeader("udp", 53, 49152, 2, 64, 64, -1, -1, 1),))
+>>> web = TraceHeader(4, (FlowHeader("tcp", 443, 49152, 10, 64, 58, 65535, 29200, 0, 30),))
+>>> dns = TraceHeader(4, (FlowHeader("udp", 53, 49152, 2, 64, 64, -1, -1, 1, -1),))
 >>> model = HeaderModel(min_traces=1).fit(headers=[web, dns, web], labels=["a", "b", "a"],
 ...                                       volumes=[100.0, 5.0, 90.0])
 >>> model.sample(labels=["a", "b"], volumes=[95.0, 5.0], seed=0) == [web, dns]
@@ -101,8 +101,10 @@ class HeaderModel:
             raise ConfigError(f"backoff must be in [0, 1] (got {self.backoff!r})")
 
     # -- fit ---------------------------------------------------------------------------------------
-    def fit(self, *, headers: Sequence[TraceHeader], labels: Sequence[str], volumes: Sequence[float]) -> HeaderModel:
-        """Fit on training traces: their headers, labels and series volumes (each [N]).
+    def fit(self, *, headers: Sequence[TraceHeader | None], labels: Sequence[str],
+            volumes: Sequence[float]) -> HeaderModel:
+        """Fit on training traces: their headers, labels and series volumes (each [N]); a trace
+        without a header (None: no IP packet) is left out.
 
         Raises
         ------
@@ -110,14 +112,15 @@ class HeaderModel:
             The three lists differ in length, or are empty.
         """
         self._check()
-        if not (len(headers) == len(labels) == len(volumes)) or not len(headers):
-            raise DatasetError(f"headers, labels and volumes must be non-empty lists of one length "
+        if not (len(headers) == len(labels) == len(volumes)) or not any(h is not None for h in headers):
+            raise DatasetError(f"headers, labels and volumes must be lists of one length with a header "
                                f"(got {len(headers)}, {len(labels)}, {len(volumes)})")
-        general = self._generalise(headers)
+        kept = [i for i, h in enumerate(headers) if h is not None]
+        general = dict(zip(kept, self._generalise([headers[i] for i in kept]), strict=True))  # type: ignore[misc]
         vol = np.asarray(volumes, np.float64)
         self.classes_ = {}
-        for lab in sorted(set(labels)):
-            rows = [i for i, x in enumerate(labels) if x == lab]
+        for lab in sorted({labels[i] for i in kept}):
+            rows = [i for i in kept if labels[i] == lab]
             q = np.linspace(0, 1, self.n_buckets + 1)[1:-1]
             edges = np.quantile(vol[rows], q).tolist() if len(q) else []
             counts = Counter((int(np.searchsorted(edges, vol[i], side="right")), general[i]) for i in rows)

@@ -720,6 +720,9 @@ def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: Tra
         if len(m):
             sub = Schedule(time_us=s.time_us[m], size=s.size[m], direction=s.direction[m], written=s.written)
             flags[m], seq[m], ack[m], ip_id[m] = _header_fields(sub, proto=c.proto, hmin=hmin, rng=rng)
+            if c.proto == TCP and header.flows[k].psh_percent >= 0:  # PSH on the learned share of data packets
+                data = m[(flags[m] & _TCP_PSH) != 0]
+                flags[data[rng.random(len(data)) >= header.flows[k].psh_percent / 100]] &= ~_TCP_PSH
     return _Columns(t0_us + s.time_us, s.size, (first + conv) * 2 + s.direction, flags, seq, ack, ip_id)
 
 

@@ -5,9 +5,9 @@ A trace (a flow, or a device's session holding many flows) is summarised per flo
 (the *server port*), the initiator's port as a class (a well-known port as it is, else the lower
 bound of its IANA range: ``1024`` registered, ``49152`` dynamic), the packets of the flow (its
 share of the trace), the TTL / hop limit each side sends most often, the TCP window of each
-side's first packet, and a *server id*: a small integer naming the responder's address within
-the captures read together (:class:`ServerIds`), so traces that share a server share an id. No
-address is kept.
+side's first packet, the share of its TCP data packets that carry PSH, and a *server id*: a small
+integer naming the responder's address within the captures read together (:class:`ServerIds`),
+so traces that share a server share an id. No address is kept.
 
 :class:`TraceHeader` is the contract between ``prepare``-time reading and ``export``; its JSON
 (:meth:`TraceHeader.to_json`) carries ``version`` (:data:`HEADER_VERSION`).
@@ -24,8 +24,8 @@ Examples
 >>> pkts = [udp([10, 0, 0, 1], [10, 0, 0, 2], 50000, 53, 64), udp([10, 0, 0, 2], [10, 0, 0, 1], 53, 50000, 255)]
 >>> recs = b"".join(struct.pack("<IIII", 1, i, len(p), len(p)) + p for i, p in enumerate(pkts))
 >>> h = trace_header(concat_batches(iter_packet_batches(io.BytesIO(hdr + recs))), servers=ServerIds())
->>> h.ip_version, [(f.transport, f.server_port, f.client_port, f.packets, f.ttl_fwd, f.ttl_bwd) for f in h.flows]
-(4, [('udp', 53, 49152, 2, 64, 255)])
+>>> h.ip_version, [(f.transport, f.server_port, f.client_port, f.packets, f.ttl_fwd, f.ttl_bwd, f.psh_percent) for f in h.flows]
+(4, [('udp', 53, 49152, 2, 64, 255, -1)])
 >>> TraceHeader.from_json(h.to_json()) == h
 True
 """
@@ -84,6 +84,9 @@ class FlowHeader:
         TCP window (unscaled) of the initiator's, the responder's first TCP packet.
     server_id : int
         The responder's address as a small integer (:class:`ServerIds`); -1: not shared.
+    psh_percent : int
+        Share of the flow's TCP packets carrying payload that have PSH set, in percent rounded to
+        a multiple of 10; -1 without such packets.
     """
 
     transport: HeaderTransport
@@ -95,16 +98,17 @@ class FlowHeader:
     window_fwd: int = -1
     window_bwd: int = -1
     server_id: int = -1
+    psh_percent: int = -1
 
     def to_json(self) -> list[Any]:
         return [self.transport, self.server_port, self.client_port, self.packets, self.ttl_fwd, self.ttl_bwd,
-                self.window_fwd, self.window_bwd, self.server_id]
+                self.window_fwd, self.window_bwd, self.server_id, self.psh_percent]
 
     @classmethod
     def from_json(cls, obj: Any) -> FlowHeader:
-        if not isinstance(obj, list) or len(obj) != 9 or obj[0] not in ("tcp", "udp", "other") \
+        if not isinstance(obj, list) or len(obj) != 10 or obj[0] not in ("tcp", "udp", "other") \
                 or not all(isinstance(v, int) and not isinstance(v, bool) for v in obj[1:]):
-            raise DatasetError(f"a flow header must be [transport, 8 integers] (got {obj!r:.80})")
+            raise DatasetError(f"a flow header must be [transport, 9 integers] (got {obj!r:.80})")
         return cls(*obj)
 
 
@@ -186,14 +190,18 @@ def trace_header(packets: PacketBatch, *, servers: ServerIds, max_flows: int = M
     have = of >= 0
     fwd[have] = (packets.src_hi[have] == packets.src_hi[first[of[have]]]) & \
         (packets.src_lo[have] == packets.src_lo[first[of[have]]])
+    data = (packets.tcp_flags >= 0) & (packets.payload > 0)
+    psh = data & ((packets.tcp_flags & 0x08) != 0)
     out = []
     for k, r in enumerate(flows.records):
         mine = of == k
+        n_data = int(np.count_nonzero(mine & data))
         out.append(FlowHeader(
             transport=_TRANSPORT_OF.get(r.proto, "other"),  # type: ignore[arg-type]
             server_port=r.dport, client_port=client_port_class(r.sport), packets=r.packets,
             ttl_fwd=_mode(packets.ttl[mine & fwd]), ttl_bwd=_mode(packets.ttl[mine & ~fwd]),
-            window_fwd=r.fwd_window, window_bwd=r.bwd_window, server_id=servers(r.dst)))
+            window_fwd=r.fwd_window, window_bwd=r.bwd_window, server_id=servers(r.dst),
+            psh_percent=-1 if not n_data else 10 * int(round(10 * np.count_nonzero(mine & psh) / n_data))))
     order = sorted(range(len(out)), key=lambda i: -out[i].packets)  # stable: ties by first packet
     kept = [out[i] for i in order[:max_flows]]
     rest = sum(out[i].packets for i in order[max_flows:])
