@@ -98,13 +98,17 @@ def _or(value: int, default: int) -> int:
     return default if value < 0 else value
 
 
-def split_packets(direction: np.ndarray, *, packets: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+def split_packets(direction: np.ndarray, *, packets: Sequence[int], rng: np.random.Generator,
+                  one_way: Sequence[bool] | None = None) -> np.ndarray:
     """Share a trace's packets among its conversations, by the packets of each header flow.
 
-    Conversation k > 0 gets ``round(share_k * P)`` packets (at least one), a run of consecutive
+    Conversation k > 0 gets its flow's packets when the P packets hold those of all conversations
+    k > 0 and one more, else ``round(share_k * P)`` packets (at least one): a run of consecutive
     packets not yet given that starts with a forward packet where one can (so its client opens
-    it), placed at random; conversation 0 (the largest) keeps the rest. With fewer packets than
-    conversations, the last conversations get none.
+    it), placed at random; a one-way conversation (its real flow had no packet back) takes a run
+    of forward packets only, as many as there are. Conversation 0 (the largest) keeps the rest,
+    the trace's first packet among them. With fewer packets than conversations, the last
+    conversations get none.
 
     Parameters
     ----------
@@ -113,6 +117,8 @@ def split_packets(direction: np.ndarray, *, packets: Sequence[int], rng: np.rand
     packets : sequence of int, [K]
         Packets of each header flow (weights), largest first.
     rng : numpy.random.Generator
+    one_way : sequence of bool, [K], or None
+        Conversations whose packets all go forward (None: none).
 
     Returns
     -------
@@ -124,15 +130,18 @@ def split_packets(direction: np.ndarray, *, packets: Sequence[int], rng: np.rand
     w = np.asarray(packets, np.float64)
     if n == 0 or len(w) < 2 or w.sum() <= 0:
         return conv
-    want = np.maximum(np.rint(w / w.sum() * n), 1).astype(np.int64)
+    want = np.rint(w).astype(np.int64)  # the header's own counts when the trace holds them, else shares
+    if want[1:].sum() > n - 1:
+        want = np.maximum(np.rint(w / w.sum() * n), 1).astype(np.int64)
     free = np.ones(n, bool)
     free[0] = False  # conversation 0 keeps the trace's first packet: it opens as the trace does
     left = n - 1
     for k in rng.permutation(np.arange(1, len(w))).tolist():
-        take = int(min(want[k], left))
+        forward_only = one_way is not None and one_way[k]
+        open_ = np.flatnonzero(free & (direction == _FORWARD)) if forward_only else np.flatnonzero(free)
+        take = int(min(want[k], left, len(open_)))
         if take <= 0:
             continue
-        open_ = np.flatnonzero(free)
         last_start = len(open_) - take
         starts = np.flatnonzero(direction[open_[: last_start + 1]] == _FORWARD)
         at = int(rng.choice(starts)) if len(starts) else int(rng.integers(0, last_start + 1))

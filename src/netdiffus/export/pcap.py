@@ -713,7 +713,8 @@ def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: Tra
         flags, seq, ack, ip_id = _header_fields(s, proto=convs[0].proto, hmin=hmin, rng=rng)
         return _Columns(t0_us + s.time_us, s.size, np.full(n, first, np.int64) * 2 + s.direction, flags, seq, ack,
                         ip_id)
-    conv = split_packets(s.direction, packets=[f.packets for f in header.flows], rng=rng)
+    conv = split_packets(s.direction, packets=[f.packets for f in header.flows], rng=rng,
+                         one_way=[f.ttl_bwd < 0 for f in header.flows])
     flags, seq, ack, ip_id = (np.zeros(n, np.int64) for _ in range(4))
     for k, c in enumerate(convs):
         m = np.flatnonzero(conv == k)
