@@ -107,8 +107,8 @@ def split_packets(direction: np.ndarray, *, packets: Sequence[int], rng: np.rand
     packets not yet given that starts with a forward packet where one can (so its client opens
     it), placed at random; a one-way conversation (its real flow had no packet back) takes a run
     of forward packets only, as many as there are. Conversation 0 (the largest) keeps the rest,
-    the trace's first packet among them. With fewer packets than conversations, the last
-    conversations get none.
+    the trace's first packet among them. Conversations k > 0 are served in a random order: with
+    fewer packets than conversations, those served last get none.
 
     Parameters
     ----------

@@ -24,8 +24,9 @@ Examples
 >>> pkts = [udp([10, 0, 0, 1], [10, 0, 0, 2], 50000, 53, 64), udp([10, 0, 0, 2], [10, 0, 0, 1], 53, 50000, 255)]
 >>> recs = b"".join(struct.pack("<IIII", 1, i, len(p), len(p)) + p for i, p in enumerate(pkts))
 >>> h = trace_header(concat_batches(iter_packet_batches(io.BytesIO(hdr + recs))), servers=ServerIds())
->>> h.ip_version, [(f.transport, f.server_port, f.client_port, f.packets, f.ttl_fwd, f.ttl_bwd, f.psh_percent) for f in h.flows]
-(4, [('udp', 53, 49152, 2, 64, 255, -1)])
+>>> [f] = h.flows
+>>> h.ip_version, f.transport, f.server_port, f.client_port, f.packets, f.ttl_fwd, f.ttl_bwd, f.psh_percent
+(4, 'udp', 53, 49152, 2, 64, 255, -1)
 >>> TraceHeader.from_json(h.to_json()) == h
 True
 """
