@@ -438,8 +438,9 @@ def export_pcap(
     headers : sequence of TraceHeader or None, [N]
         Header metadata per trace of ``dataset`` (learned by :class:`~netdiffus.headers.HeaderModel`
         or read from real traces): each trace is written as the conversations of its header
-        (:mod:`netdiffus.export.conversations`). None (or a None item): one conversation with the
-        class's transport, port 443, TTL 64 and window 65535.
+        (:mod:`netdiffus.export.conversations`). None: ``dataset.headers``; where that is None too,
+        or for a None item, one conversation with the class's transport, port 443, TTL 64 and
+        window 65535.
     **overrides
         Fields of :class:`ExportOptions` one by one (``seed=1, mtu=576``), over ``options``.
 
@@ -468,6 +469,8 @@ def export_pcap(
             f"the client range {plan.client_net} gives {plan.capacity()} distinct 5-tuples, fewer than "
             f"{len(picked)} traces; map a larger one with client=CIDR"
         )
+    if headers is None:
+        headers = dataset.headers
     if headers is not None and len(headers) != dataset.n_traces:
         raise ConfigError(f"headers must hold one item per trace ({dataset.n_traces}) (got {len(headers)})")
     ints, n_clipped = integer_series(dataset.series[picked], kind)

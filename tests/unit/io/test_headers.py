@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import packet_batch
-from netdiffus.errors import DatasetError
+from netdiffus.errors import DatasetError, InputError
+from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, write_dataset
 from netdiffus.io.headers import FlowHeader, ServerIds, TraceHeader, client_port_class, trace_header
 
 A, B, C = 0xFFFF0A000001, 0xFFFF0A000002, 0xFFFF0A000003  # 10.0.0.1, .2, .3 as readers hold them
@@ -79,3 +85,21 @@ def test_bad_json(obj: dict, message: str) -> None:
 def test_no_ip_packet() -> None:
     with pytest.raises(DatasetError, match="needs IP packets"):
         header([])
+
+
+def test_dataset_keeps_headers(tmp_path: Path) -> None:
+    h = header(CASES["two flows, largest first, icmp as other"][0])
+    ds = TraceDataset(series=np.ones((3, 1, 4)), labels=["a", "b", "a"], ids=["x", "y", "z"], sources=["s"] * 3,
+                      meta=DatasetMeta(feature="bytes"), headers=[h, None, h])
+    back = read_dataset(write_dataset(ds, tmp_path / "h.parquet"))
+    assert back.headers == [h, None, h] and back.subset([1, 2]).headers == [None, h]
+    plain = read_dataset(write_dataset(TraceDataset(series=np.ones((1, 1, 4)), labels=["a"], ids=["x"],
+                                                    sources=["s"]), tmp_path / "plain.parquet"))
+    assert plain.headers is None  # a dataset without the column: no headers, as before
+    table = pq.read_table(tmp_path / "h.parquet")
+    bad = table.set_column(table.column_names.index("header"), "header", pa.array(["{}", None, "[1]"]))
+    pq.write_table(bad, tmp_path / "bad.parquet")
+    with pytest.raises(InputError, match="column header, trace 0: a trace header must be"):
+        read_dataset(tmp_path / "bad.parquet")
+    with pytest.raises(DatasetError, match=r"headers must hold a TraceHeader or None per trace \(3\) \(got 1"):
+        TraceDataset(series=np.ones((3, 1, 4)), labels=["a"] * 3, ids=["x"] * 3, sources=["s"] * 3, headers=[h])
