@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.datasets import DATA, load_b2
+from benchmarks.datasets import DATA, _stratified, load_b2
 from netdiffus.evaluation.fields import FIELD_KEYS, CaptureFields, field_scores
 from netdiffus.export.pcap import export_pcap
 from netdiffus.headers import HeaderModel
 from netdiffus.io.dataset import TraceDataset
 from netdiffus.io.flow_records import FlowRecord
-from netdiffus.io.headers import ServerIds, TraceHeader, trace_header
+from netdiffus.io.headers import TraceHeader
 
 CIC = DATA / "cic-ids2017-demo" / "demo.pcap"
 IOT = DATA / "iot-sentinel" / "captures"
@@ -55,19 +55,12 @@ RECORD_COLUMNS = (
 
 
 class Case:
-    """One dataset: real train and held-out captures, the series of both splits and the header
-    records of the real train traces (one per trace of ``train``)."""
+    """One dataset: real train and held-out captures and the series of both splits (prepared with
+    ``headers=True``: ``train.headers`` are the real train traces' header records)."""
 
     def __init__(self, name: str, real_train: CaptureFields, real_test: CaptureFields, train: TraceDataset,
-                 test: TraceDataset, train_headers: list[TraceHeader | None]) -> None:
+                 test: TraceDataset) -> None:
         self.name, self.real_train, self.real_test, self.train, self.test = name, real_train, real_test, train, test
-        self.train_headers = train_headers
-
-
-def flow_headers(fields: CaptureFields, servers: ServerIds) -> list[TraceHeader | None]:
-    """One header per flow of ``fields`` (a trace per flow)."""
-    return [trace_header(fields.packets.take(np.flatnonzero(fields.flow == k)), servers=servers)
-            for k in range(len(fields.records))]
 
 
 def cic_case(seed: int = 0) -> Case:
@@ -75,31 +68,36 @@ def cic_case(seed: int = 0) -> Case:
     from netdiffus.prepare import prepare
 
     real = CaptureFields.read([CIC])
-    ds, _ = prepare([CIC], unit="flow", feature="bytes", bin_width="2s", length=90, split_direction=True)
+    ds, _ = prepare([CIC], unit="flow", feature="bytes", bin_width="2s", length=90, split_direction=True,
+                    headers=True)
     if ds.n_traces != len(real.records):
         raise RuntimeError(f"prepare found {ds.n_traces} flows, the flow records {len(real.records)}")
     order = np.random.default_rng(seed).permutation(ds.n_traces)
     test, train = np.sort(order[: int(0.3 * ds.n_traces)]), np.sort(order[int(0.3 * ds.n_traces):])
-    real_train = real.subset(train)
-    return Case("CIC-IDS2017 demo", real_train, real.subset(test), ds.subset(train), ds.subset(test),
-                flow_headers(real_train, ServerIds()))
+    return Case("CIC-IDS2017 demo", real.subset(train), real.subset(test), ds.subset(train), ds.subset(test))
 
 
 def iot_case() -> Case:
     """IoT Sentinel, B2 split (``iot-bins``): one capture per session, cut to the 16 s its series covers."""
+    from netdiffus.prepare import prepare
+
     b = load_b2("iot-bins")
-    window = b.test.length * float(b.test.meta.bin_width_s or 0.25)
-    train = [CaptureFields.read([IOT / i], window_s=window) for i in b.train.ids]  # one trace per capture
-    servers = ServerIds()
-    headers = [trace_header(c.packets, servers=servers) if c.records else None for c in train]  # None: no IP
-    return Case("IoT Sentinel (B2)", CaptureFields.concat(train),
-                CaptureFields.read([IOT / i for i in b.test.ids], window_s=window), b.train, b.test, headers)
+    # the B2 view again, with the header records (the same traces in the same order: the same split)
+    ds, _ = prepare(IOT, unit="host", feature="bytes", bin_width="0.25s", length=64, split_direction=True,
+                    workers=2, headers=True)
+    train, test = _stratified(ds)
+    if train.ids != b.train.ids or not np.array_equal(train.series, b.train.series):
+        raise RuntimeError("prepare with headers did not give the B2 split's traces")
+    window = test.length * float(test.meta.bin_width_s or 0.25)
+    read = lambda d: CaptureFields.read([IOT / i for i in d.ids], window_s=window)  # noqa: E731
+    return Case("IoT Sentinel (B2)", read(train), read(test), train, test)
 
 
 def learned_headers(case: Case, *, seed: int = 0) -> list[TraceHeader]:
     """Headers for the held-out series, drawn from a header model fitted on the real train traces
     (conditioned on each held-out trace's class and series volume)."""
-    model = HeaderModel().fit(headers=case.train_headers, labels=case.train.labels,
+    assert case.train.headers is not None
+    model = HeaderModel().fit(headers=case.train.headers, labels=case.train.labels,
                               volumes=case.train.series.sum(axis=(1, 2)).tolist())
     return model.sample(labels=case.test.labels, volumes=case.test.series.sum(axis=(1, 2)).tolist(), seed=seed)
 
@@ -146,7 +144,7 @@ def records_table(captures: dict[str, list[FlowRecord]]) -> list[str]:
 
 def run_case(case: Case, *, folder: Path) -> list[str]:
     caps = {"real held-out": case.real_test,
-            "export, assigned headers": exported(case.test, folder, "series"),
+            "export, assigned headers": exported(case.test, folder, "series", [None] * case.test.n_traces),
             "export, learned headers": exported(case.test, folder, "learned", learned_headers(case))}
     lines = [f"## {case.name}", "",
              f"{len(case.real_train.records)} real train flows ({case.train.n_traces} traces), "

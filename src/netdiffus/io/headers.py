@@ -34,18 +34,19 @@ True
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from netdiffus.errors import DatasetError
+from netdiffus.io.assembly import FlowKey, HostKey
 from netdiffus.io.flow_records import flow_records
 from netdiffus.io.pcap import PacketBatch
 
-__all__ = ["FlowHeader", "TraceHeader", "ServerIds", "trace_header", "client_port_class", "HEADER_VERSION",
-           "HeaderTransport", "MAX_FLOWS"]
+__all__ = ["FlowHeader", "TraceHeader", "ServerIds", "TraceSpan", "trace_header", "capture_headers",
+           "client_port_class", "HEADER_VERSION", "HeaderTransport", "MAX_FLOWS"]
 
 #: The version :meth:`TraceHeader.to_json` writes.
 HEADER_VERSION = 1
@@ -146,13 +147,30 @@ class TraceHeader:
 
 
 class ServerIds:
-    """Small integers for server addresses, the same for one address across the traces read with it."""
+    """Small integers for server addresses, the same for one address across the traces read with it.
+
+    The addresses are held in memory while captures are read, never written.
+    """
 
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
 
     def __call__(self, address: str) -> int:
         return self.ids.setdefault(address, len(self.ids))
+
+    @property
+    def addresses(self) -> list[str]:
+        """The address of each id, in id order."""
+        return list(self.ids)
+
+
+class TraceSpan(NamedTuple):
+    """Where a trace's packets are in its capture: its flow (unit ``flow``) or host, and its times."""
+
+    first_ns: int
+    last_ns: int
+    flow: FlowKey | None = None
+    host: HostKey | None = None
 
 
 def _mode(values: np.ndarray) -> int:
@@ -210,3 +228,50 @@ def trace_header(packets: PacketBatch, *, servers: ServerIds, max_flows: int = M
         kept[0] = dataclasses.replace(kept[0], packets=kept[0].packets + rest)
     return TraceHeader(6 if v6 else 4, tuple(kept))
 
+
+
+def capture_headers(packets: PacketBatch, spans: Sequence[TraceSpan], *, servers: ServerIds,
+                    window_ns: int | None = None) -> list[TraceHeader | None]:
+    """The header of each trace of one capture, as ``prepare`` assembled them.
+
+    Parameters
+    ----------
+    packets : PacketBatch
+        Every packet of the capture, [P] each field.
+    spans : sequence of TraceSpan, [N]
+        The traces: a flow's packets are those of the flow (:func:`flow_records` cuts flows as
+        ``prepare`` does) that starts at ``first_ns``; a host's (or, without either, the
+        capture's) those it sent or received from ``first_ns`` to ``last_ns``.
+    servers : ServerIds
+    window_ns : int or None
+        Keep only the packets sent within this many nanoseconds of a trace's first packet (the
+        span a binned series describes).
+
+    Returns
+    -------
+    list of TraceHeader or None, [N]
+        None for a trace without an IP packet (in the window) or a flow not found.
+    """
+    by_flow: dict[tuple, np.ndarray] = {}
+    if any(s.flow is not None for s in spans):
+        flows = flow_records(packets)
+        order = np.argsort(flows.of_packet, kind="stable")
+        bounds = np.searchsorted(flows.of_packet[order], np.arange(len(flows.records) + 1))
+        for k, r in enumerate(flows.records):
+            by_flow[(r.proto, r.src, r.sport, r.dst, r.dport, r.first_ns)] = order[bounds[k] : bounds[k + 1]]
+    out: list[TraceHeader | None] = []
+    for s in spans:
+        end = s.last_ns if window_ns is None else min(s.last_ns, s.first_ns + window_ns - 1)
+        if s.flow is not None:
+            f = s.flow
+            idx = by_flow.get((f.proto, f.src, f.sport, f.dst, f.dport, s.first_ns), np.zeros(0, np.int64))
+            idx = idx[packets.ts_ns[idx] <= end]
+        else:
+            mine = (packets.ts_ns >= s.first_ns) & (packets.ts_ns <= end)
+            if s.host is not None:
+                sent, received = s.host.masks(packets)
+                mine &= sent | received
+            idx = np.flatnonzero(mine)
+        part = packets.take(idx)
+        out.append(trace_header(part, servers=servers) if np.any(part.is_ip) else None)
+    return out
