@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -44,9 +45,12 @@ from typing import Any
 import numpy as np
 
 from netdiffus.errors import ConfigError, DatasetError
+from netdiffus.io.dataset import TraceDataset
 from netdiffus.io.headers import FlowHeader, TraceHeader
 
-__all__ = ["HeaderModel", "MODEL_VERSION", "PORT_RANGES", "INITIAL_TTLS"]
+log = logging.getLogger(__name__)
+
+__all__ = ["HeaderModel", "MODEL_VERSION", "PORT_RANGES", "INITIAL_TTLS", "fit_header_model"]
 
 #: The version :meth:`HeaderModel.to_json` writes.
 MODEL_VERSION = 1
@@ -146,9 +150,11 @@ class HeaderModel:
         return [TraceHeader(h.ip_version, tuple(one(f) for f in h.flows)) for h in headers]
 
     # -- sample ------------------------------------------------------------------------------------
-    def sample(self, *, labels: Sequence[str], volumes: Sequence[float], seed: int) -> list[TraceHeader]:
-        """A header for each trace of labels and series volumes ``[N]``; trace k's draw uses the
-        generator ``default_rng([seed, k])`` only.
+    def sample(self, *, labels: Sequence[str], volumes: Sequence[float], seed: int,
+               first: int = 0) -> list[TraceHeader]:
+        """A header for each trace of labels and series volumes ``[N]``; trace k's draw (k from
+        ``first``: the traces of a draw's later chunk) uses the generator ``default_rng([seed, k])``
+        only.
 
         Raises
         ------
@@ -161,7 +167,7 @@ class HeaderModel:
             raise ConfigError(f"labels and volumes must have one length (got {len(labels)}, {len(volumes)})")
         every = [t for c in self.classes_.values() for t in c["tuples"]]
         out = []
-        for k, (lab, vol) in enumerate(zip(labels, volumes, strict=True)):
+        for k, (lab, vol) in enumerate(zip(labels, volumes, strict=True), start=first):
             rng = np.random.default_rng([seed, k])
             cls = self.classes_.get(lab)
             pool = every if cls is None else cls["tuples"]
@@ -202,6 +208,20 @@ class HeaderModel:
         except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise DatasetError(f"a header model is malformed: {exc}") from None
         return model
+
+
+def fit_header_model(dataset: TraceDataset, *, private: bool) -> HeaderModel | None:
+    """The header model of a training set: fitted on its header records (``prepare --headers``)
+    with its labels and series volumes; None when it has none, or for a ``private`` (DP) fit,
+    whose header fields are then export's data-independent defaults (logged)."""
+    if dataset.headers is None or not any(h is not None for h in dataset.headers):
+        return None
+    if private:
+        log.info("a private fit learns no header fields (they would read the training traces outside the "
+                 "budget): export writes its defaults")
+        return None
+    volumes = dataset.series.reshape(dataset.n_traces, -1).sum(axis=1).tolist()
+    return HeaderModel().fit(headers=dataset.headers, labels=dataset.labels, volumes=volumes)
 
 
 def _key(h: TraceHeader) -> str:
