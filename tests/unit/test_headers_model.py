@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
+from conftest import toy_dataset
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.headers import HeaderModel
+from netdiffus.io.dataset import TraceDataset
 from netdiffus.io.headers import FlowHeader, TraceHeader
+from netdiffus.synthesizer import TrafficSynthesizer
 
 
 def trace(port: int, *, ttl: int = 64, window: int = 29200, server: int = 0, packets: int = 10) -> TraceHeader:
@@ -87,3 +91,29 @@ def test_errors() -> None:
     with pytest.raises(DatasetError, match="malformed"):
         HeaderModel.from_json({"version": 1, "classes": {"a": {"edges": []}}, "min_traces": 1, "n_buckets": 1,
                                "backoff": 0.1})
+
+
+def _with_headers() -> TraceDataset:
+    ds = toy_dataset()
+    ds.headers = [TRAIN[i % len(TRAIN)] for i in range(ds.n_traces)]
+    return ds
+
+
+def test_fit_learns_saves_and_samples_headers(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False)
+    synth.fit(_with_headers(), run_dir=tmp_path / "run")
+    assert synth.headers_ is not None
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["headers"] == synth.headers_.to_json()
+    loaded = TrafficSynthesizer.load(tmp_path / "run", progress=False)
+    a, b = synth.sample(5, seed=2), loaded.sample(5, seed=2)
+    assert a.headers is not None and a.headers == b.headers and len(a.headers) == 5
+    plain = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(toy_dataset())
+    assert plain.headers_ is None and plain.sample(2, seed=0).headers is None  # no records: no header model
+
+
+def test_a_private_fit_learns_no_headers(tiny_overrides: list[str]) -> None:
+    pytest.importorskip("opacus")
+    synth = TrafficSynthesizer.from_preset("demo", overrides=[*tiny_overrides, "train.dp_epsilon=10",
+                                                              "imaging.range_max=1e5"], progress=False)
+    synth.fit(_with_headers())
+    assert synth.headers_ is None and synth.sample(2, seed=0).headers is None
