@@ -9,11 +9,14 @@ Per dataset, three captures are read (:class:`netdiffus.evaluation.fields.Captur
   ``iot-bins``: sessions, 64 bins of 0.25 s, so each capture is cut to its first 16 s, the part
   its series describes); the CIC-IDS2017 demo capture (../shared/data/cic-ids2017-demo) with its
   flows split 70 / 30 at random (seed 0), series of 2 s bins over 180 s;
-- *synthetic*: ``netdiffus export`` of the real held-out series: the volumes of real traffic,
-  with the headers, packet sizes, timing and one conversation per trace that export makes. The
-  header-field scores are then those of export alone, which no generator of series changes
-  today; the flow sizes and durations are those of real series cut into export's conversations
-  (a fitted generator's own series are scored by ``make bench``).
+- *export, assigned headers*: ``netdiffus export`` of the real held-out series without header
+  records: the volumes of real traffic with export's default headers (TTL 64, window 65535, port
+  443, one conversation per trace, the class's transport);
+- *export, learned headers*: the same series exported with headers drawn from a
+  :class:`netdiffus.headers.HeaderModel` fitted on the real train traces' header records
+  (``prepare(..., headers=True)``), given each held-out trace's class and series volume (seed 0).
+  The series are real (held-out), not a fitted generator's: the scores are those of the header
+  model and export (a fitted generator's own series are scored by ``make bench``).
 
 Scores (:func:`netdiffus.evaluation.fields.field_scores`, lower is better) of each against real
 train, the real held-out row being the reference; then the flow-record columns (median and mean
