@@ -37,6 +37,7 @@ from netdiffus.distributed import gather_shares, process_share
 from netdiffus.errors import ConfigError
 from netdiffus.headers import HeaderModel
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.headers import TraceHeader
 from netdiffus.postprocess import check_generated
 from netdiffus.progress import trace_bar
 from netdiffus.representation import Representation
@@ -156,8 +157,10 @@ def synthetic_dataset(series: np.ndarray, plan: SamplePlan, *, start: int, meta:
                                             "guidance_scale": sc.guidance_scale, "postprocess": list(applied),
                                             "privacy": privacy and privacy.to_json()}}
     labels = plan.labels[start:start + m]
-    drawn = None if headers is None else headers.sample(labels=labels, volumes=series.reshape(m, -1).sum(axis=1),
-                                                        seed=plan.seed, first=start)
+    drawn: list[TraceHeader | None] | None = None
+    if headers is not None:  # each trace's header given its label and volume (the sum of its series)
+        drawn = list(headers.sample(labels=labels, volumes=series.reshape(m, -1).sum(axis=1), seed=plan.seed,
+                                    first=start))
     return TraceDataset(series=series.astype(np.float32), labels=labels,
                         ids=[f"syn-{plan.seed}-{k:06d}" for k in range(start, start + m)],
                         sources=["netdiffus"] * m, meta=out, headers=drawn)
