@@ -9,7 +9,8 @@ well-known one as it is, else drawn from its range), TTLs and windows per direct
 packets are shared among them by the flows' packets (:func:`split_packets`). Server ids map to
 hosts of the server range, so traces that share a server id share an address; a flow whose
 server is not shared gets an address of its own (after the shared ones; a /24 holds 254 hosts,
-then they repeat). A class pinned with ``LABEL=ADDRESS`` keeps that address for all its flows.
+then they repeat), and so does a flow whose 5-tuple another flow of the trace already has (two
+flows of one 5-tuple would be one). A class pinned with ``LABEL=ADDRESS`` keeps that address for all its flows.
 
 Examples
 --------
@@ -79,7 +80,10 @@ class ConversationPlan:
                 server, self.next_own = self.plan.host(self.next_own), self.next_own + 1
             port = f.client_port if f.client_port < 1024 else self._ephemeral(f.client_port, rng)
             key = (client.packed, port, server.packed, f.server_port, p)
-            while key in self.used:  # two flows of one 5-tuple would be one: take another client port
+            if key in self.used and label not in self.plan.servers:  # one 5-tuple would make two flows one:
+                server, self.next_own = self.plan.host(self.next_own), self.next_own + 1  # a server of its own
+                key = (client.packed, port, server.packed, f.server_port, p)
+            while key in self.used:  # still (a pinned server, or the range wrapped): another client port
                 port = self._ephemeral(EPHEMERAL_PORTS[0], rng)
                 key = (client.packed, port, server.packed, f.server_port, p)
             self.used.add(key)

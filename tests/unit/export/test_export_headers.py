@@ -81,3 +81,11 @@ def test_learned_fields_are_written(tmp_path: Path) -> None:
 def test_header_count_must_match(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"headers must hold one item per trace \(2\) \(got 1\)"):
         export_pcap(dataset(), tmp_path / "x.pcap", headers=[None])
+
+
+def test_two_flows_of_one_5_tuple_stay_two(tmp_path: Path) -> None:
+    dhcp = FlowHeader("udp", 67, 68, 2, 64, -1, -1, -1, 3, -1)  # one-way, to a shared server, twice
+    h = TraceHeader(4, (WEB, dhcp, dhcp))
+    export_pcap(dataset(1), tmp_path / "d.pcap", seed=0, headers=[h])
+    records = [r for r in read_flow_records(tmp_path / "d.pcap") if r.dport == 67]
+    assert len(records) == 2 and {r.sport for r in records} == {68} and len({r.dst for r in records}) == 2
