@@ -16,7 +16,11 @@ Per dataset, three captures are read (:class:`netdiffus.evaluation.fields.Captur
   :class:`netdiffus.headers.HeaderModel` fitted on the real train traces' header records
   (``prepare(..., headers=True)``), given each held-out trace's class and series volume (seed 0).
   The series are real (held-out), not a fitted generator's: the scores are those of the header
-  model and export (a fitted generator's own series are scored by ``make bench``).
+  model and export (a fitted generator's own series are scored by ``make bench``);
+- with ``--fit-steps N``, also *fitted model*: the ``demo`` preset trained N steps on the real
+  train traces (volume calibration and novelty checks off), one synthetic trace drawn per held-out
+  trace's label (seed 0), exported with the headers ``sample`` draws from the run's header model
+  given each generated trace's volume: the whole pipeline, as good as N steps make the series.
 
 Scores (:func:`netdiffus.evaluation.fields.field_scores`, lower is better) of each against real
 train, the real held-out row being the reference; then the flow-record columns (median and mean
@@ -105,6 +109,16 @@ def learned_headers(case: Case, *, seed: int = 0) -> list[TraceHeader]:
     return model.sample(labels=case.test.labels, volumes=case.test.series.sum(axis=(1, 2)).tolist(), seed=seed)
 
 
+def fitted_draw(case: Case, *, steps: int) -> TraceDataset:
+    """``sample`` of a ``demo`` model trained ``steps`` steps on the real train traces, one trace per
+    held-out label (seed 0), with the headers its header model draws."""
+    from netdiffus.synthesizer import TrafficSynthesizer
+
+    overrides = [f"train.steps={steps}", "postprocess.calibrate_totals=false", "train.novelty_every=0"]
+    synth = TrafficSynthesizer.from_preset("demo", overrides=overrides, progress=False).fit(case.train)
+    return synth.sample(case.test.n_traces, labels=list(case.test.labels), seed=0)
+
+
 def exported(ds: TraceDataset, folder: Path, name: str, headers: list[TraceHeader] | None = None) -> CaptureFields:
     """The fields of ``netdiffus export`` of ``ds`` (seed 0), with ``headers`` if given."""
     export_pcap(ds, folder / f"{name}.pcap", seed=0, headers=headers)
@@ -115,12 +129,13 @@ def fmt(v: float) -> str:
     return "–" if not math.isfinite(v) else f"{v:.3f}"
 
 
-def scores_table(rows: dict[str, dict[str, float]]) -> list[str]:
-    """Fields down, comparisons across; the last column: does each synthetic score stay within twice
-    the reference (real held-out) one."""
+def scores_table(rows: dict[str, dict[str, float]], judged: str | None = None) -> list[str]:
+    """Fields down, comparisons across; the last column: does each score of column ``judged``
+    (default the last) stay within twice the reference (real held-out, the first) one."""
     names = list(rows)
-    ref, syn = rows[names[0]], rows[names[-1]]
-    out = ["| field | " + " | ".join(names) + f" | {names[-1]} <= 2x reference |",
+    judged = judged or names[-1]
+    ref, syn = rows[names[0]], rows[judged]
+    out = ["| field | " + " | ".join(names) + f" | {judged} <= 2x reference |",
            "|---|" + "---:|" * len(names) + "---|"]
     for k in FIELD_KEYS:
         ok = "–" if not (math.isfinite(ref[k]) and math.isfinite(syn[k])) else \
@@ -145,17 +160,19 @@ def records_table(captures: dict[str, list[FlowRecord]]) -> list[str]:
     return out
 
 
-def run_case(case: Case, *, folder: Path) -> list[str]:
+def run_case(case: Case, *, folder: Path, fit_steps: int = 0) -> list[str]:
     caps = {"real held-out": case.real_test,
             "export, assigned headers": exported(case.test, folder, "series", [None] * case.test.n_traces),
             "export, learned headers": exported(case.test, folder, "learned", learned_headers(case))}
+    if fit_steps:
+        caps[f"fitted model ({fit_steps} steps)"] = exported(fitted_draw(case, steps=fit_steps), folder, "fitted")
     lines = [f"## {case.name}", "",
              f"{len(case.real_train.records)} real train flows ({case.train.n_traces} traces), "
              f"{len(case.real_test.records)} real held-out flows ({case.test.n_traces} traces).", ""]
     rows = {name: field_scores(case.real_train, c) for name, c in caps.items()}
     lines += ["Field scores against real train (JSD: squared Jensen-Shannon distance, base 2; W1: Wasserstein-1 "
               "of log(1 + x) over the std of real train's; lower is better):", ""]
-    lines += scores_table(rows) + [""]
+    lines += scores_table(rows, judged="export, learned headers") + [""]
     lines += ["Flow records (the columns of `netdiffus export --flows`):", ""]
     lines += records_table({"real train": case.real_train.records, **{n: c.records for n, c in caps.items()}})
     return lines + [""]
@@ -165,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default="cic,iot", help="comma list of cic, iot (default both)")
     p.add_argument("--out", type=Path, help="also write the markdown here")
+    p.add_argument("--fit-steps", type=int, default=0, help="also score a demo model trained this many steps")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     lines = [f"# Field fidelity of exported captures ({dt.date.today().isoformat()})", ""]
@@ -172,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in [k.strip() for k in args.datasets.split(",") if k.strip()]:
             case = {"cic": cic_case, "iot": iot_case}[key]()
             (Path(tmp) / key).mkdir()
-            lines += run_case(case, folder=Path(tmp) / key)
+            lines += run_case(case, folder=Path(tmp) / key, fit_steps=args.fit_steps)
     lines.append(f"Wall time {time.perf_counter() - t0:.0f} s.")
     text = "\n".join(lines) + "\n"
     print(text)

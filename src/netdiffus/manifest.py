@@ -17,7 +17,7 @@ True
 >>> RunManifest.from_json({"format_version": 9})
 Traceback (most recent call last):
 ...
-netdiffus.errors.CheckpointError: model.json has format version 9; this netdiffus reads up to 3 (upgrade it)
+netdiffus.errors.CheckpointError: model.json has format version 9; this netdiffus reads up to 4 (upgrade it)
 """
 
 from __future__ import annotations

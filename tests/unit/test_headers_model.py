@@ -11,8 +11,9 @@ import pytest
 from conftest import toy_dataset
 from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.headers import HeaderModel
-from netdiffus.io.dataset import TraceDataset
+from netdiffus.io.dataset import TraceDataset, read_dataset
 from netdiffus.io.headers import FlowHeader, TraceHeader
+from netdiffus.stream import StreamOptions
 from netdiffus.synthesizer import TrafficSynthesizer
 
 
@@ -117,3 +118,9 @@ def test_a_private_fit_learns_no_headers(tiny_overrides: list[str]) -> None:
                                                               "imaging.range_max=1e5"], progress=False)
     synth.fit(_with_headers())
     assert synth.headers_ is None and synth.sample(2, seed=0).headers is None
+
+
+def test_a_streamed_draw_carries_the_headers_of_the_whole_draw(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    synth = TrafficSynthesizer.from_preset("demo", overrides=tiny_overrides, progress=False).fit(_with_headers())
+    synth.sample_to_parquet(tmp_path / "s.parquet", synth.plan(7, seed=4), StreamOptions(chunk_size=3))
+    assert read_dataset(tmp_path / "s.parquet").headers == synth.sample(7, seed=4).headers
