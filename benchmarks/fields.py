@@ -100,11 +100,11 @@ def iot_case() -> Case:
     return Case("IoT Sentinel (B2)", read(train), read(test), train, test)
 
 
-def learned_headers(case: Case, *, seed: int = 0) -> list[TraceHeader]:
+def learned_headers(case: Case, *, seed: int = 0, n_buckets: int = 3) -> list[TraceHeader]:
     """Headers for the held-out series, drawn from a header model fitted on the real train traces
     (conditioned on each held-out trace's class and series volume)."""
     assert case.train.headers is not None
-    model = HeaderModel().fit(headers=case.train.headers, labels=case.train.labels,
+    model = HeaderModel(n_buckets=n_buckets).fit(headers=case.train.headers, labels=case.train.labels,
                               volumes=case.train.series.sum(axis=(1, 2)).tolist())
     return model.sample(labels=case.test.labels, volumes=case.test.series.sum(axis=(1, 2)).tolist(), seed=seed)
 
@@ -160,10 +160,11 @@ def records_table(captures: dict[str, list[FlowRecord]]) -> list[str]:
     return out
 
 
-def run_case(case: Case, *, folder: Path, fit_steps: int = 0) -> list[str]:
+def run_case(case: Case, *, folder: Path, fit_steps: int = 0, n_buckets: int = 3) -> list[str]:
     caps = {"real held-out": case.real_test,
             "export, assigned headers": exported(case.test, folder, "series", [None] * case.test.n_traces),
-            "export, learned headers": exported(case.test, folder, "learned", learned_headers(case))}
+            "export, learned headers": exported(case.test, folder, "learned",
+                                                        learned_headers(case, n_buckets=n_buckets))}
     if fit_steps:
         caps[f"fitted model ({fit_steps} steps)"] = exported(fitted_draw(case, steps=fit_steps), folder, "fitted")
     lines = [f"## {case.name}", "",
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", default="cic,iot", help="comma list of cic, iot (default both)")
     p.add_argument("--out", type=Path, help="also write the markdown here")
     p.add_argument("--fit-steps", type=int, default=0, help="also score a demo model trained this many steps")
+    p.add_argument("--n-buckets", type=int, default=3, help="volume buckets of the header model (default 3)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     lines = [f"# Field fidelity of exported captures ({dt.date.today().isoformat()})", ""]
@@ -190,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         for key in [k.strip() for k in args.datasets.split(",") if k.strip()]:
             case = {"cic": cic_case, "iot": iot_case}[key]()
             (Path(tmp) / key).mkdir()
-            lines += run_case(case, folder=Path(tmp) / key, fit_steps=args.fit_steps)
+            lines += run_case(case, folder=Path(tmp) / key, fit_steps=args.fit_steps,
+                              n_buckets=args.n_buckets)
     lines.append(f"Wall time {time.perf_counter() - t0:.0f} s.")
     text = "\n".join(lines) + "\n"
     print(text)
