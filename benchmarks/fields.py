@@ -9,11 +9,18 @@ Per dataset, three captures are read (:class:`netdiffus.evaluation.fields.Captur
   ``iot-bins``: sessions, 64 bins of 0.25 s, so each capture is cut to its first 16 s, the part
   its series describes); the CIC-IDS2017 demo capture (../shared/data/cic-ids2017-demo) with its
   flows split 70 / 30 at random (seed 0), series of 2 s bins over 180 s;
-- *synthetic*: ``netdiffus export`` of the real held-out series: the volumes of real traffic,
-  with the headers, packet sizes, timing and one conversation per trace that export makes. The
-  header-field scores are then those of export alone, which no generator of series changes
-  today; the flow sizes and durations are those of real series cut into export's conversations
-  (a fitted generator's own series are scored by ``make bench``).
+- *export, assigned headers*: ``netdiffus export`` of the real held-out series without header
+  records: the volumes of real traffic with export's default headers (TTL 64, window 65535, port
+  443, one conversation per trace, the class's transport);
+- *export, learned headers*: the same series exported with headers drawn from a
+  :class:`netdiffus.headers.HeaderModel` fitted on the real train traces' header records
+  (``prepare(..., headers=True)``), given each held-out trace's class and series volume (seed 0).
+  The series are real (held-out), not a fitted generator's: the scores are those of the header
+  model and export (a fitted generator's own series are scored by ``make bench``);
+- with ``--fit-steps N``, also *fitted model*: the ``demo`` preset trained N steps on the real
+  train traces (volume calibration and novelty checks off), one synthetic trace drawn per held-out
+  trace's label (seed 0), exported with the headers ``sample`` draws from the run's header model
+  given each generated trace's volume: the whole pipeline, as good as N steps make the series.
 
 Scores (:func:`netdiffus.evaluation.fields.field_scores`, lower is better) of each against real
 train, the real held-out row being the reference; then the flow-record columns (median and mean
@@ -31,11 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.datasets import DATA, load_b2
+from benchmarks.datasets import DATA, _stratified, load_b2
 from netdiffus.evaluation.fields import FIELD_KEYS, CaptureFields, field_scores
 from netdiffus.export.pcap import export_pcap
+from netdiffus.headers import HeaderModel
 from netdiffus.io.dataset import TraceDataset
 from netdiffus.io.flow_records import FlowRecord
+from netdiffus.io.headers import TraceHeader
 
 CIC = DATA / "cic-ids2017-demo" / "demo.pcap"
 IOT = DATA / "iot-sentinel" / "captures"
@@ -53,7 +62,8 @@ RECORD_COLUMNS = (
 
 
 class Case:
-    """One dataset: real train and held-out captures and the series of both splits."""
+    """One dataset: real train and held-out captures and the series of both splits (prepared with
+    ``headers=True``: ``train.headers`` are the real train traces' header records)."""
 
     def __init__(self, name: str, real_train: CaptureFields, real_test: CaptureFields, train: TraceDataset,
                  test: TraceDataset) -> None:
@@ -65,7 +75,8 @@ def cic_case(seed: int = 0) -> Case:
     from netdiffus.prepare import prepare
 
     real = CaptureFields.read([CIC])
-    ds, _ = prepare([CIC], unit="flow", feature="bytes", bin_width="2s", length=90, split_direction=True)
+    ds, _ = prepare([CIC], unit="flow", feature="bytes", bin_width="2s", length=90, split_direction=True,
+                    headers=True)
     if ds.n_traces != len(real.records):
         raise RuntimeError(f"prepare found {ds.n_traces} flows, the flow records {len(real.records)}")
     order = np.random.default_rng(seed).permutation(ds.n_traces)
@@ -75,15 +86,42 @@ def cic_case(seed: int = 0) -> Case:
 
 def iot_case() -> Case:
     """IoT Sentinel, B2 split (``iot-bins``): one capture per session, cut to the 16 s its series covers."""
+    from netdiffus.prepare import prepare
+
     b = load_b2("iot-bins")
-    window = b.test.length * float(b.test.meta.bin_width_s or 0.25)
-    read = lambda ds: CaptureFields.read([IOT / i for i in ds.ids], window_s=window)  # noqa: E731
-    return Case("IoT Sentinel (B2)", read(b.train), read(b.test), b.train, b.test)
+    # the B2 view again, with the header records (the same traces in the same order: the same split)
+    ds, _ = prepare(IOT, unit="host", feature="bytes", bin_width="0.25s", length=64, split_direction=True,
+                    workers=2, headers=True)
+    train, test = _stratified(ds)
+    if train.ids != b.train.ids or not np.array_equal(train.series, b.train.series):
+        raise RuntimeError("prepare with headers did not give the B2 split's traces")
+    window = test.length * float(test.meta.bin_width_s or 0.25)
+    read = lambda d: CaptureFields.read([IOT / i for i in d.ids], window_s=window)  # noqa: E731
+    return Case("IoT Sentinel (B2)", read(train), read(test), train, test)
 
 
-def exported(ds: TraceDataset, folder: Path, name: str) -> CaptureFields:
-    """The fields of ``netdiffus export`` of ``ds`` (seed 0)."""
-    export_pcap(ds, folder / f"{name}.pcap", seed=0)
+def learned_headers(case: Case, *, seed: int = 0, n_buckets: int = 3) -> list[TraceHeader]:
+    """Headers for the held-out series, drawn from a header model fitted on the real train traces
+    (conditioned on each held-out trace's class and series volume)."""
+    assert case.train.headers is not None
+    model = HeaderModel(n_buckets=n_buckets).fit(headers=case.train.headers, labels=case.train.labels,
+                              volumes=case.train.series.sum(axis=(1, 2)).tolist())
+    return model.sample(labels=case.test.labels, volumes=case.test.series.sum(axis=(1, 2)).tolist(), seed=seed)
+
+
+def fitted_draw(case: Case, *, steps: int) -> TraceDataset:
+    """``sample`` of a ``demo`` model trained ``steps`` steps on the real train traces, one trace per
+    held-out label (seed 0), with the headers its header model draws."""
+    from netdiffus.synthesizer import TrafficSynthesizer
+
+    overrides = [f"train.steps={steps}", "postprocess.calibrate_totals=false", "train.novelty_every=0"]
+    synth = TrafficSynthesizer.from_preset("demo", overrides=overrides, progress=False).fit(case.train)
+    return synth.sample(case.test.n_traces, labels=list(case.test.labels), seed=0)
+
+
+def exported(ds: TraceDataset, folder: Path, name: str, headers: list[TraceHeader] | None = None) -> CaptureFields:
+    """The fields of ``netdiffus export`` of ``ds`` (seed 0), with ``headers`` if given."""
+    export_pcap(ds, folder / f"{name}.pcap", seed=0, headers=headers)
     return CaptureFields.read([folder / f"{name}.pcap"])
 
 
@@ -91,12 +129,13 @@ def fmt(v: float) -> str:
     return "–" if not math.isfinite(v) else f"{v:.3f}"
 
 
-def scores_table(rows: dict[str, dict[str, float]]) -> list[str]:
-    """Fields down, comparisons across; the last column: does each synthetic score stay within twice
-    the reference (real held-out) one."""
+def scores_table(rows: dict[str, dict[str, float]], judged: str | None = None) -> list[str]:
+    """Fields down, comparisons across; the last column: does each score of column ``judged``
+    (default the last) stay within twice the reference (real held-out, the first) one."""
     names = list(rows)
-    ref, syn = rows[names[0]], rows[names[-1]]
-    out = ["| field | " + " | ".join(names) + f" | {names[-1]} <= 2x reference |",
+    judged = judged or names[-1]
+    ref, syn = rows[names[0]], rows[judged]
+    out = ["| field | " + " | ".join(names) + f" | {judged} <= 2x reference |",
            "|---|" + "---:|" * len(names) + "---|"]
     for k in FIELD_KEYS:
         ok = "–" if not (math.isfinite(ref[k]) and math.isfinite(syn[k])) else \
@@ -121,16 +160,20 @@ def records_table(captures: dict[str, list[FlowRecord]]) -> list[str]:
     return out
 
 
-def run_case(case: Case, *, folder: Path) -> list[str]:
-    caps = {"real held-out": case.real_test, "synthetic: exported held-out series": exported(case.test, folder,
-                                                                                             "series")}
+def run_case(case: Case, *, folder: Path, fit_steps: int = 0, n_buckets: int = 3) -> list[str]:
+    caps = {"real held-out": case.real_test,
+            "export, assigned headers": exported(case.test, folder, "series", [None] * case.test.n_traces),
+            "export, learned headers": exported(case.test, folder, "learned",
+                                                        learned_headers(case, n_buckets=n_buckets))}
+    if fit_steps:
+        caps[f"fitted model ({fit_steps} steps)"] = exported(fitted_draw(case, steps=fit_steps), folder, "fitted")
     lines = [f"## {case.name}", "",
              f"{len(case.real_train.records)} real train flows ({case.train.n_traces} traces), "
              f"{len(case.real_test.records)} real held-out flows ({case.test.n_traces} traces).", ""]
     rows = {name: field_scores(case.real_train, c) for name, c in caps.items()}
     lines += ["Field scores against real train (JSD: squared Jensen-Shannon distance, base 2; W1: Wasserstein-1 "
               "of log(1 + x) over the std of real train's; lower is better):", ""]
-    lines += scores_table(rows) + [""]
+    lines += scores_table(rows, judged="export, learned headers") + [""]
     lines += ["Flow records (the columns of `netdiffus export --flows`):", ""]
     lines += records_table({"real train": case.real_train.records, **{n: c.records for n, c in caps.items()}})
     return lines + [""]
@@ -140,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default="cic,iot", help="comma list of cic, iot (default both)")
     p.add_argument("--out", type=Path, help="also write the markdown here")
+    p.add_argument("--fit-steps", type=int, default=0, help="also score a demo model trained this many steps")
+    p.add_argument("--n-buckets", type=int, default=3, help="volume buckets of the header model (default 3)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     lines = [f"# Field fidelity of exported captures ({dt.date.today().isoformat()})", ""]
@@ -147,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         for key in [k.strip() for k in args.datasets.split(",") if k.strip()]:
             case = {"cic": cic_case, "iot": iot_case}[key]()
             (Path(tmp) / key).mkdir()
-            lines += run_case(case, folder=Path(tmp) / key)
+            lines += run_case(case, folder=Path(tmp) / key, fit_steps=args.fit_steps,
+                              n_buckets=args.n_buckets)
     lines.append(f"Wall time {time.perf_counter() - t0:.0f} s.")
     text = "\n".join(lines) + "\n"
     print(text)

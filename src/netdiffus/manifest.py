@@ -17,7 +17,7 @@ True
 >>> RunManifest.from_json({"format_version": 9})
 Traceback (most recent call last):
 ...
-netdiffus.errors.CheckpointError: model.json has format version 9; this netdiffus reads up to 3 (upgrade it)
+netdiffus.errors.CheckpointError: model.json has format version 9; this netdiffus reads up to 4 (upgrade it)
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ __all__ = ["RunManifest", "FORMAT_VERSION", "POSTPROCESS_KEYS", "check_against_c
 
 #: The layout :meth:`RunManifest.to_json` writes. 2: post-processing state under "postprocess".
 #: 3: "privacy", the guarantee of a private fit (null without DP; absent before version 3).
-FORMAT_VERSION = 3
+#: 4: "headers", the header model (:class:`netdiffus.headers.HeaderModel` JSON; null without one).
+FORMAT_VERSION = 4
 
 #: The post-processing state's keys (:meth:`netdiffus.postprocess.Postprocessor.to_json`); in
 #: version 1 they sat at the top level of model.json.
@@ -74,6 +75,9 @@ class RunManifest:
     privacy : PrivacyRecord or None
         The ``(epsilon, delta)`` guarantee of a private fit (:mod:`netdiffus.privacy`); None
         without DP.
+    headers : dict or None
+        The header model fitted on the training traces' header records
+        (:meth:`netdiffus.headers.HeaderModel.to_json`); None without one (no records, or DP).
     """
 
     netdiffus_version: str
@@ -86,6 +90,7 @@ class RunManifest:
     postprocess: dict[str, Any] = field(default_factory=dict)
     fit_seconds: float = 0.0
     privacy: PrivacyRecord | None = None
+    headers: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The model.json object (current layout)."""
@@ -132,6 +137,8 @@ class RunManifest:
             postprocess=_check(where, "postprocess", data.get("postprocess", {}), _is_object, "an object"),
             fit_seconds=float(_check(where, "fit_seconds", data.get("fit_seconds", 0.0), _is_number, "a number")),
             privacy=_privacy(where, data.get("privacy")),
+            headers=_check(where, "headers", data.get("headers"), lambda v: v is None or _is_object(v),
+                           "an object or null"),
         )
 
 

@@ -64,6 +64,8 @@ from netdiffus.io.assembly import (
 from netdiffus.io.capture_stats import CaptureStats
 from netdiffus.io.csv_tables import CsvLayout, prepare_csv
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.flow_records import concat_batches
+from netdiffus.io.headers import ServerIds, TraceHeader, TraceSpan, capture_headers
 from netdiffus.io.labels import (
     ColumnLabels,
     CsvFlowLabels,
@@ -224,6 +226,7 @@ class _CaptureOptions:
     ip_only: bool = False
     flow_memory_bytes: int | None = DEFAULT_FLOW_MEMORY_BYTES
     max_gzip_ratio: float | None = DEFAULT_MAX_GZIP_RATIO
+    headers: bool = False
 
 
 @dataclass
@@ -246,6 +249,8 @@ class _FileResult:
     size_hist: dict[str, np.ndarray] = field(default_factory=dict)  # label -> [2, bins]
     offset_hist: dict[str, np.ndarray] = field(default_factory=dict)
     transport: dict[str, np.ndarray] = field(default_factory=dict)
+    headers: list[TraceHeader | None] | None = None  # server ids local to the capture
+    servers: list[str] = field(default_factory=list)  # the address of each local server id (in memory only)
 
 
 _WORKER: dict[str, object] = {}
@@ -472,6 +477,7 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
     # Each trace is reduced to its float32 series as soon as it ends: memory holds the open flows
     # (bounded by flow_memory_bytes) and the finished series, never packets or an object per trace.
     kept = _Kept(spec)
+    spans: list[TraceSpan] = []
     asm = AssemblyStats()
     n_traces = 0
     for tr in assemble(batches, unit=unit, spec=spec, host=host, idle_timeout_s=opts.idle_timeout_s,
@@ -485,6 +491,8 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
         if label is not None:
             kept.add(tr, label)
             _count_stats(res, label, tr.stats)
+            if opts.headers:
+                spans.append(TraceSpan(tr.stats.first_ns, tr.stats.last_ns, tr.flow, tr.host))
     res.packets = res.read.records
     _assembly_warnings(res, asm, host, opts)
     if n_traces == 0:
@@ -496,9 +504,22 @@ def _process_capture_into(res: _FileResult, path: Path, root: Path, opts: _Captu
                        if res.unlabelled else f"all {n_traces} trace(s) have fewer than {opts.min_packets} packets")
         return
     # traces by start (then creation), numbered in that order: ids do not depend on the batching
+    if opts.headers:  # in the order finish() sorts the traces: by start, then creation
+        order = np.lexsort((kept.index.values(), kept.start.values())).tolist()
+        res.headers, res.servers = _capture_headers(path, [spans[i] for i in order], opts)
     res.series, res.labels, res.lengths = kept.finish()
     base = _trace_base(path, root)
     res.ids = [f"{base}#{i}" for i in range(len(kept))] if unit == "flow" else [base] * len(kept)
+
+
+def _capture_headers(path: Path, spans: list[TraceSpan], opts: _CaptureOptions) -> tuple[list[TraceHeader | None],
+                                                                                        list[str]]:
+    """The header of each kept trace of a capture (a second reading of it), and the server
+    addresses its ids name (held in memory until the dataset's ids are made, never written)."""
+    packets = concat_batches(iter_packet_batches(path, decoder=opts.decoder, max_gzip_ratio=opts.max_gzip_ratio))
+    servers = ServerIds()
+    window = int(round(opts.spec.bin_width_s * opts.spec.length * 1e9)) if opts.spec.binned else None
+    return capture_headers(packets, spans, servers=servers, window_ns=window), servers.addresses
 
 
 def _assembly_warnings(res: _FileResult, asm: AssemblyStats, host: HostKey | None, opts: _CaptureOptions) -> None:
@@ -667,6 +688,12 @@ class PrepareOptions:
     max_gzip_ratio : float or None
         Refuse a gzip capture that expands more than this many times (a compression bomb;
         default 200). None or 0: no limit.
+    headers : bool
+        Captures: also keep each trace's header metadata (:mod:`netdiffus.io.headers`: per flow
+        its transport, ports, TTLs, TCP windows, PSH share and shared-server ids, never an
+        address), for the header model and ``export``. Each capture is read a second time, whole,
+        in memory (about 350 bytes per packet). For binned series only the packets within the
+        series' span of each trace count.
 
     Raises
     ------
@@ -707,6 +734,7 @@ class PrepareOptions:
     decoder: Decoder = "fast"
     flow_memory_mb: float | None = DEFAULT_FLOW_MEMORY_BYTES / 2**20
     max_gzip_ratio: float | None = DEFAULT_MAX_GZIP_RATIO
+    headers: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in INPUT_FORMATS:
@@ -806,7 +834,7 @@ def prepare(
         host=None if opts.host is None else HostKey.parse(opts.host), idle_timeout_s=opts.idle_timeout_s,
         active_timeout_s=opts.active_timeout_s, decoder=opts.decoder, strict=opts.strict, ip_only=opts.ip_only,
         flow_memory_bytes=max(1, int(opts.flow_memory_mb * 2**20)) if opts.flow_memory_mb else None,
-        max_gzip_ratio=opts.max_gzip_ratio or None,
+        max_gzip_ratio=opts.max_gzip_ratio or None, headers=opts.headers,
     )
     files = find_inputs(items, kind="pcap")
     summary = PrepareSummary()
@@ -863,9 +891,25 @@ def _capture_dataset(results: list[_FileResult], *, n_files: int, options: _Capt
     meta = _capture_meta(results, spec=options.spec, unit=options.unit, label_from=label_from, options=options,
                          summary=summary)
     lengths = np.concatenate([r.lengths for r in results if r.series is not None and r.lengths is not None])
-    ds = TraceDataset(series=_joined(results), labels=labels, ids=ids, sources=sources, meta=meta, lengths=lengths)
+    ds = TraceDataset(series=_joined(results), labels=labels, ids=ids, sources=sources, meta=meta, lengths=lengths,
+                      headers=_dataset_headers(results) if options.headers else None)
     note_padding(ds, summary)
     return ds
+
+
+def _dataset_headers(results: list[_FileResult]) -> list[TraceHeader | None]:
+    """The headers of the traces of the captures used, their server ids made one numbering across
+    captures (a server shared by traces of two captures gets one id); the addresses are dropped."""
+    servers = ServerIds()
+    out: list[TraceHeader | None] = []
+    for r in results:
+        if r.skipped is not None or r.headers is None:
+            continue
+        ids = [servers(a) for a in r.servers]
+        out += [None if h is None else TraceHeader(h.ip_version, tuple(
+            dataclasses.replace(f, server_id=ids[f.server_id]) for f in h.flows)) for h in r.headers]
+        r.servers = []
+    return out
 
 
 def _joined(results: list[_FileResult]) -> np.ndarray:

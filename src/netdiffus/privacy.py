@@ -14,8 +14,9 @@ protect):
 - everything else a run keeps is data-independent (:func:`fit_released`): the scaling's range
   comes from ``imaging.range_min`` / ``imaging.range_max``, the post-processing steps that read the
   training traces (zero snap, value lexicon, volume calibration) are off, the class balance kept for
-  ``sample`` is uniform, the dataset's capture statistics are not kept; the "auto" settings are
-  decided without the data. The class names, the trace shape and N are public.
+  ``sample`` is uniform, the dataset's capture statistics are not kept, no header model is fitted
+  (:func:`netdiffus.headers.fit_header_model`: export writes its default header fields); the "auto"
+  settings are decided without the data. The class names, the trace shape and N are public.
 
 The EMA of the weights is post-processing of the private steps, so it is covered. Opacus is an
 optional dependency (``pip install 'netdiffus[dp]'``), imported only by a private fit.

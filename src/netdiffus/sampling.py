@@ -35,7 +35,9 @@ from netdiffus.config import NetDiffusConfig, PostprocessConfig, SampleConfig, c
 from netdiffus.diffusion.networks import Process, sampling_loop
 from netdiffus.distributed import gather_shares, process_share
 from netdiffus.errors import ConfigError
+from netdiffus.headers import HeaderModel
 from netdiffus.io.dataset import LENGTHS_KEPT, DatasetMeta, TraceDataset, trailing_lengths
+from netdiffus.io.headers import TraceHeader
 from netdiffus.postprocess import check_generated
 from netdiffus.progress import trace_bar
 from netdiffus.representation import Representation
@@ -140,21 +142,29 @@ def plan_sample(n: int, labels: LabelSpec, *, seed: int, overrides: Mapping[str,
 
 
 def synthetic_dataset(series: np.ndarray, plan: SamplePlan, *, start: int, meta: DatasetMeta,
-                      applied: Sequence[str], privacy: PrivacyRecord | None = None) -> TraceDataset:
+                      applied: Sequence[str], privacy: PrivacyRecord | None = None,
+                      headers: HeaderModel | None = None) -> TraceDataset:
     """Traces ``start`` to ``start + len(series) - 1`` of ``plan`` (post-processed ``series``
     ``[M, C, T]``) as a dataset: ids ``syn-SEED-K``, source ``netdiffus``, and in ``meta.extra``
     what made them (generator, seed, sampler, steps, guidance, the post-processing ``applied``, the
     run's privacy guarantee ``privacy``, None without one). Where the training traces kept their
-    lengths, each generated trace's length is the position after its last non-zero value."""
+    lengths, each generated trace's length is the position after its last non-zero value. With a
+    header model ``headers``, each trace also gets header fields for export, drawn given its label
+    and volume (the sum of its series) with the plan's seed and its index k."""
     sc, m = plan.sample, len(series)
     out = DatasetMeta.from_json(meta.to_json())
     out.extra = {**out.extra, "synthetic": {"generator": f"netdiffus {__version__}", "seed": plan.seed,
                                             "sampler": sc.sampler, "steps": sc.steps,
                                             "guidance_scale": sc.guidance_scale, "postprocess": list(applied),
                                             "privacy": privacy and privacy.to_json()}}
-    return TraceDataset(series=series.astype(np.float32), labels=plan.labels[start:start + m],
+    labels = plan.labels[start:start + m]
+    drawn: list[TraceHeader | None] | None = None
+    if headers is not None:  # each trace's header given its label and volume (the sum of its series)
+        drawn = list(headers.sample(labels=labels, volumes=series.reshape(m, -1).sum(axis=1), seed=plan.seed,
+                                    first=start))
+    return TraceDataset(series=series.astype(np.float32), labels=labels,
                         ids=[f"syn-{plan.seed}-{k:06d}" for k in range(start, start + m)],
-                        sources=["netdiffus"] * m, meta=out,
+                        sources=["netdiffus"] * m, meta=out, headers=drawn,
                         lengths=trailing_lengths(series) if out.extra.get(LENGTHS_KEPT) is True else None)
 
 

@@ -155,10 +155,12 @@ class RecognisedDraw:
         order = [queue[lab].pop(0) for lab in wanted]
         series = np.concatenate([p.series for p in parts])[order]
         lengths = None if parts[0].lengths is None else np.concatenate([p.lengths for p in parts])[order]
+        headers = None if parts[0].headers is None else [h for p in parts for h in p.headers or []]
         meta = dataclasses.replace(parts[0].meta, extra=dict(parts[0].meta.extra))
         meta.extra["synthetic"] = {**meta.extra.get("synthetic", {}), "filter": dict(self.record)}
         return TraceDataset(series=series, labels=list(wanted), ids=[ids[k] for k in order],
-                            sources=[parts[0].sources[0]] * len(order) if order else [], meta=meta, lengths=lengths)
+                            sources=[parts[0].sources[0]] * len(order) if order else [], meta=meta, lengths=lengths,
+                            headers=None if headers is None else [headers[k] for k in order])
 
     def summary(self) -> str:
         """One line: how many of the traces kept the forest recognises as their class."""

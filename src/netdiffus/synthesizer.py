@@ -46,6 +46,7 @@ from netdiffus.diffusion.networks import (
 )
 from netdiffus.distributed import is_main_process, resolve_device
 from netdiffus.errors import CheckpointError, ConfigError, DatasetError
+from netdiffus.headers import HeaderModel, fit_header_model
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, require_dataset
 from netdiffus.manifest import RunManifest, read_run
 from netdiffus.novelty import check_fit, monitor_for_fit
@@ -132,6 +133,7 @@ class TrafficSynthesizer:
         self.classes_, self.shape_ = dataset.classes, (dataset.n_channels, dataset.length)
         self.representation_, self.postprocess_, self.meta_, self.class_counts_ = fit_released(cfg, dataset, counts)
         self.privacy_ = privacy_record(cfg, n_traces=dataset.n_traces)
+        self.headers_ = fit_header_model(dataset, private=self.privacy_ is not None)  # None without records
         self.representation_.check_memory(dataset.n_traces)
         x_0, y = training_tensors(self.representation_, dataset, self.classes_, self.device)
         model = build_network(cfg, num_classes=len(self.classes_), **self.representation_.network_shape())
@@ -215,7 +217,7 @@ class TrafficSynthesizer:
                       sample=sc, device=self.device, progress=self.progress, first=start, bar=bar)
         series, applied = self.postprocess_.apply(series, labels, plan.postprocess, quiet=start > 0)
         return synthetic_dataset(series, plan, start=start, meta=self.meta_, applied=applied,
-                                 privacy=getattr(self, "privacy_", None))
+                                 privacy=getattr(self, "privacy_", None), headers=getattr(self, "headers_", None))
 
     def sample_to_parquet(self, path: str | Path, plan: SamplePlan, options: StreamOptions | None = None) -> Path:
         """Make the draw ``plan`` into the Parquet dataset ``path`` chunk by chunk, in memory bounded
@@ -227,13 +229,8 @@ class TrafficSynthesizer:
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to a run folder (config.json, model.safetensors, model.json)."""
         self._check_fitted()
-        manifest = RunManifest(
-            netdiffus_version=__version__, unet=network_config(self.model_), classes=self.classes_,
-            class_counts=self.class_counts_, shape=self.shape_, imaging=self.representation_.to_json(),
-            dataset_meta=self.meta_.to_json(), postprocess=self.postprocess_.to_json(),
-            fit_seconds=round(getattr(self, "fit_seconds_", 0.0), 3), privacy=getattr(self, "privacy_", None))
         return save_checkpoint(path, config=self.config.to_dict(), state_dict=self.model_.state_dict(),
-                               model_info=manifest.to_json())
+                               model_info=_manifest(self).to_json())
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | torch.device = "cpu", progress: bool = True) -> TrafficSynthesizer:
@@ -256,7 +253,7 @@ class TrafficSynthesizer:
             synth.representation_ = Representation.from_json(run.config.imaging.representation, m.imaging,
                                                              config=run.config.imaging, shape=m.shape)
             synth.meta_, synth.fit_seconds_ = DatasetMeta.from_json(m.dataset_meta), m.fit_seconds
-            synth.privacy_ = m.privacy
+            synth.privacy_, synth.headers_ = m.privacy, None if m.headers is None else HeaderModel.from_json(m.headers)
             synth.postprocess_ = Postprocessor.from_json(m.postprocess, channels=m.shape[0], classes=m.classes)
             model = network_from_json(m.unet)
             model.load_state_dict(run.state)
@@ -264,3 +261,14 @@ class TrafficSynthesizer:
             raise CheckpointError(f"{path}: checkpoint is inconsistent ({str(exc).splitlines()[0]})") from None
         synth.model_ = model.to(synth.device).eval()
         return synth
+
+
+def _manifest(synth: TrafficSynthesizer) -> RunManifest:
+    """What a fitted synthesizer's model.json records beside its weights."""
+    headers = getattr(synth, "headers_", None)
+    return RunManifest(
+        netdiffus_version=__version__, unet=network_config(synth.model_), classes=synth.classes_,
+        class_counts=synth.class_counts_, shape=synth.shape_, imaging=synth.representation_.to_json(),
+        dataset_meta=synth.meta_.to_json(), postprocess=synth.postprocess_.to_json(),
+        fit_seconds=round(getattr(synth, "fit_seconds_", 0.0), 3), privacy=getattr(synth, "privacy_", None),
+        headers=None if headers is None else headers.to_json())

@@ -24,6 +24,7 @@ from test_export_pcap import two_way_dataset
 
 from netdiffus.export.addresses import AddressPlan
 from netdiffus.export.pcap import ExportSummary, export_pcap
+from netdiffus.io.headers import FlowHeader, TraceHeader
 
 ETHERNET = 14  # bytes of link header per frame: tshark counts frames, export IP packets
 UNITS = {"bytes": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9}
@@ -42,13 +43,25 @@ def run(argv: list[str]) -> str:
     return res.stdout
 
 
-@pytest.fixture(params=[4, 6], ids=["IPv4", "IPv6"])
+#: Learned header metadata: a TCP flow with its own TTLs, windows and PSH share, DNS, NTP (client
+#: port 123) and a one-way UDP flow, the first two to servers shared by every trace.
+HEADER = TraceHeader(4, (FlowHeader("tcp", 8443, 49152, 20, 128, 58, 8192, 29200, 0, 50),
+                         FlowHeader("udp", 53, 49152, 2, 128, 64, -1, -1, 1, -1),
+                         FlowHeader("udp", 123, 123, 2, 128, 64, -1, -1, -1, -1),
+                         FlowHeader("udp", 5683, 1024, 2, 1, -1, -1, -1, -1, -1)))
+
+
+@pytest.fixture(params=[(4, False), (6, False), (4, True), (6, True)],
+                ids=["IPv4", "IPv6", "IPv4-headers", "IPv6-headers"])
 def exported(request, tmp_path) -> tuple[Path, ExportSummary]:
-    """A capture of TCP (class web) and UDP (class video) conversations, with its flow records."""
+    """A capture of TCP (class web) and UDP (class video) conversations, with its flow records; or
+    each trace written as the flows of :data:`HEADER`."""
+    ip_version, headers = request.param
     out = tmp_path / "syn.pcap"
-    s = export_pcap(two_way_dataset(n=8), out, seed=3, flow_records=True,
-                    addresses=AddressPlan.default(ip_version=request.param))
-    assert set(s.transports) == {"tcp", "udp"}
+    s = export_pcap(two_way_dataset(n=8), out, seed=3, flow_records=True, headers=[HEADER] * 8 if headers else None,
+                    addresses=AddressPlan.default(ip_version=ip_version))
+    assert set(s.transports) == {"tcp", "udp"} or headers
+    assert s.records is not None and len(s.records) == (8 * 4 if headers else 8)
     return out, s
 
 
@@ -57,12 +70,19 @@ def expert_levels(text: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(Errors|Warns|Notes|Chats) \((\d+)\)", text, re.M)}
 
 
+#: Payloads are zero-filled: on a learned well-known port tshark dissects them as that port's
+#: application (an all-zero NTP packet is malformed, CoAP options invalid, DNS queries all alike),
+#: so those dissectors are off; the transport headers are what is checked.
+APPLICATIONS = ["--disable-protocol", "dns", "--disable-protocol", "ntp", "--disable-protocol", "coap"]
+
+
 def test_tshark_finds_no_malformed_packet_and_no_expert_info_above_note(exported):
     tshark = need("tshark")
-    path, _ = exported
-    levels = expert_levels(run([tshark, "-n", "-r", str(path), "-q", "-z", "expert"]))
+    path, s = exported
+    off = APPLICATIONS if len(s.records or []) > s.n_traces else []
+    levels = expert_levels(run([tshark, "-n", "-r", str(path), "-q", "-z", "expert", *off]))
     assert set(levels) <= {"Notes", "Chats"}, levels
-    malformed = run([tshark, "-n", "-r", str(path), "-Y", "_ws.malformed || _ws.expert.severity >= warning"])
+    malformed = run([tshark, "-n", "-r", str(path), *off, "-Y", "_ws.malformed || _ws.expert.severity >= warning"])
     assert malformed.strip() == ""
 
 
@@ -101,7 +121,7 @@ def test_tshark_conversations_find_the_flows_packets_and_bytes_export_reports(ex
     path, s = exported
     assert s.records is not None
     tables = {6: conversations(tshark, path, "tcp"), 17: conversations(tshark, path, "udp")}
-    assert sum(len(t) for t in tables.values()) == len(s.records) == 8
+    assert sum(len(t) for t in tables.values()) == len(s.records)
     for r in s.records:
         if (r.src, r.sport, r.dst, r.dport) in tables[r.proto]:
             to_src, from_src = tables[r.proto][(r.src, r.sport, r.dst, r.dport)]

@@ -546,3 +546,23 @@ def test_prepare_off_a_terminal_logs_how_far_it_is_every_30_seconds(monkeypatch,
             on_file(done, 10)
     close()
     assert caplog.messages == ["prepare: 2 of 10 files (31 s)", "prepare: 4 of 10 files (75 s)"]
+
+
+@pytest.mark.parametrize("unit", ["host", "flow"])
+def test_headers_are_kept_on_request(captures, tmp_path, unit):
+    plain, _ = prepare(captures, unit=unit, feature="bytes", bin_width="0.25s", length=12)
+    assert plain.headers is None
+    ds, _ = prepare(captures, unit=unit, feature="bytes", bin_width="0.25s", length=12, headers=True)
+    assert ds.headers is not None and len(ds.headers) == ds.n_traces
+    by_source: dict[str, list] = {}
+    for src, h in zip(ds.sources, ds.headers, strict=True):
+        by_source.setdefault(Path(src).name, []).append(h)
+    # pcap, pcapng and QinQ copies of one capture: the same records, server ids numbered across captures
+    assert by_source["golden.pcap"] == by_source["golden.pcapng"] == by_source["golden-qinq.pcap"]
+    flows = [f for h in ds.headers if h is not None for f in h.flows]
+    assert flows and all(f.packets > 0 and f.transport in ("tcp", "udp", "other") for f in flows)
+    if unit == "flow":
+        assert all(h is None or len(h.flows) == 1 for h in ds.headers)
+    out = tmp_path / f"h-{unit}.parquet"
+    assert main(["prepare", str(captures), "-o", str(out), "--unit", unit, "--length", "12", "--headers"]) == 0
+    assert read_dataset(out).headers == ds.headers

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "netdiffus.sampling", "netdiffus.stream", "netdiffus.checkpoint", "netdiffus.manifest",
                 "netdiffus.run_folder",
                 "netdiffus.prepare", "netdiffus.export", "netdiffus.evaluation", "netdiffus.describe",
-                "netdiffus.novelty", "netdiffus.privacy", "netdiffus.selection")),
+                "netdiffus.novelty", "netdiffus.privacy", "netdiffus.selection", "netdiffus.headers")),
     ("api", ("netdiffus.synthesizer", "netdiffus.demo", "netdiffus")),
     ("cli", ("netdiffus.cli", "netdiffus.__main__")),
 ]

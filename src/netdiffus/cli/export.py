@@ -33,8 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "the class's packet-size histogram (kept by 'prepare'); signed packet-size series become "
             "packets in both directions; inter-arrival times become packets with those gaps; packet "
             "sequences (--feature sequence) become packets of their own sizes, directions and times. One TCP "
-            "or UDP conversation per trace, valid checksums, zero-filled payloads, addresses from the "
-            "documentation ranges unless mapped."
+            "or UDP conversation per trace or, where the dataset carries header records ('prepare --headers', "
+            "or drawn by 'sample' from a run fitted on such a dataset), the flows of each trace's record "
+            "(their transports, ports, TTLs, TCP windows and shared servers); valid checksums, zero-filled "
+            "payloads, addresses from the documentation ranges unless mapped."
         ),
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -52,7 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--max-traces", type=int, metavar="N", help="export at most N traces, taking classes in turn")
     p.add_argument("--seed", type=int, default=0, help="seed of packet sizes, times and sequence numbers (default 0)")
     p.add_argument("--transport", choices=TRANSPORT_CHOICES, default="auto",
-                   help="auto: each class's transport kept by 'prepare', else TCP (default auto)")
+                   help="auto: each class's transport kept by 'prepare', else TCP (default auto); a trace "
+                   "with a header record is written with its flows' transports")
     p.add_argument("--mtu", type=int, default=1500, help="largest IP packet in bytes (default 1500)")
     p.add_argument("--addr-map", action="append", metavar="SPEC",
                    help="client=CIDR, server=CIDR or LABEL=ADDRESS (repeat or comma-separate); "

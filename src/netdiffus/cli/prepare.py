@@ -90,6 +90,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="flow active timeout, seconds (default 1800)")
     c.add_argument("--ip-only", action="store_true",
                    help="leave non-IP frames (ARP, EAPOL) out of host and file traces")
+    c.add_argument("--headers", action="store_true",
+                   help="also keep each trace's header metadata (per flow: transport, ports, TTLs, TCP "
+                   "windows, PSH share, shared servers; never an address), for learned headers in export "
+                   "(reads each capture twice)")
     c.add_argument("--decoder", choices=DECODERS, default="fast",
                    help="header decoding: vectorised fast path or dpkt (reference) (default fast)")
     c.add_argument("--flow-memory", type=float, default=DEFAULT_FLOW_MEMORY_BYTES / 2**20, metavar="MB",
@@ -140,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         idle_timeout_s=args.idle_timeout,
         active_timeout_s=args.active_timeout,
         ip_only=args.ip_only,
+        headers=args.headers,
         column=args.column,
         csv_layout=args.csv_layout,
         value_unit=args.value_unit,

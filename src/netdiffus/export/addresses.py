@@ -149,6 +149,10 @@ class AddressPlan:
         n = min(_n_hosts(self.client_net), 1 << 40)
         return _host(self.client_net, trace_index % n), EPHEMERAL_PORTS[0] + trace_index // n
 
+    def host(self, index: int) -> IPAddress:
+        """Host ``index`` of the server range (cycling through it): a shared server of learned headers."""
+        return _host(self.server_net, index)
+
     def server(self, label: str, label_index: int) -> IPAddress:
         """Server address of class ``label`` (``label_index`` is its position among the classes)."""
         if label in self.servers:

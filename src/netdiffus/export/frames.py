@@ -107,6 +107,8 @@ def encode_records(
     ip_version: Literal[4, 6],
     snaplen: int | None = None,
     out: np.ndarray | None = None,
+    ttl: np.ndarray | None = None,
+    window: np.ndarray | None = None,
 ) -> np.ndarray:
     """Build the pcap records of ``n`` packets (record headers + frames), in the order given.
 
@@ -133,6 +135,9 @@ def encode_records(
     out : ndarray of uint8 or None
         A buffer to build the records in when it is large enough (reusing one buffer across calls
         avoids the page faults of fresh memory, which otherwise dominate the cost).
+    ttl, window : ndarray of int, shape [n], or None
+        IPv4 TTL / IPv6 hop limit (1 to 255) and TCP window (0 to 65535) of each packet; None:
+        ``TTL`` (64) and ``TCP_WINDOW`` (65535) for all.
 
     Returns
     -------
@@ -154,7 +159,9 @@ def encode_records(
         buf = np.zeros(total_len, np.uint8)
     fields = {"ts_us": ts_us, "ip_len": ip_len, "incl": incl, "frame_len": frame_len, "src_ip": src_ip,
               "dst_ip": dst_ip, "sport": sport, "dport": dport, "src_mac": src_mac, "dst_mac": dst_mac,
-              "ip_id": ip_id, "seq": seq, "ack": ack, "tcp_flags": tcp_flags, "flow_label": flow_label}
+              "ip_id": ip_id, "seq": seq, "ack": ack, "tcp_flags": tcp_flags, "flow_label": flow_label,
+              "ttl": np.full(n, TTL, np.int64) if ttl is None else np.asarray(ttl, np.int64),
+              "window": np.full(n, TCP_WINDOW, np.int64) if window is None else np.asarray(window, np.int64)}
     for p in (TCP, UDP):
         sel = np.flatnonzero(proto == p)
         if not len(sel):
@@ -194,13 +201,13 @@ def _headers(dt: np.dtype, sel: np.ndarray, f: dict[str, np.ndarray], *, proto: 
         h["ip_len"] = f["ip_len"][sel]
         h["ip_id"] = np.asarray(f["ip_id"])[sel] & 0xFFFF
         h["ip_off"] = 0x4000 if proto == TCP else 0  # don't fragment
-        h["ip_ttl"] = TTL
+        h["ip_ttl"] = f["ttl"][sel]
         h["ip_p"] = proto
     else:
         h["ip6_flow"] = (6 << 28) | (np.asarray(f["flow_label"], np.int64)[sel] & 0xFFFFF)
         h["ip6_plen"] = l4_len
         h["ip6_nxt"] = proto
-        h["ip6_hlim"] = TTL
+        h["ip6_hlim"] = f["ttl"][sel]
     h["ip_src"] = f["src_ip"][sel]
     h["ip_dst"] = f["dst_ip"][sel]
     h["sport"] = f["sport"][sel]
@@ -210,7 +217,7 @@ def _headers(dt: np.dtype, sel: np.ndarray, f: dict[str, np.ndarray], *, proto: 
         h["ack"] = np.asarray(f["ack"], np.int64)[sel] & 0xFFFFFFFF
         h["off"] = 5 << 4
         h["flags"] = f["tcp_flags"][sel]
-        h["win"] = TCP_WINDOW
+        h["win"] = f["window"][sel]
     else:
         h["ulen"] = l4_len
     return h

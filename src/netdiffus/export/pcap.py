@@ -44,7 +44,7 @@ import logging
 import numbers
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, get_args
@@ -53,7 +53,8 @@ import numpy as np
 
 from netdiffus.config import check_seed
 from netdiffus.errors import ConfigError, DatasetError, InputError
-from netdiffus.export.addresses import SERVER_PORT, AddressPlan
+from netdiffus.export.addresses import AddressPlan
+from netdiffus.export.conversations import Conversation, ConversationPlan, split_packets
 from netdiffus.export.frames import TCP, UDP, encode_records, header_size, pcap_file_header
 from netdiffus.export.records import export_records
 from netdiffus.export.traffic import (
@@ -79,6 +80,7 @@ from netdiffus.io.capture_stats import CaptureStats
 from netdiffus.io.csv_common import escape_csv_text
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, require_dataset
 from netdiffus.io.flow_records import COLUMNS, FlowRecord, record_row
+from netdiffus.io.headers import TraceHeader
 from netdiffus.io.outputs import naming
 
 __all__ = ["export_pcap", "ExportOptions", "ExportSummary", "FlowInfo", "load_export_input", "write_flows_csv",
@@ -344,7 +346,7 @@ class _ClassPlan:
 
 
 class _Columns(NamedTuple):
-    """Packets, one array [P] per field; ``flow`` is ``2 * trace + direction``."""
+    """Packets, one array [P] per field; ``flow`` is ``2 * conversation + direction``."""
 
     ts_us: np.ndarray
     size: np.ndarray
@@ -361,7 +363,8 @@ class _Traces:
 
     written: np.ndarray  # [N, C, T]
     packets: list[_Columns] = field(default_factory=list)
-    endpoints: list[tuple[bytes, bytes, int, int, bytes, bytes]] = field(default_factory=list)
+    conversations: list[Conversation] = field(default_factory=list)
+    conversation_trace: list[int] = field(default_factory=list)  # position in export order
     flows: list[FlowInfo] = field(default_factory=list)
     n_clipped: int = 0
     carried: int = 0
@@ -415,6 +418,7 @@ def export_pcap(
     options: ExportOptions | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    headers: Sequence[TraceHeader | None] | None = None,
     **overrides: Any,
 ) -> ExportSummary:
     """Write the traces of ``dataset`` as packets to a pcap file at ``path`` (atomically).
@@ -431,6 +435,12 @@ def export_pcap(
         How to write the packets (default ``ExportOptions()``).
     progress : callable or None
         Called as ``progress(traces_done, n_traces)``.
+    headers : sequence of TraceHeader or None, [N]
+        Header metadata per trace of ``dataset`` (learned by :class:`~netdiffus.headers.HeaderModel`
+        or read from real traces): each trace is written as the conversations of its header
+        (:mod:`netdiffus.export.conversations`). None: ``dataset.headers``; where that is None too,
+        or for a None item, one conversation with the class's transport, port 443, TTL 64 and
+        window 65535.
     **overrides
         Fields of :class:`ExportOptions` one by one (``seed=1, mtu=576``), over ``options``.
 
@@ -459,24 +469,28 @@ def export_pcap(
             f"the client range {plan.client_net} gives {plan.capacity()} distinct 5-tuples, fewer than "
             f"{len(picked)} traces; map a larger one with client=CIDR"
         )
+    if headers is None:
+        headers = dataset.headers
+    if headers is not None and len(headers) != dataset.n_traces:
+        raise ConfigError(f"headers must hold one item per trace ({dataset.n_traces}) (got {len(headers)})")
     ints, n_clipped = integer_series(dataset.series[picked], kind)
     labels = [dataset.labels[i] for i in picked]
     classes = _class_plans(dataset.meta, kind=kind, directions=directions, ints=ints, labels=labels, opts=opts,
                            ip_version=plan.version)
     _check_size(ints, kind=kind, classes=classes, labels=labels, ids=[dataset.ids[i] for i in picked], opts=opts)
     traces = _schedule_traces(dataset, picked, ints, kind=kind, directions=directions, width=width,
-                              classes=classes, plan=plan, opts=opts, progress=progress)
+                              classes=classes, plan=plan, opts=opts, progress=progress, headers=headers)
     traces.n_clipped += n_clipped
     packets = _Columns(*(np.concatenate([t[k] for t in traces.packets]) if traces.packets else np.zeros(0, np.int64)
                          for k in range(len(_Columns._fields))))
     if len(packets.ts_us) and int(packets.ts_us.max()) >= (2**32 - 1) * 1_000_000:
         last = int(np.argmax(packets.ts_us))
-        j = int(packets.flow[last]) // 2
+        j = traces.conversation_trace[int(packets.flow[last]) // 2]
         lasts = (int(packets.ts_us[last]) - int(round((opts.start_time + j * opts.stagger_s) * 1e6))) / 1e6
         raise ConfigError(f"the capture would end after 2106-02-07 (pcap's limit): trace {dataset.ids[picked[j]]!r} "
                           f"lasts {lasts:,.0f} s; check the series, or lower start_time or stagger_s "
                           f"(got {opts.start_time}, {opts.stagger_s})")
-    tables = _endpoint_tables(traces.endpoints, [classes[lab].proto for lab in labels], ip_version=plan.version)
+    tables = _endpoint_tables(traces.conversations, traces.conversation_trace, ip_version=plan.version)
     _write_records(path, packets, tables, ip_version=plan.version, snaplen=opts.snaplen)
     summary = _summary(path, packets, traces, kind=kind, classes=classes, labels=labels, picked=picked, opts=opts,
                        wall=time.perf_counter() - t_start)
@@ -644,18 +658,24 @@ def _header_fields(s: Schedule, *, proto: int, hmin: int,
 
 def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray, *, kind: FeatureKind,
                      directions: list[int], width: float | None, classes: dict[str, _ClassPlan], plan: AddressPlan,
-                     opts: ExportOptions, progress: Callable[[int, int], None] | None) -> _Traces:
-    """Packets, endpoints and flow rows of the traces at ``picked`` (rounded series ``ints``)."""
+                     opts: ExportOptions, progress: Callable[[int, int], None] | None,
+                     headers: Sequence[TraceHeader | None] | None = None) -> _Traces:
+    """Packets, conversations and flow rows of the traces at ``picked`` (rounded series ``ints``)."""
     start_us = int(round(opts.start_time * 1e6))
     edges_us: np.ndarray | None = None
     if kind in ("bytes", "packets") and width is not None:  # _series_layout checked it is there
         edges_us = np.round(np.arange(dataset.length + 1) * width * 1e6).astype(np.int64)
     out = _Traces(written=np.zeros(ints.shape, np.float64 if kind in ("iat", "sequence") else np.int64))
     names = sorted(set(dataset.labels))
+    picked_headers = [None if headers is None else headers[i] for i in picked]
+    shared = max([f.server_id + 1 for h in picked_headers if h is not None for f in h.flows], default=0)
+    conversations = ConversationPlan(plan, shared_servers=shared)
     for j, i in enumerate(picked):
         lab = dataset.labels[i]
         rng = np.random.default_rng([opts.seed, i])  # per trace: a trace's packets do not depend on max_traces
-        cls = classes[lab]
+        header = picked_headers[j]
+        cls = classes[lab] if header is None else _with_proto(
+            classes[lab], TCP if any(f.transport == "tcp" for f in header.flows) else UDP, plan.version, opts.mtu)
         hmin = header_size(ip_version=plan.version, proto=cls.proto)
         s, nc = _schedule(ints[j], kind=kind, directions=directions, edges_us=edges_us, cls=cls, hmin=hmin,
                           opts=opts, rng=rng)
@@ -663,36 +683,72 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
         out.written[j] = s.written
         out.carried += s.carried
         out.dropped += s.dropped
-        flags, seq, ack, ip_id = _header_fields(s, proto=cls.proto, hmin=hmin, rng=rng)
-        n = len(s.size)
+        convs = conversations.of_trace(j, label=lab, label_index=names.index(lab), proto=cls.proto, header=header,
+                                       rng=np.random.default_rng([opts.seed, i, 1]))
         t0_us = start_us + int(round(j * opts.stagger_s * 1e6))
-        out.packets.append(_Columns(t0_us + s.time_us, s.size, np.full(n, j, np.int64) * 2 + s.direction, flags,
-                                    seq, ack, ip_id))
-        client, cport = plan.client(j)
-        server = plan.server(lab, names.index(lab) if lab in names else 0)
-        out.endpoints.append((client.packed, server.packed, cport, SERVER_PORT, _mac(client.packed), GATEWAY_MAC))
-        out.flows.append(FlowInfo(dataset.ids[i], lab, "tcp" if cls.proto == TCP else "udp", str(client), cport,
-                                  str(server), SERVER_PORT, n, int(s.size.sum())))
+        out.packets.append(_conversation_packets(s, convs, header=header, first=len(out.conversations), t0_us=t0_us,
+                                                 hmin=hmin, rng=rng))
+        out.conversations += convs
+        out.conversation_trace += [j] * len(convs)
+        c = convs[0]
+        out.flows.append(FlowInfo(dataset.ids[i], lab, "tcp" if c.proto == TCP else "udp", str(c.client),
+                                  c.client_port, str(c.server), c.server_port, len(s.size), int(s.size.sum())))
         if progress is not None:
             progress(j + 1, len(picked))
     return out
 
 
-def _endpoint_tables(endpoints: list[tuple[bytes, bytes, int, int, bytes, bytes]], protos: list[int], *,
+def _with_proto(cls: _ClassPlan, proto: int, ip_version: Literal[4, 6], mtu: int) -> _ClassPlan:
+    """``cls`` writing ``proto``: its size samplers bounded below by that transport's header."""
+    if proto == cls.proto:
+        return cls
+    hmin = header_size(ip_version=ip_version, proto=proto)
+    samplers = [None if x is None else SizeSampler(x.hist, min_size=hmin, mtu=mtu) for x in cls.samplers]
+    return dataclasses.replace(cls, proto=proto, samplers=samplers)
+
+
+def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: TraceHeader | None, first: int,
+                          t0_us: int, hmin: int, rng: np.random.Generator) -> _Columns:
+    """The packets of one trace's schedule ``s``, shared among its conversations (numbered from
+    ``first``), each with its own TCP flags, sequence numbers and IP ids."""
+    n = len(s.size)
+    if header is None:
+        flags, seq, ack, ip_id = _header_fields(s, proto=convs[0].proto, hmin=hmin, rng=rng)
+        return _Columns(t0_us + s.time_us, s.size, np.full(n, first, np.int64) * 2 + s.direction, flags, seq, ack,
+                        ip_id)
+    conv = split_packets(s.direction, packets=[f.packets for f in header.flows], rng=rng,
+                         one_way=[f.ttl_bwd < 0 for f in header.flows])
+    flags, seq, ack, ip_id = (np.zeros(n, np.int64) for _ in range(4))
+    for k, c in enumerate(convs):
+        m = np.flatnonzero(conv == k)
+        if len(m):
+            sub = Schedule(time_us=s.time_us[m], size=s.size[m], direction=s.direction[m], written=s.written)
+            flags[m], seq[m], ack[m], ip_id[m] = _header_fields(sub, proto=c.proto, hmin=hmin, rng=rng)
+            if c.proto == TCP and header.flows[k].psh_percent >= 0:  # PSH on the learned share of data packets
+                data = m[(flags[m] & _TCP_PSH) != 0]
+                flags[data[rng.random(len(data)) >= header.flows[k].psh_percent / 100]] &= ~_TCP_PSH
+    return _Columns(t0_us + s.time_us, s.size, (first + conv) * 2 + s.direction, flags, seq, ack, ip_id)
+
+
+def _endpoint_tables(conversations: list[Conversation], traces: list[int], *,
                      ip_version: Literal[4, 6]) -> dict[str, np.ndarray]:
-    """Addresses, ports and protocol per flow (``2 * trace + direction``), as :func:`encode_records` takes them."""
-    nf = 2 * len(endpoints)
+    """Addresses, ports, protocol, TTL, window and trace per flow (``2 * conversation + direction``),
+    as :func:`encode_records` takes them."""
+    nf = 2 * len(conversations)
     alen = 4 if ip_version == 4 else 16
     t: dict[str, np.ndarray] = {
         "src_ip": np.zeros((nf, alen), np.uint8), "dst_ip": np.zeros((nf, alen), np.uint8),
         "src_mac": np.zeros((nf, 6), np.uint8), "dst_mac": np.zeros((nf, 6), np.uint8),
-        "sport": np.zeros(nf, np.int64), "dport": np.zeros(nf, np.int64), "proto": np.zeros(nf, np.int64)}
-    for j, ((c_ip, s_ip, cp, sp, c_mac, g_mac), proto) in enumerate(zip(endpoints, protos, strict=True)):
-        for f, src, dst in ((2 * j + FORWARD, (c_ip, cp, c_mac), (s_ip, sp, g_mac)),
-                            (2 * j + REVERSE, (s_ip, sp, g_mac), (c_ip, cp, c_mac))):
+        "sport": np.zeros(nf, np.int64), "dport": np.zeros(nf, np.int64), "proto": np.zeros(nf, np.int64),
+        "ttl": np.zeros(nf, np.int64), "window": np.zeros(nf, np.int64), "trace": np.repeat(traces, 2)}
+    for j, c in enumerate(conversations):
+        c_ip, s_ip = c.client.packed, c.server.packed
+        for d, src, dst in ((FORWARD, (c_ip, c.client_port, _mac(c_ip)), (s_ip, c.server_port, GATEWAY_MAC)),
+                            (REVERSE, (s_ip, c.server_port, GATEWAY_MAC), (c_ip, c.client_port, _mac(c_ip)))):
+            f = 2 * j + d
             t["src_ip"][f], t["sport"][f], t["src_mac"][f] = list(src[0]), src[1], list(src[2])
             t["dst_ip"][f], t["dport"][f], t["dst_mac"][f] = list(dst[0]), dst[1], list(dst[2])
-            t["proto"][f] = proto
+            t["proto"][f], t["ttl"][f], t["window"][f] = c.proto, c.ttl[d], c.window[d]
     return t
 
 
@@ -717,6 +773,7 @@ def _write_records(path: Path, packets: _Columns, tables: dict[str, np.ndarray],
                         dport=tables["dport"][f], src_mac=tables["src_mac"][f], dst_mac=tables["dst_mac"][f],
                         ip_id=packets.ip_id[o], seq=packets.seq[o], ack=packets.ack[o], tcp_flags=packets.flags[o],
                         flow_label=f // 2 + 1, ip_version=ip_version, snaplen=snaplen, out=buffer,
+                        ttl=tables["ttl"][f], window=tables["window"][f],
                     )
                     fh.write(records.data)
     except OSError as exc:

@@ -43,11 +43,13 @@ def export_batch(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags
     Parameters
     ----------
     ts_us, size, flow, flags : ndarray of int64, shape [P]
-        Send time (microseconds), IP total length, ``2 * trace + direction`` and TCP flags of
+        Send time (microseconds), IP total length, ``2 * conversation + direction`` and TCP flags of
         every packet, in any order (sorted here by time, stably, as the file is written).
     tables : dict
-        Per flow ``2 * trace + direction``: ``src_ip``, ``dst_ip`` (bytes), ``sport``, ``dport``,
-        ``proto``, ``src_mac``, ``dst_mac`` (bytes), as ``export_pcap`` builds them.
+        Per flow ``2 * conversation + direction``: ``src_ip``, ``dst_ip`` (bytes), ``sport``,
+        ``dport``, ``proto``, ``src_mac``, ``dst_mac`` (bytes), and optionally ``ttl``, ``window``
+        (else 64 and 65535) and ``trace`` (the conversation's trace; else a conversation is a
+        trace), as ``export_pcap`` builds them.
     ip_version : {4, 6}
     """
     order = np.argsort(ts_us, kind="stable")
@@ -65,9 +67,11 @@ def export_batch(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags
         ts_ns=ts_us[order].astype(np.int64) * 1000, length=size[order].astype(np.int64), is_ip=np.ones(n, bool),
         proto=proto.astype(np.int64), src_hi=src_hi[f], src_lo=src_lo[f], dst_hi=dst_hi[f], dst_lo=dst_lo[f],
         sport=tables["sport"][f].astype(np.int64), dport=tables["dport"][f].astype(np.int64),
-        src_mac=mac(tables["src_mac"])[f], dst_mac=mac(tables["dst_mac"])[f], ttl=np.full(n, TTL, np.int64),
+        src_mac=mac(tables["src_mac"])[f], dst_mac=mac(tables["dst_mac"])[f],
+        ttl=tables["ttl"][f] if "ttl" in tables else np.full(n, TTL, np.int64),
         tcp_flags=np.where(is_tcp, flags[order], -1).astype(np.int64),
-        tcp_window=np.where(is_tcp, TCP_WINDOW, -1).astype(np.int64),
+        tcp_window=np.where(is_tcp, tables["window"][f] if "window" in tables else TCP_WINDOW,
+                            -1).astype(np.int64),
         payload=np.maximum(size[order] - ip_header - l4_header, 0).astype(np.int64),
     )
 
@@ -79,14 +83,15 @@ def export_records(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, fla
     export order) it belongs to, ordered by their first packet in the capture.
 
     A trace whose packets fall silent for longer than the idle timeout (120 s) gives several
-    records, as a flow meter splits it. No flow spans two traces (each has its own 5-tuple), so the
+    records, as a flow meter splits it (a trace of several conversations, one record each at least).
+    No flow spans two traces (each conversation has its own 5-tuple), so the
     traces are taken :data:`CHUNK_PACKETS` packets at a time: the records cost about 16 bytes per
     packet of the capture, not a decoded copy of it.
     """
     n = len(ts_us)
     position = np.empty(n, np.int64)  # each packet's place in the capture file
     position[np.argsort(ts_us, kind="stable")] = np.arange(n)
-    trace = flow // 2
+    trace = tables["trace"][flow] if "trace" in tables else flow // 2
     trace_starts = np.flatnonzero(np.diff(trace)) + 1
     found: list[tuple[int, FlowRecord, int]] = []
     a = 0

@@ -6,11 +6,13 @@ per trace, plus :class:`DatasetMeta` describing what the numbers are.
 
 On disk it is one Parquet file, one row per trace::
 
-    id: string, label: string, source: string, series: list<float32>[, length: int32]
+    id: string, label: string, source: string, series: list<float32>[, length: int32][, header: string]
 
 ``series`` holds the C * T values of the trace, channel-major (channel 0 first). The optional
 ``length`` column holds how many of its T positions hold data (packets, or bins from the first
-packet's to the last one's; the rest is zero padding), where the writer knew it. The schema
+packet's to the last one's; the rest is zero padding), where the writer knew it. The optional
+``header`` column holds each trace's header metadata as JSON
+(:class:`~netdiffus.io.headers.TraceHeader`, null where a trace has none). The schema
 metadata key ``netdiffus`` holds :class:`DatasetMeta` as JSON (feature, unit, bin width, length,
 channel names, and free-form ``extra`` such as packet-size histograms kept for pcap export).
 
@@ -43,6 +45,7 @@ import pyarrow.parquet as pq
 
 from netdiffus.errors import DatasetError, InputError
 from netdiffus.files import atomic_path
+from netdiffus.io.headers import TraceHeader
 
 __all__ = [
     "DatasetMeta",
@@ -72,6 +75,8 @@ LENGTH_COLUMN = "length"
 #: The ``meta.extra`` key a fitted run sets to true when its training traces kept their lengths:
 #: the sets it generates then carry :func:`trailing_lengths`.
 LENGTHS_KEPT = "lengths_kept"
+#: The optional column of per-trace header metadata (JSON text, see :mod:`netdiffus.io.headers`).
+HEADER_COLUMN = "header"
 #: Values per Parquet row group written (bounds the writer's memory).
 ROW_GROUP_VALUES = 1 << 20
 #: Training traces a class needs: ``fit`` refuses fewer; ``prepare`` and ``split`` warn earlier.
@@ -157,6 +162,9 @@ class TraceDataset:
         Per trace, how many of its T positions hold data (the rest is zero padding); None where
         unknown (a dataset written before lengths were kept, a set generated from one without
         them). A generated trace's length is the position after its last non-zero value.
+    headers : list of TraceHeader or None, length N, optional
+        Per trace, its header metadata (``prepare --headers``, or drawn by a header model); None
+        for the whole set where none was kept, a None item for a trace without one.
     """
 
     series: np.ndarray
@@ -165,6 +173,7 @@ class TraceDataset:
     sources: list[str]
     meta: DatasetMeta = field(default_factory=DatasetMeta)
     lengths: np.ndarray | None = None
+    headers: list[TraceHeader | None] | None = None
 
     def __post_init__(self) -> None:
         series = np.asarray(self.series, dtype=np.float32)
@@ -191,6 +200,11 @@ class TraceDataset:
                 )
         if self.lengths is not None:
             self.lengths = _trace_lengths(self.lengths, n=n, t=series.shape[2])
+        if self.headers is not None:
+            self.headers = list(self.headers)
+            if len(self.headers) != n or not all(h is None or isinstance(h, TraceHeader) for h in self.headers):
+                raise DatasetError(f"headers must hold a TraceHeader or None per trace ({n}) "
+                                   f"(got {len(self.headers)} items)")
 
     # -- shape ---------------------------------------------------------------------------------
     @property
@@ -230,6 +244,7 @@ class TraceDataset:
             sources=[self.sources[i] for i in idx],
             meta=DatasetMeta.from_json(self.meta.to_json()),
             lengths=None if self.lengths is None else self.lengths[idx].copy(),
+            headers=None if self.headers is None else [self.headers[i] for i in idx],
         )
 
     def padding_share(self) -> float | None:
@@ -322,6 +337,9 @@ def dataset_table(dataset: TraceDataset) -> pa.Table:
     }
     if dataset.lengths is not None:
         columns["length"] = pa.array(dataset.lengths, type=pa.int32())
+    if dataset.headers is not None:
+        columns[HEADER_COLUMN] = pa.array([None if h is None else json.dumps(h.to_json(), separators=(",", ":"))
+                                           for h in dataset.headers], type=pa.string())
     table = pa.table(columns)
     meta = dataset.meta.to_json()
     meta["length"] = t
@@ -425,7 +443,22 @@ def table_dataset(table: pa.Table, path: str | os.PathLike[str]) -> TraceDataset
         sources=table.column("source").to_pylist(),
         meta=meta,
         lengths=data_lengths,
+        headers=_read_headers(path, table) if HEADER_COLUMN in table.column_names else None,
     )
+
+
+def _read_headers(path: str | os.PathLike[str], table: pa.Table) -> list[TraceHeader | None]:
+    """The ``header`` column: a trace header as JSON, or null, per trace; :class:`InputError` otherwise."""
+    col = table.column(HEADER_COLUMN)
+    if not pa.types.is_string(col.type):
+        raise InputError(f"{path}: column {HEADER_COLUMN} must hold JSON text per trace (got {col.type})")
+    out: list[TraceHeader | None] = []
+    for k, text in enumerate(col.to_pylist()):
+        try:
+            out.append(None if text is None else TraceHeader.from_json(json.loads(text)))
+        except (ValueError, DatasetError) as exc:
+            raise InputError(f"{path}: column {HEADER_COLUMN}, trace {k}: {exc}") from None
+    return out
 
 
 def _read_lengths(path: str | os.PathLike[str], table: pa.Table, *, t: int) -> np.ndarray:

@@ -1,0 +1,91 @@
+"""Export with header metadata: conversations per trace, learned ports, TTLs, windows, PSH, servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dpkt
+import numpy as np
+import pytest
+
+from netdiffus.errors import ConfigError
+from netdiffus.export.conversations import split_packets
+from netdiffus.export.pcap import export_pcap
+from netdiffus.io.dataset import DatasetMeta, TraceDataset
+from netdiffus.io.flow_records import read_flow_records
+from netdiffus.io.headers import FlowHeader, TraceHeader
+
+WEB = FlowHeader("tcp", 8443, 49152, 12, 128, 58, 8192, 29200, 0, 0)
+DNS = FlowHeader("udp", 53, 49152, 2, 128, 64, -1, -1, 1, -1)
+NTP = FlowHeader("udp", 123, 123, 2, 128, 64, -1, -1, -1, -1)
+BEACON = FlowHeader("udp", 5683, 1024, 2, 1, -1, -1, -1, -1, -1)  # one-way: nothing came back
+
+
+def dataset(n: int = 2) -> TraceDataset:
+    row = [[3000.0, 500.0, 1200.0, 800.0], [2000.0, 300.0, 900.0, 400.0]]
+    return TraceDataset(series=np.array([row] * n), labels=["cam"] * n, ids=[f"t{i}" for i in range(n)],
+                        sources=["s"] * n, meta=DatasetMeta(feature="bytes", unit="bytes", bin_width_s=0.5,
+                                                            channels=["bytes_to_host", "bytes_from_host"]))
+
+
+def packets(path: Path) -> list:
+    with open(path, "rb") as fh:
+        return [dpkt.ethernet.Ethernet(buf).data for _, buf in dpkt.pcap.Reader(fh)]
+
+
+@pytest.mark.parametrize(("direction", "counts", "one_way", "expected"), [
+    ([0, 1, 0, 1, 0, 1], [4, 2], None, [0, 0, 0, 0, 1, 1]),            # the only run that opens forward
+    ([0, 0, 0, 0], [1, 1, 1, 1], None, [0, 1, 2, 3]),                   # one packet each
+    ([0, 1, 1, 0, 1, 0], [4, 2], [False, True], [0, 0, 0, 1, 0, 1]),    # one-way: forward packets only
+    ([0, 1], [5, 5, 5], None, [0, 1]),                                  # fewer packets than conversations
+    ([0, 1, 0], [3], None, [0, 0, 0]),
+])
+def test_split_packets(direction: list[int], counts: list[int], one_way: list[bool] | None,
+                       expected: list[int]) -> None:
+    conv = split_packets(np.array(direction), packets=counts, rng=np.random.default_rng(0), one_way=one_way)
+    assert sorted(conv.tolist()) == sorted(expected) and conv[0] == 0
+    if one_way is not None:
+        assert all(d == 0 for d, c in zip(direction, conv.tolist(), strict=True) if one_way[c])
+
+
+def test_without_headers_the_bytes_are_unchanged(tmp_path: Path) -> None:
+    export_pcap(dataset(), tmp_path / "a.pcap", seed=3)
+    export_pcap(dataset(), tmp_path / "b.pcap", seed=3, headers=[None, None])
+    assert (tmp_path / "a.pcap").read_bytes() == (tmp_path / "b.pcap").read_bytes()
+
+
+def test_learned_fields_are_written(tmp_path: Path) -> None:
+    h = TraceHeader(4, (WEB, DNS, NTP, BEACON))
+    out = tmp_path / "h.pcap"
+    summary = export_pcap(dataset(), out, seed=0, headers=[h, h], flow_records=True)
+    ips = packets(out)
+    tcp = [ip for ip in ips if ip.p == dpkt.ip.IP_PROTO_TCP]
+    udp = [ip for ip in ips if ip.p == dpkt.ip.IP_PROTO_UDP]
+    fwd = [ip for ip in tcp if ip.data.dport == 8443]
+    bwd = [ip for ip in tcp if ip.data.sport == 8443]
+    assert fwd and bwd and {ip.ttl for ip in fwd} == {128} and {ip.ttl for ip in bwd} == {58}
+    assert {ip.data.win for ip in fwd} == {8192} and {ip.data.win for ip in bwd} == {29200}
+    assert not any(ip.data.flags & dpkt.tcp.TH_PUSH for ip in tcp)  # a PSH share of 0 %
+    assert {ip.data.dport for ip in udp if ip.ttl == 128} == {53, 123}
+    assert {(ip.data.sport, ip.data.dport) for ip in udp if ip.data.dport == 123} == {(123, 123)}
+    beacon = [ip for ip in ips if ip.ttl == 1]
+    assert beacon and all(ip.data.dport == 5683 and 1024 <= ip.data.sport < 49152 for ip in beacon)
+    records = read_flow_records(out)
+    assert len(records) == 8 and summary.records == records and summary.record_traces.count(0) == 4
+    server = lambda port: {r.dst for r in records if r.dport == port}  # noqa: E731
+    assert len(server(8443)) == 1 and len(server(53)) == 1  # ids 0, 1: shared by the two traces
+    assert len(server(123)) == 2 and len(server(5683)) == 2  # not shared: a server each
+    assert server(8443) != server(53)
+
+
+def test_header_count_must_match(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"headers must hold one item per trace \(2\) \(got 1\)"):
+        export_pcap(dataset(), tmp_path / "x.pcap", headers=[None])
+
+
+def test_two_flows_of_one_5_tuple_stay_two(tmp_path: Path) -> None:
+    dhcp = FlowHeader("udp", 67, 68, 2, 64, -1, -1, -1, 3, -1)  # one-way, to a shared server, twice
+    h = TraceHeader(4, (WEB, dhcp, dhcp))
+    export_pcap(dataset(1), tmp_path / "d.pcap", seed=0, headers=[h])
+    records = [r for r in read_flow_records(tmp_path / "d.pcap") if r.dport == 67]
+    assert len(records) == 2 and {r.sport for r in records} == {68} and len({r.dst for r in records}) == 2
