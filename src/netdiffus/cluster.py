@@ -45,7 +45,7 @@ def _distributed() -> ModuleType:
     try:
         import distributed
     except ImportError:
-        raise ConfigError(f"cluster needs dask.distributed, which is not installed: {INSTALL_HINT}") from None
+        raise ConfigError(f"--cluster / cluster needs dask.distributed, not installed: {INSTALL_HINT}") from None
     return distributed
 
 
@@ -78,7 +78,7 @@ def cluster_client(*, address: str, n_workers: int = 1,
             n = n_workers or os.cpu_count() or 1
             # worker logs below errors stay in the workers; a capture's warnings come back with its result
             cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                               dashboard_address=None, silence_logs=logging.ERROR)
+                                               dashboard_address=":0", silence_logs=logging.ERROR)  # any free port
             client = distributed.Client(cluster, timeout=timeout_s)
         else:
             client = distributed.Client(address, timeout=timeout_s)
@@ -86,8 +86,10 @@ def cluster_client(*, address: str, n_workers: int = 1,
         if cluster is not None:
             cluster.close()
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise ConfigError(f"cluster: cannot reach the scheduler at {address!r} within {timeout_s:g} s "
-                          f"({reason})") from None
+        what = ("cannot start the local cluster" if address == LOCAL
+                else f"{address!r} is not a scheduler address" if isinstance(exc, ValueError)
+                else f"cannot reach the scheduler at {address!r}")
+        raise ConfigError(f"--cluster / cluster: {what} ({reason})") from None
     log.info("cluster %s: %d worker(s), %d thread(s)", address, len(client.nthreads()), cluster_threads(client))
     try:
         yield client

@@ -786,9 +786,9 @@ class PrepareOptions:
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0 (got {self.workers})")
         if self.cluster is not None and not self.cluster.strip():
-            raise ConfigError(f"cluster must be a scheduler address or {LOCAL!r} (got {self.cluster!r})")
+            raise ConfigError(f"--cluster / cluster must be a scheduler address or {LOCAL!r} (got {self.cluster!r})")
         if not (math.isfinite(self.cluster_timeout_s) and self.cluster_timeout_s > 0):
-            raise ConfigError(f"cluster_timeout_s must be > 0 (got {self.cluster_timeout_s})")
+            raise ConfigError(f"--cluster-timeout / cluster_timeout_s must be > 0 (got {self.cluster_timeout_s})")
         if self.decoder not in DECODERS:
             raise ConfigError(f"decoder must be {' or '.join(DECODERS)} (got {self.decoder!r})")
         if self.unit not in UNITS:
@@ -858,8 +858,8 @@ def prepare(
             raise InputError(f"input path {p} does not exist")
     if choose_format(items, opts.format, label_from=opts.label_from) == "csv":
         if opts.cluster is not None:
-            raise ConfigError(f"cluster {opts.cluster!r}: only captures are read on a cluster; CSV inputs are read "
-                              "here (leave cluster out)")
+            raise ConfigError(f"--cluster / cluster {opts.cluster!r}: only captures are read on a cluster; CSV "
+                              "inputs are read here (leave it out)")
         return prepare_csv(
             items, column=opts.column, length=opts.length, aggregate=opts.aggregate, label_from=opts.label_from,
             bin_width_s=opts.bin_width_s, unit=opts.value_unit, layout=opts.csv_layout, strict=opts.strict,

@@ -254,7 +254,7 @@ class TraceDataset:
             for v in values:
                 h.update(v.encode() + b"\0")
         h.update(f"series:{list(self.series.shape)}\0".encode())
-        h.update(memoryview(np.ascontiguousarray(self.series, dtype="<f4")).cast("B"))
+        h.update(np.ascontiguousarray(self.series, dtype="<f4").data.cast("B"))
         lengths = b"none" if self.lengths is None else np.ascontiguousarray(self.lengths, dtype="<i4").tobytes()
         h.update(b"lengths\0" + lengths)
         h.update(json.dumps(self.meta.to_json(), sort_keys=True).encode())
