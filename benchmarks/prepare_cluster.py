@@ -42,7 +42,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-IOT = (ROOT / ".." / "shared" / "data" / "iot-sentinel" / "captures").resolve()
+# the real data: ../shared/data from the repository root, or $NETDIFFUS_BENCH_DATA (as benchmarks.datasets)
+DATA = Path(os.environ.get("NETDIFFUS_BENCH_DATA", ROOT / ".." / "shared" / "data")).resolve()
+IOT = DATA / "iot-sentinel" / "captures"
 IOT_OPTIONS = dict(unit="host", feature="bytes", bin_width="0.25s", length=64, split_direction=True)
 LARGE_OPTIONS = dict(unit="flow", feature="bytes", bin_width="0.5s", length=64, split_direction=True)
 #: (name, prepare's workers, cluster: None, "local" (started by prepare) or "address" (started before))

@@ -2,7 +2,8 @@
 
 The engine-specific part of ``prepare --cluster``: :func:`cluster_client` opens a client, on a
 running scheduler (``tcp://host:8786``) or on a local cluster of worker processes it starts and
-stops (``"local"``); :func:`run_tasks` submits one task per argument tuple and yields each result
+stops (``"local"``); :func:`require_package` refuses workers that run another version of a
+package; :func:`run_tasks` submits one task per argument tuple and yields each result
 with its index as it completes, so that the caller places results by index and the order of its
 output never depends on which worker finished first. Nothing here reads data.
 
@@ -29,7 +30,7 @@ from typing import Any
 
 from netdiffus.errors import ConfigError
 
-__all__ = ["LOCAL", "DEFAULT_CONNECT_TIMEOUT_S", "cluster_client", "cluster_threads", "run_tasks"]
+__all__ = ["LOCAL", "DEFAULT_CONNECT_TIMEOUT_S", "cluster_client", "cluster_threads", "require_package", "run_tasks"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,25 @@ def cluster_client(*, address: str, n_workers: int = 1,
 def cluster_threads(client: Any) -> int:
     """Threads of all the workers of ``client``'s cluster (at least 1): how many tasks run at once."""
     return max(1, sum(client.nthreads().values()))
+
+
+def require_package(client: Any, *, package: str, version: str) -> None:
+    """Refuse a cluster whose workers do not all import ``package`` at ``version``.
+
+    Raises
+    ------
+    ConfigError
+        One line: how many workers differ, the first of them and its version (or that the package
+        is missing there).
+    """
+    workers = client.get_versions(packages=[package])["workers"]
+    wrong = sorted((addr, info["packages"].get(package)) for addr, info in workers.items()
+                   if info["packages"].get(package) != version)
+    if wrong:
+        addr, found = wrong[0]
+        raise ConfigError(f"--cluster / cluster: {len(wrong)} of {len(workers)} worker(s) have {package} "
+                          f"{found or 'not installed'} (first: {addr}), this process {version}: install {package} "
+                          f"{version} on every worker")
 
 
 def run_tasks(client: Any, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], *,

@@ -579,10 +579,12 @@ def _parallel_results(
     """(file indices, their results) of each group of files, as the groups end: on ``workers``
     processes of this machine, or on the cluster's workers."""
     if cluster is not None:
-        from netdiffus.cluster import cluster_client, cluster_threads, run_tasks
+        from netdiffus._version import __version__
+        from netdiffus.cluster import cluster_client, cluster_threads, require_package, run_tasks
 
         with cluster_client(address=cluster.address, n_workers=cluster.n_workers,
                             timeout_s=cluster.timeout_s) as client:
+            require_package(client, package="netdiffus", version=__version__)  # the same reader everywhere
             groups = _task_groups(len(files), cluster_threads(client))
             tasks = [([(str(files[i][0]), str(files[i][1])) for i in g],) for g in groups]
             for k, res in run_tasks(client, _process_captures_task, tasks, shared=(options, labeler)):

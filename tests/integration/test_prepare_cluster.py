@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import netdiffus
 from netdiffus.cli.main import main
 from netdiffus.errors import ConfigError
 from netdiffus.io.dataset import read_dataset
@@ -96,6 +97,17 @@ def test_an_unreachable_scheduler_is_one_line_naming_the_option(captures, tmp_pa
     assert code == 1 and not (tmp_path / "x.parquet").exists()
     assert err.startswith("error: --cluster / cluster: 'nowhere:port' is not a scheduler address (")
     assert err.count("\n") == 1  # one line, no traceback
+
+
+def test_workers_with_another_netdiffus_are_refused(scheduler):
+    from netdiffus.cluster import cluster_client, require_package
+
+    with cluster_client(address=scheduler) as client:
+        require_package(client, package="netdiffus", version=netdiffus.__version__)
+        with pytest.raises(ConfigError) as exc:
+            require_package(client, package="netdiffus", version="0.0.0")
+    assert str(exc.value).startswith("--cluster / cluster: 2 of 2 worker(s) have netdiffus ")
+    assert str(exc.value).endswith(", this process 0.0.0: install netdiffus 0.0.0 on every worker")
 
 
 def test_without_dask_the_error_says_which_extra_to_install(captures, monkeypatch):
