@@ -887,6 +887,9 @@ def prepare(
     n_workers = (os.cpu_count() or 1) if opts.workers == 0 else opts.workers
     cluster = None if opts.cluster is None else _Cluster(address=opts.cluster.strip(), n_workers=opts.workers,
                                                          timeout_s=opts.cluster_timeout_s)
+    if cluster is not None and cluster.address != LOCAL and opts.workers != 1:
+        log.warning("--workers %d is not used with a scheduler address: the cluster's workers read the captures",
+                    opts.workers)
     results = _prepare_captures(files, options=capture, labeler=labeler, workers=n_workers, cluster=cluster,
                                 progress=progress, summary=summary)
     ds = _capture_dataset(results, n_files=len(files), options=capture, label_from=opts.label_from,

@@ -4,6 +4,7 @@ the one-line errors (no scheduler, no dask, CSV inputs)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -70,6 +71,13 @@ def test_the_cluster_makes_the_dataset_of_one_process(captures, scheduler, optio
     assert s2.warnings == s1.warnings and len(s2.warnings) == 1 and "truncated capture" in s2.warnings[0][1]
     assert s2.skipped == s1.skipped and {Path(p).name for p, _ in s2.skipped} >= {"empty.pcap", "random.pcap"}
     assert (s2.files_read, s2.packets, s2.traces_per_label) == (s1.files_read, s1.packets, s1.traces_per_label)
+
+
+def test_workers_with_a_scheduler_address_are_warned_about(captures, scheduler, caplog):
+    with caplog.at_level(logging.WARNING, logger="netdiffus.prepare"):
+        prepare(captures, cluster=scheduler, workers=3, unit="file", length=4)
+    assert ("--workers 3 is not used with a scheduler address: the cluster's workers read the captures"
+            in caplog.messages)
 
 
 def test_cli_on_a_local_cluster_writes_the_same_file(captures, tmp_path, capsys):
