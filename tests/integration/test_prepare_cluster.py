@@ -64,8 +64,12 @@ def _same(one, other) -> None:
 ])
 def test_the_cluster_makes_the_dataset_of_one_process(captures, scheduler, options):
     one, s1 = prepare(captures, **options)
-    two, s2 = prepare(captures, cluster=scheduler, **options)
+    calls = []
+    two, s2 = prepare(captures, cluster=scheduler, progress=lambda done, total: calls.append((done, total)),
+                      **options)
     _same(one, two)
+    n_files = s2.files_read + len(s2.skipped)
+    assert calls == [(k, n_files) for k in range(1, n_files + 1)]  # one call per file, as the results come
     assert len(set(two.sources)) == s2.files_read >= 15
     # per-file warnings and skips come back from the workers, as the one process reports them
     assert s2.warnings == s1.warnings and len(s2.warnings) == 1 and "truncated capture" in s2.warnings[0][1]
