@@ -4,8 +4,10 @@ The library entry point behind ``netdiffus prepare``. For captures it chains the
 apart: reading (:mod:`netdiffus.io.pcap`), trace assembly (:mod:`netdiffus.io.assembly`),
 series building (:mod:`netdiffus.features.series`) and labels (:mod:`netdiffus.io.labels`); files
 are processed in parallel by ``workers`` processes, each streaming its capture in bounded chunks.
-CSV inputs go to :mod:`netdiffus.io.csv_traces` (one file per trace) or
-:mod:`netdiffus.io.csv_tables` (one wide or long table).
+With ``cluster``, the workers of a Dask cluster read them instead (:mod:`netdiffus.cluster`); the
+traces are gathered in input order, so the dataset is the same wherever it was made. CSV inputs
+go to :mod:`netdiffus.io.csv_traces` (one file per trace) or :mod:`netdiffus.io.csv_tables` (one
+wide or long table).
 
 Metadata kept for the pcap exporter (``DatasetMeta.extra``, captures only)
 --------------------------------------------------------------------------
@@ -37,9 +39,10 @@ import dataclasses
 import logging
 import math
 import os
+import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +50,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from netdiffus.cluster import DEFAULT_CONNECT_TIMEOUT_S, LOCAL
 from netdiffus.errors import ConfigError, InputError
 from netdiffus.features.series import FEATURES, Feature, SeriesSpec, TraceStats, mapped_zeros, parse_duration
 from netdiffus.io.assembly import (
@@ -293,9 +297,7 @@ def _trace_base(path: Path, root: Path) -> str:
         return path.name
 
 
-def _process_capture(path: Path, root: Path) -> _FileResult:
-    opts: _CaptureOptions = _WORKER["options"]  # type: ignore[assignment]
-    labeler: Labeler = _WORKER["labeler"]  # type: ignore[assignment]
+def _process_capture(path: Path, root: Path, *, opts: _CaptureOptions, labeler: Labeler) -> _FileResult:
     res = _FileResult(path=str(path))
     try:
         _process_capture_into(res, path, root, opts, labeler)
@@ -542,6 +544,7 @@ def _prepare_captures(
     options: _CaptureOptions,
     labeler: Labeler,
     workers: int,
+    cluster: _Cluster | None = None,
     progress: Progress | None,
     summary: PrepareSummary,
 ) -> list[_FileResult]:
@@ -559,34 +562,87 @@ def _prepare_captures(
         if progress is not None:
             progress(done, len(files))
 
-    if workers <= 1 or len(files) == 1:
-        _init_worker(options, labeler)
+    if cluster is None and (workers <= 1 or len(files) == 1):
         for i, (path, root) in enumerate(files):
-            take(i, _process_capture(path, root), i + 1)
-        repeated.close()
-        return [r for r in results if r is not None]
-    # small files go to the workers in groups: one task per file costs more than a small capture
-    per_task = max(1, min(16, len(files) // (workers * 8)))
-    groups = [list(range(i, min(i + per_task, len(files)))) for i in range(0, len(files), per_task)]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options, labeler)) as pool:
-        futures = {pool.submit(_process_captures_remote, [(str(files[i][0]), str(files[i][1])) for i in g]): g
-                   for g in groups}
+            take(i, _process_capture(path, root, opts=options, labeler=labeler), i + 1)
+    else:
         done = 0
-        try:
-            for fut in as_completed(futures):
-                for i, res in zip(futures[fut], fut.result(), strict=True):
-                    done += 1
-                    take(i, res, done)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+        # results come in the order tasks end; each is placed by its file's index (take)
+        for group, group_results in _parallel_results(files, options=options, labeler=labeler, workers=workers,
+                                                      cluster=cluster):
+            for i, res in zip(group, group_results, strict=True):
+                done += 1
+                take(i, res, done)
     repeated.close()
     return [r for r in results if r is not None]
 
 
+@dataclass(frozen=True)
+class _Cluster:
+    """Where the tasks go: a scheduler address, or ``local`` with ``n_workers`` processes."""
+
+    address: str
+    n_workers: int
+    timeout_s: float
+
+
+def _task_groups(n_files: int, slots: int) -> list[list[int]]:
+    """File indices in groups, in input order: small files go to the workers in groups, as one
+    task per file costs more than a small capture (at least 8 groups per slot where possible)."""
+    per_task = max(1, min(16, n_files // (slots * 8)))
+    return [list(range(i, min(i + per_task, n_files))) for i in range(0, n_files, per_task)]
+
+
+def _parallel_results(
+    files: list[tuple[Path, Path]], *, options: _CaptureOptions, labeler: Labeler, workers: int,
+    cluster: _Cluster | None,
+) -> Iterator[tuple[list[int], list[_FileResult]]]:
+    """(file indices, their results) of each group of files, as the groups end: on ``workers``
+    processes of this machine, or on the cluster's workers."""
+    if cluster is not None:
+        from netdiffus._version import __version__
+        from netdiffus.cluster import cluster_client, cluster_threads, require_package, run_tasks
+
+        with cluster_client(address=cluster.address, n_workers=cluster.n_workers,
+                            timeout_s=cluster.timeout_s) as client:
+            require_package(client, package="netdiffus", version=__version__)  # the same reader everywhere
+            groups = _task_groups(len(files), cluster_threads(client))
+            tasks = [([(str(files[i][0]), str(files[i][1])) for i in g],) for g in groups]
+            for k, res in run_tasks(client, _process_captures_task, tasks, shared=(options, labeler)):
+                yield groups[k], res
+        return
+    groups = _task_groups(len(files), workers)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options, labeler)) as pool:
+        futures = {pool.submit(_process_captures_remote, [(str(files[i][0]), str(files[i][1])) for i in g]): g
+                   for g in groups}
+        try:
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
 def _process_captures_remote(pairs: list[tuple[str, str]]) -> list[_FileResult]:
-    return [_process_capture(Path(path), Path(root)) for path, root in pairs]
+    """A task of the process pool: the options and labeler came with the process (_init_worker)."""
+    opts: _CaptureOptions = _WORKER["options"]  # type: ignore[assignment]
+    labeler: Labeler = _WORKER["labeler"]  # type: ignore[assignment]
+    return [_process_capture(Path(path), Path(root), opts=opts, labeler=labeler) for path, root in pairs]
+
+
+def _process_captures_task(pairs: list[tuple[str, str]], options: _CaptureOptions,
+                           labeler: Labeler) -> list[_FileResult]:
+    """A cluster task: the captures ``pairs`` (path, root) read on a worker with these options (its
+    own arguments, not a process global: a worker may run tasks of several runs)."""
+    out = []
+    for path, root in pairs:
+        if not Path(path).exists():  # a worker of another machine: the path is not shared with it
+            out.append(_FileResult(path=path, skipped=f"not found on the cluster worker {socket.gethostname()} "
+                                   "(the workers must see the inputs at the paths given)"))
+        else:
+            out.append(_process_capture(Path(path), Path(root), opts=options, labeler=labeler))
+    return out
 
 
 def _capture_meta(results: list[_FileResult], *, spec: SeriesSpec, unit: Unit, label_from: str,
@@ -675,7 +731,16 @@ class PrepareOptions:
         CSV: the value column, the layout (``per-trace`` files, one ``wide`` table with a row per
         trace, one ``long`` table of (trace id, time, value) rows) and the unit of the values.
     workers : int
-        Processes reading captures in parallel (``0``: one per CPU core).
+        Processes reading captures in parallel (``0``: one per CPU core); with ``cluster="local"``,
+        the worker processes of the local cluster.
+    cluster : str, optional
+        Captures: read them on a Dask cluster, one task per capture (small ones in groups), the
+        traces gathered in input order, so the dataset is the one a single process makes. A
+        scheduler address (``tcp://10.0.0.5:8786``: its workers must have netdiffus installed and
+        see the inputs at the paths given), or ``"local"``: start a cluster of ``workers`` worker
+        processes here. Needs the ``cluster`` extra (dask.distributed). None: no cluster.
+    cluster_timeout_s : float
+        Seconds to wait for the scheduler to answer (default 10).
     strict : bool
         Raise on the first unusable file (or pcapng oddity, or implausible record) instead of
         skipping (or mending) it.
@@ -730,6 +795,8 @@ class PrepareOptions:
     csv_layout: CsvLayout = "auto"
     value_unit: str = ""
     workers: int = 1
+    cluster: str | None = None
+    cluster_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     strict: bool = False
     decoder: Decoder = "fast"
     flow_memory_mb: float | None = DEFAULT_FLOW_MEMORY_BYTES / 2**20
@@ -748,6 +815,10 @@ class PrepareOptions:
             raise ConfigError(f"min_packets must be >= 0 (got {self.min_packets})")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0 (got {self.workers})")
+        if self.cluster is not None and not self.cluster.strip():
+            raise ConfigError(f"--cluster / cluster must be a scheduler address or {LOCAL!r} (got {self.cluster!r})")
+        if not (math.isfinite(self.cluster_timeout_s) and self.cluster_timeout_s > 0):
+            raise ConfigError(f"--cluster-timeout / cluster_timeout_s must be > 0 (got {self.cluster_timeout_s})")
         if self.decoder not in DECODERS:
             raise ConfigError(f"decoder must be {' or '.join(DECODERS)} (got {self.decoder!r})")
         if self.unit not in UNITS:
@@ -816,6 +887,9 @@ def prepare(
         if not Path(p).exists():
             raise InputError(f"input path {p} does not exist")
     if choose_format(items, opts.format, label_from=opts.label_from) == "csv":
+        if opts.cluster is not None:
+            raise ConfigError(f"--cluster / cluster {opts.cluster!r}: only captures are read on a cluster; CSV "
+                              "inputs are read here (leave it out)")
         return prepare_csv(
             items, column=opts.column, length=opts.length, aggregate=opts.aggregate, label_from=opts.label_from,
             bin_width_s=opts.bin_width_s, unit=opts.value_unit, layout=opts.csv_layout, strict=opts.strict,
@@ -839,8 +913,13 @@ def prepare(
     files = find_inputs(items, kind="pcap")
     summary = PrepareSummary()
     n_workers = (os.cpu_count() or 1) if opts.workers == 0 else opts.workers
-    results = _prepare_captures(files, options=capture, labeler=labeler, workers=n_workers, progress=progress,
-                                summary=summary)
+    cluster = None if opts.cluster is None else _Cluster(address=opts.cluster.strip(), n_workers=opts.workers,
+                                                         timeout_s=opts.cluster_timeout_s)
+    if cluster is not None and cluster.address != LOCAL and opts.workers != 1:
+        log.warning("--workers %d is not used with a scheduler address: the cluster's workers read the captures",
+                    opts.workers)
+    results = _prepare_captures(files, options=capture, labeler=labeler, workers=n_workers, cluster=cluster,
+                                progress=progress, summary=summary)
     ds = _capture_dataset(results, n_files=len(files), options=capture, label_from=opts.label_from,
                           summary=summary)
     summary.elapsed_s = time.perf_counter() - t_start

@@ -20,7 +20,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("netdiffus._version", "netdiffus.errors", "netdiffus.config", "netdiffus.files")),
     ("domain", ("netdiffus.io", "netdiffus.features", "netdiffus.imaging", "netdiffus.diffusion",
-                "netdiffus.postprocess", "netdiffus.distributed", "netdiffus.progress", "netdiffus.vocab")),
+                "netdiffus.postprocess", "netdiffus.distributed", "netdiffus.cluster", "netdiffus.progress",
+                "netdiffus.vocab")),
     ("stages", ("netdiffus.representation", "netdiffus.resolve", "netdiffus.training", "netdiffus.distill",
                 "netdiffus.train_state",
                 "netdiffus.sampling", "netdiffus.stream", "netdiffus.checkpoint", "netdiffus.manifest",

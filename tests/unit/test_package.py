@@ -17,9 +17,10 @@ def test_readme_api_imports_from_the_package():
     assert out == "True"
 
 
-def test_import_and_cli_parser_do_not_load_torch():
-    out = _run("import sys, netdiffus, netdiffus.cli.main as m; m.build_parser(); print('torch' in sys.modules)")
-    assert out == "False"
+def test_import_and_cli_parser_do_not_load_torch_or_dask():
+    out = _run("import sys, netdiffus, netdiffus.cli.main as m; m.build_parser(); "
+               "print([name in sys.modules for name in ('torch', 'dask', 'distributed')])")
+    assert out == "[False, False, False]"
 
 
 def test_unknown_attribute_is_an_attribute_error():

@@ -81,6 +81,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
+    if verbose < 2:  # prepare --cluster: the scheduler's and workers' progress lines only with -vv
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith("distributed"))
     logging.basicConfig(level=level, handlers=[handler])
     if verbose < 2:
         logging.getLogger("matplotlib").setLevel(logging.WARNING)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from netdiffus.cli._common import check_new_file, outputs_guard, printable, show_progress
+from netdiffus.cluster import DEFAULT_CONNECT_TIMEOUT_S
 from netdiffus.features.series import FEATURES, TRACE_UNITS
 from netdiffus.io.assembly import DEFAULT_FLOW_MEMORY_BYTES
 from netdiffus.io.csv_tables import CSV_LAYOUTS
@@ -30,6 +31,10 @@ examples:
   # IoT device sessions: one trace per capture, the device's bytes per 0.25 s, to / from it
   netdiffus prepare ../shared/data/iot-sentinel/captures -o iot-bins.parquet \\
       --unit host --feature bytes --bin-width 0.25s --length 64 --split-direction
+
+  # the same on a Dask cluster (dask scheduler / dask worker running; inputs on a shared file system)
+  netdiffus prepare /shared/iot-sentinel/captures -o iot-bins.parquet \\
+      --unit host --feature bytes --bin-width 0.25s --length 64 --split-direction --cluster tcp://10.0.0.5:8786
 
   # the sizes of the first 64 packets, positive from the device, negative to it
   netdiffus prepare captures/ -o iot-packets.parquet --unit host --feature sizes --length 64
@@ -119,7 +124,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     help="unit of the CSV values, e.g. bytes (default: values, no unit)")
     r = p.add_argument_group("run")
     r.add_argument("--workers", type=int, default=1, metavar="K",
-                   help="parallel processes, 0 for one per core (default 1)")
+                   help="parallel processes, 0 for one per core (default 1); with --cluster local, the local "
+                   "cluster's worker processes")
+    r.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="read the captures on a Dask cluster: a scheduler address (tcp://host:8786; its workers "
+                   "need netdiffus and the inputs at the same paths) or 'local' (start --workers worker processes "
+                   "here); the dataset is the one a single process makes. Needs the cluster extra: "
+                   "pip install 'netdiffus[cluster]'")
+    r.add_argument("--cluster-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT_S, metavar="S",
+                   help=f"seconds to wait for the scheduler to answer (default {DEFAULT_CONNECT_TIMEOUT_S:g})")
     r.add_argument("--strict", action="store_true", help="fail on the first unusable file instead of skipping it")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on a terminal only)")
     p.set_defaults(func=run)
@@ -149,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         csv_layout=args.csv_layout,
         value_unit=args.value_unit,
         workers=args.workers,
+        cluster=args.cluster,
+        cluster_timeout_s=args.cluster_timeout,
         strict=args.strict,
         decoder=args.decoder,
         flow_memory_mb=args.flow_memory,

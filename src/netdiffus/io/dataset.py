@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -256,6 +257,29 @@ class TraceDataset:
 
     def label_array(self) -> np.ndarray:
         return np.asarray(self.labels, dtype=object)
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of what the dataset file holds: ids, labels, sources, series (float32),
+        lengths and metadata, in trace order. Equal digests: the same dataset, however it was made
+        (one process, workers, a cluster).
+
+        >>> ds = TraceDataset(series=np.zeros((1, 1, 4)), labels=["a"], ids=["t0"], sources=["x"])
+        >>> ds.digest() == TraceDataset(series=np.zeros((1, 1, 4)), labels=["a"], ids=["t0"], sources=["x"]).digest()
+        True
+        >>> ds.digest() == TraceDataset(series=np.ones((1, 1, 4)), labels=["a"], ids=["t0"], sources=["x"]).digest()
+        False
+        """
+        h = hashlib.sha256()
+        for name, values in (("id", self.ids), ("label", self.labels), ("source", self.sources)):
+            h.update(f"{name}:{len(values)}\0".encode())
+            for v in values:
+                h.update(v.encode() + b"\0")
+        h.update(f"series:{list(self.series.shape)}\0".encode())
+        h.update(np.ascontiguousarray(self.series, dtype="<f4").data.cast("B"))
+        lengths = b"none" if self.lengths is None else np.ascontiguousarray(self.lengths, dtype="<i4").tobytes()
+        h.update(b"lengths\0" + lengths)
+        h.update(json.dumps(self.meta.to_json(), sort_keys=True).encode())
+        return h.hexdigest()
 
     def validate(self, *, what: str = "dataset") -> None:
         """Raise :class:`DatasetError` if any value is NaN or infinite."""
