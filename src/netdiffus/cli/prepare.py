@@ -122,7 +122,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     help="per-trace files, a wide table (row per trace), a long table (id, time, value) (default auto)")
     cs.add_argument("--value-unit", default="", metavar="U",
                     help="unit of the CSV values, e.g. bytes (default: values, no unit)")
-    r = p.add_argument_group("run")
+    _add_run_options(p.add_argument_group("run"))
+    p.set_defaults(func=run)
+    return p
+
+
+def _add_run_options(r: argparse._ArgumentGroup) -> None:
+    """The options of how prepare runs: processes, a cluster, strictness, progress."""
     r.add_argument("--workers", type=int, default=1, metavar="K",
                    help="parallel processes, 0 for one per core (default 1); with --cluster local, the local "
                    "cluster's worker processes")
@@ -135,8 +141,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help=f"seconds to wait for the scheduler to answer (default {DEFAULT_CONNECT_TIMEOUT_S:g})")
     r.add_argument("--strict", action="store_true", help="fail on the first unusable file instead of skipping it")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on a terminal only)")
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
