@@ -260,7 +260,7 @@ class TraceDataset:
 
     def digest(self) -> str:
         """SHA-256 (hex) of what the dataset file holds: ids, labels, sources, series (float32),
-        lengths and metadata, in trace order. Equal digests: the same dataset, however it was made
+        lengths, headers and metadata, in trace order. Equal digests: the same dataset, however it was made
         (one process, workers, a cluster).
 
         >>> ds = TraceDataset(series=np.zeros((1, 1, 4)), labels=["a"], ids=["t0"], sources=["x"])
@@ -278,6 +278,8 @@ class TraceDataset:
         h.update(np.ascontiguousarray(self.series, dtype="<f4").data.cast("B"))
         lengths = b"none" if self.lengths is None else np.ascontiguousarray(self.lengths, dtype="<i4").tobytes()
         h.update(b"lengths\0" + lengths)
+        headers = None if self.headers is None else [None if x is None else x.to_json() for x in self.headers]
+        h.update(b"headers\0" + json.dumps(headers, sort_keys=True).encode())
         h.update(json.dumps(self.meta.to_json(), sort_keys=True).encode())
         return h.hexdigest()
 
