@@ -22,8 +22,9 @@ Without --real-test only the fidelity metrics and the discriminative score are c
 With --real-capture and --synthetic-capture (e.g. the output of 'netdiffus export') the header
 fields and flow records of the captures are scored too (JSD_protocol ... W1_flow_duration)."""
 
-SHOWN = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "TRTR_acc", "TSTR_acc", "TRSTR_acc",
-         "CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "FD", "DCR_ratio", "MIA_AUC", *FIELD_METRICS)  # fmt: skip
+SHOWN = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "mode_coverage", "impossible", "TRTR_acc",
+         "TSTR_acc", "TRSTR_acc", "CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "FD", "DCR_ratio", "MIA_AUC",
+         *FIELD_METRICS)  # fmt: skip
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

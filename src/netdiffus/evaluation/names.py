@@ -33,5 +33,6 @@ FLOW_FIELDS = ("flow_packets", "flow_bytes", "flow_duration")
 FIELD_METRICS = tuple(f"JSD_{f}" for f in CATEGORICAL_FIELDS) + tuple(f"W1_{f}" for f in FLOW_FIELDS)
 
 #: Metrics where lower is better (the rest: higher is better, except MIA_AUC: 0.5 is best).
-LOWER_IS_BETTER = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "FD", "GASF_consistency",
+LOWER_IS_BETTER = ("W1_values", "W1_totals", "JSD", "ACF", "discriminative", "FD", "GASF_consistency", "impossible",
+                   "length_W1",
                    *FIELD_METRICS)

@@ -41,7 +41,8 @@ from scipy.stats import wasserstein_distance
 
 from netdiffus.io.dataset import trailing_lengths as trace_lengths
 
-__all__ = ["impossible_share", "trace_lengths", "length_w1", "mode_coverage"]
+__all__ = ["impossible_share", "trace_lengths", "length_w1", "length_w1_per_class", "mode_coverage",
+           "mode_coverage_per_class"]
 
 
 def impossible_share(real: np.ndarray, synthetic: np.ndarray) -> float:
@@ -68,10 +69,17 @@ def length_w1(real: np.ndarray, real_labels: Sequence[str], synthetic: np.ndarra
               synthetic_labels: Sequence[str]) -> float:
     """Wasserstein-1 distance (in positions: packets or bins) between the real and synthetic
     trace lengths of each class present in both, averaged over those classes."""
+    per = length_w1_per_class(real, real_labels, synthetic, synthetic_labels)
+    return float(np.mean(list(per.values()))) if per else np.nan
+
+
+def length_w1_per_class(real: np.ndarray, real_labels: Sequence[str], synthetic: np.ndarray,
+                        synthetic_labels: Sequence[str]) -> dict[str, float]:
+    """:func:`length_w1` of each class present in both sets."""
     lr, ls = trace_lengths(real), trace_lengths(synthetic)
     rl, sl = np.asarray(real_labels), np.asarray(synthetic_labels)
     classes = sorted(set(rl.tolist()) & set(sl.tolist()))
-    return float(np.mean([wasserstein_distance(lr[rl == c], ls[sl == c]) for c in classes])) if classes else np.nan
+    return {c: float(wasserstein_distance(lr[rl == c], ls[sl == c])) for c in classes}
 
 
 def _patterns(series: np.ndarray, vocab: list[np.ndarray], prefix: int) -> list[tuple]:
@@ -97,6 +105,15 @@ def mode_coverage(real: np.ndarray, real_labels: Sequence[str], synthetic: np.nd
     """Per class, the histogram intersection of the real and synthetic frequencies of patterns
     (the first ``prefix`` values of the discrete channels, rounded to the nearest real value of
     their channel), averaged over the real classes (a class with no synthetic trace scores 0)."""
+    per = mode_coverage_per_class(real, real_labels, synthetic, synthetic_labels, prefix=prefix)
+    return float(np.mean([v for v, _ in per.values()]))
+
+
+def mode_coverage_per_class(real: np.ndarray, real_labels: Sequence[str], synthetic: np.ndarray,
+                            synthetic_labels: Sequence[str], *, prefix: int = 8) -> dict[str, tuple[float, bool]]:
+    """:func:`mode_coverage` of each real class, with whether the class's real patterns recur
+    (some pattern held by two or more of its traces: where each trace has its own, as with byte
+    volumes, the coverage of exact patterns says little)."""
     real, synthetic = np.asarray(real, dtype=np.float64), np.asarray(synthetic, dtype=np.float64)
     discrete = [c for c in range(real.shape[1]) if np.all(real[:, c] == np.round(real[:, c]))]
     keep = discrete or list(range(real.shape[1]))
@@ -104,10 +121,10 @@ def mode_coverage(real: np.ndarray, real_labels: Sequence[str], synthetic: np.nd
     vocab = [np.unique(np.append(real[:, c], 0.0)) for c in range(real.shape[1])]
     rp, sp = _patterns(real, vocab, prefix), _patterns(synthetic, vocab, prefix)
     rl, sl = np.asarray(real_labels), np.asarray(synthetic_labels)
-    scores = []
+    out = {}
     for c in sorted(set(rl.tolist())):
         r = Counter(p for p, lab in zip(rp, rl, strict=True) if lab == c)
         s = Counter(p for p, lab in zip(sp, sl, strict=True) if lab == c)
         nr, ns = sum(r.values()), sum(s.values())
-        scores.append(sum(min(k / nr, s[p] / ns) for p, k in r.items()) if ns else 0.0)
-    return float(np.mean(scores))
+        out[c] = (sum(min(k / nr, s[p] / ns) for p, k in r.items()) if ns else 0.0, max(r.values()) > 1)
+    return out

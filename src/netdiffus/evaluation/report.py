@@ -63,7 +63,7 @@ SYN_COLOUR = "#d62728"
 
 # Column order of the metric tables; other keys follow in their own order.
 TABLE_ORDER = (
-    "W1_values", "W1_totals", "JSD", "ACF", "discriminative",
+    "W1_values", "W1_totals", "JSD", "ACF", "discriminative", "mode_coverage", "length_W1", "impossible",
     "TRTR_acc", "TSTR_acc", "TRSTR_acc", "TRTR_f1", "TSTR_f1", "TRSTR_f1",
     "CNN_TRTR_acc", "CNN_TSTR_acc", "CNN_TRSTR_acc", "CNN_TRTR_f1", "CNN_TSTR_f1", "CNN_TRSTR_f1",
     "FD", "GASF_consistency", "AUROC_real", "AUROC_synthetic", "AUROC_both", "DCR_ratio", "MIA_AUC",

@@ -30,7 +30,7 @@ import numpy as np
 
 from netdiffus.config import MAX_SEED, check_seed
 from netdiffus.errors import ConfigError, DatasetError
-from netdiffus.evaluation import fidelity, privacy, utility
+from netdiffus.evaluation import fidelity, packets, privacy, utility
 from netdiffus.evaluation.curve import AccuracyCurve, accuracy_curve, curve_sizes
 from netdiffus.evaluation.names import DEFAULT_METRICS, LOWER_IS_BETTER, METRIC_GROUPS, MetricGroup, MetricPreset
 from netdiffus.features.series import FEATURES
@@ -460,3 +460,24 @@ def _fidelity(
         result.per_class[c] = row
     for key in names:
         result.overall[key] = float(np.mean(per[key])) if per[key] else float("nan")
+    _discrete(result, xr, ylab_r, xs, ylab_s)
+
+
+def _discrete(result: EvaluationResult, xr: np.ndarray, ylab_r: np.ndarray, xs: np.ndarray,
+              ylab_s: np.ndarray) -> None:
+    """The metrics of discrete traffic (:mod:`netdiffus.evaluation.packets`): ``impossible``
+    overall, ``length_W1`` and ``mode_coverage`` per class and their means. ``mode_coverage`` is
+    given for the classes whose real patterns recur, and left out where each real trace follows a
+    pattern of its own (byte volumes): exact patterns say nothing there."""
+    result.overall["impossible"] = packets.impossible_share(xr, xs)
+    lengths = packets.length_w1_per_class(xr, ylab_r, xs, ylab_s)
+    coverage = packets.mode_coverage_per_class(xr, ylab_r, xs, ylab_s)
+    for c, row in result.per_class.items():
+        row["length_W1"] = lengths.get(c, float("nan"))
+        value, recurs = coverage.get(c, (0.0, False))
+        if recurs:
+            row["mode_coverage"] = value
+    for key in ("length_W1", "mode_coverage"):
+        values = [row[key] for row in result.per_class.values() if np.isfinite(row.get(key, np.nan))]
+        if values:
+            result.overall[key] = float(np.mean(values))

@@ -54,7 +54,29 @@ def test_full_default_evaluation_keys_and_json_roundtrip():
     assert r.overall["TSTR_acc"] == 1.0
     back = EvaluationResult.from_dict(json.loads(r.to_json()))
     assert back.overall == r.overall and back.per_class == r.per_class and back.curve == r.curve
+    assert "mode_coverage" not in r.overall  # volumes: each trace a pattern of its own
     assert r.curve is not None and r.curve.per_class == [5, 10, 12] and r.curve.n_real == [15, 30, 36]
+
+
+@pytest.mark.parametrize(
+    "syn_rows, coverage, impossible, length_w1",
+    [
+        ([[60, 342, 0, 0], [60, 590, 90, 0]], 1.0, 0.0, 0.0),  # both patterns, in proportion
+        ([[60, 342, 0, 0], [60, 342, 0, 0]], 0.5, 0.0, 0.5),  # one pattern of two: half the mass
+        ([[12, 342, 0, 0], [60, 590, 90.5, 0]], 0.5, 2 / 5, 0.0),  # 12 < 60, 90.5 not whole (rounds to 90)
+    ],
+)
+def test_discrete_metrics_per_class(syn_rows, coverage, impossible, length_w1):
+    real_rows = [[60, 342, 0, 0], [60, 342, 0, 0], [60, 590, 90, 0], [60, 590, 90, 0]]
+
+    def ds(rows):
+        x = np.asarray(rows, dtype=np.float32)[:, None, :]
+        return TraceDataset(series=x, labels=["a"] * len(x), ids=[str(i) for i in range(len(x))], sources=[""] * len(x))
+
+    r = evaluate(ds(real_rows), ds(syn_rows), metrics=["fidelity"])
+    assert r.per_class["a"]["mode_coverage"] == pytest.approx(coverage)
+    assert r.overall["impossible"] == pytest.approx(impossible)
+    assert r.per_class["a"]["length_W1"] == pytest.approx(length_w1)
 
 
 def test_evaluate_is_seeded():
