@@ -21,7 +21,7 @@ writes DIR/metrics.json and DIR/report.html (self-contained, open it in any brow
 Without --real-test only the fidelity metrics and the discriminative score are computed.
 With --real-test the real test traces are scored the same way, in place of the synthetic set:
 the real held-out reference, shown [in brackets] and in the report's tables (--no-reference
-skips it; it about doubles the time).
+skips it; it about doubles the time of every metric group but curve).
 With --real-capture and --synthetic-capture (e.g. the output of 'netdiffus export') the header
 fields and flow records of the captures are scored too (JSD_protocol ... W1_flow_duration)."""
 
@@ -57,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--fast", action="store_true", help="fewer trees and CNN epochs (seconds, for a first look)")
     p.add_argument("--no-reference", action="store_true",
                    help="do not score the real test traces in place of the synthetic set (the real held-out "
-                        "reference beside every score; it about doubles the time)")
+                        "reference beside every score; it about doubles the time of every group but curve)")
     p.add_argument("--seed", type=int, default=0, help="seed of every classifier and sample (default 0)")
     p.add_argument(
         "--forest-repeats", type=int, default=1, metavar="N",
