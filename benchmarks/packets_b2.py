@@ -63,7 +63,8 @@ def _channel_w1(train: TraceDataset, syn: TraceDataset, name: str) -> float:
 def score(train: TraceDataset, test: TraceDataset, syn: TraceDataset, *, seed: int, forest_repeats: int,
           threads: int) -> dict[str, float]:
     """Every score of a synthetic set (or of the real held-out traces as ``syn``)."""
-    res = evaluate(train, syn, real_test=test, seed=seed, fast=True, forest_repeats=forest_repeats, n_jobs=threads)
+    res = evaluate(train, syn, real_test=test, seed=seed, fast=True, forest_repeats=forest_repeats, n_jobs=threads,
+                   reference=False)  # fmt: skip
     out = {k: float(v) for k, v in res.overall.items()}
     out["impossible"] = impossible_share(train.series, syn.series)
     out["length_W1"] = length_w1(train.series, train.labels, syn.series, syn.labels)

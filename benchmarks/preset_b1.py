@@ -88,7 +88,8 @@ def main() -> None:
         t0 = time.perf_counter()
         fake = synth.sample(2 * len(b.train), seed=0, sampler=sampler, steps=steps, guidance_scale=w, eta=eta)
         sample_s = time.perf_counter() - t0
-        r = evaluate(b.train, fake, real_test=b.test, seed=0, n_jobs=args.eval_jobs, forest_repeats=args.forest_repeats)
+        r = evaluate(b.train, fake, real_test=b.test, seed=0, n_jobs=args.eval_jobs, forest_repeats=args.forest_repeats,
+                     reference=False)  # fmt: skip
         spec = f"{sampler}:{steps}:{w:g}" + (f":{eta:g}" if eta is not None else "")
         spec += "" if args.value_snap == "config" else (" snap" if snap else " no snap")
         spec += "" if args.calibrate_totals == "config" else (" calibrated" if cal else " raw")

@@ -185,7 +185,7 @@ def run_classification(key: str, bench: Benchmark, names: list[str], s: Settings
         row["n_synthetic"] = syn.n_traces
         t0 = time.perf_counter()
         res = evaluate(train, syn, real_test=test, seed=s.seed, n_estimators=s.n_estimators,
-                       forest_repeats=s.forest_repeats)  # fmt: skip
+                       forest_repeats=s.forest_repeats, reference=False)  # fmt: skip
         row.update(res.overall)
         if use_cnn:
             c = cnn_evaluation((train.series, train.label_array()), (syn.series, syn.label_array()),

@@ -7,7 +7,8 @@ importing this module sets no global backend. Plots, per class (the first ``max_
 a real and a synthetic trace side by side, histograms of log values and of log per-trace totals,
 and the mean autocorrelation (lags 1..10). Then the metric table (with baselines, when given), the
 accuracy against the number of real training traces (with a real test set) and the per-class
-table.
+table. With a real test set both tables carry the real held-out reference beside the synthetic
+set (``result.reference``, :mod:`netdiffus.evaluation.reference`).
 
 Examples
 --------
@@ -49,6 +50,7 @@ from netdiffus.evaluation.curve import AccuracyCurve
 from netdiffus.evaluation.features import log1p_abs, log_totals
 from netdiffus.evaluation.fidelity import acf
 from netdiffus.evaluation.names import FIELD_METRICS, LOWER_IS_BETTER
+from netdiffus.evaluation.reference import REFERENCE_LABEL
 from netdiffus.evaluation.suite import EvaluationResult
 from netdiffus.imaging import SeriesScaler, gasf
 from netdiffus.imaging.scaling import ScalingMode
@@ -103,13 +105,17 @@ def metrics_table_markdown(rows: Mapping[str, Mapping[str, float]], *, keys: lis
     return "\n".join(lines)
 
 
-def _html_table(rows: Mapping[str, Mapping[str, Any]], *, first: str) -> str:
+def _html_table(rows: Mapping[str, Mapping[str, Any]], *, first: str, names: Mapping[str, str] | None = None,
+                references: frozenset[str] = frozenset()) -> str:
+    """A table, one row per entry of ``rows``; ``names`` relabels rows, ``references`` are set apart."""
     keys = _ordered_keys(rows)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     body = []
     for name, r in rows.items():
         cells = "".join(f"<td>{_fmt(r.get(k))}</td>" for k in keys)
-        body.append(f"<tr><th>{html.escape(str(name))}</th>{cells}</tr>")
+        shown = html.escape(str((names or {}).get(name, name)))
+        body.append(f"<tr class='reference'><th>{shown}</th>{cells}</tr>" if name in references else
+                    f"<tr><th>{shown}</th>{cells}</tr>")  # fmt: skip
     return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{''.join(body)}</table>"
 
 
@@ -325,6 +331,7 @@ th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f3f3f3}
 img{max-width:100%}
 .note{color:#555;font-size:13px}
+tr.reference th,tr.reference td{font-style:italic;color:#555;background:#fafafa}
 """
 
 
@@ -415,6 +422,37 @@ def _privacy_summary(synthetic: TraceDataset) -> str:
         return f"unreadable ({exc})"
 
 
+def _per_class_table(result: EvaluationResult) -> str:
+    """The per-class table; with a reference, each class's row is followed by its reference row."""
+    if not result.reference_per_class:
+        return _html_table(result.per_class, first="class")
+    rows: dict[str, Mapping[str, float]] = {}
+    names: dict[str, str] = {}
+    for c, r in result.per_class.items():
+        rows[c] = r
+        key = f"\0{c}"  # no label holds a NUL: the reference row's key never meets a class
+        rows[key], names[key] = result.reference_per_class.get(c, {}), f"{c}: {REFERENCE_LABEL}"
+    return _html_table(rows, first="class", names=names, references=frozenset(names))
+
+
+def _reference_note(result: EvaluationResult) -> str:
+    """What the reference row is and what it leaves out (nothing without a reference)."""
+    if result.reference is None:
+        return ""
+    info = result.info.get("reference", {})
+    halves = ""
+    if "n_first_half" in info:
+        halves = (f" TRTR / TSTR / TRSTR, the CNN, FD, DCR_ratio and MIA_AUC need a third set: there the real test "
+                  f"traces are split per class in two seeded halves, {info['n_first_half']} in place of the synthetic "
+                  f"set and {info['n_second_half']} as the test set (TRTR too is scored on that half), so no number "
+                  "trains and tests on the same traces.")
+    left = "; ".join(f"{k}: {v}" for k, v in info.get("not_computed", {}).items())
+    return (f"<p class='note'>{html.escape(REFERENCE_LABEL)}: the same metrics with the real test traces, which the "
+            "generator never saw, in place of the synthetic set (fidelity and the discriminative score against the "
+            "real training traces): the floor to read the synthetic set's scores against, at the test set's size."
+            f"{html.escape(halves)} Not in the reference (–): {html.escape(left)}.</p>")
+
+
 def _page(result: EvaluationResult, real: TraceDataset, synthetic: TraceDataset, *, title: str,
           extra_info: dict[str, Any] | None, baselines: Mapping[str, EvaluationResult] | None, max_classes: int,
           samples_per_class: int, seed: int) -> str:
@@ -422,6 +460,8 @@ def _page(result: EvaluationResult, real: TraceDataset, synthetic: TraceDataset,
     classes = real.classes[:max_classes]
     unit = real.meta.unit
     rows: dict[str, Mapping[str, float]] = {"this synthetic set": result.overall}
+    if result.reference is not None:
+        rows[REFERENCE_LABEL] = result.reference
     for name, b in (baselines or {}).items():
         rows[name] = b.overall
     info = {
@@ -448,14 +488,15 @@ def _page(result: EvaluationResult, real: TraceDataset, synthetic: TraceDataset,
         f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
         f"<table>{info_html}</table>",
         "<h2>Metrics</h2>",
-        _html_table(rows, first="generator"),
+        _html_table(rows, first="generator", references=frozenset({REFERENCE_LABEL})),
         f"<p class='note'>Lower is better: {lower}. Higher is better: accuracies and F1. "
         "DCR_ratio: 0.9 or above is the aim (a copy of the training set scores 0; below 1, synthetic traces "
         "sit closer to training traces than unseen real ones do). MIA_AUC: 0.5 is best. "
         "Definitions: docs/evaluation.md.</p>",
+        _reference_note(result),
         _curve_section(result.curve),
         "<h2>Per class</h2>",
-        _html_table(result.per_class, first="class"),
+        _per_class_table(result),
         shown,
         "<h2>Series: mean and 10-90 % band</h2>",
         _plot_bands(real, synthetic, classes, unit),

@@ -13,6 +13,13 @@ Examples
 >>> result = evaluate(make(20, 0), make(20, 0), metrics=["fidelity"])
 >>> result.overall["W1_values"], result.per_class["a"]["ACF"]
 (0.0, 0.0)
+
+With real test traces, the same metrics of those real traces in place of the synthetic set come
+beside them (:mod:`netdiffus.evaluation.reference`): the floor a generator is to be read against.
+
+>>> result = evaluate(make(20, 0), make(20, 1), real_test=make(20, 2), metrics=["fidelity"])
+>>> result.reference["W1_values"] < 0.5, set(result.reference_per_class) == {"a", "b"}
+(True, True)
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from netdiffus.errors import ConfigError, DatasetError
 from netdiffus.evaluation import fidelity, packets, privacy, utility
 from netdiffus.evaluation.curve import AccuracyCurve, accuracy_curve, curve_sizes
 from netdiffus.evaluation.names import DEFAULT_METRICS, LOWER_IS_BETTER, METRIC_GROUPS, MetricGroup, MetricPreset
+from netdiffus.evaluation.reference import NOT_IN_REFERENCE, REFERENCE_GROUPS, SPLIT_GROUPS, split_halves
 from netdiffus.features.series import FEATURES
 from netdiffus.io.dataset import TraceDataset, default_channel_names, require_dataset
 
@@ -68,12 +76,20 @@ class EvaluationResult:
     curve : AccuracyCurve or None
         Accuracy against the number of real training traces (metric group ``curve``, with a real
         test set; :mod:`netdiffus.evaluation.curve`).
+    reference : dict of str to float or None
+        The real held-out reference: the metrics of ``overall`` with the real test traces in place
+        of the synthetic set (:mod:`netdiffus.evaluation.reference`); None without a real test set
+        or with ``reference=False``. A metric it cannot give honestly is absent.
+    reference_per_class : dict of str to dict of str to float or None
+        The same for ``per_class`` (``n_synthetic`` counts the real test traces of the class).
     """
 
     overall: dict[str, float] = field(default_factory=dict)
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     curve: AccuracyCurve | None = None
+    reference: dict[str, float] | None = None
+    reference_per_class: dict[str, dict[str, float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN and infinities become None)."""
@@ -84,6 +100,12 @@ class EvaluationResult:
         }
         if self.curve is not None:
             out["accuracy_curve"] = self.curve.to_dict()
+        if self.reference is not None:
+            out["reference"] = {
+                "overall": {k: _json_float(v) for k, v in self.reference.items()},
+                "per_class": {c: {k: _json_float(v) for k, v in m.items()}
+                              for c, m in (self.reference_per_class or {}).items()},
+            }  # fmt: skip
         return out
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -92,15 +114,21 @@ class EvaluationResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
+        """The result of :meth:`to_dict` (``null`` becomes NaN; a file without ``reference`` has none)."""
+
         def f(v: Any) -> float:
             return float("nan") if v is None else float(v)
 
+        ref = data.get("reference")
         return cls(
             overall={k: f(v) for k, v in data.get("overall", {}).items()},
             per_class={c: {k: f(v) for k, v in m.items()} for c, m in data.get("per_class", {}).items()},
             info=dict(data.get("info", {})),
             curve=AccuracyCurve.from_dict(data["accuracy_curve"]) if data.get("accuracy_curve") else None,
-        )
+            reference=None if ref is None else {k: f(v) for k, v in ref.get("overall", {}).items()},
+            reference_per_class=None if ref is None else {
+                c: {k: f(v) for k, v in m.items()} for c, m in ref.get("per_class", {}).items()},
+        )  # fmt: skip
 
 
 def _json_float(v: float) -> float | None:
@@ -198,6 +226,7 @@ def evaluate(
     synthetic_images: np.ndarray | None = None,
     forest_repeats: int = 1,
     progress_bar: bool = False,
+    reference: bool = True,
 ) -> EvaluationResult:
     """Score ``synthetic`` against ``real_train`` (and ``real_test`` for utility and privacy).
 
@@ -209,7 +238,7 @@ def evaluate(
         Generated traces with the same ``[C, T]``.
     real_test : TraceDataset, optional
         Real traces unseen by the generator. Needed for TRTR / TSTR / TRSTR, ``DCR_ratio`` and
-        ``MIA_AUC`` (skipped without it).
+        ``MIA_AUC`` (skipped without it), and for the real held-out reference.
     seed : int
         Seeds every random forest, subsample and CNN; an integer in [0, 2**32 - 1].
     metrics : "default", "all" or list of {"fidelity", "discriminative", "rf", "privacy", "curve", "cnn"}
@@ -238,6 +267,11 @@ def evaluate(
     progress_bar : bool
         Show the random forests' progress as a bar (on a terminal); without it a log line (INFO)
         says how far they are at most every 30 seconds, so a long evaluation is never silent.
+    reference : bool
+        With ``real_test``, also score the real held-out traces in place of the synthetic set, with
+        the same metric groups and settings (``result.reference``; rules per metric in
+        :mod:`netdiffus.evaluation.reference`). About doubles the time of the groups other than
+        ``curve``; ``False`` skips it.
 
     Returns
     -------
@@ -272,13 +306,18 @@ def evaluate(
     result = EvaluationResult()
     result.info = _info(real_train, synthetic, real_test, groups=groups, seed=seed, n_trees=n_trees,
                         forest_repeats=forest_repeats)
-    n_forests = 5 * ("discriminative" in groups) + 3 * ("rf" in groups and real_test is not None)
+    with_reference = reference and real_test is not None
+    n_forests = (5 * ("discriminative" in groups) + 3 * ("rf" in groups and real_test is not None)) * (
+        1 + with_reference)
     if "curve" in groups and real_test is not None:
         n_forests += CURVE_REPEATS * (2 * len(curve_sizes(list(real_train.class_counts().values()))) + 1)
     trees = n_trees * forest_repeats * n_forests
     with _TreeProgress(trees, bar=progress_bar) as grown, utility.reporting_trees(grown.update):
         _score_groups(result, real_train, synthetic, real_test, groups=groups, n_trees=n_trees, seed=seed,
                       forest_seeds=forest_seeds, n_jobs=n_jobs, fast=fast, cnn_epochs=cnn_epochs)
+        if reference and real_test is not None:
+            _score_reference(result, real_train, real_test, groups=groups, n_trees=n_trees, seed=seed,
+                             forest_seeds=forest_seeds, n_jobs=n_jobs, fast=fast, cnn_epochs=cnn_epochs)
     if synthetic_images is not None:
         from netdiffus.imaging.projection import gasf_consistency
 
@@ -319,6 +358,37 @@ def _score_groups(result: EvaluationResult, real_train: TraceDataset, synthetic:
             _cnn_scores(result, train, syn, test, seed=seed, fast=fast, epochs=cnn_epochs)
     elif any(g in groups for g in TEST_GROUPS):
         log.info("no real test set: TRTR / TSTR / TRSTR, DCR ratio, MIA AUC and the accuracy curve skipped")
+
+
+def _score_reference(result: EvaluationResult, real_train: TraceDataset, real_test: TraceDataset, *,
+                     groups: list[str], n_trees: int, seed: int, forest_seeds: list[int], n_jobs: int | None,
+                     fast: bool, cnn_epochs: int | None) -> None:
+    """The real held-out reference into ``result.reference``: ``real_test`` in place of the synthetic
+    set (fidelity, discriminative), or its first half in place of the synthetic set and its second
+    half as the test set (metrics that need a third set); see :mod:`netdiffus.evaluation.reference`."""
+    ref = EvaluationResult(info={"classes": result.info["classes"]})
+    whole = [g for g in groups if g in REFERENCE_GROUPS]
+    split = [g for g in groups if g in SPLIT_GROUPS]
+    info: dict[str, Any] = {"whole_test_set": whole, "test_set_halves": split, "not_computed": dict(NOT_IN_REFERENCE)}
+    if whole:
+        log.info("reference: the real test traces in place of the synthetic set (%s)", ", ".join(whole))
+        _score_groups(ref, real_train, real_test, None, groups=whole, n_trees=n_trees, seed=seed,
+                      forest_seeds=forest_seeds, n_jobs=n_jobs, fast=fast, cnn_epochs=cnn_epochs)
+    if split:
+        first, second = split_halves(real_test.labels, seed=seed)
+        info["n_first_half"], info["n_second_half"] = len(first), len(second)
+        if len(first) == 0:
+            log.warning("reference: every class has one real test trace, no half to play the synthetic set: the "
+                        "reference of %s is left out", ", ".join(split))
+            info["not_computed"][", ".join(split)] = "every class has one real test trace: no half to split off"
+        else:
+            log.info("reference: half the real test traces (%d) in place of the synthetic set, the other half (%d) "
+                     "as the test set (%s)", len(first), len(second), ", ".join(split))
+            _score_groups(ref, real_train, real_test.subset(first), real_test.subset(second), groups=split,
+                          n_trees=n_trees, seed=seed, forest_seeds=forest_seeds, n_jobs=n_jobs, fast=fast,
+                          cnn_epochs=cnn_epochs)
+    result.reference, result.reference_per_class = ref.overall, ref.per_class
+    result.info["reference"] = info
 
 
 class _TreeProgress:

@@ -84,6 +84,7 @@ def test_evaluate_is_seeded():
     a = evaluate(real, syn, real_test=test, n_estimators=10, seed=3)
     b = evaluate(real, syn, real_test=test, n_estimators=10, seed=3)
     assert a.overall == b.overall
+    assert a.reference == b.reference and a.reference_per_class == b.reference_per_class
 
 
 def test_forest_repeats_average_the_single_seed_forests():
