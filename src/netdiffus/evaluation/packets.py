@@ -73,8 +73,8 @@ def length_w1(real: np.ndarray, real_labels: Sequence[str], synthetic: np.ndarra
     return float(np.mean(list(per.values()))) if per else np.nan
 
 
-def length_w1_per_class(real: np.ndarray, real_labels: Sequence[str], synthetic: np.ndarray,
-                        synthetic_labels: Sequence[str]) -> dict[str, float]:
+def length_w1_per_class(real: np.ndarray, real_labels: Sequence[str] | np.ndarray, synthetic: np.ndarray,
+                        synthetic_labels: Sequence[str] | np.ndarray) -> dict[str, float]:
     """:func:`length_w1` of each class present in both sets."""
     lr, ls = trace_lengths(real), trace_lengths(synthetic)
     rl, sl = np.asarray(real_labels), np.asarray(synthetic_labels)
@@ -109,8 +109,9 @@ def mode_coverage(real: np.ndarray, real_labels: Sequence[str], synthetic: np.nd
     return float(np.mean([v for v, _ in per.values()]))
 
 
-def mode_coverage_per_class(real: np.ndarray, real_labels: Sequence[str], synthetic: np.ndarray,
-                            synthetic_labels: Sequence[str], *, prefix: int = 8) -> dict[str, tuple[float, bool]]:
+def mode_coverage_per_class(real: np.ndarray, real_labels: Sequence[str] | np.ndarray, synthetic: np.ndarray,
+                            synthetic_labels: Sequence[str] | np.ndarray, *,
+                            prefix: int = 8) -> dict[str, tuple[float, bool]]:
     """:func:`mode_coverage` of each real class, with whether the class's real patterns recur
     (some pattern held by two or more of its traces: where each trace has its own, as with byte
     volumes, the coverage of exact patterns says little)."""

@@ -14,7 +14,7 @@ from netdiffus.evaluation.reference import REFERENCE_LABEL, split_halves
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, write_dataset
 
 CLASSES = ("Facebook/V360", "YouTube/VNormal", "x")
-FIDELITY = ("W1_values", "W1_totals", "JSD", "ACF")
+FIDELITY = ("W1_values", "W1_totals", "JSD", "ACF", "impossible", "length_W1")  # no mode_coverage: volumes
 RF = ("TRTR_acc", "TSTR_acc", "TRSTR_acc", "TRTR_f1", "TSTR_f1", "TRSTR_f1")
 
 
