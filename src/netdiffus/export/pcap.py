@@ -55,11 +55,13 @@ from netdiffus.config import check_seed
 from netdiffus.errors import ConfigError, DatasetError, InputError
 from netdiffus.export.addresses import AddressPlan
 from netdiffus.export.conversations import Conversation, ConversationPlan, split_packets
+from netdiffus.export.flowshape import make_pure_acks, retime_flows
 from netdiffus.export.frames import TCP, UDP, encode_records, header_size, pcap_file_header
 from netdiffus.export.records import export_records
 from netdiffus.export.traffic import (
     DIRECTION_OF,
     FORWARD,
+    GUARD_US,
     MAX_GAP_S,
     REVERSE,
     FeatureKind,
@@ -686,8 +688,9 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
         convs = conversations.of_trace(j, label=lab, label_index=names.index(lab), proto=cls.proto, header=header,
                                        rng=np.random.default_rng([opts.seed, i, 1]))
         t0_us = start_us + int(round(j * opts.stagger_s * 1e6))
+        shape = None if edges_us is None else _Shape(edges_us, move_bytes=kind == "bytes", mtu=opts.mtu)
         out.packets.append(_conversation_packets(s, convs, header=header, first=len(out.conversations), t0_us=t0_us,
-                                                 hmin=hmin, rng=rng))
+                                                 hmin=hmin, rng=rng, shape=shape))
         out.conversations += convs
         out.conversation_trace += [j] * len(convs)
         c = convs[0]
@@ -707,10 +710,20 @@ def _with_proto(cls: _ClassPlan, proto: int, ip_version: Literal[4, 6], mtu: int
     return dataclasses.replace(cls, proto=proto, samplers=samplers)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What shaping a binned trace's conversations needs (:mod:`netdiffus.export.flowshape`)."""
+
+    edges_us: np.ndarray
+    move_bytes: bool
+    mtu: int
+
+
 def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: TraceHeader | None, first: int,
-                          t0_us: int, hmin: int, rng: np.random.Generator) -> _Columns:
+                          t0_us: int, hmin: int, rng: np.random.Generator, shape: _Shape | None = None) -> _Columns:
     """The packets of one trace's schedule ``s``, shared among its conversations (numbered from
-    ``first``), each with its own TCP flags, sequence numbers and IP ids."""
+    ``first``), each with its own TCP flags, sequence numbers and IP ids; with ``shape`` (a binned
+    trace) each conversation gets its flow's pure-ACK share and duration."""
     n = len(s.size)
     if header is None:
         flags, seq, ack, ip_id = _header_fields(s, proto=convs[0].proto, hmin=hmin, rng=rng)
@@ -718,6 +731,8 @@ def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: Tra
                         ip_id)
     conv = split_packets(s.direction, packets=[f.packets for f in header.flows], rng=rng,
                          one_way=[f.ttl_bwd < 0 for f in header.flows])
+    if shape is not None:
+        s = _shaped(s, conv, header=header, convs=convs, hmin=hmin, shape=shape, rng=rng)
     flags, seq, ack, ip_id = (np.zeros(n, np.int64) for _ in range(4))
     for k, c in enumerate(convs):
         m = np.flatnonzero(conv == k)
@@ -728,6 +743,18 @@ def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: Tra
                 data = m[(flags[m] & _TCP_PSH) != 0]
                 flags[data[rng.random(len(data)) >= header.flows[k].psh_percent / 100]] &= ~_TCP_PSH
     return _Columns(t0_us + s.time_us, s.size, (first + conv) * 2 + s.direction, flags, seq, ack, ip_id)
+
+
+def _shaped(s: Schedule, conv: np.ndarray, *, header: TraceHeader, convs: list[Conversation], hmin: int,
+            shape: _Shape, rng: np.random.Generator) -> Schedule:
+    """``s`` with its conversations' pure ACKs and durations those of their header flows."""
+    bins = np.clip(np.searchsorted(shape.edges_us, s.time_us, side="right") - 1, 0, len(shape.edges_us) - 2)
+    size = make_pure_acks(s.size, direction=s.direction, bins=bins, conv=conv,
+                          ack_percent=[f.ack_percent for f in header.flows], tcp=[c.proto == TCP for c in convs],
+                          hmin=hmin, mtu=shape.mtu, move_bytes=shape.move_bytes, rng=rng)
+    time_us = retime_flows(s.time_us, conv=conv, durations_us=[f.duration_us for f in header.flows],
+                           edges_us=shape.edges_us, guard_us=GUARD_US, rng=rng)
+    return dataclasses.replace(s, time_us=time_us, size=size)
 
 
 def _endpoint_tables(conversations: list[Conversation], traces: list[int], *,
