@@ -14,8 +14,11 @@ bytes of every bin and direction are kept.
   the bin edges it crosses. The trace's first packet never moves.
 - :func:`make_pure_acks`: a TCP conversation with fewer header-only packets than its share gets
   more: a data packet (not its first or last of a direction: those are SYN and FIN) hands its
-  payload to packets of the same bin and direction with room below the MTU (its own
-  conversation's first) and is written header-only; without room it stays as it is. For
+  payload to packets of the same bin and direction with room below the MTU and is written
+  header-only; without room it stays as it is. Those packets are its own conversation's in the
+  same run of one direction (no packet back in between: no more bytes are unacknowledged at any
+  point than before, so no receive window is overrun) or, after them, those of conversations not
+  TCP. For
   packets per bin, where bytes are not the series' unit, it is made header-only as it is.
 
 Examples
@@ -29,7 +32,7 @@ Examples
 >>> make_pure_acks(np.array([40, 500, 500, 500, 40]), direction=np.zeros(5, np.int8), bins=np.zeros(5, np.int64),
 ...                conv=np.zeros(5, np.int64), ack_percent=[60], tcp=[True], hmin=40, mtu=1500, move_bytes=True,
 ...                rng=np.random.default_rng(0)).tolist()
-[40, 960, 500, 40, 40]
+[40, 730, 730, 40, 40]
 """
 
 from __future__ import annotations
@@ -121,6 +124,11 @@ def make_pure_acks(size: np.ndarray, *, direction: np.ndarray, bins: np.ndarray,
     ndarray of int64, shape [P]
     """
     out = np.asarray(size, np.int64).copy()
+    run = np.zeros(len(out), np.int64)  # which run of one direction of its conversation each packet is in
+    for k in range(len(ack_percent)):
+        m = np.flatnonzero(conv == k)
+        run[m] = np.cumsum(np.diff(direction[m], prepend=direction[m][:1]) != 0)
+    open_ = ~np.asarray(tcp, bool)[conv]  # packets any conversation may hand payload to
     for k, share in enumerate(ack_percent):
         m = np.flatnonzero(conv == k)
         if share < 0 or not tcp[k] or len(m) < 3:
@@ -133,27 +141,35 @@ def make_pure_acks(size: np.ndarray, *, direction: np.ndarray, bins: np.ndarray,
         for c in rng.permutation([i for i in m.tolist() if i not in ends and out[i] > hmin]).tolist():
             if want <= 0:
                 break
-            if move_bytes and not _hand_over(out, c, direction=direction, bins=bins, conv=conv, hmin=hmin, mtu=mtu):
+            mine = (conv == k) & (run == run[c])
+            if move_bytes and not _hand_over(out, c, mine=mine, others=open_, direction=direction, bins=bins,
+                                             hmin=hmin, mtu=mtu):
                 continue
             out[c] = hmin
             want -= 1
     return out
 
 
-def _hand_over(size: np.ndarray, c: int, *, direction: np.ndarray, bins: np.ndarray, conv: np.ndarray,
-               hmin: int, mtu: int) -> bool:
-    """Move packet ``c``'s payload onto data packets of its bin and direction with room (its own
-    conversation's first), in place; False, and nothing moved, when they have too little room."""
+def _hand_over(size: np.ndarray, c: int, *, mine: np.ndarray, others: np.ndarray, direction: np.ndarray,
+               bins: np.ndarray, hmin: int, mtu: int) -> bool:
+    """Move packet ``c``'s payload onto data packets of its bin and direction with room, in place:
+    those of ``mine`` [P] first, then those of ``others`` [P], spread over each group in
+    proportion to its packets' room (so no size, the MTU least, is made more frequent); False, and
+    nothing moved, when they have too little room."""
     payload = int(size[c] - hmin)
-    peers = np.flatnonzero((bins == bins[c]) & (direction == direction[c]) & (size > hmin) & (size < mtu))
+    peers = np.flatnonzero((bins == bins[c]) & (direction == direction[c]) & (size > hmin) & (size < mtu)
+                           & (mine | others))
     peers = peers[peers != c]
-    room = mtu - size[peers]
-    if int(room.sum()) < payload:
+    if int((mtu - size[peers]).sum()) < payload:
         return False
-    for p in peers[np.argsort(conv[peers] != conv[c], kind="stable")].tolist():
-        take = min(mtu - int(size[p]), payload)
-        size[p] += take
-        payload -= take
-        if payload == 0:
-            break
+    for group in (peers[mine[peers]], peers[~mine[peers]]):
+        room = mtu - size[group]
+        give = min(payload, int(room.sum()))
+        if give <= 0:
+            continue
+        share = room * give // int(room.sum())  # in proportion to room, rounded down ...
+        short = give - int(share.sum())
+        share[np.argsort(share - room)[:short]] += 1  # ... the rest a byte each to those with room left
+        size[group] += share
+        payload -= give
     return True
