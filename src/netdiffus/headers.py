@@ -4,11 +4,11 @@
 trace (:class:`~netdiffus.io.headers.TraceHeader`: its flows' transports, server ports, client
 port classes, packet shares, TTLs, TCP windows, shared server ids, durations and PSH and pure-ACK
 shares), conditioned also on a summary of the trace's series: the quantile bucket of its volume
-(sum of the series) within its class. :meth:`HeaderModel.sample` draws a header for each generated trace from the training
-tuples of its class and volume bucket (backing off to the whole class with probability
-``backoff``, or when the bucket holds no tuple; to every class for a class never seen), with one
-random generator per trace keyed by ``(seed, k)``: trace k's header depends only on the seed, k,
-its label and its volume.
+(sum of the series) within its class. :meth:`HeaderModel.sample` draws a header for each
+generated trace from the training tuples of its class and volume bucket (backing off to the whole
+class with probability ``backoff``, or when the bucket holds no tuple; to every class for a class
+never seen), with one random generator per trace keyed by ``(seed, k)``: trace k's header depends
+only on the seed, k, its label and its volume.
 
 Privacy: a value of a field seen in fewer than ``min_traces`` training traces is generalised
 before any tuple is kept: a server port becomes its IANA range (well-known, registered, dynamic:

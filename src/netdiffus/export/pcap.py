@@ -56,7 +56,17 @@ from netdiffus.errors import ConfigError, DatasetError, InputError
 from netdiffus.export.addresses import AddressPlan
 from netdiffus.export.conversations import Conversation, ConversationPlan, split_packets
 from netdiffus.export.flowshape import make_pure_acks, retime_flows
-from netdiffus.export.frames import TCP, UDP, encode_records, header_size, pcap_file_header
+from netdiffus.export.frames import (
+    ICMP,
+    ICMP_TYPES,
+    ICMPV6,
+    IGMP,
+    TCP,
+    UDP,
+    encode_records,
+    header_size,
+    pcap_file_header,
+)
 from netdiffus.export.records import export_records
 from netdiffus.export.traffic import (
     DIRECTION_OF,
@@ -93,6 +103,8 @@ log = logging.getLogger(__name__)
 #: The transport of an exported trace, and ``transport``: that, or ``auto`` (each class's own).
 WrittenTransport = Literal["tcp", "udp"]
 Transport = Literal["auto", WrittenTransport]
+#: The name of each protocol a trace's first conversation may be written with.
+_PROTO_NAME = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6", IGMP: "igmp"}
 TRANSPORT_CHOICES: tuple[Transport, ...] = get_args(Transport)
 #: Default capture start: 2024-01-01T00:00:00Z (fixed, so exports are reproducible).
 DEFAULT_START_TIME = 1_704_067_200.0
@@ -114,7 +126,7 @@ class FlowInfo:
 
     trace_id: str
     label: str
-    transport: WrittenTransport
+    transport: str  # tcp, udp (icmp, icmpv6 or igmp: the first flow of a learned header)
     client: str
     client_port: int
     server: str
@@ -644,10 +656,17 @@ def _schedule(row: np.ndarray, *, kind: FeatureKind, directions: list[int], edge
 
 def _header_fields(s: Schedule, *, proto: int, hmin: int,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """TCP flags, sequence and acknowledgement numbers (zeros for UDP) and IP ids of one trace."""
+    """TCP flags, sequence and acknowledgement numbers (zeros for UDP; for ICMP the type and the echo
+    sequence number) and IP ids of one trace."""
     n = len(s.size)
     if proto == TCP and n:
         flags, seq, ack = _tcp_fields(s, hmin=hmin, rng=rng)
+    elif proto in ICMP_TYPES:
+        flags = np.where(s.direction == FORWARD, *ICMP_TYPES[proto]).astype(np.int64)
+        seq = np.zeros(n, np.int64)
+        for dd in (FORWARD, REVERSE):
+            seq[s.direction == dd] = np.arange(1, int(np.count_nonzero(s.direction == dd)) + 1)
+        ack = np.zeros(n, np.int64)
     else:
         flags = seq = ack = np.zeros(n, np.int64)
     ip_id0 = rng.integers(0, 1 << 16, size=2)
@@ -694,7 +713,7 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
         out.conversations += convs
         out.conversation_trace += [j] * len(convs)
         c = convs[0]
-        out.flows.append(FlowInfo(dataset.ids[i], lab, "tcp" if c.proto == TCP else "udp", str(c.client),
+        out.flows.append(FlowInfo(dataset.ids[i], lab, _PROTO_NAME[c.proto], str(c.client),
                                   c.client_port, str(c.server), c.server_port, len(s.size), int(s.size.sum())))
         if progress is not None:
             progress(j + 1, len(picked))

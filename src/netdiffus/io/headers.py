@@ -57,8 +57,10 @@ __all__ = ["FlowHeader", "TraceHeader", "ServerIds", "TraceSpan", "trace_header"
 HEADER_VERSION = 2
 #: Fields of a flow header per record version (a version-1 record lacks the last two).
 _FLOW_FIELDS = {1: 10, 2: 12}
-HeaderTransport = Literal["tcp", "udp", "other"]
-_TRANSPORT_OF = {6: "tcp", 17: "udp"}
+HeaderTransport = Literal["tcp", "udp", "icmp", "icmpv6", "igmp", "other"]
+#: The transports a record names (since version 2 ICMP, ICMPv6 and IGMP; before, ``other``).
+TRANSPORTS: tuple[str, ...] = ("tcp", "udp", "icmp", "icmpv6", "igmp", "other")
+_TRANSPORT_OF = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 2: "igmp"}
 #: Flows kept per trace: the largest; the packets of the others count to the largest one.
 MAX_FLOWS = 32
 _V4_MAPPED = np.uint64(0xFFFF00000000)
@@ -80,7 +82,8 @@ class FlowHeader:
 
     Attributes
     ----------
-    transport : {"tcp", "udp", "other"}
+    transport : {"tcp", "udp", "icmp", "icmpv6", "igmp", "other"}
+        The IP protocol (``other``: any other one, and ICMP, ICMPv6, IGMP in a version-1 record).
     server_port : int
         The responder's port (0 for protocols without ports).
     client_port : int
@@ -127,7 +130,8 @@ class FlowHeader:
     def from_json(cls, obj: Any, *, version: int = HEADER_VERSION) -> FlowHeader:
         """Read :meth:`to_json`'s list as a record of ``version`` wrote it (1: without the last two fields)."""
         n = _FLOW_FIELDS.get(version, 0)
-        if not isinstance(obj, list) or len(obj) != n or obj[0] not in ("tcp", "udp", "other") \
+        known = TRANSPORTS if version > 1 else ("tcp", "udp", "other")
+        if not isinstance(obj, list) or len(obj) != n or obj[0] not in known \
                 or not all(isinstance(v, int) and not isinstance(v, bool) for v in obj[1:]):
             raise DatasetError(f"a flow header of version {version} must be [transport, {n - 1} integers] "
                                f"(got {obj!r:.80})")

@@ -39,12 +39,12 @@ CASES = {
     "one-way udp, registered client port": (
         [(0.0, A, 5353, B, 53, 17, 60, 255, -1, -1, 32), (0.1, A, 5353, B, 53, 17, 60, 255, -1, -1, 32)],
         [FlowHeader("udp", 53, 1024, 2, 255, -1, -1, -1, 0, -1, 65536)]),
-    "two flows, largest first, icmp as other": (
+    "two flows, largest first, icmp": (
         [(0.0, A, 0, C, 0, 1, 84, 64, -1, -1, 64),
          (0.1, A, 123, B, 123, 17, 76, 64, -1, -1, 48), (0.2, B, 123, A, 123, 17, 76, 63, -1, -1, 48),
          (0.3, A, 123, B, 123, 17, 76, 64, -1, -1, 48)],
         [FlowHeader("udp", 123, 123, 3, 64, 63, -1, -1, 1, -1, 131072),
-         FlowHeader("other", 0, 0, 1, 64, -1, -1, -1, 0, -1, 0)]),
+         FlowHeader("icmp", 0, 0, 1, 64, -1, -1, -1, 0, -1, 0)]),
 }
 
 
@@ -98,7 +98,7 @@ def test_no_ip_packet() -> None:
 
 
 def test_dataset_keeps_headers(tmp_path: Path) -> None:
-    h = header(CASES["two flows, largest first, icmp as other"][0])
+    h = header(CASES["two flows, largest first, icmp"][0])
     ds = TraceDataset(series=np.ones((3, 1, 4)), labels=["a", "b", "a"], ids=["x", "y", "z"], sources=["s"] * 3,
                       meta=DatasetMeta(feature="bytes"), headers=[h, None, h])
     back = read_dataset(write_dataset(ds, tmp_path / "h.parquet"))
