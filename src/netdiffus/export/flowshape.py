@@ -6,7 +6,7 @@ holds a run of the trace's packets, spread as the trace's packets are over their
 header (:class:`~netdiffus.io.headers.FlowHeader`) says how long each flow lasted and what share
 of its TCP packets were pure ACKs; the two functions here give each conversation that shape
 without changing what the series says: every packet stays in its bin and its direction, and the
-bytes of every bin and direction are kept.
+bytes of every bin and direction (of every conversation) are kept.
 
 - :func:`retime_flows`: a conversation whose packets span more than its drawn duration is
   squeezed towards its first packet (its gaps scaled down alike), each packet held inside its
@@ -16,9 +16,9 @@ bytes of every bin and direction are kept.
   more: a data packet (not its first or last of a direction: those are SYN and FIN) hands its
   payload to packets of the same bin and direction with room below the MTU and is written
   header-only; without room it stays as it is. Those packets are its own conversation's in the
-  same run of one direction (no packet back in between: no more bytes are unacknowledged at any
-  point than before, so no receive window is overrun) or, after them, those of conversations not
-  TCP. For
+  same run of one direction (no packet back in between): each conversation keeps its bytes per
+  bin and direction, and no more of them are unacknowledged at any point than before (no receive
+  window is overrun). For
   packets per bin, where bytes are not the series' unit, it is made header-only as it is.
 
 Examples
@@ -115,8 +115,8 @@ def make_pure_acks(size: np.ndarray, *, direction: np.ndarray, bins: np.ndarray,
     mtu : int
         The largest size a packet may grow to.
     move_bytes : bool
-        Keep the bytes of each bin and direction (bytes per bin): a packet made header-only hands
-        its payload to others. False (packets per bin): it is shrunk.
+        Keep the bytes of each conversation, bin and direction (bytes per bin): a packet made
+        header-only hands its payload to others. False (packets per bin): it is shrunk.
     rng : numpy.random.Generator
 
     Returns
@@ -124,15 +124,12 @@ def make_pure_acks(size: np.ndarray, *, direction: np.ndarray, bins: np.ndarray,
     ndarray of int64, shape [P]
     """
     out = np.asarray(size, np.int64).copy()
-    run = np.zeros(len(out), np.int64)  # which run of one direction of its conversation each packet is in
-    for k in range(len(ack_percent)):
-        m = np.flatnonzero(conv == k)
-        run[m] = np.cumsum(np.diff(direction[m], prepend=direction[m][:1]) != 0)
-    open_ = ~np.asarray(tcp, bool)[conv]  # packets any conversation may hand payload to
     for k, share in enumerate(ack_percent):
         m = np.flatnonzero(conv == k)
         if share < 0 or not tcp[k] or len(m) < 3:
             continue
+        run = np.full(len(out), -1)  # which run of one direction of the conversation each packet is in
+        run[m] = np.cumsum(np.diff(direction[m], prepend=direction[m][:1]) != 0)
         ends: set[int] = set()
         for d in np.unique(direction[m]).tolist():  # first and last of each direction: SYN and FIN
             md = m[direction[m] == d]
@@ -141,35 +138,25 @@ def make_pure_acks(size: np.ndarray, *, direction: np.ndarray, bins: np.ndarray,
         for c in rng.permutation([i for i in m.tolist() if i not in ends and out[i] > hmin]).tolist():
             if want <= 0:
                 break
-            mine = (conv == k) & (run == run[c])
-            if move_bytes and not _hand_over(out, c, mine=mine, others=open_, direction=direction, bins=bins,
-                                             hmin=hmin, mtu=mtu):
+            if move_bytes and not _hand_over(out, c, peers=(run == run[c]) & (bins == bins[c]), hmin=hmin, mtu=mtu):
                 continue
             out[c] = hmin
             want -= 1
     return out
 
 
-def _hand_over(size: np.ndarray, c: int, *, mine: np.ndarray, others: np.ndarray, direction: np.ndarray,
-               bins: np.ndarray, hmin: int, mtu: int) -> bool:
-    """Move packet ``c``'s payload onto data packets of its bin and direction with room, in place:
-    those of ``mine`` [P] first, then those of ``others`` [P], spread over each group in
-    proportion to its packets' room (so no size, the MTU least, is made more frequent); False, and
-    nothing moved, when they have too little room."""
+def _hand_over(size: np.ndarray, c: int, *, peers: np.ndarray, hmin: int, mtu: int) -> bool:
+    """Move packet ``c``'s payload onto the data packets of ``peers`` [P] (a mask) with room, in
+    place, in proportion to their room (so no size, the MTU least, is made more frequent); False,
+    and nothing moved, when they have too little room."""
     payload = int(size[c] - hmin)
-    peers = np.flatnonzero((bins == bins[c]) & (direction == direction[c]) & (size > hmin) & (size < mtu)
-                           & (mine | others))
-    peers = peers[peers != c]
-    if int((mtu - size[peers]).sum()) < payload:
+    group = np.flatnonzero(peers & (size > hmin) & (size < mtu))
+    group = group[group != c]
+    room = mtu - size[group]
+    if int(room.sum()) < payload:
         return False
-    for group in (peers[mine[peers]], peers[~mine[peers]]):
-        room = mtu - size[group]
-        give = min(payload, int(room.sum()))
-        if give <= 0:
-            continue
-        share = room * give // int(room.sum())  # in proportion to room, rounded down ...
-        short = give - int(share.sum())
-        share[np.argsort(share - room)[:short]] += 1  # ... the rest a byte each to those with room left
-        size[group] += share
-        payload -= give
+    share = room * payload // int(room.sum())  # in proportion to room, rounded down ...
+    short = payload - int(share.sum())
+    share[np.argsort(share - room)[:short]] += 1  # ... the rest a byte each to those with room left
+    size[group] += share
     return True

@@ -58,10 +58,14 @@ def test_pure_acks_keep_bytes_per_bin_and_direction(seed: int) -> None:
     size = np.random.default_rng(seed).integers(41, 600, len(time_us))
     out = make_pure_acks(size, direction=direction, bins=bins, conv=conv, ack_percent=[50, -1, 80],
                          tcp=[True, True, False], hmin=40, mtu=1500, move_bytes=True, rng=np.random.default_rng(0))
-    key = bins * 2 + direction
-    assert np.array_equal(np.bincount(key, out, 8), np.bincount(key, size, 8))
+    key = (bins * 2 + direction) * 3 + conv  # every conversation keeps its bytes per bin and direction
+    assert np.array_equal(np.bincount(key, out, 24), np.bincount(key, size, 24))
     assert np.all((out >= 40) & (out <= 1500))
     assert np.array_equal(out[conv == 2], size[conv == 2]) or not np.any(out[conv == 2] == 40)  # not TCP
+    assert np.mean(out[conv == 0] == 40) > np.mean(size[conv == 0] == 40)
+    runs = (np.arange(len(size)) // 15 % 2).astype(np.int8)  # long runs of one direction: room to hand over
+    out = make_pure_acks(size, direction=runs, bins=bins, conv=conv, ack_percent=[50, -1, 80],
+                         tcp=[True, True, False], hmin=40, mtu=1500, move_bytes=True, rng=np.random.default_rng(0))
     assert abs(np.mean(out[conv == 0] == 40) - 0.5) < 0.1
     shrunk = make_pure_acks(size, direction=direction, bins=bins, conv=conv, ack_percent=[50, -1, 80],
                             tcp=[True, True, False], hmin=40, mtu=1500, move_bytes=False, rng=np.random.default_rng(0))
