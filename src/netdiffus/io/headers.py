@@ -51,7 +51,7 @@ from netdiffus.io.flow_records import flow_records
 from netdiffus.io.pcap import PacketBatch
 
 __all__ = ["FlowHeader", "TraceHeader", "ServerIds", "TraceSpan", "trace_header", "capture_headers",
-           "client_port_class", "duration_class", "HEADER_VERSION", "HeaderTransport", "MAX_FLOWS"]
+           "client_port_class", "duration_class", "HEADER_VERSION", "TRANSPORTS", "HeaderTransport", "MAX_FLOWS"]
 
 #: The version :meth:`TraceHeader.to_json` writes.
 HEADER_VERSION = 2
