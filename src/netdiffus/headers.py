@@ -2,21 +2,23 @@
 
 :class:`HeaderModel` is a class-conditional categorical model over the joint header tuple of a
 trace (:class:`~netdiffus.io.headers.TraceHeader`: its flows' transports, server ports, client
-port classes, packet shares, TTLs, TCP windows and shared server ids), conditioned also on a
-summary of the trace's series: the quantile bucket of its volume (sum of the series) within its
-class. :meth:`HeaderModel.sample` draws a header for each generated trace from the training
-tuples of its class and volume bucket (backing off to the whole class with probability
-``backoff``, or when the bucket holds no tuple; to every class for a class never seen), with one
-random generator per trace keyed by ``(seed, k)``: trace k's header depends only on the seed, k,
-its label and its volume.
+port classes, packet shares, TTLs, TCP windows, shared server ids, durations and PSH and pure-ACK
+shares), conditioned also on a summary of the trace's series: the quantile bucket of its volume
+(sum of the series) within its class. :meth:`HeaderModel.sample` draws a header for each
+generated trace from the training tuples of its class and volume bucket (backing off to the whole
+class with probability ``backoff``, or when the bucket holds no tuple; to every class for a class
+never seen), with one random generator per trace keyed by ``(seed, k)``: trace k's header depends
+only on the seed, k, its label and its volume.
 
 Privacy: a value of a field seen in fewer than ``min_traces`` training traces is generalised
 before any tuple is kept: a server port becomes its IANA range (well-known, registered, dynamic:
 a port of that range is drawn at sampling), a TTL the initial TTL at or above it (32, 64, 128,
-255), a TCP window the power of two at or below it, a server id "not shared" (the flow gets a
-server of its own). The tuples themselves are those of training traces (after generalising):
-see docs/privacy.md. Under differential privacy the model is not fitted (it reads the training
-traces outside the budget): export then writes its data-independent defaults.
+255), a TCP window the power of two at or below it, a flow duration class (a power of two of
+microseconds) the power of 16 at or below it, a server id "not shared" (the flow gets a server of
+its own). The pure-ACK and PSH shares are kept as recorded (multiples of 10 %). The tuples
+themselves are those of training traces (after generalising): see docs/privacy.md. Under
+differential privacy the model is not fitted (it reads the training traces outside the budget):
+export then writes its data-independent defaults.
 
 Saved as JSON (:meth:`HeaderModel.to_json`), no pickles.
 
@@ -70,6 +72,10 @@ def _ttl_up(ttl: int) -> int:
 
 def _pow2_down(window: int) -> int:
     return window if window <= 0 else 1 << (int(window).bit_length() - 1)
+
+
+def _pow16_down(duration_us: int) -> int:
+    return duration_us if duration_us <= 0 else 1 << (4 * ((int(duration_us).bit_length() - 1) // 4))
 
 
 class HeaderModel:
@@ -136,7 +142,7 @@ class HeaderModel:
         """Each header with the field values seen in fewer than ``min_traces`` traces generalised."""
         seen: dict[str, Counter] = defaultdict(Counter)
         for h in headers:  # a value counts once per trace that holds it
-            for name in ("server_port", "ttl_fwd", "ttl_bwd", "window_fwd", "window_bwd", "server_id"):
+            for name in ("server_port", "ttl_fwd", "ttl_bwd", "window_fwd", "window_bwd", "server_id", "duration_us"):
                 seen[name].update({getattr(f, name) for f in h.flows})
         rare = {k: {v for v, c in cnt.items() if c < self.min_traces} for k, cnt in seen.items()}
 
@@ -145,7 +151,8 @@ class HeaderModel:
             return dataclasses.replace(
                 f, server_port=g("server_port", _port_range), ttl_fwd=g("ttl_fwd", _ttl_up),
                 ttl_bwd=g("ttl_bwd", _ttl_up), window_fwd=g("window_fwd", _pow2_down),
-                window_bwd=g("window_bwd", _pow2_down), server_id=g("server_id", lambda _: -1))
+                window_bwd=g("window_bwd", _pow2_down), server_id=g("server_id", lambda _: -1),
+                duration_us=g("duration_us", _pow16_down))
 
         return [TraceHeader(h.ip_version, tuple(one(f) for f in h.flows)) for h in headers]
 

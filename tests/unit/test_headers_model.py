@@ -59,6 +59,22 @@ def test_rare_values_are_generalised(min_traces: int, port_kept: bool, ttl: int,
     assert ("8883" in stored) == port_kept
 
 
+def test_rare_durations_are_coarsened_and_shares_kept() -> None:
+    """A duration class seen in fewer than min_traces traces becomes the power of 16 at or below it;
+    the pure-ACK share (tens of percent) is kept as it is; a version-1 model's headers still read."""
+    common = TraceHeader(4, (FlowHeader("tcp", 443, 49152, 10, 64, 58, 29200, 65160, 0, 50, 1 << 15, 40),))
+    rare = TraceHeader(4, (FlowHeader("tcp", 443, 49152, 10, 64, 58, 29200, 65160, 0, 50, 1 << 21, 60),))
+    model = HeaderModel(min_traces=2, n_buckets=1, backoff=0.0).fit(headers=[common, common, rare], labels=["a"] * 3,
+                                                                   volumes=[1.0] * 3)
+    flows = {h.flows[0] for h in model.sample(labels=["a"] * 50, volumes=[1.0] * 50, seed=0)}
+    assert {(f.duration_us, f.ack_percent) for f in flows} == {(1 << 15, 40), (1 << 20, 60)}
+    old = model.to_json()
+    for _, _, h in old["classes"]["a"]["tuples"]:
+        h["version"], h["flows"] = 1, [f[:10] for f in h["flows"]]
+    assert {h.flows[0].duration_us for h in HeaderModel.from_json(old).sample(labels=["a"] * 9, volumes=[1.0] * 9,
+                                                                              seed=0)} == {-1}
+
+
 def test_json_round_trip() -> None:
     model = HeaderModel(n_buckets=2).fit(headers=TRAIN, labels=LABELS, volumes=VOLUMES)
     back = HeaderModel.from_json(json.loads(json.dumps(model.to_json())))

@@ -4,7 +4,8 @@ Without header metadata a trace is one conversation: the class's transport, the 
 address and port (:meth:`~netdiffus.export.addresses.AddressPlan.client`), the class's server
 on port 443, TTL 64 and window 65535 both ways. With a :class:`~netdiffus.io.headers.TraceHeader`
 (learned by :class:`~netdiffus.headers.HeaderModel`, or a real trace's) it is one conversation per
-flow of the header: its transport (``other`` written as UDP), server port, client port (a
+flow of the header: its transport (ICMP and ICMPv6 as the one of the capture's IP version, IGMP
+as ICMPv6 in an IPv6 capture, ``other`` as UDP), server port, client port (a
 well-known one as it is, else drawn from its range), TTLs and windows per direction; the trace's
 packets are shared among them by the flows' packets (:func:`split_packets`). Server ids map to
 hosts of the server range, so traces that share a server id share an address; a flow whose
@@ -27,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from netdiffus.export.addresses import EPHEMERAL_PORTS, SERVER_PORT, AddressPlan, IPAddress
-from netdiffus.export.frames import TCP, TCP_WINDOW, TTL, UDP
+from netdiffus.export.frames import ICMP, ICMPV6, IGMP, TCP, TCP_WINDOW, TTL, UDP
 from netdiffus.io.headers import TraceHeader
 
-__all__ = ["Conversation", "ConversationPlan", "split_packets"]
+__all__ = ["Conversation", "ConversationPlan", "split_packets", "protocol_of"]
 
 _FORWARD = 0
 
@@ -71,7 +72,7 @@ class ConversationPlan:
             return [Conversation(proto, client, cport, self.plan.server(label, label_index), SERVER_PORT)]
         out = []
         for f in header.flows:
-            p = TCP if f.transport == "tcp" else UDP
+            p = protocol_of(f.transport, ip_version=self.plan.version)
             if label in self.plan.servers:
                 server = self.plan.servers[label]
             elif f.server_id >= 0:
@@ -96,6 +97,17 @@ class ConversationPlan:
     def _ephemeral(port_class: int, rng: np.random.Generator) -> int:
         lo, hi = (1024, 49151) if port_class < EPHEMERAL_PORTS[0] else EPHEMERAL_PORTS
         return int(rng.integers(lo, hi + 1))
+
+
+def protocol_of(transport: str, *, ip_version: int) -> int:
+    """The IP protocol a header's transport is written as in a capture of ``ip_version``.
+
+    >>> protocol_of("icmpv6", ip_version=4), protocol_of("igmp", ip_version=6), protocol_of("other", ip_version=4)
+    (1, 58, 17)
+    """
+    if transport in ("icmp", "icmpv6", "igmp"):
+        return ICMPV6 if ip_version == 6 else IGMP if transport == "igmp" else ICMP
+    return TCP if transport == "tcp" else UDP
 
 
 def _or(value: int, default: int) -> int:

@@ -1,8 +1,11 @@
-"""Ethernet / IPv4 / IPv6 / TCP / UDP frames and pcap records, built many at a time with numpy.
+"""Ethernet / IPv4 / IPv6 / TCP / UDP / ICMP frames and pcap records, built many at a time with numpy.
 
-Every packet is a header (Ethernet, IP, TCP or UDP) followed by a zero-filled payload, so the
-transport checksum depends on the headers and lengths only: it is computed over the header words
-and the pseudo-header, which makes building a million records a handful of array operations.
+Every packet is a header (Ethernet, IP, TCP, UDP, ICMP, ICMPv6 or IGMP) followed by a zero-filled
+payload, so the transport checksum depends on the headers and lengths only: it is computed over
+the header words and the pseudo-header (ICMP and IGMP: the header alone), which makes building a
+million records a handful of array operations. An ICMP or ICMPv6 packet is an echo request or
+reply (its type given as ``tcp_flags``; identifier ``sport``, sequence number ``seq``); an IGMP
+packet a version 2 membership report for the group ``dst_ip``.
 Records are classic pcap (microsecond timestamps, link type Ethernet), readable by Wireshark,
 tcpdump, tcpreplay and dpkt.
 
@@ -33,6 +36,10 @@ import numpy as np
 __all__ = [
     "TCP",
     "UDP",
+    "ICMP",
+    "ICMPV6",
+    "IGMP",
+    "ICMP_TYPES",
     "LINKTYPE_ETHERNET",
     "header_size",
     "pcap_file_header",
@@ -41,11 +48,16 @@ __all__ = [
 
 TCP = 6
 UDP = 17
+ICMP = 1
+IGMP = 2
+ICMPV6 = 58
+#: ICMP types written (forward, reverse): echo request and reply; IGMP: a version 2 report.
+ICMP_TYPES = {ICMP: (8, 0), ICMPV6: (128, 129), IGMP: (0x16, 0x16)}
 LINKTYPE_ETHERNET = 1
 ETH_HEADER = 14
 PCAP_RECORD_HEADER = 16
 IP_HEADER = {4: 20, 6: 40}
-L4_HEADER = {TCP: 20, UDP: 8}
+L4_HEADER = {TCP: 20, UDP: 8, ICMP: 8, IGMP: 8, ICMPV6: 8}
 ETHERTYPE = {4: 0x0800, 6: 0x86DD}
 TTL = 64
 TCP_WINDOW = 65535
@@ -59,10 +71,11 @@ _IP6 = [("ip6_flow", ">u4"), ("ip6_plen", ">u2"), ("ip6_nxt", "u1"), ("ip6_hlim"
 _TCP = [("sport", ">u2"), ("dport", ">u2"), ("seq", ">u4"), ("ack", ">u4"), ("off", "u1"), ("flags", "u1"),
         ("win", ">u2"), ("sum", ">u2"), ("urp", ">u2")]
 _UDP = [("sport", ">u2"), ("dport", ">u2"), ("ulen", ">u2"), ("sum", ">u2")]
+_ICMP = [("type", "u1"), ("code", "u1"), ("sum", ">u2"), ("rest", ">u4")]
 
 
 def header_size(*, ip_version: Literal[4, 6], proto: int) -> int:
-    """Smallest IP packet (IP + transport header, no payload) in bytes: 40 for IPv4 TCP, 28 for UDP."""
+    """Smallest IP packet (IP + transport header, no payload) in bytes: 40 for IPv4 TCP, 28 for UDP or ICMP."""
     return IP_HEADER[ip_version] + L4_HEADER[proto]
 
 
@@ -72,7 +85,8 @@ def pcap_file_header(*, snaplen: int = 65535) -> bytes:
 
 
 def _dtype(ip_version: int, proto: int) -> np.dtype:
-    return np.dtype(_PCAP + _ETH + (_IP4 if ip_version == 4 else _IP6) + (_TCP if proto == TCP else _UDP))
+    return np.dtype(_PCAP + _ETH + (_IP4 if ip_version == 4 else _IP6)
+                    + (_TCP if proto == TCP else _UDP if proto == UDP else _ICMP))
 
 
 def _fold(total: np.ndarray) -> np.ndarray:
@@ -119,14 +133,14 @@ def encode_records(
     ip_len : ndarray of int, shape [n]
         IP total length in bytes (IPv6: 40 + payload length), at least the header size.
     proto : ndarray of int, shape [n]
-        ``TCP`` or ``UDP``.
+        ``TCP``, ``UDP``, ``ICMP``, ``IGMP`` (IPv4 only) or ``ICMPV6`` (IPv6 only).
     src_ip, dst_ip : ndarray of uint8, shape [n, 4] or [n, 16]
     sport, dport : ndarray of int, shape [n]
     src_mac, dst_mac : ndarray of uint8, shape [n, 6]
     ip_id : ndarray of int, shape [n]
         IPv4 identification (ignored for IPv6).
     seq, ack, tcp_flags : ndarray of int, shape [n]
-        TCP fields (ignored for UDP).
+        TCP fields (ignored for UDP); ICMP: ``seq`` the echo sequence number, ``tcp_flags`` the type.
     flow_label : ndarray of int, shape [n]
         IPv6 flow label (ignored for IPv4).
     ip_version : {4, 6}
@@ -162,7 +176,11 @@ def encode_records(
               "ip_id": ip_id, "seq": seq, "ack": ack, "tcp_flags": tcp_flags, "flow_label": flow_label,
               "ttl": np.full(n, TTL, np.int64) if ttl is None else np.asarray(ttl, np.int64),
               "window": np.full(n, TCP_WINDOW, np.int64) if window is None else np.asarray(window, np.int64)}
-    for p in (TCP, UDP):
+    proto = np.asarray(proto, np.int64)
+    wrong = np.isin(proto, (ICMPV6,) if ip_version == 4 else (ICMP, IGMP)) | ~np.isin(proto, list(L4_HEADER))
+    if wrong.any():
+        raise ValueError(f"proto {int(proto[wrong][0])} cannot be written over IPv{ip_version}")
+    for p in L4_HEADER:
         sel = np.flatnonzero(proto == p)
         if not len(sel):
             continue
@@ -210,6 +228,11 @@ def _headers(dt: np.dtype, sel: np.ndarray, f: dict[str, np.ndarray], *, proto: 
         h["ip6_hlim"] = f["ttl"][sel]
     h["ip_src"] = f["src_ip"][sel]
     h["ip_dst"] = f["dst_ip"][sel]
+    if proto in ICMP_TYPES:
+        h["type"] = f["tcp_flags"][sel]
+        h["rest"] = _word32(f["dst_ip"][sel]) if proto == IGMP else \
+            (np.asarray(f["sport"], np.int64)[sel] & 0xFFFF) << 16 | (np.asarray(f["seq"], np.int64)[sel] & 0xFFFF)
+        return h
     h["sport"] = f["sport"][sel]
     h["dport"] = f["dport"][sel]
     if proto == TCP:
@@ -221,6 +244,12 @@ def _headers(dt: np.dtype, sel: np.ndarray, f: dict[str, np.ndarray], *, proto: 
     else:
         h["ulen"] = l4_len
     return h
+
+
+def _word32(addr: np.ndarray) -> np.ndarray:
+    """IPv4 addresses ``[n, 4]`` (bytes) as big-endian 32-bit integers ``[n]``."""
+    a = addr.astype(np.int64)
+    return a[:, 0] << 24 | a[:, 1] << 16 | a[:, 2] << 8 | a[:, 3]
 
 
 def _checksums(h: np.ndarray, b: np.ndarray, *, l4_len: np.ndarray, proto: int, ip_version: Literal[4, 6]) -> None:
@@ -236,7 +265,9 @@ def _checksums(h: np.ndarray, b: np.ndarray, *, l4_len: np.ndarray, proto: int, 
         addr = b[:, ip0 + 12 : ip0 + 20]
     else:
         addr = b[:, ip0 + 8 : ip0 + 40]
-    total = _word_sum(addr) + np.uint64(proto) + l4_len.astype(np.uint64) + _word_sum(b[:, l4:])
+    total = _word_sum(b[:, l4:])
+    if proto not in (ICMP, IGMP):  # ICMP and IGMP sum their own message only
+        total = total + _word_sum(addr) + np.uint64(proto) + l4_len.astype(np.uint64)
     csum = (~_fold(total)) & 0xFFFF
     if proto == UDP:
         csum[csum == 0] = 0xFFFF  # 0 means "no checksum" in UDP

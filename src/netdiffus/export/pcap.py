@@ -55,11 +55,23 @@ from netdiffus.config import check_seed
 from netdiffus.errors import ConfigError, DatasetError, InputError
 from netdiffus.export.addresses import AddressPlan
 from netdiffus.export.conversations import Conversation, ConversationPlan, split_packets
-from netdiffus.export.frames import TCP, UDP, encode_records, header_size, pcap_file_header
+from netdiffus.export.flowshape import make_pure_acks, retime_flows
+from netdiffus.export.frames import (
+    ICMP,
+    ICMP_TYPES,
+    ICMPV6,
+    IGMP,
+    TCP,
+    UDP,
+    encode_records,
+    header_size,
+    pcap_file_header,
+)
 from netdiffus.export.records import export_records
 from netdiffus.export.traffic import (
     DIRECTION_OF,
     FORWARD,
+    GUARD_US,
     MAX_GAP_S,
     REVERSE,
     FeatureKind,
@@ -91,6 +103,8 @@ log = logging.getLogger(__name__)
 #: The transport of an exported trace, and ``transport``: that, or ``auto`` (each class's own).
 WrittenTransport = Literal["tcp", "udp"]
 Transport = Literal["auto", WrittenTransport]
+#: The name of each protocol a trace's first conversation may be written with.
+_PROTO_NAME = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6", IGMP: "igmp"}
 TRANSPORT_CHOICES: tuple[Transport, ...] = get_args(Transport)
 #: Default capture start: 2024-01-01T00:00:00Z (fixed, so exports are reproducible).
 DEFAULT_START_TIME = 1_704_067_200.0
@@ -112,7 +126,7 @@ class FlowInfo:
 
     trace_id: str
     label: str
-    transport: WrittenTransport
+    transport: str  # tcp, udp (icmp, icmpv6 or igmp: the first flow of a learned header)
     client: str
     client_port: int
     server: str
@@ -642,10 +656,17 @@ def _schedule(row: np.ndarray, *, kind: FeatureKind, directions: list[int], edge
 
 def _header_fields(s: Schedule, *, proto: int, hmin: int,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """TCP flags, sequence and acknowledgement numbers (zeros for UDP) and IP ids of one trace."""
+    """TCP flags, sequence and acknowledgement numbers (zeros for UDP; for ICMP the type and the echo
+    sequence number) and IP ids of one trace."""
     n = len(s.size)
     if proto == TCP and n:
         flags, seq, ack = _tcp_fields(s, hmin=hmin, rng=rng)
+    elif proto in ICMP_TYPES:
+        flags = np.where(s.direction == FORWARD, *ICMP_TYPES[proto]).astype(np.int64)
+        seq = np.zeros(n, np.int64)
+        for dd in (FORWARD, REVERSE):
+            seq[s.direction == dd] = np.arange(1, int(np.count_nonzero(s.direction == dd)) + 1)
+        ack = np.zeros(n, np.int64)
     else:
         flags = seq = ack = np.zeros(n, np.int64)
     ip_id0 = rng.integers(0, 1 << 16, size=2)
@@ -686,12 +707,13 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
         convs = conversations.of_trace(j, label=lab, label_index=names.index(lab), proto=cls.proto, header=header,
                                        rng=np.random.default_rng([opts.seed, i, 1]))
         t0_us = start_us + int(round(j * opts.stagger_s * 1e6))
+        shape = None if edges_us is None else _Shape(edges_us, move_bytes=kind == "bytes", mtu=opts.mtu)
         out.packets.append(_conversation_packets(s, convs, header=header, first=len(out.conversations), t0_us=t0_us,
-                                                 hmin=hmin, rng=rng))
+                                                 hmin=hmin, rng=rng, shape=shape))
         out.conversations += convs
         out.conversation_trace += [j] * len(convs)
         c = convs[0]
-        out.flows.append(FlowInfo(dataset.ids[i], lab, "tcp" if c.proto == TCP else "udp", str(c.client),
+        out.flows.append(FlowInfo(dataset.ids[i], lab, _PROTO_NAME[c.proto], str(c.client),
                                   c.client_port, str(c.server), c.server_port, len(s.size), int(s.size.sum())))
         if progress is not None:
             progress(j + 1, len(picked))
@@ -707,10 +729,20 @@ def _with_proto(cls: _ClassPlan, proto: int, ip_version: Literal[4, 6], mtu: int
     return dataclasses.replace(cls, proto=proto, samplers=samplers)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What shaping a binned trace's conversations needs (:mod:`netdiffus.export.flowshape`)."""
+
+    edges_us: np.ndarray
+    move_bytes: bool
+    mtu: int
+
+
 def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: TraceHeader | None, first: int,
-                          t0_us: int, hmin: int, rng: np.random.Generator) -> _Columns:
+                          t0_us: int, hmin: int, rng: np.random.Generator, shape: _Shape | None = None) -> _Columns:
     """The packets of one trace's schedule ``s``, shared among its conversations (numbered from
-    ``first``), each with its own TCP flags, sequence numbers and IP ids."""
+    ``first``), each with its own TCP flags, sequence numbers and IP ids; with ``shape`` (a binned
+    trace) each conversation gets its flow's pure-ACK share and duration."""
     n = len(s.size)
     if header is None:
         flags, seq, ack, ip_id = _header_fields(s, proto=convs[0].proto, hmin=hmin, rng=rng)
@@ -718,6 +750,8 @@ def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: Tra
                         ip_id)
     conv = split_packets(s.direction, packets=[f.packets for f in header.flows], rng=rng,
                          one_way=[f.ttl_bwd < 0 for f in header.flows])
+    if shape is not None:
+        s = _shaped(s, conv, header=header, convs=convs, hmin=hmin, shape=shape, rng=rng)
     flags, seq, ack, ip_id = (np.zeros(n, np.int64) for _ in range(4))
     for k, c in enumerate(convs):
         m = np.flatnonzero(conv == k)
@@ -728,6 +762,18 @@ def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: Tra
                 data = m[(flags[m] & _TCP_PSH) != 0]
                 flags[data[rng.random(len(data)) >= header.flows[k].psh_percent / 100]] &= ~_TCP_PSH
     return _Columns(t0_us + s.time_us, s.size, (first + conv) * 2 + s.direction, flags, seq, ack, ip_id)
+
+
+def _shaped(s: Schedule, conv: np.ndarray, *, header: TraceHeader, convs: list[Conversation], hmin: int,
+            shape: _Shape, rng: np.random.Generator) -> Schedule:
+    """``s`` with its conversations' pure ACKs and durations those of their header flows."""
+    bins = np.clip(np.searchsorted(shape.edges_us, s.time_us, side="right") - 1, 0, len(shape.edges_us) - 2)
+    size = make_pure_acks(s.size, direction=s.direction, bins=bins, conv=conv,
+                          ack_percent=[f.ack_percent for f in header.flows], tcp=[c.proto == TCP for c in convs],
+                          hmin=hmin, mtu=shape.mtu, move_bytes=shape.move_bytes, rng=rng)
+    time_us = retime_flows(s.time_us, conv=conv, durations_us=[f.duration_us for f in header.flows],
+                           edges_us=shape.edges_us, guard_us=GUARD_US, rng=rng)
+    return dataclasses.replace(s, time_us=time_us, size=size)
 
 
 def _endpoint_tables(conversations: list[Conversation], traces: list[int], *,

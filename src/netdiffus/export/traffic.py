@@ -84,6 +84,7 @@ __all__ = [
     "REVERSE",
     "DIRECTION_OF",
     "check_feature",
+    "GUARD_US",
 ]
 
 log = logging.getLogger(__name__)
@@ -324,6 +325,8 @@ def integer_series(series: np.ndarray, kind: FeatureKind) -> tuple[np.ndarray, i
     return x.astype(np.int64), n_clipped
 
 
+#: Distance (microseconds) kept between a packet's send time and its bin's edges.
+GUARD_US = 2
 #: The largest count (bytes or packets per bin, a packet size) a series value may hold for export.
 MAX_VALUE = float(2**53)
 #: The largest gap (seconds) of an iat series: a pcap's timestamps end in 2106.
@@ -429,7 +432,7 @@ def schedule_binned(
     mtu: int,
     control: bool,
     rng: np.random.Generator,
-    guard_us: int = 2,
+    guard_us: int = GUARD_US,
 ) -> Schedule:
     """Packets for one trace of bytes or packets per bin.
 

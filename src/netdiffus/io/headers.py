@@ -5,12 +5,15 @@ A trace (a flow, or a device's session holding many flows) is summarised per flo
 (the *server port*), the initiator's port as a class (a well-known port as it is, else the lower
 bound of its IANA range: ``1024`` registered, ``49152`` dynamic), the packets of the flow (its
 share of the trace), the TTL / hop limit each side sends most often, the TCP window of each
-side's first packet, the share of its TCP data packets that carry PSH, and a *server id*: a small
+side's first packet, the share of its TCP data packets that carry PSH, a *server id*: a small
 integer naming the responder's address within the captures read together (:class:`ServerIds`),
-so traces that share a server share an id. No address is kept.
+so traces that share a server share an id, and (since version 2) the flow's duration as a
+power-of-two class of microseconds and the share of its TCP packets that are pure ACKs
+(header-only, no SYN, FIN or RST). No address is kept.
 
 :class:`TraceHeader` is the contract between ``prepare``-time reading and ``export``; its JSON
-(:meth:`TraceHeader.to_json`) carries ``version`` (:data:`HEADER_VERSION`).
+(:meth:`TraceHeader.to_json`) carries ``version`` (:data:`HEADER_VERSION`); a version-1 record
+(without duration and pure-ACK share) still reads, with those fields -1 (unknown).
 
 Examples
 --------
@@ -27,6 +30,8 @@ Examples
 >>> [f] = h.flows
 >>> h.ip_version, f.transport, f.server_port, f.client_port, f.packets, f.ttl_fwd, f.ttl_bwd, f.psh_percent
 (4, 'udp', 53, 49152, 2, 64, 255, -1)
+>>> f.duration_us, f.ack_percent                                   # 1 us apart; not TCP
+(1, -1)
 >>> TraceHeader.from_json(h.to_json()) == h
 True
 """
@@ -46,12 +51,16 @@ from netdiffus.io.flow_records import flow_records
 from netdiffus.io.pcap import PacketBatch
 
 __all__ = ["FlowHeader", "TraceHeader", "ServerIds", "TraceSpan", "trace_header", "capture_headers",
-           "client_port_class", "HEADER_VERSION", "HeaderTransport", "MAX_FLOWS"]
+           "client_port_class", "duration_class", "HEADER_VERSION", "TRANSPORTS", "HeaderTransport", "MAX_FLOWS"]
 
 #: The version :meth:`TraceHeader.to_json` writes.
-HEADER_VERSION = 1
-HeaderTransport = Literal["tcp", "udp", "other"]
-_TRANSPORT_OF = {6: "tcp", 17: "udp"}
+HEADER_VERSION = 2
+#: Fields of a flow header per record version (a version-1 record lacks the last two).
+_FLOW_FIELDS = {1: 10, 2: 12}
+HeaderTransport = Literal["tcp", "udp", "icmp", "icmpv6", "igmp", "other"]
+#: The transports a record names (since version 2 ICMP, ICMPv6 and IGMP; before, ``other``).
+TRANSPORTS: tuple[str, ...] = ("tcp", "udp", "icmp", "icmpv6", "igmp", "other")
+_TRANSPORT_OF = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 2: "igmp"}
 #: Flows kept per trace: the largest; the packets of the others count to the largest one.
 MAX_FLOWS = 32
 _V4_MAPPED = np.uint64(0xFFFF00000000)
@@ -73,7 +82,8 @@ class FlowHeader:
 
     Attributes
     ----------
-    transport : {"tcp", "udp", "other"}
+    transport : {"tcp", "udp", "icmp", "icmpv6", "igmp", "other"}
+        The IP protocol (``other``: any other one, and ICMP, ICMPv6, IGMP in a version-1 record).
     server_port : int
         The responder's port (0 for protocols without ports).
     client_port : int
@@ -89,6 +99,13 @@ class FlowHeader:
     psh_percent : int
         Share of the flow's TCP packets carrying payload that have PSH set, in percent rounded to
         a multiple of 10; -1 without such packets.
+    duration_us : int
+        Time from the flow's first to its last packet, in microseconds, as the power of two at or
+        below it (:func:`duration_class`; 0 for a flow of one packet or of one instant); -1:
+        unknown (a version-1 record).
+    ack_percent : int
+        Share of the flow's TCP packets that are pure ACKs (no payload, no SYN, FIN or RST), in
+        percent rounded to a multiple of 10; -1 for a flow not TCP (or unknown).
     """
 
     transport: HeaderTransport
@@ -101,16 +118,23 @@ class FlowHeader:
     window_bwd: int = -1
     server_id: int = -1
     psh_percent: int = -1
+    duration_us: int = -1
+    ack_percent: int = -1
 
     def to_json(self) -> list[Any]:
         return [self.transport, self.server_port, self.client_port, self.packets, self.ttl_fwd, self.ttl_bwd,
-                self.window_fwd, self.window_bwd, self.server_id, self.psh_percent]
+                self.window_fwd, self.window_bwd, self.server_id, self.psh_percent, self.duration_us,
+                self.ack_percent]
 
     @classmethod
-    def from_json(cls, obj: Any) -> FlowHeader:
-        if not isinstance(obj, list) or len(obj) != 10 or obj[0] not in ("tcp", "udp", "other") \
+    def from_json(cls, obj: Any, *, version: int = HEADER_VERSION) -> FlowHeader:
+        """Read :meth:`to_json`'s list as a record of ``version`` wrote it (1: without the last two fields)."""
+        n = _FLOW_FIELDS.get(version, 0)
+        known = TRANSPORTS if version > 1 else ("tcp", "udp", "other")
+        if not isinstance(obj, list) or len(obj) != n or obj[0] not in known \
                 or not all(isinstance(v, int) and not isinstance(v, bool) for v in obj[1:]):
-            raise DatasetError(f"a flow header must be [transport, 9 integers] (got {obj!r:.80})")
+            raise DatasetError(f"a flow header of version {version} must be [transport, {n - 1} integers] "
+                               f"(got {obj!r:.80})")
         return cls(*obj)
 
 
@@ -133,13 +157,14 @@ class TraceHeader:
 
     @classmethod
     def from_json(cls, obj: Any) -> TraceHeader:
-        if not isinstance(obj, Mapping) or obj.get("version") != HEADER_VERSION or obj.get("ip_version") not in (4, 6):
-            raise DatasetError(f"a trace header must be {{'version': {HEADER_VERSION}, 'ip_version': 4 or 6, "
+        if not isinstance(obj, Mapping) or obj.get("version") not in _FLOW_FIELDS \
+                or obj.get("ip_version") not in (4, 6):
+            raise DatasetError(f"a trace header must be {{'version': 1 to {HEADER_VERSION}, 'ip_version': 4 or 6, "
                                f"'flows': [...]}} (got {str(obj):.80})")
         flows = obj.get("flows")
         if not isinstance(flows, list) or not flows:
             raise DatasetError(f"a trace header needs a non-empty list of flows (got {flows!r:.80})")
-        return cls(obj["ip_version"], tuple(FlowHeader.from_json(f) for f in flows))
+        return cls(obj["ip_version"], tuple(FlowHeader.from_json(f, version=obj["version"]) for f in flows))
 
     @property
     def packets(self) -> int:
@@ -171,6 +196,15 @@ class TraceSpan(NamedTuple):
     last_ns: int
     flow: FlowKey | None = None
     host: HostKey | None = None
+
+
+def duration_class(duration_us: int) -> int:
+    """A duration in microseconds as the power of two at or below it (0 stays 0).
+
+    >>> duration_class(0), duration_class(1), duration_class(37_000), duration_class(1 << 20)
+    (0, 1, 32768, 1048576)
+    """
+    return 0 if duration_us <= 0 else 1 << (int(duration_us).bit_length() - 1)
 
 
 def _mode(values: np.ndarray) -> int:
@@ -211,16 +245,21 @@ def trace_header(packets: PacketBatch, *, servers: ServerIds, max_flows: int = M
         (packets.src_lo[have] == packets.src_lo[first[of[have]]])
     data = (packets.tcp_flags >= 0) & (packets.payload > 0)
     psh = data & ((packets.tcp_flags & 0x08) != 0)
+    tcp = packets.tcp_flags >= 0
+    pure_ack = tcp & (packets.payload == 0) & ((packets.tcp_flags & 0x07) == 0)  # no FIN, SYN, RST
     out = []
     for k, r in enumerate(flows.records):
         mine = of == k
         n_data = int(np.count_nonzero(mine & data))
+        n_tcp = int(np.count_nonzero(mine & tcp))
         out.append(FlowHeader(
             transport=_TRANSPORT_OF.get(r.proto, "other"),  # type: ignore[arg-type]
             server_port=r.dport, client_port=client_port_class(r.sport), packets=r.packets,
             ttl_fwd=_mode(packets.ttl[mine & fwd]), ttl_bwd=_mode(packets.ttl[mine & ~fwd]),
             window_fwd=r.fwd_window, window_bwd=r.bwd_window, server_id=servers(r.dst),
-            psh_percent=-1 if not n_data else 10 * int(round(10 * np.count_nonzero(mine & psh) / n_data))))
+            psh_percent=-1 if not n_data else 10 * int(round(10 * np.count_nonzero(mine & psh) / n_data)),
+            duration_us=duration_class(r.duration_us),
+            ack_percent=-1 if not n_tcp else 10 * int(round(10 * np.count_nonzero(mine & pure_ack) / n_tcp))))
     order = sorted(range(len(out)), key=lambda i: -out[i].packets)  # stable: ties by first packet
     kept = [out[i] for i in order[:max_flows]]
     rest = sum(out[i].packets for i in order[max_flows:])

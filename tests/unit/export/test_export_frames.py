@@ -10,6 +10,9 @@ import pytest
 
 from conftest import ones_complement_sum
 from netdiffus.export.frames import (
+    ICMP,
+    ICMPV6,
+    IGMP,
     TCP,
     UDP,
     encode_records,
@@ -144,3 +147,27 @@ def test_pcap_file_header():
 @pytest.mark.parametrize("v, proto, size", [(4, TCP, 40), (4, UDP, 28), (6, TCP, 60), (6, UDP, 48)])
 def test_header_size(v, proto, size):
     assert header_size(ip_version=v, proto=proto) == size
+
+
+@pytest.mark.parametrize(("v", "proto", "ip_len", "kind"), [(4, ICMP, 28, 8), (4, ICMP, 84, 0), (4, IGMP, 28, 0x16),
+                                                        (6, ICMPV6, 48, 128), (6, ICMPV6, 1280, 129)])
+def test_icmp_and_igmp_frames_verify(v, proto, ip_len, kind):
+    """Echo requests / replies (identifier ``sport``, sequence ``seq``) and IGMP reports for ``dst_ip``."""
+    frame = _encode(v, proto, ip_len, kind, seq=7, sport=0x1234)[16:]
+    ip = dpkt.ethernet.Ethernet(frame).data
+    msg = bytes(ip.data)
+    assert len(msg) == ip_len - (20 if v == 4 else 40) and msg[0] == kind
+    if v == 4:
+        assert ip.p == proto and ones_complement_sum(msg) == 0xFFFF  # ICMP, IGMP: their own message only
+        assert ones_complement_sum(bytes(ip)[:20]) == 0xFFFF
+        rest = bytes(_addr(4, 2)[0]) if proto == IGMP else struct.pack("!HH", 0x1234, 7)
+    else:
+        assert ip.nxt == ICMPV6 and transport_checksum_ok(ip)  # ICMPv6: with the pseudo-header
+        rest = struct.pack("!HH", 0x1234, 7)
+    assert msg[4:8] == rest
+
+
+@pytest.mark.parametrize(("v", "proto"), [(4, ICMPV6), (6, ICMP), (6, IGMP), (4, 47)])
+def test_a_protocol_the_ip_version_cannot_carry_is_refused(v, proto):
+    with pytest.raises(ValueError, match=f"proto {proto} cannot be written over IPv{v}"):
+        _encode(v, proto, 100, 0)

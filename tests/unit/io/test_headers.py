@@ -35,15 +35,16 @@ CASES = {
          (0.2, A, 50000, B, 443, 6, 100, 64, 0x18, 501, 48),
          (0.3, A, 50000, B, 443, 6, 100, 64, 0x10, 501, 48),
          (0.4, B, 443, A, 50000, 6, 52, 58, 0x10, 509, 0)],
-        [FlowHeader("tcp", 443, 49152, 5, 64, 58, 29200, 65160, 0, 50)]),
+        [FlowHeader("tcp", 443, 49152, 5, 64, 58, 29200, 65160, 0, 50, 262144, 20)]),  # 0.4 s; one pure ACK of 5
     "one-way udp, registered client port": (
         [(0.0, A, 5353, B, 53, 17, 60, 255, -1, -1, 32), (0.1, A, 5353, B, 53, 17, 60, 255, -1, -1, 32)],
-        [FlowHeader("udp", 53, 1024, 2, 255, -1, -1, -1, 0, -1)]),
-    "two flows, largest first, icmp as other": (
+        [FlowHeader("udp", 53, 1024, 2, 255, -1, -1, -1, 0, -1, 65536)]),
+    "two flows, largest first, icmp": (
         [(0.0, A, 0, C, 0, 1, 84, 64, -1, -1, 64),
          (0.1, A, 123, B, 123, 17, 76, 64, -1, -1, 48), (0.2, B, 123, A, 123, 17, 76, 63, -1, -1, 48),
          (0.3, A, 123, B, 123, 17, 76, 64, -1, -1, 48)],
-        [FlowHeader("udp", 123, 123, 3, 64, 63, -1, -1, 1, -1), FlowHeader("other", 0, 0, 1, 64, -1, -1, -1, 0, -1)]),
+        [FlowHeader("udp", 123, 123, 3, 64, 63, -1, -1, 1, -1, 131072),
+         FlowHeader("icmp", 0, 0, 1, 64, -1, -1, -1, 0, -1, 0)]),
 }
 
 
@@ -72,14 +73,23 @@ def test_max_flows_folds_the_rest_into_the_largest() -> None:
 
 
 @pytest.mark.parametrize(("obj", "message"), [
-    ({"version": 2, "ip_version": 4, "flows": []}, "a trace header must be"),
+    ({"version": 3, "ip_version": 4, "flows": []}, "a trace header must be"),
+    ({"version": 2, "ip_version": 4, "flows": [["udp", *[0] * 9]]}, "a flow header of version 2 must be"),
     ({"version": 1, "ip_version": 4, "flows": []}, "non-empty list of flows"),
-    ({"version": 1, "ip_version": 4, "flows": [["tcp", 1]]}, "a flow header must be"),
-    ({"version": 1, "ip_version": 4, "flows": [["sctp", *[0] * 9]]}, "a flow header must be"),
+    ({"version": 1, "ip_version": 4, "flows": [["tcp", 1]]}, "a flow header of version 1 must be"),
+    ({"version": 1, "ip_version": 4, "flows": [["sctp", *[0] * 9]]}, "a flow header of version 1 must be"),
 ])
 def test_bad_json(obj: dict, message: str) -> None:
     with pytest.raises(DatasetError, match=message):
         TraceHeader.from_json(obj)
+
+
+def test_version_1_records_still_read() -> None:
+    """A record written before durations and pure-ACK shares: those read as unknown (-1)."""
+    old = {"version": 1, "ip_version": 4, "flows": [["tcp", 443, 49152, 5, 64, 58, 29200, 65160, 0, 50]]}
+    [f] = TraceHeader.from_json(old).flows
+    assert (f.psh_percent, f.duration_us, f.ack_percent) == (50, -1, -1)
+    assert TraceHeader.from_json(TraceHeader.from_json(old).to_json()).flows == (f,)
 
 
 def test_no_ip_packet() -> None:
@@ -88,7 +98,7 @@ def test_no_ip_packet() -> None:
 
 
 def test_dataset_keeps_headers(tmp_path: Path) -> None:
-    h = header(CASES["two flows, largest first, icmp as other"][0])
+    h = header(CASES["two flows, largest first, icmp"][0])
     ds = TraceDataset(series=np.ones((3, 1, 4)), labels=["a", "b", "a"], ids=["x", "y", "z"], sources=["s"] * 3,
                       meta=DatasetMeta(feature="bytes"), headers=[h, None, h])
     back = read_dataset(write_dataset(ds, tmp_path / "h.parquet"))
