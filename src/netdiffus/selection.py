@@ -81,6 +81,8 @@ class RecognisedDraw:
         The unfiltered draw (``TrafficSynthesizer.sample_range``).
     reference : TraceDataset
         Real labelled traces ``[N, C, T]`` of the run's shape, with every class to be drawn.
+    shape : tuple of int
+        The run's traces ``(C, T)``.
     oversample : int
         Candidates per trace kept (>= 2).
     seed : int
