@@ -110,7 +110,7 @@ class ImagingConfig:
 @dataclass
 class PostprocessConfig:
     """What ``sample`` does to generated series, in original units, in this order
-    (:mod:`netdiffus.postprocess`; ``sample(raw=True)`` skips all three).
+    (:mod:`netdiffus.postprocess`; ``sample(raw=True)`` skips all four).
 
     calibrate_totals : after training, ``fit`` draws a reference set with the run's ``sample``
         settings and fits, per class, a monotone map of log volume (``log1p`` of a trace's total)
@@ -124,11 +124,16 @@ class PostprocessConfig:
         or packet sizes trace after trace), a generated value takes the nearest value that at
         least 2 of its class's training traces hold, if within a factor of about 1.65
         (:class:`netdiffus.postprocess.ValueLexicon`). Continuous channels are left as generated.
+    possible_values : last, only values a capture can hold, per channel as the training traces
+        show them (:class:`netdiffus.postprocess.ValueRange`): a non-zero value is at least the
+        smallest non-zero training magnitude (a header, one packet), no value is negative where no
+        training value is, and channels of whole numbers (bytes, packets) are rounded.
     """
 
     calibrate_totals: bool = True
     snap_zeros: bool = True
     snap_values: bool = True
+    possible_values: bool = True
 
 
 @dataclass

@@ -48,6 +48,7 @@ def describe_run(path: str | Path) -> dict[str, Any]:
         "bin_width_s": m.dataset_meta.get("bin_width_s"),
         "value_snap": _value_snap(post, config.postprocess.snap_values),
         "volume_calibration": _volume_calibration(post, config.postprocess.calibrate_totals),
+        "value_range": _value_range(post, config.postprocess.possible_values),
         "privacy": m.privacy.summary() if m.privacy is not None else "none (trained without differential privacy)",
         "class_balance": ("uniform (a private run keeps no training counts)" if m.privacy is not None
                           else "the training counts"),
@@ -84,6 +85,16 @@ def _value_snap(post: Postprocessor | None, on: bool) -> str:
     n = sum(map(len, used))
     return (f"{n} shared value{'' if n == 1 else 's'} in {len(used)} of {len(chans)} class channels"
             + ("" if on else " (off: postprocess.snap_values=false)"))
+
+
+def _value_range(post: Postprocessor | None, on: bool) -> str:
+    """One line on the run's value range (netdiffus.postprocess.ValueRange), per channel."""
+    span = None if post is None else post.value_range
+    if span is None:
+        return "none (a private run, or run saved before the value range)"
+    chans = [f"non-zero |value| >= {f:g}" + (", whole" if w else "") + (", >= 0" if u else "")
+             for f, w, u in zip(span.floor, span.whole, span.unsigned, strict=True)]
+    return "; ".join(chans) + ("" if on else " (off: postprocess.possible_values=false)")
 
 
 def _volume_calibration(post: Postprocessor | None, on: bool) -> str:

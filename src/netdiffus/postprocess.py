@@ -16,10 +16,13 @@ series and applied to generated ones in original units, after the volume calibra
   training traces hold (no value of a single trace is ever reproduced). Where those shared values
   make up at least ``min_coverage`` of the class's non-zero training values (the channel is
   discrete), a generated value within ``tolerance`` (log space) of one of them takes it.
+- :class:`ValueRange`: last, per channel, only values a capture can hold: a non-zero value at least
+  the smallest non-zero training magnitude, no negative value where no training value is, whole
+  numbers where every training value is one.
 
-:class:`Postprocessor` is the fitted chain: the three steps in the order ``sample`` applies them
-(calibration, zero snap, value snap), each switched by the ``[postprocess]`` section of the
-configuration (:class:`netdiffus.config.PostprocessConfig`), serialised into the run's model.json.
+:class:`Postprocessor` is the fitted chain: the four steps in the order ``sample`` applies them
+(calibration, zero snap, value snap, value range), each switched by the ``[postprocess]`` section of
+the configuration (:class:`netdiffus.config.PostprocessConfig`), serialised into the run's model.json.
 
 Examples
 --------
@@ -45,7 +48,7 @@ from netdiffus.config import PostprocessConfig
 from netdiffus.errors import CheckpointError, ConfigError
 
 __all__ = ["zero_thresholds", "snap_zeros", "log_volume", "ZeroSnap", "TotalsCalibration", "ValueLexicon",
-           "Postprocessor", "CALIBRATION_DRAW", "CALIBRATION_SEED", "check_generated", "MAX_GENERATED"]
+           "ValueRange", "Postprocessor", "CALIBRATION_DRAW", "CALIBRATION_SEED", "check_generated", "MAX_GENERATED"]
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +352,75 @@ class ValueLexicon:
 
 
 @dataclass
+class ValueRange:
+    """What a capture's counters can hold, per channel, learned from the training traces: a
+    non-zero value is at least the smallest non-zero training magnitude (a header, one packet, one
+    packet's bytes), a channel with no negative training value has none, and a channel whose
+    training values are all whole numbers (bytes, packets) holds whole numbers.
+
+    Parameters
+    ----------
+    floor : ndarray
+        ``[C]`` the smallest non-zero ``|value|`` of each channel (0: the channel is all zeros).
+    zero_ok : ndarray
+        ``[C]`` bool, whether the channel holds exact zeros (an empty bin, the padding after a
+        trace's end).
+    unsigned : ndarray
+        ``[C]`` bool, no training value is negative.
+    whole : ndarray
+        ``[C]`` bool, every training value is a whole number.
+
+    :meth:`apply` moves a non-zero value below ``floor`` to 0 when it lies below the log-midpoint
+    between 0 and ``floor`` and the channel holds zeros (as the zero snap does), else to ``floor``
+    (its sign kept); sets negative values of an unsigned channel to 0; rounds whole channels.
+
+    >>> vr = ValueRange.fit(np.array([[[0.0, 60.0, 1500.0]], [[0.0, 60.0, 590.0]]]))
+    >>> vr.floor.tolist(), vr.whole.tolist()
+    ([60.0], [True])
+    >>> vr.apply(np.array([[[3.0, 20.0, 771.4]], [[-2.0, 59.6, 0.0]]]), ["a", "a"])[:, 0].tolist()
+    [[0.0, 60.0, 771.0], [0.0, 60.0, 0.0]]
+    """
+
+    floor: np.ndarray
+    zero_ok: np.ndarray
+    unsigned: np.ndarray
+    whole: np.ndarray
+
+    @classmethod
+    def fit(cls, series: np.ndarray) -> ValueRange:
+        """The range of training ``series`` ``[N, C, T]``, per channel."""
+        x = np.asarray(series, dtype=np.float64).transpose(1, 0, 2).reshape(series.shape[1], -1)
+        mag = np.abs(x)
+        floor = np.array([m[m > 0].min() if (m > 0).any() else 0.0 for m in mag])
+        return cls(floor=floor, zero_ok=(x == 0).any(axis=1), unsigned=(x >= 0).all(axis=1),
+                   whole=(x == np.round(x)).all(axis=1))
+
+    def apply(self, series: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+        """``series`` ``[N, C, T]`` held to the range (a new float64 array); ``labels`` are not used."""
+        floor = self.floor[None, :, None]
+        mid = np.where(self.zero_ok, np.expm1(np.log1p(self.floor) / 2), 0.0)[None, :, None]
+        out = snap_zeros(series, mid[0, :, 0])
+        small = (out != 0) & (np.abs(out) < floor)
+        out = np.where(small, np.sign(out) * floor, out)
+        out = np.where(self.unsigned[None, :, None] & (out < 0), 0.0, out)
+        return np.where(self.whole[None, :, None], np.round(out), out)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (model.json keeps it); :meth:`from_json` reads it back."""
+        return {"floor": self.floor.tolist(), "zero_ok": self.zero_ok.tolist(), "unsigned": self.unsigned.tolist(),
+                "whole": self.whole.tolist()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ValueRange:
+        return cls(floor=np.asarray(data["floor"], dtype=np.float64),
+                   **{k: np.asarray(data[k], dtype=bool) for k in ("zero_ok", "unsigned", "whole")})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ValueRange) and all(
+            np.array_equal(getattr(self, k), getattr(other, k)) for k in ("floor", "zero_ok", "unsigned", "whole"))
+
+
+@dataclass
 class Postprocessor:
     """The fitted post-processing chain of a run: what ``sample`` applies to generated series.
 
@@ -360,24 +432,29 @@ class Postprocessor:
     totals_calibration : TotalsCalibration or None
         None when the calibration was off at fit time (or for a run saved before it); fitted
         after training by :meth:`fit_calibration`, from a reference draw of the generator.
+    value_range : ValueRange or None
+        None for a run saved before it, or a private run (it reads the training traces).
     """
 
     zero_snap: ZeroSnap
     value_lexicon: ValueLexicon | None = None
     totals_calibration: TotalsCalibration | None = None
+    value_range: ValueRange | None = None
 
     @classmethod
     def fit(cls, series: np.ndarray, labels: Sequence[str]) -> Postprocessor:
-        """The steps fitted on the training ``series`` ``[N, C, T]`` alone: zero snap and lexicon."""
-        return cls(zero_snap=ZeroSnap.fit(series), value_lexicon=ValueLexicon.fit(series, labels))
+        """The steps fitted on the training ``series`` ``[N, C, T]`` alone: zero snap, lexicon and
+        value range."""
+        return cls(zero_snap=ZeroSnap.fit(series), value_lexicon=ValueLexicon.fit(series, labels),
+                   value_range=ValueRange.fit(series))
 
-    def steps(self) -> dict[str, ZeroSnap | TotalsCalibration | ValueLexicon | None]:
+    def steps(self) -> dict[str, ZeroSnap | TotalsCalibration | ValueLexicon | ValueRange | None]:
         """The chain in the order it is applied, named as the ``[postprocess]`` switches; None
         where a step can change nothing (not fitted, or no value recurs in any class)."""
         lexicon = self.value_lexicon
         holds = lexicon is not None and any(len(v) for chans in lexicon.values.values() for v in chans)
         return {"calibrate_totals": self.totals_calibration, "snap_zeros": self.zero_snap,
-                "snap_values": lexicon if holds else None}
+                "snap_values": lexicon if holds else None, "possible_values": self.value_range}
 
     def apply(self, series: np.ndarray, labels: Sequence[str], cfg: PostprocessConfig, *,
               quiet: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -434,7 +511,8 @@ class Postprocessor:
         return {"zero_threshold": self.zero_snap.thresholds.tolist(),
                 "value_lexicon": None if self.value_lexicon is None else self.value_lexicon.to_json(),
                 "totals_calibration": (None if self.totals_calibration is None
-                                       else self.totals_calibration.to_json())}
+                                       else self.totals_calibration.to_json()),
+                "value_range": None if self.value_range is None else self.value_range.to_json()}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, channels: int | None = None,
@@ -447,10 +525,11 @@ class Postprocessor:
         ValueError
             Naming the first value that is not as saved (a tampered run folder).
         """
-        lexicon, calibration = data.get("value_lexicon"), data.get("totals_calibration")
+        lexicon, calibration, span = data.get("value_lexicon"), data.get("totals_calibration"), data.get("value_range")
         post = cls(zero_snap=ZeroSnap(np.asarray(data["zero_threshold"], dtype=np.float64)),
                    value_lexicon=None if lexicon is None else ValueLexicon.from_json(lexicon),
-                   totals_calibration=None if calibration is None else TotalsCalibration.from_json(calibration))
+                   totals_calibration=None if calibration is None else TotalsCalibration.from_json(calibration),
+                   value_range=None if span is None else ValueRange.from_json(span))
         post._check(channels=channels, classes=classes)
         return post
 
@@ -460,6 +539,12 @@ class Postprocessor:
         if not shape_ok or not (np.isfinite(thr) & (thr >= 0)).all():
             raise ValueError(f"zero_threshold must be {channels or 'C'} finite values >= 0 (got {thr.tolist()[:8]})")
         known = None if classes is None else set(classes)
+        span = self.value_range
+        if span is not None and not (all(a.ndim == 1 and a.shape == thr.shape for a in
+                                         (span.floor, span.zero_ok, span.unsigned, span.whole))
+                                     and (np.isfinite(span.floor) & (span.floor >= 0)).all()):
+            raise ValueError(f"value_range.floor must be {len(thr)} finite values >= 0 with one zero_ok, unsigned "
+                             f"and whole flag each (got {span.floor.tolist()[:8]})")
         if self.value_lexicon is not None:
             lex = self.value_lexicon
             if not (np.isfinite(lex.tolerance) and lex.tolerance > 0):

@@ -118,7 +118,7 @@ def resolve_private(cfg: NetDiffusConfig, *, n_traces: int) -> NetDiffusConfig:
         im.scaling = "global-linear" if im.range_min < 0 else "global-log"
     if out.model.gasf_head == "auto":
         out.model.gasf_head = "patch"
-    switched = [k for k in ("calibrate_totals", "snap_zeros", "snap_values") if getattr(post, k)]
+    switched = [k for k in ("calibrate_totals", "snap_zeros", "snap_values", "possible_values") if getattr(post, k)]
     for key in switched:
         setattr(post, key, False)
     if t.checkpoint_every:

@@ -137,7 +137,7 @@ def plan_sample(n: int, labels: LabelSpec, *, seed: int, overrides: Mapping[str,
     seed = check_seed(seed)
     sc = dataclasses.replace(config.sample, **{k: v for k, v in overrides.items() if v is not None})
     dataclasses.replace(config, sample=sc).validate()
-    post = PostprocessConfig(False, False, False) if raw else config.postprocess
+    post = PostprocessConfig(False, False, False, False) if raw else config.postprocess
     return SamplePlan(resolve_labels(int(n), labels, classes=classes, class_counts=class_counts), seed, sc, post)
 
 

@@ -55,7 +55,8 @@ def test_prepare_fit_sample_evaluate_info(capsys, tmp_path):
     s = read_dataset(syn)
     assert s.series.shape == (8, 1, 16) and np.isfinite(s.series).all()
     assert (tmp_path / "syn.csv").read_text().splitlines()[0].startswith("id,label,source,frame_sum_dl_0,")
-    assert s.meta.extra["synthetic"]["postprocess"] == ["calibrate_totals", "snap_zeros"]  # no recurring values
+    # no recurring values: no value snap
+    assert s.meta.extra["synthetic"]["postprocess"] == ["calibrate_totals", "snap_zeros", "possible_values"]
     code, out, err = run_cli(capsys, "sample", str(run), "-n", "8", "-o", str(tmp_path / "raw.parquet"), "--raw",
                              "--no-progress")
     raw = read_dataset(tmp_path / "raw.parquet")
@@ -286,6 +287,23 @@ def test_info_volume_calibration_line(calibration, on, line):
 
     post = Postprocessor.from_json({"zero_threshold": [0.0], "totals_calibration": calibration})
     assert _volume_calibration(post, on) == line
+
+
+_RANGE = {"floor": [60.0, 0.002], "zero_ok": [True, False], "unsigned": [False, True], "whole": [True, False]}
+
+
+@pytest.mark.parametrize("span, on, line", [
+    (None, True, "none (a private run, or run saved before the value range)"),
+    (_RANGE, True, "non-zero |value| >= 60, whole; non-zero |value| >= 0.002, >= 0"),
+    (_RANGE, False, "non-zero |value| >= 60, whole; non-zero |value| >= 0.002, >= 0 "
+                    "(off: postprocess.possible_values=false)"),
+])  # fmt: skip
+def test_info_value_range_line(span, on, line):
+    from netdiffus.describe import _value_range
+    from netdiffus.postprocess import Postprocessor
+
+    post = Postprocessor.from_json({"zero_threshold": [0.0, 0.0], "value_range": span})
+    assert _value_range(post, on) == line
 
 
 @pytest.mark.parametrize(

@@ -191,3 +191,54 @@ def test_the_calibration_draw_is_announced_with_its_size(caplog, counts, drawn, 
         labels = pp.calibration_labels(counts, snap_values=True)
     assert Counter(labels) == drawn
     assert [r.getMessage() for r in caplog.records] == [line]
+
+
+# Two channels: signed packet sizes (whole, smallest |size| 60, zero padding) and inter-arrival
+# times in seconds (continuous, never negative, no zeros).
+SIZES_IAT = np.array([[[60.0, -1500.0, 0.0], [0.01, 0.2, 0.003]],
+                      [[-66.0, 590.0, 0.0], [0.5, 0.002, 0.03]]])
+
+
+@pytest.mark.parametrize("generated, expected", [
+    ([[-20.5, 771.4, 3.0], [0.0025, 0.0001, 1.5]], [[-60.0, 771.0, 0.0], [0.0025, 0.002, 1.5]]),  # floor, whole
+    ([[59.6, -61.2, -7.9], [-0.1, 0.004, 0.2]], [[60.0, -61.0, -60.0], [0.0, 0.004, 0.2]]),  # sign kept; >= 0
+    ([[0.0, 1e6, -0.4], [0.0, 0.0, 0.0]], [[0.0, 1e6, 0.0], [0.0, 0.0, 0.0]]),  # zeros and large stay
+])  # fmt: skip
+def test_value_range_holds_values_a_capture_can_hold(generated, expected):
+    from netdiffus.evaluation.packets import impossible_share
+    from netdiffus.postprocess import ValueRange
+
+    vr = ValueRange.fit(SIZES_IAT)
+    assert (vr.floor.tolist(), vr.zero_ok.tolist(), vr.unsigned.tolist(), vr.whole.tolist()) == (
+        [60.0, 0.002], [True, False], [False, True], [True, False])
+    out = vr.apply(np.array([generated]), ["a"])
+    np.testing.assert_allclose(out[0], expected)
+    assert impossible_share(SIZES_IAT, out) == 0.0
+
+
+def test_value_range_in_the_chain_json_and_old_runs():
+    from netdiffus.config import PostprocessConfig
+    from netdiffus.postprocess import Postprocessor
+
+    pp = Postprocessor.fit(SIZES_IAT, ["a", "b"])
+    back = Postprocessor.from_json(json.loads(json.dumps(pp.to_json())), channels=2)
+    assert back.value_range == pp.value_range
+    x = np.array([[[-20.0, 771.4, 0.0], [0.0001, 0.5, 0.1]]])
+    assert pp.apply(x, ["a"], PostprocessConfig())[1] == ["snap_zeros", "possible_values"]
+    assert pp.apply(x, ["a"], PostprocessConfig(possible_values=False))[0][0, 0, 1] == pytest.approx(771.4)
+    old = {k: v for k, v in pp.to_json().items() if k != "value_range"}  # a run saved before the step
+    assert Postprocessor.from_json(old).apply(x, ["a"], PostprocessConfig())[1] == ["snap_zeros"]
+
+
+@pytest.mark.parametrize("span, message", [
+    ({"floor": [1.0], "zero_ok": [True], "unsigned": [True], "whole": [True]}, "value_range.floor must be 2 finite"),
+    ({"floor": [1.0, -2.0], "zero_ok": [True] * 2, "unsigned": [True] * 2, "whole": [True] * 2},
+     "value_range.floor must be 2 finite values >= 0"),
+    ({"floor": [1.0, 2.0], "zero_ok": [True], "unsigned": [True] * 2, "whole": [True] * 2},
+     "with one zero_ok, unsigned and whole flag each"),
+])  # fmt: skip
+def test_a_tampered_value_range_is_refused(span, message):
+    from netdiffus.postprocess import Postprocessor
+
+    with pytest.raises(ValueError, match=message):
+        Postprocessor.from_json({"zero_threshold": [0.0, 0.0], "value_range": span}, channels=2)

@@ -41,7 +41,7 @@ def test_fit_sample_shapes_units_and_labels(tiny_overrides, extra):
     assert ds.meta.unit == "bytes" and ds.meta.bin_width_s == 0.5
     assert ds.meta.extra["synthetic"]["seed"] == 3
     # no value recurs across these traces: the value snap has nothing to hold and is not listed
-    assert ds.meta.extra["synthetic"]["postprocess"] == ["calibrate_totals", "snap_zeros"]
+    assert ds.meta.extra["synthetic"]["postprocess"] == ["calibrate_totals", "snap_zeros", "possible_values"]
 
 
 @pytest.mark.parametrize(
@@ -411,7 +411,7 @@ def _discrete_dataset():
 def test_generated_values_snap_to_shared_training_values(tiny_overrides, tmp_path):
     ds = _discrete_dataset()
     steps = [o for o in tiny_overrides if not o.startswith("train.steps")] + ["train.steps=60"]  # some spread
-    steps.append("postprocess.calibrate_totals=false")  # the value snap alone
+    steps += ["postprocess.calibrate_totals=false", "postprocess.possible_values=false"]  # the value snap alone
     synth = TrafficSynthesizer.from_preset("demo", overrides=steps, progress=False).fit(ds)
     lex = synth.postprocess_.value_lexicon
     assert [v.tolist() for v in lex.values["a"]] == [[120.0, 180.0, 250.0]]
