@@ -392,8 +392,8 @@ class ValueRange:
         x = np.asarray(series, dtype=np.float64).transpose(1, 0, 2).reshape(series.shape[1], -1)
         mag = np.abs(x)
         floor = np.array([m[m > 0].min() if (m > 0).any() else 0.0 for m in mag])
-        return cls(floor=floor, zero_ok=(x == 0).any(axis=1), unsigned=(x >= 0).all(axis=1),
-                   whole=(x == np.round(x)).all(axis=1))
+        return cls(floor=floor, zero_ok=np.asarray((x == 0).any(axis=1)), unsigned=np.asarray((x >= 0).all(axis=1)),
+                   whole=np.asarray((x == np.round(x)).all(axis=1)))
 
     def apply(self, series: np.ndarray, labels: Sequence[str]) -> np.ndarray:
         """``series`` ``[N, C, T]`` held to the range (a new float64 array); ``labels`` are not used."""
