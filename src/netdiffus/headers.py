@@ -2,8 +2,9 @@
 
 :class:`HeaderModel` is a class-conditional categorical model over the joint header tuple of a
 trace (:class:`~netdiffus.io.headers.TraceHeader`: its flows' transports, server ports, client
-port classes, packet shares, TTLs, TCP windows, shared server ids, durations and PSH and pure-ACK
-shares), conditioned also on a summary of the trace's series: the quantile bucket of its volume
+port classes, packet shares, TTLs, TCP windows, shared server ids, durations, PSH and pure-ACK
+shares, and the SYN's and SYN-ACK's TCP options: MSS, window scale, SACK-permitted, timestamps),
+conditioned also on a summary of the trace's series: the quantile bucket of its volume
 (sum of the series) within its class. :meth:`HeaderModel.sample` draws a header for each
 generated trace from the training tuples of its class and volume bucket (backing off to the whole
 class with probability ``backoff``, or when the bucket holds no tuple; to every class for a class
@@ -15,7 +16,10 @@ before any tuple is kept: a server port becomes its IANA range (well-known, regi
 a port of that range is drawn at sampling), a TTL the initial TTL at or above it (32, 64, 128,
 255), a TCP window the power of two at or below it, a flow duration class (a power of two of
 microseconds) the power of 16 at or below it, a server id "not shared" (the flow gets a server of
-its own). The pure-ACK and PSH shares are kept as recorded (multiples of 10 %). The tuples
+its own), an MSS the common MSS at or below it (:data:`COMMON_MSS`). The pure-ACK and PSH shares,
+the window-scale shifts (0 to 14) and the SACK-permitted and timestamps flags (0 or 1) are kept as
+recorded. A header record written before the SYN options (version 2) reads with them unknown
+(-1): export then writes SYNs without options. The tuples
 themselves are those of training traces (after generalising): see docs/privacy.md. Under
 differential privacy the model is not fitted (it reads the training traces outside the budget):
 export then writes its data-independent defaults.
@@ -52,7 +56,7 @@ from netdiffus.io.headers import FlowHeader, TraceHeader
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HeaderModel", "MODEL_VERSION", "PORT_RANGES", "INITIAL_TTLS", "fit_header_model"]
+__all__ = ["HeaderModel", "MODEL_VERSION", "PORT_RANGES", "INITIAL_TTLS", "COMMON_MSS", "fit_header_model"]
 
 #: The version :meth:`HeaderModel.to_json` writes.
 MODEL_VERSION = 1
@@ -60,6 +64,9 @@ MODEL_VERSION = 1
 PORT_RANGES = ((1, 1023), (1024, 49151), (49152, 65535))
 #: Initial TTLs a rare TTL is generalised to (the first at or above it).
 INITIAL_TTLS = (32, 64, 128, 255)
+#: MSS values a rare MSS is generalised to (the largest at or below it; below all: the first):
+#: the IPv4 minimum, IPv6 paths and tunnels, Ethernet, jumbo frames.
+COMMON_MSS = (536, 1220, 1360, 1440, 1460, 8960)
 
 
 def _port_range(port: int) -> int:
@@ -72,6 +79,10 @@ def _ttl_up(ttl: int) -> int:
 
 def _pow2_down(window: int) -> int:
     return window if window <= 0 else 1 << (int(window).bit_length() - 1)
+
+
+def _mss_down(mss: int) -> int:
+    return mss if mss < 0 else max([m for m in COMMON_MSS if m <= mss], default=COMMON_MSS[0])
 
 
 def _pow16_down(duration_us: int) -> int:
@@ -142,7 +153,8 @@ class HeaderModel:
         """Each header with the field values seen in fewer than ``min_traces`` traces generalised."""
         seen: dict[str, Counter] = defaultdict(Counter)
         for h in headers:  # a value counts once per trace that holds it
-            for name in ("server_port", "ttl_fwd", "ttl_bwd", "window_fwd", "window_bwd", "server_id", "duration_us"):
+            for name in ("server_port", "ttl_fwd", "ttl_bwd", "window_fwd", "window_bwd", "server_id", "duration_us",
+                         "mss_fwd", "mss_bwd"):
                 seen[name].update({getattr(f, name) for f in h.flows})
         rare = {k: {v for v, c in cnt.items() if c < self.min_traces} for k, cnt in seen.items()}
 
@@ -152,7 +164,8 @@ class HeaderModel:
                 f, server_port=g("server_port", _port_range), ttl_fwd=g("ttl_fwd", _ttl_up),
                 ttl_bwd=g("ttl_bwd", _ttl_up), window_fwd=g("window_fwd", _pow2_down),
                 window_bwd=g("window_bwd", _pow2_down), server_id=g("server_id", lambda _: -1),
-                duration_us=g("duration_us", _pow16_down))
+                duration_us=g("duration_us", _pow16_down), mss_fwd=g("mss_fwd", _mss_down),
+                mss_bwd=g("mss_bwd", _mss_down))
 
         return [TraceHeader(h.ip_version, tuple(one(f) for f in h.flows)) for h in headers]
 

@@ -12,6 +12,7 @@ saying why, only where its tool is not installed (or, for tcpreplay, where we ar
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -52,18 +53,23 @@ HEADER = TraceHeader(4, (FlowHeader("tcp", 8443, 49152, 20, 128, 58, 8192, 29200
                          FlowHeader("udp", 5683, 1024, 2, 1, -1, -1, -1, -1, -1),
                          FlowHeader("icmp", 0, 0, 2, 64, 64, -1, -1, -1, -1, 2048),
                          FlowHeader("igmp", 0, 0, 1, 1, -1, -1, -1, -1, -1, 0)))
+#: :data:`HEADER` whose TCP flow opens with the options of a Linux SYN and SYN-ACK (MSS, SACK-permitted,
+#: timestamps, window scale): its later segments carry timestamps.
+HEADER_OPTIONS = TraceHeader(4, (dataclasses.replace(
+    HEADER.flows[0], mss_fwd=1460, mss_bwd=1400, wscale_fwd=7, wscale_bwd=9, sack_ok_fwd=1, sack_ok_bwd=1,
+    timestamps_fwd=1, timestamps_bwd=1), *HEADER.flows[1:]))
 #: Conversations of a trace with :data:`HEADER`, and how many of them are TCP or UDP.
 HEADER_FLOWS, HEADER_PORTED = 6, 4
 
 
-@pytest.fixture(params=[(4, False), (6, False), (4, True), (6, True)],
-                ids=["IPv4", "IPv6", "IPv4-headers", "IPv6-headers"])
+@pytest.fixture(params=[(4, None), (6, None), (4, HEADER), (6, HEADER), (4, HEADER_OPTIONS), (6, HEADER_OPTIONS)],
+                ids=["IPv4", "IPv6", "IPv4-headers", "IPv6-headers", "IPv4-tcp-options", "IPv6-tcp-options"])
 def exported(request, tmp_path) -> tuple[Path, ExportSummary]:
     """A capture of TCP (class web) and UDP (class video) conversations, with its flow records; or
-    each trace written as the flows of :data:`HEADER`."""
+    each trace written as the flows of :data:`HEADER` (or :data:`HEADER_OPTIONS`)."""
     ip_version, headers = request.param
     out = tmp_path / "syn.pcap"
-    s = export_pcap(two_way_dataset(n=8), out, seed=3, flow_records=True, headers=[HEADER] * 8 if headers else None,
+    s = export_pcap(two_way_dataset(n=8), out, seed=3, flow_records=True, headers=[headers] * 8 if headers else None,
                     addresses=AddressPlan.default(ip_version=ip_version))
     assert set(s.transports) == {"tcp", "udp"} or headers
     assert s.records is not None and len(s.records) == (8 * HEADER_FLOWS if headers else 8)

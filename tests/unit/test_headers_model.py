@@ -75,6 +75,35 @@ def test_rare_durations_are_coarsened_and_shares_kept() -> None:
                                                                               seed=0)} == {-1}
 
 
+def _with_options(mss: tuple[int, int], wscale: tuple[int, int], sack: tuple[int, int],
+                  stamps: tuple[int, int]) -> TraceHeader:
+    f = FlowHeader("tcp", 443, 49152, 10, 64, 58, 29200, 65160, 0, 50, 1 << 15, 40, mss[0], mss[1], wscale[0],
+                   wscale[1], sack[0], sack[1], stamps[0], stamps[1])
+    return TraceHeader(4, (f,))
+
+
+LINUX = _with_options((1460, 1400), (7, 9), (1, 1), (1, 1))
+WINDOWS = _with_options((1460, 1460), (8, -1), (1, 1), (0, 0))
+ODD = _with_options((1387, -1), (14, -1), (0, -1), (1, -1))  # an MSS of one trace; no SYN-ACK seen
+
+
+@pytest.mark.parametrize(("min_traces", "odd_mss"), [(1, 1387), (2, 1360)])  # rare: the common MSS at or below
+def test_syn_options_are_learned_per_class_and_saved(min_traces: int, odd_mss: int) -> None:
+    model = HeaderModel(min_traces=min_traces, n_buckets=1, backoff=0.0).fit(
+        headers=[LINUX, LINUX, WINDOWS, WINDOWS, ODD], labels=["lin", "lin", "win", "win", "lin"], volumes=[1.0] * 5)
+    back = HeaderModel.from_json(json.loads(json.dumps(model.to_json())))
+    for m in (model, back):
+        lin = {h.flows[0].syn_options for h in m.sample(labels=["lin"] * 60, volumes=[1.0] * 60, seed=0)}
+        win = {h.flows[0].syn_options for h in m.sample(labels=["win"] * 20, volumes=[1.0] * 20, seed=0)}
+        assert lin == {LINUX.flows[0].syn_options, ((odd_mss, 14, 0, 1), (-1, -1, -1, -1))}
+        assert win == {((1460, 8, 1, 0), (1460, -1, 1, 0))}
+    old = model.to_json()  # a model.json of record version 2: the options read as unknown
+    for _, _, h in old["classes"]["win"]["tuples"]:
+        h["version"], h["flows"] = 2, [f[:12] for f in h["flows"]]
+    win = HeaderModel.from_json(old).sample(labels=["win"] * 5, volumes=[1.0] * 5, seed=0)
+    assert {h.flows[0].syn_options for h in win} == {((-1, -1, -1, -1), (-1, -1, -1, -1))}
+
+
 def test_json_round_trip() -> None:
     model = HeaderModel(n_buckets=2).fit(headers=TRAIN, labels=LABELS, volumes=VOLUMES)
     back = HeaderModel.from_json(json.loads(json.dumps(model.to_json())))

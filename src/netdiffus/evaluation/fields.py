@@ -18,6 +18,11 @@ per field, 0 for identical distributions:
   ``tcp_flags``        TCP flags byte of each TCP packet
   ``tcp_window_fwd``   TCP window of the initiator's first packet, per TCP flow
   ``tcp_window_bwd``   TCP window of the responder's first packet, per TCP flow that has one
+  ``tcp_mss``          MSS option of the initiator's SYN and of the responder's SYN-ACK, one
+                       value per SYN (SYN-ACK) seen, -1 where absent
+  ``tcp_wscale``       window-scale shift of each SYN and SYN-ACK, -1 where absent
+  ``tcp_sack_ok``      SACK-permitted in each SYN and SYN-ACK: 0 or 1
+  ``tcp_timestamps``   the timestamps option in each SYN and SYN-ACK: 0 or 1
   ===================  =========================================================================
 
 - flow records, ``W1_<field>``: Wasserstein-1 of ``log(1 + x)``, divided by the std of the real
@@ -141,6 +146,8 @@ class CaptureFields:
             "tcp_flags": p.tcp_flags[p.tcp_flags >= 0].tolist(),
             "tcp_window_fwd": [r.fwd_window for r in tcp if r.fwd_window >= 0],
             "tcp_window_bwd": [r.bwd_window for r in tcp if r.bwd_window >= 0],
+            **{f"tcp_{name}": [getattr(o, name) for r in tcp for o in (r.fwd_syn, r.bwd_syn) if o.sack_ok >= 0]
+               for name in ("mss", "wscale", "sack_ok", "timestamps")},
         }
 
     def flow_values(self) -> dict[str, np.ndarray]:

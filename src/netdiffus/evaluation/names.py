@@ -28,7 +28,7 @@ DEFAULT_METRICS: tuple[MetricGroup, ...] = tuple(g for g in METRIC_GROUPS if g !
 #: Header fields of captures scored by JSD, and flow-record quantities scored by W1
 #: (:mod:`netdiffus.evaluation.fields`); their metrics are ``JSD_<field>`` and ``W1_<field>``.
 CATEGORICAL_FIELDS = ("protocol", "server_port", "client_port", "ttl", "tcp_flags", "tcp_window_fwd",
-                      "tcp_window_bwd")
+                      "tcp_window_bwd", "tcp_mss", "tcp_wscale", "tcp_sack_ok", "tcp_timestamps")
 FLOW_FIELDS = ("flow_packets", "flow_bytes", "flow_duration")
 FIELD_METRICS = tuple(f"JSD_{f}" for f in CATEGORICAL_FIELDS) + tuple(f"W1_{f}" for f in FLOW_FIELDS)
 

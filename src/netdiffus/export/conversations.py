@@ -6,7 +6,8 @@ on port 443, TTL 64 and window 65535 both ways. With a :class:`~netdiffus.io.hea
 (learned by :class:`~netdiffus.headers.HeaderModel`, or a real trace's) it is one conversation per
 flow of the header: its transport (ICMP and ICMPv6 as the one of the capture's IP version, IGMP
 as ICMPv6 in an IPv6 capture, ``other`` as UDP), server port, client port (a
-well-known one as it is, else drawn from its range), TTLs and windows per direction; the trace's
+well-known one as it is, else drawn from its range), TTLs and windows per direction, and for TCP
+the options of its SYN and SYN-ACK (:mod:`netdiffus.export.tcp_options`); the trace's
 packets are shared among them by the flows' packets (:func:`split_packets`). Server ids map to
 hosts of the server range, so traces that share a server id share an address; a flow whose
 server is not shared gets an address of its own (after the shared ones; a /24 holds 254 hosts,
@@ -29,6 +30,7 @@ import numpy as np
 
 from netdiffus.export.addresses import EPHEMERAL_PORTS, SERVER_PORT, AddressPlan, IPAddress
 from netdiffus.export.frames import ICMP, ICMPV6, IGMP, TCP, TCP_WINDOW, TTL, UDP
+from netdiffus.export.tcp_options import ConversationOptions
 from netdiffus.io.headers import TraceHeader
 
 __all__ = ["Conversation", "ConversationPlan", "split_packets", "protocol_of"]
@@ -47,6 +49,7 @@ class Conversation:
     server_port: int
     ttl: tuple[int, int] = (TTL, TTL)
     window: tuple[int, int] = (TCP_WINDOW, TCP_WINDOW)
+    options: ConversationOptions | None = None  # TCP: the SYN's and SYN-ACK's options; None: none
 
 
 class ConversationPlan:
@@ -90,7 +93,8 @@ class ConversationPlan:
             self.used.add(key)
             out.append(Conversation(p, client, port, server, f.server_port,
                                     ttl=(_or(f.ttl_fwd, TTL), _or(f.ttl_bwd, _or(f.ttl_fwd, TTL))),
-                                    window=(_or(f.window_fwd, TCP_WINDOW), _or(f.window_bwd, TCP_WINDOW))))
+                                    window=(_or(f.window_fwd, TCP_WINDOW), _or(f.window_bwd, TCP_WINDOW)),
+                                    options=ConversationOptions.of(*f.syn_options) if p == TCP else None))
         return out
 
     @staticmethod

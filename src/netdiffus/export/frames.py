@@ -84,9 +84,10 @@ def pcap_file_header(*, snaplen: int = 65535) -> bytes:
     return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, LINKTYPE_ETHERNET)
 
 
-def _dtype(ip_version: int, proto: int) -> np.dtype:
+def _dtype(ip_version: int, proto: int, options: int = 0) -> np.dtype:
     return np.dtype(_PCAP + _ETH + (_IP4 if ip_version == 4 else _IP6)
-                    + (_TCP if proto == TCP else _UDP if proto == UDP else _ICMP))
+                    + (_TCP if proto == TCP else _UDP if proto == UDP else _ICMP)
+                    + ([("opts", "u1", (options,))] if options else []))
 
 
 def _fold(total: np.ndarray) -> np.ndarray:
@@ -123,6 +124,8 @@ def encode_records(
     out: np.ndarray | None = None,
     ttl: np.ndarray | None = None,
     window: np.ndarray | None = None,
+    tcp_options: np.ndarray | None = None,
+    tcp_options_len: np.ndarray | None = None,
 ) -> np.ndarray:
     """Build the pcap records of ``n`` packets (record headers + frames), in the order given.
 
@@ -152,6 +155,12 @@ def encode_records(
     ttl, window : ndarray of int, shape [n], or None
         IPv4 TTL / IPv6 hop limit (1 to 255) and TCP window (0 to 65535) of each packet; None:
         ``TTL`` (64) and ``TCP_WINDOW`` (65535) for all.
+    tcp_options : ndarray of uint8, shape [n, 40], or None
+        TCP options of each packet (its first ``tcp_options_len`` bytes; see
+        :mod:`netdiffus.export.tcp_options`); None: no options.
+    tcp_options_len : ndarray of int, shape [n], or None
+        Bytes of options of each TCP packet, a multiple of 4 up to 40 (the data offset grows by a
+        word per 4; the options are part of ``ip_len``, taken from the payload).
 
     Returns
     -------
@@ -175,16 +184,21 @@ def encode_records(
               "dst_ip": dst_ip, "sport": sport, "dport": dport, "src_mac": src_mac, "dst_mac": dst_mac,
               "ip_id": ip_id, "seq": seq, "ack": ack, "tcp_flags": tcp_flags, "flow_label": flow_label,
               "ttl": np.full(n, TTL, np.int64) if ttl is None else np.asarray(ttl, np.int64),
-              "window": np.full(n, TCP_WINDOW, np.int64) if window is None else np.asarray(window, np.int64)}
+              "window": np.full(n, TCP_WINDOW, np.int64) if window is None else np.asarray(window, np.int64),
+              "opts": np.zeros((n, 0), np.uint8) if tcp_options is None else tcp_options}
+    opt_len = np.zeros(n, np.int64) if tcp_options_len is None else np.asarray(tcp_options_len, np.int64)
+    if np.any((opt_len % 4 != 0) | (opt_len < 0) | (opt_len > 40)):
+        raise ValueError(f"tcp_options_len must be multiples of 4 from 0 to 40 (got {opt_len[opt_len % 4 != 0][:1]})")
     proto = np.asarray(proto, np.int64)
     wrong = np.isin(proto, (ICMPV6,) if ip_version == 4 else (ICMP, IGMP)) | ~np.isin(proto, list(L4_HEADER))
     if wrong.any():
         raise ValueError(f"proto {int(proto[wrong][0])} cannot be written over IPv{ip_version}")
-    for p in L4_HEADER:
-        sel = np.flatnonzero(proto == p)
+    groups = [(p, 0) for p in L4_HEADER if p != TCP] + [(TCP, k) for k in np.unique(opt_len[proto == TCP]).tolist()]
+    for p, k in groups:  # TCP: one group per length of options
+        sel = np.flatnonzero((proto == p) & (opt_len == k) if p == TCP else proto == p)
         if not len(sel):
             continue
-        dt = _dtype(ip_version, p)
+        dt = _dtype(ip_version, p, k)
         h = _headers(dt, sel, fields, proto=p, ip_version=ip_version)
         b = h.view(np.uint8).reshape(len(sel), dt.itemsize)
         _checksums(h, b, l4_len=ip_len[sel] - IP_HEADER[ip_version], proto=p, ip_version=ip_version)
@@ -238,9 +252,12 @@ def _headers(dt: np.dtype, sel: np.ndarray, f: dict[str, np.ndarray], *, proto: 
     if proto == TCP:
         h["seq"] = np.asarray(f["seq"], np.int64)[sel] & 0xFFFFFFFF
         h["ack"] = np.asarray(f["ack"], np.int64)[sel] & 0xFFFFFFFF
-        h["off"] = 5 << 4
+        k = dt["opts"].shape[0] if "opts" in (dt.names or ()) else 0
+        h["off"] = (5 + k // 4) << 4
         h["flags"] = f["tcp_flags"][sel]
         h["win"] = f["window"][sel]
+        if k:
+            h["opts"] = f["opts"][sel, :k]
     else:
         h["ulen"] = l4_len
     return h

@@ -68,6 +68,7 @@ from netdiffus.export.frames import (
     pcap_file_header,
 )
 from netdiffus.export.records import export_records
+from netdiffus.export.tcp_options import option_table, packet_options, syn_rows, timestamps
 from netdiffus.export.traffic import (
     DIRECTION_OF,
     FORWARD,
@@ -164,6 +165,9 @@ class ExportSummary:
         Bytes written in another bin than their own (bins smaller than one packet).
     dropped : int
         Bytes (or packets) that could not be written (a trace total below one packet).
+    option_bytes : int
+        IP bytes added to TCP packets too small to hold their learned options (a SYN's, or the
+        timestamps of a flow that negotiated them): not in ``written``.
     written : ndarray of int64, shape [N, C, T]
         The capture's content per trace, channel and bin, in the series' unit.
     flows : list of FlowInfo
@@ -197,6 +201,7 @@ class ExportSummary:
     trace_index: list[int] = field(default_factory=list)
     records: list[FlowRecord] | None = None
     record_traces: list[int] = field(default_factory=list)
+    option_bytes: int = 0
 
     def describe(self) -> str:
         """One line for logs and the CLI."""
@@ -369,6 +374,9 @@ class _Columns(NamedTuple):
     seq: np.ndarray
     ack: np.ndarray
     ip_id: np.ndarray
+    opt_kind: np.ndarray  # TCP options carried (netdiffus.export.tcp_options: none, the SYN's, timestamps)
+    tsval: np.ndarray
+    tsecr: np.ndarray
 
 
 @dataclass
@@ -383,6 +391,7 @@ class _Traces:
     n_clipped: int = 0
     carried: int = 0
     dropped: int = 0
+    option_bytes: int = 0
 
 
 def _source(used: set[bool], yes: str, no: str) -> str:
@@ -394,8 +403,10 @@ def _mac(addr_bytes: bytes) -> bytes:
     return b"\x02\x00" + addr_bytes[-4:]
 
 
-def _tcp_fields(s: Schedule, *, hmin: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flags, sequence and acknowledgement numbers of one TCP trace (packets in time order)."""
+def _tcp_fields(s: Schedule, *, hmin: int | np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flags, sequence and acknowledgement numbers of one TCP trace (packets in time order; ``hmin``
+    the IP and TCP header bytes, per packet where they carry options)."""
     n = len(s.size)
     d = s.direction
     flags = np.where(s.size > hmin, _TCP_ACK | _TCP_PSH, _TCP_ACK).astype(np.int64)
@@ -511,7 +522,7 @@ def export_pcap(
     if opts.flow_records:
         summary.records, summary.record_traces = export_records(
             ts_us=packets.ts_us, size=packets.size, flow=packets.flow, flags=packets.flags, tables=tables,
-            ip_version=plan.version)
+            ip_version=plan.version, opt_kind=packets.opt_kind)
     log.debug(summary.describe())
     return summary
 
@@ -654,7 +665,7 @@ def _schedule(row: np.ndarray, *, kind: FeatureKind, directions: list[int], edge
     return s, 0
 
 
-def _header_fields(s: Schedule, *, proto: int, hmin: int,
+def _header_fields(s: Schedule, *, proto: int, hmin: int | np.ndarray,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """TCP flags, sequence and acknowledgement numbers (zeros for UDP; for ICMP the type and the echo
     sequence number) and IP ids of one trace."""
@@ -708,8 +719,10 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
                                        rng=np.random.default_rng([opts.seed, i, 1]))
         t0_us = start_us + int(round(j * opts.stagger_s * 1e6))
         shape = None if edges_us is None else _Shape(edges_us, move_bytes=kind == "bytes", mtu=opts.mtu)
-        out.packets.append(_conversation_packets(s, convs, header=header, first=len(out.conversations), t0_us=t0_us,
-                                                 hmin=hmin, rng=rng, shape=shape))
+        packets, grown = _conversation_packets(s, convs, header=header, first=len(out.conversations), t0_us=t0_us,
+                                               hmin=hmin, rng=rng, shape=shape)
+        out.packets.append(packets)
+        out.option_bytes += grown
         out.conversations += convs
         out.conversation_trace += [j] * len(convs)
         c = convs[0]
@@ -739,29 +752,40 @@ class _Shape:
 
 
 def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: TraceHeader | None, first: int,
-                          t0_us: int, hmin: int, rng: np.random.Generator, shape: _Shape | None = None) -> _Columns:
+                          t0_us: int, hmin: int, rng: np.random.Generator,
+                          shape: _Shape | None = None) -> tuple[_Columns, int]:
     """The packets of one trace's schedule ``s``, shared among its conversations (numbered from
-    ``first``), each with its own TCP flags, sequence numbers and IP ids; with ``shape`` (a binned
-    trace) each conversation gets its flow's pure-ACK share and duration."""
+    ``first``), each with its own TCP flags, sequence numbers, IP ids and options; with ``shape`` (a
+    binned trace) each conversation gets its flow's pure-ACK share and duration. Also the bytes
+    added to packets too small for their TCP options."""
     n = len(s.size)
+    none = np.zeros(n, np.int64)
     if header is None:
         flags, seq, ack, ip_id = _header_fields(s, proto=convs[0].proto, hmin=hmin, rng=rng)
         return _Columns(t0_us + s.time_us, s.size, np.full(n, first, np.int64) * 2 + s.direction, flags, seq, ack,
-                        ip_id)
+                        ip_id, none, none, none), 0
     conv = split_packets(s.direction, packets=[f.packets for f in header.flows], rng=rng,
                          one_way=[f.ttl_bwd < 0 for f in header.flows])
     if shape is not None:
         s = _shaped(s, conv, header=header, convs=convs, hmin=hmin, shape=shape, rng=rng)
-    flags, seq, ack, ip_id = (np.zeros(n, np.int64) for _ in range(4))
+    flags, seq, ack, ip_id, opt_kind, tsval, tsecr = (np.zeros(n, np.int64) for _ in range(7))
+    size = s.size.copy()
     for k, c in enumerate(convs):
         m = np.flatnonzero(conv == k)
-        if len(m):
-            sub = Schedule(time_us=s.time_us[m], size=s.size[m], direction=s.direction[m], written=s.written)
-            flags[m], seq[m], ack[m], ip_id[m] = _header_fields(sub, proto=c.proto, hmin=hmin, rng=rng)
-            if c.proto == TCP and header.flows[k].psh_percent >= 0:  # PSH on the learned share of data packets
-                data = m[(flags[m] & _TCP_PSH) != 0]
-                flags[data[rng.random(len(data)) >= header.flows[k].psh_percent / 100]] &= ~_TCP_PSH
-    return _Columns(t0_us + s.time_us, s.size, (first + conv) * 2 + s.direction, flags, seq, ack, ip_id)
+        if not len(m):
+            continue
+        kind, opt_len = packet_options(s.direction[m], c.options if c.proto == TCP else None)
+        size[m] = np.maximum(size[m], hmin + opt_len)  # room for the options (none: as scheduled)
+        sub = Schedule(time_us=s.time_us[m], size=size[m], direction=s.direction[m], written=s.written)
+        flags[m], seq[m], ack[m], ip_id[m] = _header_fields(sub, proto=c.proto, hmin=hmin + opt_len, rng=rng)
+        if kind.any():
+            opt_kind[m] = kind
+            tsval[m], tsecr[m] = timestamps(sub.time_us, sub.direction, rng=rng)
+        if c.proto == TCP and header.flows[k].psh_percent >= 0:  # PSH on the learned share of data packets
+            data = m[(flags[m] & _TCP_PSH) != 0]
+            flags[data[rng.random(len(data)) >= header.flows[k].psh_percent / 100]] &= ~_TCP_PSH
+    return _Columns(t0_us + s.time_us, size, (first + conv) * 2 + s.direction, flags, seq, ack, ip_id, opt_kind,
+                    tsval, tsecr), int(size.sum() - s.size.sum())
 
 
 def _shaped(s: Schedule, conv: np.ndarray, *, header: TraceHeader, convs: list[Conversation], hmin: int,
@@ -786,7 +810,8 @@ def _endpoint_tables(conversations: list[Conversation], traces: list[int], *,
         "src_ip": np.zeros((nf, alen), np.uint8), "dst_ip": np.zeros((nf, alen), np.uint8),
         "src_mac": np.zeros((nf, 6), np.uint8), "dst_mac": np.zeros((nf, 6), np.uint8),
         "sport": np.zeros(nf, np.int64), "dport": np.zeros(nf, np.int64), "proto": np.zeros(nf, np.int64),
-        "ttl": np.zeros(nf, np.int64), "window": np.zeros(nf, np.int64), "trace": np.repeat(traces, 2)}
+        "ttl": np.zeros(nf, np.int64), "window": np.zeros(nf, np.int64), "trace": np.repeat(traces, 2),
+        "syn": np.full((nf, 4), -1, np.int64)}
     for j, c in enumerate(conversations):
         c_ip, s_ip = c.client.packed, c.server.packed
         for d, src, dst in ((FORWARD, (c_ip, c.client_port, _mac(c_ip)), (s_ip, c.server_port, GATEWAY_MAC)),
@@ -795,6 +820,7 @@ def _endpoint_tables(conversations: list[Conversation], traces: list[int], *,
             t["src_ip"][f], t["sport"][f], t["src_mac"][f] = list(src[0]), src[1], list(src[2])
             t["dst_ip"][f], t["dport"][f], t["dst_mac"][f] = list(dst[0]), dst[1], list(dst[2])
             t["proto"][f], t["ttl"][f], t["window"][f] = c.proto, c.ttl[d], c.window[d]
+        t["syn"][2 * j : 2 * j + 2] = syn_rows(c.options)
     return t
 
 
@@ -813,13 +839,16 @@ def _write_records(path: Path, packets: _Columns, tables: dict[str, np.ndarray],
                     need = int((packets.size[o] + 14 + 16).sum())
                     if len(buffer) < need:  # one buffer for all chunks (fresh memory is slow to touch)
                         buffer = np.zeros(max(need, 2 * len(buffer)), np.uint8)
+                    options, options_len = option_table(packets.opt_kind[o], tables["syn"][f], packets.tsval[o],
+                                                        packets.tsecr[o]) if packets.opt_kind[o].any() else (None, None)
                     records = encode_records(
                         ts_us=packets.ts_us[o], ip_len=packets.size[o], proto=tables["proto"][f],
                         src_ip=tables["src_ip"][f], dst_ip=tables["dst_ip"][f], sport=tables["sport"][f],
                         dport=tables["dport"][f], src_mac=tables["src_mac"][f], dst_mac=tables["dst_mac"][f],
                         ip_id=packets.ip_id[o], seq=packets.seq[o], ack=packets.ack[o], tcp_flags=packets.flags[o],
                         flow_label=f // 2 + 1, ip_version=ip_version, snaplen=snaplen, out=buffer,
-                        ttl=tables["ttl"][f], window=tables["window"][f],
+                        ttl=tables["ttl"][f], window=tables["window"][f], tcp_options=options,
+                        tcp_options_len=options_len,
                     )
                     fh.write(records.data)
     except OSError as exc:
@@ -851,6 +880,7 @@ def _summary(path: Path, packets: _Columns, traces: _Traces, *, kind: FeatureKin
         n_clipped=traces.n_clipped,
         carried_bytes=traces.carried,
         dropped=traces.dropped,
+        option_bytes=traces.option_bytes,
         written=traces.written,
         flows=traces.flows,
         wall_s=wall,

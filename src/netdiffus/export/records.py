@@ -15,8 +15,9 @@ from typing import Literal
 import numpy as np
 
 from netdiffus.export.frames import TCP, TCP_WINDOW, TTL, UDP
+from netdiffus.export.tcp_options import SYN_OPTIONS, option_lengths
 from netdiffus.io.flow_records import FlowRecord, flow_records
-from netdiffus.io.pcap import PacketBatch
+from netdiffus.io.pcap import SYN_OPTION_DTYPES, PacketBatch
 
 __all__ = ["export_batch", "export_records", "V4_MAPPED", "CHUNK_PACKETS"]
 
@@ -37,7 +38,8 @@ def _halves(addresses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def export_batch(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags: np.ndarray,
-                 tables: dict[str, np.ndarray], ip_version: Literal[4, 6]) -> PacketBatch:
+                 tables: dict[str, np.ndarray], ip_version: Literal[4, 6],
+                 opt_kind: np.ndarray | None = None) -> PacketBatch:
     """The packets of an export as a capture reader decodes them, in the capture's order.
 
     Parameters
@@ -48,9 +50,13 @@ def export_batch(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags
     tables : dict
         Per flow ``2 * conversation + direction``: ``src_ip``, ``dst_ip`` (bytes), ``sport``,
         ``dport``, ``proto``, ``src_mac``, ``dst_mac`` (bytes), and optionally ``ttl``, ``window``
-        (else 64 and 65535) and ``trace`` (the conversation's trace; else a conversation is a
-        trace), as ``export_pcap`` builds them.
+        (else 64 and 65535), ``trace`` (the conversation's trace; else a conversation is a
+        trace) and ``syn`` (each side's SYN options, :func:`~netdiffus.export.tcp_options.syn_rows`),
+        as ``export_pcap`` builds them.
     ip_version : {4, 6}
+    opt_kind : ndarray of int, shape [P], or None
+        The TCP options each packet carries (:func:`~netdiffus.export.tcp_options.packet_options`);
+        None: none.
     """
     order = np.argsort(ts_us, kind="stable")
     f = flow[order]
@@ -62,7 +68,13 @@ def export_batch(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags
         [m[:, i].astype(np.int64) << (8 * (5 - i)) for i in range(6)], axis=0)
     n = len(order)
     ip_header = 20 if ip_version == 4 else 40
-    l4_header = np.where(is_tcp, 20, np.where(proto == UDP, 8, 0))
+    kind = np.zeros(n, np.int64) if opt_kind is None else opt_kind[order]
+    syn_rows = tables["syn"][f] if "syn" in tables else np.full((n, 4), -1, np.int64)
+    l4_header = np.where(is_tcp, 20, np.where(proto == UDP, 8, 0)) + option_lengths(kind, syn_rows)
+    syn = is_tcp & ((flags[order] & 0x02) != 0)
+    carried = syn & (kind == SYN_OPTIONS)
+    options = np.where(syn[:, None], np.array([-1, -1, 0, 0]), -1)  # a SYN without options
+    options[carried] = syn_rows[carried]
     return PacketBatch(
         ts_ns=ts_us[order].astype(np.int64) * 1000, length=size[order].astype(np.int64), is_ip=np.ones(n, bool),
         proto=proto.astype(np.int64), src_hi=src_hi[f], src_lo=src_lo[f], dst_hi=dst_hi[f], dst_lo=dst_lo[f],
@@ -73,11 +85,13 @@ def export_batch(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags
         tcp_window=np.where(is_tcp, tables["window"][f] if "window" in tables else TCP_WINDOW,
                             -1).astype(np.int64),
         payload=np.maximum(size[order] - ip_header - l4_header, 0).astype(np.int64),
+        **{k: options[:, j].astype(t) for j, (k, t) in enumerate(SYN_OPTION_DTYPES.items())},
     )
 
 
 def export_records(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags: np.ndarray,
-                   tables: dict[str, np.ndarray], ip_version: Literal[4, 6]) -> tuple[list[FlowRecord], list[int]]:
+                   tables: dict[str, np.ndarray], ip_version: Literal[4, 6],
+                   opt_kind: np.ndarray | None = None) -> tuple[list[FlowRecord], list[int]]:
     """The flow records of an export (see :func:`export_batch` for the parameters; packets grouped by
     trace, in export order, as ``export_pcap`` holds them), and for each the trace (position in
     export order) it belongs to, ordered by their first packet in the capture.
@@ -100,7 +114,7 @@ def export_records(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, fla
                                                                                               a + CHUNK_PACKETS)])
         part = slice(a, b)
         batch = export_batch(ts_us=ts_us[part], size=size[part], flow=flow[part], flags=flags[part], tables=tables,
-                             ip_version=ip_version)
+                             ip_version=ip_version, opt_kind=None if opt_kind is None else opt_kind[part])
         records, first, _ = flow_records(batch)
         in_capture = np.sort(position[part])[first]  # the batch is in capture order
         at = np.argsort(ts_us[part], kind="stable")[first]

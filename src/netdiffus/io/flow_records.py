@@ -40,7 +40,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -49,8 +49,8 @@ import numpy as np
 from netdiffus.io.assembly import check_flow_timeouts, format_ip, key_runs
 from netdiffus.io.pcap import PacketBatch, iter_packet_batches
 
-__all__ = ["FlowRecord", "Flows", "COLUMNS", "FLAG_BITS", "flow_records", "read_flow_records", "record_row",
-           "write_flow_records_csv", "concat_batches"]
+__all__ = ["FlowRecord", "Flows", "SynOptions", "NO_SYN", "COLUMNS", "FLAG_BITS", "flow_records", "read_flow_records",
+           "record_row", "write_flow_records_csv", "concat_batches"]
 
 #: TCP flag counts in the order of :attr:`FlowRecord.flags`: (CICFlowMeter's name, bit).
 #: CICFlowMeter calls CWR "CWE".
@@ -65,6 +65,31 @@ COLUMNS: tuple[str, ...] = (
     "Fwd PSH Flags", "Bwd PSH Flags", *(f"{name} Flag Count" for name, _ in FLAG_BITS),
     "Init_Win_bytes_forward", "Init_Win_bytes_backward",
 )
+
+
+class SynOptions(NamedTuple):
+    """The TCP options of a SYN (or SYN-ACK), as :class:`~netdiffus.io.pcap.PacketBatch` reads them.
+
+    Attributes
+    ----------
+    mss : int
+        Maximum segment size in bytes (option kind 2); -1: absent.
+    wscale : int
+        Window-scale shift (kind 3); -1: absent.
+    sack_ok : int
+        SACK permitted (kind 4): 1 or 0; -1: no SYN seen.
+    timestamps : int
+        Timestamps (kind 8): 1 or 0; -1: no SYN seen.
+    """
+
+    mss: int = -1
+    wscale: int = -1
+    sack_ok: int = -1
+    timestamps: int = -1
+
+
+#: The options of a flow direction without a SYN.
+NO_SYN = SynOptions()
 
 
 @dataclass(frozen=True)
@@ -90,6 +115,9 @@ class FlowRecord:
         Packets with each flag of :data:`FLAG_BITS` set, both directions.
     fwd_window, bwd_window : int
         TCP window of each direction's first TCP packet; -1 if none.
+    fwd_syn, bwd_syn : SynOptions
+        The options of the initiator's first SYN and of the responder's first SYN-ACK (all -1:
+        none seen, or not TCP).
     """
 
     src: str
@@ -110,6 +138,8 @@ class FlowRecord:
     flags: tuple[int, ...]
     fwd_window: int
     bwd_window: int
+    fwd_syn: SynOptions = field(default_factory=lambda: NO_SYN)
+    bwd_syn: SynOptions = field(default_factory=lambda: NO_SYN)
 
     @property
     def duration_us(self) -> int:
@@ -173,6 +203,19 @@ def _first_window(window: np.ndarray, slot: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _first_syns(b: PacketBatch, pkt: np.ndarray, slot: np.ndarray, n: int) -> np.ndarray:
+    """Per slot (``2 * flow + backward``), the SYN options (:class:`SynOptions` order) of its first
+    packet with SYN set, ACK clear forward and set backward: [n, 4], -1 where none; packets in flow order."""
+    out = np.full((n, 4), -1, np.int64)
+    flags = b.tcp_flags[pkt]
+    syn = np.flatnonzero((flags >= 0) & ((flags & 0x02) != 0) & (((flags & 0x10) != 0) == (slot % 2 == 1)))
+    if len(syn):
+        slots, first = np.unique(slot[syn], return_index=True)
+        at = pkt[syn[first]]
+        out[slots] = np.stack([b.tcp_mss[at], b.tcp_wscale[at], b.tcp_sack_ok[at], b.tcp_timestamps[at]], axis=1)
+    return out
+
+
 def flow_records(
     batches: PacketBatch | Iterable[PacketBatch], *, idle_timeout_s: float = 120.0, active_timeout_s: float = 1800.0,
 ) -> Flows:
@@ -217,6 +260,7 @@ def flow_records(
     psh = np.bincount(slot[(tcp_flags & 0x08) > 0], minlength=2 * n_flows).reshape(n_flows, 2)
     flags = np.stack([np.bincount(flow[(tcp_flags & bit) > 0], minlength=n_flows) for _, bit in FLAG_BITS], axis=1)
     window = _first_window(b.tcp_window[pkt], slot, 2 * n_flows).reshape(n_flows, 2)
+    syns = _first_syns(b, pkt, slot, 2 * n_flows).reshape(n_flows, 2, 4).tolist()
     t0, t1 = np.minimum.reduceat(ts, starts), np.maximum.reduceat(ts, starts)
     head = pkt[starts]  # the initiator's first packet: its source is the record's
     records = [
@@ -226,7 +270,7 @@ def flow_records(
                    bwd_packets=int(count[f, 1]), fwd_bytes=int(ip_bytes[f, 0]), bwd_bytes=int(ip_bytes[f, 1]),
                    fwd_payload=int(payload[f, 0]), bwd_payload=int(payload[f, 1]), fwd_psh=int(psh[f, 0]),
                    bwd_psh=int(psh[f, 1]), flags=tuple(int(x) for x in flags[f]), fwd_window=int(window[f, 0]),
-                   bwd_window=int(window[f, 1]))
+                   bwd_window=int(window[f, 1]), fwd_syn=SynOptions(*syns[f][0]), bwd_syn=SynOptions(*syns[f][1]))
         for f, p in enumerate(head.tolist())
     ]
     by_start = np.argsort(head, kind="stable")

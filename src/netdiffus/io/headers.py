@@ -7,13 +7,16 @@ bound of its IANA range: ``1024`` registered, ``49152`` dynamic), the packets of
 share of the trace), the TTL / hop limit each side sends most often, the TCP window of each
 side's first packet, the share of its TCP data packets that carry PSH, a *server id*: a small
 integer naming the responder's address within the captures read together (:class:`ServerIds`),
-so traces that share a server share an id, and (since version 2) the flow's duration as a
+so traces that share a server share an id, (since version 2) the flow's duration as a
 power-of-two class of microseconds and the share of its TCP packets that are pure ACKs
-(header-only, no SYN, FIN or RST). No address is kept.
+(header-only, no SYN, FIN or RST), and (since version 3) the TCP options of the initiator's SYN
+and of the responder's SYN-ACK: MSS, window-scale shift, SACK-permitted, timestamps. No address
+is kept.
 
 :class:`TraceHeader` is the contract between ``prepare``-time reading and ``export``; its JSON
 (:meth:`TraceHeader.to_json`) carries ``version`` (:data:`HEADER_VERSION`); a version-1 record
-(without duration and pure-ACK share) still reads, with those fields -1 (unknown).
+(without duration and pure-ACK share) and a version-2 one (without the SYN options) still read,
+with those fields -1 (unknown).
 
 Examples
 --------
@@ -32,6 +35,8 @@ Examples
 (4, 'udp', 53, 49152, 2, 64, 255, -1)
 >>> f.duration_us, f.ack_percent                                   # 1 us apart; not TCP
 (1, -1)
+>>> f.mss_fwd, f.wscale_fwd, f.sack_ok_fwd, f.timestamps_fwd        # no SYN: no options
+(-1, -1, -1, -1)
 >>> TraceHeader.from_json(h.to_json()) == h
 True
 """
@@ -47,16 +52,17 @@ import numpy as np
 
 from netdiffus.errors import DatasetError
 from netdiffus.io.assembly import FlowKey, HostKey
-from netdiffus.io.flow_records import flow_records
+from netdiffus.io.flow_records import SynOptions, flow_records
 from netdiffus.io.pcap import PacketBatch
 
 __all__ = ["FlowHeader", "TraceHeader", "ServerIds", "TraceSpan", "trace_header", "capture_headers",
            "client_port_class", "duration_class", "HEADER_VERSION", "TRANSPORTS", "HeaderTransport", "MAX_FLOWS"]
 
 #: The version :meth:`TraceHeader.to_json` writes.
-HEADER_VERSION = 2
-#: Fields of a flow header per record version (a version-1 record lacks the last two).
-_FLOW_FIELDS = {1: 10, 2: 12}
+HEADER_VERSION = 3
+#: Fields of a flow header per record version (version 1 lacks duration and pure-ACK share, version 2
+#: the eight SYN option fields).
+_FLOW_FIELDS = {1: 10, 2: 12, 3: 20}
 HeaderTransport = Literal["tcp", "udp", "icmp", "icmpv6", "igmp", "other"]
 #: The transports a record names (since version 2 ICMP, ICMPv6 and IGMP; before, ``other``).
 TRANSPORTS: tuple[str, ...] = ("tcp", "udp", "icmp", "icmpv6", "igmp", "other")
@@ -106,6 +112,15 @@ class FlowHeader:
     ack_percent : int
         Share of the flow's TCP packets that are pure ACKs (no payload, no SYN, FIN or RST), in
         percent rounded to a multiple of 10; -1 for a flow not TCP (or unknown).
+    mss_fwd, mss_bwd : int
+        MSS option (bytes) of the initiator's SYN, of the responder's SYN-ACK; -1: absent, no
+        SYN (SYN-ACK) seen, or unknown (a record before version 3).
+    wscale_fwd, wscale_bwd : int
+        Window-scale shift of the SYN, of the SYN-ACK; -1: absent (or unknown).
+    sack_ok_fwd, sack_ok_bwd : int
+        SACK-permitted in the SYN, in the SYN-ACK: 1 or 0; -1: no SYN (SYN-ACK) seen (or unknown).
+    timestamps_fwd, timestamps_bwd : int
+        The timestamps option in the SYN, in the SYN-ACK: 1 or 0; -1 as for SACK-permitted.
     """
 
     transport: HeaderTransport
@@ -120,15 +135,28 @@ class FlowHeader:
     psh_percent: int = -1
     duration_us: int = -1
     ack_percent: int = -1
+    mss_fwd: int = -1
+    mss_bwd: int = -1
+    wscale_fwd: int = -1
+    wscale_bwd: int = -1
+    sack_ok_fwd: int = -1
+    sack_ok_bwd: int = -1
+    timestamps_fwd: int = -1
+    timestamps_bwd: int = -1
 
     def to_json(self) -> list[Any]:
-        return [self.transport, self.server_port, self.client_port, self.packets, self.ttl_fwd, self.ttl_bwd,
-                self.window_fwd, self.window_bwd, self.server_id, self.psh_percent, self.duration_us,
-                self.ack_percent]
+        return [getattr(self, f.name) for f in dataclasses.fields(self)]
+
+    @property
+    def syn_options(self) -> tuple[SynOptions, SynOptions]:
+        """The SYN's and the SYN-ACK's options."""
+        return (SynOptions(self.mss_fwd, self.wscale_fwd, self.sack_ok_fwd, self.timestamps_fwd),
+                SynOptions(self.mss_bwd, self.wscale_bwd, self.sack_ok_bwd, self.timestamps_bwd))
 
     @classmethod
     def from_json(cls, obj: Any, *, version: int = HEADER_VERSION) -> FlowHeader:
-        """Read :meth:`to_json`'s list as a record of ``version`` wrote it (1: without the last two fields)."""
+        """Read :meth:`to_json`'s list as a record of ``version`` wrote it (1: without duration and
+        pure-ACK share; 1 and 2: without the SYN options)."""
         n = _FLOW_FIELDS.get(version, 0)
         known = TRANSPORTS if version > 1 else ("tcp", "udp", "other")
         if not isinstance(obj, list) or len(obj) != n or obj[0] not in known \
@@ -259,7 +287,10 @@ def trace_header(packets: PacketBatch, *, servers: ServerIds, max_flows: int = M
             window_fwd=r.fwd_window, window_bwd=r.bwd_window, server_id=servers(r.dst),
             psh_percent=-1 if not n_data else 10 * int(round(10 * np.count_nonzero(mine & psh) / n_data)),
             duration_us=duration_class(r.duration_us),
-            ack_percent=-1 if not n_tcp else 10 * int(round(10 * np.count_nonzero(mine & pure_ack) / n_tcp))))
+            ack_percent=-1 if not n_tcp else 10 * int(round(10 * np.count_nonzero(mine & pure_ack) / n_tcp)),
+            mss_fwd=r.fwd_syn.mss, mss_bwd=r.bwd_syn.mss, wscale_fwd=r.fwd_syn.wscale, wscale_bwd=r.bwd_syn.wscale,
+            sack_ok_fwd=r.fwd_syn.sack_ok, sack_ok_bwd=r.bwd_syn.sack_ok, timestamps_fwd=r.fwd_syn.timestamps,
+            timestamps_bwd=r.bwd_syn.timestamps))
     order = sorted(range(len(out)), key=lambda i: -out[i].packets)  # stable: ties by first packet
     kept = [out[i] for i in order[:max_flows]]
     rest = sum(out[i].packets for i in order[max_flows:])

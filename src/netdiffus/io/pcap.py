@@ -153,6 +153,14 @@ PCAPNG_KNOWN_IGNORED = {4, 5, 7, 9, 10, 0x0BAD, 0x40000BAD, 0x80000001}  # NRB, 
 PCAPNG_IDB, PCAPNG_PB, PCAPNG_SPB, PCAPNG_EPB, PCAPNG_SHB = 1, 2, 3, 6, 0x0A0D0D0A
 
 
+#: The SYN option fields of a :class:`PacketBatch` and their types (small: every packet has them).
+SYN_OPTION_DTYPES = {"tcp_mss": np.int32, "tcp_wscale": np.int16, "tcp_sack_ok": np.int8, "tcp_timestamps": np.int8}
+#: TCP option kinds read from SYNs, and their lengths.
+OPT_EOL, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_OK, OPT_TIMESTAMPS = 0, 1, 2, 3, 4, 8
+_OPTION_LENGTH = {OPT_MSS: 4, OPT_WSCALE: 3, OPT_SACK_OK: 2, OPT_TIMESTAMPS: 10}
+_UNSET = np.zeros(0, np.int64)  # a SYN option field not given: filled with -1
+
+
 # -- data -----------------------------------------------------------------------------------------
 @dataclass
 class ReadStats:
@@ -274,6 +282,13 @@ class PacketBatch:
         Transport payload bytes on the wire: the IP total length less the IP header (with IPv6
         extension headers) and the TCP header (its data offset) or UDP header (8 bytes); the IP
         payload for other protocols; 0 for non-IP frames.
+    tcp_mss, tcp_wscale, tcp_sack_ok, tcp_timestamps : int32, int16, int8, int8
+        The options of a SYN (a TCP packet with SYN set, SYN-ACKs too; :func:`syn_options` reads
+        them): the MSS value (kind 2) and window-scale shift (kind 3), -1 where absent; whether
+        SACK-permitted (kind 4) and timestamps (kind 8) are there, 0 or 1. -1 for every other
+        packet. Options are read up to the first end-of-list or truncated option, within the
+        bytes captured (and the first 128 bytes of the frame). Left out when a batch is built,
+        they are -1.
     """
 
     ts_ns: np.ndarray
@@ -292,6 +307,15 @@ class PacketBatch:
     tcp_flags: np.ndarray
     tcp_window: np.ndarray
     payload: np.ndarray
+    tcp_mss: np.ndarray = field(default_factory=lambda: _UNSET)
+    tcp_wscale: np.ndarray = field(default_factory=lambda: _UNSET)
+    tcp_sack_ok: np.ndarray = field(default_factory=lambda: _UNSET)
+    tcp_timestamps: np.ndarray = field(default_factory=lambda: _UNSET)
+
+    def __post_init__(self) -> None:
+        for name, dtype in SYN_OPTION_DTYPES.items():
+            if getattr(self, name) is _UNSET:
+                setattr(self, name, np.full(len(self), -1, dtype))
 
     def __len__(self) -> int:
         return int(self.ts_ns.shape[0])
@@ -900,6 +924,9 @@ def decode_batch(raw: RawBatch) -> PacketBatch:
     offset_flags = r.be16(net.l4 + 12)  # TCP data offset (4 bits), reserved bits, flags
     l4_header = np.where(tcp, (offset_flags >> 12) * 4,
                          np.where(is_ip & net.first_frag & (net.proto == PROTO_UDP), 8, 0))
+    syn = np.flatnonzero(tcp & ((offset_flags & 0x02) != 0))  # options are read of SYNs only (few)
+    options = _syn_options(r, syn, start=net.l4[syn] + 20,
+                           end=np.minimum(net.l4[syn] + l4_header[syn], np.minimum(raw.caplen[syn], HEAD)))
     return PacketBatch(
         ts_ns=raw.ts_ns.astype(np.int64, copy=False),
         length=net.length,
@@ -917,7 +944,48 @@ def decode_batch(raw: RawBatch) -> PacketBatch:
         tcp_flags=np.where(tcp, offset_flags & 0xFF, -1),
         tcp_window=np.where(tcp, r.be16(net.l4 + 14), -1),
         payload=np.where(is_ip, np.maximum(net.length - (net.l4 - link.l3) - l4_header, 0), 0),
+        **options,
     )
+
+
+def _syn_options(r: _Heads, rows: np.ndarray, *, start: np.ndarray, end: np.ndarray) -> dict[str, np.ndarray]:
+    """The SYN option fields of :class:`PacketBatch` for every packet of ``r``, read for ``rows``
+    (their TCP options in bytes ``[start, end)``), one vectorised step per option (at most 40)."""
+    out = {k: np.full(r.n, -1, t) for k, t in SYN_OPTION_DTYPES.items()}
+    if not len(rows):
+        return out
+    found = {"tcp_mss": np.full(len(rows), -1, np.int64), "tcp_wscale": np.full(len(rows), -1, np.int64),
+             "tcp_sack_ok": np.zeros(len(rows), np.int64), "tcp_timestamps": np.zeros(len(rows), np.int64)}
+    base = r.base[rows]
+
+    def u8(live: np.ndarray, off: np.ndarray) -> np.ndarray:
+        return r.flat.take(base[live] + np.minimum(off, HEAD - 1)).astype(np.int64)
+
+    pos = start.copy()
+    live = np.arange(len(rows))
+    for _ in range(40):  # an option is at least one byte, and there are at most 40
+        live = live[pos[live] < end[live]]
+        if not len(live):
+            break
+        at = pos[live]
+        kind = u8(live, at)
+        size = np.where(kind == OPT_NOP, 1, np.maximum(u8(live, at + 1), 2))  # 2 at least, as dpkt reads it
+        whole = at + size <= end[live]
+        for name, k in (("tcp_mss", OPT_MSS), ("tcp_wscale", OPT_WSCALE), ("tcp_sack_ok", OPT_SACK_OK),
+                        ("tcp_timestamps", OPT_TIMESTAMPS)):
+            ok = (kind == k) & (size == _OPTION_LENGTH[k]) & whole
+            if not ok.any():
+                continue
+            if k == OPT_MSS:
+                found[name][live[ok]] = (u8(live[ok], at[ok] + 2) << 8) | u8(live[ok], at[ok] + 3)
+            elif k == OPT_WSCALE:
+                found[name][live[ok]] = u8(live[ok], at[ok] + 2)
+            else:
+                found[name][live[ok]] = 1
+        pos[live] = np.where((kind == OPT_EOL) | ~whole, end[live], at + size)  # end of list, or cut short
+    for name, t in SYN_OPTION_DTYPES.items():
+        out[name][rows] = found[name].astype(t)
+    return out
 
 
 def _link_layer(r: _Heads, lt: np.ndarray) -> _Link:
@@ -1064,7 +1132,7 @@ def _dpkt_one(buf: bytes, linktype: int, wirelen: int) -> tuple:
         frag = l3.extension_hdrs.get(IPV6_FRAG) if hasattr(l3, "extension_hdrs") else None
         first = frag is None or frag.frag_off == 0
     else:
-        return (max(wirelen - link_hdr, 0), False, -1, 0, 0, 0, 0, 0, 0, src_mac, dst_mac, -1, -1, -1, 0)
+        return (max(wirelen - link_hdr, 0), False, -1, 0, 0, 0, 0, 0, 0, src_mac, dst_mac, -1, -1, -1, 0, *_NO_SYN)
     sport = dport = 0
     if first and proto in (PROTO_TCP, PROTO_UDP, PROTO_SCTP) and not isinstance(l4, bytes):
         sport, dport = l4.sport, l4.dport
@@ -1072,12 +1140,39 @@ def _dpkt_one(buf: bytes, linktype: int, wirelen: int) -> tuple:
         sport, dport = struct.unpack(">HH", l4[:4])
     flags = window = -1
     l4_hdr = 8 if first and proto == PROTO_UDP else 0
+    opts = b""
     if first and proto == PROTO_TCP and isinstance(l4, dpkt.tcp.TCP):
-        flags, window, l4_hdr = l4.flags & 0xFF, l4.win, l4.off * 4
+        flags, window, l4_hdr, opts = l4.flags & 0xFF, l4.win, l4.off * 4, bytes(l4.opts)
     elif first and proto == PROTO_TCP and isinstance(l4, bytes) and len(l4) >= 20:  # a header dpkt refused
         flags, window, l4_hdr = l4[13], int.from_bytes(l4[14:16], "big"), (l4[12] >> 4) * 4
+        opts = l4[20:l4_hdr]
+    opts = opts[: max(HEAD - (link_hdr + ip_hdr + 20), 0)]  # as the fast decoder: the frame's first HEAD bytes
+    syn = _syn_options_dpkt(opts) if flags >= 0 and flags & 0x02 else _NO_SYN
     return (length, True, proto, s[0], s[1], d[0], d[1], sport, dport, src_mac, dst_mac, ttl, flags, window,
-            max(length - ip_hdr - l4_hdr, 0))
+            max(length - ip_hdr - l4_hdr, 0), *syn)
+
+
+_NO_SYN = (-1, -1, -1, -1)
+
+
+def _syn_options_dpkt(opts: bytes) -> tuple[int, int, int, int]:
+    """(MSS, window-scale shift, SACK-permitted, timestamps) of a SYN's options, read with dpkt."""
+    import dpkt
+
+    mss = wscale = -1
+    sack = stamps = 0
+    for opt in dpkt.tcp.parse_opts(opts):
+        if opt is None or opt[0] == OPT_EOL:
+            break
+        kind, data = opt
+        if kind in _OPTION_LENGTH and len(data) != _OPTION_LENGTH[kind] - 2:
+            continue  # a length not the kind's, or cut short (then the last)
+        if kind == OPT_MSS:
+            mss = int.from_bytes(data, "big")
+        elif kind == OPT_WSCALE:
+            wscale = data[0]
+        sack, stamps = sack or kind == OPT_SACK_OK, stamps or kind == OPT_TIMESTAMPS
+    return mss, wscale, int(sack), int(stamps)
 
 
 def decode_batch_dpkt(raw: RawBatch, *, stats: ReadStats | None = None) -> PacketBatch:
@@ -1119,12 +1214,13 @@ def decode_batch_dpkt(raw: RawBatch, *, stats: ReadStats | None = None) -> Packe
         tcp_flags=i(cols[12]),
         tcp_window=i(cols[13]),
         payload=i(cols[14]),
+        **{k: np.array(cols[15 + j], dtype=t) for j, (k, t) in enumerate(SYN_OPTION_DTYPES.items())},
     )
 
 
 #: The fields of a :func:`_dpkt_one` row, in order.
 _DPKT_FIELDS = ("length", "is_ip", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "src_mac",
-                "dst_mac", "ttl", "tcp_flags", "tcp_window", "payload")
+                "dst_mac", "ttl", "tcp_flags", "tcp_window", "payload", *SYN_OPTION_DTYPES)
 
 
 def iter_packet_batches(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -29,8 +30,21 @@ REAL = packets([
 ])
 
 
+def with_syn_options(batch: PacketBatch, options: dict[int, tuple[int, int, int, int]]) -> PacketBatch:
+    """``batch`` with the SYN options (mss, wscale, sack_ok, timestamps) of the packets at the given rows."""
+    cols = [np.full(len(batch), -1, np.int64) for _ in range(4)]
+    for row, values in options.items():
+        for c, v in zip(cols, values, strict=True):
+            c[row] = v
+    return dataclasses.replace(batch, tcp_mss=cols[0], tcp_wscale=cols[1], tcp_sack_ok=cols[2],
+                               tcp_timestamps=cols[3])
+
+
+REAL_SYNS = {0: (1460, 7, 1, 1), 1: (1400, -1, 1, 0)}  # a SYN with four options, a SYN-ACK with two
+
+
 def test_a_capture_scores_zero_against_itself():
-    real = CaptureFields.of_batch(REAL)
+    real = CaptureFields.of_batch(with_syn_options(REAL, REAL_SYNS))
     scores = field_scores(real, real)
     assert list(scores) == list(FIELD_KEYS)
     assert all(v == 0.0 for v in scores.values()), scores
@@ -53,6 +67,21 @@ def test_hand_computed_scores_of_changed_fields():
     assert scores["JSD_tcp_window_fwd"] == 1.0 and scores["JSD_tcp_window_bwd"] == 1.0  # 64240 / 8192 vs 65535
     assert scores["JSD_protocol"] == scores["JSD_server_port"] == scores["JSD_tcp_flags"] == 0.0
     assert scores["W1_flow_bytes"] == 0.0
+
+
+@pytest.mark.parametrize(("synthetic", "mss", "wscale", "sack_ok", "timestamps"), [
+    (REAL_SYNS, 0.0, 0.0, 0.0, 0.0),
+    ({0: (1460, 7, 1, 1), 1: (1400, 7, 1, 1)}, 0.0, 0.5, 0.0, 0.5),   # wscale {7, -1} vs {7}; timestamps {1, 0} vs {1}
+    ({0: (-1, -1, 0, 0), 1: (-1, -1, 0, 0)}, 1.0, 0.5, 1.0, 0.5),      # SYNs without options
+    ({}, 1.0, 1.0, 1.0, 1.0),                                          # no SYN seen: no value
+])
+def test_syn_option_scores(synthetic: dict, mss: float, wscale: float, sack_ok: float, timestamps: float):
+    real = CaptureFields.of_batch(with_syn_options(REAL, REAL_SYNS))
+    scores = field_scores(real, CaptureFields.of_batch(with_syn_options(REAL, synthetic)))
+    half = 1.5 - 0.75 * np.log2(3)  # 0.5 above: squared JS distance (base 2) of (1/2, 1/2) and (1, 0)
+    got = [scores[f"JSD_tcp_{k}"] for k in ("mss", "wscale", "sack_ok", "timestamps")]
+    want = [half if v == 0.5 else v for v in (mss, wscale, sack_ok, timestamps)]
+    assert got == pytest.approx(want)
 
 
 @pytest.mark.parametrize("real, synthetic, expected", [

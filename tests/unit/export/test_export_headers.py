@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import dpkt
@@ -89,3 +90,84 @@ def test_two_flows_of_one_5_tuple_stay_two(tmp_path: Path) -> None:
     export_pcap(dataset(1), tmp_path / "d.pcap", seed=0, headers=[h])
     records = [r for r in read_flow_records(tmp_path / "d.pcap") if r.dport == 67]
     assert len(records) == 2 and {r.sport for r in records} == {68} and len({r.dst for r in records}) == 2
+
+
+def _opts(flow: FlowHeader, fwd: tuple[int, int, int, int], bwd: tuple[int, int, int, int]) -> FlowHeader:
+    names = ("mss", "wscale", "sack_ok", "timestamps")
+    return dataclasses.replace(flow, **{f"{n}_fwd": v for n, v in zip(names, fwd, strict=True)},
+                               **{f"{n}_bwd": v for n, v in zip(names, bwd, strict=True)})
+
+
+def _checksums_ok(ip: dpkt.ip.IP) -> bool:
+    """The IPv4 and TCP checksums as written equal those dpkt computes afresh."""
+    raw = bytes(ip)
+    again = dpkt.ip.IP(raw)
+    again.sum = 0
+    again.data.sum = 0
+    again.data = dpkt.tcp.TCP(bytes(again.data))
+    return dpkt.ip.IP(bytes(again)).sum == ip.sum and dpkt.ip.IP(bytes(again)).data.sum == ip.data.sum
+
+
+SYN_EXPORT_CASES = {  # SYN options, SYN-ACK options -> options dpkt decodes (kind: value) in the SYN, SYN-ACK
+    "linux, timestamps both ways": ((1460, 7, 1, 1), (1400, 9, 1, 1),
+                                    {2: 1460, 3: 7, 4: b"", 8: None}, {2: 1400, 3: 9, 4: b"", 8: None}),
+    "windows, no timestamps": ((1460, 8, 1, 0), (1440, -1, 1, 0), {2: 1460, 3: 8, 4: b""}, {2: 1440, 4: b""}),
+    "timestamps one way only": ((536, -1, 0, 1), (1460, -1, 0, 0), {2: 536, 8: None}, {2: 1460}),
+}
+
+
+@pytest.mark.parametrize("name", SYN_EXPORT_CASES)
+def test_learned_syn_options_are_written(tmp_path: Path, name: str) -> None:
+    fwd, bwd, want_syn, want_syn_ack = SYN_EXPORT_CASES[name]
+    h = TraceHeader(4, (_opts(WEB, fwd, bwd),))
+    out = tmp_path / "o.pcap"
+    summary = export_pcap(dataset(1), out, seed=0, headers=[h], flow_records=True)
+    tcp = [ip for ip in packets(out) if ip.p == dpkt.ip.IP_PROTO_TCP]
+    syn = [ip for ip in tcp if ip.data.flags & dpkt.tcp.TH_SYN]
+    assert [ip.data.flags & 0x12 for ip in syn] == [0x02, 0x12]
+    for ip, want in zip(syn, (want_syn, want_syn_ack), strict=True):
+        got = {k: v for k, v in dpkt.tcp.parse_opts(ip.data.opts) if k > 1}
+        assert set(got) == set(want)
+        for kind, value in want.items():
+            if kind == 2:
+                assert int.from_bytes(got[kind], "big") == value
+            elif kind == 3:
+                assert got[kind][0] == value
+            elif kind == 8:
+                assert len(got[kind]) == 8
+            else:
+                assert got[kind] == value
+        assert ip.data.off * 4 == 20 + len(ip.data.opts) and len(ip.data.opts) % 4 == 0
+        assert ip.len == 20 + ip.data.off * 4 + len(ip.data.data) and _checksums_ok(ip)
+    later = [ip for ip in tcp if not ip.data.flags & dpkt.tcp.TH_SYN]
+    both = fwd[3] == 1 and bwd[3] == 1
+    assert all(bool(ip.data.opts) == both for ip in later)  # timestamps on later segments once negotiated
+    assert all(ip.len == 20 + ip.data.off * 4 + len(ip.data.data) and _checksums_ok(ip) for ip in later)
+    records = read_flow_records(out)
+    assert summary.records == records
+    assert (records[0].fwd_syn, records[0].bwd_syn) == (fwd, bwd)
+    ip_bytes = sum(ip.len for ip in packets(out))
+    assert ip_bytes == summary.n_ip_bytes == int(summary.written.sum()) + summary.option_bytes
+
+
+def test_timestamps_echo_the_other_side(tmp_path: Path) -> None:
+    h = TraceHeader(4, (_opts(WEB, (1460, 7, 1, 1), (1460, 7, 1, 1)),))
+    export_pcap(dataset(1), tmp_path / "t.pcap", seed=0, headers=[h])
+    last = {}  # the last TSval each side sent
+    for ip in (ip for ip in packets(tmp_path / "t.pcap") if ip.p == dpkt.ip.IP_PROTO_TCP):
+        ts = dict(dpkt.tcp.parse_opts(ip.data.opts))[8]
+        tsval, tsecr = int.from_bytes(ts[:4], "big"), int.from_bytes(ts[4:], "big")
+        side, other = (ip.data.sport, ip.data.dport)
+        assert tsecr == last.get(other, 0)
+        assert tsval >= last.get(side, tsval)  # a clock that does not go back (no wrap in one trace here)
+        last[side] = tsval
+
+
+def test_version_2_headers_write_the_same_bytes(tmp_path: Path) -> None:
+    """A header without options (a record before version 3): SYNs as before, no option."""
+    h = TraceHeader(4, (WEB, DNS))
+    unknown = TraceHeader(4, (_opts(WEB, (-1, -1, -1, -1), (-1, -1, -1, -1)), DNS))
+    export_pcap(dataset(1), tmp_path / "a.pcap", seed=1, headers=[h])
+    export_pcap(dataset(1), tmp_path / "b.pcap", seed=1, headers=[unknown])
+    assert (tmp_path / "a.pcap").read_bytes() == (tmp_path / "b.pcap").read_bytes()
+    assert not any(ip.data.opts for ip in packets(tmp_path / "a.pcap") if ip.p == dpkt.ip.IP_PROTO_TCP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,9 @@ import pytest
 from conftest import packet_batch
 from netdiffus.errors import DatasetError, InputError
 from netdiffus.io.dataset import DatasetMeta, TraceDataset, read_dataset, write_dataset
+from netdiffus.io.flow_records import concat_batches
 from netdiffus.io.headers import FlowHeader, ServerIds, TraceHeader, client_port_class, trace_header
+from netdiffus.io.pcap import iter_packet_batches
 
 A, B, C = 0xFFFF0A000001, 0xFFFF0A000002, 0xFFFF0A000003  # 10.0.0.1, .2, .3 as readers hold them
 COLUMNS = "t_s src sport dst dport proto length ttl tcp_flags window payload"
@@ -73,7 +77,8 @@ def test_max_flows_folds_the_rest_into_the_largest() -> None:
 
 
 @pytest.mark.parametrize(("obj", "message"), [
-    ({"version": 3, "ip_version": 4, "flows": []}, "a trace header must be"),
+    ({"version": 4, "ip_version": 4, "flows": []}, "a trace header must be"),
+    ({"version": 3, "ip_version": 4, "flows": [["udp", *[0] * 11]]}, "a flow header of version 3 must be"),
     ({"version": 2, "ip_version": 4, "flows": [["udp", *[0] * 9]]}, "a flow header of version 2 must be"),
     ({"version": 1, "ip_version": 4, "flows": []}, "non-empty list of flows"),
     ({"version": 1, "ip_version": 4, "flows": [["tcp", 1]]}, "a flow header of version 1 must be"),
@@ -90,6 +95,64 @@ def test_version_1_records_still_read() -> None:
     [f] = TraceHeader.from_json(old).flows
     assert (f.psh_percent, f.duration_us, f.ack_percent) == (50, -1, -1)
     assert TraceHeader.from_json(TraceHeader.from_json(old).to_json()).flows == (f,)
+
+
+def test_version_2_records_still_read() -> None:
+    """A record written before the SYN options: they read as unknown (-1), and write as version 3."""
+    old = {"version": 2, "ip_version": 4,
+           "flows": [["tcp", 443, 49152, 5, 64, 58, 29200, 65160, 0, 50, 262144, 20]]}
+    [f] = TraceHeader.from_json(old).flows
+    assert (f.duration_us, f.ack_percent) == (262144, 20)
+    assert [*f.syn_options[0], *f.syn_options[1]] == [-1] * 8
+    again = TraceHeader.from_json(old).to_json()
+    assert again["version"] == 3 and len(again["flows"][0]) == 20
+    assert TraceHeader.from_json(again).flows == (f,)
+
+
+def _tcp(src: bytes, dst: bytes, sport: int, dport: int, flags: int, options: bytes) -> bytes:
+    """An IPv4 TCP packet with these options (padded by the caller to a multiple of 4 bytes)."""
+    tcp = struct.pack(">HHIIBBHHH", sport, dport, 1, 0, (20 + len(options)) // 4 << 4, flags, 64240, 0, 0) + options
+    return struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst) + tcp
+
+
+def _capture(packets: list[bytes]) -> bytes:
+    hdr = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)  # raw IP link type
+    return hdr + b"".join(struct.pack("<IIII", 1, 1000 * i, len(p), len(p)) + p for i, p in enumerate(packets))
+
+
+MSS, WS, SACK, TS, NOP, EOL = (lambda v: struct.pack(">BBH", 2, 4, v)), (lambda v: bytes([3, 3, v])), \
+    bytes([4, 2]), struct.pack(">BBII", 8, 10, 12345, 0), b"\x01", b"\x00"
+SYN_CASES = {  # SYN options, SYN-ACK options -> (mss, wscale, sack_ok, timestamps) of each
+    "linux": (MSS(1460) + SACK + TS + NOP + WS(7), MSS(1400) + SACK + TS + NOP + WS(9),
+              (1460, 7, 1, 1), (1400, 9, 1, 1)),
+    "windows, no timestamps": (MSS(1460) + NOP + WS(8) + NOP + NOP + SACK, MSS(1460) + NOP + NOP + SACK,
+                               (1460, 8, 1, 0), (1460, -1, 1, 0)),
+    "no options": (b"", b"", (-1, -1, 0, 0), (-1, -1, 0, 0)),
+    "end of list, then what looks like options": (MSS(536) + EOL + bytes([3, 3, 5]) + NOP * 3, EOL * 4,
+                                                  (536, -1, 0, 0), (-1, -1, 0, 0)),
+    "a wrong length is skipped, a cut option ends the list": (
+        bytes([2, 3, 5]) + NOP + WS(14) + NOP, SACK + bytes([2, 8, 5, 180]), (-1, 14, 0, 0), (-1, -1, 1, 0)),
+}
+
+
+@pytest.mark.parametrize("name", SYN_CASES)
+def test_syn_options_of_hand_built_packets(name: str) -> None:
+    syn, syn_ack, want_fwd, want_bwd = SYN_CASES[name]
+    a, b = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+    packets = [_tcp(a, b, 50000, 443, 0x02, syn), _tcp(b, a, 443, 50000, 0x12, syn_ack),
+               _tcp(a, b, 50000, 443, 0x10, MSS(9000) + NOP * 4 + TS)]  # options of a later segment are not read
+    batch = concat_batches(iter_packet_batches(io.BytesIO(_capture(packets))))
+    assert batch.tcp_mss.tolist()[2] == -1
+    [f] = trace_header(batch, servers=ServerIds()).flows
+    assert f.syn_options == (want_fwd, want_bwd)
+    assert TraceHeader.from_json(TraceHeader(4, (f,)).to_json()).flows == (f,)
+
+
+def test_syn_options_without_a_syn_ack_are_unknown_backwards() -> None:
+    a, b = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+    batch = concat_batches(iter_packet_batches(io.BytesIO(_capture([_tcp(a, b, 50000, 443, 0x02, MSS(1460))]))))
+    [f] = trace_header(batch, servers=ServerIds()).flows
+    assert f.syn_options == ((1460, -1, 0, 0), (-1, -1, -1, -1))
 
 
 def test_no_ip_packet() -> None:

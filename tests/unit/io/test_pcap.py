@@ -383,3 +383,24 @@ def test_ttl_tcp_flags_window_and_payload_of_both_decoders(frame, fields):
     raw = next(iter_raw_batches(io.BytesIO(_pcap([(T0, frame, None)])), name="m"))  # type: ignore[arg-type]
     for b in (decode_batch(raw), decode_batch_dpkt(raw)):
         assert (int(b.ttl[0]), int(b.tcp_flags[0]), int(b.tcp_window[0]), int(b.payload[0])) == fields
+
+
+def _syn_frame(flags: int, options: bytes, *, caplen: int | None = None) -> bytes:
+    tcp = struct.pack(">HHIIBBHHH", 50000, 443, 1, 0, (20 + len(options)) // 4 << 4, flags, 64240, 0, 0) + options
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, bytes([10, 0, 0, 1]),
+                     bytes([10, 0, 0, 2]))
+    return (bytes.fromhex("020000000002020000000001") + b"\x08\x00" + ip + tcp)[:caplen]
+
+
+@pytest.mark.parametrize(("frame", "options"), [  # (mss, wscale, sack_ok, timestamps)
+    (_syn_frame(0x02, bytes.fromhex("020405b40402080a0000303900000000") + bytes.fromhex("01030307")),
+     (1460, 7, 1, 1)),
+    (_syn_frame(0x12, bytes.fromhex("020405b4010303080101040200000000")), (1460, 8, 1, 0)),
+    (_syn_frame(0x02, bytes.fromhex("020405b4010303080101040200000000"), caplen=14 + 20 + 20 + 6), (1460, -1, 0, 0)),
+    (_syn_frame(0x10, bytes.fromhex("020405b401010402")), (-1, -1, -1, -1)),  # not a SYN: not read
+    (_syn_frame(0x02, b""), (-1, -1, 0, 0)),
+])
+def test_syn_options_fast_and_dpkt(frame: bytes, options: tuple[int, int, int, int]):
+    raw = next(iter_raw_batches(io.BytesIO(_pcap([(T0, frame, None)])), name="m"))
+    for b in (decode_batch(raw), decode_batch_dpkt(raw)):
+        assert (int(b.tcp_mss[0]), int(b.tcp_wscale[0]), int(b.tcp_sack_ok[0]), int(b.tcp_timestamps[0])) == options
