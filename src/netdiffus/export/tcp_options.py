@@ -32,9 +32,7 @@ import numpy as np
 from netdiffus.io.flow_records import SynOptions
 
 __all__ = ["syn_option_bytes", "ConversationOptions", "packet_options", "timestamps", "syn_rows", "option_lengths",
-           "option_table",
-           "MAX_OPTIONS",
-           "TIMESTAMPS_LEN", "NO_OPTIONS", "SYN_OPTIONS", "TIMESTAMPS_ONLY"]
+           "option_table", "MAX_OPTIONS", "TIMESTAMPS_LEN", "NO_OPTIONS", "SYN_OPTIONS", "TIMESTAMPS_ONLY"]
 
 #: Bytes of TCP options at most (a data offset of 15 words).
 MAX_OPTIONS = 40
