@@ -100,8 +100,9 @@ def doppelganger(epochs: int, threads: int = 1) -> Generator:
 _FITS: dict[tuple, tuple[Any, float]] = {}
 
 
-def diffusion(*, representation: str, preset: str, overrides: list[str], oversample: int = 1) -> Generator:
-    """netdiffus (``representation="gasf"``) or the 1-D diffusion baseline (``"series"``);
+def diffusion(*, representation: str | None, preset: str, overrides: list[str], oversample: int = 1) -> Generator:
+    """netdiffus (``representation=None``: the preset's own, GASF for ``cpu``, tokens for
+    ``packets``) or the 1-D diffusion baseline (``"series"``);
     ``oversample`` > 1 keeps the draws a forest of the training traces recognises as their class
     (``sample --filter-by``, :mod:`netdiffus.selection`)."""
 
@@ -109,11 +110,13 @@ def diffusion(*, representation: str, preset: str, overrides: list[str], oversam
         from netdiffus.selection import recognised_draw
         from netdiffus.synthesizer import TrafficSynthesizer
 
-        ov = [f"imaging.representation={representation}", f"train.seed={seed}", "train.checkpoint_every=0"]
+        ov = [f"train.seed={seed}", "train.checkpoint_every=0"]
+        if representation is not None:
+            ov.insert(0, f"imaging.representation={representation}")
         if representation == "series":  # the valid-GASF head applies to images only
             ov += ["model.output=image", "diffusion.prediction=v"]
         ov += overrides
-        if (train.series < 0).any():
+        if representation is not None and (train.series < 0).any():
             ov.append("imaging.scaling=global-linear")
         key = (tuple(train.ids), seed, preset, tuple(ov))
         if key not in _FITS:

@@ -84,8 +84,8 @@ def first_per_class(syn: TraceDataset, counts: dict[str, int]) -> TraceDataset:
 def make_generator(name: str, *, preset: str, overrides: list[str]) -> G.Generator:
     """A ``generate(train, n_per_class, seed)`` by name."""
     table: dict[str, G.Generator] = {
-        "netdiffus": G.diffusion(representation="gasf", preset=preset, overrides=overrides),
-        "netdiffus-filter": G.diffusion(representation="gasf", preset=preset, overrides=overrides, oversample=2),
+        "netdiffus": G.diffusion(representation=None, preset=preset, overrides=overrides),
+        "netdiffus-filter": G.diffusion(representation=None, preset=preset, overrides=overrides, oversample=2),
         "1d-diffusion": G.diffusion(representation="series", preset=preset, overrides=overrides),
         "augment": augment, "copy+noise": G.copy_noise, "bin-shuffle": G.bin_shuffle,
         "videotrain-gan": G.videotrain_gan,
