@@ -59,6 +59,11 @@ CALIBRATION_DRAW = (32, 512)
 CALIBRATION_SEED = 2**32 - 1
 
 
+def log_midpoint(floor: np.ndarray | float) -> np.ndarray:
+    """The midpoint between 0 and ``floor`` (the smallest non-zero magnitude) in ``log1p`` space."""
+    return np.expm1(np.log1p(np.asarray(floor, dtype=np.float64)) / 2)
+
+
 def zero_thresholds(series: np.ndarray) -> np.ndarray:
     """Per channel: the log-midpoint between 0 and the smallest non-zero ``|value|`` when the
     channel holds exact zeros, else 0 (nothing snaps). ``series`` ``[N, C, T]`` -> ``[C]``."""
@@ -66,7 +71,7 @@ def zero_thresholds(series: np.ndarray) -> np.ndarray:
     for c in range(series.shape[1]):
         v = np.abs(series[:, c].astype(np.float64))
         if (v == 0).any() and (v > 0).any():
-            out[c] = np.expm1(np.log1p(v[v > 0].min()) / 2)
+            out[c] = log_midpoint(v[v > 0].min())
     return out
 
 
@@ -398,8 +403,7 @@ class ValueRange:
     def apply(self, series: np.ndarray, labels: Sequence[str]) -> np.ndarray:
         """``series`` ``[N, C, T]`` held to the range (a new float64 array); ``labels`` are not used."""
         floor = self.floor[None, :, None]
-        mid = np.where(self.zero_ok, np.expm1(np.log1p(self.floor) / 2), 0.0)[None, :, None]
-        out = snap_zeros(series, mid[0, :, 0])
+        out = snap_zeros(series, np.where(self.zero_ok, log_midpoint(self.floor), 0.0))
         small = (out != 0) & (np.abs(out) < floor)
         out = np.where(small, np.sign(out) * floor, out)
         out = np.where(self.unsigned[None, :, None] & (out < 0), 0.0, out)
