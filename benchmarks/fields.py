@@ -2,6 +2,7 @@
 
     python -m benchmarks.fields                                   # both datasets
     python -m benchmarks.fields --datasets cic --out benchmarks/results/2026-12-07-fields.md
+    python -m benchmarks.fields --seeds 0,1,2,3,4                  # learned headers: mean of 5 draws
 
 Per dataset, three captures are read (:class:`netdiffus.evaluation.fields.CaptureFields`):
 
@@ -119,9 +120,10 @@ def fitted_draw(case: Case, *, steps: int) -> TraceDataset:
     return synth.sample(case.test.n_traces, labels=list(case.test.labels), seed=0)
 
 
-def exported(ds: TraceDataset, folder: Path, name: str, headers: list[TraceHeader] | None = None) -> CaptureFields:
-    """The fields of ``netdiffus export`` of ``ds`` (seed 0), with ``headers`` if given."""
-    export_pcap(ds, folder / f"{name}.pcap", seed=0, headers=headers)
+def exported(ds: TraceDataset, folder: Path, name: str, headers: list[TraceHeader] | None = None, *,
+             seed: int = 0) -> CaptureFields:
+    """The fields of ``netdiffus export`` of ``ds`` (``seed``), with ``headers`` if given."""
+    export_pcap(ds, folder / f"{name}.pcap", seed=seed, headers=headers)
     return CaptureFields.read([folder / f"{name}.pcap"])
 
 
@@ -160,17 +162,27 @@ def records_table(captures: dict[str, list[FlowRecord]]) -> list[str]:
     return out
 
 
-def run_case(case: Case, *, folder: Path, fit_steps: int = 0, n_buckets: int = 3) -> list[str]:
+def run_case(case: Case, *, folder: Path, fit_steps: int = 0, n_buckets: int = 3,
+             seeds: tuple[int, ...] = (0,)) -> list[str]:
+    """The markdown of one dataset; with several ``seeds`` the learned-headers scores are the mean
+    over header draws and exports of those seeds (and their standard deviation a row of its own)."""
+    learned = [exported(case.test, folder, f"learned-{s}", learned_headers(case, seed=s, n_buckets=n_buckets), seed=s)
+               for s in seeds]
     caps = {"real held-out": case.real_test,
             "export, assigned headers": exported(case.test, folder, "series", [None] * case.test.n_traces),
-            "export, learned headers": exported(case.test, folder, "learned",
-                                                        learned_headers(case, n_buckets=n_buckets))}
+            "export, learned headers": learned[0]}
     if fit_steps:
         caps[f"fitted model ({fit_steps} steps)"] = exported(fitted_draw(case, steps=fit_steps), folder, "fitted")
     lines = [f"## {case.name}", "",
              f"{len(case.real_train.records)} real train flows ({case.train.n_traces} traces), "
              f"{len(case.real_test.records)} real held-out flows ({case.test.n_traces} traces).", ""]
     rows = {name: field_scores(case.real_train, c) for name, c in caps.items()}
+    if len(seeds) > 1:
+        per_seed = [field_scores(case.real_train, c) for c in learned]
+        rows["export, learned headers"] = {k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
+        rows["learned, std over seeds"] = {k: float(np.std([r[k] for r in per_seed])) for k in per_seed[0]}
+        lines += [f"Learned headers: mean (and standard deviation) over header and export seeds "
+                  f"{', '.join(map(str, seeds))}; the flow records below are those of seed {seeds[0]}.", ""]
     lines += ["Field scores against real train (JSD: squared Jensen-Shannon distance, base 2; W1: Wasserstein-1 "
               "of log(1 + x) over the std of real train's; lower is better):", ""]
     lines += scores_table(rows, judged="export, learned headers") + [""]
@@ -185,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="also write the markdown here")
     p.add_argument("--fit-steps", type=int, default=0, help="also score a demo model trained this many steps")
     p.add_argument("--n-buckets", type=int, default=3, help="volume buckets of the header model (default 3)")
+    p.add_argument("--seeds", default="0", help="comma list of header and export seeds to average (default 0)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     lines = [f"# Field fidelity of exported captures ({dt.date.today().isoformat()})", ""]
@@ -193,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             case = {"cic": cic_case, "iot": iot_case}[key]()
             (Path(tmp) / key).mkdir()
             lines += run_case(case, folder=Path(tmp) / key, fit_steps=args.fit_steps,
-                              n_buckets=args.n_buckets)
+                              n_buckets=args.n_buckets, seeds=tuple(int(x) for x in args.seeds.split(",")))
     lines.append(f"Wall time {time.perf_counter() - t0:.0f} s.")
     text = "\n".join(lines) + "\n"
     print(text)

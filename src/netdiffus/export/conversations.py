@@ -24,16 +24,17 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from netdiffus.export.addresses import EPHEMERAL_PORTS, SERVER_PORT, AddressPlan, IPAddress
 from netdiffus.export.frames import ICMP, ICMPV6, IGMP, TCP, TCP_WINDOW, TTL, UDP
 from netdiffus.export.tcp_options import ConversationOptions
+from netdiffus.io.flow_records import SynOptions
 from netdiffus.io.headers import TraceHeader
 
-__all__ = ["Conversation", "ConversationPlan", "split_packets", "protocol_of"]
+__all__ = ["Conversation", "ConversationPlan", "split_packets", "protocol_of", "fit_windows"]
 
 _FORWARD = 0
 
@@ -50,6 +51,7 @@ class Conversation:
     ttl: tuple[int, int] = (TTL, TTL)
     window: tuple[int, int] = (TCP_WINDOW, TCP_WINDOW)
     options: ConversationOptions | None = None  # TCP: the SYN's and SYN-ACK's options; None: none
+    syn_window: tuple[int, int] | None = None  # TCP window of the SYN, the SYN-ACK; None: ``window``
 
 
 class ConversationPlan:
@@ -170,3 +172,59 @@ def split_packets(direction: np.ndarray, *, packets: Sequence[int], rng: np.rand
         free[chosen] = False
         left -= take
     return conv
+
+
+def fit_windows(c: Conversation, *, size: np.ndarray, direction: np.ndarray, hmin: int) -> Conversation:
+    """``c`` with each side's TCP window wide enough for the bytes the other side sends it in one run.
+
+    A side may have no more payload in flight than the window its peer advertised: the bytes a
+    direction sends after the other side's last packet (which acknowledges them) must fit. A
+    learned window smaller than that (a bulk run written after a handshake of small windows) is
+    raised above it, in units of the side's window scale when both SYNs carried one, at most 65535,
+    on every packet but the SYN and SYN-ACK, which keep the learned one (``syn_window``).
+    A run that 65535 cannot hold makes both SYNs carry the smallest window scale that holds it
+    (at most 14; a scale already learned is only ever raised). A UDP conversation, or one whose
+    windows hold its runs, is returned as it is.
+
+    Parameters
+    ----------
+    c : Conversation
+    size, direction : ndarray, shape [P]
+        The conversation's packets in time order: IP sizes in bytes (before TCP options) and
+        directions (0 forward).
+    hmin : int
+        The IP and TCP header size (a packet's payload is its size beyond it).
+
+    >>> from ipaddress import ip_address
+    >>> c = Conversation(6, ip_address("192.0.2.1"), 50000, ip_address("198.51.100.1"), 443, window=(8192, 1000))
+    >>> fit_windows(c, size=np.array([440, 540, 40, 940]), direction=np.array([0, 0, 1, 0]), hmin=40).window
+    (8192, 1000)
+    >>> fit_windows(c, size=np.array([1040, 1040, 40]), direction=np.array([0, 0, 1]), hmin=40).window
+    (8192, 2001)
+    >>> bulk = fit_windows(c, size=np.full(100, 1500), direction=np.zeros(100, np.int64), hmin=40)
+    >>> bulk.window, [o.wscale for o in bulk.options.syn]           # 146,000 bytes: more than 36,500 << 2
+    ((8192, 36501), [2, 2])
+    """
+    if c.proto != TCP or not len(size):
+        return c
+    payload = np.maximum(np.asarray(size, np.int64) - hmin, 0)
+    run = np.cumsum(np.diff(direction, prepend=direction[:1]) != 0)  # runs of one direction
+    flight = [0, 0]  # most bytes sent in one run, per sending direction
+    for r in np.unique(run).tolist():
+        m = run == r
+        d = int(direction[m][0])
+        flight[d] = max(flight[d], int(payload[m].sum()))
+    need = [flight[1], flight[0]]  # per receiver: forward receives what the reverse side sends
+    syn = list(c.options.syn) if c.options is not None else [None, None]
+    shifts = [o.wscale if o is not None and o.wscale >= 0 else -1 for o in syn]
+    shift = min(shifts) if min(shifts) >= 0 else 0
+    while max(need) >= 65535 << shift and shift < 14:
+        shift += 1
+    if shift > max(min(shifts), 0):  # negotiate (or raise) the scale on both SYNs
+        syn = [SynOptions(-1, shift, 0, 0) if o is None else o._replace(wscale=max(o.wscale, shift)) for o in syn]
+        c = replace(c, options=ConversationOptions((syn[0], syn[1])))
+        shifts = [o.wscale for o in syn]
+        shift = min(shifts)
+    # more than the run: a window exactly as large as what is in flight is "completely full"
+    window = [max(w, min((n >> shift) + 1, 65535)) if n else w for w, n in zip(c.window, need, strict=True)]
+    return c if tuple(window) == c.window else replace(c, window=(window[0], window[1]), syn_window=c.window)

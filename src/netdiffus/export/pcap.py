@@ -54,7 +54,7 @@ import numpy as np
 from netdiffus.config import check_seed
 from netdiffus.errors import ConfigError, DatasetError, InputError
 from netdiffus.export.addresses import AddressPlan
-from netdiffus.export.conversations import Conversation, ConversationPlan, split_packets
+from netdiffus.export.conversations import Conversation, ConversationPlan, fit_windows, split_packets
 from netdiffus.export.flowshape import make_pure_acks, retime_flows
 from netdiffus.export.frames import (
     ICMP,
@@ -67,6 +67,7 @@ from netdiffus.export.frames import (
     header_size,
     pcap_file_header,
 )
+from netdiffus.export.packet_count import match_packet_count
 from netdiffus.export.records import export_records
 from netdiffus.export.tcp_options import option_table, packet_options, syn_rows, timestamps
 from netdiffus.export.traffic import (
@@ -709,6 +710,10 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
         cls = classes[lab] if header is None else _with_proto(
             classes[lab], TCP if any(f.transport == "tcp" for f in header.flows) else UDP, plan.version, opts.mtu)
         hmin = header_size(ip_version=plan.version, proto=cls.proto)
+        if header is not None and kind == "bytes" and cls.sized:
+            cls = dataclasses.replace(cls, samplers=match_packet_count(
+                cls.samplers, bytes_per_channel=np.maximum(ints[j], 0).sum(axis=1).tolist(),
+                packets=sum(f.packets for f in header.flows), header_only=_header_only_share(header)))
         s, nc = _schedule(ints[j], kind=kind, directions=directions, edges_us=edges_us, cls=cls, hmin=hmin,
                           opts=opts, rng=rng)
         out.n_clipped += nc
@@ -719,8 +724,8 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
                                        rng=np.random.default_rng([opts.seed, i, 1]))
         t0_us = start_us + int(round(j * opts.stagger_s * 1e6))
         shape = None if edges_us is None else _Shape(edges_us, move_bytes=kind == "bytes", mtu=opts.mtu)
-        packets, grown = _conversation_packets(s, convs, header=header, first=len(out.conversations), t0_us=t0_us,
-                                               hmin=hmin, rng=rng, shape=shape)
+        packets, grown, convs = _conversation_packets(s, convs, header=header, first=len(out.conversations),
+                                                      t0_us=t0_us, hmin=hmin, rng=rng, shape=shape)
         out.packets.append(packets)
         out.option_bytes += grown
         out.conversations += convs
@@ -731,6 +736,13 @@ def _schedule_traces(dataset: TraceDataset, picked: list[int], ints: np.ndarray,
         if progress is not None:
             progress(j + 1, len(picked))
     return out
+
+
+def _header_only_share(header: TraceHeader) -> float:
+    """The share of a trace's packets that its TCP flows' pure ACKs are (-1: no TCP flow with one known)."""
+    known = [f for f in header.flows if f.transport == "tcp" and f.ack_percent >= 0]
+    total = sum(f.packets for f in header.flows)
+    return -1.0 if not known or total <= 0 else sum(f.packets * f.ack_percent for f in known) / 100 / total
 
 
 def _with_proto(cls: _ClassPlan, proto: int, ip_version: Literal[4, 6], mtu: int) -> _ClassPlan:
@@ -753,27 +765,30 @@ class _Shape:
 
 def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: TraceHeader | None, first: int,
                           t0_us: int, hmin: int, rng: np.random.Generator,
-                          shape: _Shape | None = None) -> tuple[_Columns, int]:
+                          shape: _Shape | None = None) -> tuple[_Columns, int, list[Conversation]]:
     """The packets of one trace's schedule ``s``, shared among its conversations (numbered from
     ``first``), each with its own TCP flags, sequence numbers, IP ids and options; with ``shape`` (a
     binned trace) each conversation gets its flow's pure-ACK share and duration. Also the bytes
-    added to packets too small for their TCP options."""
+    added to packets too small for their TCP options, and the conversations of a header with each
+    TCP window wide enough for the runs its peer sends (:func:`fit_windows`)."""
     n = len(s.size)
     none = np.zeros(n, np.int64)
     if header is None:
         flags, seq, ack, ip_id = _header_fields(s, proto=convs[0].proto, hmin=hmin, rng=rng)
         return _Columns(t0_us + s.time_us, s.size, np.full(n, first, np.int64) * 2 + s.direction, flags, seq, ack,
-                        ip_id, none, none, none), 0
+                        ip_id, none, none, none), 0, convs
     conv = split_packets(s.direction, packets=[f.packets for f in header.flows], rng=rng,
                          one_way=[f.ttl_bwd < 0 for f in header.flows])
     if shape is not None:
         s = _shaped(s, conv, header=header, convs=convs, hmin=hmin, shape=shape, rng=rng)
     flags, seq, ack, ip_id, opt_kind, tsval, tsecr = (np.zeros(n, np.int64) for _ in range(7))
     size = s.size.copy()
+    convs = list(convs)
     for k, c in enumerate(convs):
         m = np.flatnonzero(conv == k)
         if not len(m):
             continue
+        convs[k] = c = fit_windows(c, size=size[m], direction=s.direction[m], hmin=hmin)
         kind, opt_len = packet_options(s.direction[m], c.options if c.proto == TCP else None)
         size[m] = np.maximum(size[m], hmin + opt_len)  # room for the options (none: as scheduled)
         sub = Schedule(time_us=s.time_us[m], size=size[m], direction=s.direction[m], written=s.written)
@@ -785,7 +800,7 @@ def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: Tra
             data = m[(flags[m] & _TCP_PSH) != 0]
             flags[data[rng.random(len(data)) >= header.flows[k].psh_percent / 100]] &= ~_TCP_PSH
     return _Columns(t0_us + s.time_us, size, (first + conv) * 2 + s.direction, flags, seq, ack, ip_id, opt_kind,
-                    tsval, tsecr), int(size.sum() - s.size.sum())
+                    tsval, tsecr), int(size.sum() - s.size.sum()), convs
 
 
 def _shaped(s: Schedule, conv: np.ndarray, *, header: TraceHeader, convs: list[Conversation], hmin: int,
@@ -810,7 +825,8 @@ def _endpoint_tables(conversations: list[Conversation], traces: list[int], *,
         "src_ip": np.zeros((nf, alen), np.uint8), "dst_ip": np.zeros((nf, alen), np.uint8),
         "src_mac": np.zeros((nf, 6), np.uint8), "dst_mac": np.zeros((nf, 6), np.uint8),
         "sport": np.zeros(nf, np.int64), "dport": np.zeros(nf, np.int64), "proto": np.zeros(nf, np.int64),
-        "ttl": np.zeros(nf, np.int64), "window": np.zeros(nf, np.int64), "trace": np.repeat(traces, 2),
+        "ttl": np.zeros(nf, np.int64), "window": np.zeros(nf, np.int64), "syn_window": np.zeros(nf, np.int64),
+        "trace": np.repeat(traces, 2),
         "syn": np.full((nf, 4), -1, np.int64)}
     for j, c in enumerate(conversations):
         c_ip, s_ip = c.client.packed, c.server.packed
@@ -820,6 +836,7 @@ def _endpoint_tables(conversations: list[Conversation], traces: list[int], *,
             t["src_ip"][f], t["sport"][f], t["src_mac"][f] = list(src[0]), src[1], list(src[2])
             t["dst_ip"][f], t["dport"][f], t["dst_mac"][f] = list(dst[0]), dst[1], list(dst[2])
             t["proto"][f], t["ttl"][f], t["window"][f] = c.proto, c.ttl[d], c.window[d]
+            t["syn_window"][f] = (c.syn_window or c.window)[d]
         t["syn"][2 * j : 2 * j + 2] = syn_rows(c.options)
     return t
 
@@ -847,7 +864,8 @@ def _write_records(path: Path, packets: _Columns, tables: dict[str, np.ndarray],
                         dport=tables["dport"][f], src_mac=tables["src_mac"][f], dst_mac=tables["dst_mac"][f],
                         ip_id=packets.ip_id[o], seq=packets.seq[o], ack=packets.ack[o], tcp_flags=packets.flags[o],
                         flow_label=f // 2 + 1, ip_version=ip_version, snaplen=snaplen, out=buffer,
-                        ttl=tables["ttl"][f], window=tables["window"][f], tcp_options=options,
+                        ttl=tables["ttl"][f], window=np.where(packets.flags[o] & _TCP_SYN, tables["syn_window"][f],
+                                                              tables["window"][f]), tcp_options=options,
                         tcp_options_len=options_len,
                     )
                     fh.write(records.data)

@@ -82,8 +82,7 @@ def export_batch(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, flags
         src_mac=mac(tables["src_mac"])[f], dst_mac=mac(tables["dst_mac"])[f],
         ttl=tables["ttl"][f] if "ttl" in tables else np.full(n, TTL, np.int64),
         tcp_flags=np.where(is_tcp, flags[order], -1).astype(np.int64),
-        tcp_window=np.where(is_tcp, tables["window"][f] if "window" in tables else TCP_WINDOW,
-                            -1).astype(np.int64),
+        tcp_window=np.where(is_tcp, _windows(tables, f, flags[order]), -1).astype(np.int64),
         payload=np.maximum(size[order] - ip_header - l4_header, 0).astype(np.int64),
         **{k: options[:, j].astype(t) for j, (k, t) in enumerate(SYN_OPTION_DTYPES.items())},
     )
@@ -122,3 +121,12 @@ def export_records(*, ts_us: np.ndarray, size: np.ndarray, flow: np.ndarray, fla
         a = b
     found.sort(key=lambda x: x[0])
     return [r for _, r, _ in found], [t for _, _, t in found]
+
+
+def _windows(tables: dict[str, np.ndarray], f: np.ndarray, flags: np.ndarray) -> np.ndarray | int:
+    """Each packet's TCP window: its flow's ``syn_window`` on a SYN (where given), else ``window``."""
+    if "window" not in tables:
+        return TCP_WINDOW
+    if "syn_window" not in tables:
+        return tables["window"][f]
+    return np.where(flags & 0x02, tables["syn_window"][f], tables["window"][f])
