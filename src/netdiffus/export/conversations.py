@@ -215,16 +215,15 @@ def fit_windows(c: Conversation, *, size: np.ndarray, direction: np.ndarray, hmi
         d = int(direction[m][0])
         flight[d] = max(flight[d], int(payload[m].sum()))
     need = [flight[1], flight[0]]  # per receiver: forward receives what the reverse side sends
-    syn = list(c.options.syn) if c.options is not None else [None, None]
+    syn: list[SynOptions | None] = list(c.options.syn) if c.options is not None else [None, None]
     shifts = [o.wscale if o is not None and o.wscale >= 0 else -1 for o in syn]
     shift = min(shifts) if min(shifts) >= 0 else 0
     while max(need) >= 65535 << shift and shift < 14:
         shift += 1
     if shift > max(min(shifts), 0):  # negotiate (or raise) the scale on both SYNs
-        syn = [SynOptions(-1, shift, 0, 0) if o is None else o._replace(wscale=max(o.wscale, shift)) for o in syn]
-        c = replace(c, options=ConversationOptions((syn[0], syn[1])))
-        shifts = [o.wscale for o in syn]
-        shift = min(shifts)
+        scaled = [SynOptions(-1, shift, 0, 0) if o is None else o._replace(wscale=max(o.wscale, shift)) for o in syn]
+        c = replace(c, options=ConversationOptions((scaled[0], scaled[1])))
+        shift = min(o.wscale for o in scaled)
     # more than the run: a window exactly as large as what is in flight is "completely full"
     window = [max(w, min((n >> shift) + 1, 65535)) if n else w for w, n in zip(c.window, need, strict=True)]
     return c if tuple(window) == c.window else replace(c, window=(window[0], window[1]), syn_window=c.window)

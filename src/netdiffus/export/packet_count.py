@@ -118,14 +118,14 @@ def match_packet_count(samplers: Sequence[SizeSampler | None], *, bytes_per_chan
         count the class's sizes cannot reach gets the largest (smallest) sizes it sends.
     """
     b = np.asarray(bytes_per_channel, np.float64)
-    used = [s is not None and bc > 0 for s, bc in zip(samplers, b, strict=True)]
-    if packets <= 0 or not any(used):
+    if packets <= 0 or not any(s is not None and bc > 0 for s, bc in zip(samplers, b, strict=True)):
         return list(samplers)
     mixed = [s if s is None or header_only <= 0 else with_header_only(s, header_only) for s in samplers]
     keep = [0 if m is None or m is s else 2 for m, s in zip(mixed, samplers, strict=True)]
 
     def expected(lam: float) -> float:  # decreasing in lam
-        return float(sum(bc / _mean(s, lam, k) for s, bc, k, u in zip(mixed, b, keep, used, strict=True) if u))
+        return float(sum(bc / _mean(s, lam, k) for s, bc, k in zip(mixed, b, keep, strict=True)
+                         if s is not None and bc > 0))
 
     lo, hi = -_LAM_MAX, _LAM_MAX
     for _ in range(_ITERATIONS):
