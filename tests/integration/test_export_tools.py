@@ -58,12 +58,16 @@ HEADER = TraceHeader(4, (FlowHeader("tcp", 8443, 49152, 20, 128, 58, 8192, 29200
 HEADER_OPTIONS = TraceHeader(4, (dataclasses.replace(
     HEADER.flows[0], mss_fwd=1460, mss_bwd=1400, wscale_fwd=7, wscale_bwd=9, sack_ok_fwd=1, sack_ok_bwd=1,
     timestamps_fwd=1, timestamps_bwd=1), *HEADER.flows[1:]))
+#: :data:`HEADER` whose TCP flow started before its trace (no SYN seen): written without SYN and SYN-ACK.
+HEADER_MIDFLOW = TraceHeader(4, (dataclasses.replace(HEADER.flows[0], sack_ok_fwd=-1), *HEADER.flows[1:]))
 #: Conversations of a trace with :data:`HEADER`, and how many of them are TCP or UDP.
 HEADER_FLOWS, HEADER_PORTED = 6, 4
 
 
-@pytest.fixture(params=[(4, None), (6, None), (4, HEADER), (6, HEADER), (4, HEADER_OPTIONS), (6, HEADER_OPTIONS)],
-                ids=["IPv4", "IPv6", "IPv4-headers", "IPv6-headers", "IPv4-tcp-options", "IPv6-tcp-options"])
+@pytest.fixture(params=[(4, None), (6, None), (4, HEADER), (6, HEADER), (4, HEADER_OPTIONS), (6, HEADER_OPTIONS),
+                        (4, HEADER_MIDFLOW)],
+                ids=["IPv4", "IPv6", "IPv4-headers", "IPv6-headers", "IPv4-tcp-options", "IPv6-tcp-options",
+                     "IPv4-midflow"])
 def exported(request, tmp_path) -> tuple[Path, ExportSummary]:
     """A capture of TCP (class web) and UDP (class video) conversations, with its flow records; or
     each trace written as the flows of :data:`HEADER` (or :data:`HEADER_OPTIONS`)."""

@@ -101,7 +101,8 @@ def test_syn_options_are_learned_per_class_and_saved(min_traces: int, odd_mss: i
     for _, _, h in old["classes"]["win"]["tuples"]:
         h["version"], h["flows"] = 2, [f[:12] for f in h["flows"]]
     win = HeaderModel.from_json(old).sample(labels=["win"] * 5, volumes=[1.0] * 5, seed=0)
-    assert {h.flows[0].syn_options for h in win} == {((-1, -1, -1, -1), (-1, -1, -1, -1))}
+    assert {h.flows[0].syn_options for h in win} == {((-1, -1, -2, -1), (-1, -1, -1, -1))}  # -2: SYN seen unknown
+    assert all(h.flows[0].opened for h in win)
 
 
 def test_json_round_trip() -> None:

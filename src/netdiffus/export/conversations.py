@@ -52,6 +52,7 @@ class Conversation:
     window: tuple[int, int] = (TCP_WINDOW, TCP_WINDOW)
     options: ConversationOptions | None = None  # TCP: the SYN's and SYN-ACK's options; None: none
     syn_window: tuple[int, int] | None = None  # TCP window of the SYN, the SYN-ACK; None: ``window``
+    opened: bool = True  # TCP: written with SYN and SYN-ACK (False: it started before its trace)
 
 
 class ConversationPlan:
@@ -96,7 +97,8 @@ class ConversationPlan:
             out.append(Conversation(p, client, port, server, f.server_port,
                                     ttl=(_or(f.ttl_fwd, TTL), _or(f.ttl_bwd, _or(f.ttl_fwd, TTL))),
                                     window=(_or(f.window_fwd, TCP_WINDOW), _or(f.window_bwd, TCP_WINDOW)),
-                                    options=ConversationOptions.of(*f.syn_options) if p == TCP else None))
+                                    options=ConversationOptions.of(*f.syn_options) if p == TCP else None,
+                                    opened=f.opened or p != TCP))
         return out
 
     @staticmethod
@@ -183,8 +185,10 @@ def fit_windows(c: Conversation, *, size: np.ndarray, direction: np.ndarray, hmi
     raised above it, in units of the side's window scale when both SYNs carried one, at most 65535,
     on every packet but the SYN and SYN-ACK, which keep the learned one (``syn_window``).
     A run that 65535 cannot hold makes both SYNs carry the smallest window scale that holds it
-    (at most 14; a scale already learned is only ever raised). A UDP conversation, or one whose
-    windows hold its runs, is returned as it is.
+    (at most 14; a scale already learned is only ever raised). A conversation without SYNs (not
+    ``opened``: it started before its trace) keeps the windows it learned: with no scale seen, a
+    reader cannot tell how full they are. A UDP conversation, or one whose windows hold its runs,
+    is returned as it is.
 
     Parameters
     ----------
@@ -205,7 +209,7 @@ def fit_windows(c: Conversation, *, size: np.ndarray, direction: np.ndarray, hmi
     >>> bulk.window, [o.wscale for o in bulk.options.syn]           # 146,000 bytes: more than 36,500 << 2
     ((8192, 36501), [2, 2])
     """
-    if c.proto != TCP or not len(size):
+    if c.proto != TCP or not c.opened or not len(size):
         return c
     payload = np.maximum(np.asarray(size, np.int64) - hmin, 0)
     run = np.cumsum(np.diff(direction, prepend=direction[:1]) != 0)  # runs of one direction

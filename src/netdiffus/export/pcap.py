@@ -404,10 +404,12 @@ def _mac(addr_bytes: bytes) -> bytes:
     return b"\x02\x00" + addr_bytes[-4:]
 
 
-def _tcp_fields(s: Schedule, *, hmin: int | np.ndarray,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tcp_fields(s: Schedule, *, hmin: int | np.ndarray, rng: np.random.Generator,
+                opened: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flags, sequence and acknowledgement numbers of one TCP trace (packets in time order; ``hmin``
-    the IP and TCP header bytes, per packet where they carry options)."""
+    the IP and TCP header bytes, per packet where they carry options). Not ``opened``: a flow that
+    started before the trace, without SYN and SYN-ACK (its first packet acknowledges the other
+    side's first sequence number)."""
     n = len(s.size)
     d = s.direction
     flags = np.where(s.size > hmin, _TCP_ACK | _TCP_PSH, _TCP_ACK).astype(np.int64)
@@ -420,8 +422,11 @@ def _tcp_fields(s: Schedule, *, hmin: int | np.ndarray,
         syn[idx[0]] = True
         if len(idx) > 1:
             fin[idx[-1]] = True
-    flags[syn] = _TCP_SYN | _TCP_ACK
-    flags[0] = _TCP_SYN  # the opening SYN acknowledges nothing
+    if opened:
+        flags[syn] = _TCP_SYN | _TCP_ACK
+        flags[0] = _TCP_SYN  # the opening SYN acknowledges nothing
+    else:
+        syn[:] = False
     flags[fin] = _TCP_FIN | _TCP_ACK
     seg = (s.size - hmin) + syn + fin
     isn = rng.integers(0, 1 << 32, size=2, dtype=np.int64)
@@ -433,7 +438,8 @@ def _tcp_fields(s: Schedule, *, hmin: int | np.ndarray,
         before = np.cumsum(segd) - segd  # this direction's sequence space used before each packet
         seq[m] = isn[dd] + before[m]
         ack[~m] = isn[dd] + before[~m]
-    ack[0] = 0
+    if opened:
+        ack[0] = 0
     return flags, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF
 
 
@@ -666,13 +672,13 @@ def _schedule(row: np.ndarray, *, kind: FeatureKind, directions: list[int], edge
     return s, 0
 
 
-def _header_fields(s: Schedule, *, proto: int, hmin: int | np.ndarray,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _header_fields(s: Schedule, *, proto: int, hmin: int | np.ndarray, rng: np.random.Generator,
+                   opened: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """TCP flags, sequence and acknowledgement numbers (zeros for UDP; for ICMP the type and the echo
-    sequence number) and IP ids of one trace."""
+    sequence number) and IP ids of one trace; a TCP trace not ``opened`` has no SYN (:func:`_tcp_fields`)."""
     n = len(s.size)
     if proto == TCP and n:
-        flags, seq, ack = _tcp_fields(s, hmin=hmin, rng=rng)
+        flags, seq, ack = _tcp_fields(s, hmin=hmin, rng=rng, opened=opened)
     elif proto in ICMP_TYPES:
         flags = np.where(s.direction == FORWARD, *ICMP_TYPES[proto]).astype(np.int64)
         seq = np.zeros(n, np.int64)
@@ -792,7 +798,8 @@ def _conversation_packets(s: Schedule, convs: list[Conversation], *, header: Tra
         kind, opt_len = packet_options(s.direction[m], c.options if c.proto == TCP else None)
         size[m] = np.maximum(size[m], hmin + opt_len)  # room for the options (none: as scheduled)
         sub = Schedule(time_us=s.time_us[m], size=size[m], direction=s.direction[m], written=s.written)
-        flags[m], seq[m], ack[m], ip_id[m] = _header_fields(sub, proto=c.proto, hmin=hmin + opt_len, rng=rng)
+        flags[m], seq[m], ack[m], ip_id[m] = _header_fields(sub, proto=c.proto, hmin=hmin + opt_len, rng=rng,
+                                                            opened=c.opened)
         if kind.any():
             opt_kind[m] = kind
             tsval[m], tsecr[m] = timestamps(sub.time_us, sub.direction, rng=rng)

@@ -119,6 +119,9 @@ class FlowHeader:
         Window-scale shift of the SYN, of the SYN-ACK; -1: absent (or unknown).
     sack_ok_fwd, sack_ok_bwd : int
         SACK-permitted in the SYN, in the SYN-ACK: 1 or 0; -1: no SYN (SYN-ACK) seen (or unknown).
+        ``sack_ok_fwd`` is -2 where it is unknown whether a SYN was seen (a record before version
+        3, or one built without the options): :attr:`opened` tells a TCP flow that started before
+        its trace (no SYN seen: -1) from one of an older record.
     timestamps_fwd, timestamps_bwd : int
         The timestamps option in the SYN, in the SYN-ACK: 1 or 0; -1 as for SACK-permitted.
     """
@@ -139,13 +142,18 @@ class FlowHeader:
     mss_bwd: int = -1
     wscale_fwd: int = -1
     wscale_bwd: int = -1
-    sack_ok_fwd: int = -1
+    sack_ok_fwd: int = -2
     sack_ok_bwd: int = -1
     timestamps_fwd: int = -1
     timestamps_bwd: int = -1
 
     def to_json(self) -> list[Any]:
         return [getattr(self, f.name) for f in dataclasses.fields(self)]
+
+    @property
+    def opened(self) -> bool:
+        """False for a TCP flow whose record saw no SYN (it started before its trace), else True."""
+        return not (self.transport == "tcp" and self.sack_ok_fwd == -1)
 
     @property
     def syn_options(self) -> tuple[SynOptions, SynOptions]:

@@ -166,8 +166,19 @@ def test_timestamps_echo_the_other_side(tmp_path: Path) -> None:
 def test_version_2_headers_write_the_same_bytes(tmp_path: Path) -> None:
     """A header without options (a record before version 3): SYNs as before, no option."""
     h = TraceHeader(4, (WEB, DNS))
-    unknown = TraceHeader(4, (_opts(WEB, (-1, -1, -1, -1), (-1, -1, -1, -1)), DNS))
+    unknown = TraceHeader(4, (_opts(WEB, (-1, -1, -2, -1), (-1, -1, -1, -1)), DNS))  # -2: SYN seen unknown
     export_pcap(dataset(1), tmp_path / "a.pcap", seed=1, headers=[h])
     export_pcap(dataset(1), tmp_path / "b.pcap", seed=1, headers=[unknown])
     assert (tmp_path / "a.pcap").read_bytes() == (tmp_path / "b.pcap").read_bytes()
     assert not any(ip.data.opts for ip in packets(tmp_path / "a.pcap") if ip.p == dpkt.ip.IP_PROTO_TCP)
+
+
+@pytest.mark.parametrize(("sack_ok_fwd", "syns"), [(-2, 2), (0, 2), (1, 2), (-1, 0)])
+def test_a_flow_without_a_seen_syn_is_written_without_one(tmp_path: Path, sack_ok_fwd: int, syns: int) -> None:
+    """-1: the record saw no SYN (the flow started before its trace); -2: unknown (an older record)."""
+    web = dataclasses.replace(WEB, sack_ok_fwd=sack_ok_fwd)
+    assert web.opened == (syns > 0)
+    export_pcap(dataset(1), tmp_path / "m.pcap", seed=0, headers=[TraceHeader(4, (web,))])
+    tcp = [ip.data for ip in packets(tmp_path / "m.pcap") if ip.p == dpkt.ip.IP_PROTO_TCP]
+    assert len(tcp) > 4 and sum(bool(t.flags & dpkt.tcp.TH_SYN) for t in tcp) == syns
+    assert all(t.flags & dpkt.tcp.TH_ACK for t in tcp[1:]) and bool(tcp[0].flags & dpkt.tcp.TH_ACK) == (syns == 0)

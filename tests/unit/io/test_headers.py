@@ -39,16 +39,17 @@ CASES = {
          (0.2, A, 50000, B, 443, 6, 100, 64, 0x18, 501, 48),
          (0.3, A, 50000, B, 443, 6, 100, 64, 0x10, 501, 48),
          (0.4, B, 443, A, 50000, 6, 52, 58, 0x10, 509, 0)],
-        [FlowHeader("tcp", 443, 49152, 5, 64, 58, 29200, 65160, 0, 50, 262144, 20)]),  # 0.4 s; one pure ACK of 5
+        # 0.4 s; one pure ACK of 5; no SYN seen
+        [FlowHeader("tcp", 443, 49152, 5, 64, 58, 29200, 65160, 0, 50, 262144, 20, sack_ok_fwd=-1)]),
     "one-way udp, registered client port": (
         [(0.0, A, 5353, B, 53, 17, 60, 255, -1, -1, 32), (0.1, A, 5353, B, 53, 17, 60, 255, -1, -1, 32)],
-        [FlowHeader("udp", 53, 1024, 2, 255, -1, -1, -1, 0, -1, 65536)]),
+        [FlowHeader("udp", 53, 1024, 2, 255, -1, -1, -1, 0, -1, 65536, sack_ok_fwd=-1)]),
     "two flows, largest first, icmp": (
         [(0.0, A, 0, C, 0, 1, 84, 64, -1, -1, 64),
          (0.1, A, 123, B, 123, 17, 76, 64, -1, -1, 48), (0.2, B, 123, A, 123, 17, 76, 63, -1, -1, 48),
          (0.3, A, 123, B, 123, 17, 76, 64, -1, -1, 48)],
-        [FlowHeader("udp", 123, 123, 3, 64, 63, -1, -1, 1, -1, 131072),
-         FlowHeader("icmp", 0, 0, 1, 64, -1, -1, -1, 0, -1, 0)]),
+        [FlowHeader("udp", 123, 123, 3, 64, 63, -1, -1, 1, -1, 131072, sack_ok_fwd=-1),
+         FlowHeader("icmp", 0, 0, 1, 64, -1, -1, -1, 0, -1, 0, sack_ok_fwd=-1)]),
 }
 
 
@@ -98,12 +99,13 @@ def test_version_1_records_still_read() -> None:
 
 
 def test_version_2_records_still_read() -> None:
-    """A record written before the SYN options: they read as unknown (-1), and write as version 3."""
+    """A record written before the SYN options: they read as unknown (-1; whether a SYN was seen: -2), and
+    write as version 3."""
     old = {"version": 2, "ip_version": 4,
            "flows": [["tcp", 443, 49152, 5, 64, 58, 29200, 65160, 0, 50, 262144, 20]]}
     [f] = TraceHeader.from_json(old).flows
     assert (f.duration_us, f.ack_percent) == (262144, 20)
-    assert [*f.syn_options[0], *f.syn_options[1]] == [-1] * 8
+    assert [*f.syn_options[0], *f.syn_options[1]] == [-1, -1, -2, -1, -1, -1, -1, -1] and f.opened
     again = TraceHeader.from_json(old).to_json()
     assert again["version"] == 3 and len(again["flows"][0]) == 20
     assert TraceHeader.from_json(again).flows == (f,)
