@@ -3,7 +3,8 @@
 :class:`HeaderModel` is a class-conditional categorical model over the joint header tuple of a
 trace (:class:`~netdiffus.io.headers.TraceHeader`: its flows' transports, server ports, client
 port classes, packet shares, TTLs, TCP windows, shared server ids, durations, PSH and pure-ACK
-shares, and the SYN's and SYN-ACK's TCP options: MSS, window scale, SACK-permitted, timestamps),
+shares, the SYN's and SYN-ACK's TCP options: MSS, window scale, SACK-permitted, timestamps, and the
+flows' bytes classes),
 conditioned also on a summary of the trace's series: the quantile bucket of its volume
 (sum of the series) within its class. :meth:`HeaderModel.sample` draws a header for each
 generated trace from the training tuples of its class and volume bucket (backing off to the whole
@@ -15,11 +16,12 @@ Privacy: a value of a field seen in fewer than ``min_traces`` training traces is
 before any tuple is kept: a server port becomes its IANA range (well-known, registered, dynamic:
 a port of that range is drawn at sampling), a TTL the initial TTL at or above it (32, 64, 128,
 255), a TCP window the power of two at or below it, a flow duration class (a power of two of
-microseconds) the power of 16 at or below it, a server id "not shared" (the flow gets a server of
-its own), an MSS the common MSS at or below it (:data:`COMMON_MSS`). The pure-ACK and PSH shares,
-the window-scale shifts (0 to 14) and the SACK-permitted and timestamps flags (0 or 1) are kept as
-recorded. A header record written before the SYN options (version 2) reads with them unknown
-(-1): export then writes SYNs without options. The tuples
+microseconds) and a flow's bytes class the power of 16 at or below it, a server id "not shared"
+(the flow gets a server of its own), an MSS the common MSS at or below it (:data:`COMMON_MSS`).
+The pure-ACK and PSH shares, the window-scale shifts (0 to 14) and the SACK-permitted and
+timestamps flags (0 or 1) are kept as recorded. A header record written before the SYN options
+(version 2) reads with them unknown (-1): export then writes SYNs without options; one before the
+flow bytes (version 3), with them unknown (-1): export leaves its flows' sizes as cut. The tuples
 themselves are those of training traces (after generalising): see docs/privacy.md. Under
 differential privacy the model is not fitted (it reads the training traces outside the budget):
 export then writes its data-independent defaults.
@@ -154,7 +156,7 @@ class HeaderModel:
         seen: dict[str, Counter] = defaultdict(Counter)
         for h in headers:  # a value counts once per trace that holds it
             for name in ("server_port", "ttl_fwd", "ttl_bwd", "window_fwd", "window_bwd", "server_id", "duration_us",
-                         "mss_fwd", "mss_bwd"):
+                         "mss_fwd", "mss_bwd", "bytes_class"):
                 seen[name].update({getattr(f, name) for f in h.flows})
         rare = {k: {v for v, c in cnt.items() if c < self.min_traces} for k, cnt in seen.items()}
 
@@ -165,7 +167,7 @@ class HeaderModel:
                 ttl_bwd=g("ttl_bwd", _ttl_up), window_fwd=g("window_fwd", _pow2_down),
                 window_bwd=g("window_bwd", _pow2_down), server_id=g("server_id", lambda _: -1),
                 duration_us=g("duration_us", _pow16_down), mss_fwd=g("mss_fwd", _mss_down),
-                mss_bwd=g("mss_bwd", _mss_down))
+                mss_bwd=g("mss_bwd", _mss_down), bytes_class=g("bytes_class", _pow16_down))
 
         return [TraceHeader(h.ip_version, tuple(one(f) for f in h.flows)) for h in headers]
 

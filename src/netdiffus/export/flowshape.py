@@ -12,6 +12,10 @@ bytes of every bin and direction (of every conversation) are kept.
   squeezed towards its first packet (its gaps scaled down alike), each packet held inside its
   own bin (``guard_us`` from its edges); a conversation spanning several bins then sits around
   the bin edges it crosses. The trace's first packet never moves.
+- :func:`balance_bytes`: a conversation other than the largest gets its flow's bytes (drawn in its
+  record's power-of-two class): bytes move between its data packets and the largest
+  conversation's packets of the same bin and direction, so every bin and direction keeps its
+  bytes (the largest conversation's are what the others leave).
 - :func:`make_pure_acks`: a TCP conversation with fewer header-only packets than its share gets
   more: a data packet (not its first or last of a direction: those are SYN and FIN) hands its
   payload to packets of the same bin and direction with room below the MTU and is written
@@ -41,7 +45,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["retime_flows", "make_pure_acks"]
+__all__ = ["retime_flows", "make_pure_acks", "balance_bytes"]
 
 
 def retime_flows(time_us: np.ndarray, *, conv: np.ndarray, durations_us: Sequence[int], edges_us: np.ndarray,
@@ -160,3 +164,76 @@ def _hand_over(size: np.ndarray, c: int, *, peers: np.ndarray, hmin: int, mtu: i
     share[np.argsort(share - room)[:short]] += 1  # ... the rest a byte each to those with room left
     size[group] += share
     return True
+
+
+def balance_bytes(size: np.ndarray, *, direction: np.ndarray, bins: np.ndarray, conv: np.ndarray,
+                  bytes_class: Sequence[int], hmin: int, mtu: int, rng: np.random.Generator) -> np.ndarray:
+    """Packet sizes with each conversation k > 0 moved towards its flow's bytes.
+
+    A conversation holds a run of its trace's packets, sized as the trace's packets are: a DNS
+    exchange cut from a bulk transfer gets the transfer's sizes. Its record knows the bytes of
+    its flow (a power of two ``c``): a target is drawn log-uniformly in ``[c, 2c)`` and the
+    conversation's data packets (larger than ``hmin``) shrink towards ``hmin`` or grow towards
+    ``mtu`` by bytes taken from or given to conversation 0's packets of the same bin and
+    direction, within their own bounds. Every bin and direction keeps its bytes; conversation 0
+    takes what the others leave. Where conversation 0 has no packet of that bin and direction, or
+    no room, less moves.
+
+    Parameters
+    ----------
+    size : ndarray of int64, shape [P]
+        IP sizes in bytes, packets in time order.
+    direction, bins, conv : ndarray, shape [P]
+        Each packet's direction, bin and conversation.
+    bytes_class : sequence of int, [K]
+        Each conversation's bytes class (a power of two; -1 or 0: unknown, left as it is).
+    hmin, mtu : int
+        The smallest and largest size of a packet.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int64, shape [P]
+
+    >>> size = np.array([200, 1000, 1000, 200])            # conversation 1: a 2-packet exchange
+    >>> out = balance_bytes(size, direction=np.zeros(4, np.int8), bins=np.zeros(4, np.int64),
+    ...                     conv=np.array([0, 1, 1, 0]), bytes_class=[-1, 128], hmin=40, mtu=1500,
+    ...                     rng=np.random.default_rng(0))
+    >>> 128 <= int(out[1] + out[2]) < 256, int(out.sum())
+    (True, 2400)
+    """
+    out = np.asarray(size, np.int64).copy()
+    for k in range(1, len(bytes_class)):
+        c = bytes_class[k]
+        mine = np.flatnonzero(conv == k)
+        if c <= 0 or not len(mine):
+            continue
+        target = int(c * 2.0 ** rng.random())
+        for i in rng.permutation(mine).tolist():
+            diff = target - int(out[mine].sum())
+            if diff == 0:
+                break
+            if out[i] <= hmin and diff > 0:  # header-only packets (SYN, FIN, pure ACKs) stay so
+                continue
+            peers = np.flatnonzero((conv == 0) & (bins == bins[i]) & (direction == direction[i]))
+            if diff < 0:  # give bytes to conversation 0
+                step = min(-diff, int(out[i]) - hmin, int((mtu - out[peers]).sum()))
+                _spread(out, peers, step, room=mtu - out[peers])
+                out[i] -= step
+            else:  # take bytes from conversation 0
+                step = min(diff, mtu - int(out[i]), int((out[peers] - hmin).sum()))
+                _spread(out, peers, -step, room=out[peers] - hmin)
+                out[i] += step
+    return out
+
+
+def _spread(size: np.ndarray, group: np.ndarray, amount: int, *, room: np.ndarray) -> None:
+    """Add ``amount`` bytes (negative: remove) to ``size[group]`` in place, in proportion to each
+    packet's ``room`` (what it may gain or lose), ``|amount| <= room.sum()``."""
+    if amount == 0:
+        return
+    total = int(room.sum())
+    share = room * abs(amount) // total
+    short = abs(amount) - int(share.sum())
+    share[np.argsort(share - room)[:short]] += 1  # the rest a byte each to those with room left
+    size[group] += share if amount > 0 else -share

@@ -55,7 +55,7 @@ from netdiffus.config import check_seed
 from netdiffus.errors import ConfigError, DatasetError, InputError
 from netdiffus.export.addresses import AddressPlan
 from netdiffus.export.conversations import Conversation, ConversationPlan, fit_windows, split_packets
-from netdiffus.export.flowshape import make_pure_acks, retime_flows
+from netdiffus.export.flowshape import balance_bytes, make_pure_acks, retime_flows
 from netdiffus.export.frames import (
     ICMP,
     ICMP_TYPES,
@@ -814,7 +814,11 @@ def _shaped(s: Schedule, conv: np.ndarray, *, header: TraceHeader, convs: list[C
             shape: _Shape, rng: np.random.Generator) -> Schedule:
     """``s`` with its conversations' pure ACKs and durations those of their header flows."""
     bins = np.clip(np.searchsorted(shape.edges_us, s.time_us, side="right") - 1, 0, len(shape.edges_us) - 2)
-    size = make_pure_acks(s.size, direction=s.direction, bins=bins, conv=conv,
+    size = s.size
+    if shape.move_bytes:
+        size = balance_bytes(size, direction=s.direction, bins=bins, conv=conv, hmin=hmin, mtu=shape.mtu, rng=rng,
+                             bytes_class=[f.bytes_class for f in header.flows])
+    size = make_pure_acks(size, direction=s.direction, bins=bins, conv=conv,
                           ack_percent=[f.ack_percent for f in header.flows], tcp=[c.proto == TCP for c in convs],
                           hmin=hmin, mtu=shape.mtu, move_bytes=shape.move_bytes, rng=rng)
     time_us = retime_flows(s.time_us, conv=conv, durations_us=[f.duration_us for f in header.flows],

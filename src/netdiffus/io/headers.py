@@ -10,13 +10,13 @@ integer naming the responder's address within the captures read together (:class
 so traces that share a server share an id, (since version 2) the flow's duration as a
 power-of-two class of microseconds and the share of its TCP packets that are pure ACKs
 (header-only, no SYN, FIN or RST), and (since version 3) the TCP options of the initiator's SYN
-and of the responder's SYN-ACK: MSS, window-scale shift, SACK-permitted, timestamps. No address
-is kept.
+and of the responder's SYN-ACK: MSS, window-scale shift, SACK-permitted, timestamps, and (since
+version 4) the flow's IP bytes, both directions, as a power-of-two class. No address is kept.
 
 :class:`TraceHeader` is the contract between ``prepare``-time reading and ``export``; its JSON
 (:meth:`TraceHeader.to_json`) carries ``version`` (:data:`HEADER_VERSION`); a version-1 record
-(without duration and pure-ACK share) and a version-2 one (without the SYN options) still read,
-with those fields -1 (unknown).
+(without duration and pure-ACK share), a version-2 one (without the SYN options) and a version-3 one
+(without the bytes) still read, with those fields -1 (unknown).
 
 Examples
 --------
@@ -33,8 +33,8 @@ Examples
 >>> [f] = h.flows
 >>> h.ip_version, f.transport, f.server_port, f.client_port, f.packets, f.ttl_fwd, f.ttl_bwd, f.psh_percent
 (4, 'udp', 53, 49152, 2, 64, 255, -1)
->>> f.duration_us, f.ack_percent                                   # 1 us apart; not TCP
-(1, -1)
+>>> f.duration_us, f.ack_percent, f.bytes_class                    # 1 us apart; not TCP; 2 x 28 bytes
+(1, -1, 32)
 >>> f.mss_fwd, f.wscale_fwd, f.sack_ok_fwd, f.timestamps_fwd        # no SYN: no options
 (-1, -1, -1, -1)
 >>> TraceHeader.from_json(h.to_json()) == h
@@ -59,10 +59,10 @@ __all__ = ["FlowHeader", "TraceHeader", "ServerIds", "TraceSpan", "trace_header"
            "client_port_class", "duration_class", "HEADER_VERSION", "TRANSPORTS", "HeaderTransport", "MAX_FLOWS"]
 
 #: The version :meth:`TraceHeader.to_json` writes.
-HEADER_VERSION = 3
+HEADER_VERSION = 4
 #: Fields of a flow header per record version (version 1 lacks duration and pure-ACK share, version 2
-#: the eight SYN option fields).
-_FLOW_FIELDS = {1: 10, 2: 12, 3: 20}
+#: the eight SYN option fields, version 3 the bytes).
+_FLOW_FIELDS = {1: 10, 2: 12, 3: 20, 4: 21}
 HeaderTransport = Literal["tcp", "udp", "icmp", "icmpv6", "igmp", "other"]
 #: The transports a record names (since version 2 ICMP, ICMPv6 and IGMP; before, ``other``).
 TRANSPORTS: tuple[str, ...] = ("tcp", "udp", "icmp", "icmpv6", "igmp", "other")
@@ -124,6 +124,9 @@ class FlowHeader:
         its trace (no SYN seen: -1) from one of an older record.
     timestamps_fwd, timestamps_bwd : int
         The timestamps option in the SYN, in the SYN-ACK: 1 or 0; -1 as for SACK-permitted.
+    bytes_class : int
+        The flow's IP bytes, both directions, as the power of two at or below them
+        (:func:`duration_class`); -1: unknown (a record before version 4).
     """
 
     transport: HeaderTransport
@@ -146,6 +149,7 @@ class FlowHeader:
     sack_ok_bwd: int = -1
     timestamps_fwd: int = -1
     timestamps_bwd: int = -1
+    bytes_class: int = -1
 
     def to_json(self) -> list[Any]:
         return [getattr(self, f.name) for f in dataclasses.fields(self)]
@@ -164,7 +168,7 @@ class FlowHeader:
     @classmethod
     def from_json(cls, obj: Any, *, version: int = HEADER_VERSION) -> FlowHeader:
         """Read :meth:`to_json`'s list as a record of ``version`` wrote it (1: without duration and
-        pure-ACK share; 1 and 2: without the SYN options)."""
+        pure-ACK share; 1 and 2: without the SYN options; 1 to 3: without the bytes)."""
         n = _FLOW_FIELDS.get(version, 0)
         known = TRANSPORTS if version > 1 else ("tcp", "udp", "other")
         if not isinstance(obj, list) or len(obj) != n or obj[0] not in known \
@@ -235,7 +239,7 @@ class TraceSpan(NamedTuple):
 
 
 def duration_class(duration_us: int) -> int:
-    """A duration in microseconds as the power of two at or below it (0 stays 0).
+    """A duration in microseconds (or a flow's bytes) as the power of two at or below it (0 stays 0).
 
     >>> duration_class(0), duration_class(1), duration_class(37_000), duration_class(1 << 20)
     (0, 1, 32768, 1048576)
@@ -298,12 +302,15 @@ def trace_header(packets: PacketBatch, *, servers: ServerIds, max_flows: int = M
             ack_percent=-1 if not n_tcp else 10 * int(round(10 * np.count_nonzero(mine & pure_ack) / n_tcp)),
             mss_fwd=r.fwd_syn.mss, mss_bwd=r.bwd_syn.mss, wscale_fwd=r.fwd_syn.wscale, wscale_bwd=r.bwd_syn.wscale,
             sack_ok_fwd=r.fwd_syn.sack_ok, sack_ok_bwd=r.bwd_syn.sack_ok, timestamps_fwd=r.fwd_syn.timestamps,
-            timestamps_bwd=r.bwd_syn.timestamps))
+            timestamps_bwd=r.bwd_syn.timestamps, bytes_class=duration_class(r.fwd_bytes + r.bwd_bytes)))
     order = sorted(range(len(out)), key=lambda i: -out[i].packets)  # stable: ties by first packet
     kept = [out[i] for i in order[:max_flows]]
     rest = sum(out[i].packets for i in order[max_flows:])
     if rest:
-        kept[0] = dataclasses.replace(kept[0], packets=kept[0].packets + rest)
+        big = flows.records[order[0]]
+        rest_bytes = sum(flows.records[i].fwd_bytes + flows.records[i].bwd_bytes for i in order[max_flows:])
+        kept[0] = dataclasses.replace(kept[0], packets=kept[0].packets + rest,
+                                      bytes_class=duration_class(big.fwd_bytes + big.bwd_bytes + rest_bytes))
     return TraceHeader(6 if v6 else 4, tuple(kept))
 
 

@@ -10,7 +10,7 @@ import dpkt
 import numpy as np
 import pytest
 
-from netdiffus.export.flowshape import make_pure_acks, retime_flows
+from netdiffus.export.flowshape import balance_bytes, make_pure_acks, retime_flows
 from netdiffus.export.pcap import export_pcap
 from netdiffus.io.dataset import DatasetMeta, TraceDataset
 from netdiffus.io.flow_records import read_flow_records
@@ -109,3 +109,46 @@ def pure_ack_share(path: Path) -> float:
         tcp = [ip.data for ip in (dpkt.ethernet.Ethernet(b).data for _, b in dpkt.pcap.Reader(fh))
                if ip.p == dpkt.ip.IP_PROTO_TCP]
     return sum(len(t.data) == 0 and t.flags == dpkt.tcp.TH_ACK for t in tcp) / len(tcp)
+
+
+@pytest.mark.parametrize(("seed", "classes"), [(0, [-1, 64, 2048]), (1, [-1, 256, 0]), (2, [-1, 1024, 128]),
+                                               (3, [-1, -1, -1])])
+def test_balance_keeps_bytes_per_bin_and_direction(seed: int, classes: list[int]) -> None:
+    time_us, conv, direction = trace(seed, n=80)
+    bins = np.searchsorted(EDGES, time_us, side="right") - 1
+    size = np.random.default_rng(seed).integers(40, 1500, len(time_us))
+    out = balance_bytes(size, direction=direction, bins=bins, conv=conv, bytes_class=classes, hmin=40, mtu=1500,
+                        rng=np.random.default_rng(0))
+    key = bins * 2 + direction  # every bin and direction keeps its bytes; every packet within its bounds
+    assert np.array_equal(np.bincount(key, out, 8), np.bincount(key, size, 8))
+    assert np.all((out >= 40) & (out <= 1500))
+    for k, c in enumerate(classes):
+        if k == 0 or c <= 0:  # conversation 0, and a class unknown: only conversation 0 gives or takes
+            assert k == 0 or np.array_equal(out[conv == k], size[conv == k])
+        else:  # nearer its drawn bytes [c, 2c) than before, as near as conversation 0's packets allow
+            before, after = int(size[conv == k].sum()), int(out[conv == k].sum())
+            assert abs(np.log(after / (1.5 * c))) <= abs(np.log(before / (1.5 * c))) + 0.5
+
+
+def test_balance_reaches_the_class_where_conversation_0_has_room() -> None:
+    size = np.array([100, 1400, 1400, 1400, 100, 100])
+    out = balance_bytes(size, direction=np.zeros(6, np.int8), bins=np.zeros(6, np.int64),
+                        conv=np.array([0, 1, 1, 1, 0, 0]), bytes_class=[-1, 256], hmin=40, mtu=1500,
+                        rng=np.random.default_rng(0))
+    assert 256 <= int(out[1:4].sum()) < 512 and int(out.sum()) == int(size.sum())
+
+
+def test_export_gives_small_flows_their_bytes(tmp_path: Path) -> None:
+    row = [[30000.0, 0.0, 12000.0, 800.0], [20000.0, 300.0, 9000.0, 400.0]]
+    ds = TraceDataset(series=np.array([row]), labels=["cam"], ids=["t0"], sources=["s"],
+                      meta=DatasetMeta(feature="bytes", unit="bytes", bin_width_s=0.5,
+                                       channels=["bytes_to_host", "bytes_from_host"]))
+    web = FlowHeader("tcp", 443, 49152, 40, 64, 58, 8192, 29200, 0, 50)
+    dns = FlowHeader("udp", 53, 49152, 2, 64, 64, -1, -1, 1, -1)
+    a = export_pcap(ds, tmp_path / "a.pcap", seed=0, headers=[TraceHeader(4, (web, dns))])
+    b = export_pcap(ds, tmp_path / "b.pcap", seed=0,
+                    headers=[TraceHeader(4, (web, dataclasses.replace(dns, bytes_class=128)))])
+    assert np.array_equal(a.written, b.written) and a.n_ip_bytes == b.n_ip_bytes
+    [before] = [r for r in read_flow_records(tmp_path / "a.pcap") if r.dport == 53]
+    [after] = [r for r in read_flow_records(tmp_path / "b.pcap") if r.dport == 53]
+    assert before.fwd_bytes + before.bwd_bytes > 512 and 128 <= after.fwd_bytes + after.bwd_bytes < 256

@@ -39,17 +39,17 @@ CASES = {
          (0.2, A, 50000, B, 443, 6, 100, 64, 0x18, 501, 48),
          (0.3, A, 50000, B, 443, 6, 100, 64, 0x10, 501, 48),
          (0.4, B, 443, A, 50000, 6, 52, 58, 0x10, 509, 0)],
-        # 0.4 s; one pure ACK of 5; no SYN seen
-        [FlowHeader("tcp", 443, 49152, 5, 64, 58, 29200, 65160, 0, 50, 262144, 20, sack_ok_fwd=-1)]),
+        # 0.4 s; one pure ACK of 5; 372 bytes; no option columns in the batch: sack_ok -1
+        [FlowHeader("tcp", 443, 49152, 5, 64, 58, 29200, 65160, 0, 50, 262144, 20, sack_ok_fwd=-1, bytes_class=256)]),
     "one-way udp, registered client port": (
         [(0.0, A, 5353, B, 53, 17, 60, 255, -1, -1, 32), (0.1, A, 5353, B, 53, 17, 60, 255, -1, -1, 32)],
-        [FlowHeader("udp", 53, 1024, 2, 255, -1, -1, -1, 0, -1, 65536, sack_ok_fwd=-1)]),
+        [FlowHeader("udp", 53, 1024, 2, 255, -1, -1, -1, 0, -1, 65536, sack_ok_fwd=-1, bytes_class=64)]),
     "two flows, largest first, icmp": (
         [(0.0, A, 0, C, 0, 1, 84, 64, -1, -1, 64),
          (0.1, A, 123, B, 123, 17, 76, 64, -1, -1, 48), (0.2, B, 123, A, 123, 17, 76, 63, -1, -1, 48),
          (0.3, A, 123, B, 123, 17, 76, 64, -1, -1, 48)],
-        [FlowHeader("udp", 123, 123, 3, 64, 63, -1, -1, 1, -1, 131072, sack_ok_fwd=-1),
-         FlowHeader("icmp", 0, 0, 1, 64, -1, -1, -1, 0, -1, 0, sack_ok_fwd=-1)]),
+        [FlowHeader("udp", 123, 123, 3, 64, 63, -1, -1, 1, -1, 131072, sack_ok_fwd=-1, bytes_class=128),
+         FlowHeader("icmp", 0, 0, 1, 64, -1, -1, -1, 0, -1, 0, sack_ok_fwd=-1, bytes_class=64)]),
 }
 
 
@@ -78,7 +78,8 @@ def test_max_flows_folds_the_rest_into_the_largest() -> None:
 
 
 @pytest.mark.parametrize(("obj", "message"), [
-    ({"version": 4, "ip_version": 4, "flows": []}, "a trace header must be"),
+    ({"version": 5, "ip_version": 4, "flows": []}, "a trace header must be"),
+    ({"version": 4, "ip_version": 4, "flows": [["udp", *[0] * 19]]}, "a flow header of version 4 must be"),
     ({"version": 3, "ip_version": 4, "flows": [["udp", *[0] * 11]]}, "a flow header of version 3 must be"),
     ({"version": 2, "ip_version": 4, "flows": [["udp", *[0] * 9]]}, "a flow header of version 2 must be"),
     ({"version": 1, "ip_version": 4, "flows": []}, "non-empty list of flows"),
@@ -107,7 +108,7 @@ def test_version_2_records_still_read() -> None:
     assert (f.duration_us, f.ack_percent) == (262144, 20)
     assert [*f.syn_options[0], *f.syn_options[1]] == [-1, -1, -2, -1, -1, -1, -1, -1] and f.opened
     again = TraceHeader.from_json(old).to_json()
-    assert again["version"] == 3 and len(again["flows"][0]) == 20
+    assert again["version"] == 4 and len(again["flows"][0]) == 21 and f.bytes_class == -1
     assert TraceHeader.from_json(again).flows == (f,)
 
 
