@@ -127,7 +127,8 @@ class PostprocessConfig:
     possible_values : last, only values a capture can hold, per channel as the training traces
         show them (:class:`netdiffus.postprocess.ValueRange`): a non-zero value is at least the
         smallest non-zero training magnitude (a header, one packet), no value is negative where no
-        training value is, and channels of whole numbers (bytes, packets) are rounded.
+        training value is, and channels of whole numbers (bytes, packets) are rounded. A private
+        run (DP) keeps the range its units imply instead (:meth:`~netdiffus.postprocess.ValueRange.public`).
     """
 
     calibrate_totals: bool = True

@@ -91,7 +91,7 @@ def _value_range(post: Postprocessor | None, on: bool) -> str:
     """One line on the run's value range (netdiffus.postprocess.ValueRange), per channel."""
     span = None if post is None else post.value_range
     if span is None:
-        return "none (a private run, or run saved before the value range)"
+        return "none (a run saved before the value range, or a private one without count channels)"
     chans = [f"non-zero |value| >= {f:g}" + (", whole" if w else "") + (", >= 0" if u else "")
              for f, w, u in zip(span.floor, span.whole, span.unsigned, strict=True)]
     return "; ".join(chans) + ("" if on else " (off: postprocess.possible_values=false)")

@@ -48,7 +48,8 @@ from netdiffus.config import PostprocessConfig
 from netdiffus.errors import CheckpointError, ConfigError
 
 __all__ = ["zero_thresholds", "snap_zeros", "log_volume", "ZeroSnap", "TotalsCalibration", "ValueLexicon",
-           "ValueRange", "Postprocessor", "CALIBRATION_DRAW", "CALIBRATION_SEED", "check_generated", "MAX_GENERATED"]
+           "ValueRange", "COUNT_UNITS", "Postprocessor",
+           "CALIBRATION_DRAW", "CALIBRATION_SEED", "check_generated", "MAX_GENERATED"]
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +357,10 @@ class ValueLexicon:
                    tolerance=float(data["tolerance"]))
 
 
+#: Units of counters: whole numbers (:meth:`ValueRange.public`).
+COUNT_UNITS = ("bytes", "packets")
+
+
 @dataclass
 class ValueRange:
     """What a capture's counters can hold, per channel, learned from the training traces: a
@@ -399,6 +404,21 @@ class ValueRange:
         floor = np.array([m[m > 0].min() if (m > 0).any() else 0.0 for m in mag])
         return cls(floor=floor, zero_ok=np.asarray((x == 0).any(axis=1)), unsigned=np.asarray((x >= 0).all(axis=1)),
                    whole=np.asarray((x == np.round(x)).all(axis=1)))
+
+    @classmethod
+    def public(cls, units: Sequence[str], *, signed: bool) -> ValueRange:
+        """The range a channel's declared unit alone implies, read from no trace (a private run's):
+        a count (``bytes``, ``packets``) holds whole numbers, a non-zero one at least 1, and none
+        negative unless the series are ``signed`` (sizes signed by direction); any other unit is
+        left as it is.
+
+        >>> vr = ValueRange.public(["bytes", "seconds"], signed=False)
+        >>> vr.apply(np.array([[[0.3, 0.6, -4.0, 1499.6], [0.3, 0.6, -4.0, 1.5]]]), ["a"])[0].tolist()
+        [[0.0, 1.0, 0.0, 1500.0], [0.3, 0.6, -4.0, 1.5]]
+        """
+        count = np.array([u in COUNT_UNITS for u in units])
+        return cls(floor=count.astype(np.float64), zero_ok=np.ones(len(units), bool), unsigned=count & (not signed),
+                   whole=count)
 
     def apply(self, series: np.ndarray, labels: Sequence[str]) -> np.ndarray:
         """``series`` ``[N, C, T]`` held to the range (a new float64 array); ``labels`` are not used."""

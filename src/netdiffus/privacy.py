@@ -49,7 +49,7 @@ from netdiffus.config import NetDiffusConfig, TrainConfig
 from netdiffus.diffusion.networks import Process
 from netdiffus.errors import ConfigError
 from netdiffus.io.dataset import LENGTHS_KEPT, DatasetMeta, TraceDataset
-from netdiffus.postprocess import Postprocessor, ZeroSnap
+from netdiffus.postprocess import Postprocessor, ValueRange, ZeroSnap
 from netdiffus.representation import Representation
 
 __all__ = ["dp_enabled", "resolve_private", "refuse_private", "PrivacyRecord", "privacy_record", "fit_released",
@@ -118,7 +118,8 @@ def resolve_private(cfg: NetDiffusConfig, *, n_traces: int) -> NetDiffusConfig:
         im.scaling = "global-linear" if im.range_min < 0 else "global-log"
     if out.model.gasf_head == "auto":
         out.model.gasf_head = "patch"
-    switched = [k for k in ("calibrate_totals", "snap_zeros", "snap_values", "possible_values") if getattr(post, k)]
+    # possible_values stays: under DP its range is the one the units imply (fit_released), read from no trace
+    switched = [k for k in ("calibrate_totals", "snap_zeros", "snap_values") if getattr(post, k)]
     for key in switched:
         setattr(post, key, False)
     if t.checkpoint_every:
@@ -246,9 +247,11 @@ def fit_released(cfg: NetDiffusConfig, dataset: TraceDataset, counts: dict[str, 
 
     Without DP, all four are fitted on (or copied from) the data. Under DP they are
     data-independent: the representation is fitted on the given range alone
-    (``imaging.range_max``), the post-processing holds no fitted value, the metadata keeps the
-    units and channels but not its ``extra`` (capture statistics, histograms), and every class
-    counts 1 (``sample`` draws the classes evenly).
+    (``imaging.range_max``), the post-processing holds no fitted value but the value range the
+    channels' declared units imply (:meth:`ValueRange.public`: counts are whole and, unless
+    ``imaging.range_min`` is negative, not negative), the metadata keeps the units and channels but
+    not its ``extra`` (capture statistics, histograms), and every class counts 1 (``sample`` draws
+    the classes evenly).
     """
     rep = Representation.from_config(cfg.imaging).fit(dataset.series, dataset.labels)
     kept = {LENGTHS_KEPT: True} if dataset.lengths is not None else {}  # a property of the format, not of a trace
@@ -259,7 +262,10 @@ def fit_released(cfg: NetDiffusConfig, dataset: TraceDataset, counts: dict[str, 
     m = dataset.meta
     meta = DatasetMeta(feature=m.feature, unit=m.unit, bin_width_s=m.bin_width_s, channels=list(m.channels),
                        extra=kept)
-    post = Postprocessor(zero_snap=ZeroSnap(np.zeros(dataset.n_channels)))
+    units = m.unit.split(",") if m.unit.count(",") == len(m.channels) - 1 else [m.unit] * len(m.channels)
+    public = ValueRange.public(units, signed=cfg.imaging.range_min < 0)
+    post = Postprocessor(zero_snap=ZeroSnap(np.zeros(dataset.n_channels)),
+                         value_range=public if public.whole.any() else None)
     return rep, post, meta, dict.fromkeys(counts, 1)
 
 

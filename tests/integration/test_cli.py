@@ -293,7 +293,7 @@ _RANGE = {"floor": [60.0, 0.002], "zero_ok": [True, False], "unsigned": [False, 
 
 
 @pytest.mark.parametrize("span, on, line", [
-    (None, True, "none (a private run, or run saved before the value range)"),
+    (None, True, "none (a run saved before the value range, or a private one without count channels)"),
     (_RANGE, True, "non-zero |value| >= 60, whole; non-zero |value| >= 0.002, >= 0"),
     (_RANGE, False, "non-zero |value| >= 60, whole; non-zero |value| >= 0.002, >= 0 "
                     "(off: postprocess.possible_values=false)"),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from netdiffus.errors import ConfigError
-from netdiffus.postprocess import TotalsCalibration, ValueLexicon, snap_zeros, zero_thresholds
+from netdiffus.postprocess import TotalsCalibration, ValueLexicon, ValueRange, snap_zeros, zero_thresholds
 
 # Three traces of one class, one channel: 220 in all three, 342 in two, 60 and 590 in one each.
 PLUG = np.array([[[220.0, 0.0, 342.0]], [[220.0, 60.0, 342.0]], [[220.0, 0.0, 590.0]]])
@@ -242,3 +242,15 @@ def test_a_tampered_value_range_is_refused(span, message):
 
     with pytest.raises(ValueError, match=message):
         Postprocessor.from_json({"zero_threshold": [0.0, 0.0], "value_range": span}, channels=2)
+
+
+@pytest.mark.parametrize(("units", "signed", "generated", "held"), [
+    (["bytes"], False, [0.3, 0.5, -2.0, 1499.6], [0.0, 1.0, 0.0, 1500.0]),      # counts: whole, >= 0
+    (["packets"], True, [0.3, -0.7, -2.4, 3.5], [0.0, -1.0, -2.0, 4.0]),       # signed: the sign kept
+    (["seconds"], False, [0.3, -0.7, 0.001, 3.5], [0.3, -0.7, 0.001, 3.5]),    # not a count: as generated
+])
+def test_public_range_reads_only_the_units(units, signed, generated, held):
+    vr = ValueRange.public(units, signed=signed)
+    out = vr.apply(np.array([[generated]]), ["a"])
+    assert out[0, 0].tolist() == held
+    assert ValueRange.from_json(vr.to_json()) == vr

@@ -148,7 +148,8 @@ def test_a_private_run_loads_samples_and_says_its_guarantee(private_runs):
     fake = synth.sample(6, seed=1)
     assert fake.labels == ["a"] * 3 + ["b"] * 3 and np.isfinite(fake.series).all()
     assert fake.meta.extra["synthetic"]["privacy"] == synth.privacy_.to_json()
-    assert fake.meta.extra["synthetic"]["postprocess"] == []
+    assert synth.meta_.unit == "bytes" and fake.meta.extra["synthetic"]["postprocess"] == ["possible_values"]
+    assert (fake.series >= 0).all() and (fake.series == np.round(fake.series)).all()  # what bytes can hold
     info = describe_run(path)["privacy"]
     assert info.startswith(f"(epsilon {synth.privacy_.epsilon:.3g}, delta 0.005) per trace; DP-SGD, clipping norm 1")
     assert describe_run(path)["class_balance"].startswith("uniform")
