@@ -159,10 +159,7 @@ def _hand_over(size: np.ndarray, c: int, *, peers: np.ndarray, hmin: int, mtu: i
     room = mtu - size[group]
     if int(room.sum()) < payload:
         return False
-    share = room * payload // int(room.sum())  # in proportion to room, rounded down ...
-    short = payload - int(share.sum())
-    share[np.argsort(share - room)[:short]] += 1  # ... the rest a byte each to those with room left
-    size[group] += share
+    _spread(size, group, payload, room=room)
     return True
 
 
@@ -232,8 +229,7 @@ def _spread(size: np.ndarray, group: np.ndarray, amount: int, *, room: np.ndarra
     packet's ``room`` (what it may gain or lose), ``|amount| <= room.sum()``."""
     if amount == 0:
         return
-    total = int(room.sum())
-    share = room * abs(amount) // total
+    share = room * abs(amount) // int(room.sum())  # in proportion to room, rounded down ...
     short = abs(amount) - int(share.sum())
-    share[np.argsort(share - room)[:short]] += 1  # the rest a byte each to those with room left
+    share[np.argsort(share - room)[:short]] += 1  # ... the rest a byte each to those with room left
     size[group] += share if amount > 0 else -share

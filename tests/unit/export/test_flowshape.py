@@ -80,13 +80,21 @@ def test_pure_acks_need_room() -> None:
     assert out.tolist() == size.tolist()  # every packet full: no payload can move
 
 
-def test_export_writes_learned_durations_and_pure_acks(tmp_path: Path) -> None:
+#: A web flow and a DNS exchange, the header of :func:`camera` 's trace.
+WEB = FlowHeader("tcp", 443, 49152, 40, 64, 58, 8192, 29200, 0, 50)
+DNS = FlowHeader("udp", 53, 49152, 2, 64, 64, -1, -1, 1, -1)
+
+
+def camera() -> TraceDataset:
+    """One trace of bytes per 0.5 s bin, both directions."""
     row = [[30000.0, 0.0, 12000.0, 800.0], [20000.0, 300.0, 9000.0, 400.0]]
-    ds = TraceDataset(series=np.array([row]), labels=["cam"], ids=["t0"], sources=["s"],
-                      meta=DatasetMeta(feature="bytes", unit="bytes", bin_width_s=0.5,
-                                       channels=["bytes_to_host", "bytes_from_host"]))
-    web = FlowHeader("tcp", 443, 49152, 40, 64, 58, 8192, 29200, 0, 50)
-    dns = FlowHeader("udp", 53, 49152, 2, 64, 64, -1, -1, 1, -1)
+    return TraceDataset(series=np.array([row]), labels=["cam"], ids=["t0"], sources=["s"],
+                        meta=DatasetMeta(feature="bytes", unit="bytes", bin_width_s=0.5,
+                                         channels=["bytes_to_host", "bytes_from_host"]))
+
+
+def test_export_writes_learned_durations_and_pure_acks(tmp_path: Path) -> None:
+    ds, web, dns = camera(), WEB, DNS
     plain = TraceHeader(4, (web, dns))
     shaped = TraceHeader(4, (dataclasses.replace(web, ack_percent=50, duration_us=0),
                              dataclasses.replace(dns, duration_us=1024)))
@@ -139,15 +147,9 @@ def test_balance_reaches_the_class_where_conversation_0_has_room() -> None:
 
 
 def test_export_gives_small_flows_their_bytes(tmp_path: Path) -> None:
-    row = [[30000.0, 0.0, 12000.0, 800.0], [20000.0, 300.0, 9000.0, 400.0]]
-    ds = TraceDataset(series=np.array([row]), labels=["cam"], ids=["t0"], sources=["s"],
-                      meta=DatasetMeta(feature="bytes", unit="bytes", bin_width_s=0.5,
-                                       channels=["bytes_to_host", "bytes_from_host"]))
-    web = FlowHeader("tcp", 443, 49152, 40, 64, 58, 8192, 29200, 0, 50)
-    dns = FlowHeader("udp", 53, 49152, 2, 64, 64, -1, -1, 1, -1)
-    a = export_pcap(ds, tmp_path / "a.pcap", seed=0, headers=[TraceHeader(4, (web, dns))])
-    b = export_pcap(ds, tmp_path / "b.pcap", seed=0,
-                    headers=[TraceHeader(4, (web, dataclasses.replace(dns, bytes_class=128)))])
+    a = export_pcap(camera(), tmp_path / "a.pcap", seed=0, headers=[TraceHeader(4, (WEB, DNS))])
+    b = export_pcap(camera(), tmp_path / "b.pcap", seed=0,
+                    headers=[TraceHeader(4, (WEB, dataclasses.replace(DNS, bytes_class=128)))])
     assert np.array_equal(a.written, b.written) and a.n_ip_bytes == b.n_ip_bytes
     [before] = [r for r in read_flow_records(tmp_path / "a.pcap") if r.dport == 53]
     [after] = [r for r in read_flow_records(tmp_path / "b.pcap") if r.dport == 53]
